@@ -1,0 +1,58 @@
+# KetLogistic: two commands on a fresh machine —  make run  /  make test
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= auto
+
+.PHONY: run test test-slow test-all lint format bench messages system-deps venv clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's Chromium for the browser journeys and gettext for the translation check;
+# installed when missing and this machine can (root with apt-get).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v xgettext >/dev/null 2>&1 || missing="$$missing gettext"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null)); \
+	  else echo "warning: missing$$missing (install them with your package manager)"; fi; \
+	fi
+
+run: $(STAMP)
+	$(PY) -m ketlogistic.devstack run
+
+test: $(STAMP) system-deps
+	$(PY) -m ketlogistic.devstack test -- -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP) system-deps
+	$(PY) -m ketlogistic.devstack test -- -m slow $(PYTEST_ARGS)
+
+test-all: test test-slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run --settings=ketlogistic.settings.test
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l ru --no-obsolete --ignore=.venv --ignore=.data --ignore=static --ignore=tests
+	$(PY) manage.py makemessages -d djangojs -l ru --no-obsolete --ignore=.venv --ignore=.data --ignore=staticfiles --ignore=static/vendor
+
+clean:
+	rm -rf $(VENV) .data staticfiles .pytest_cache .ruff_cache

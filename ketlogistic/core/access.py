@@ -1,0 +1,186 @@
+"""The one place that decides what a user or API key may see and do.
+
+Two questions, always asked here and nowhere else:
+
+* **May this actor do X?** `can(actor, "orders.send")` — a permission table by role, default deny.
+* **Which rows may this actor see?** `scoped(actor, queryset)` — tenant scoping by the model's
+  `tenancy` declaration: partner users and API keys see their own partner only; company-wide staff
+  see everything; scoped staff see what their `StaffScope` rows assign them; anyone else nothing.
+
+Views, APIs, exports and tasks get their querysets through `scoped` and their objects through
+`get_scoped_or_404`, so a partner asking for another partner's row gets 404, never the row.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db.models import Model, Q, QuerySet
+from django.http import Http404
+
+from .roles import COMPANY_WIDE_ROLES, PARTNER_ROLES, SCOPED_ROLES, Role
+
+R = Role
+ALL_STAFF = frozenset(set(Role) - PARTNER_ROLES)
+PARTNERS = PARTNER_ROLES
+
+# permission → roles that hold it. Administrators hold every permission.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # the partner's cabinet
+    "cabinet.view": PARTNERS,
+    "cabinet.team.manage": frozenset({R.PARTNER_ADMIN}),
+    # our staff's desk and the partners they serve
+    "staff.desk": ALL_STAFF,
+    "partners.view": frozenset(
+        {
+            R.HEAD_OF_DEPARTMENT,
+            R.SUPERVISOR,
+            R.FINANCE_DIRECTOR,
+            R.QUALITY_CONTROL,
+            R.LOGIST,
+            R.HOTLINE,
+            R.COURIER_ADMIN,
+            R.WAREHOUSE,
+        }
+    ),
+    "partners.manage": frozenset({R.ADMINISTRATOR}),
+    "admin.site": frozenset({R.ADMINISTRATOR}),
+    "audit.view": frozenset({R.ADMINISTRATOR}),
+    "calendar.manage": frozenset({R.ADMINISTRATOR, R.SUPERVISOR}),
+}
+
+
+class Actor(Protocol):
+    """A user or an API key acting for someone."""
+
+    is_authenticated: bool
+    role: str
+    partner_id: int | None
+
+
+def _role(actor) -> str | None:
+    if (
+        actor is None
+        or not getattr(actor, "is_authenticated", False)
+        or not getattr(actor, "is_active", True)
+    ):
+        return None
+    return getattr(actor, "role", None) or None
+
+
+def can(actor, permission: str) -> bool:
+    """Whether the actor holds a permission. An unknown permission name is a programming error."""
+    if permission not in PERMISSIONS:
+        raise ImproperlyConfigured(f"Unknown permission {permission!r}: add it to ketlogistic.core.access")
+    role = _role(actor)
+    if role is None:
+        return False
+    if role == R.ADMINISTRATOR:
+        return True
+    if role in PARTNER_ROLES and not getattr(actor, "partner_id", None):
+        return False
+    allowed = role in PERMISSIONS[permission]
+    if allowed and getattr(actor, "read_only", False) and permission_writes(permission):
+        return False
+    return allowed
+
+
+def permission_writes(permission: str) -> bool:
+    """Read-only API keys hold only permissions that read (by convention: `.view`, `.export`)."""
+    return not permission.endswith((".view", ".export"))
+
+
+def require(actor, permission: str) -> None:
+    if not can(actor, permission):
+        raise PermissionDenied
+
+
+def is_partner_actor(actor) -> bool:
+    return _role(actor) in PARTNER_ROLES
+
+
+def is_company_wide(actor) -> bool:
+    return _role(actor) in COMPANY_WIDE_ROLES
+
+
+def staff_scopes(actor) -> list:
+    """The actor's StaffScope rows, loaded once per actor object."""
+    cached = getattr(actor, "_access_scopes", None)
+    if cached is None:
+        cached = list(actor.scopes.all()) if hasattr(actor, "scopes") else []
+        actor._access_scopes = cached
+    return cached
+
+
+def _tenancy(model: type[Model]):
+    tenancy = getattr(model, "tenancy", None)
+    if tenancy is None:
+        raise ImproperlyConfigured(f"{model.__name__} declares no tenancy and cannot be scoped")
+    return tenancy
+
+
+def scope_condition(actor, model: type[Model]) -> Q | None:
+    """The filter that limits `model` to what the actor may see; None means nothing at all."""
+    tenancy = _tenancy(model)
+    role = _role(actor)
+    if role is None:
+        return None
+    if role in PARTNER_ROLES:
+        partner_id = getattr(actor, "partner_id", None)
+        return Q(**{tenancy.partner_lookup(): partner_id}) if partner_id else None
+    if role in COMPANY_WIDE_ROLES:
+        return Q()
+    if role in SCOPED_ROLES:
+        condition = None
+        for scope in staff_scopes(actor):
+            part = _scope_part(scope, tenancy)
+            if part is not None:
+                condition = part if condition is None else condition | part
+        return condition
+    return None
+
+
+def _scope_part(scope, tenancy) -> Q | None:
+    """One scope row as a filter. Every filled field must apply to the model, or the row matches nothing."""
+    part = Q()
+    if scope.partner_id:
+        part &= Q(**{tenancy.partner_lookup(): scope.partner_id})
+    if scope.country:
+        part &= Q(**{tenancy.country_lookup(): scope.country})
+    if scope.city_id:
+        city_paths = ([tenancy.city] if tenancy.city else []) + list(tenancy.extra_cities)
+        if not city_paths:
+            return None
+        city_q = Q()
+        for path in city_paths:
+            city_q |= Q(**{path: scope.city_id})
+        part &= city_q
+    return part
+
+
+def scoped(actor, queryset: QuerySet) -> QuerySet:
+    """The rows of `queryset` the actor may see."""
+    condition = scope_condition(actor, queryset.model)
+    if condition is None:
+        return queryset.none()
+    return queryset.filter(condition) if condition else queryset
+
+
+def get_scoped_or_404(actor, queryset: QuerySet, **lookup):
+    """One row the actor may see, or 404 — the same answer whether it is foreign or missing."""
+    try:
+        return scoped(actor, queryset).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404 from exc
+
+
+def visible_partners(actor) -> QuerySet:
+    from .models import Partner
+
+    return scoped(actor, Partner.objects.all())
+
+
+def may_act_for_partner(actor, partner_id: int) -> bool:
+    """Whether a write naming `partner_id` (an id smuggled in a body, a form choice) is within reach."""
+    return visible_partners(actor).filter(id=partner_id).exists()

@@ -1,0 +1,88 @@
+"""Django admin, for administrators only (the role, not Django's `is_staff` flag alone)."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from . import access
+from .models import AuditEntry, CalendarException, Partner, StaffScope, User, WorkingCalendar
+from .services import audit_record
+
+
+def _administrators_only(request) -> bool:
+    return request.user.is_active and access.can(request.user, "admin.site")
+
+
+admin.site.has_permission = _administrators_only
+admin.site.site_header = "KetLogistic"
+admin.site.site_title = "KetLogistic"
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "legal_form", "legal_name", "country", "currency", "status"]
+    list_filter = ["country", "status"]
+    search_fields = ["name", "legal_name"]
+
+
+class StaffScopeInline(admin.TabularInline):
+    model = StaffScope
+    extra = 0
+    autocomplete_fields = ["partner"]
+    raw_id_fields = ["city"]
+
+
+@admin.register(User)
+class KetUserAdmin(UserAdmin):
+    list_display = ["username", "first_name", "last_name", "role", "partner", "is_active"]
+    list_filter = ["role", "is_active", "partner"]
+    fieldsets = UserAdmin.fieldsets + (
+        ("KetLogistic", {"fields": ["role", "partner", "home_country", "phone_extension"]}),
+    )
+    add_fieldsets = UserAdmin.add_fieldsets + (
+        ("KetLogistic", {"fields": ["role", "partner", "home_country"]}),
+    )
+    inlines = [StaffScopeInline]
+
+    def save_model(self, request, obj, form, change):
+        previous_role = None
+        if change:
+            previous_role = User.objects.filter(pk=obj.pk).values_list("role", flat=True).first()
+        obj.is_staff = obj.role == "administrator"
+        super().save_model(request, obj, form, change)
+        if previous_role != obj.role:
+            audit_record(
+                actor=request.user,
+                action="user.role_changed",
+                partner=obj.partner,
+                obj=obj,
+                summary=f"{request.user.username} set role of {obj.username}: {previous_role or '—'} → {obj.role}",
+                details={"from": previous_role, "to": obj.role},
+            )
+
+
+@admin.register(WorkingCalendar)
+class WorkingCalendarAdmin(admin.ModelAdmin):
+    list_display = ["country", "day_starts_at", "day_ends_at", "working_weekdays"]
+
+
+@admin.register(CalendarException)
+class CalendarExceptionAdmin(admin.ModelAdmin):
+    list_display = ["country", "date", "name", "is_working_day"]
+    list_filter = ["country", "is_working_day"]
+    date_hierarchy = "date"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "partner", "summary"]
+    list_filter = ["action"]
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,104 @@
+"""Working time: hours and working days per country, holidays and moved working days.
+
+Orders that arrive outside working time are worked from the start of the next working day; service
+levels count working hours and working days. All computations happen in the country's own zone.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from .countries import zone_of
+
+DEFAULT_START = time(9, 0)
+DEFAULT_END = time(18, 0)
+DEFAULT_WEEKDAYS = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class CountryCalendar:
+    country: str
+    zone: ZoneInfo
+    starts_at: time
+    ends_at: time
+    weekdays: frozenset[int]
+    exceptions: dict[date, bool]  # date → is it a working day
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.exceptions:
+            return self.exceptions[day]
+        return day.isoweekday() in self.weekdays
+
+    def is_working_time(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.zone)
+        return self.is_working_day(local.date()) and self.starts_at <= local.time() < self.ends_at
+
+    def day_start(self, day: date) -> datetime:
+        return datetime.combine(day, self.starts_at, tzinfo=self.zone)
+
+    def day_end(self, day: date) -> datetime:
+        return datetime.combine(day, self.ends_at, tzinfo=self.zone)
+
+    def next_working_day(self, day: date) -> date:
+        """The first working day strictly after `day`."""
+        candidate = day + timedelta(days=1)
+        for _ in range(400):
+            if self.is_working_day(candidate):
+                return candidate
+            candidate += timedelta(days=1)
+        raise ValueError(f"No working day within a year after {day} in {self.country}")
+
+    def work_starts_for(self, moment: datetime) -> datetime:
+        """When work on something that arrived at `moment` can start: now if in hours, else next opening."""
+        local = moment.astimezone(self.zone)
+        if self.is_working_day(local.date()):
+            if local.time() < self.starts_at:
+                return self.day_start(local.date())
+            if local.time() < self.ends_at:
+                return local
+        return self.day_start(self.next_working_day(local.date()))
+
+    def add_working_hours(self, moment: datetime, hours: float) -> datetime:
+        """The moment `hours` of working time after `moment` (for "answered within 8 working hours")."""
+        remaining = timedelta(hours=hours)
+        current = self.work_starts_for(moment)
+        while True:
+            end = self.day_end(current.date())
+            available = end - current
+            if remaining <= available:
+                return current + remaining
+            remaining -= available
+            current = self.day_start(self.next_working_day(current.date()))
+
+    def add_working_days(self, day: date, days: int) -> date:
+        """The working day `days` working days after `day` (for "within 7 working days")."""
+        current = day
+        for _ in range(days):
+            current = self.next_working_day(current)
+        return current
+
+
+def calendar_for(country: str, *, year_from: int | None = None) -> CountryCalendar:
+    """The country's calendar as configured (with built-in defaults when nothing is configured)."""
+    from .models import CalendarException, WorkingCalendar
+
+    config = WorkingCalendar.objects.filter(country=country).first()
+    today = timezone.now().astimezone(zone_of(country)).date()
+    first_year = year_from if year_from is not None else today.year - 1
+    exceptions = dict(
+        CalendarException.objects.filter(country=country, date__year__gte=first_year).values_list(
+            "date", "is_working_day"
+        )
+    )
+    return CountryCalendar(
+        country=country,
+        zone=zone_of(country),
+        starts_at=config.day_starts_at if config else DEFAULT_START,
+        ends_at=config.day_ends_at if config else DEFAULT_END,
+        weekdays=frozenset(config.working_weekdays or DEFAULT_WEEKDAYS)
+        if config
+        else frozenset(DEFAULT_WEEKDAYS),
+        exceptions=exceptions,
+    )

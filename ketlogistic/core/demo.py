@@ -1,0 +1,122 @@
+"""Demo data of the core: two partners and one login for every role (printed by `make run`)."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from warehouses.models import City
+
+from .models import Partner, StaffScope, User
+from .roles import Role
+
+DEMO_PASSWORD = "ketdemo-2026"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    first_name: str
+    last_name: str
+    partner: str | None = None
+    home_country: str = "KZ"
+
+
+PARTNERS = [
+    {
+        "name": "Алем Трейд",
+        "legal_form": "ТОО",
+        "legal_name": "«Алем Трейд»",
+        "country": "KZ",
+        "currency": "KZT",
+        "contact_phone": "+7 727 355 10 10",
+        "contact_email": "orders@alem-trade.kz",
+    },
+    {
+        "name": "Ала-Тоо Маркет",
+        "legal_form": "ОсОО",
+        "legal_name": "«Ала-Тоо Маркет»",
+        "country": "KG",
+        "currency": "KGS",
+        "contact_phone": "+996 312 90 80 70",
+        "contact_email": "shop@alatoo-market.kg",
+    },
+]
+
+LOGINS = [
+    DemoLogin("partner_kz", Role.PARTNER_ADMIN, "Айгерим", "Сапарова", partner="Алем Трейд"),
+    DemoLogin("partner_kz_staff", Role.PARTNER_STAFF, "Ерлан", "Жумабаев", partner="Алем Трейд"),
+    DemoLogin(
+        "partner_kg", Role.PARTNER_ADMIN, "Нурлан", "Асанов", partner="Ала-Тоо Маркет", home_country="KG"
+    ),
+    DemoLogin("head", Role.HEAD_OF_DEPARTMENT, "Диана", "Ким"),
+    DemoLogin("logist", Role.LOGIST, "Асель", "Нурланова"),
+    DemoLogin("courier_admin", Role.COURIER_ADMIN, "Марат", "Ахметов"),
+    DemoLogin("courier", Role.COURIER, "Бауыржан", "Искаков"),
+    DemoLogin("hotline", Role.HOTLINE, "Жанна", "Омарова"),
+    DemoLogin("warehouse", Role.WAREHOUSE, "Серик", "Болатов"),
+    DemoLogin("qc", Role.QUALITY_CONTROL, "Гульнара", "Тулегенова"),
+    DemoLogin("supervisor", Role.SUPERVISOR, "Руслан", "Касымов"),
+    DemoLogin("finance", Role.FINANCE_DIRECTOR, "Дамир", "Абдрахманов"),
+    DemoLogin("admin", Role.ADMINISTRATOR, "Админ", "Системы"),
+]
+
+
+@transaction.atomic
+def seed(context: dict | None = None) -> dict:
+    partners = {}
+    for row in PARTNERS:
+        partner, _ = Partner.objects.get_or_create(name=row["name"], defaults=row)
+        partners[partner.name] = partner
+    users = {}
+    for login in LOGINS:
+        user, created = User.objects.get_or_create(
+            username=login.username,
+            defaults={
+                "role": login.role,
+                "first_name": login.first_name,
+                "last_name": login.last_name,
+                "partner": partners.get(login.partner) if login.partner else None,
+                "home_country": login.home_country,
+                "email": f"{login.username}@demo.ketlogistic.kz",
+                "is_staff": login.role == Role.ADMINISTRATOR,
+                "is_superuser": login.role == Role.ADMINISTRATOR,
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        users[login.username] = user
+    kz, kg = partners["Алем Трейд"], partners["Ала-Тоо Маркет"]
+    almaty = City.objects.get(country="KZ", name="Алматы")
+    bishkek = City.objects.get(country="KG", name="Бишкек")
+    astana = City.objects.get(country="KZ", name="Астана")
+    scopes = [
+        (users["head"], {"partner": kz, "country": "KZ"}),
+        (users["head"], {"partner": kg, "country": "KG"}),
+        (users["logist"], {"country": "KZ"}),
+        (users["logist"], {"country": "KG"}),
+        (users["courier_admin"], {"city": almaty}),
+        (users["courier_admin"], {"city": bishkek}),
+        (users["courier"], {"city": almaty}),
+        (users["warehouse"], {"city": astana}),
+        (users["warehouse"], {"country": "KZ"}),
+        (users["warehouse"], {"country": "KG"}),
+    ]
+    for user, fields in scopes:
+        StaffScope.objects.get_or_create(
+            user=user,
+            country=fields.get("country", ""),
+            partner=fields.get("partner"),
+            city=fields.get("city"),
+        )
+    return {"partners": partners, "users": users}
+
+
+def logins_table() -> str:
+    width = max(len(login.username) for login in LOGINS)
+    lines = [f"Demo logins (password for all: {DEMO_PASSWORD})"]
+    for login in LOGINS:
+        who = f"{Role(login.role).label}" + (f" — {login.partner}" if login.partner else "")
+        lines.append(f"  {login.username.ljust(width)}  {who}")
+    return "\n".join(str(line) for line in lines)

@@ -1,0 +1,56 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import lockout
+
+
+class LockoutAuthenticationForm(AuthenticationForm):
+    """The login form, refusing an account name that failed too often until its cool-off ends."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "locked": _("Too many failed attempts. Login is locked until %(until)s; try again later."),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        until = lockout.locked_until(username)
+        if until:
+            raise forms.ValidationError(
+                self.error_messages["locked"],
+                code="locked",
+                params={"until": timezone.localtime(until).strftime("%H:%M")},
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            until = lockout.login_failed(username)
+            if until:
+                raise forms.ValidationError(
+                    self.error_messages["locked"],
+                    code="locked",
+                    params={"until": timezone.localtime(until).strftime("%H:%M")},
+                ) from None
+            raise
+        lockout.login_succeeded(username)
+        return cleaned
+
+
+class PartnerUserForm(forms.Form):
+    username = forms.RegexField(
+        label=_("Login"),
+        max_length=150,
+        regex=r"^[\w.@+-]+$",
+        error_messages={"invalid": _("Letters, digits and @ . + - _ only.")},
+    )
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, min_length=10)
+    is_admin = forms.BooleanField(
+        label=_("May manage the team"),
+        required=False,
+        help_text=_("Administrators create and deactivate their colleagues' logins."),
+    )

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from ketlogistic.core.reference import load_calendars
+from warehouses.geography import load_geography
+
+
+class Command(BaseCommand):
+    help = "Load all reference data (geography, working calendars, …). Idempotent: running it twice changes nothing."
+
+    def handle(self, *args, **options):
+        geo = load_geography()
+        self.stdout.write(
+            f"Geography: {geo['cities']} settlements ({geo['express']} express), "
+            f"{geo['bands']} distance bands, {geo['warehouses']} warehouses"
+        )
+        counts = load_calendars()
+        self.stdout.write(f"Calendars: {counts['calendars']} countries, {counts['exceptions']} holidays")

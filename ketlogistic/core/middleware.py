@@ -1,0 +1,57 @@
+"""Request-wide behaviour: the user's time zone, and security headers Django does not set itself."""
+
+from django.conf import settings
+from django.utils import timezone
+
+from .countries import zone_of
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(self), payment=()"
+
+
+class SecurityHeadersMiddleware:
+    """A strict Content-Security-Policy (no inline scripts anywhere) and a Permissions-Policy."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
+
+
+class UserTimezoneMiddleware:
+    """Show times in the user's zone: the partner's country for partner staff, the home country for ours."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        country = None
+        if user is not None and user.is_authenticated:
+            country = user.partner.country if user.partner_id else user.home_country
+        if country:
+            timezone.activate(zone_of(country))
+        else:
+            timezone.activate(settings.TIME_ZONE)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -1,0 +1,229 @@
+"""The cross-cutting core: partners (tenants), users and their scopes, the working calendar, audit."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .countries import Country
+from .money import Currency
+from .roles import PARTNER_ROLES, Role
+from .tenancy import Tenancy
+
+
+class Partner(models.Model):
+    """A partner shop: the tenant. Everything a partner owns carries a `partner` column."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ENDING = "ending", _("Ending the contract")
+        ENDED = "ended", _("Ended")
+
+    class LegalForm(models.TextChoices):
+        IP = "ИП", _("Individual entrepreneur (ИП)")
+        TOO = "ТОО", _("Limited liability partnership (ТОО)")
+        OSOO = "ОсОО", _("Limited liability company (ОсОО)")
+        OTHER = "other", _("Other")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    legal_form = models.CharField(_("legal form"), max_length=10, choices=LegalForm.choices)
+    legal_name = models.CharField(
+        _("legal name"),
+        max_length=255,
+        help_text=_("Printed on the customer's waybill, e.g. ТОО «Алем Трейд»"),
+    )
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    contact_phone = models.CharField(
+        _("incoming line"),
+        max_length=32,
+        help_text=_("The partner's line a customer can call; on the waybill"),
+    )
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    tenancy = Tenancy(partner="id", country="country")
+
+    class Meta:
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(country="KZ", currency="KZT") | Q(country="KG", currency="KGS")),
+                name="partner_currency_matches_country",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def legal_title(self) -> str:
+        return f"{self.legal_form} {self.legal_name}" if self.legal_form != "other" else self.legal_name
+
+
+class User(AbstractUser):
+    """A login. Partner staff belong to one partner; our staff have a role and, for some roles, scopes."""
+
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    partner = models.ForeignKey(
+        Partner,
+        verbose_name=_("partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+    )
+    home_country = models.CharField(
+        _("home country"),
+        max_length=2,
+        choices=Country.choices,
+        default=Country.KZ,
+        help_text=_("Times are shown in this country's zone"),
+    )
+    phone_extension = models.CharField(_("telephony extension"), max_length=16, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(role__in=sorted(r.value for r in PARTNER_ROLES), partner__isnull=False)
+                    | (~Q(role__in=sorted(r.value for r in PARTNER_ROLES)) & Q(partner__isnull=True))
+                ),
+                name="user_partner_iff_partner_role",
+            ),
+        ]
+
+    @property
+    def is_partner_user(self) -> bool:
+        return self.role in PARTNER_ROLES
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class StaffScope(models.Model):
+    """What part of the business a scoped staff member serves: a country, a partner, a city, or a mix.
+
+    A row matches the data whose every filled field agrees: (country=KZ) is all of Kazakhstan;
+    (partner=X, country=KZ) is partner X in Kazakhstan, as a head of department owns it.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="scopes")
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices, blank=True)
+    partner = models.ForeignKey(
+        Partner, verbose_name=_("partner"), on_delete=models.CASCADE, null=True, blank=True
+    )
+    city = models.ForeignKey(
+        "warehouses.City", verbose_name=_("city"), on_delete=models.CASCADE, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("staff scope")
+        verbose_name_plural = _("staff scopes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "country", "partner", "city"], name="staff_scope_unique", nulls_distinct=False
+            ),
+            models.CheckConstraint(
+                condition=~Q(country="") | Q(partner__isnull=False) | Q(city__isnull=False),
+                name="staff_scope_not_empty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        parts = [
+            str(p) for p in (self.get_country_display() if self.country else "", self.partner, self.city) if p
+        ]
+        return " / ".join(parts)
+
+
+class WorkingCalendar(models.Model):
+    """Working hours of a country: orders that arrive outside them are worked from the next working day."""
+
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices, unique=True)
+    day_starts_at = models.TimeField(_("working day starts"), default="09:00")
+    day_ends_at = models.TimeField(_("working day ends"), default="18:00")
+    working_weekdays = ArrayField(
+        models.PositiveSmallIntegerField(),
+        verbose_name=_("working weekdays"),
+        default=list,
+        help_text=_("ISO weekday numbers: 1 = Monday … 7 = Sunday"),
+    )
+
+    class Meta:
+        verbose_name = _("working calendar")
+        verbose_name_plural = _("working calendars")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day_starts_at__lt=models.F("day_ends_at")), name="calendar_day_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_country_display()} {self.day_starts_at:%H:%M}–{self.day_ends_at:%H:%M}"
+
+
+class CalendarException(models.Model):
+    """A date that breaks the weekly pattern: a public holiday, or a working Saturday moved from a holiday."""
+
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices)
+    date = models.DateField(_("date"))
+    is_working_day = models.BooleanField(_("working day"), default=False)
+    name = models.CharField(_("name"), max_length=120)
+
+    class Meta:
+        verbose_name = _("calendar exception")
+        verbose_name_plural = _("calendar exceptions")
+        ordering = ["country", "date"]
+        constraints = [models.UniqueConstraint(fields=["country", "date"], name="calendar_exception_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.date} {self.name}"
+
+
+class LoginThrottle(models.Model):
+    """Failed logins per account name. Keyed on the name, never on a client address a proxy header could fake."""
+
+    username = models.CharField(max_length=150, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    first_failure_at = models.DateTimeField(null=True)
+    locked_until = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class AuditEntry(models.Model):
+    """Журнал действий: privileged actions (reveals, role and tariff changes, approvals, payouts)."""
+
+    at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("who"), on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(_("summary"), max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.summary}"

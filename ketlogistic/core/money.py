@@ -1,0 +1,99 @@
+"""Money: Decimal amounts with one rounding rule, and the currency each amount is in.
+
+KZT and KGS are both kept to two decimal places (tiyn, tyiyn) and rounded half up. Amounts of
+different currencies are never added: `Money` refuses it.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+CENT = Decimal("0.01")
+THIN_SPACE = "\u202f"
+MONEY_MAX_DIGITS = 14
+MONEY_DECIMAL_PLACES = 2
+
+
+class Currency(models.TextChoices):
+    KZT = "KZT", _("tenge")
+    KGS = "KGS", _("som")
+
+
+CURRENCY_SYMBOLS = {Currency.KZT: "₸", Currency.KGS: "сом"}
+
+
+def round_money(value: Decimal | int | str) -> Decimal:
+    """The single rounding rule for money: two places, half up."""
+    if isinstance(value, float):
+        raise TypeError("Money is never a float; pass Decimal, int or str")
+    try:
+        return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:
+        raise ValueError(f"Not a money amount: {value!r}") from exc
+
+
+def percent_of(amount: Decimal, rate_percent: Decimal) -> Decimal:
+    """`rate_percent` of `amount`, rounded once at the end (6% of 12 345.00 = 740.70)."""
+    return round_money(Decimal(amount) * Decimal(rate_percent) / Decimal(100))
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", round_money(self.amount))
+        if self.currency not in Currency.values:
+            raise ValueError(f"Unknown currency {self.currency!r}")
+
+    def _same(self, other: "Money") -> None:
+        if not isinstance(other, Money):
+            raise TypeError("Money can only be combined with Money")
+        if other.currency != self.currency:
+            raise ValueError(f"Cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: "Money") -> "Money":
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: "Money") -> "Money":
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> "Money":
+        return Money(-self.amount, self.currency)
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency)
+
+
+def format_money(amount: Decimal | None, currency: str = "") -> str:
+    """12345.5 → '12 345.50 ₸' (a thin space between thousands, as is usual in KZ and KG)."""
+    if amount is None:
+        return "—"
+    value = round_money(amount)
+    sign = "-" if value < 0 else ""
+    whole, _, frac = f"{abs(value):.2f}".partition(".")
+    groups = []
+    while whole:
+        groups.insert(0, whole[-3:])
+        whole = whole[:-3]
+    text = sign + THIN_SPACE.join(groups) + "." + frac
+    symbol = CURRENCY_SYMBOLS.get(currency, currency)
+    return f"{text}\u00a0{symbol}" if symbol else text
+
+
+class MoneyField(models.DecimalField):
+    """A DecimalField with the project's precision for money."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
+        kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.DecimalField", args, kwargs

@@ -1,0 +1,90 @@
+"""Writes of the core: audit entries, partner logins."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from . import access
+from .models import AuditEntry, Partner, User
+from .roles import Role
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    summary: str,
+    partner: Partner | None = None,
+    obj=None,
+    details: dict | None = None,
+    ip_address: str | None = None,
+) -> AuditEntry:
+    """Write one audit entry. Called by services inside their own transaction."""
+    return AuditEntry.objects.create(
+        actor=actor if getattr(actor, "pk", None) and isinstance(actor, User) else None,
+        action=action,
+        summary=summary[:500],
+        partner=partner,
+        object_type=obj._meta.label if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        details=details or {},
+        ip_address=ip_address,
+    )
+
+
+@transaction.atomic
+def partner_user_create(
+    *,
+    actor: User,
+    username: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    is_admin: bool = False,
+) -> User:
+    """A partner administrator gives a colleague a login (free for every partner employee)."""
+    if not access.can(actor, "cabinet.team.manage") or not actor.partner_id:
+        raise PermissionDenied
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": _("This login is already taken.")})
+    user = User(
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        role=Role.PARTNER_ADMIN if is_admin else Role.PARTNER_STAFF,
+        partner_id=actor.partner_id,
+        home_country=actor.partner.country,
+    )
+    validate_password(password, user)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    audit_record(
+        actor=actor,
+        action="user.created",
+        partner=actor.partner,
+        obj=user,
+        summary=f"{actor.username} created login {user.username} ({user.get_role_display()})",
+    )
+    return user
+
+
+@transaction.atomic
+def partner_user_set_active(*, actor: User, user: User, is_active: bool) -> User:
+    if not access.can(actor, "cabinet.team.manage") or user.partner_id != actor.partner_id:
+        raise PermissionDenied
+    if user.pk == actor.pk and not is_active:
+        raise ValidationError(_("You cannot deactivate your own login."))
+    user.is_active = is_active
+    user.save(update_fields=["is_active"])
+    audit_record(
+        actor=actor,
+        action="user.activated" if is_active else "user.deactivated",
+        partner=actor.partner,
+        obj=user,
+        summary=f"{actor.username} {'activated' if is_active else 'deactivated'} login {user.username}",
+    )
+    return user

@@ -1,0 +1,14 @@
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+logger = logging.getLogger("ketlogistic.heartbeat")
+
+
+@shared_task(name="ketlogistic.core.tasks.heartbeat")
+def heartbeat() -> str:
+    """Beat → broker → worker is alive: one log line a minute."""
+    stamp = timezone.now().isoformat(timespec="seconds")
+    logger.info("heartbeat %s", stamp)
+    return stamp

@@ -1,0 +1,35 @@
+"""Template helpers used across the project: money, city time, query strings."""
+
+from django import template
+from django.utils import timezone
+
+from ketlogistic.core.money import format_money
+
+register = template.Library()
+
+
+@register.filter
+def money(amount, currency=""):
+    return format_money(amount, currency)
+
+
+@register.filter
+def in_zone(moment, zone_name):
+    """A moment in a given zone ('Asia/Bishkek'), e.g. an order's times in its city's zone."""
+    if moment is None or not zone_name:
+        return moment
+    from zoneinfo import ZoneInfo
+
+    return timezone.localtime(moment, ZoneInfo(zone_name))
+
+
+@register.simple_tag(takes_context=True)
+def query_replace(context, **changes):
+    """The current query string with some parameters replaced (pagination keeps the filters)."""
+    query = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value is None or value == "":
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return query.urlencode()

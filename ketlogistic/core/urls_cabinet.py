@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "cabinet"
+
+urlpatterns = [
+    path("", views.cabinet_home, name="home"),
+    path("team/", views.cabinet_team, name="team"),
+    path("team/<int:user_id>/toggle/", views.cabinet_team_toggle, name="team_toggle"),
+]

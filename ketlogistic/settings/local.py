@@ -1,0 +1,17 @@
+"""Development on a workstation: `make run`."""
+
+from ketlogistic.env import env_bool
+
+from .base import *  # noqa: F403
+
+DEBUG = env_bool("DEBUG", True)
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+
+if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
+    # A fixed development key so demo data survives restarts. Production refuses to start without real keys.
+    FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHkta2V0bG9naXN0aWMtZmllbGQta2V5LTE="]
+if not BLIND_INDEX_KEY:  # noqa: F405
+    BLIND_INDEX_KEY = "dev-only-blind-index-key"

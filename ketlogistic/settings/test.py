@@ -1,0 +1,26 @@
+"""The test suite: real PostgreSQL and Redis (see `ketlogistic.devstack`), fast hashing."""
+
+import os
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+ALLOWED_HOSTS = ["*"]
+
+# Each xdist worker gets its own cache namespace on the shared Redis server.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+CACHES["default"]["KEY_PREFIX"] = f"test-{_worker}-{os.getpid()}"  # noqa: F405
+MEDIA_ROOT = str(BASE_DIR / ".data" / "test-media" / _worker)  # noqa: F405
+
+FIELD_ENCRYPTION_KEYS = [
+    "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA=",
+    "dGVzdC1rZXktb2xkZXItMDAwMDAwMDAwMDAwMDAwMDA=",
+]
+BLIND_INDEX_KEY = "test-blind-index-key"
+CELERY_TASK_ALWAYS_EAGER = False
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

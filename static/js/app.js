@@ -1,0 +1,58 @@
+// Small behaviours shared by every page. No inline scripts anywhere: the CSP forbids them.
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  onReady(function () {
+    // Phone-sized screens: the menu slides in.
+    var toggle = document.querySelector("[data-nav-toggle]");
+    var sidebar = document.getElementById("sidebar");
+    if (toggle && sidebar) {
+      toggle.addEventListener("click", function () {
+        var open = sidebar.classList.toggle("is-open");
+        toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      });
+    }
+
+    // Buttons that must not be pressed twice (a slow connection invites a second tap).
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (form.hasAttribute("data-once")) {
+        if (form.dataset.submitted === "1") {
+          event.preventDefault();
+          return;
+        }
+        form.dataset.submitted = "1";
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.setAttribute("aria-busy", "true"); });
+      }
+    });
+
+    // Confirmation without inline handlers: <button data-confirm="Sure?">.
+    document.addEventListener("click", function (event) {
+      var el = event.target.closest("[data-confirm]");
+      if (el && !window.confirm(el.getAttribute("data-confirm"))) {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+    }, true);
+
+    // "Select all" checkboxes for bulk actions: <input type=checkbox data-select-all="name">.
+    document.querySelectorAll("[data-select-all]").forEach(function (master) {
+      master.addEventListener("change", function () {
+        var name = master.getAttribute("data-select-all");
+        document.querySelectorAll("input[type=checkbox][name='" + name + "']").forEach(function (box) {
+          box.checked = master.checked;
+        });
+      });
+    });
+
+    // Auto-submit filter forms on change: <form data-autosubmit>.
+    document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+      form.addEventListener("change", function () { form.requestSubmit(); });
+    });
+  });
+})();

@@ -1,0 +1,97 @@
+"""Shared fixtures. Tests run on the real PostgreSQL and Redis that `ketlogistic.devstack` chose."""
+
+import os
+
+import pytest
+from django.test import Client
+
+from ketlogistic.core.roles import Role
+from tests.factories import PartnerFactory, ProductFactory, UserFactory
+
+# Playwright's sync API keeps an event loop in the test thread; the ORM calls made by the test
+# itself are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def ensure_reference_data() -> None:
+    """Geography and calendars: loaded once, and again after a transactional test flushed them."""
+    from ketlogistic.core.models import WorkingCalendar
+    from ketlogistic.core.reference import load_calendars
+    from warehouses.geography import load_geography
+    from warehouses.models import City
+
+    if not City.objects.exists():
+        load_geography()
+    if not WorkingCalendar.objects.exists():
+        load_calendars()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        ensure_reference_data()
+
+
+@pytest.fixture
+def reference_data(db):
+    ensure_reference_data()
+
+
+@pytest.fixture
+def partner_a(reference_data):
+    return PartnerFactory(name="Партнёр А", country="KZ")
+
+
+@pytest.fixture
+def partner_b(reference_data):
+    return PartnerFactory(name="Партнёр Б", country="KZ")
+
+
+@pytest.fixture
+def partner_kg(reference_data):
+    return PartnerFactory(name="Партнёр KG", country="KG", contact_phone="+996 555 00 00 00")
+
+
+@pytest.fixture
+def user_a(partner_a):
+    return UserFactory(role=Role.PARTNER_ADMIN, partner=partner_a, username="owner_a")
+
+
+@pytest.fixture
+def user_b(partner_b):
+    return UserFactory(role=Role.PARTNER_ADMIN, partner=partner_b, username="owner_b")
+
+
+@pytest.fixture
+def make_user(reference_data):
+    def make(role: str, **kwargs):
+        return UserFactory(role=role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def login():
+    """A test client logged in as the given user."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client_a(user_a, login):
+    return login(user_a)
+
+
+@pytest.fixture
+def client_b(user_b, login):
+    return login(user_b)
+
+
+@pytest.fixture
+def product_a(partner_a):
+    return ProductFactory(partner=partner_a, sku="A-1", name="Чайник А")

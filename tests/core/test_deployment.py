@@ -1,0 +1,85 @@
+"""The production shape: settings pass `check --deploy`, docker-compose matches the real entry points."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ketlogistic import devstack
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.production",
+    "SECRET_KEY": "k3$Vq9!mZ2@xL7#pR4%tW8^yB1&nC6*dF0(gH5)jK-uM_eN=sQ+aT",
+    "FIELD_ENCRYPTION_KEYS": "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA=",
+    "BLIND_INDEX_KEY": "deploy-check-blind-index-key",
+    "ALLOWED_HOSTS": "ketlogistic.example.kz",
+}
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def _production_env() -> dict:
+    # The browser tests allow Django's async-unsafe mode in this process; a deployment never does.
+    return {k: v for k, v in {**os.environ, **PRODUCTION_ENV}.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    env = _production_env()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secrets():
+    env = {**_production_env(), "FIELD_ENCRYPTION_KEYS": ""}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS is required" in result.stderr
+
+
+def test_compose_has_every_service_with_a_healthcheck():
+    services = _compose()["services"]
+
+    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker", "beat"):
+        assert "healthcheck" in services[name], name
+    assert set(_compose()["volumes"]) >= {"pgdata", "redisdata", "media"}
+    assert services["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == "ketlogistic.settings.production"
+
+
+def test_compose_commands_are_the_ones_make_run_starts():
+    services = _compose()["services"]
+    local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")
+
+    for name in ("web", "worker", "beat"):
+        compose_command = services[name]["command"]
+        program, target = local[name][0], local[name][1:4] if name != "web" else local[name][1:2]
+        assert compose_command[0] == program, name
+        assert compose_command[1 : 1 + len(target)] == target, name
+
+
+def test_compose_entry_points_exist():
+    from ketlogistic.celery import app
+    from ketlogistic.wsgi import application
+
+    assert callable(application)
+    assert app.main == "ketlogistic"
+    migrate = _compose()["services"]["migrate"]["command"][-1]
+    assert "manage.py migrate" in migrate and "manage.py load_reference_data" in migrate
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "collectstatic" in dockerfile and "compile_translations" in dockerfile

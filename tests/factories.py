@@ -1,0 +1,72 @@
+"""Factories for the whole suite. Reference geography is loaded once per database by `reference_data`."""
+
+import factory
+from django.contrib.auth.hashers import make_password
+
+from ketlogistic.core.models import Partner, StaffScope, User
+from ketlogistic.core.roles import PARTNER_ROLES, Role
+from warehouses.models import City, Product
+
+PASSWORD = "test-pass-12345"
+_HASHED = make_password(PASSWORD)
+
+
+def city(name: str, country: str | None = None) -> City:
+    from tests.conftest import ensure_reference_data
+
+    ensure_reference_data()
+    cities = City.objects.filter(name=name)
+    if country:
+        cities = cities.filter(country=country)
+    return cities.get()
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    name = factory.Sequence(lambda n: f"Магазин {n}")
+    legal_form = "ТОО"
+    legal_name = factory.LazyAttribute(lambda o: f"«{o.name}»")
+    country = "KZ"
+    currency = factory.LazyAttribute(lambda o: "KZT" if o.country == "KZ" else "KGS")
+    contact_phone = "+7 700 000 00 00"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Тест"
+    last_name = factory.Sequence(lambda n: f"Пользователь{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.kz")
+    role = Role.PARTNER_ADMIN
+    partner = factory.LazyAttribute(lambda o: PartnerFactory() if o.role in PARTNER_ROLES else None)
+    home_country = factory.LazyAttribute(lambda o: o.partner.country if o.partner else "KZ")
+    password = _HASHED
+    is_staff = factory.LazyAttribute(lambda o: o.role == Role.ADMINISTRATOR)
+
+    @factory.post_generation
+    def scopes(self, create, extracted, **kwargs):
+        """`UserFactory(role=LOGIST, scopes=[{"country": "KZ"}, {"partner": p}])`."""
+        if not create or not extracted:
+            return
+        for scope in extracted:
+            StaffScope.objects.create(
+                user=self,
+                country=scope.get("country", ""),
+                partner=scope.get("partner"),
+                city=scope.get("city"),
+            )
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    partner = factory.SubFactory(PartnerFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Товар {n}")
+    price = factory.Sequence(lambda n: 1000 + n)

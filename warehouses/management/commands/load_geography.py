@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from warehouses.geography import load_geography
+
+
+class Command(BaseCommand):
+    help = "Load the reference settlements, distance bands and warehouses (idempotent)."
+
+    def handle(self, *args, **options):
+        counts = load_geography()
+        self.stdout.write(
+            f"Geography: {counts['cities']} settlements ({counts['express']} express), "
+            f"{counts['bands']} distance bands, {counts['warehouses']} warehouses"
+        )
