@@ -36,8 +36,9 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m ketlogistic.devstack test -- -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
+# pytest exits 5 when no test is marked slow yet; that is not a failure.
 test-slow: $(STAMP) system-deps
-	$(PY) -m ketlogistic.devstack test -- -m slow $(PYTEST_ARGS)
+	$(PY) -m ketlogistic.devstack test -- -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-all: test test-slow
 
