@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from ketlogistic.core import views as core_views
+from orders import views as order_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -10,7 +11,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("cabinet/", order_views.dashboard, name="dashboard"),
     path("cabinet/", include("ketlogistic.core.urls_cabinet")),
+    path("orders/", include("orders.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),

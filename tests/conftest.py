@@ -95,3 +95,12 @@ def client_b(user_b, login):
 @pytest.fixture
 def product_a(partner_a):
     return ProductFactory(partner=partner_a, sku="A-1", name="Чайник А")
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """Services speak the active language; tests of services read English. Pages are tested in Russian."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

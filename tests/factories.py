@@ -47,6 +47,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     home_country = factory.LazyAttribute(lambda o: o.partner.country if o.partner else "KZ")
     password = _HASHED
     is_staff = factory.LazyAttribute(lambda o: o.role == Role.ADMINISTRATOR)
+    is_superuser = factory.LazyAttribute(lambda o: o.role == Role.ADMINISTRATOR)
 
     @factory.post_generation
     def scopes(self, create, extracted, **kwargs):
@@ -70,3 +71,41 @@ class ProductFactory(factory.django.DjangoModelFactory):
     sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
     name = factory.Sequence(lambda n: f"Товар {n}")
     price = factory.Sequence(lambda n: 1000 + n)
+
+
+def order_row(**overrides) -> dict:
+    """A valid intake row for a KZ partner with a product "A-1" (see `OrderFactory`)."""
+    row = {
+        "external_id": "EXT-1",
+        "customer_name": "Айгерим Сапарова",
+        "phone": "+7 701 123 45 67",
+        "city": "Алматы",
+        "address": "ул. Абая, 10, кв. 5",
+        "delivery_kind": "express",
+        "items": [{"sku": "A-1", "quantity": 1, "price": "15000"}],
+        "comment": "",
+    }
+    row.update(overrides)
+    return row
+
+
+_order_counter = [0]
+
+
+def make_order(partner, *, product=None, actor=None, source="api", **overrides):
+    """An order through the real intake path ("на отправку")."""
+    from orders.intake import orders_create_many
+
+    product = product or Product.objects.filter(partner=partner).first() or ProductFactory(partner=partner)
+    _order_counter[0] += 1
+    defaults = {
+        "external_id": f"T-{_order_counter[0]:06d}",
+        "items": [{"sku": product.sku, "quantity": 1, "price": "10000"}],
+    }
+    if partner.country == "KG":
+        defaults.update({"city": "Бишкек", "phone": "+996 555 12 34 56"})
+    result = orders_create_many(
+        partner=partner, rows=[order_row(**{**defaults, **overrides})], actor=actor, source=source
+    )[0]
+    assert result.status == "created", result.errors
+    return result.order

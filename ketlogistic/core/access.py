@@ -48,6 +48,35 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin.site": frozenset({R.ADMINISTRATOR}),
     "audit.view": frozenset({R.ADMINISTRATOR}),
     "calendar.manage": frozenset({R.ADMINISTRATOR, R.SUPERVISOR}),
+    # orders
+    "orders.view": PARTNERS
+    | frozenset(
+        {
+            R.HEAD_OF_DEPARTMENT,
+            R.LOGIST,
+            R.COURIER_ADMIN,
+            R.HOTLINE,
+            R.WAREHOUSE,
+            R.QUALITY_CONTROL,
+            R.SUPERVISOR,
+            R.FINANCE_DIRECTOR,
+        }
+    ),
+    "orders.create": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT}),
+    "orders.export": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.FINANCE_DIRECTOR, R.QUALITY_CONTROL}),
+    "orders.bulk": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "phones.reveal": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "phones.reveal_log.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "customers.mark": frozenset(
+        {R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.QUALITY_CONTROL, R.COURIER_ADMIN}
+    ),
+    "partner_rules.view": PARTNERS | (ALL_STAFF - {R.COURIER}),
+    "partner_rules.edit": frozenset({R.HEAD_OF_DEPARTMENT}),
+    "discussion.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}),
+    "discussion.post": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}),
 }
 
 

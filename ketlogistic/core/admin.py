@@ -47,7 +47,8 @@ class KetUserAdmin(UserAdmin):
         previous_role = None
         if change:
             previous_role = User.objects.filter(pk=obj.pk).values_list("role", flat=True).first()
-        obj.is_staff = obj.role == "administrator"
+        # The Django admin is the administrator role's tool; the role, not the flags, decides.
+        obj.is_staff = obj.is_superuser = obj.role == "administrator"
         super().save_model(request, obj, form, change)
         if previous_role != obj.role:
             audit_record(

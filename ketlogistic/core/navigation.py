@@ -7,6 +7,9 @@ from django.utils.translation import gettext_lazy as _
 
 from . import access
 
+PARTNER = "partner"
+STAFF = "staff"
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -14,23 +17,36 @@ class NavItem:
     url_name: str
     permission: str
     section: str
+    audience: str  # PARTNER or STAFF: the same page may sit in both menus
 
 
 NAVIGATION: list[NavItem] = [
-    NavItem(_("Overview"), "cabinet:home", "cabinet.view", _("Cabinet")),
-    NavItem(_("Team"), "cabinet:team", "cabinet.team.manage", _("Cabinet")),
-    NavItem(_("My desk"), "staff:home", "staff.desk", _("Work")),
-    NavItem(_("Partners"), "staff:partners", "partners.view", _("Work")),
-    NavItem(_("Audit log"), "staff:audit", "audit.view", _("Administration")),
-    NavItem(_("Administration"), "admin:index", "admin.site", _("Administration")),
+    NavItem(_("Overview"), "dashboard", "orders.view", _("Cabinet"), PARTNER),
+    NavItem(_("Orders"), "orders:list", "orders.view", _("Cabinet"), PARTNER),
+    NavItem(_("New order"), "orders:create", "orders.create", _("Cabinet"), PARTNER),
+    NavItem(_("Questions"), "orders:questions", "discussion.view", _("Cabinet"), PARTNER),
+    NavItem(_("Our rules"), "orders:rules", "partner_rules.view", _("Cabinet"), PARTNER),
+    NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal_log.view", _("Cabinet"), PARTNER),
+    NavItem(_("Contract"), "cabinet:home", "cabinet.view", _("Cabinet"), PARTNER),
+    NavItem(_("Team"), "cabinet:team", "cabinet.team.manage", _("Cabinet"), PARTNER),
+    NavItem(_("My desk"), "staff:home", "staff.desk", _("Work"), STAFF),
+    NavItem(_("Orders"), "orders:list", "orders.view", _("Work"), STAFF),
+    NavItem(_("Overview"), "dashboard", "orders.view", _("Work"), STAFF),
+    NavItem(_("Questions"), "orders:questions", "discussion.view", _("Work"), STAFF),
+    NavItem(_("New order"), "orders:create", "orders.create", _("Work"), STAFF),
+    NavItem(_("Partners"), "staff:partners", "partners.view", _("Work"), STAFF),
+    NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal", _("Work"), STAFF),
+    NavItem(_("Audit log"), "staff:audit", "audit.view", _("Administration"), STAFF),
+    NavItem(_("Administration"), "admin:index", "admin.site", _("Administration"), STAFF),
 ]
 
 
 def menu_for(user, current_path: str = "") -> list[dict]:
     """Sections with their items, in order, for the given user; the longest matching link is active."""
+    audience = PARTNER if access.is_partner_actor(user) else STAFF
     entries = []
     for item in NAVIGATION:
-        if not access.can(user, item.permission):
+        if item.audience != audience or not access.can(user, item.permission):
             continue
         try:
             url = reverse(item.url_name)

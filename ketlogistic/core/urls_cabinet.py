@@ -5,7 +5,7 @@ from . import views
 app_name = "cabinet"
 
 urlpatterns = [
-    path("", views.cabinet_home, name="home"),
+    path("contract/", views.cabinet_home, name="home"),
     path("team/", views.cabinet_team, name="team"),
     path("team/<int:user_id>/toggle/", views.cabinet_team_toggle, name="team_toggle"),
 ]

@@ -25,7 +25,7 @@ class KetLoginView(LoginView):
 @login_required
 def home(request):
     if access.can(request.user, "cabinet.view"):
-        return redirect("cabinet:home")
+        return redirect("dashboard")
     if access.can(request.user, "staff.desk"):
         return redirect("staff:home")
     return render(request, "core/no_role.html", status=403)

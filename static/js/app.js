@@ -50,6 +50,11 @@
       });
     });
 
+    // Print buttons: <button data-print>.
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
+
     // Auto-submit filter forms on change: <form data-autosubmit>.
     document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
       form.addEventListener("change", function () { form.requestSubmit(); });

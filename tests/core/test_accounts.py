@@ -25,7 +25,7 @@ def test_login_with_right_password_lands_partner_in_cabinet(user_a):
     response = _login(client, user_a.username, PASSWORD)
 
     assert response.status_code == 302
-    assert client.get("/").url == reverse("cabinet:home")
+    assert client.get("/").url == reverse("dashboard")
 
 
 def test_five_failures_lock_the_login_even_with_the_right_password(user_a, settings):

@@ -73,6 +73,15 @@ def test_compose_commands_are_the_ones_make_run_starts():
         assert compose_command[1 : 1 + len(target)] == target, name
 
 
+def test_access_logs_never_carry_query_strings():
+    web = _compose()["services"]["web"]["command"]
+    local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")["web"]
+
+    for command in (web, local):
+        log_format = command[command.index("--access-logformat") + 1]
+        assert "%(U)s" in log_format and "%(r)s" not in log_format and "%(q)s" not in log_format
+
+
 def test_compose_entry_points_exist():
     from ketlogistic.celery import app
     from ketlogistic.wsgi import application

@@ -18,7 +18,13 @@ def _untranslated(po: polib.POFile) -> list[str]:
 
 
 def test_russian_catalogue_is_complete():
-    assert _untranslated(polib.pofile(str(PO))) == []
+    po = polib.pofile(str(PO))
+    assert _untranslated(po) == []
+    forms = int(po.metadata["Plural-Forms"].split("nplurals=")[1].split(";")[0])
+    short = [
+        e.msgid for e in po if e.msgid_plural and len([v for v in e.msgstr_plural.values() if v]) != forms
+    ]
+    assert short == []
 
 
 def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path, monkeypatch):
@@ -39,3 +45,18 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path, monkeypat
         )
 
     assert _untranslated(polib.pofile(str(target / "django.po"))) == []
+
+
+def test_translations_keep_every_placeholder():
+    import re
+
+    placeholder = re.compile(r"%\((\w+)\)[sd]")
+    broken = []
+    for entry in polib.pofile(str(PO)):
+        wanted = set(placeholder.findall(entry.msgid))
+        translations = entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]
+        for text in translations:
+            got = set(placeholder.findall(text))
+            if got - wanted or (not entry.msgid_plural and got != wanted):
+                broken.append((entry.msgid, text))
+    assert broken == []

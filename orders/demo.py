@@ -1,0 +1,174 @@
+"""Demo orders: for both partners, orders in every status, spread over the last twelve weeks."""
+
+import random
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from ketlogistic.core.models import Partner, User
+
+from . import workflow
+from .intake import orders_create_many
+from .models import Order, PartnerRules
+from .services import discussion_post
+from .statuses import OrderSource
+
+# (target status, the moves that lead there from "на отправку")
+PATHS = {
+    "to_send": [],
+    "cancelled": [("cancel", {})],
+    "calling": [("send", {})],
+    "delivery_agreed": [("send", {}), ("agree_delivery", {"delivery_date": 1})],
+    "in_registry": [("send", {}), ("agree_delivery", {"delivery_date": 1}), ("add_to_registry", {})],
+    "with_courier": [
+        ("send", {}),
+        ("agree_delivery", {"delivery_date": 0}),
+        ("add_to_registry", {}),
+        ("hand_to_courier", {}),
+    ],
+    "paid": [
+        ("send", {}),
+        ("agree_delivery", {"delivery_date": 1}),
+        ("add_to_registry", {}),
+        ("hand_to_courier", {}),
+        ("mark_paid", {"collected_amount": "cod"}),
+    ],
+    "refused": [("send", {}), ("refuse", {"reason": "Клиент передумал"})],
+    "not_reached": [("send", {}), ("close_not_reached", {})],
+    "post_shipped": [
+        ("send", {}),
+        ("agree_delivery", {"delivery_date": 1}),
+        ("ship_by_post", {"tracking_number": "KZ123456789KZ"}),
+    ],
+    "returned": [
+        ("send", {}),
+        ("agree_delivery", {"delivery_date": 1}),
+        ("ship_by_post", {"tracking_number": "KZ987654321KZ"}),
+        ("post_returned", {"reason": "Не получен"}),
+    ],
+}
+NAMES = [
+    "Айдана Серикова",
+    "Бекзат Нуржанов",
+    "Гульмира Абенова",
+    "Данияр Касымов",
+    "Елена Петрова",
+    "Жандос Оразов",
+    "Камила Исаева",
+    "Максат Турсунов",
+    "Нургуль Жакупова",
+    "Олжас Бекетов",
+    "Сауле Мухамеджанова",
+    "Тимур Ахмедов",
+    "Улан Садыков",
+    "Айгуль Токтогулова",
+    "Эмиль Абдыкадыров",
+]
+KZ_CITIES = ["Алматы", "Астана", "Шымкент", "Караганда", "Актобе", "Павлодар", "Талгар"]
+KG_CITIES = ["Бишкек", "Ош", "Каракол", "Токмок", "Кант"]
+
+
+def _phone(country: str, rng: random.Random) -> str:
+    if country == "KZ":
+        return f"+7 70{rng.randint(0, 8)} {rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+    return f"+996 55{rng.randint(0, 9)} {rng.randint(100, 999)} {rng.randint(100, 999)}"
+
+
+@transaction.atomic
+def seed(context: dict | None = None) -> dict:
+    rng = random.Random(20261123)
+    head = User.objects.get(username="head")
+    users = {u.username: u for u in User.objects.filter(username__in=["partner_kz", "partner_kg", "logist"])}
+    for partner_name, cities, prefix in (
+        ("Алем Трейд", KZ_CITIES, "KZ"),
+        ("Ала-Тоо Маркет", KG_CITIES, "KG"),
+    ):
+        partner = Partner.objects.get(name=partner_name)
+        PartnerRules.objects.get_or_create(
+            partner=partner,
+            defaults={
+                "discount_allowed": prefix == "KZ",
+                "max_discount": 1000 if prefix == "KZ" else 0,
+                "may_open_before_payment": True,
+                "refusal_fee_enabled": prefix == "KZ",
+                "refusal_fee": 1500 if prefix == "KZ" else 0,
+                "hide_product_names": prefix == "KG",
+                "updated_by": head,
+            },
+        )
+        if Order.objects.filter(partner=partner, external_id__startswith=f"DEMO-{prefix}-").exists():
+            continue
+        products = list(partner.products.all())
+        repeat_phone = _phone(prefix, rng)
+        rows, targets = [], []
+        number = 0
+        for status, _path in PATHS.items():
+            if prefix == "KG" and status in ("post_shipped", "returned"):
+                continue
+            for copy in range(4 if status in ("paid", "refused") else 2):
+                number += 1
+                city = cities[number % len(cities)]
+                kind = (
+                    "post"
+                    if status in ("post_shipped", "returned")
+                    else ("field" if city == "Талгар" else "express")
+                )
+                chosen = rng.sample(products, k=rng.randint(1, 2))
+                phone = repeat_phone if status == "refused" and copy < 2 else _phone(prefix, rng)
+                rows.append(
+                    {
+                        "external_id": f"DEMO-{prefix}-{number:03d}",
+                        "customer_name": rng.choice(NAMES),
+                        "phone": phone,
+                        "city": city,
+                        "address": f"ул. Абая, {rng.randint(1, 200)}, кв. {rng.randint(1, 90)}",
+                        "delivery_kind": kind
+                        if not (status == "paid" and copy == 0)
+                        else ("same_day" if kind == "express" else kind),
+                        "items": [{"sku": p.sku, "quantity": rng.randint(1, 3)} for p in chosen],
+                        "comment": "Позвонить после 12:00" if number % 5 == 0 else "",
+                    }
+                )
+                targets.append((status, rng.randint(0, 11 * 7)))
+        owner = users[f"partner_{prefix.lower()}"]
+        now = timezone.now()
+        for row, (status, days_ago) in zip(rows, targets, strict=True):
+            created_at = now - timedelta(days=days_ago, hours=rng.randint(0, 8))
+            result = orders_create_many(
+                partner=partner, rows=[row], actor=owner, source=OrderSource.CABINET, now=created_at
+            )[0]
+            order = result.order
+            moment = created_at
+            for action, data in PATHS[status]:
+                moment += timedelta(hours=rng.randint(1, 20))
+                payload = dict(data)
+                reason = payload.pop("reason", "")
+                if "delivery_date" in payload:
+                    local_day = timezone.localtime(min(moment, now), ZoneInfo(order.city.timezone)).date()
+                    payload["delivery_date"] = local_day + timedelta(days=payload["delivery_date"])
+                if payload.get("collected_amount") == "cod":
+                    payload["collected_amount"] = str(order.cod_amount)
+                actor = {
+                    "cancel": owner,
+                    "send": head,
+                    "agree_delivery": users["logist"],
+                    "refuse": users["logist"],
+                }.get(action)
+                workflow.perform(
+                    order,
+                    action=action,
+                    actor=None if actor is None else actor,
+                    source=OrderSource.TASK if actor is None else OrderSource.STAFF,
+                    reason=reason,
+                    data=payload,
+                    now=min(moment, now),
+                )
+            if row["external_id"].endswith("003"):
+                discussion_post(
+                    actor=users["logist"],
+                    order=order,
+                    text="Клиент просит добавить ещё одну единицу товара. Согласуете?",
+                )
+    return {}

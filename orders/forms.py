@@ -1,0 +1,102 @@
+from django import forms
+from django.forms import formset_factory
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core import access
+from warehouses.models import City, Product
+
+from .statuses import DeliveryKind
+
+
+class OrderForm(forms.Form):
+    """Manual order entry in the cabinet. The rules are intake's; this form only collects the fields."""
+
+    partner = forms.ModelChoiceField(label=_("Partner"), queryset=None, required=False)
+    external_id = forms.CharField(
+        label=_("Your order number"),
+        max_length=64,
+        required=False,
+        help_text=_("Leave empty to get one generated."),
+    )
+    customer_name = forms.CharField(label=_("Customer's full name"), max_length=200)
+    phone = forms.CharField(label=_("Phone"), max_length=40, widget=forms.TextInput(attrs={"type": "tel"}))
+    phone_2 = forms.CharField(
+        label=_("Second phone"), max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"})
+    )
+    city = forms.ModelChoiceField(label=_("City"), queryset=City.objects.none())
+    address = forms.CharField(label=_("Address"), max_length=500)
+    distance_km = forms.DecimalField(
+        label=_("Distance from point A, km"), required=False, min_value=0, max_digits=6, decimal_places=1
+    )
+    delivery_kind = forms.ChoiceField(label=_("Delivery"), choices=DeliveryKind.choices)
+    cod_amount = forms.DecimalField(
+        label=_("Sum to collect"),
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=2,
+        help_text=_("Empty: the sum of the items."),
+    )
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        if access.is_partner_actor(actor):
+            del self.fields["partner"]
+            self.fields["city"].queryset = City.objects.filter(country=actor.partner.country).order_by("name")
+        else:
+            self.fields["partner"].queryset = access.visible_partners(actor)
+            self.fields["partner"].required = True
+            self.fields["city"].queryset = City.objects.order_by("country", "name")
+
+
+class OrderItemForm(forms.Form):
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none(), required=False)
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10_000, required=False)
+    price = forms.DecimalField(label=_("Price"), min_value=0, max_digits=14, decimal_places=2, required=False)
+
+    def __init__(self, *args, products=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The choice list comes through the access module: only the partner's own products.
+        self.fields["product"].queryset = products if products is not None else Product.objects.none()
+
+
+OrderItemFormSet = formset_factory(OrderItemForm, extra=3, max_num=50)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RulesForm(forms.Form):
+    discount_allowed = forms.BooleanField(label=_("Operators may give a discount"), required=False)
+    max_discount = forms.DecimalField(
+        label=_("Largest discount"), min_value=0, max_digits=14, decimal_places=2, required=False
+    )
+    may_open_before_payment = forms.BooleanField(
+        label=_("The customer may open the parcel before paying"), required=False
+    )
+    refusal_fee_enabled = forms.BooleanField(
+        label=_("A refusing customer pays the transport"), required=False
+    )
+    refusal_fee = forms.DecimalField(
+        label=_("Refusal fee"), min_value=0, max_digits=14, decimal_places=2, required=False
+    )
+    hide_product_names = forms.BooleanField(label=_("Hide product names on the waybill"), required=False)
+    own_packaging = forms.BooleanField(label=_("The partner supplies its own packaging"), required=False)
+    waybill_legal_name = forms.CharField(label=_("Legal name on the waybill"), max_length=255, required=False)
+    waybill_phone = forms.CharField(label=_("Incoming line on the waybill"), max_length=32, required=False)
+    notes = forms.CharField(
+        label=_("Other agreements"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("discount_allowed") and not data.get("max_discount"):
+            self.add_error("max_discount", _("Give the largest discount operators may offer."))
+        if data.get("refusal_fee_enabled") and not data.get("refusal_fee"):
+            self.add_error("refusal_fee", _("Give the sum a refusing customer pays."))
+        data["max_discount"] = data.get("max_discount") or 0
+        data["refusal_fee"] = data.get("refusal_fee") or 0
+        return data

@@ -1,0 +1,494 @@
+"""Turning what partners send (API JSON, Excel rows, the cabinet form) into clean orders, in bulk.
+
+One code path for every channel: `orders_create_many` validates every row with lookups loaded
+once per batch (cities, the partner's products), then writes the valid ones with a handful of
+set-based statements. A partner's order id never makes a second order: the insert relies on the
+`(partner, external_id)` unique constraint (`ON CONFLICT DO NOTHING`), so retries and races
+return the existing order instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import crypto
+from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.models import Partner
+from ketlogistic.core.money import round_money
+from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from warehouses.models import City, Product
+
+from .models import Order, OrderHistory, OrderItem, OrderPhone
+from .statuses import DeliveryKind, OrderStatus
+
+MAX_PHONES = 3
+MAX_ITEMS = 50
+MAX_QUANTITY = 10_000
+MAX_AMOUNT = Decimal("999999999.99")
+EXTERNAL_ID_RE = re.compile(r"^[\w\-./#:]{1,64}$", re.UNICODE)
+DELIVERY_KIND_ALIASES = {
+    "express": DeliveryKind.EXPRESS,
+    "экспресс": DeliveryKind.EXPRESS,
+    "курьер": DeliveryKind.EXPRESS,
+    "same_day": DeliveryKind.SAME_DAY,
+    "двд": DeliveryKind.SAME_DAY,
+    "день в день": DeliveryKind.SAME_DAY,
+    "field": DeliveryKind.FIELD,
+    "выездной": DeliveryKind.FIELD,
+    "выезд": DeliveryKind.FIELD,
+    "post": DeliveryKind.POST,
+    "почта": DeliveryKind.POST,
+    "казпочта": DeliveryKind.POST,
+}
+
+
+@dataclass
+class CleanItem:
+    product: Product
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass
+class CleanOrder:
+    external_id: str
+    customer_name: str
+    phones: list[str]
+    city: City
+    address: str
+    distance_km: Decimal | None
+    delivery_kind: str
+    items: list[CleanItem]
+    cod_amount: Decimal
+    comment: str
+
+
+@dataclass
+class RowResult:
+    """What happened to one row: created, already existed (same external id), or its errors."""
+
+    index: int
+    external_id: str
+    status: str  # "created" | "exists" | "error"
+    order: Order | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+class CityDirectory:
+    """Every settlement by every spelling, loaded once."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, City] = {}
+        self.by_id: dict[int, City] = {}
+        for city in City.objects.all():
+            self.by_id[city.id] = city
+            for name in (city.name, city.name_en, *city.aliases):
+                self.by_name.setdefault(self._key(name), city)
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return " ".join(str(text).casefold().replace("ё", "е").replace("г.", "").split())
+
+    def find(self, value) -> City | None:
+        if value is None:
+            return None
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+            return self.by_id.get(int(value))
+        return self.by_name.get(self._key(str(value)))
+
+
+class IntakeContext:
+    """Lookups for one batch of one partner."""
+
+    def __init__(self, partner: Partner, rows: list[dict]) -> None:
+        self.partner = partner
+        self.cities = CityDirectory()
+        skus = set()
+        for row in rows:
+            items = row.get("items") if isinstance(row, dict) else None
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict) and item.get("sku") is not None:
+                    skus.add(_text(item["sku"], limit=64))
+        self.products = {p.sku: p for p in Product.objects.filter(partner=partner, sku__in=skus)}
+
+
+def _text(value, *, limit: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())[:limit] if limit < 1000 else str(value).strip()[:limit]
+
+
+def _decimal(value) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidOperation
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    return Decimal(text)
+
+
+def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dict[str, list[str]]]:
+    """Validate one order; errors are field → messages, with item fields as `items[0].sku`."""
+    errors: dict[str, list[str]] = {}
+
+    def error(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": [_("An order must be an object with fields.")]}
+
+    external_id = _text(raw.get("external_id"), limit=200)
+    if not external_id:
+        error("external_id", _("Required: your own order number."))
+    elif not EXTERNAL_ID_RE.match(external_id):
+        error("external_id", _("At most 64 letters, digits and - _ . / # : without spaces."))
+
+    customer_name = _text(raw.get("customer_name"), limit=201)
+    if not customer_name:
+        error("customer_name", _("Required: the customer's full name."))
+    elif len(customer_name) > 200:
+        error("customer_name", _("At most 200 characters."))
+
+    city = None
+    city_value = raw.get("city")
+    if city_value in (None, ""):
+        error("city", _("Required: a city from the reference list."))
+    else:
+        city = context.cities.find(city_value)
+        if city is None:
+            error(
+                "city",
+                _("Unknown city “%(value)s”: use a name from the reference list.")
+                % {"value": str(city_value)[:60]},
+            )
+        elif city.country != context.partner.country:
+            error("city", _("%(city)s is not in your country.") % {"city": city.name})
+            city = None
+
+    phones_raw = raw.get("phones")
+    if phones_raw is None:
+        phones_raw = [raw.get("phone")] if raw.get("phone") not in (None, "") else []
+    if isinstance(phones_raw, str):
+        phones_raw = [p for p in re.split(r"[;,]", phones_raw) if p.strip()]
+    if not isinstance(phones_raw, list):
+        error("phone", _("Must be a phone number or a list of them."))
+        phones_raw = []
+    phones: list[str] = []
+    if not phones_raw and "phone" not in errors:
+        error("phone", _("Required: at least one customer phone."))
+    for position, phone in enumerate(phones_raw[: MAX_PHONES + 1]):
+        if position >= MAX_PHONES:
+            error("phone", _("At most %(count)s phones.") % {"count": MAX_PHONES})
+            break
+        try:
+            normalised = normalize_phone(phone, context.partner.country)
+        except PhoneError as exc:
+            error("phone", str(exc))
+        else:
+            if normalised not in phones:
+                phones.append(normalised)
+
+    address = _text(raw.get("address"), limit=501)
+    if not address:
+        error("address", _("Required: street, house, flat."))
+    elif len(address) > 500:
+        error("address", _("At most 500 characters."))
+
+    distance_km = None
+    if raw.get("distance_km") not in (None, ""):
+        try:
+            distance_km = _decimal(raw["distance_km"]).quantize(Decimal("0.1"))
+            if distance_km < 0 or distance_km > 1000:
+                error("distance_km", _("Must be between 0 and 1000 km."))
+        except (InvalidOperation, ValueError):
+            error("distance_km", _("Must be a number of kilometres."))
+
+    kind_value = raw.get("delivery_kind")
+    if kind_value in (None, ""):
+        delivery_kind = (
+            DeliveryKind.FIELD if city is not None and not city.is_express else DeliveryKind.EXPRESS
+        )
+    else:
+        delivery_kind = DELIVERY_KIND_ALIASES.get(str(kind_value).strip().casefold())
+        if delivery_kind is None:
+            error(
+                "delivery_kind",
+                _("Unknown delivery kind “%(value)s”: express, same_day, field or post.")
+                % {"value": str(kind_value)[:30]},
+            )
+    if city is not None and delivery_kind:
+        if delivery_kind in (DeliveryKind.EXPRESS, DeliveryKind.SAME_DAY) and not city.is_express:
+            error(
+                "delivery_kind",
+                _("%(city)s is served by field trips: use field or post.") % {"city": city.name},
+            )
+        elif delivery_kind == DeliveryKind.FIELD and city.is_express:
+            error(
+                "delivery_kind",
+                _("%(city)s has express delivery: use express, same_day or post.") % {"city": city.name},
+            )
+        elif delivery_kind == DeliveryKind.POST and city.country != "KZ":
+            error("delivery_kind", _("Post delivery is available in Kazakhstan only."))
+
+    items: list[CleanItem] = []
+    items_raw = raw.get("items")
+    if not isinstance(items_raw, list) or not items_raw:
+        error("items", _("Required: at least one item with sku and quantity."))
+        items_raw = []
+    elif len(items_raw) > MAX_ITEMS:
+        error("items", _("At most %(count)s items in one order.") % {"count": MAX_ITEMS})
+        items_raw = []
+    for index, item in enumerate(items_raw):
+        prefix = f"items[{index}]"
+        if not isinstance(item, dict):
+            error(prefix, _("Each item must be an object with sku, quantity and price."))
+            continue
+        sku = _text(item.get("sku"), limit=64)
+        product = context.products.get(sku) if sku else None
+        if not sku:
+            error(f"{prefix}.sku", _("Required."))
+        elif product is None:
+            error(
+                f"{prefix}.sku",
+                _("Unknown SKU “%(sku)s”: add the product to your catalogue first.") % {"sku": sku},
+            )
+        quantity = item.get("quantity")
+        try:
+            if isinstance(quantity, bool):
+                raise ValueError
+            quantity_dec = _decimal(quantity)
+            if quantity_dec != quantity_dec.to_integral_value():
+                raise ValueError
+            quantity = int(quantity_dec)
+            if quantity <= 0:
+                error(f"{prefix}.quantity", _("Must be at least 1."))
+            elif quantity > MAX_QUANTITY:
+                error(f"{prefix}.quantity", _("At most %(count)s.") % {"count": MAX_QUANTITY})
+        except (InvalidOperation, ValueError, TypeError):
+            error(f"{prefix}.quantity", _("Must be a whole number."))
+            quantity = None
+        price_value = item.get("price")
+        unit_price = None
+        if price_value in (None, ""):
+            if product is not None and product.price is not None:
+                unit_price = product.price
+            elif product is not None:
+                error(f"{prefix}.price", _("Required: the product has no catalogue price."))
+        else:
+            try:
+                unit_price = round_money(_decimal(price_value))
+                if unit_price < 0 or unit_price > MAX_AMOUNT:
+                    error(f"{prefix}.price", _("Must be between 0 and 999 999 999.99."))
+            except (InvalidOperation, ValueError, TypeError):
+                error(f"{prefix}.price", _("Must be a sum of money, e.g. 12500 or 12500.50."))
+        if product is not None and isinstance(quantity, int) and quantity > 0 and unit_price is not None:
+            items.append(CleanItem(product=product, quantity=quantity, unit_price=unit_price))
+
+    cod_amount = None
+    if raw.get("cod_amount") not in (None, ""):
+        try:
+            cod_amount = round_money(_decimal(raw["cod_amount"]))
+            if cod_amount < 0 or cod_amount > MAX_AMOUNT:
+                error("cod_amount", _("Must be between 0 and 999 999 999.99."))
+        except (InvalidOperation, ValueError, TypeError):
+            error("cod_amount", _("Must be a sum of money, e.g. 12500 or 12500.50."))
+    elif items and "items" not in errors:
+        cod_amount = round_money(sum((i.unit_price * i.quantity for i in items), Decimal(0)))
+
+    comment = _text(raw.get("comment"), limit=2000)
+
+    if errors:
+        return None, errors
+    return CleanOrder(
+        external_id=external_id,
+        customer_name=customer_name,
+        phones=phones,
+        city=city,
+        address=address,
+        distance_km=distance_km,
+        delivery_kind=delivery_kind,
+        items=items,
+        cod_amount=cod_amount,
+        comment=comment,
+    ), {}
+
+
+def orders_create_many(
+    *,
+    partner: Partner,
+    rows: list[dict],
+    actor,
+    source: str,
+    is_test: bool = False,
+    now: datetime | None = None,
+) -> list[RowResult]:
+    """Create the valid orders among `rows`; report each row (created / exists / error)."""
+    now = now or timezone.now()
+    context = IntakeContext(partner, rows)
+    results: list[RowResult] = []
+    valid: list[tuple[int, CleanOrder]] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(rows):
+        cleaned, errors = clean_row(raw, context)
+        external_id = _text(raw.get("external_id"), limit=64) if isinstance(raw, dict) else ""
+        if cleaned is not None and cleaned.external_id in seen:
+            errors = {
+                "external_id": [
+                    _("The same order number is already in this batch (row %(row)s).")
+                    % {"row": seen[cleaned.external_id] + 1}
+                ]
+            }
+            cleaned = None
+        if cleaned is None:
+            results.append(RowResult(index=index, external_id=external_id, status="error", errors=errors))
+            continue
+        seen[cleaned.external_id] = index
+        valid.append((index, cleaned))
+        results.append(RowResult(index=index, external_id=cleaned.external_id, status="pending"))
+    if valid:
+        _write(
+            partner=partner,
+            valid=valid,
+            results=results,
+            actor=actor,
+            source=source,
+            is_test=is_test,
+            now=now,
+        )
+    return results
+
+
+def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
+    from .workflow import actor_label
+
+    work_from = calendar_for(partner.country).work_starts_for(now)
+    user_id = actor.pk if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None
+    columns = [
+        "partner_id",
+        "external_id",
+        "is_test",
+        "customer_name",
+        "country",
+        "city_id",
+        "address",
+        "distance_km",
+        "delivery_kind",
+        "cod_amount",
+        "currency",
+        "comment",
+        "status",
+        "status_changed_at",
+        "source",
+        "created_by_id",
+        "created_at",
+        "updated_at",
+        "work_available_from",
+    ]
+    values = []
+    for _index, order in valid:
+        values.append(
+            [
+                partner.id,
+                order.external_id,
+                is_test,
+                order.customer_name,
+                partner.country,
+                order.city.id,
+                order.address,
+                order.distance_km,
+                order.delivery_kind,
+                order.cod_amount,
+                partner.currency,
+                order.comment,
+                OrderStatus.TO_SEND,
+                now,
+                source,
+                user_id,
+                now,
+                now,
+                work_from,
+            ]
+        )
+    with transaction.atomic():
+        inserted: dict[str, int] = {}
+        with connection.cursor() as cursor:
+            for chunk_start in range(0, len(values), 500):
+                chunk = values[chunk_start : chunk_start + 500]
+                placeholders = ",".join(["(" + ",".join(["%s"] * len(columns)) + ")"] * len(chunk))
+                cursor.execute(
+                    f"INSERT INTO orders_order ({','.join(columns)}) VALUES {placeholders} "
+                    "ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING id, external_id",
+                    [v for row in chunk for v in row],
+                )
+                inserted.update({external_id: order_id for order_id, external_id in cursor.fetchall()})
+        existing = {}
+        missing = [order.external_id for _i, order in valid if order.external_id not in inserted]
+        if missing:
+            existing = {
+                o.external_id: o for o in Order.objects.filter(partner=partner, external_id__in=missing)
+            }
+        items, phones, history = [], [], []
+        label = actor_label(actor)[:150]
+        for index, order in valid:
+            result = results[index]
+            order_id = inserted.get(order.external_id)
+            if order_id is None:
+                result.status = "exists"
+                result.order = existing.get(order.external_id)
+                continue
+            result.status = "created"
+            for item in order.items:
+                items.append(
+                    OrderItem(
+                        order_id=order_id,
+                        partner_id=partner.id,
+                        product_id=item.product.id,
+                        quantity=item.quantity,
+                        unit_price=item.unit_price,
+                    )
+                )
+            for position, phone in enumerate(order.phones):
+                phones.append(
+                    OrderPhone(
+                        order_id=order_id,
+                        partner_id=partner.id,
+                        position=position,
+                        ciphertext=crypto.encrypt(phone),
+                        blind_index=crypto.blind_index(phone),
+                        masked=mask_phone(phone),
+                        last_digits=phone[-4:],
+                    )
+                )
+            history.append(
+                OrderHistory(
+                    order_id=order_id,
+                    partner_id=partner.id,
+                    at=now,
+                    actor_id=user_id,
+                    actor_label=label,
+                    action="create",
+                    from_status="",
+                    to_status=OrderStatus.TO_SEND,
+                    source=source,
+                )
+            )
+        OrderItem.objects.bulk_create(items, batch_size=2000)
+        OrderPhone.objects.bulk_create(phones, batch_size=2000)
+        OrderHistory.objects.bulk_create(history, batch_size=2000)
+        created_ids = [inserted[o.external_id] for _i, o in valid if o.external_id in inserted]
+        created = {o.id: o for o in Order.objects.filter(id__in=created_ids)} if created_ids else {}
+        for index, order in valid:
+            if results[index].status == "created":
+                results[index].order = created[inserted[order.external_id]]
+        from .workflow import run_created_hooks
+
+        run_created_hooks([r.order for r in results if r.status == "created"], source=source, actor=actor)

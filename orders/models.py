@@ -1,0 +1,392 @@
+"""Orders (заказы): the order, its items and phones, its status history, partner rules, discussion."""
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core.countries import Country
+from ketlogistic.core.money import Currency, MoneyField
+from ketlogistic.core.tenancy import Tenancy
+
+from .statuses import DeliveryKind, OrderSource, OrderStatus
+
+
+class Order(models.Model):
+    """A partner's order to deliver to a customer and collect cash on delivery."""
+
+    partner = models.ForeignKey(
+        "core.Partner", verbose_name=_("partner"), on_delete=models.PROTECT, related_name="orders"
+    )
+    external_id = models.CharField(_("partner's order id"), max_length=64)
+    is_test = models.BooleanField(
+        _("test order"),
+        default=False,
+        help_text=_("Made with a sandbox key: never called, stocked or billed"),
+    )
+    customer_name = models.CharField(_("customer"), max_length=200)
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices)
+    city = models.ForeignKey(
+        "warehouses.City", verbose_name=_("city"), on_delete=models.PROTECT, related_name="orders"
+    )
+    address = models.CharField(_("address"), max_length=500)
+    distance_km = models.DecimalField(
+        _("distance from point A, km"), max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    delivery_kind = models.CharField(
+        _("delivery"), max_length=16, choices=DeliveryKind.choices, default=DeliveryKind.EXPRESS
+    )
+    cod_amount = MoneyField(_("cash on delivery"))
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    comment = models.TextField(_("comment"), blank=True)
+
+    status = models.CharField(
+        _("status"), max_length=24, choices=OrderStatus.choices, default=OrderStatus.TO_SEND
+    )
+    status_changed_at = models.DateTimeField(_("status changed"))
+    source = models.CharField(_("source"), max_length=16, choices=OrderSource.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), db_index=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    work_available_from = models.DateTimeField(
+        _("worked from"),
+        help_text=_("Orders that arrive outside working hours are worked from the next working day"),
+    )
+    sent_at = models.DateTimeField(_("put into work"), null=True, blank=True)
+    work_started_at = models.DateTimeField(
+        _("work started"),
+        null=True,
+        blank=True,
+        help_text=_("The first call to the customer; the fee is due from then"),
+    )
+    delivery_date = models.DateField(_("delivery date"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    personal_data_erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="country", city="city")
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "external_id"], name="order_external_id_unique_per_partner"
+            ),
+            models.CheckConstraint(condition=Q(cod_amount__gte=0), name="order_cod_not_negative"),
+            models.CheckConstraint(
+                condition=Q(distance_km__gte=0) | Q(distance_km__isnull=True),
+                name="order_distance_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | Q(work_started_at__isnull=True),
+                name="order_cancelled_only_before_work",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "-created_at", "-id"], name="order_partner_created"),
+            models.Index(
+                fields=["partner", "status", "-created_at", "-id"], name="order_partner_status_created"
+            ),
+            models.Index(fields=["partner", "city", "-created_at", "-id"], name="order_partner_city_created"),
+            models.Index(fields=["partner", "updated_at", "id"], name="order_partner_updated"),
+            models.Index(fields=["-created_at", "-id"], name="order_created"),
+            models.Index(fields=["status", "-created_at", "-id"], name="order_status_created"),
+            models.Index(fields=["city", "status"], name="order_city_status"),
+            models.Index(
+                fields=["status", "closed_at"],
+                name="order_status_closed",
+                condition=Q(personal_data_erased_at__isnull=True),
+            ),
+            GinIndex(fields=["customer_name"], name="order_customer_name_trgm", opclasses=["gin_trgm_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"№{self.pk} ({self.external_id})"
+
+    @property
+    def number(self) -> str:
+        return str(self.pk)
+
+    @property
+    def is_final(self) -> bool:
+        from .workflow import FINAL_STATUSES
+
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_worked(self) -> bool:
+        return self.work_started_at is not None
+
+
+class OrderItem(models.Model):
+    """A line of an order: a partner product, a quantity and the unit price agreed with the customer."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(
+        "warehouses.Product", verbose_name=_("product"), on_delete=models.PROTECT, related_name="order_items"
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = MoneyField(_("unit price"))
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_item_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_item_price_not_negative"),
+        ]
+        indexes = [models.Index(fields=["product", "order"], name="order_item_product")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} × {self.quantity}"
+
+    @property
+    def line_total(self):
+        return self.unit_price * self.quantity
+
+
+class OrderPhone(models.Model):
+    """A customer phone, encrypted. Only the masked form and a keyed hash (for search) are readable."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="phones")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    ciphertext = models.TextField()
+    blind_index = models.CharField(max_length=64)
+    masked = models.CharField(_("phone"), max_length=24)
+    last_digits = models.CharField(max_length=4)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("customer phone")
+        verbose_name_plural = _("customer phones")
+        ordering = ["order", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="order_phone_position_unique")
+        ]
+        indexes = [models.Index(fields=["blind_index"], name="order_phone_blind_index")]
+
+    def __str__(self) -> str:
+        return self.masked
+
+
+class OrderHistory(models.Model):
+    """One status change: who, when, from → to, why, through which channel. Never edited."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("when"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(
+        _("who"),
+        max_length=150,
+        blank=True,
+        help_text=_("An API key, a task, or the user's name at the time"),
+    )
+    action = models.CharField(_("action"), max_length=32)
+    from_status = models.CharField(_("from"), max_length=24, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=24, choices=OrderStatus.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=OrderSource.choices)
+    details = models.JSONField(default=dict, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status history")
+        ordering = ["order", "at", "id"]
+        indexes = [models.Index(fields=["order", "at"], name="order_history_order_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status} → {self.to_status}"
+
+
+class PhoneReveal(models.Model):
+    """A reveal of a customer's real number by a manager, with the written reason. Partners see these."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="phone_reveals")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    phone = models.ForeignKey(OrderPhone, on_delete=models.SET_NULL, null=True, related_name="reveals")
+    revealed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("who"), on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(_("reason"))
+    at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("phone reveal")
+        verbose_name_plural = _("phone reveals")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.revealed_by_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+class CustomerMark(models.Model):
+    """Staff marks on a customer (identified by the phone's blind index), across all partners."""
+
+    phone_index = models.CharField(max_length=64, unique=True)
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    marked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    marked_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer mark")
+        verbose_name_plural = _("customer marks")
+
+    def __str__(self) -> str:
+        return f"{self.phone_index[:8]}… do_not_contact={self.do_not_contact}"
+
+
+class PartnerRules(models.Model):
+    """What a partner agreed before work started (правила партнёра), shown to operators on every order."""
+
+    partner = models.OneToOneField("core.Partner", on_delete=models.CASCADE, related_name="rules")
+    discount_allowed = models.BooleanField(_("operators may give a discount"), default=False)
+    max_discount = MoneyField(_("largest discount"), default=0)
+    may_open_before_payment = models.BooleanField(
+        _("customer may open the parcel before paying"), default=False
+    )
+    refusal_fee_enabled = models.BooleanField(_("a refusing customer pays the transport"), default=False)
+    refusal_fee = MoneyField(_("refusal fee"), default=0)
+    hide_product_names = models.BooleanField(_("hide product names on the waybill"), default=False)
+    waybill_legal_name = models.CharField(_("legal name on the waybill"), max_length=255, blank=True)
+    waybill_phone = models.CharField(_("incoming line on the waybill"), max_length=32, blank=True)
+    own_packaging = models.BooleanField(_("partner supplies its own packaging"), default=False)
+    notes = models.TextField(_("other agreements"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("partner rules")
+        verbose_name_plural = _("partner rules")
+        constraints = [
+            models.CheckConstraint(condition=Q(max_discount__gte=0), name="rules_discount_not_negative"),
+            models.CheckConstraint(condition=Q(refusal_fee__gte=0), name="rules_refusal_fee_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner}"
+
+    @property
+    def legal_name_for_waybill(self) -> str:
+        return self.waybill_legal_name or self.partner.legal_title
+
+    @property
+    def phone_for_waybill(self) -> str:
+        return self.waybill_phone or self.partner.contact_phone
+
+
+class RetentionPolicy(models.Model):
+    """How long customers' personal data of closed orders is kept, per country."""
+
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices, unique=True)
+    days_after_close = models.PositiveIntegerField(_("days after the order is closed"), default=365)
+
+    class Meta:
+        verbose_name = _("retention policy")
+        verbose_name_plural = _("retention policies")
+
+    def __str__(self) -> str:
+        return f"{self.country}: {self.days_after_close}"
+
+
+class SavedFilter(models.Model):
+    """A user's named set of order-list filters."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    name = models.CharField(_("name"), max_length=100)
+    query = models.CharField(_("filters"), max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved filter")
+        verbose_name_plural = _("saved filters")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_filter_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Discussion(models.Model):
+    """The shared thread of an order between partner staff and our staff (вопросы для решения партнёра)."""
+
+    class Side(models.TextChoices):
+        PARTNER = "partner", _("Partner")
+        STAFF = "staff", _("KetLogistic")
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="discussion")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    is_open = models.BooleanField(_("open"), default=True)
+    awaiting = models.CharField(_("awaiting an answer from"), max_length=8, choices=Side.choices)
+    last_message_at = models.DateTimeField()
+    answer_due_at = models.DateTimeField(_("answer due"), null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("discussion")
+        verbose_name_plural = _("discussions")
+        indexes = [
+            models.Index(
+                fields=["partner", "is_open", "awaiting", "-last_message_at"], name="discussion_open_list"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}"
+
+
+class DiscussionMessage(models.Model):
+    discussion = models.ForeignKey(Discussion, on_delete=models.CASCADE, related_name="messages")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=8, choices=Discussion.Side.choices)
+    text = models.TextField(_("message"))
+    at = models.DateTimeField(auto_now_add=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.discussion_id} {self.side}"
+
+
+class DiscussionRead(models.Model):
+    """How far a user has read a discussion (for unread markers)."""
+
+    discussion = models.ForeignKey(Discussion, on_delete=models.CASCADE, related_name="reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["discussion", "user"], name="discussion_read_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.discussion_id} {self.user_id}"

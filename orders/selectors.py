@@ -1,0 +1,313 @@
+"""Reads of the orders app: lists, the order card, timeline, customer profile, dashboard figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core import access
+from ketlogistic.core.pagination import KeysetPage, keyset_paginate
+
+from .filters import DEFAULT_SORT, SORTS, OrderFilter
+from .models import (
+    CustomerMark,
+    Discussion,
+    DiscussionRead,
+    Order,
+    OrderHistory,
+    OrderItem,
+    OrderPhone,
+    PhoneReveal,
+)
+from .statuses import OrderStatus
+
+PAGE_SIZE = 50
+
+
+def orders_visible(actor):
+    return access.scoped(actor, Order.objects.all())
+
+
+def order_filter(actor, params) -> OrderFilter:
+    return OrderFilter(params, queryset=orders_visible(actor), actor=actor)
+
+
+def order_list_page(actor, params, *, page_size: int = PAGE_SIZE) -> tuple[OrderFilter, KeysetPage, str]:
+    """One page of the filtered list (keyset pagination: the same speed on the first and the 20 000th page)."""
+    filterset = order_filter(actor, params)
+    queryset = filterset.qs if filterset.is_valid() else orders_visible(actor).none()
+    sort = params.get("sort") if params.get("sort") in SORTS else DEFAULT_SORT
+    queryset = queryset.select_related("city", "partner").prefetch_related(
+        Prefetch("phones", queryset=OrderPhone.objects.only("id", "order_id", "masked", "position")),
+    )
+    page = keyset_paginate(
+        queryset, ordering=SORTS[sort][0], cursor=params.get("cursor") or None, page_size=page_size
+    )
+    return filterset, page, sort
+
+
+def order_for_card(actor, order_id: int) -> Order:
+    return access.get_scoped_or_404(
+        actor,
+        Order.objects.select_related("city", "partner", "partner__rules", "created_by").prefetch_related(
+            Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
+            Prefetch("phones", queryset=OrderPhone.objects.order_by("position")),
+        ),
+        pk=order_id,
+    )
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str  # "status", "call", "courier", "stock", …
+    title: str
+    actor: str = ""
+    details: str = ""
+    from_status: str = ""
+    to_status: str = ""
+    extra: dict | None = None
+
+
+TimelineProvider = Callable[[Order, object], list[TimelineEntry]]
+_timeline_providers: list[TimelineProvider] = []
+
+
+def register_timeline_provider(provider: TimelineProvider) -> None:
+    """Apps that act on orders (calls, courier visits, stock moves) add their entries to the timeline."""
+    if provider not in _timeline_providers:
+        _timeline_providers.append(provider)
+
+
+def order_timeline(order: Order, actor) -> list[TimelineEntry]:
+    """Everything that happened to the order, oldest first: status changes and what other apps add."""
+    labels = dict(OrderStatus.choices)
+    entries = []
+    for row in OrderHistory.objects.filter(order=order).order_by("at", "id"):
+        title = labels.get(row.to_status, row.to_status)
+        entries.append(
+            TimelineEntry(
+                at=row.at,
+                kind="status",
+                title=str(title),
+                actor=row.actor_label,
+                details=row.reason,
+                from_status=str(labels.get(row.from_status, "")) if row.from_status else "",
+                to_status=row.to_status,
+                extra={**row.details, "source": row.get_source_display(), "action": row.action},
+            )
+        )
+    for provider in _timeline_providers:
+        entries.extend(provider(order, actor))
+    entries.sort(key=lambda entry: entry.at)
+    return entries
+
+
+class Reliability:
+    RELIABLE = "reliable"
+    DOUBTFUL = "doubtful"
+    UNRELIABLE = "unreliable"
+    NEW = "new"
+
+    LABELS = {
+        RELIABLE: _("Reliable"),
+        DOUBTFUL: _("Doubtful"),
+        UNRELIABLE: _("Unreliable"),
+        NEW: _("New customer"),
+    }
+
+
+@dataclass
+class CustomerProfile:
+    """What we know of the customer across every partner's orders, without showing those orders."""
+
+    refused_or_returned: int
+    paid: int
+    unanswered_calls: int
+    do_not_contact: bool
+    do_not_contact_reason: str
+
+    @property
+    def is_returner(self) -> bool:
+        """ "Возвратник": two or more refused or returned orders."""
+        return self.refused_or_returned >= 2
+
+    @property
+    def reliability(self) -> str:
+        if self.refused_or_returned == 0 and self.paid == 0 and self.unanswered_calls < 6:
+            return Reliability.NEW
+        if self.refused_or_returned >= 2 and self.refused_or_returned > self.paid:
+            return Reliability.UNRELIABLE
+        if self.refused_or_returned > 0 or self.unanswered_calls >= 6:
+            return Reliability.DOUBTFUL if self.paid <= self.refused_or_returned * 2 else Reliability.RELIABLE
+        return Reliability.RELIABLE
+
+    @property
+    def reliability_label(self) -> str:
+        return str(Reliability.LABELS[self.reliability])
+
+
+UnansweredCounter = Callable[[list[str]], int]
+_unanswered_counter: UnansweredCounter | None = None
+
+
+def set_unanswered_counter(counter: UnansweredCounter) -> None:
+    """The call center reports unanswered calls per customer (by phone index) for the reliability signal."""
+    global _unanswered_counter
+    _unanswered_counter = counter
+
+
+def customer_profile(order: Order) -> CustomerProfile:
+    indexes = [phone.blind_index for phone in order.phones.all()]
+    if not indexes:
+        return CustomerProfile(0, 0, 0, False, "")
+    same_customer = Order.objects.filter(
+        id__in=OrderPhone.objects.filter(blind_index__in=indexes).values("order_id"), is_test=False
+    )
+    counts = same_customer.aggregate(
+        refused=Count("id", filter=Q(status__in=[OrderStatus.REFUSED, OrderStatus.RETURNED])),
+        paid=Count("id", filter=Q(status=OrderStatus.PAID)),
+    )
+    mark = CustomerMark.objects.filter(phone_index__in=indexes, do_not_contact=True).first()
+    unanswered = _unanswered_counter(indexes) if _unanswered_counter else 0
+    return CustomerProfile(
+        refused_or_returned=counts["refused"],
+        paid=counts["paid"],
+        unanswered_calls=unanswered,
+        do_not_contact=mark is not None,
+        do_not_contact_reason=mark.reason if mark else "",
+    )
+
+
+def phone_reveals_visible(actor):
+    return access.scoped(actor, PhoneReveal.objects.select_related("revealed_by", "order", "phone"))
+
+
+def discussion_for(order: Order):
+    return Discussion.objects.filter(order=order).prefetch_related("messages__author").first()
+
+
+def unread_count(discussion: Discussion | None, user) -> int:
+    if discussion is None:
+        return 0
+    read = (
+        DiscussionRead.objects.filter(discussion=discussion, user=user)
+        .values_list("read_at", flat=True)
+        .first()
+    )
+    messages = discussion.messages.exclude(author=user)
+    return messages.filter(at__gt=read).count() if read else messages.count()
+
+
+def open_questions(actor, *, awaiting: str | None = None):
+    """Open discussions the actor may see, with unread counts for this user; optionally awaiting one side."""
+    threads = access.scoped(actor, Discussion.objects.filter(is_open=True)).select_related(
+        "order", "order__partner", "order__city"
+    )
+    if awaiting:
+        threads = threads.filter(awaiting=awaiting)
+    reads = DiscussionRead.objects.filter(user=actor)
+    read_at = {r.discussion_id: r.read_at for r in reads}
+    threads = list(threads.order_by("answer_due_at", "-last_message_at")[:200])
+    return [
+        (thread, thread.last_message_at > read_at.get(thread.id, datetime.min.replace(tzinfo=UTC)))
+        for thread in threads
+    ]
+
+
+@dataclass
+class Dashboard:
+    today: dict[str, int]
+    week: dict[str, int]
+    weeks: list[dict]  # [{"week": date, "paid": n, "refused": n, "rate": Decimal|None}]
+    cities: list[dict]  # [{"city": name, "paid": n, "refused": n, "rate": Decimal|None, "cod": Decimal}]
+    buyout_rate: Decimal | None
+
+    @property
+    def today_total(self) -> int:
+        return sum(self.today.values())
+
+    @property
+    def week_total(self) -> int:
+        return sum(self.week.values())
+
+
+def _rate(paid: int, refused: int) -> Decimal | None:
+    """Buyout rate (выкуп) = paid / (paid + refused), in percent."""
+    total = paid + refused
+    return (Decimal(paid) * 100 / total).quantize(Decimal("0.1")) if total else None
+
+
+def dashboard(actor, *, weeks: int = 12, now: datetime | None = None) -> Dashboard:
+    now = timezone.localtime(now or timezone.now())
+    start_today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start_week = start_today - timedelta(days=start_today.weekday())
+    orders = orders_visible(actor).filter(is_test=False)
+
+    def by_status(since):
+        rows = orders.filter(created_at__gte=since).values("status").annotate(n=Count("id")).order_by()
+        return {row["status"]: row["n"] for row in rows}
+
+    first_week = start_week - timedelta(weeks=weeks - 1)
+    closed = orders.filter(
+        status__in=[OrderStatus.PAID, OrderStatus.REFUSED, OrderStatus.RETURNED], closed_at__gte=first_week
+    )
+    weekly = (
+        closed.annotate(week=TruncWeek("closed_at", tzinfo=timezone.get_current_timezone()))
+        .values("week")
+        .annotate(
+            paid=Count("id", filter=Q(status=OrderStatus.PAID)),
+            refused=Count("id", filter=~Q(status=OrderStatus.PAID)),
+        )
+        .order_by("week")
+    )
+    by_week = {row["week"].date(): row for row in weekly}
+    series = []
+    for offset in range(weeks):
+        week_start = (first_week + timedelta(weeks=offset)).date()
+        row = by_week.get(week_start, {"paid": 0, "refused": 0})
+        series.append(
+            {
+                "week": week_start,
+                "paid": row["paid"],
+                "refused": row["refused"],
+                "rate": _rate(row["paid"], row["refused"]),
+            }
+        )
+    per_city = (
+        closed.filter(closed_at__gte=start_week - timedelta(weeks=3))
+        .values("city__name", "city__name_en")
+        .annotate(
+            paid=Count("id", filter=Q(status=OrderStatus.PAID)),
+            refused=Count("id", filter=~Q(status=OrderStatus.PAID)),
+            cod=Sum("cod_amount", filter=Q(status=OrderStatus.PAID)),
+        )
+        .order_by("-paid")
+    )
+    cities = [
+        {
+            "city": row["city__name"],
+            "city_en": row["city__name_en"],
+            "paid": row["paid"],
+            "refused": row["refused"],
+            "rate": _rate(row["paid"], row["refused"]),
+            "cod": row["cod"] or Decimal(0),
+        }
+        for row in per_city
+    ]
+    total_paid = sum(row["paid"] for row in series)
+    total_refused = sum(row["refused"] for row in series)
+    return Dashboard(
+        today=by_status(start_today),
+        week=by_status(start_week),
+        weeks=series,
+        cities=cities,
+        buyout_rate=_rate(total_paid, total_refused),
+    )

@@ -1,0 +1,289 @@
+"""Writes of the orders app. Status moves go through `workflow.perform`; intake through `intake`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access, crypto
+from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.models import Partner
+from ketlogistic.core.phones import format_phone
+from ketlogistic.core.services import audit_record
+
+from . import workflow
+from .intake import RowResult, orders_create_many
+from .models import (
+    CustomerMark,
+    Discussion,
+    DiscussionMessage,
+    DiscussionRead,
+    Order,
+    OrderPhone,
+    PartnerRules,
+    PhoneReveal,
+    RetentionPolicy,
+    SavedFilter,
+)
+from .statuses import OrderSource
+
+REVEAL_REASON_MIN_LENGTH = 10
+PARTNER_QUESTION_ANSWER_HOURS = 8  # seed 003: a partner's question is answered within 8 working hours
+
+
+def order_create(*, partner: Partner, actor, source: str, data: dict, is_test: bool = False) -> RowResult:
+    """One order from one channel; same rules and code path as bulk intake."""
+    if actor is not None and not access.may_act_for_partner(actor, partner.id):
+        raise PermissionDenied
+    return orders_create_many(partner=partner, rows=[data], actor=actor, source=source, is_test=is_test)[0]
+
+
+def order_cancel(*, order: Order | int, actor, source: str, reason: str = "") -> Order:
+    """Only an order still "на отправку" can be cancelled; a cancelled order is never charged."""
+    return workflow.perform(order, action="cancel", actor=actor, source=source, reason=reason)
+
+
+def order_send(*, order: Order | int, actor, source: str = OrderSource.STAFF) -> Order:
+    """The partner's manager puts the order into work ("на отправку" → "отправлен")."""
+    return workflow.perform(order, action="send", actor=actor, source=source)
+
+
+@transaction.atomic
+def order_mark_work_started(*, order_id: int, at: datetime) -> bool:
+    """The first call to the customer: from now on the per-order fee is due. True if this call was the first."""
+    updated = (
+        Order.objects.filter(pk=order_id, work_started_at__isnull=True)
+        .exclude(status="cancelled")
+        .update(work_started_at=at, updated_at=timezone.now())
+    )
+    return bool(updated)
+
+
+@transaction.atomic
+def phone_reveal(*, actor, order: Order, reason: str, ip_address: str | None = None) -> list[str]:
+    """A manager sees the customer's real numbers, with a written reason; every reveal is logged."""
+    if not access.can(actor, "phones.reveal"):
+        raise PermissionDenied
+    order = access.get_scoped_or_404(actor, Order.objects.all(), pk=order.pk)
+    reason = " ".join((reason or "").split())
+    if len(reason) < REVEAL_REASON_MIN_LENGTH:
+        raise ValidationError(
+            {
+                "reason": _("Write why the number is needed (at least %(count)s characters).")
+                % {"count": REVEAL_REASON_MIN_LENGTH}
+            }
+        )
+    phones = list(OrderPhone.objects.filter(order=order).order_by("position"))
+    if not phones:
+        raise ApplicationError(_("The order has no phone (its personal data may have been erased)."))
+    numbers = [format_phone(crypto.decrypt(phone.ciphertext)) for phone in phones]
+    PhoneReveal.objects.bulk_create(
+        PhoneReveal(order=order, partner_id=order.partner_id, phone=phone, revealed_by=actor, reason=reason)
+        for phone in phones
+    )
+    audit_record(
+        actor=actor,
+        action="phone.revealed",
+        partner=order.partner,
+        obj=order,
+        ip_address=ip_address,
+        summary=f"{actor.username} revealed the phone of order {order.pk}: {reason}"[:500],
+        details={"reason": reason, "phones": len(phones)},
+    )
+    return numbers
+
+
+@transaction.atomic
+def customer_mark_set(*, actor, order: Order, do_not_contact: bool, reason: str = "") -> CustomerMark | None:
+    """Staff mark the customer of an order (by phone, across partners) as "do not contact" or lift it."""
+    if not access.can(actor, "customers.mark"):
+        raise PermissionDenied
+    order = access.get_scoped_or_404(actor, Order.objects.all(), pk=order.pk)
+    indexes = list(OrderPhone.objects.filter(order=order).values_list("blind_index", flat=True))
+    if not indexes:
+        raise ApplicationError(_("The order has no phone to identify the customer by."))
+    if do_not_contact and not (reason or "").strip():
+        raise ValidationError({"reason": _("Write why the customer must not be contacted.")})
+    mark = None
+    for index in indexes:
+        mark, _created = CustomerMark.objects.update_or_create(
+            phone_index=index,
+            defaults={
+                "do_not_contact": do_not_contact,
+                "reason": (reason or "").strip()[:500],
+                "marked_by": actor,
+            },
+        )
+    audit_record(
+        actor=actor,
+        action="customer.do_not_contact" if do_not_contact else "customer.contact_allowed",
+        partner=order.partner,
+        obj=order,
+        summary=f"{actor.username}: do_not_contact={do_not_contact} ({reason})"[:500],
+    )
+    return mark
+
+
+RULE_FIELDS = [
+    "discount_allowed",
+    "max_discount",
+    "may_open_before_payment",
+    "refusal_fee_enabled",
+    "refusal_fee",
+    "hide_product_names",
+    "waybill_legal_name",
+    "waybill_phone",
+    "own_packaging",
+    "notes",
+]
+
+
+@transaction.atomic
+def partner_rules_update(*, actor, partner: Partner, **values) -> PartnerRules:
+    """The head of department records what the partner agreed before work started."""
+    if not access.can(actor, "partner_rules.edit") or not access.may_act_for_partner(actor, partner.id):
+        raise PermissionDenied
+    rules, _created = PartnerRules.objects.select_for_update().get_or_create(partner=partner)
+    changes = {}
+    for name, value in values.items():
+        if name not in RULE_FIELDS:
+            raise ValueError(f"Unknown rule {name}")
+        if getattr(rules, name) != value:
+            changes[name] = [str(getattr(rules, name)), str(value)]
+            setattr(rules, name, value)
+    if not rules.discount_allowed:
+        rules.max_discount = 0
+    if not rules.refusal_fee_enabled:
+        rules.refusal_fee = 0
+    rules.updated_by = actor
+    rules.full_clean()
+    rules.save()
+    if changes:
+        audit_record(
+            actor=actor,
+            action="partner_rules.changed",
+            partner=partner,
+            obj=rules,
+            summary=f"{actor.username} changed rules of {partner.name}: {', '.join(changes)}"[:500],
+            details=changes,
+        )
+    return rules
+
+
+def rules_for(partner: Partner) -> PartnerRules:
+    """The partner's rules, or the defaults (nothing allowed) when none were recorded yet."""
+    try:
+        return partner.rules
+    except PartnerRules.DoesNotExist:
+        return PartnerRules(partner=partner)
+
+
+def _side(actor) -> str:
+    return Discussion.Side.PARTNER if access.is_partner_actor(actor) else Discussion.Side.STAFF
+
+
+@transaction.atomic
+def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
+    """A message in the order's shared thread; the thread then awaits the other side's answer."""
+    if not access.can(actor, "discussion.post"):
+        raise PermissionDenied
+    order = access.get_scoped_or_404(actor, Order.objects.select_related("partner"), pk=order.pk)
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("Write a message.")})
+    if len(text) > 5000:
+        raise ValidationError({"text": _("At most 5000 characters.")})
+    now = timezone.now()
+    side = _side(actor)
+    awaiting = Discussion.Side.STAFF if side == Discussion.Side.PARTNER else Discussion.Side.PARTNER
+    due = (
+        calendar_for(order.partner.country).add_working_hours(now, PARTNER_QUESTION_ANSWER_HOURS)
+        if awaiting == Discussion.Side.STAFF
+        else None
+    )
+    discussion, created = Discussion.objects.select_for_update().get_or_create(
+        order=order,
+        defaults={
+            "partner_id": order.partner_id,
+            "awaiting": awaiting,
+            "last_message_at": now,
+            "answer_due_at": due,
+        },
+    )
+    if not created:
+        discussion.is_open = True
+        discussion.awaiting = awaiting
+        discussion.last_message_at = now
+        discussion.answer_due_at = due
+        discussion.save(update_fields=["is_open", "awaiting", "last_message_at", "answer_due_at"])
+    message = DiscussionMessage.objects.create(
+        discussion=discussion, partner_id=order.partner_id, author=actor, side=side, text=text
+    )
+    DiscussionRead.objects.update_or_create(discussion=discussion, user=actor, defaults={"read_at": now})
+    return message
+
+
+@transaction.atomic
+def discussion_close(*, actor, order: Order) -> Discussion:
+    if not access.can(actor, "discussion.post"):
+        raise PermissionDenied
+    discussion = access.get_scoped_or_404(actor, Discussion.objects.select_for_update(), order_id=order.pk)
+    discussion.is_open = False
+    discussion.answer_due_at = None
+    discussion.save(update_fields=["is_open", "answer_due_at"])
+    return discussion
+
+
+def discussion_mark_read(*, user, discussion: Discussion) -> None:
+    DiscussionRead.objects.update_or_create(
+        discussion=discussion, user=user, defaults={"read_at": timezone.now()}
+    )
+
+
+def saved_filter_save(*, user, name: str, query: str) -> SavedFilter:
+    name = " ".join((name or "").split())[:100]
+    if not name:
+        raise ValidationError({"name": _("Give the filter a name.")})
+    saved, _created = SavedFilter.objects.update_or_create(
+        user=user, name=name, defaults={"query": query[:2000]}
+    )
+    return saved
+
+
+def saved_filter_delete(*, user, filter_id: int) -> None:
+    SavedFilter.objects.filter(user=user, id=filter_id).delete()
+
+
+ERASED_NAME = "—"
+
+
+@transaction.atomic
+def personal_data_erase_expired(*, now: datetime | None = None) -> int:
+    """Erase customers' personal data of orders closed longer ago than the country's retention period.
+
+    Names, addresses, comments and phones go; statuses, cities, sums, items and dates stay for reports
+    and billing. Set-based: one UPDATE and one DELETE per country.
+    """
+    now = now or timezone.now()
+    erased = 0
+    policies = {p.country: p.days_after_close for p in RetentionPolicy.objects.all()}
+    for country in ("KZ", "KG"):
+        days = policies.get(country, 365)
+        cutoff = now - timedelta(days=days)
+        expired = Order.objects.filter(
+            country=country, closed_at__lt=cutoff, personal_data_erased_at__isnull=True
+        ).filter(Q(status__in=workflow.FINAL_STATUSES))
+        ids = list(expired.values_list("id", flat=True)[:50_000])
+        if not ids:
+            continue
+        OrderPhone.objects.filter(order_id__in=ids).delete()
+        erased += Order.objects.filter(id__in=ids).update(
+            customer_name=ERASED_NAME, address="", comment="", personal_data_erased_at=now, updated_at=now
+        )
+    return erased

@@ -1,0 +1,38 @@
+"""The vocabulary of orders: statuses, delivery kinds, sources. The rules between them live in `workflow`."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class OrderStatus(models.TextChoices):
+    TO_SEND = "to_send", _("To send")
+    SENT = "sent", _("Sent")
+    AWAITING_STOCK = "awaiting_stock", _("Waiting for stock")
+    AWAITING_RECEIPT = "awaiting_receipt", _("Awaiting city receipt")
+    CALLING = "calling", _("Calling")
+    DELIVERY_AGREED = "delivery_agreed", _("Delivery agreed")
+    IN_REGISTRY = "in_registry", _("In the registry")
+    WITH_COURIER = "with_courier", _("With the courier")
+    POST_SHIPPED = "post_shipped", _("Shipped by post")
+    PAID = "paid", _("Paid")
+    REFUSED = "refused", _("Refused")
+    RETURNED = "returned", _("Returned")
+    NOT_REACHED = "not_reached", _("Customer not reached")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class DeliveryKind(models.TextChoices):
+    EXPRESS = "express", _("Express courier")
+    SAME_DAY = "same_day", _("Same day (ДВД)")
+    FIELD = "field", _("Field-trip courier")
+    POST = "post", _("Kazpost / post")
+
+
+class OrderSource(models.TextChoices):
+    CABINET = "cabinet", _("Cabinet")
+    API = "api", _("API")
+    EXCEL = "excel", _("Excel")
+    CONNECTOR = "connector", _("Connector")
+    STAFF = "staff", _("Staff")
+    TASK = "task", _("Automatic")
+    SANDBOX = "sandbox", _("Sandbox")

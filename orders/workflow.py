@@ -1,0 +1,475 @@
+"""The order status machine: every allowed move as data, its guards, and the history it writes.
+
+`perform(order, action=..., actor=..., source=...)` is the only way an order's status changes. It
+locks the order row (so two concurrent moves cannot both win), checks the move is allowed from the
+current status, by this actor, with the data it needs, applies it, and writes the history row in
+the same transaction. An illegal move raises `TransitionError` and changes nothing.
+
+Other apps react to moves through hooks registered here (`register_hook`), run inside the same
+transaction: the warehouses reserve stock when an order is sent, integrations record webhook
+events. The route an order takes right after it is sent is decided by the registered router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ketlogistic.core import access
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.roles import PARTNER_ROLES, Role
+
+from .models import Order, OrderHistory
+from .statuses import DeliveryKind, OrderSource, OrderStatus
+
+S = OrderStatus
+R = Role
+PARTNERS = frozenset(PARTNER_ROLES)
+
+FINAL_STATUSES = frozenset({S.PAID, S.REFUSED, S.RETURNED, S.NOT_REACHED, S.CANCELLED})
+# Entering any of these proves somebody worked on the order (at least one call): the fee is due.
+WORKED_STATUSES = frozenset(
+    {
+        S.DELIVERY_AGREED,
+        S.IN_REGISTRY,
+        S.WITH_COURIER,
+        S.POST_SHIPPED,
+        S.PAID,
+        S.REFUSED,
+        S.RETURNED,
+        S.NOT_REACHED,
+    }
+)
+
+
+class TransitionError(ApplicationError):
+    """A move that is not allowed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    label: str
+    sources: frozenset[str]
+    target: str
+    roles: frozenset[str]
+    system: bool = False  # may a task do it with no user
+    requires: tuple[str, ...] = ()  # keys that `data` must hold
+    delivery_kinds: frozenset[str] | None = None  # only for these kinds of delivery
+    bulk: bool = False  # offered as a bulk action in the lists
+
+
+def _t(action, label, sources, target, roles, **kwargs) -> Transition:
+    return Transition(action, label, frozenset(sources), target, frozenset(roles), **kwargs)
+
+
+COURIER_KINDS = frozenset({DeliveryKind.EXPRESS, DeliveryKind.SAME_DAY, DeliveryKind.FIELD})
+CALL_ROLES = {R.LOGIST, R.HOTLINE, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.COURIER_ADMIN}
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in [
+        _t(
+            "cancel",
+            gettext_lazy("Cancel"),
+            [S.TO_SEND],
+            S.CANCELLED,
+            PARTNERS | {R.HEAD_OF_DEPARTMENT, R.SUPERVISOR},
+            bulk=True,
+        ),
+        _t(
+            "send",
+            gettext_lazy("Put into work"),
+            [S.TO_SEND],
+            S.SENT,
+            {R.HEAD_OF_DEPARTMENT, R.SUPERVISOR},
+            bulk=True,
+        ),
+        _t(
+            "wait_for_stock",
+            gettext_lazy("Wait for stock"),
+            [S.SENT],
+            S.AWAITING_STOCK,
+            {R.WAREHOUSE, R.HEAD_OF_DEPARTMENT},
+            system=True,
+        ),
+        _t(
+            "await_receipt",
+            gettext_lazy("Await the city's receipt"),
+            [S.SENT, S.AWAITING_STOCK],
+            S.AWAITING_RECEIPT,
+            {R.WAREHOUSE},
+            system=True,
+        ),
+        _t(
+            "start_calling",
+            gettext_lazy("Start calling"),
+            [S.SENT, S.AWAITING_STOCK, S.AWAITING_RECEIPT],
+            S.CALLING,
+            {R.WAREHOUSE, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR},
+            system=True,
+            bulk=True,
+        ),
+        _t(
+            "agree_delivery",
+            gettext_lazy("Delivery agreed"),
+            [S.CALLING],
+            S.DELIVERY_AGREED,
+            CALL_ROLES,
+            system=True,
+            requires=("delivery_date",),
+        ),
+        _t(
+            "return_to_calling",
+            gettext_lazy("Back to calling"),
+            [S.DELIVERY_AGREED, S.IN_REGISTRY, S.WITH_COURIER],
+            S.CALLING,
+            CALL_ROLES | {R.COURIER},
+            system=True,
+            requires=("reason",),
+        ),
+        _t(
+            "add_to_registry",
+            gettext_lazy("Add to the registry"),
+            [S.DELIVERY_AGREED],
+            S.IN_REGISTRY,
+            {R.COURIER_ADMIN, R.HEAD_OF_DEPARTMENT},
+            system=True,
+            delivery_kinds=COURIER_KINDS,
+        ),
+        _t(
+            "hand_to_courier",
+            gettext_lazy("Hand to the courier"),
+            [S.IN_REGISTRY],
+            S.WITH_COURIER,
+            {R.COURIER_ADMIN, R.COURIER},
+            system=True,
+            delivery_kinds=COURIER_KINDS,
+        ),
+        _t(
+            "mark_paid",
+            gettext_lazy("Paid"),
+            [S.WITH_COURIER],
+            S.PAID,
+            {R.COURIER, R.COURIER_ADMIN, R.SUPERVISOR},
+            system=True,
+            requires=("collected_amount",),
+            delivery_kinds=COURIER_KINDS,
+        ),
+        _t(
+            "refuse",
+            gettext_lazy("Refused"),
+            [S.CALLING, S.DELIVERY_AGREED, S.IN_REGISTRY, S.WITH_COURIER],
+            S.REFUSED,
+            CALL_ROLES | {R.COURIER},
+            system=True,
+            requires=("reason",),
+        ),
+        _t(
+            "ship_by_post",
+            gettext_lazy("Shipped by post"),
+            [S.CALLING, S.DELIVERY_AGREED],
+            S.POST_SHIPPED,
+            {R.WAREHOUSE, R.LOGIST, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR},
+            system=True,
+            requires=("tracking_number",),
+            delivery_kinds=frozenset({DeliveryKind.POST}),
+        ),
+        _t(
+            "post_paid",
+            gettext_lazy("Paid by post"),
+            [S.POST_SHIPPED],
+            S.PAID,
+            {R.WAREHOUSE, R.FINANCE_DIRECTOR, R.SUPERVISOR},
+            system=True,
+            requires=("collected_amount",),
+            delivery_kinds=frozenset({DeliveryKind.POST}),
+        ),
+        _t(
+            "post_returned",
+            gettext_lazy("Returned by post"),
+            [S.POST_SHIPPED],
+            S.RETURNED,
+            {R.WAREHOUSE, R.SUPERVISOR},
+            system=True,
+            requires=("reason",),
+            delivery_kinds=frozenset({DeliveryKind.POST}),
+        ),
+        _t(
+            "close_not_reached",
+            gettext_lazy("Close: customer not reached"),
+            [S.CALLING],
+            S.NOT_REACHED,
+            {R.HEAD_OF_DEPARTMENT, R.SUPERVISOR},
+            system=True,
+        ),
+    ]
+}
+
+
+def graph() -> dict[str, list[str]]:
+    """status → the statuses reachable from it in one move."""
+    edges: dict[str, set[str]] = {status: set() for status in S.values}
+    for transition in TRANSITIONS.values():
+        for source in transition.sources:
+            edges[source].add(transition.target)
+    return {status: sorted(targets) for status, targets in edges.items()}
+
+
+@dataclass
+class Context:
+    """What a move carries: who did it, through what, why, and its data."""
+
+    actor: object | None
+    source: str
+    reason: str = ""
+    data: dict = field(default_factory=dict)
+    now: datetime = field(default_factory=timezone.now)
+    changed_fields: set[str] = field(default_factory=set)
+
+
+Hook = Callable[[Order, Transition, Context], None]
+_hooks: list[tuple[str | None, Hook]] = []
+
+
+def register_hook(hook: Hook, *, action: str | None = None) -> None:
+    """Run `hook(order, transition, context)` after every move (or after `action`), in its transaction."""
+    if (action, hook) not in _hooks:
+        _hooks.append((action, hook))
+
+
+CreatedHook = Callable[[list[Order], str, object], None]
+_created_hooks: list[CreatedHook] = []
+
+
+def register_created_hook(hook: CreatedHook) -> None:
+    """Run `hook(orders, source, actor)` after orders are created, in the same transaction."""
+    if hook not in _created_hooks:
+        _created_hooks.append(hook)
+
+
+def run_created_hooks(orders: list[Order], *, source: str, actor) -> None:
+    if orders:
+        for hook in list(_created_hooks):
+            hook(orders, source, actor)
+
+
+def _default_router(order: Order, context: Context) -> None:
+    """Without stock tracking, a sent order goes straight to calling."""
+    perform(order, action="start_calling", actor=None, source=OrderSource.TASK, now=context.now)
+
+
+_router: Callable[[Order, Context], None] = _default_router
+
+
+def set_router(router: Callable[[Order, Context], None]) -> None:
+    """Decide where a just-sent order goes (calling, waiting for stock, awaiting the city's receipt)."""
+    global _router
+    _router = router
+
+
+def actor_label(actor) -> str:
+    if actor is None:
+        return "system"
+    label = getattr(actor, "actor_label", None)
+    if label:
+        return label
+    name = actor.get_full_name() if hasattr(actor, "get_full_name") else ""
+    return name or getattr(actor, "username", "") or str(actor)
+
+
+def allowed_actions(order: Order, actor) -> list[Transition]:
+    """The moves this actor could try on this order now (for buttons)."""
+    return [t for t in TRANSITIONS.values() if _refusal(order, t, actor, source=OrderSource.CABINET) is None]
+
+
+def _refusal(order: Order, transition: Transition, actor, *, source: str) -> str | None:
+    if order.status not in transition.sources:
+        return _("“%(action)s” is not possible for an order in status “%(status)s”.") % {
+            "action": transition.label,
+            "status": order.get_status_display(),
+        }
+    if transition.delivery_kinds is not None and order.delivery_kind not in transition.delivery_kinds:
+        return _("“%(action)s” does not apply to %(kind)s delivery.") % {
+            "action": transition.label,
+            "kind": order.get_delivery_kind_display(),
+        }
+    if order.is_test and source != OrderSource.SANDBOX:
+        return _("Test orders move only through the sandbox API.")
+    if source == OrderSource.SANDBOX:
+        if not order.is_test:
+            return _("Only test orders can be moved through the sandbox.")
+        if actor is None or getattr(actor, "partner_id", None) != order.partner_id:
+            return _("Only the order's partner can move its test orders.")
+        return None
+    if actor is None:
+        if not transition.system:
+            return _("“%(action)s” needs a person to do it.") % {"action": transition.label}
+        return None
+    role = getattr(actor, "role", None)
+    if getattr(actor, "read_only", False):
+        return _("This key may only read.")
+    if role != R.ADMINISTRATOR and role not in transition.roles:
+        return _("Your role may not “%(action)s”.") % {"action": transition.label}
+    return None
+
+
+def _check_data(order: Order, transition: Transition, context: Context) -> None:
+    for key in transition.requires:
+        value = context.reason if key == "reason" else context.data.get(key)
+        if value in (None, ""):
+            names = {
+                "reason": _("a reason"),
+                "delivery_date": _("the delivery date"),
+                "tracking_number": _("the tracking number"),
+                "collected_amount": _("the collected sum"),
+            }
+            raise TransitionError(
+                _("“%(action)s” needs %(what)s.") % {"action": transition.label, "what": names.get(key, key)},
+                code="missing_data",
+                extra={"field": key},
+            )
+    if "delivery_date" in transition.requires:
+        day = context.data["delivery_date"]
+        if not isinstance(day, date):
+            raise TransitionError(
+                _("The delivery date is not a date."), code="invalid", extra={"field": "delivery_date"}
+            )
+        from zoneinfo import ZoneInfo
+
+        today = timezone.localtime(context.now, ZoneInfo(order.city.timezone)).date()
+        if day < today:
+            raise TransitionError(
+                _("The delivery date %(day)s is in the past.") % {"day": day.strftime("%d.%m.%Y")},
+                code="invalid",
+                extra={"field": "delivery_date"},
+            )
+
+
+def _apply(order: Order, transition: Transition, context: Context) -> None:
+    fields = {"status", "status_changed_at"}
+    order.status = transition.target
+    order.status_changed_at = context.now
+    if transition.action == "send":
+        order.sent_at = context.now
+        fields.add("sent_at")
+    if transition.action == "agree_delivery":
+        order.delivery_date = context.data["delivery_date"]
+        fields.add("delivery_date")
+    if transition.action == "return_to_calling":
+        order.delivery_date = None
+        fields.add("delivery_date")
+    if transition.target in WORKED_STATUSES and order.work_started_at is None:
+        order.work_started_at = context.now
+        fields.add("work_started_at")
+    if transition.target in FINAL_STATUSES:
+        order.closed_at = context.now
+        fields.add("closed_at")
+    context.changed_fields |= fields
+    order.save(update_fields=[*sorted(fields), "updated_at"])
+
+
+def _json_safe(data: dict) -> dict:
+    safe = {}
+    for key, value in data.items():
+        safe[key] = (
+            value.isoformat()
+            if isinstance(value, date | datetime)
+            else (
+                str(value)
+                if not isinstance(value, str | int | float | bool | type(None) | list | dict)
+                else value
+            )
+        )
+    return safe
+
+
+def perform(
+    order: Order | int,
+    *,
+    action: str,
+    actor,
+    source: str,
+    reason: str = "",
+    data: dict | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Move one order. Locks its row; raises TransitionError (and changes nothing) if not allowed."""
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise TransitionError(_("Unknown action “%(action)s”.") % {"action": action}, code="unknown_action")
+    order_id = order.pk if isinstance(order, Order) else order
+    context = Context(
+        actor=actor,
+        source=source,
+        reason=(reason or "").strip(),
+        data=dict(data or {}),
+        now=now or timezone.now(),
+    )
+    with transaction.atomic():
+        queryset = Order.objects.select_for_update(of=("self",)).select_related("city", "partner")
+        if actor is not None and source != OrderSource.SANDBOX:
+            queryset = access.scoped(actor, queryset)
+        elif actor is not None:
+            queryset = queryset.filter(partner_id=getattr(actor, "partner_id", None))
+        locked = queryset.filter(pk=order_id).first()
+        if locked is None:
+            raise TransitionError(_("Order not found."), code="not_found")
+        refusal = _refusal(locked, transition, actor, source=source)
+        if refusal:
+            raise TransitionError(
+                refusal, code="not_allowed", extra={"status": locked.status, "action": action}
+            )
+        _check_data(locked, transition, context)
+        from_status = locked.status
+        _apply(locked, transition, context)
+        OrderHistory.objects.create(
+            order=locked,
+            partner_id=locked.partner_id,
+            at=context.now,
+            actor=actor if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None,
+            actor_label=actor_label(actor)[:150],
+            action=action,
+            from_status=from_status,
+            to_status=locked.status,
+            reason=context.reason,
+            source=source,
+            details=_json_safe(context.data),
+        )
+        for hook_action, hook in list(_hooks):
+            if hook_action is None or hook_action == action:
+                hook(locked, transition, context)
+        if action == "send" and not locked.is_test:
+            _router(locked, context)
+            locked.refresh_from_db()
+        if isinstance(order, Order) and order is not locked:
+            order.refresh_from_db()
+        return locked
+
+
+@dataclass
+class BulkResult:
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def perform_many(
+    order_ids, *, action: str, actor, source: str, reason: str = "", data: dict | None = None
+) -> BulkResult:
+    """The same move on many orders; each passes its own guards and gets its own history row."""
+    result = BulkResult()
+    for order_id in sorted(set(order_ids)):
+        try:
+            with transaction.atomic():
+                perform(order_id, action=action, actor=actor, source=source, reason=reason, data=data)
+        except TransitionError as exc:
+            result.failed[order_id] = exc.message
+        else:
+            result.done.append(order_id)
+    return result
