@@ -1,7 +1,8 @@
 """Request-wide behaviour: the user's time zone, and security headers Django does not set itself."""
 
 from django.conf import settings
-from django.utils import timezone
+from django.middleware.locale import LocaleMiddleware
+from django.utils import timezone, translation
 
 from .countries import zone_of
 
@@ -55,3 +56,18 @@ class UserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class RussianFirstLocaleMiddleware(LocaleMiddleware):
+    """Russian unless the user chose English with the switch (a cookie); the browser's language is ignored.
+
+    Staff and partners in KZ and KG often run English-language browsers; the product still speaks
+    Russian to them until they ask otherwise.
+    """
+
+    def process_request(self, request):
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        supported = {code for code, _name in settings.LANGUAGES}
+        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()

@@ -149,8 +149,8 @@ def test_language_switch_to_english(client_a):
     assert "Contract details" in body
 
 
-def test_russian_is_the_default_language(client_a):
-    body = client_a.get(reverse("cabinet:home")).content.decode()
+def test_russian_is_the_default_language_whatever_the_browser_says(client_a):
+    body = client_a.get(reverse("cabinet:home"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
 
     assert 'lang="ru"' in body
     assert "Реквизиты договора" in body
