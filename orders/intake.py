@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection, transaction
@@ -68,6 +68,7 @@ class CleanOrder:
     items: list[CleanItem]
     cod_amount: Decimal
     comment: str
+    requested_delivery_date: date | None = None
 
 
 @dataclass
@@ -306,6 +307,12 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
 
     comment = _text(raw.get("comment"), limit=2000)
 
+    requested_delivery_date = None
+    if raw.get("requested_delivery_date") not in (None, ""):
+        requested_delivery_date = parse_date_value(raw["requested_delivery_date"])
+        if requested_delivery_date is None:
+            error("requested_delivery_date", _("Must be a date, e.g. 25.11.2026 or 2026-11-25."))
+
     if errors:
         return None, errors
     return CleanOrder(
@@ -319,7 +326,26 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         items=items,
         cod_amount=cod_amount,
         comment=comment,
+        requested_delivery_date=requested_delivery_date,
     ), {}
+
+
+DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y", "%d.%m.%y", "%d-%m-%Y")
+
+
+def parse_date_value(value) -> date | None:
+    """A date from a date or datetime cell, or from text as people write it (25.11.2026, 2026-11-25, …)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip().split(" ")[0].split("T")[0]
+    for pattern in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()  # noqa: DTZ007 - a calendar date, no time
+        except ValueError:
+            continue
+    return None
 
 
 def orders_create_many(
@@ -385,6 +411,7 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
         "cod_amount",
         "currency",
         "comment",
+        "requested_delivery_date",
         "status",
         "status_changed_at",
         "source",
@@ -409,6 +436,7 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
                 order.cod_amount,
                 partner.currency,
                 order.comment,
+                order.requested_delivery_date,
                 OrderStatus.TO_SEND,
                 now,
                 source,

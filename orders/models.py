@@ -40,6 +40,9 @@ class Order(models.Model):
     cod_amount = MoneyField(_("cash on delivery"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     comment = models.TextField(_("comment"), blank=True)
+    requested_delivery_date = models.DateField(
+        _("delivery date the customer asked for"), null=True, blank=True
+    )
 
     status = models.CharField(
         _("status"), max_length=24, choices=OrderStatus.choices, default=OrderStatus.TO_SEND

@@ -1,5 +1,7 @@
 """Customer phone numbers: normalising the forms people write, and masking for display.
 
+Error messages never repeat the number: they end up in import reports, API answers and logs.
+
 Kazakhstan numbers are +7 and 10 digits (the national part starts with 6 or 7); Kyrgyzstan
 numbers are +996 and 9 digits. Accepted forms include "8 701 123 45 67", "+7 (701) 123-45-67",
 "87011234567", "7011234567", "0555 123 456", "996555123456", "+996 (555) 12-34-56".
@@ -28,62 +30,44 @@ def normalize_phone(raw: str, country: str) -> str:
     if not text:
         raise PhoneError(_("The phone number is empty."))
     if re.search(r"[^\d\s\-().+\u00a0\u2010-\u2015/]", text):
-        raise PhoneError(
-            _("“%(value)s” is not a phone number: only digits, spaces, + - ( ) are allowed.")
-            % {"value": text[:40]}
-        )
+        raise PhoneError(_("Not a phone number: only digits, spaces and + - ( ) are allowed."))
     plus = text.startswith("+") or text.startswith("00")
     digits = _SEPARATORS.sub("", text).lstrip("+")
     if text.startswith("00"):
         digits = digits[2:]
     if not digits.isdigit():
-        raise PhoneError(_("“%(value)s” is not a phone number.") % {"value": text[:40]})
+        raise PhoneError(_("Not a phone number."))
 
     if digits.startswith("996") and len(digits) == 12:
-        return _kg(digits[3:], text)
+        return _kg(digits[3:])
     if plus or (digits.startswith("7") and len(digits) == 11):
         if digits.startswith("7") and len(digits) == 11:
-            return _kz(digits[1:], text)
+            return _kz(digits[1:])
         raise PhoneError(
-            _(
-                "“%(value)s” is not a Kazakhstan or Kyrgyzstan number: expected +7 and 10 digits or +996 and 9 digits."
-            )
-            % {"value": text[:40]}
+            _("Not a Kazakhstan or Kyrgyzstan number: expected +7 and 10 digits or +996 and 9 digits.")
         )
     if country == Country.KG:
         if len(digits) == 10 and digits.startswith("0"):
-            return _kg(digits[1:], text)
+            return _kg(digits[1:])
         if len(digits) == 9:
-            return _kg(digits, text)
-        raise PhoneError(
-            _("“%(value)s” is not a Kyrgyzstan number: expected +996 and 9 digits, e.g. +996 555 12 34 56.")
-            % {"value": text[:40]}
-        )
+            return _kg(digits)
+        raise PhoneError(_("Not a Kyrgyzstan number: expected +996 and 9 digits, e.g. +996 555 12 34 56."))
     if len(digits) == 11 and digits.startswith("8"):
-        return _kz(digits[1:], text)
+        return _kz(digits[1:])
     if len(digits) == 10:
-        return _kz(digits, text)
-    raise PhoneError(
-        _("“%(value)s” is not a Kazakhstan number: expected +7 and 10 digits, e.g. +7 701 123 45 67.")
-        % {"value": text[:40]}
-    )
+        return _kz(digits)
+    raise PhoneError(_("Not a Kazakhstan number: expected +7 and 10 digits, e.g. +7 701 123 45 67."))
 
 
-def _kz(national: str, original: str) -> str:
+def _kz(national: str) -> str:
     if national[0] not in "67":
-        raise PhoneError(
-            _("“%(value)s” is not a Kazakhstan number: after +7 it must start with 6 or 7.")
-            % {"value": original[:40]}
-        )
+        raise PhoneError(_("Not a Kazakhstan number: after +7 it must start with 6 or 7."))
     return "+7" + national
 
 
-def _kg(national: str, original: str) -> str:
+def _kg(national: str) -> str:
     if national[0] in "01":
-        raise PhoneError(
-            _("“%(value)s” is not a Kyrgyzstan number: after +996 it cannot start with 0 or 1.")
-            % {"value": original[:40]}
-        )
+        raise PhoneError(_("Not a Kyrgyzstan number: after +996 it cannot start with 0 or 1."))
     return "+996" + national
 
 

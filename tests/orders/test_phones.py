@@ -40,16 +40,18 @@ def test_usual_forms_normalise(written, country, expected):
         ("   ", "KZ", "empty"),
         ("12345", "KZ", "Kazakhstan number"),
         ("+7 901 123 45 67", "KZ", "must start with 6 or 7"),
-        ("+1 202 555 0123", "KZ", "not a Kazakhstan or Kyrgyzstan number"),
+        ("+1 202 555 0123", "KZ", "Kazakhstan or Kyrgyzstan number"),
         ("8 701 ABC 45 67", "KZ", "only digits"),
         ("+996 055 123 456", "KG", "cannot start with 0 or 1"),
-        ("12 34", "KG", "Kyrgyzstan number"),
+        ("12 35", "KG", "Kyrgyzstan number"),
         ('=HYPERLINK("x")', "KZ", "only digits"),
     ],
 )
 def test_odd_forms_get_a_clear_reason(written, country, reason):
-    with pytest.raises(PhoneError, match=reason):
+    with pytest.raises(PhoneError, match=reason) as error:
         normalize_phone(written, country)
+    # the message never repeats the number: it is stored in import reports and API answers
+    assert str(written).strip() == "" or str(written).strip() not in str(error.value)
 
 
 def test_masks_show_only_the_last_four_digits():

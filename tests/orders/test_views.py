@@ -223,7 +223,7 @@ def test_create_form_shows_each_error_and_creates_nothing(client_a, product_a):
 
     form = response.context["form"]
     assert response.status_code == 200
-    assert "не номер Казахстана" in form.errors["phone"][0]
+    assert "Не номер Казахстана" in form.errors["phone"][0]
     assert "выездным курьером" in form.errors["delivery_kind"][0]
     assert any("товар" in error for error in form.non_field_errors())
     assert not Order.objects.exists()
