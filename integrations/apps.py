@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = _("Integrations")
+
+    def ready(self):
+        # Webhook events are written in the same transaction as the order change that causes them.
+        from orders import workflow
+
+        from . import webhooks
+
+        workflow.register_hook(webhooks.on_transition)
+        workflow.register_created_hook(webhooks.on_orders_created)

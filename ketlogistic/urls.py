@@ -14,6 +14,8 @@ urlpatterns = [
     path("cabinet/", order_views.dashboard, name="dashboard"),
     path("cabinet/", include("ketlogistic.core.urls_cabinet")),
     path("orders/", include("orders.urls")),
+    path("integrations/", include("integrations.urls")),
+    path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),

@@ -77,6 +77,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}),
     "discussion.post": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}),
+    # integrations and the catalogue
+    "integrations.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "api_keys.manage": frozenset({R.PARTNER_ADMIN}),
+    "webhooks.manage": frozenset({R.PARTNER_ADMIN}),
+    "excel.import": PARTNERS,
+    "connectors.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "connectors.manage": frozenset({R.PARTNER_ADMIN, R.HEAD_OF_DEPARTMENT}),
+    "products.view": PARTNERS | (ALL_STAFF - {R.COURIER}),
+    "products.manage": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT}),
 }
 
 

@@ -1,3 +1,4 @@
+from . import access
 from .navigation import menu_for
 
 
@@ -5,4 +6,9 @@ def menu(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"menu": []}
-    return {"menu": menu_for(user, request.path)}
+    notices = []
+    if access.is_partner_actor(user):
+        from .models import Notice
+
+        notices = list(Notice.objects.filter(partner_id=user.partner_id, dismissed_at__isnull=True)[:5])
+    return {"menu": menu_for(user, request.path), "notices": notices}

@@ -119,4 +119,10 @@ def logins_table() -> str:
     for login in LOGINS:
         who = f"{Role(login.role).label}" + (f" — {login.partner}" if login.partner else "")
         lines.append(f"  {login.username.ljust(width)}  {who}")
+    from integrations.demo import DEMO_SANDBOX_KEY
+
+    lines.append(f"Sandbox API key of Алем Трейд: {DEMO_SANDBOX_KEY}")
+    lines.append(
+        "  try: curl -H 'Authorization: Api-Key <key>' http://127.0.0.1:8000/api/v1/orders/  (docs: /api/v1/docs/)"
+    )
     return "\n".join(str(line) for line in lines)

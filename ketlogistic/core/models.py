@@ -227,3 +227,36 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.summary}"
+
+
+class Notice(models.Model):
+    """Something a partner must know, shown on every cabinet page until dismissed (a disabled webhook, …)."""
+
+    class Level(models.TextChoices):
+        INFO = "info", _("Information")
+        WARNING = "warning", _("Warning")
+        ERROR = "error", _("Problem")
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="notices")
+    key = models.CharField(max_length=100)
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.INFO)
+    text = models.CharField(_("text"), max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "key"],
+                condition=Q(dismissed_at__isnull=True),
+                name="notice_one_open_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text

@@ -27,6 +27,8 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Questions"), "orders:questions", "discussion.view", _("Cabinet"), PARTNER),
     NavItem(_("Our rules"), "orders:rules", "partner_rules.view", _("Cabinet"), PARTNER),
     NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal_log.view", _("Cabinet"), PARTNER),
+    NavItem(_("Integrations"), "integrations:overview", "integrations.view", _("Cabinet"), PARTNER),
+    NavItem(_("Excel upload"), "integrations:excel", "excel.import", _("Cabinet"), PARTNER),
     NavItem(_("Contract"), "cabinet:home", "cabinet.view", _("Cabinet"), PARTNER),
     NavItem(_("Team"), "cabinet:team", "cabinet.team.manage", _("Cabinet"), PARTNER),
     NavItem(_("My desk"), "staff:home", "staff.desk", _("Work"), STAFF),
@@ -36,6 +38,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("New order"), "orders:create", "orders.create", _("Work"), STAFF),
     NavItem(_("Partners"), "staff:partners", "partners.view", _("Work"), STAFF),
     NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal", _("Work"), STAFF),
+    NavItem(_("Connectors"), "integrations:connectors", "connectors.view", _("Work"), STAFF),
     NavItem(_("Audit log"), "staff:audit", "audit.view", _("Administration"), STAFF),
     NavItem(_("Administration"), "admin:index", "admin.site", _("Administration"), STAFF),
 ]

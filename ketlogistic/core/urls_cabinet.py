@@ -8,4 +8,5 @@ urlpatterns = [
     path("contract/", views.cabinet_home, name="home"),
     path("team/", views.cabinet_team, name="team"),
     path("team/<int:user_id>/toggle/", views.cabinet_team_toggle, name="team_toggle"),
+    path("notices/<int:notice_id>/dismiss/", views.notice_dismiss, name="notice_dismiss"),
 ]

@@ -117,3 +117,10 @@ def healthz(request):
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy; the reason is reported
         return JsonResponse({"status": "error", "detail": exc.__class__.__name__}, status=503)
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_POST
+@permission_required("cabinet.view")
+def notice_dismiss(request, notice_id: int):
+    services.notice_dismiss(actor=request.user, notice_id=notice_id)
+    return redirect("dashboard")

@@ -176,6 +176,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },
+    # Webhook deliveries that are due (each commit also kicks one at once; this catches retries and outages).
+    "deliver-webhooks": {
+        "task": "integrations.deliver_webhooks",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    # Pull connectors whose time has come (every N minutes, or daily at their local time).
+    "run-due-connectors": {
+        "task": "integrations.run_due_connectors",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 55},
+    },
+    # Stored idempotent replies are kept 48 hours.
+    "purge-idempotency-keys": {
+        "task": "integrations.purge_idempotency_keys",
+        "schedule": crontab(hour=4, minute=0),
+        "options": {"expires": 60 * 60},
+    },
     # Personal data of orders closed longer than the country's retention period is erased nightly.
     "erase-expired-personal-data": {
         "task": "orders.erase_expired_personal_data",
@@ -186,8 +204,14 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "integrations.api.authentication.ApiKeyAuthentication",
     ],
+    "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env_str("API_RATE", "1200/min"),
+        "api_key_bulk": env_str("API_BULK_RATE", "120/min"),
+    },
+    "UNAUTHENTICATED_USER": None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -195,10 +219,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 
+# The API: request bodies beyond this are refused with 413 (1 000 orders fit in about 1.5 MB).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)
+# Outbound calls to partner systems (webhooks, connectors): https to public addresses only, unless allowed.
+INTEGRATIONS_ALLOW_HTTP = env_bool("INTEGRATIONS_ALLOW_HTTP", False)
+INTEGRATIONS_ALLOW_PRIVATE_HOSTS = env_bool("INTEGRATIONS_ALLOW_PRIVATE_HOSTS", False)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "KetLogistic API",
+    "DESCRIPTION": "REST API for partner CRMs: orders, statuses, products (and stock and balance as they come). "
+    "Authenticate with `Authorization: Api-Key <key>`; keys are created in the cabinet under Integrations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

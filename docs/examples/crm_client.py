@@ -1,0 +1,106 @@
+"""A partner CRM talking to KetLogistic: create orders, follow their statuses, verify webhooks.
+
+Only the standard library, so it runs anywhere:
+
+    KETLOGISTIC_URL=https://ketlogistic.example.kz KETLOGISTIC_KEY=kl_live_… python crm_client.py
+
+The test suite runs these same functions against a live server (tests/integrations/test_api_example.py).
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+
+class KetLogistic:
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+
+    def _call(self, method: str, path: str, body=None, *, idempotency_key: str | None = None):
+        headers = {"Authorization": f"Api-Key {self.api_key}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as error:
+                payload = json.loads(error.read() or b"null")
+                if error.code == 429:  # throttled: wait as told, then retry
+                    time.sleep(int(error.headers.get("Retry-After", "1")))
+                    continue
+                if (
+                    error.code == 409
+                    and idempotency_key
+                    and payload["error"]["code"] == "idempotency_key_in_flight"
+                ):
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                return error.code, payload
+        raise RuntimeError("KetLogistic kept answering 429/409")
+
+    def create_order(self, order: dict) -> tuple[int, dict]:
+        # A retry after a timeout sends the same key: the order is created once and the first answer replayed.
+        return self._call("POST", "/api/v1/orders/", order, idempotency_key=f"order-{order['external_id']}")
+
+    def create_orders(self, orders: list[dict]) -> dict:
+        return self._call(
+            "POST", "/api/v1/orders/bulk/", {"orders": orders}, idempotency_key=str(uuid.uuid4())
+        )[1]
+
+    def changed_since(self, since_iso: str):
+        """Every order changed since a moment, oldest change first, across all pages."""
+        cursor = None
+        while True:
+            query = {"updated_since": since_iso, "page_size": 200}
+            if cursor:
+                query["cursor"] = cursor
+            _status, page = self._call("GET", "/api/v1/orders/?" + urllib.parse.urlencode(query))
+            yield from page["results"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def cancel(self, order_id: int, reason: str = "") -> tuple[int, dict]:
+        return self._call("POST", f"/api/v1/orders/{order_id}/cancel/", {"reason": reason})
+
+
+def verify_webhook(secret: str, signature_header: str, raw_body: bytes, tolerance_seconds: int = 300) -> bool:
+    """X-KetLogistic-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>."""
+    try:
+        parts = dict(item.split("=", 1) for item in signature_header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() - timestamp) > tolerance_seconds:
+        return False  # an old message replayed
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+if __name__ == "__main__":
+    client = KetLogistic(os.environ["KETLOGISTIC_URL"], os.environ["KETLOGISTIC_KEY"])
+    status, order = client.create_order(
+        {
+            "external_id": "CRM-10001",
+            "customer_name": "Айгерим Сапарова",
+            "phone": "+7 701 123 45 67",
+            "city": "Алматы",
+            "address": "ул. Абая, 10, кв. 5",
+            "delivery_kind": "express",
+            "items": [{"sku": "ART-1", "quantity": 1, "price": "15000"}],
+        }
+    )
+    print(status, order)

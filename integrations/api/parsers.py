@@ -1,0 +1,55 @@
+"""JSON that cannot hurt us: a size limit, UTF-8 only, a depth limit."""
+
+import json
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
+
+MAX_DEPTH = 20
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def _depth(value, level=0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max([_depth(v, level + 1) for v in value.values()] or [level])
+    if isinstance(value, list):
+        return max([_depth(v, level + 1) for v in value] or [level])
+    return level
+
+
+class SafeJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(
+                _("The request body is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise exceptions.ParseError(_("The body is not valid UTF-8.")) from exc
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError as exc:
+            raise exceptions.ParseError(_("The JSON is nested too deeply.")) from exc
+        except ValueError as exc:
+            raise exceptions.ParseError(
+                _("The body is not valid JSON: %(error)s") % {"error": str(exc)[:200]}
+            ) from exc
+        if _depth(data) > MAX_DEPTH:
+            raise exceptions.ParseError(_("The JSON is nested too deeply."))
+        return data
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")

@@ -1,0 +1,179 @@
+"""API shapes. Input is validated by orders' intake (one set of rules for every channel); these
+serializers describe the fields for the schema and shape the output."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from orders.statuses import DeliveryKind, OrderStatus
+from warehouses.models import Product
+
+
+class OrderItemInSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64, help_text=_("Your product's SKU (create products first)"))
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    price = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        required=False,
+        min_value=0,
+        help_text=_("Unit price; the catalogue price when absent"),
+    )
+
+
+class OrderInSerializer(serializers.Serializer):
+    external_id = serializers.CharField(
+        max_length=64, help_text=_("Your own order id: never makes a second order")
+    )
+    customer_name = serializers.CharField(max_length=200)
+    phone = serializers.CharField(
+        max_length=40, required=False, help_text=_("+7 701 123 45 67, 8 701 …, +996 555 …: any usual form")
+    )
+    phones = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=3)
+    city = serializers.CharField(max_length=100, help_text=_("A city id or name from the reference list"))
+    address = serializers.CharField(max_length=500)
+    distance_km = serializers.DecimalField(
+        max_digits=6, decimal_places=1, required=False, allow_null=True, min_value=0
+    )
+    delivery_kind = serializers.ChoiceField(choices=DeliveryKind.choices, required=False)
+    items = OrderItemInSerializer(many=True)
+    cod_amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        required=False,
+        min_value=0,
+        help_text=_("Sum to collect; the items' sum when absent"),
+    )
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    requested_delivery_date = serializers.DateField(required=False, allow_null=True)
+
+
+class BulkOrdersInSerializer(serializers.Serializer):
+    orders = OrderInSerializer(many=True)
+
+
+class CityOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    name_en = serializers.CharField()
+
+
+class OrderItemOutSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    quantity = serializers.IntegerField()
+    price = serializers.DecimalField(source="unit_price", max_digits=14, decimal_places=2)
+
+
+class OrderOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    is_test = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    status_name = serializers.CharField(source="get_status_display")
+    status_changed_at = serializers.DateTimeField()
+    customer_name = serializers.CharField()
+    phones = serializers.SerializerMethodField(help_text=_("Masked: +7 *** *** 45 67"))
+    city = CityOutSerializer()
+    address = serializers.CharField()
+    distance_km = serializers.DecimalField(max_digits=6, decimal_places=1, allow_null=True)
+    delivery_kind = serializers.ChoiceField(choices=DeliveryKind.choices)
+    items = OrderItemOutSerializer(many=True)
+    cod_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    comment = serializers.CharField()
+    requested_delivery_date = serializers.DateField(allow_null=True)
+    delivery_date = serializers.DateField(allow_null=True)
+    work_available_from = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_phones(self, order) -> list[str]:
+        return [phone.masked for phone in order.phones.all()]
+
+
+class HistoryOutSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    from_status = serializers.CharField(allow_blank=True)
+    to_status = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    source = serializers.CharField()
+    actor = serializers.CharField(source="actor_label")
+
+
+class BulkResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    external_id = serializers.CharField(allow_blank=True)
+    result = serializers.ChoiceField(choices=["created", "exists", "error"])
+    id = serializers.IntegerField(allow_null=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class BulkResponseSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkResultSerializer(many=True)
+
+
+class CancelInSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class AdvanceInSerializer(serializers.Serializer):
+    action = serializers.CharField(
+        required=False, help_text=_("A workflow action; the natural next step when absent")
+    )
+    reason = serializers.CharField(required=False, allow_blank=True)
+    delivery_date = serializers.DateField(required=False)
+    tracking_number = serializers.CharField(required=False)
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "price",
+            "weight_grams",
+            "size",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class StatusSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name_ru = serializers.CharField()
+    name_en = serializers.CharField()
+    is_final = serializers.BooleanField()
+    next = serializers.ListField(child=serializers.CharField())
+
+
+class ActionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    name_ru = serializers.CharField()
+    name_en = serializers.CharField()
+    from_statuses = serializers.ListField(child=serializers.CharField())
+    to_status = serializers.CharField()
+
+
+class StatusGraphSerializer(serializers.Serializer):
+    statuses = StatusSerializer(many=True)
+    actions = ActionSerializer(many=True)
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.JSONField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()

@@ -1,0 +1,571 @@
+"""REST API v1 for partner CRMs. Thin: validate, call one service or selector, serialize.
+
+Every queryset comes through `access.scoped` for the key's partner; sandbox keys see and make only
+test orders, live keys only real ones.
+"""
+
+from django.db.models import Prefetch
+from django.utils import translation
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ketlogistic.core import access
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
+from orders import services as order_services
+from orders import workflow
+from orders.intake import CityDirectory, orders_create_many
+from orders.models import Order, OrderHistory, OrderItem, OrderPhone
+from orders.statuses import OrderSource, OrderStatus
+from warehouses.models import Product
+
+from ..idempotency import idempotent
+from . import serializers as s
+from .authentication import ApiKeyAuthentication
+from .parsers import SafeJSONParser
+from .throttling import ApiKeyBulkRateThrottle, ApiKeyRateThrottle
+
+MAX_BULK = 1000
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+ERRORS = {
+    code: OpenApiResponse(s.ErrorSerializer, description=text)
+    for code, text in {
+        400: "Invalid request",
+        401: "Missing or invalid API key",
+        403: "Not allowed for this key",
+        404: "Not found",
+        413: "Body too large",
+        429: "Too many requests",
+    }.items()
+}
+
+
+class ApiKeySchema(OpenApiAuthenticationExtension):
+    target_class = "integrations.api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Authorization: Api-Key kl_live_…` (sandbox keys start with `kl_test_`)",
+        }
+
+
+class HasPermission(permissions.BasePermission):
+    def has_permission(self, request, view):
+        if not hasattr(view, request.method.lower()):
+            return True  # DRF answers 405
+        permission = view.permissions_by_method.get(request.method)
+        return permission is not None and access.can(request.user, permission)
+
+
+class PartnerApi(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [permissions.IsAuthenticated, HasPermission]
+    throttle_classes = [ApiKeyRateThrottle]
+    parser_classes = [SafeJSONParser]
+    permissions_by_method: dict[str, str] = {}
+
+    def initial(self, request, *args, **kwargs):
+        translation.activate("en")  # API messages are English; the cabinet speaks Russian
+        super().initial(request, *args, **kwargs)
+
+    def orders(self):
+        actor = self.request.user
+        return access.scoped(actor, Order.objects.filter(is_test=actor.is_test))
+
+    def order_or_404(self, order_id: int) -> Order:
+        return access.get_scoped_or_404(
+            self.request.user,
+            Order.objects.filter(is_test=self.request.user.is_test)
+            .select_related("city")
+            .prefetch_related(
+                Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
+                Prefetch("phones", queryset=OrderPhone.objects.only("id", "order_id", "masked", "position")),
+            ),
+            pk=order_id,
+        )
+
+
+def _bulk_payload(results) -> dict:
+    rows = [
+        {
+            "index": r.index,
+            "external_id": r.external_id,
+            "result": r.status,
+            "id": r.order.pk if r.order else None,
+            **({"errors": r.errors} if r.errors else {}),
+        }
+        for r in results
+    ]
+    return {
+        "created": sum(1 for r in results if r.status == "created"),
+        "existing": sum(1 for r in results if r.status == "exists"),
+        "failed": sum(1 for r in results if r.status == "error"),
+        "results": rows,
+    }
+
+
+def _detail(order_id) -> dict:
+    order = Order.objects.select_related("city").prefetch_related("items__product", "phones").get(pk=order_id)
+    return s.OrderOutSerializer(order).data
+
+
+class OrderListCreateApi(PartnerApi):
+    permissions_by_method = {"GET": "orders.view", "POST": "orders.create"}
+
+    @extend_schema(
+        operation_id="orders_list",
+        summary="List orders",
+        parameters=[
+            OpenApiParameter(
+                "status", OpenApiTypes.STR, description="One status or several, comma-separated"
+            ),
+            OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
+            OpenApiParameter(
+                "updated_since",
+                OpenApiTypes.DATETIME,
+                description="Only orders changed since (ISO 8601); sorted oldest change first",
+            ),
+            OpenApiParameter("external_id", OpenApiTypes.STR),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page"),
+            OpenApiParameter(
+                "page_size", OpenApiTypes.INT, description=f"1–{MAX_PAGE_SIZE}, default {PAGE_SIZE}"
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "OrderPage",
+                {
+                    "results": s.OrderOutSerializer(many=True),
+                    "next_cursor": serializers.CharField(allow_null=True),
+                },
+            ),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401, 429)},
+        },
+    )
+    def get(self, request):
+        queryset = self.orders()
+        params = request.query_params
+        if params.get("status"):
+            statuses = [value.strip() for value in params["status"].split(",") if value.strip()]
+            unknown = sorted(set(statuses) - set(OrderStatus.values))
+            if unknown:
+                raise ApplicationError(
+                    _("Unknown status: %(values)s.") % {"values": ", ".join(unknown)},
+                    code="invalid",
+                    extra={"status": unknown},
+                )
+            queryset = queryset.filter(status__in=statuses)
+        if params.get("city"):
+            city = CityDirectory().find(params["city"])
+            if city is None:
+                raise ApplicationError(
+                    _("Unknown city “%(value)s”.") % {"value": params["city"][:60]},
+                    extra={"city": params["city"][:60]},
+                )
+            queryset = queryset.filter(city=city)
+        if params.get("external_id"):
+            queryset = queryset.filter(external_id=params["external_id"])
+        ordering = ["-created_at", "-id"]
+        if params.get("updated_since"):
+            since = parse_datetime(params["updated_since"])
+            if since is None:
+                raise ApplicationError(
+                    _("updated_since must be an ISO 8601 date and time."),
+                    extra={"updated_since": params["updated_since"][:40]},
+                )
+            queryset = queryset.filter(updated_at__gte=since)
+            ordering = ["updated_at", "id"]
+        try:
+            size = min(max(int(params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
+        except ValueError:
+            raise ApplicationError(_("page_size must be a number.")) from None
+        queryset = queryset.select_related("city").prefetch_related(
+            Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
+            Prefetch("phones", queryset=OrderPhone.objects.only("id", "order_id", "masked", "position")),
+        )
+        try:
+            page = keyset_paginate(
+                queryset, ordering=ordering, cursor=params.get("cursor") or None, page_size=size
+            )
+        except InvalidCursor:
+            raise ApplicationError(_("The cursor is not valid; start again without it.")) from None
+        return Response(
+            {"results": s.OrderOutSerializer(page.items, many=True).data, "next_cursor": page.next_cursor}
+        )
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary="Create one order",
+        request=s.OrderInSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        responses={
+            201: s.OrderOutSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "The order exists already"),
+            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403, 413, 429)},
+        },
+    )
+    @idempotent
+    def post(self, request):
+        actor = request.user
+        if not isinstance(request.data, dict):
+            raise ApplicationError(_("Send one order as a JSON object."))
+        result = orders_create_many(
+            partner=actor.partner,
+            rows=[request.data],
+            actor=actor,
+            source=OrderSource.SANDBOX if actor.is_test else OrderSource.API,
+            is_test=actor.is_test,
+        )[0]
+        if result.status == "error":
+            return Response(
+                {
+                    "error": {
+                        "code": "validation_error",
+                        "message": _("The order has invalid fields."),
+                        "details": result.errors,
+                    }
+                },
+                status=400,
+            )
+        if result.status == "exists":
+            existing = result.order
+            if existing.is_test != actor.is_test:
+                return Response(
+                    {
+                        "error": {
+                            "code": "order_exists",
+                            "message": _(
+                                "This external_id is taken by an order of the other mode (test/live)."
+                            ),
+                        }
+                    },
+                    status=409,
+                )
+            return Response(
+                {
+                    "error": {
+                        "code": "order_exists",
+                        "message": _("An order with this external_id exists already."),
+                        "details": {"id": existing.pk, "order": _detail(existing.pk)},
+                    }
+                },
+                status=409,
+            )
+        return Response(_detail(result.order.pk), status=status.HTTP_201_CREATED)
+
+
+class OrderBulkCreateApi(PartnerApi):
+    permissions_by_method = {"POST": "orders.create"}
+    throttle_classes = [ApiKeyBulkRateThrottle]
+
+    @extend_schema(
+        operation_id="orders_bulk_create",
+        summary=f"Create up to {MAX_BULK} orders",
+        request=s.BulkOrdersInSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        responses={
+            200: s.BulkResponseSerializer,
+            422: OpenApiResponse(s.ErrorSerializer),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403, 413, 429)},
+        },
+        description="The valid orders are kept even when some fail; `results` says what became of each.",
+    )
+    @idempotent
+    def post(self, request):
+        actor = request.user
+        rows = request.data.get("orders") if isinstance(request.data, dict) else None
+        if not isinstance(rows, list) or not rows:
+            raise ApplicationError(_('Send {"orders": [ … ]} with at least one order.'))
+        if len(rows) > MAX_BULK:
+            raise ApplicationError(
+                _("At most %(count)s orders per call.") % {"count": MAX_BULK}, extra={"orders": len(rows)}
+            )
+        results = orders_create_many(
+            partner=actor.partner,
+            rows=rows,
+            actor=actor,
+            source=OrderSource.SANDBOX if actor.is_test else OrderSource.API,
+            is_test=actor.is_test,
+        )
+        return Response(_bulk_payload(results))
+
+
+class OrderDetailApi(PartnerApi):
+    permissions_by_method = {"GET": "orders.view"}
+
+    @extend_schema(
+        operation_id="orders_retrieve",
+        summary="One order",
+        responses={200: s.OrderOutSerializer, **{k: v for k, v in ERRORS.items() if k in (401, 404)}},
+    )
+    def get(self, request, order_id: int):
+        return Response(s.OrderOutSerializer(self.order_or_404(order_id)).data)
+
+
+class OrderHistoryApi(PartnerApi):
+    permissions_by_method = {"GET": "orders.view"}
+
+    @extend_schema(
+        operation_id="orders_history",
+        summary="The order's status history, oldest first",
+        responses={
+            200: s.HistoryOutSerializer(many=True),
+            **{k: v for k, v in ERRORS.items() if k in (401, 404)},
+        },
+    )
+    def get(self, request, order_id: int):
+        order = self.order_or_404(order_id)
+        rows = OrderHistory.objects.filter(order=order).order_by("at", "id")
+        return Response(s.HistoryOutSerializer(rows, many=True).data)
+
+
+class OrderCancelApi(PartnerApi):
+    permissions_by_method = {"POST": "orders.create"}
+
+    @extend_schema(
+        operation_id="orders_cancel",
+        summary="Cancel an order that is still «на отправку»",
+        request=s.CancelInSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        responses={
+            200: s.OrderOutSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "The order is already in work"),
+            **{k: v for k, v in ERRORS.items() if k in (401, 403, 404)},
+        },
+    )
+    @idempotent
+    def post(self, request, order_id: int):
+        order = self.order_or_404(order_id)
+        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        try:
+            order_services.order_cancel(
+                order=order,
+                actor=request.user,
+                source=OrderSource.SANDBOX if order.is_test else OrderSource.API,
+                reason=str(reason)[:1000],
+            )
+        except workflow.TransitionError as exc:
+            return Response(
+                {
+                    "error": {
+                        "code": "not_allowed",
+                        "message": exc.message,
+                        "details": {"status": order.status},
+                    }
+                },
+                status=409,
+            )
+        return Response(_detail(order.pk))
+
+
+class StatusGraphApi(APIView):
+    authentication_classes = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = []
+
+    @extend_schema(
+        operation_id="statuses",
+        summary="The status graph: names, allowed moves, final statuses",
+        responses={200: s.StatusGraphSerializer},
+        auth=[],
+    )
+    def get(self, request):
+        edges = workflow.graph()
+
+        def names(value):
+            with translation.override("ru"):
+                ru = str(value)
+            with translation.override("en"):
+                en = str(value)
+            return ru, en
+
+        statuses = []
+        for code, label in OrderStatus.choices:
+            ru, en = names(label)
+            statuses.append(
+                {
+                    "code": code,
+                    "name_ru": ru,
+                    "name_en": en,
+                    "is_final": code in workflow.FINAL_STATUSES,
+                    "next": edges[code],
+                }
+            )
+        actions = []
+        for transition in workflow.TRANSITIONS.values():
+            ru, en = names(transition.label)
+            actions.append(
+                {
+                    "action": transition.action,
+                    "name_ru": ru,
+                    "name_en": en,
+                    "from_statuses": sorted(transition.sources),
+                    "to_status": transition.target,
+                }
+            )
+        return Response({"statuses": statuses, "actions": actions})
+
+
+class ProductListCreateApi(PartnerApi):
+    permissions_by_method = {"GET": "products.view", "POST": "products.manage"}
+
+    @extend_schema(
+        operation_id="products_list",
+        summary="Your products",
+        parameters=[OpenApiParameter("sku", OpenApiTypes.STR)],
+        responses={200: s.ProductSerializer(many=True), 401: ERRORS[401]},
+    )
+    def get(self, request):
+        products = access.scoped(request.user, Product.objects.all()).order_by("sku")
+        if request.query_params.get("sku"):
+            products = products.filter(sku=request.query_params["sku"])
+        return Response(s.ProductSerializer(products[:5000], many=True).data)
+
+    @extend_schema(
+        operation_id="products_create",
+        summary="Add a product",
+        request=s.ProductSerializer,
+        responses={
+            201: s.ProductSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "The SKU exists"),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403)},
+        },
+    )
+    @idempotent
+    def post(self, request):
+        serializer = s.ProductSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        from warehouses.services import product_create
+
+        product = product_create(
+            actor=request.user, partner=request.user.partner, **serializer.validated_data
+        )
+        return Response(s.ProductSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(PartnerApi):
+    permissions_by_method = {"GET": "products.view", "PATCH": "products.manage", "PUT": "products.manage"}
+
+    def _product(self, product_id):
+        return access.get_scoped_or_404(self.request.user, Product.objects.all(), pk=product_id)
+
+    @extend_schema(operation_id="products_retrieve", responses={200: s.ProductSerializer, 404: ERRORS[404]})
+    def get(self, request, product_id: int):
+        return Response(s.ProductSerializer(self._product(product_id)).data)
+
+    @extend_schema(
+        operation_id="products_update",
+        request=s.ProductSerializer,
+        responses={200: s.ProductSerializer, **{k: v for k, v in ERRORS.items() if k in (400, 403, 404)}},
+    )
+    def patch(self, request, product_id: int):
+        from warehouses.services import product_update
+
+        product = self._product(product_id)
+        serializer = s.ProductSerializer(product, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        product = product_update(actor=request.user, product=product, **serializer.validated_data)
+        return Response(s.ProductSerializer(product).data)
+
+    @extend_schema(
+        operation_id="products_replace",
+        request=s.ProductSerializer,
+        responses={200: s.ProductSerializer, **{k: v for k, v in ERRORS.items() if k in (400, 403, 404)}},
+    )
+    def put(self, request, product_id: int):
+        from warehouses.services import product_update
+
+        product = self._product(product_id)
+        serializer = s.ProductSerializer(product, data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = product_update(actor=request.user, product=product, **serializer.validated_data)
+        return Response(s.ProductSerializer(product).data)
+
+
+NEXT_STEP = {
+    OrderStatus.TO_SEND: "send",
+    OrderStatus.SENT: "start_calling",
+    OrderStatus.AWAITING_STOCK: "start_calling",
+    OrderStatus.AWAITING_RECEIPT: "start_calling",
+    OrderStatus.CALLING: "agree_delivery",
+    OrderStatus.DELIVERY_AGREED: "add_to_registry",
+    OrderStatus.IN_REGISTRY: "hand_to_courier",
+    OrderStatus.WITH_COURIER: "mark_paid",
+    OrderStatus.POST_SHIPPED: "post_paid",
+}
+
+
+class SandboxAdvanceApi(PartnerApi):
+    permissions_by_method = {"POST": "orders.create"}
+
+    @extend_schema(
+        operation_id="sandbox_orders_advance",
+        summary="Move a test order through the workflow (sandbox keys only)",
+        request=s.AdvanceInSerializer,
+        responses={
+            200: s.OrderOutSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "Not possible from here"),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403, 404)},
+        },
+        description="Without `action`, takes the natural next step (to send → sent → calling → delivery agreed → "
+        "registry → courier → paid). Name an action to take another branch (`refuse`, "
+        "`return_to_calling`, `ship_by_post`, `post_returned`, …). Webhooks fire as in live mode.",
+    )
+    def post(self, request, order_id: int):
+        if not request.user.is_test:
+            return Response(
+                {"error": {"code": "forbidden", "message": _("Only sandbox (kl_test_) keys can do this.")}},
+                status=403,
+            )
+        order = self.order_or_404(order_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        action = data.get("action") or NEXT_STEP.get(order.status)
+        if not action:
+            return Response(
+                {"error": {"code": "not_allowed", "message": _("The order is in a final status.")}},
+                status=409,
+            )
+        from django.utils import timezone
+
+        payload = {
+            "delivery_date": timezone.localdate(),
+            "tracking_number": data.get("tracking_number") or "SANDBOX1",
+            "collected_amount": str(order.cod_amount),
+        }
+        if data.get("delivery_date"):
+            from orders.intake import parse_date_value
+
+            payload["delivery_date"] = parse_date_value(data["delivery_date"]) or data["delivery_date"]
+        try:
+            workflow.perform(
+                order,
+                action=str(action),
+                actor=request.user,
+                source=OrderSource.SANDBOX,
+                reason=str(data.get("reason") or "sandbox"),
+                data=payload,
+            )
+        except workflow.TransitionError as exc:
+            return Response(
+                {
+                    "error": {
+                        "code": "not_allowed",
+                        "message": exc.message,
+                        "details": {"status": order.status, "action": action},
+                    }
+                },
+                status=409,
+            )
+        return Response(_detail(order.pk))

@@ -1,0 +1,83 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .excel import COLUMNS
+from .models import PullConnector
+from .webhooks import EVENT_TYPES
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("e.g. “CRM production”"))
+    is_test = forms.BooleanField(label=_("Sandbox key (test orders only)"), required=False)
+    read_only = forms.BooleanField(label=_("Read only"), required=False)
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=list(EVENT_TYPES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(EVENT_TYPES),
+    )
+    is_test = forms.BooleanField(label=_("Receives sandbox events"), required=False)
+
+
+class WebhookEditForm(forms.Form):
+    events = forms.MultipleChoiceField(
+        label=_("Events"), choices=list(EVENT_TYPES.items()), widget=forms.CheckboxSelectMultiple
+    )
+    is_active = forms.BooleanField(label=_("Active"), required=False)
+
+
+class ExcelUploadForm(forms.Form):
+    file = forms.FileField(label=_("Excel file (.xlsx)"))
+    mapping = forms.ModelChoiceField(
+        label=_("Columns"), queryset=None, required=False, empty_label=_("Our template")
+    )
+
+    def __init__(self, *args, mappings, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mapping"].queryset = mappings
+
+
+class MappingForm(forms.Form):
+    name = forms.CharField(label=_("Name of the mapping"), max_length=100)
+
+    def __init__(self, *args, headers: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "—")] + [(h, h) for h in headers]
+        for field_, ru, _en, required in COLUMNS:
+            self.fields[f"col_{field_}"] = forms.ChoiceField(label=ru, choices=choices, required=required)
+
+    def columns(self) -> dict[str, str]:
+        return {
+            name[4:]: value for name, value in self.cleaned_data.items() if name.startswith("col_") and value
+        }
+
+
+class ConnectorForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    url = forms.URLField(
+        label=_("URL of your system's order list (JSON)"), max_length=500, assume_scheme="https"
+    )
+    auth_header = forms.CharField(
+        label=_("Authorisation header"),
+        required=False,
+        max_length=500,
+        help_text=_("e.g. Authorization: Bearer … (stored encrypted; empty keeps the old one)"),
+    )
+    schedule = forms.ChoiceField(label=_("Schedule"), choices=PullConnector.Schedule.choices)
+    interval_minutes = forms.IntegerField(label=_("Every, minutes"), min_value=1, max_value=1440, initial=10)
+    daily_at = forms.TimeField(
+        label=_("Daily at (local time)"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    records_path = forms.CharField(
+        label=_("Where the orders are in the answer"), required=False, max_length=200
+    )
+    mapping = forms.JSONField(
+        label=_("Field mapping (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
+    )
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)

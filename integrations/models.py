@@ -1,0 +1,312 @@
+"""Integrations: API keys, idempotent replies, webhooks (an outbox of events), Excel imports, pull connectors."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core.tenancy import Tenancy
+
+
+class ApiKey(models.Model):
+    """A partner's key for the REST API. Only its hash is stored; the key is shown once, at creation."""
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=24, unique=True)
+    key_hash = models.CharField(max_length=64)
+    is_test = models.BooleanField(_("sandbox key"), default=False)
+    read_only = models.BooleanField(_("read only"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotencyRecord(models.Model):
+    """The first reply to a request sent with an `Idempotency-Key`, replayed byte for byte on retries."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", _("In progress")
+        DONE = "done", _("Done")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.BinaryField(null=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_unique_per_partner")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}:{self.key}"
+
+
+class WebhookEndpoint(models.Model):
+    """A partner's URL that receives signed events."""
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(_("URL"), max_length=500)
+    secret_ciphertext = models.TextField()
+    events = ArrayField(models.CharField(max_length=40), verbose_name=_("events"))
+    is_test = models.BooleanField(_("receives sandbox events"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    disabled_reason = models.CharField(_("why disabled"), max_length=300, blank=True)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """An event, written in the same transaction as the change that caused it (the outbox)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(_("event"), max_length=40)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField()
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["partner", "-created_at"], name="webhook_event_partner")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: tried until it succeeds, with exponential back-off."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"))
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
+    last_error = models.CharField(_("error"), max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="webhook_delivery_due", condition=Q(state="pending")
+            ),
+            models.Index(fields=["endpoint", "-id"], name="webhook_delivery_endpoint"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.state})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: the delivery log the partner reads."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_snippet = models.CharField(max_length=500, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.status_code or self.error}"
+
+
+class ExcelMapping(models.Model):
+    """A partner's own Excel layout: which of its columns holds each of our fields."""
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="excel_mappings")
+    name = models.CharField(_("name"), max_length=100)
+    columns = models.JSONField(_("columns"), help_text=_("our field → the header of the partner's column"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("Excel column mapping")
+        verbose_name_plural = _("Excel column mappings")
+        constraints = [models.UniqueConstraint(fields=["partner", "name"], name="excel_mapping_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExcelImport(models.Model):
+    """An uploaded order file: validated first (every bad row listed), imported on the user's word."""
+
+    class State(models.TextChoices):
+        VALIDATED = "validated", _("Checked")
+        IMPORTED = "imported", _("Imported")
+        REJECTED = "rejected", _("Rejected")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="excel_imports")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    original_name = models.CharField(_("file"), max_length=255)
+    file_sha256 = models.CharField(max_length=64, db_index=True)
+    mapping = models.ForeignKey(
+        ExcelMapping, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(_("state"), max_length=10, choices=State.choices)
+    rejection = models.CharField(_("why rejected"), max_length=1000, blank=True)
+    data_rows = models.PositiveIntegerField(_("rows"), default=0)
+    orders_total = models.PositiveIntegerField(_("orders"), default=0)
+    orders_valid = models.PositiveIntegerField(_("valid orders"), default=0)
+    orders_existing = models.PositiveIntegerField(_("already in the system"), default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_orders = models.PositiveIntegerField(_("imported orders"), default=0)
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("Excel import")
+        verbose_name_plural = _("Excel imports")
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class PullConnector(models.Model):
+    """Polls a partner's JSON endpoint for new orders, every N minutes or once a day at a set time."""
+
+    class Schedule(models.TextChoices):
+        INTERVAL = "interval", _("Every N minutes")
+        DAILY = "daily", _("Once a day")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="connectors")
+    name = models.CharField(_("name"), max_length=100)
+    url = models.URLField(_("URL"), max_length=500)
+    auth_header_ciphertext = models.TextField(blank=True)
+    schedule = models.CharField(
+        _("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.INTERVAL
+    )
+    interval_minutes = models.PositiveIntegerField(_("every, minutes"), default=10)
+    daily_at = models.TimeField(_("daily at (local time)"), null=True, blank=True)
+    records_path = models.CharField(
+        _("where the orders are in the answer"),
+        max_length=200,
+        blank=True,
+        help_text=_("A dotted path such as data.orders; empty if the answer is a list"),
+    )
+    mapping = models.JSONField(_("field mapping"), default=dict)
+    is_active = models.BooleanField(_("active"), default=True)
+    next_run_at = models.DateTimeField(_("next run"), null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("pull connector")
+        verbose_name_plural = _("pull connectors")
+        constraints = [
+            models.CheckConstraint(condition=Q(interval_minutes__gte=1), name="connector_interval_positive"),
+            models.CheckConstraint(
+                condition=~Q(schedule="daily") | Q(daily_at__isnull=False), name="connector_daily_needs_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["next_run_at"], name="connector_due", condition=Q(is_active=True))]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConnectorRun(models.Model):
+    """One poll: what came back and what became of it."""
+
+    class State(models.TextChoices):
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    connector = models.ForeignKey(PullConnector, on_delete=models.CASCADE, related_name="runs")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(_("fetched"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    skipped = models.PositiveIntegerField(_("already known"), default=0)
+    failed = models.PositiveIntegerField(_("with errors"), default=0)
+    errors = models.JSONField(default=list, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id} {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,372 @@
+"""Cabinet pages of the integrations: API keys, webhooks, Excel intake, pull connectors."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from ketlogistic.core import access
+from ketlogistic.core.decorators import permission_required
+from ketlogistic.core.excel import XLSX_CONTENT_TYPE
+from ketlogistic.core.models import Partner
+
+from . import api_keys, excel, services, webhooks
+from .connectors import connector_run
+from .forms import (
+    ApiKeyForm,
+    ConnectorForm,
+    ExcelUploadForm,
+    MappingForm,
+    WebhookEditForm,
+    WebhookEndpointForm,
+)
+from .models import (
+    ApiKey,
+    ConnectorRun,
+    ExcelImport,
+    ExcelMapping,
+    PullConnector,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+
+@permission_required("integrations.view")
+def overview(request):
+    user = request.user
+    context = {
+        "keys": access.scoped(user, ApiKey.objects.filter(revoked_at__isnull=True)).count(),
+        "endpoints": access.scoped(user, WebhookEndpoint.objects.all()).select_related("partner")[:20],
+        "imports": access.scoped(user, ExcelImport.objects.all())[:5],
+        "connectors": access.scoped(user, PullConnector.objects.all()).select_related("partner")[:20],
+        "can_keys": access.can(user, "api_keys.manage"),
+        "can_webhooks": access.can(user, "webhooks.manage"),
+        "can_excel": access.can(user, "excel.import"),
+        "can_connectors": access.can(user, "connectors.manage"),
+    }
+    return render(request, "integrations/overview.html", context)
+
+
+# -- API keys -------------------------------------------------------------------------------------------------------
+
+
+@never_cache
+@permission_required("api_keys.manage")
+def keys(request):
+    form = ApiKeyForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        issued = api_keys.api_key_create(
+            partner=request.user.partner, actor=request.user, **form.cleaned_data
+        )
+        form = ApiKeyForm()
+    return render(
+        request,
+        "integrations/keys.html",
+        {
+            "form": form,
+            "issued": issued,
+            "keys": access.scoped(request.user, ApiKey.objects.all()).select_related("created_by"),
+        },
+    )
+
+
+@require_POST
+@permission_required("api_keys.manage")
+def key_revoke(request, key_id: int):
+    key = access.get_scoped_or_404(request.user, ApiKey.objects.all(), pk=key_id)
+    api_keys.api_key_revoke(key=key, actor=request.user)
+    messages.success(request, _("The key %(prefix)s… is revoked.") % {"prefix": key.prefix})
+    return redirect("integrations:keys")
+
+
+# -- webhooks -------------------------------------------------------------------------------------------------------
+
+
+@never_cache
+@permission_required("webhooks.manage")
+def webhook_list(request):
+    form = WebhookEndpointForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint, secret = webhooks.endpoint_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(
+                request, _("The endpoint is added. Copy its signing secret now: it is shown once.")
+            )
+            return render(
+                request, "integrations/webhook_secret.html", {"endpoint": endpoint, "secret": secret}
+            )
+    endpoints = access.scoped(request.user, WebhookEndpoint.objects.all())
+    return render(request, "integrations/webhooks.html", {"form": form, "endpoints": endpoints})
+
+
+@never_cache
+@permission_required("webhooks.manage")
+def webhook_detail(request, endpoint_id: int):
+    endpoint = access.get_scoped_or_404(request.user, WebhookEndpoint.objects.all(), pk=endpoint_id)
+    form = WebhookEditForm(
+        request.POST or None, initial={"events": endpoint.events, "is_active": endpoint.is_active}
+    )
+    if request.method == "POST" and form.is_valid():
+        webhooks.endpoint_update(actor=request.user, endpoint=endpoint, **form.cleaned_data)
+        messages.success(request, _("Saved."))
+        return redirect("integrations:webhook", endpoint_id=endpoint.pk)
+    deliveries = Paginator(
+        WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id"), 50
+    ).get_page(request.GET.get("page"))
+    return render(
+        request, "integrations/webhook_detail.html", {"endpoint": endpoint, "form": form, "page": deliveries}
+    )
+
+
+@never_cache
+@require_POST
+@permission_required("webhooks.manage")
+def webhook_rotate(request, endpoint_id: int):
+    endpoint = access.get_scoped_or_404(request.user, WebhookEndpoint.objects.all(), pk=endpoint_id)
+    secret = webhooks.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
+    return render(request, "integrations/webhook_secret.html", {"endpoint": endpoint, "secret": secret})
+
+
+@require_POST
+@permission_required("webhooks.manage")
+def webhook_ping(request, endpoint_id: int):
+    endpoint = access.get_scoped_or_404(request.user, WebhookEndpoint.objects.all(), pk=endpoint_id)
+    webhooks.endpoint_send_test(actor=request.user, endpoint=endpoint)
+    messages.success(request, _("A test event is on its way."))
+    return redirect("integrations:webhook", endpoint_id=endpoint.pk)
+
+
+@require_POST
+@permission_required("webhooks.manage")
+def delivery_resend(request, delivery_id: int):
+    delivery = access.get_scoped_or_404(request.user, WebhookDelivery.objects.all(), pk=delivery_id)
+    webhooks.delivery_resend(actor=request.user, delivery=delivery)
+    messages.success(request, _("The event will be sent again."))
+    return redirect("integrations:webhook", endpoint_id=delivery.endpoint_id)
+
+
+# -- Excel ----------------------------------------------------------------------------------------------------------
+
+
+@permission_required("excel.import")
+def excel_home(request):
+    mappings = access.scoped(request.user, ExcelMapping.objects.all())
+    form = ExcelUploadForm(request.POST or None, request.FILES or None, mappings=mappings)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > excel.MAX_FILE_BYTES:
+            form.add_error(
+                "file",
+                _("The file is larger than %(mb)s MB; split it into several files.")
+                % {"mb": excel.MAX_FILE_BYTES // (1024 * 1024)},
+            )
+        else:
+            record = excel.excel_upload(
+                partner=request.user.partner,
+                actor=request.user,
+                filename=upload.name,
+                content=upload.read(),
+                mapping=form.cleaned_data["mapping"],
+            )
+            return redirect("integrations:excel_import", import_id=record.pk)
+    imports = access.scoped(request.user, ExcelImport.objects.all()).select_related("uploaded_by")[:30]
+    return render(
+        request, "integrations/excel.html", {"form": form, "imports": imports, "mappings": mappings}
+    )
+
+
+@permission_required("excel.import")
+def excel_template(request):
+    response = HttpResponse(excel.template_workbook(), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = 'attachment; filename="ketlogistic-orders-template.xlsx"'
+    return response
+
+
+@permission_required("excel.import")
+def excel_import_detail(request, import_id: int):
+    record = access.get_scoped_or_404(
+        request.user, ExcelImport.objects.select_related("mapping"), pk=import_id
+    )
+    if request.method == "POST":
+        try:
+            record = excel.excel_import(
+                record=record, actor=request.user, only_valid=request.POST.get("only_valid") == "1"
+            )
+        except excel.ImportRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                _("Imported: %(created)s new orders, %(existing)s were already here.")
+                % {"created": record.created_orders, "existing": record.orders_existing},
+            )
+            return redirect("orders:list")
+    errors = Paginator(record.errors, 200).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "integrations/excel_import.html",
+        {
+            "record": record,
+            "errors": errors,
+            "earlier": excel.earlier_upload(record),
+        },
+    )
+
+
+@permission_required("excel.import")
+def excel_mapping(request, import_id: int):
+    """Build a column mapping from an uploaded file's own headers, then check the file with it."""
+    record = access.get_scoped_or_404(request.user, ExcelImport.objects.all(), pk=import_id)
+    if not record.file:
+        messages.error(request, _("This file can no longer be read; upload it again."))
+        return redirect("integrations:excel")
+    with record.file.open("rb") as handle:
+        content = handle.read()
+    try:
+        headers = excel.headers_of(content)
+    except excel.FileRejected as exc:
+        messages.error(request, str(exc))
+        return redirect("integrations:excel")
+    initial = {f"col_{f}": h for f, h in excel.guess_mapping(headers).items()}
+    form = MappingForm(request.POST or None, headers=headers, initial={"name": _("My file"), **initial})
+    if request.method == "POST" and form.is_valid():
+        try:
+            mapping = excel.mapping_save(
+                partner=request.user.partner,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                columns=form.columns(),
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            checked = excel.excel_upload(
+                partner=request.user.partner,
+                actor=request.user,
+                filename=record.original_name,
+                content=content,
+                mapping=mapping,
+            )
+            messages.success(
+                request, _("Mapping “%(name)s” saved; the file is checked with it.") % {"name": mapping.name}
+            )
+            return redirect("integrations:excel_import", import_id=checked.pk)
+    return render(
+        request, "integrations/excel_mapping.html", {"record": record, "form": form, "headers": headers}
+    )
+
+
+# -- pull connectors ------------------------------------------------------------------------------------------------
+
+
+def _connector_partner(request) -> Partner:
+    if access.is_partner_actor(request.user):
+        return request.user.partner
+    partner_id = request.POST.get("partner") or request.GET.get("partner")
+    if not partner_id:
+        raise PermissionDenied
+    return access.get_scoped_or_404(request.user, Partner.objects.all(), pk=partner_id)
+
+
+@permission_required("connectors.view")
+def connector_list(request):
+    connectors = access.scoped(request.user, PullConnector.objects.all()).select_related("partner")
+    return render(
+        request,
+        "integrations/connectors.html",
+        {
+            "connectors": connectors,
+            "can_manage": access.can(request.user, "connectors.manage"),
+            "partners": access.visible_partners(request.user)
+            if not access.is_partner_actor(request.user)
+            else None,
+        },
+    )
+
+
+@permission_required("connectors.manage")
+def connector_edit(request, connector_id: int | None = None):
+    connector = None
+    if connector_id is not None:
+        connector = access.get_scoped_or_404(
+            request.user, PullConnector.objects.select_related("partner"), pk=connector_id
+        )
+        partner = connector.partner
+        initial = {
+            name: getattr(connector, name)
+            for name in (
+                "name",
+                "url",
+                "schedule",
+                "interval_minutes",
+                "daily_at",
+                "records_path",
+                "mapping",
+                "is_active",
+            )
+        }
+    else:
+        partner = _connector_partner(request)
+        initial = {"is_active": True, "interval_minutes": 10}
+    form = ConnectorForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["auth_header"] = data.get("auth_header") or (None if connector else "")
+        try:
+            connector = services.connector_save(
+                actor=request.user, partner=partner, connector=connector, **data
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("integrations:connector", connector_id=connector.pk)
+    return render(
+        request,
+        "integrations/connector_form.html",
+        {"form": form, "connector": connector, "partner": partner},
+    )
+
+
+@permission_required("connectors.view")
+def connector_detail(request, connector_id: int):
+    connector = access.get_scoped_or_404(
+        request.user, PullConnector.objects.select_related("partner"), pk=connector_id
+    )
+    runs = Paginator(ConnectorRun.objects.filter(connector=connector), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "integrations/connector_detail.html",
+        {"connector": connector, "page": runs, "can_manage": access.can(request.user, "connectors.manage")},
+    )
+
+
+@require_POST
+@permission_required("connectors.manage")
+def connector_run_now(request, connector_id: int):
+    connector = access.get_scoped_or_404(
+        request.user, PullConnector.objects.select_related("partner"), pk=connector_id
+    )
+    run = connector_run(connector=connector)
+    if run.state == ConnectorRun.State.SUCCEEDED:
+        messages.success(
+            request,
+            _("Fetched %(fetched)s, new %(created)s, already known %(skipped)s.")
+            % {"fetched": run.fetched, "created": run.created, "skipped": run.skipped},
+        )
+    else:
+        messages.error(request, run.error)
+    return redirect("integrations:connector", connector_id=connector.pk)

@@ -1,0 +1,415 @@
+"""Webhooks: events recorded with the change that caused them (an outbox), delivered signed, retried.
+
+Events are rows written in the same transaction as the order change, so a crash, a rollback or a
+Redis outage can neither lose an event nor send one for a change that did not happen. A Celery
+task delivers due rows (kicked after each commit, and every few seconds by beat); failures back off
+exponentially; an endpoint failing for a whole day is disabled and the partner is told.
+
+Signature: header `X-KetLogistic-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+import requests
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ketlogistic.core import access, crypto
+from ketlogistic.core.models import Partner
+from orders.models import Order
+
+from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .outbound import OutboundURLError, check_outbound_url
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = {
+    "order.created": gettext_lazy("An order was received"),
+    "order.status_changed": gettext_lazy("An order's status changed"),
+    "delivery.agreed": gettext_lazy("The customer agreed a delivery date"),
+    "delivery.problem": gettext_lazy("A delivery problem: refusal, postponement, no answer, …"),
+    "call.attempted": gettext_lazy("A call to the customer was made"),
+}
+SIGNATURE_HEADER = "X-KetLogistic-Signature"
+TIMEOUT_SECONDS = 10
+BATCH = 50
+DISABLE_AFTER = timedelta(days=1)
+# Moves that are a delivery problem, and the reason code the partner receives.
+PROBLEM_ACTIONS = {
+    "refuse": "refused",
+    "return_to_calling": "postponed",
+    "close_not_reached": "not_reached",
+    "post_returned": "returned_by_post",
+}
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min … capped at one hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300, now: int | None = None) -> bool:
+    """What a receiver does (also documented in docs/API.md)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((now or int(time.time())) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=")[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def order_summary(order: Order) -> dict:
+    """What events say about an order: no personal data, the partner has it already."""
+    return {
+        "id": order.pk,
+        "external_id": order.external_id,
+        "status": order.status,
+        "status_changed_at": order.status_changed_at,
+        "city": order.city.name if order.city_id else None,
+        "delivery_kind": order.delivery_kind,
+        "cod_amount": str(order.cod_amount),
+        "currency": order.currency,
+        "delivery_date": order.delivery_date,
+    }
+
+
+def record_events(items: list[tuple]) -> list[WebhookEvent]:
+    """Write events and one delivery per subscribed endpoint, inside the caller's transaction."""
+    if not items:
+        return []
+    now = timezone.now()
+    events = []
+    for partner_id, type_, data, order, is_test in items:
+        event = WebhookEvent(partner_id=partner_id, type=type_, order=order, is_test=is_test, payload={})
+        event.payload = json.loads(
+            json.dumps(
+                {
+                    "id": str(event.id),
+                    "type": type_,
+                    "created_at": now,
+                    "livemode": not is_test,
+                    "data": data,
+                },
+                cls=DjangoJSONEncoder,
+            )
+        )
+        events.append(event)
+    WebhookEvent.objects.bulk_create(events, batch_size=1000)
+    partners = {event.partner_id for event in events}
+    endpoints = list(WebhookEndpoint.objects.filter(partner_id__in=partners, is_active=True))
+    deliveries = [
+        WebhookDelivery(event=event, endpoint=endpoint, partner_id=event.partner_id, next_attempt_at=now)
+        for event in events
+        for endpoint in endpoints
+        if endpoint.partner_id == event.partner_id
+        and endpoint.is_test == event.is_test
+        and event.type in endpoint.events
+    ]
+    if deliveries:
+        WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
+        transaction.on_commit(kick_delivery)
+    return events
+
+
+def kick_delivery() -> None:
+    """Ask a worker to deliver now; if the broker is down, beat's periodic run will do it later."""
+    from .tasks import deliver_webhooks
+
+    try:
+        deliver_webhooks.apply_async(retry=False)
+    except Exception as exc:  # noqa: BLE001 - the events are safe in the database; beat retries
+        logger.warning(
+            "webhook kick not queued (%s); the periodic delivery will send them", exc.__class__.__name__
+        )
+
+
+# -- hooks the orders workflow calls inside its transaction --------------------------------------------------------
+
+
+def on_orders_created(orders: list[Order], source: str, actor) -> None:
+    record_events(
+        [
+            (
+                order.partner_id,
+                "order.created",
+                {"order": order_summary(order), "source": source},
+                order,
+                order.is_test,
+            )
+            for order in orders
+        ]
+    )
+
+
+def on_transition(order: Order, transition, context) -> None:
+    history = order.history.order_by("-id").first()
+    data = {
+        "order": order_summary(order),
+        "from": history.from_status if history else None,
+        "to": order.status,
+        "reason": context.reason,
+        "source": context.source,
+    }
+    items = [(order.partner_id, "order.status_changed", data, order, order.is_test)]
+    if transition.action == "agree_delivery":
+        items.append(
+            (
+                order.partner_id,
+                "delivery.agreed",
+                {"order": order_summary(order), "delivery_date": order.delivery_date},
+                order,
+                order.is_test,
+            )
+        )
+    if transition.action in PROBLEM_ACTIONS:
+        items.append(
+            (
+                order.partner_id,
+                "delivery.problem",
+                {
+                    "order": order_summary(order),
+                    "problem": PROBLEM_ACTIONS[transition.action],
+                    "reason": context.reason,
+                },
+                order,
+                order.is_test,
+            )
+        )
+    record_events(items)
+
+
+# -- endpoints -----------------------------------------------------------------------------------------------------
+
+
+def _check_events(events: list[str]) -> list[str]:
+    chosen = [event for event in events if event in EVENT_TYPES]
+    if not chosen:
+        raise ValidationError({"events": _("Choose at least one event.")})
+    return sorted(set(chosen))
+
+
+@transaction.atomic
+def endpoint_create(
+    *, actor, url: str, events: list[str], is_test: bool = False
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret (shown once)."""
+    if not access.can(actor, "webhooks.manage"):
+        raise PermissionDenied
+    try:
+        check_outbound_url(url)
+    except OutboundURLError as exc:
+        raise ValidationError({"url": str(exc)}) from exc
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint = WebhookEndpoint.objects.create(
+        partner_id=actor.partner_id,
+        url=url,
+        events=_check_events(events),
+        is_test=is_test,
+        secret_ciphertext=crypto.encrypt(secret),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    return endpoint, secret
+
+
+@transaction.atomic
+def endpoint_update(
+    *, actor, endpoint: WebhookEndpoint, events: list[str], is_active: bool
+) -> WebhookEndpoint:
+    if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
+        raise PermissionDenied
+    endpoint.events = _check_events(events)
+    if is_active and not endpoint.is_active:
+        endpoint.failing_since = None
+        endpoint.disabled_reason = ""
+    endpoint.is_active = is_active
+    endpoint.save(update_fields=["events", "is_active", "failing_since", "disabled_reason"])
+    return endpoint
+
+
+@transaction.atomic
+def endpoint_rotate_secret(*, actor, endpoint: WebhookEndpoint) -> str:
+    if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
+        raise PermissionDenied
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint.secret_ciphertext = crypto.encrypt(secret)
+    endpoint.save(update_fields=["secret_ciphertext"])
+    return secret
+
+
+@transaction.atomic
+def endpoint_send_test(*, actor, endpoint: WebhookEndpoint) -> WebhookEvent:
+    """A `ping` through the real path, so the partner can check its receiver."""
+    if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
+        raise PermissionDenied
+    now = timezone.now()
+    event = WebhookEvent(partner_id=endpoint.partner_id, type="ping", is_test=endpoint.is_test, payload={})
+    event.payload = json.loads(
+        json.dumps(
+            {
+                "id": str(event.id),
+                "type": "ping",
+                "created_at": now,
+                "livemode": not endpoint.is_test,
+                "data": {},
+            },
+            cls=DjangoJSONEncoder,
+        )
+    )
+    event.save()
+    WebhookDelivery.objects.create(
+        event=event, endpoint=endpoint, partner_id=endpoint.partner_id, next_attempt_at=now
+    )
+    transaction.on_commit(kick_delivery)
+    return event
+
+
+@transaction.atomic
+def delivery_resend(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
+    """ "Send again": the same event (same id) is queued for delivery at once."""
+    if not access.can(actor, "webhooks.manage") or delivery.partner_id != actor.partner_id:
+        raise PermissionDenied
+    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    delivery.state = WebhookDelivery.State.PENDING
+    delivery.next_attempt_at = timezone.now()
+    delivery.claimed_until = None
+    delivery.save(update_fields=["state", "next_attempt_at", "claimed_until"])
+    transaction.on_commit(kick_delivery)
+    return delivery
+
+
+# -- delivery ------------------------------------------------------------------------------------------------------
+
+
+def _claim_due(limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            WebhookDelivery.objects.filter(id__in=ids).update(claimed_until=now + timedelta(minutes=2))
+    return ids
+
+
+def deliver_due(*, limit: int = BATCH) -> int:
+    """Send every delivery that is due (several workers may run this at once: rows are claimed)."""
+    sent = 0
+    while True:
+        ids = _claim_due(limit)
+        if not ids:
+            return sent
+        deliveries = WebhookDelivery.objects.filter(id__in=ids).select_related("event", "endpoint")
+        for delivery in deliveries.order_by("next_attempt_at", "id"):
+            attempt_delivery(delivery)
+            sent += 1
+
+
+def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
+    endpoint = delivery.endpoint
+    body = json.dumps(delivery.event.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    timestamp = int(time.time())
+    status_code, error, snippet = None, "", ""
+    started = time.monotonic()
+    try:
+        check_outbound_url(endpoint.url)
+        response = requests.post(
+            endpoint.url,
+            data=body,
+            timeout=TIMEOUT_SECONDS,
+            allow_redirects=False,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "KetLogistic-Webhooks/1",
+                "X-KetLogistic-Event-Id": str(delivery.event_id),
+                "X-KetLogistic-Event-Type": delivery.event.type,
+                SIGNATURE_HEADER: sign(crypto.decrypt(endpoint.secret_ciphertext), timestamp, body),
+            },
+        )
+        status_code = response.status_code
+        snippet = response.text[:300]
+    except OutboundURLError as exc:
+        error = str(exc)
+    except requests.RequestException as exc:
+        error = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    duration = int((time.monotonic() - started) * 1000)
+    ok = status_code is not None and 200 <= status_code < 300
+    now = timezone.now()
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            partner_id=delivery.partner_id,
+            status_code=status_code,
+            error=error[:500],
+            duration_ms=duration,
+            response_snippet=snippet[:500],
+        )
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.last_status_code = status_code
+        delivery.last_error = error[:500] if not ok else ""
+        delivery.claimed_until = None
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if ok:
+            delivery.state = WebhookDelivery.State.SUCCEEDED
+            delivery.delivered_at = now
+            if endpoint.failing_since:
+                endpoint.failing_since = None
+                endpoint.save(update_fields=["failing_since"])
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            if endpoint.failing_since is None:
+                endpoint.failing_since = now
+                endpoint.save(update_fields=["failing_since"])
+            elif now - endpoint.failing_since >= DISABLE_AFTER and endpoint.is_active:
+                _disable(endpoint, now)
+            if not endpoint.is_active:
+                delivery.state = WebhookDelivery.State.FAILED
+        delivery.save()
+    return delivery
+
+
+def _disable(endpoint: WebhookEndpoint, now) -> None:
+    from ketlogistic.core.services import notice_post
+
+    endpoint.is_active = False
+    endpoint.disabled_reason = _("Every delivery failed for a day; the endpoint was switched off.")
+    endpoint.save(update_fields=["is_active", "disabled_reason"])
+    WebhookDelivery.objects.filter(endpoint=endpoint, state=WebhookDelivery.State.PENDING).update(
+        state=WebhookDelivery.State.FAILED, claimed_until=None
+    )
+    notice_post(
+        partner=Partner.objects.get(pk=endpoint.partner_id),
+        level="error",
+        key=f"webhook-disabled-{endpoint.pk}",
+        text=_(
+            "Webhook %(url)s failed for a whole day and was switched off. Fix the receiver, switch it on again "
+            "and send the failed events again."
+        )
+        % {"url": endpoint.url},
+    )

@@ -1,0 +1,154 @@
+"""Idempotency-Key after Stripe and the IETF draft: replay, 422 on reuse, 409 in flight, per partner."""
+
+from datetime import timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+
+from integrations.api_keys import api_key_create
+from integrations.idempotency import purge_expired
+from integrations.models import IdempotencyRecord
+from orders.models import Order
+from tests.concurrency import run_in_parallel
+from tests.factories import PartnerFactory, ProductFactory
+from tests.integrations.conftest import api_order
+
+pytestmark = pytest.mark.django_db
+
+
+def test_same_key_and_body_replays_the_first_response_byte_for_byte(api_a):
+    first = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-1")
+    second = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 1
+
+
+def test_errors_are_replayed_too(api_a):
+    first = api_a.post("/api/v1/orders/", api_order(phone="bad"), HTTP_IDEMPOTENCY_KEY="k-err")
+    second = api_a.post("/api/v1/orders/", api_order(phone="bad"), HTTP_IDEMPOTENCY_KEY="k-err")
+
+    assert first.status_code == second.status_code == 400
+    assert second.content == first.content
+
+
+def test_same_key_with_another_body_is_422(api_a):
+    api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-2")
+
+    response = api_a.post("/api/v1/orders/", api_order(external_id="OTHER"), HTTP_IDEMPOTENCY_KEY="k-2")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert not Order.objects.filter(external_id="OTHER").exists()
+
+
+def test_a_duplicate_while_the_first_is_in_flight_is_409(api_a, partner_a):
+    body = api_order()
+    # the first request has claimed the key and is still working on it
+    IdempotencyRecord.objects.create(partner=partner_a, key="k-3", request_fingerprint=_fingerprint_of(body))
+
+    response = api_a.post("/api/v1/orders/", body, HTTP_IDEMPOTENCY_KEY="k-3")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_flight"
+    assert not Order.objects.exists()
+
+
+def _fingerprint_of(body) -> str:
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    digest.update(b"POST\n/api/v1/orders/\n")
+    digest.update(json.dumps(body, default=str).encode())
+    return digest.hexdigest()
+
+
+def test_an_abandoned_claim_is_taken_over_after_a_while(api_a, partner_a):
+    body = api_order()
+    IdempotencyRecord.objects.create(partner=partner_a, key="k-4", request_fingerprint=_fingerprint_of(body))
+    IdempotencyRecord.objects.filter(key="k-4").update(created_at=timezone.now() - timedelta(minutes=5))
+
+    response = api_a.post("/api/v1/orders/", body, HTTP_IDEMPOTENCY_KEY="k-4")
+
+    assert response.status_code == 201
+    assert IdempotencyRecord.objects.get(key="k-4").state == "done"
+
+
+def test_keys_belong_to_one_partner(api_a, api_b):
+    a = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="shared")
+    b = api_b.post(
+        "/api/v1/orders/", api_order(items=[{"sku": "B-1", "quantity": 1}]), HTTP_IDEMPOTENCY_KEY="shared"
+    )
+
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
+    assert "Idempotent-Replayed" not in b
+
+
+def test_replies_are_kept_at_least_a_day(api_a):
+    api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-5")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=47))
+
+    assert purge_expired() == 0
+    assert (
+        api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-5")["Idempotent-Replayed"]
+        == "true"
+    )
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=49))
+    assert purge_expired() == 1
+
+
+def test_invalid_keys_are_refused(api_a):
+    response = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="x" * 300)
+
+    assert response.status_code == 400
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_identical_requests_at_once_over_http_create_one_order(live_server, reference_data):
+    partner = PartnerFactory()
+    ProductFactory(partner=partner, sku="A-1")
+    key = api_key_create(partner=partner, name="race").key
+    body = api_order(external_id="RACE-HTTP")
+
+    def send(index):
+        response = requests.post(
+            f"{live_server.url}/api/v1/orders/",
+            json=body,
+            timeout=30,
+            headers={"Authorization": f"Api-Key {key}", "Idempotency-Key": "same-key"},
+        )
+        return response.status_code, response.content
+
+    results = run_in_parallel(send, 20)
+
+    statuses = sorted(status for status, _content in results)
+    assert Order.objects.filter(partner=partner, external_id="RACE-HTTP").count() == 1
+    assert set(statuses) <= {201, 409}
+    created = [content for status, content in results if status == 201]
+    assert len(set(created)) == 1  # every 201 is the same bytes: the first reply or its replay
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_identical_requests_without_a_key_still_create_one_order(live_server, reference_data):
+    partner = PartnerFactory()
+    ProductFactory(partner=partner, sku="A-1")
+    key = api_key_create(partner=partner, name="race").key
+
+    def send(index):
+        return requests.post(
+            f"{live_server.url}/api/v1/orders/",
+            json=api_order(external_id="RACE-2"),
+            timeout=30,
+            headers={"Authorization": f"Api-Key {key}"},
+        ).status_code
+
+    statuses = sorted(run_in_parallel(send, 20))
+
+    assert statuses == [201] + [409] * 19
+    assert Order.objects.filter(partner=partner, external_id="RACE-2").count() == 1
