@@ -25,6 +25,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ketlogistic.core import crypto
 from ketlogistic.core.models import Partner
 from orders.intake import IntakeContext, clean_row, orders_create_many
 from orders.models import Order
@@ -510,7 +511,8 @@ def excel_upload(
     )
     if len(content) <= MAX_FILE_BYTES:
         # kept also when rejected: a file with its own columns is mapped from it
-        record.file.save(f"{digest[:16]}.xlsx", ContentFile(content), save=False)
+        # Encrypted at rest like every customer phone in it; deleted once imported.
+        record.file.save(f"{digest[:16]}.xlsx.enc", ContentFile(crypto.encrypt_bytes(content)), save=False)
     try:
         parsed = read_file(content, mapping=mapping)
     except FileRejected as exc:
@@ -543,8 +545,7 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
         raise ImportRefused(
             _("The file has errors. Fix them and upload it again, or import only the valid orders.")
         )
-    with record.file.open("rb") as handle:
-        content = handle.read()
+    content = stored_content(record)
     parsed = read_file(content, mapping=record.mapping)
     report = validate(record.partner, parsed)
     rows = [group.data for group in report.groups if group.external_id not in report.bad_orders]
@@ -558,7 +559,36 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
     record.orders_existing = sum(1 for r in results if r.status == "exists")
     record.imported_at = timezone.now()
     record.save(update_fields=["state", "created_orders", "orders_existing", "imported_at"])
+    stored = record.file.name
+    transaction.on_commit(lambda: _forget_file(record.pk, stored))
     return record
+
+
+def stored_content(record: ExcelImport) -> bytes:
+    with record.file.open("rb") as handle:
+        return crypto.decrypt_bytes(handle.read())
+
+
+def _forget_file(record_id: int, name: str) -> None:
+    """The uploaded file holds customers' phones: once imported it is not kept."""
+    ExcelImport.objects.filter(pk=record_id).update(file="")
+    from django.core.files.storage import default_storage
+
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
+
+
+def forget_stale_uploads(*, older_than_days: int = 7) -> int:
+    """Files checked but never imported are deleted after a week (the report stays)."""
+    from datetime import timedelta
+
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    stale = list(
+        ExcelImport.objects.filter(uploaded_at__lt=cutoff).exclude(file="").values_list("pk", "file")
+    )
+    for record_id, name in stale:
+        _forget_file(record_id, name)
+    return len(stale)
 
 
 def earlier_upload(record: ExcelImport) -> ExcelImport | None:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import connectors, idempotency, webhooks
+from . import connectors, excel, idempotency, webhooks
 
 
 @shared_task(name="integrations.deliver_webhooks", ignore_result=True)
@@ -19,3 +19,9 @@ def run_due_connectors() -> int:
 @shared_task(name="integrations.purge_idempotency_keys", ignore_result=True)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()
+
+
+@shared_task(name="integrations.forget_stale_uploads", ignore_result=True)
+def forget_stale_uploads() -> int:
+    """Uploaded order files never imported are deleted after a week: they hold customers' phones."""
+    return excel.forget_stale_uploads()

@@ -231,8 +231,7 @@ def excel_mapping(request, import_id: int):
     if not record.file:
         messages.error(request, _("This file can no longer be read; upload it again."))
         return redirect("integrations:excel")
-    with record.file.open("rb") as handle:
-        content = handle.read()
+    content = excel.stored_content(record)
     try:
         headers = excel.headers_of(content)
     except excel.FileRejected as exc:

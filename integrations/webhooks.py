@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import time
+import uuid
 from datetime import timedelta
 
 import requests
@@ -28,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ketlogistic.core import access, crypto
+from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner
 from orders.models import Order
 
@@ -85,51 +87,54 @@ def order_summary(order: Order) -> dict:
         "id": order.pk,
         "external_id": order.external_id,
         "status": order.status,
-        "status_changed_at": order.status_changed_at,
+        "status_changed_at": order.status_changed_at.isoformat() if order.status_changed_at else None,
         "city": order.city.name if order.city_id else None,
         "delivery_kind": order.delivery_kind,
         "cod_amount": str(order.cod_amount),
         "currency": order.currency,
-        "delivery_date": order.delivery_date,
+        "delivery_date": order.delivery_date.isoformat() if order.delivery_date else None,
     }
 
 
-def record_events(items: list[tuple]) -> list[WebhookEvent]:
-    """Write events and one delivery per subscribed endpoint, inside the caller's transaction."""
+def record_events(items: list[tuple]) -> list[uuid.UUID]:
+    """Write events and one delivery per subscribed endpoint, inside the caller's transaction (by COPY)."""
     if not items:
         return []
     now = timezone.now()
-    events = []
-    for partner_id, type_, data, order, is_test in items:
-        event = WebhookEvent(partner_id=partner_id, type=type_, order=order, is_test=is_test, payload={})
-        event.payload = json.loads(
-            json.dumps(
-                {
-                    "id": str(event.id),
-                    "type": type_,
-                    "created_at": now,
-                    "livemode": not is_test,
-                    "data": data,
-                },
-                cls=DjangoJSONEncoder,
-            )
-        )
-        events.append(event)
-    WebhookEvent.objects.bulk_create(events, batch_size=1000)
-    partners = {event.partner_id for event in events}
+    stamp = timezone.localtime(now).isoformat()
+    partners = {partner_id for partner_id, *_rest in items}
     endpoints = list(WebhookEndpoint.objects.filter(partner_id__in=partners, is_active=True))
-    deliveries = [
-        WebhookDelivery(event=event, endpoint=endpoint, partner_id=event.partner_id, next_attempt_at=now)
-        for event in events
-        for endpoint in endpoints
-        if endpoint.partner_id == event.partner_id
-        and endpoint.is_test == event.is_test
-        and event.type in endpoint.events
-    ]
+    events, deliveries = [], []
+    for partner_id, type_, data, order, is_test in items:
+        event_id = uuid.uuid4()
+        payload = {
+            "id": str(event_id),
+            "type": type_,
+            "created_at": stamp,
+            "livemode": not is_test,
+            "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+        }
+        events.append(
+            (event_id, partner_id, type_, order.pk if order is not None else None, payload, is_test, now)
+        )
+        for endpoint in endpoints:
+            if endpoint.partner_id == partner_id and endpoint.is_test == is_test and type_ in endpoint.events:
+                deliveries.append(
+                    (event_id, endpoint.pk, partner_id, WebhookDelivery.State.PENDING, 0, now, "")
+                )
+    copy_rows(
+        "integrations_webhookevent",
+        ["id", "partner_id", "type", "order_id", "payload", "is_test", "created_at"],
+        events,
+    )
     if deliveries:
-        WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
+        copy_rows(
+            "integrations_webhookdelivery",
+            ["event_id", "endpoint_id", "partner_id", "state", "attempts", "next_attempt_at", "last_error"],
+            deliveries,
+        )
         transaction.on_commit(kick_delivery)
-    return events
+    return [event[0] for event in events]
 
 
 def kick_delivery() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +25,7 @@ from ketlogistic.core.money import round_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from warehouses.models import City, Product
 
-from .models import Order, OrderHistory, OrderItem, OrderPhone
+from .models import Order
 from .statuses import DeliveryKind, OrderStatus
 
 MAX_PHONES = 3
@@ -393,130 +393,156 @@ def orders_create_many(
     return results
 
 
+ORDER_COLUMNS = [
+    ("partner_id", "bigint"),
+    ("external_id", "varchar"),
+    ("is_test", "boolean"),
+    ("customer_name", "varchar"),
+    ("country", "varchar"),
+    ("city_id", "bigint"),
+    ("address", "varchar"),
+    ("distance_km", "numeric"),
+    ("delivery_kind", "varchar"),
+    ("cod_amount", "numeric"),
+    ("currency", "varchar"),
+    ("comment", "text"),
+    ("requested_delivery_date", "date"),
+    ("status", "varchar"),
+    ("status_changed_at", "timestamptz"),
+    ("source", "varchar"),
+    ("created_by_id", "bigint"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("work_available_from", "timestamptz"),
+]
+
+
 def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
-    from .workflow import actor_label
+    """Orders in one array insert (conflicts skipped), then items, phones and history by COPY."""
+    from ketlogistic.core.bulk import copy_rows, insert_returning
+
+    from .workflow import actor_label, run_created_hooks
 
     work_from = calendar_for(partner.country).work_starts_for(now)
     user_id = actor.pk if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None
-    columns = [
-        "partner_id",
-        "external_id",
-        "is_test",
-        "customer_name",
-        "country",
-        "city_id",
-        "address",
-        "distance_km",
-        "delivery_kind",
-        "cod_amount",
-        "currency",
-        "comment",
-        "requested_delivery_date",
-        "status",
-        "status_changed_at",
-        "source",
-        "created_by_id",
-        "created_at",
-        "updated_at",
-        "work_available_from",
-    ]
-    values = []
-    for _index, order in valid:
-        values.append(
-            [
-                partner.id,
-                order.external_id,
-                is_test,
-                order.customer_name,
-                partner.country,
-                order.city.id,
-                order.address,
-                order.distance_km,
-                order.delivery_kind,
-                order.cod_amount,
-                partner.currency,
-                order.comment,
-                order.requested_delivery_date,
-                OrderStatus.TO_SEND,
-                now,
-                source,
-                user_id,
-                now,
-                now,
-                work_from,
-            ]
+    rows = [
+        (
+            partner.id,
+            order.external_id,
+            is_test,
+            order.customer_name,
+            partner.country,
+            order.city.id,
+            order.address,
+            order.distance_km,
+            order.delivery_kind,
+            order.cod_amount,
+            partner.currency,
+            order.comment,
+            order.requested_delivery_date,
+            OrderStatus.TO_SEND,
+            now,
+            source,
+            user_id,
+            now,
+            now,
+            work_from,
         )
+        for _index, order in valid
+    ]
     with transaction.atomic():
-        inserted: dict[str, int] = {}
-        with connection.cursor() as cursor:
-            for chunk_start in range(0, len(values), 500):
-                chunk = values[chunk_start : chunk_start + 500]
-                placeholders = ",".join(["(" + ",".join(["%s"] * len(columns)) + ")"] * len(chunk))
-                cursor.execute(
-                    f"INSERT INTO orders_order ({','.join(columns)}) VALUES {placeholders} "
-                    "ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING id, external_id",
-                    [v for row in chunk for v in row],
-                )
-                inserted.update({external_id: order_id for order_id, external_id in cursor.fetchall()})
-        existing = {}
+        inserted = {
+            external_id: order_id
+            for order_id, external_id in insert_returning(
+                "orders_order",
+                ORDER_COLUMNS,
+                rows,
+                conflict="ON CONFLICT (partner_id, external_id) DO NOTHING",
+                returning=("id", "external_id"),
+            )
+        }
         missing = [order.external_id for _i, order in valid if order.external_id not in inserted]
-        if missing:
-            existing = {
-                o.external_id: o for o in Order.objects.filter(partner=partner, external_id__in=missing)
-            }
-        items, phones, history = [], [], []
+        existing = (
+            {o.external_id: o for o in Order.objects.filter(partner=partner, external_id__in=missing)}
+            if missing
+            else {}
+        )
         label = actor_label(actor)[:150]
+        items, phones, history, created = [], [], [], []
         for index, order in valid:
             result = results[index]
             order_id = inserted.get(order.external_id)
             if order_id is None:
-                result.status = "exists"
-                result.order = existing.get(order.external_id)
+                result.status, result.order = "exists", existing.get(order.external_id)
                 continue
-            result.status = "created"
             for item in order.items:
-                items.append(
-                    OrderItem(
-                        order_id=order_id,
-                        partner_id=partner.id,
-                        product_id=item.product.id,
-                        quantity=item.quantity,
-                        unit_price=item.unit_price,
-                    )
-                )
+                items.append((order_id, partner.id, item.product.id, item.quantity, item.unit_price))
             for position, phone in enumerate(order.phones):
                 phones.append(
-                    OrderPhone(
-                        order_id=order_id,
-                        partner_id=partner.id,
-                        position=position,
-                        ciphertext=crypto.encrypt(phone),
-                        blind_index=crypto.blind_index(phone),
-                        masked=mask_phone(phone),
-                        last_digits=phone[-4:],
+                    (
+                        order_id,
+                        partner.id,
+                        position,
+                        crypto.encrypt(phone),
+                        crypto.blind_index(phone),
+                        mask_phone(phone),
+                        phone[-4:],
                     )
                 )
             history.append(
-                OrderHistory(
-                    order_id=order_id,
-                    partner_id=partner.id,
-                    at=now,
-                    actor_id=user_id,
-                    actor_label=label,
-                    action="create",
-                    from_status="",
-                    to_status=OrderStatus.TO_SEND,
-                    source=source,
-                )
+                (order_id, partner.id, now, user_id, label, "create", "", OrderStatus.TO_SEND, "", source, {})
             )
-        OrderItem.objects.bulk_create(items, batch_size=2000)
-        OrderPhone.objects.bulk_create(phones, batch_size=2000)
-        OrderHistory.objects.bulk_create(history, batch_size=2000)
-        created_ids = [inserted[o.external_id] for _i, o in valid if o.external_id in inserted]
-        created = {o.id: o for o in Order.objects.filter(id__in=created_ids)} if created_ids else {}
-        for index, order in valid:
-            if results[index].status == "created":
-                results[index].order = created[inserted[order.external_id]]
-        from .workflow import run_created_hooks
-
-        run_created_hooks([r.order for r in results if r.status == "created"], source=source, actor=actor)
+            # The row as it was just inserted, without reading it back.
+            instance = Order(
+                pk=order_id,
+                partner_id=partner.id,
+                external_id=order.external_id,
+                is_test=is_test,
+                customer_name=order.customer_name,
+                country=partner.country,
+                city=order.city,
+                address=order.address,
+                distance_km=order.distance_km,
+                delivery_kind=order.delivery_kind,
+                cod_amount=order.cod_amount,
+                currency=partner.currency,
+                comment=order.comment,
+                requested_delivery_date=order.requested_delivery_date,
+                status=OrderStatus.TO_SEND,
+                status_changed_at=now,
+                source=source,
+                created_by_id=user_id,
+                created_at=now,
+                updated_at=now,
+                work_available_from=work_from,
+            )
+            instance._state.adding = False
+            instance._state.db = "default"
+            result.status, result.order = "created", instance
+            created.append(instance)
+        copy_rows(
+            "orders_orderitem", ["order_id", "partner_id", "product_id", "quantity", "unit_price"], items
+        )
+        copy_rows(
+            "orders_orderphone",
+            ["order_id", "partner_id", "position", "ciphertext", "blind_index", "masked", "last_digits"],
+            phones,
+        )
+        copy_rows(
+            "orders_orderhistory",
+            [
+                "order_id",
+                "partner_id",
+                "at",
+                "actor_id",
+                "actor_label",
+                "action",
+                "from_status",
+                "to_status",
+                "reason",
+                "source",
+                "details",
+            ],
+            history,
+        )
+        run_created_hooks(created, source=source, actor=actor)

@@ -188,6 +188,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },
+    # Uploaded Excel files never imported are deleted after a week (they hold customers' phones).
+    "forget-stale-uploads": {
+        "task": "integrations.forget_stale_uploads",
+        "schedule": crontab(hour=4, minute=30),
+        "options": {"expires": 60 * 60},
+    },
     # Stored idempotent replies are kept 48 hours.
     "purge-idempotency-keys": {
         "task": "integrations.purge_idempotency_keys",

@@ -349,3 +349,33 @@ def test_error_reports_never_store_a_phone(partner_a, product_a):
     )
 
     assert record.errors and "555 44 33" not in str(record.errors) and "9015554433" not in str(record.errors)
+
+
+def test_uploaded_files_are_encrypted_at_rest_and_forgotten_after_import(client_a, catalogue):
+    from django.test import TestCase
+
+    content = (FIXTURES / "libreoffice_valid.xlsx").read_bytes()
+    record = _upload(client_a, content)
+    with record.file.open("rb") as handle:
+        stored = handle.read()
+    assert stored != content and b"PK\x03\x04" not in stored[:10]
+    assert excel.stored_content(record) == content
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client_a.post(reverse("integrations:excel_import", args=[record.pk]))
+
+    record.refresh_from_db()
+    assert not record.file
+
+
+def test_stale_uploads_are_forgotten_after_a_week(client_a, catalogue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    record = _upload(client_a, (FIXTURES / "libreoffice_valid.xlsx").read_bytes())
+    ExcelImport.objects.filter(pk=record.pk).update(uploaded_at=timezone.now() - timedelta(days=8))
+
+    assert excel.forget_stale_uploads() == 1
+    record.refresh_from_db()
+    assert not record.file and record.errors == []

@@ -1,0 +1,51 @@
+"""Bulk writes for intake and generators: PostgreSQL COPY and array-parameter inserts.
+
+Django's `bulk_create` builds one statement with a placeholder per value; at tens of thousands of
+values the query conversion alone costs seconds. COPY streams rows instead, and an
+`INSERT … SELECT FROM unnest(arrays)` sends one parameter per column whatever the number of rows.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+from psycopg.types.json import Jsonb
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """COPY rows into `table` (inside the caller's transaction). dict/list values are written as jsonb."""
+    count = 0
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([Jsonb(v) if isinstance(v, dict | list) else v for v in row])
+                count += 1
+    return count
+
+
+def insert_returning(
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence],
+    *,
+    conflict: str = "",
+    returning: Sequence[str] = ("id",),
+) -> list[tuple]:
+    """`INSERT INTO table (cols) SELECT * FROM unnest(%s::type[], …) [ON CONFLICT …] RETURNING …`.
+
+    `columns` are (name, SQL type) pairs; `rows` a sequence of value tuples in that order.
+    """
+    if not rows:
+        return []
+    arrays = [list(values) for values in zip(*rows, strict=True)]
+    names = ", ".join(name for name, _type in columns)
+    unnest = ", ".join(f"%s::{sql_type}[]" for _name, sql_type in columns)
+    sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest}) {conflict} RETURNING {', '.join(returning)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return cursor.fetchall()
+
+
+def json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
