@@ -15,6 +15,7 @@ urlpatterns = [
     path("cabinet/", include("ketlogistic.core.urls_cabinet")),
     path("orders/", include("orders.urls")),
     path("integrations/", include("integrations.urls")),
+    path("warehouses/", include("warehouses.urls")),
     path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
     path("admin/", admin.site.urls),

@@ -171,4 +171,38 @@ def seed(context: dict | None = None) -> dict:
                     order=order,
                     text="Клиент просит добавить ещё одну единицу товара. Согласуете?",
                 )
+    _waiting_orders(rng, head)
     return {}
+
+
+def _waiting_orders(rng: random.Random, head) -> None:
+    """Orders waiting for goods: Тараз has none yet (its transfer is on the way), and «Шарм Косметика»
+    packs every order at the main warehouse, so its orders wait for the city's receipt of the parcel."""
+    kz = Partner.objects.get(name="Алем Трейд")
+    sharm = Partner.objects.get(name="Шарм Косметика")
+    PartnerRules.objects.get_or_create(
+        partner=sharm,
+        defaults={"fulfilment_mode": "packed_at_main", "own_packaging": True, "updated_by": head},
+    )
+    plans = [
+        (kz, "DEMO-KZ-W", "Тараз", 2),
+        (sharm, "DEMO-SH-", "Алматы", 2),
+        (sharm, "DEMO-SH-K", "Караганда", 1),
+    ]
+    for partner, prefix, city, count in plans:
+        if Order.objects.filter(partner=partner, external_id__startswith=prefix).exists():
+            continue
+        products = list(partner.products.all()[:2])
+        for number in range(1, count + 1):
+            row = {
+                "external_id": f"{prefix}{number:02d}",
+                "customer_name": rng.choice(NAMES),
+                "phone": _phone("KZ", rng),
+                "city": city,
+                "address": f"ул. Толе би, {rng.randint(1, 150)}",
+                "items": [{"sku": products[0].sku, "quantity": 1}],
+            }
+            order = orders_create_many(partner=partner, rows=[row], actor=None, source=OrderSource.API)[
+                0
+            ].order
+            workflow.perform(order, action="send", actor=head, source=OrderSource.STAFF)

@@ -85,6 +85,15 @@ class RulesForm(forms.Form):
     )
     hide_product_names = forms.BooleanField(label=_("Hide product names on the waybill"), required=False)
     own_packaging = forms.BooleanField(label=_("The partner supplies its own packaging"), required=False)
+    fulfilment_mode = forms.ChoiceField(
+        label=_("Fulfilment"),
+        initial="city_stock",
+        required=False,
+        choices=[
+            ("city_stock", _("From the city's stock")),
+            ("packed_at_main", _("Packed at the main warehouse for each order")),
+        ],
+    )
     waybill_legal_name = forms.CharField(label=_("Legal name on the waybill"), max_length=255, required=False)
     waybill_phone = forms.CharField(label=_("Incoming line on the waybill"), max_length=32, required=False)
     notes = forms.CharField(
@@ -97,6 +106,7 @@ class RulesForm(forms.Form):
             self.add_error("max_discount", _("Give the largest discount operators may offer."))
         if data.get("refusal_fee_enabled") and not data.get("refusal_fee"):
             self.add_error("refusal_fee", _("Give the sum a refusing customer pays."))
+        data["fulfilment_mode"] = data.get("fulfilment_mode") or "city_stock"
         data["max_discount"] = data.get("max_discount") or 0
         data["refusal_fee"] = data.get("refusal_fee") or 0
         return data

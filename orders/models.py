@@ -275,6 +275,18 @@ class PartnerRules(models.Model):
     waybill_legal_name = models.CharField(_("legal name on the waybill"), max_length=255, blank=True)
     waybill_phone = models.CharField(_("incoming line on the waybill"), max_length=32, blank=True)
     own_packaging = models.BooleanField(_("partner supplies its own packaging"), default=False)
+    fulfilment_mode = models.CharField(
+        _("fulfilment"),
+        max_length=16,
+        default="city_stock",
+        choices=[
+            ("city_stock", _("From the city's stock")),
+            ("packed_at_main", _("Packed at the main warehouse for each order")),
+        ],
+        help_text=_(
+            "Packed orders go to calling only after the city confirms the parcel's receipt with a photo"
+        ),
+    )
     notes = models.TextField(_("other agreements"), blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(

@@ -141,6 +141,7 @@ RULE_FIELDS = [
     "waybill_phone",
     "own_packaging",
     "notes",
+    "fulfilment_mode",
 ]
 
 

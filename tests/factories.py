@@ -92,8 +92,23 @@ def order_row(**overrides) -> dict:
 _order_counter = [0]
 
 
-def make_order(partner, *, product=None, actor=None, source="api", **overrides):
-    """An order through the real intake path ("на отправку")."""
+def put_stock(product, city_name: str, quantity: int = 100, *, country: str | None = None):
+    """Units on the shelf of a city's warehouse (a count surplus: the simplest honest ledger entry)."""
+    from warehouses import ledger
+    from warehouses.models import MoveKind, Place, Warehouse
+
+    warehouse = Warehouse.objects.get(city=city(city_name, country))
+    ledger.apply_moves(
+        [ledger.Move(product, quantity, ledger.OUTSIDE[Place.FOUND], ledger.stock(warehouse.pk))],
+        kind=MoveKind.ADJUST,
+        partner_id=product.partner_id,
+    )
+    return warehouse
+
+
+def make_order(partner, *, product=None, actor=None, source="api", stock=True, **overrides):
+    """An order through the real intake path ("на отправку"); by default its goods are in stock where it is
+    served, so putting it into work sends it to calling (stock=False to test waiting for stock)."""
     from orders.intake import orders_create_many
 
     product = product or Product.objects.filter(partner=partner).first() or ProductFactory(partner=partner)
@@ -108,4 +123,11 @@ def make_order(partner, *, product=None, actor=None, source="api", **overrides):
         partner=partner, rows=[order_row(**{**defaults, **overrides})], actor=actor, source=source
     )[0]
     assert result.status == "created", result.errors
+    if stock:
+        from warehouses.fulfilment import serving_warehouse
+
+        order = result.order
+        warehouse = serving_warehouse(order)
+        for item in order.items.select_related("product"):
+            put_stock(item.product, warehouse.city.name, item.quantity, country=warehouse.city.country)
     return result.order

@@ -1,12 +1,18 @@
-"""Demo catalogue: products of the two demo partners."""
+"""Demo catalogue and stock: products of the demo partners, goods received at the main warehouse and
+spread over several cities by real transfers (one still in transit, one arrived and awaiting its count)."""
 
+import io
+from datetime import timedelta
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import timezone
 
-from ketlogistic.core.models import Partner
+from ketlogistic.core.models import Partner, User
 
-from .models import Product
+from . import transfers
+from .models import Product, Receipt, Transfer, Warehouse
 
 CATALOGUE = {
     "Алем Трейд": [
@@ -23,7 +29,27 @@ CATALOGUE = {
         ("KG-TEA-03", "Чай травяной «Иссык-Куль»", "650", 150),
         ("KG-BAG-04", "Сумка из войлока", "3900", 500),
     ],
+    "Шарм Косметика": [
+        ("SH-SER-01", "Сыворотка для лица «Шарм»", "9900", 100),
+        ("SH-MSK-02", "Набор масок, 10 шт", "5900", 250),
+    ],
 }
+SPREAD = {
+    "Алем Трейд": ["Алматы", "Шымкент", "Караганда", "Актобе", "Павлодар"],
+    "Ала-Тоо Маркет": ["Бишкек", "Ош", "Каракол", "Токмок", "Кант"],
+}
+
+
+def demo_photo(name: str = "arrival.png") -> SimpleUploadedFile:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 320), (204, 251, 241))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((40, 60, 440, 260), outline=(15, 118, 110), width=6)
+    draw.text((60, 140), "KetLogistic: transfer arrived", fill=(15, 23, 42))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
 
 
 @transaction.atomic
@@ -38,4 +64,73 @@ def seed(context: dict | None = None) -> dict:
                 defaults={"name": name, "price": Decimal(price), "weight_grams": weight},
             )
             products[sku] = product
+    if Receipt.objects.filter(note="demo").exists():
+        return {"products": products}
+    warehouse = User.objects.get(username="warehouse")
+    main = Warehouse.objects.get(kind=Warehouse.Kind.MAIN)
+    for partner_name, rows in CATALOGUE.items():
+        partner = Partner.objects.get(name=partner_name)
+        lines = [(products[sku], 400 if partner.country == "KZ" else 250) for sku, *_rest in rows]
+        receipt = transfers.receipt_create(
+            actor=warehouse,
+            partner=partner,
+            lines=lines,
+            note="demo",
+            is_pickup=partner_name == "Алем Трейд",
+            pickup_from="Алматы",
+            pickup_price=Decimal("35000") if partner_name == "Алем Трейд" else None,
+        )
+        transfers.receipt_confirm(
+            actor=warehouse,
+            receipt=receipt,
+            counted={line.pk: (line.expected_quantity, "") for line in receipt.lines.all()},
+        )
+    today = timezone.localdate()
+    for partner_name, cities in SPREAD.items():
+        partner = Partner.objects.get(name=partner_name)
+        partner_products = [products[sku] for sku, *_rest in CATALOGUE[partner_name]]
+        for city_name in cities:
+            destination = Warehouse.objects.get(city__name=city_name, city__country=partner.country)
+            transfer = transfers.transfer_create(
+                actor=warehouse,
+                partner=partner,
+                origin=main,
+                destination=destination,
+                lines=[(product, 40) for product in partner_products],
+                ship_date=today - timedelta(days=5),
+            )
+            transfers.transfer_ship(actor=warehouse, transfer=transfer)
+            receiver = User.objects.get(username="warehouse")
+            received = {line.pk: (line.shipped_quantity, "") for line in transfer.lines.all()}
+            first = transfer.lines.first()
+            if city_name in ("Шымкент", "Ош"):
+                received[first.pk] = (first.shipped_quantity - 2, "Две упаковки повреждены при перевозке")
+            transfers.transfer_receive(
+                actor=receiver,
+                transfer=transfer,
+                received=received,
+                photo=demo_photo(),
+                note="Принято без замечаний" if city_name not in ("Шымкент", "Ош") else "",
+            )
+    kz = Partner.objects.get(name="Алем Трейд")
+    kz_products = [products[sku] for sku, *_rest in CATALOGUE["Алем Трейд"]]
+    in_transit = transfers.transfer_create(
+        actor=warehouse,
+        partner=kz,
+        origin=main,
+        destination=Warehouse.objects.get(city__name="Тараз"),
+        lines=[(product, 25) for product in kz_products[:3]],
+        ship_date=today,
+    )
+    transfers.transfer_ship(actor=warehouse, transfer=in_transit)
+    arrived = transfers.transfer_create(
+        actor=warehouse,
+        partner=kz,
+        origin=main,
+        destination=Warehouse.objects.get(city__name="Усть-Каменогорск"),
+        lines=[(product, 15) for product in kz_products[3:]],
+        ship_date=today - timedelta(days=3),
+    )
+    transfers.transfer_ship(actor=warehouse, transfer=arrived)
+    Transfer.objects.filter(pk=arrived.pk).update(expected_arrival=today - timedelta(days=1))
     return {"products": products}

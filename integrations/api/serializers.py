@@ -177,3 +177,29 @@ class ErrorBodySerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+class StockRowSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    country = serializers.CharField()
+    city = serializers.CharField()
+    free = serializers.IntegerField(help_text=_("On the shelf, available for new orders"))
+    reserved = serializers.IntegerField(help_text=_("Set aside for orders in work"))
+    in_transit = serializers.IntegerField(help_text=_("On the way to this city"))
+    with_courier = serializers.IntegerField()
+    in_post = serializers.IntegerField()
+
+
+class StockMoveSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    sku = serializers.CharField(source="product.sku")
+    quantity = serializers.IntegerField()
+    kind = serializers.CharField()
+    from_place = serializers.CharField()
+    from_city = serializers.CharField(source="from_warehouse.city.name", allow_null=True, default=None)
+    to_place = serializers.CharField()
+    to_city = serializers.CharField(source="to_warehouse.city.name", allow_null=True, default=None)
+    order_id = serializers.IntegerField(allow_null=True)
+    transfer_id = serializers.IntegerField(allow_null=True)

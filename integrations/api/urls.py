@@ -14,6 +14,8 @@ urlpatterns = [
     path("statuses/", views.StatusGraphApi.as_view(), name="statuses"),
     path("products/", views.ProductListCreateApi.as_view(), name="products"),
     path("products/<int:product_id>/", views.ProductDetailApi.as_view(), name="product"),
+    path("stock/", views.StockApi.as_view(), name="stock"),
+    path("stock/movements/", views.StockMovementsApi.as_view(), name="stock_movements"),
     path("sandbox/orders/<int:order_id>/advance/", views.SandboxAdvanceApi.as_view(), name="sandbox_advance"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -569,3 +569,103 @@ class SandboxAdvanceApi(PartnerApi):
                 status=409,
             )
         return Response(_detail(order.pk))
+
+
+class StockApi(PartnerApi):
+    permissions_by_method = {"GET": "stock.view"}
+
+    @extend_schema(
+        operation_id="stock_list",
+        summary="Your stock by product and city",
+        parameters=[
+            OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
+            OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
+        ],
+        responses={
+            200: s.StockRowSerializer(many=True),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401)},
+        },
+    )
+    def get(self, request):
+        from warehouses.selectors import stock_rows
+
+        city_id = None
+        if request.query_params.get("city"):
+            city = CityDirectory().find(request.query_params["city"])
+            if city is None:
+                raise ApplicationError(
+                    _("Unknown city “%(value)s”.") % {"value": request.query_params["city"][:60]}
+                )
+            city_id = city.pk
+        rows, _cities = stock_rows(
+            request.user, city_id=city_id, sku=request.query_params.get("product") or None
+        )
+        data = [
+            {
+                "sku": row.sku,
+                "name": row.name,
+                "country": country,
+                "city": city_name,
+                "free": cell.free,
+                "reserved": cell.reserved,
+                "in_transit": cell.in_transit,
+                "with_courier": cell.with_courier,
+                "in_post": cell.in_post,
+            }
+            for row in rows
+            for (country, city_name), cell in row.cities.items()
+        ]
+        return Response(data)
+
+
+class StockMovementsApi(PartnerApi):
+    permissions_by_method = {"GET": "stock.view"}
+
+    @extend_schema(
+        operation_id="stock_movements",
+        summary="Every movement of your goods, newest first",
+        parameters=[
+            OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
+            OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={
+            200: inline_serializer(
+                "StockMovePage",
+                {
+                    "results": s.StockMoveSerializer(many=True),
+                    "next_cursor": serializers.CharField(allow_null=True),
+                },
+            ),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401)},
+        },
+    )
+    def get(self, request):
+        from django.db.models import Q
+
+        from warehouses.models import StockMove
+
+        moves = access.scoped(
+            request.user,
+            StockMove.objects.select_related("product", "from_warehouse__city", "to_warehouse__city"),
+        )
+        if request.query_params.get("product"):
+            moves = moves.filter(product__sku=request.query_params["product"])
+        if request.query_params.get("city"):
+            city = CityDirectory().find(request.query_params["city"])
+            if city is None:
+                raise ApplicationError(
+                    _("Unknown city “%(value)s”.") % {"value": request.query_params["city"][:60]}
+                )
+            moves = moves.filter(Q(from_warehouse__city=city) | Q(to_warehouse__city=city))
+        try:
+            size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
+            page = keyset_paginate(
+                moves, ordering=["-at", "-id"], cursor=request.query_params.get("cursor"), page_size=size
+            )
+        except ValueError:
+            raise ApplicationError(_("The cursor or page_size is not valid.")) from None
+        return Response(
+            {"results": s.StockMoveSerializer(page.items, many=True).data, "next_cursor": page.next_cursor}
+        )

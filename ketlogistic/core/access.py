@@ -86,6 +86,32 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "connectors.manage": frozenset({R.PARTNER_ADMIN, R.HEAD_OF_DEPARTMENT}),
     "products.view": PARTNERS | (ALL_STAFF - {R.COURIER}),
     "products.manage": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT}),
+    # warehouses
+    "stock.view": PARTNERS
+    | frozenset(
+        {
+            R.HEAD_OF_DEPARTMENT,
+            R.WAREHOUSE,
+            R.SUPERVISOR,
+            R.FINANCE_DIRECTOR,
+            R.LOGIST,
+            R.COURIER_ADMIN,
+            R.HOTLINE,
+            R.QUALITY_CONTROL,
+        }
+    ),
+    "stock.export": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.WAREHOUSE, R.SUPERVISOR, R.FINANCE_DIRECTOR}),
+    "receipts.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.WAREHOUSE, R.SUPERVISOR, R.FINANCE_DIRECTOR}),
+    "receipts.manage": frozenset({R.WAREHOUSE}),
+    "transfers.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.WAREHOUSE, R.SUPERVISOR, R.COURIER_ADMIN, R.FINANCE_DIRECTOR}),
+    "transfers.manage": frozenset({R.WAREHOUSE, R.HEAD_OF_DEPARTMENT}),
+    "transfers.receive": frozenset({R.WAREHOUSE}),
+    "contract_end.manage": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "warehouse_charges.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
 }
 
 

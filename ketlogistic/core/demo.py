@@ -41,6 +41,16 @@ PARTNERS = [
         "contact_phone": "+996 312 90 80 70",
         "contact_email": "shop@alatoo-market.kg",
     },
+    # ships each order packed at the main warehouse (fulfilment "packed at the main warehouse")
+    {
+        "name": "Шарм Косметика",
+        "legal_form": "ИП",
+        "legal_name": "Шарипова А. К.",
+        "country": "KZ",
+        "currency": "KZT",
+        "contact_phone": "+7 701 500 40 30",
+        "contact_email": "sharm@example.kz",
+    },
 ]
 
 LOGINS = [
@@ -91,8 +101,10 @@ def seed(context: dict | None = None) -> dict:
     almaty = City.objects.get(country="KZ", name="Алматы")
     bishkek = City.objects.get(country="KG", name="Бишкек")
     astana = City.objects.get(country="KZ", name="Астана")
+    sharm = partners["Шарм Косметика"]
     scopes = [
         (users["head"], {"partner": kz, "country": "KZ"}),
+        (users["head"], {"partner": sharm, "country": "KZ"}),
         (users["head"], {"partner": kg, "country": "KG"}),
         (users["logist"], {"country": "KZ"}),
         (users["logist"], {"country": "KG"}),

@@ -200,6 +200,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=0),
         "options": {"expires": 60 * 60},
     },
+    # Supply transfers for the cities that ship today and tomorrow, drafted from demand before the shift.
+    "plan-supply": {
+        "task": "warehouses.plan_supply",
+        "schedule": crontab(hour=5, minute=0),
+        "options": {"expires": 60 * 60},
+    },
+    # On the 4th–6th of each month: goods without demand are proposed for the free return.
+    "propose-monthly-returns": {
+        "task": "warehouses.propose_monthly_returns",
+        "schedule": crontab(hour=5, minute=30, day_of_month="4-6"),
+        "options": {"expires": 60 * 60},
+    },
+    # Contract ends: tell partners their goods are gathered; storage charges after the 7 working days.
+    "contract-end-daily": {
+        "task": "warehouses.contract_end_daily",
+        "schedule": crontab(hour=6, minute=0),
+        "options": {"expires": 60 * 60},
+    },
     # Personal data of orders closed longer than the country's retention period is erased nightly.
     "erase-expired-personal-data": {
         "task": "orders.erase_expired_personal_data",
@@ -224,6 +242,18 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
+
+# Warehouses: what the partner pays beyond the per-order tariff (billing's tariff lines may override).
+STORAGE_FEE_PER_DAY = {
+    "KZT": env_str("STORAGE_FEE_PER_DAY_KZT", "2000"),
+    "KGS": env_str("STORAGE_FEE_PER_DAY_KGS", "350"),
+}
+UNSCHEDULED_RETURN_FEE = {
+    "KZT": env_str("UNSCHEDULED_RETURN_FEE_KZT", "5000"),
+    "KGS": env_str("UNSCHEDULED_RETURN_FEE_KGS", "900"),
+}
+# Goods with no order in a city for this many days are proposed for the monthly free return (4th–6th).
+RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
 
 # The API: request bodies beyond this are refused with 413 (1 000 orders fit in about 1.5 MB).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)

@@ -13,7 +13,7 @@ from integrations.api_keys import api_key_create
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from orders.services import order_send
-from tests.factories import PartnerFactory, ProductFactory, UserFactory
+from tests.factories import PartnerFactory, ProductFactory, UserFactory, put_stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "crm_client.py"
@@ -28,7 +28,7 @@ def _example():
 
 def test_the_documented_client_creates_follows_and_cancels(live_server, reference_data):
     partner = PartnerFactory()
-    ProductFactory(partner=partner, sku="ART-1", price=15000)
+    put_stock(ProductFactory(partner=partner, sku="ART-1", price=15000), "Алматы", 5)
     head = UserFactory(role=Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner, "country": "KZ"}])
     crm = _example().KetLogistic(live_server.url, api_key_create(partner=partner, name="crm").key)
     order = {

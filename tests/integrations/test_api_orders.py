@@ -12,7 +12,7 @@ from integrations.models import ApiKey
 from ketlogistic.core.roles import Role
 from orders.models import Order, OrderPhone
 from orders.services import order_send
-from tests.factories import ProductFactory, make_order
+from tests.factories import ProductFactory, make_order, put_stock
 from tests.integrations.conftest import ApiClient, api_order
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +109,8 @@ def test_list_filters_and_cursor_pages(api_a, partner_a, product_a):
     assert api_a.get("/api/v1/orders/", {"status": "teleported"}).status_code == 400
 
 
-def test_updated_since_returns_changes_oldest_first(api_a, make_user, partner_a):
+def test_updated_since_returns_changes_oldest_first(api_a, make_user, partner_a, product_a):
+    put_stock(product_a, "Алматы", 10)
     head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
     a = api_a.post("/api/v1/orders/", api_order(external_id="U-1")).json()
     b = api_a.post("/api/v1/orders/", api_order(external_id="U-2")).json()
@@ -138,7 +139,8 @@ def test_detail_history_and_cancel(api_a):
     assert history[1]["reason"] == "дубль"
 
 
-def test_cancel_after_work_started_is_a_conflict(api_a, make_user, partner_a):
+def test_cancel_after_work_started_is_a_conflict(api_a, make_user, partner_a, product_a):
+    put_stock(product_a, "Алматы", 10)
     order = api_a.post("/api/v1/orders/", api_order()).json()
     head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
     order_send(order=Order.objects.get(pk=order["id"]), actor=head)

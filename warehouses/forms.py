@@ -1,0 +1,111 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core import access
+from ketlogistic.core.countries import Country
+
+from .models import City, Product, Warehouse
+
+
+class StockFilterForm(forms.Form):
+    country = forms.ChoiceField(
+        label=_("Country"), choices=[("", _("All"))] + list(Country.choices), required=False
+    )
+    city = forms.ModelChoiceField(
+        label=_("City"), queryset=City.objects.none(), required=False, empty_label=_("All")
+    )
+    sku = forms.CharField(label=_("SKU"), required=False, max_length=64)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        cities = City.objects.filter(warehouse__isnull=False).order_by("country", "name")
+        if access.is_partner_actor(actor):
+            cities = cities.filter(country=actor.partner.country)
+            self.fields["country"].widget = forms.HiddenInput()
+        self.fields["city"].queryset = cities
+
+
+class _PartnerChoiceMixin:
+    def _partner_field(self, actor, partner):
+        partners = access.visible_partners(actor)
+        self.fields["partner"].queryset = partners
+        if partner is not None:
+            self.fields["partner"].initial = partner.pk
+        # the product choices come from the chosen partner only (never another partner's catalogue)
+        chosen = partner or (
+            partners.filter(pk=self.data.get("partner")).first() if self.data.get("partner") else None
+        )
+        self.products = (
+            Product.objects.filter(partner=chosen, is_active=True).order_by("sku")
+            if chosen
+            else Product.objects.none()
+        )
+
+
+class ReceiptForm(_PartnerChoiceMixin, forms.Form):
+    partner = forms.ModelChoiceField(label=_("Partner"), queryset=None)
+    expected_on = forms.DateField(
+        label=_("Expected on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    is_pickup = forms.BooleanField(
+        label=_("We pick the goods up from the partner's warehouse"), required=False
+    )
+    pickup_from = forms.CharField(
+        label=_("Picked up from (a KZ city or Moscow)"), required=False, max_length=200
+    )
+    pickup_price = forms.DecimalField(
+        label=_("Agreed pick-up price"), required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, actor, partner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._partner_field(actor, partner)
+
+
+class ReturnForm(_PartnerChoiceMixin, forms.Form):
+    partner = forms.ModelChoiceField(label=_("Partner"), queryset=None)
+    origin = forms.ModelChoiceField(label=_("From the city warehouse"), queryset=Warehouse.objects.none())
+
+    def __init__(self, *args, actor, partner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._partner_field(actor, partner)
+        self.fields["origin"].queryset = (
+            Warehouse.objects.filter(kind=Warehouse.Kind.CITY).select_related("city").order_by("city__name")
+        )
+
+
+class LinesForm(forms.Form):
+    """Up to ten product lines (product, quantity) whose products come from one partner's catalogue."""
+
+    ROWS = 10
+
+    def __init__(self, *args, products, **kwargs):
+        super().__init__(*args, **kwargs)
+        for index in range(self.ROWS):
+            self.fields[f"product_{index}"] = forms.ModelChoiceField(
+                label=_("Product"), queryset=products, required=False
+            )
+            self.fields[f"quantity_{index}"] = forms.IntegerField(
+                label=_("Quantity"), min_value=1, max_value=1_000_000, required=False
+            )
+
+    def clean(self):
+        data = super().clean()
+        for index in range(self.ROWS):
+            if data.get(f"product_{index}") and not data.get(f"quantity_{index}"):
+                self.add_error(f"quantity_{index}", _("Give the quantity."))
+        if not self.chosen():
+            raise forms.ValidationError(_("Add at least one product."))
+        return data
+
+    def chosen(self):
+        data = getattr(self, "cleaned_data", {})
+        return [
+            (data[f"product_{i}"], data[f"quantity_{i}"])
+            for i in range(self.ROWS)
+            if data.get(f"product_{i}") and data.get(f"quantity_{i}")
+        ]
+
+    def rows(self):
+        return [(self[f"product_{i}"], self[f"quantity_{i}"]) for i in range(self.ROWS)]

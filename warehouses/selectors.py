@@ -1,0 +1,139 @@
+"""Reads of the warehouses: stock by product and city (from balances, never by summing the ledger),
+a product's movements, transfers and receipts — always through the access module."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from django.db.models import Sum
+
+from ketlogistic.core import access
+
+from .models import Place, StockBalance, StockMove, Transfer
+
+
+@dataclass
+class StockCell:
+    free: int = 0
+    reserved: int = 0
+    in_transit: int = 0
+    with_courier: int = 0
+    in_post: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.free + self.reserved + self.in_transit + self.with_courier + self.in_post
+
+
+@dataclass
+class StockRow:
+    product_id: int
+    sku: str
+    name: str
+    partner: str
+    cities: dict = field(default_factory=dict)  # (country, city name) → StockCell
+
+    @property
+    def total(self) -> StockCell:
+        cell = StockCell()
+        for part in self.cities.values():
+            cell.free += part.free
+            cell.reserved += part.reserved
+            cell.in_transit += part.in_transit
+            cell.with_courier += part.with_courier
+            cell.in_post += part.in_post
+        return cell
+
+
+PLACE_FIELD = {
+    Place.STOCK: "free",
+    Place.RESERVED: "reserved",
+    Place.TRANSIT: "in_transit",
+    Place.COURIER: "with_courier",
+    Place.POST: "in_post",
+}
+
+
+def stock_rows(
+    actor,
+    *,
+    product_id: int | None = None,
+    city_id: int | None = None,
+    country: str | None = None,
+    sku: str | None = None,
+    partner_id: int | None = None,
+) -> tuple[list[StockRow], list[tuple[str, str, int]]]:
+    """Products × cities with free / reserved / in transit (towards that city) / with couriers / in the post."""
+    balances = access.scoped(actor, StockBalance.objects.filter(quantity__gt=0))
+    if partner_id:
+        balances = balances.filter(partner_id=partner_id)
+    if product_id:
+        balances = balances.filter(product_id=product_id)
+    if sku:
+        balances = balances.filter(product__sku=sku)
+    if city_id:
+        balances = balances.filter(warehouse__city_id=city_id)
+    if country:
+        balances = balances.filter(warehouse__city__country=country)
+    grouped = (
+        balances.values(
+            "product_id",
+            "product__sku",
+            "product__name",
+            "partner__name",
+            "warehouse__city__country",
+            "warehouse__city__name",
+            "warehouse__city_id",
+            "place",
+        )
+        .annotate(quantity=Sum("quantity"))
+        .order_by("partner__name", "product__sku")
+    )
+    rows: OrderedDict[int, StockRow] = OrderedDict()
+    cities: dict[tuple[str, str], int] = {}
+    for item in grouped:
+        row = rows.setdefault(
+            item["product_id"],
+            StockRow(item["product_id"], item["product__sku"], item["product__name"], item["partner__name"]),
+        )
+        key = (item["warehouse__city__country"], item["warehouse__city__name"])
+        cities[key] = item["warehouse__city_id"]
+        cell = row.cities.setdefault(key, StockCell())
+        setattr(
+            cell, PLACE_FIELD[item["place"]], getattr(cell, PLACE_FIELD[item["place"]]) + item["quantity"]
+        )
+    ordered_cities = [(country_, name, cities[(country_, name)]) for country_, name in sorted(cities)]
+    return list(rows.values()), ordered_cities
+
+
+def stock_by_country(rows: list[StockRow]) -> list[dict]:
+    """The map-like view: per country, per city, how many units in all (and how many products)."""
+    countries: OrderedDict[str, OrderedDict[str, dict]] = OrderedDict()
+    for row in rows:
+        for (country, city), cell in row.cities.items():
+            entry = countries.setdefault(country, OrderedDict()).setdefault(
+                city, {"free": 0, "total": 0, "products": 0}
+            )
+            entry["free"] += cell.free
+            entry["total"] += cell.total
+            entry["products"] += 1
+    return [
+        {"country": country, "cities": [{"name": name, **data} for name, data in sorted(cities.items())]}
+        for country, cities in sorted(countries.items())
+    ]
+
+
+def moves_visible(actor):
+    return access.scoped(
+        actor,
+        StockMove.objects.select_related(
+            "product", "from_warehouse__city", "to_warehouse__city", "order", "transfer"
+        ),
+    )
+
+
+def transfers_visible(actor):
+    return access.scoped(
+        actor, Transfer.objects.select_related("partner", "origin__city", "destination__city")
+    )

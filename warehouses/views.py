@@ -1,0 +1,470 @@
+"""Warehouse pages: stock reports for partners and staff, receipts, transfers with acts and photo
+reports, returns, contract end. Every queryset comes through the access module."""
+
+from datetime import date
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from ketlogistic.core import access
+from ketlogistic.core.decorators import permission_required
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.models import Partner
+from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
+
+from . import contract_end, selectors, transfers
+from .forms import LinesForm, ReceiptForm, ReturnForm, StockFilterForm
+from .models import ContractEnd, Product, Receipt, Transfer, WarehouseCharge
+from .transfers import PHOTO_FORMATS
+
+
+def _errors_to_messages(request, exc) -> None:
+    if isinstance(exc, ValidationError):
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.error(request, str(getattr(exc, "message", exc)))
+
+
+# -- stock ----------------------------------------------------------------------------------------------------------
+
+
+@permission_required("stock.view")
+def stock(request):
+    form = StockFilterForm(request.GET or None, actor=request.user)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows, cities = selectors.stock_rows(
+        request.user,
+        city_id=filters.get("city").pk if filters.get("city") else None,
+        country=filters.get("country") or None,
+        sku=filters.get("sku") or None,
+    )
+    if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
+        return _stock_workbook(rows, cities)
+    return render(
+        request,
+        "warehouses/stock.html",
+        {
+            "form": form,
+            "rows": rows,
+            "cities": cities,
+            "countries": selectors.stock_by_country(rows),
+            "is_partner": access.is_partner_actor(request.user),
+            "query": request.GET.urlencode(),
+            "can_export": access.can(request.user, "stock.export"),
+        },
+    )
+
+
+def _stock_workbook(rows, cities):
+    book = SafeWorkbook()
+    sheet = book.sheet(
+        _("Stock"),
+        [
+            _("Partner"),
+            _("SKU"),
+            _("Product"),
+            _("Country"),
+            _("City"),
+            _("Free"),
+            _("Reserved"),
+            _("In transit"),
+            _("With couriers"),
+            _("In the post"),
+            _("Total"),
+        ],
+        widths=[20, 14, 32, 8, 18, 9, 10, 10, 12, 10, 9],
+    )
+    for row in rows:
+        for (country, city), cell in row.cities.items():
+            sheet.append(
+                [
+                    row.partner,
+                    row.sku,
+                    row.name,
+                    country,
+                    city,
+                    cell.free,
+                    cell.reserved,
+                    cell.in_transit,
+                    cell.with_courier,
+                    cell.in_post,
+                    cell.total,
+                ]
+            )
+    return book.response(f"stock-{timezone.localdate():%Y%m%d}.xlsx")
+
+
+@permission_required("stock.view")
+def product_moves(request, product_id: int):
+    product = access.get_scoped_or_404(request.user, Product.objects.select_related("partner"), pk=product_id)
+    moves = selectors.moves_visible(request.user).filter(product=product)
+    if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
+        return _moves_workbook(product, moves)
+    try:
+        page = keyset_paginate(
+            moves, ordering=["-at", "-id"], cursor=request.GET.get("cursor"), page_size=100
+        )
+    except InvalidCursor:
+        return redirect("warehouses:product_moves", product_id=product.pk)
+    rows, _cities = selectors.stock_rows(request.user, product_id=product.pk)
+    return render(
+        request,
+        "warehouses/product_moves.html",
+        {
+            "product": product,
+            "page": page,
+            "stock": rows[0] if rows else None,
+            "can_export": access.can(request.user, "stock.export"),
+        },
+    )
+
+
+def _moves_workbook(product, moves):
+    book = SafeWorkbook()
+    sheet = book.sheet(
+        product.sku,
+        [
+            _("When"),
+            _("Movement"),
+            _("Quantity"),
+            _("From"),
+            _("To"),
+            _("Order"),
+            _("Transfer"),
+            _("Who"),
+            _("Note"),
+        ],
+        widths=[17, 28, 9, 30, 30, 9, 9, 20, 30],
+    )
+    for move in moves.order_by("-at", "-id").iterator(chunk_size=2000):
+        sheet.append(
+            [
+                timezone.localtime(move.at),
+                move.get_kind_display(),
+                move.quantity,
+                _where(move, "from"),
+                _where(move, "to"),
+                move.order_id,
+                move.transfer_id,
+                move.actor_label,
+                move.note,
+            ]
+        )
+    return book.response(f"moves-{product.sku}.xlsx")
+
+
+def _where(move, side: str) -> str:
+    place = getattr(move, f"{side}_place")
+    warehouse = getattr(move, f"{side}_warehouse")
+    label = move._meta.get_field(f"{side}_place").choices
+    name = dict(label).get(place, place)
+    return f"{name} — {warehouse.city.name}" if warehouse else str(name)
+
+
+# -- receipts -------------------------------------------------------------------------------------------------------
+
+
+@permission_required("receipts.view")
+def receipt_list(request):
+    receipts = access.scoped(request.user, Receipt.objects.select_related("partner")).order_by("-created_at")
+    page = Paginator(receipts, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "warehouses/receipts.html",
+        {"page": page, "can_manage": access.can(request.user, "receipts.manage")},
+    )
+
+
+@permission_required("receipts.manage")
+def receipt_create(request):
+    partner = None
+    if request.GET.get("partner") or request.POST.get("partner"):
+        partner = access.get_scoped_or_404(
+            request.user, Partner.objects.all(), pk=request.GET.get("partner") or request.POST.get("partner")
+        )
+    form = ReceiptForm(request.POST or None, actor=request.user, partner=partner)
+    lines = LinesForm(request.POST or None, products=form.products, prefix="lines")
+    if request.method == "POST" and form.is_valid() and lines.is_valid():
+        try:
+            receipt = transfers.receipt_create(
+                actor=request.user,
+                partner=form.cleaned_data["partner"],
+                lines=lines.chosen(),
+                expected_on=form.cleaned_data["expected_on"],
+                is_pickup=form.cleaned_data["is_pickup"],
+                pickup_from=form.cleaned_data["pickup_from"],
+                pickup_price=form.cleaned_data["pickup_price"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            _errors_to_messages(request, exc)
+        else:
+            messages.success(request, _("Receipt №%(number)s is expected.") % {"number": receipt.pk})
+            return redirect("warehouses:receipt", receipt_id=receipt.pk)
+    return render(request, "warehouses/receipt_form.html", {"form": form, "lines": lines, "partner": partner})
+
+
+@permission_required("receipts.view")
+def receipt_detail(request, receipt_id: int):
+    receipt = access.get_scoped_or_404(
+        request.user, Receipt.objects.select_related("partner", "warehouse"), pk=receipt_id
+    )
+    lines = list(receipt.lines.select_related("product"))
+    if request.method == "POST":
+        if not access.can(request.user, "receipts.manage"):
+            raise PermissionDenied
+        counted = {
+            line.pk: (_int(request.POST.get(f"counted_{line.pk}")), request.POST.get(f"reason_{line.pk}", ""))
+            for line in lines
+        }
+        try:
+            transfers.receipt_confirm(actor=request.user, receipt=receipt, counted=counted)
+        except (ValidationError, ApplicationError) as exc:
+            _errors_to_messages(request, exc)
+        else:
+            messages.success(request, _("The goods are on the shelf of the main warehouse."))
+            return redirect("warehouses:receipt", receipt_id=receipt.pk)
+    return render(
+        request,
+        "warehouses/receipt_detail.html",
+        {"receipt": receipt, "lines": lines, "can_manage": access.can(request.user, "receipts.manage")},
+    )
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- transfers ------------------------------------------------------------------------------------------------------
+
+
+@permission_required("transfers.view")
+def transfer_list(request):
+    transfers_ = selectors.transfers_visible(request.user)
+    status = request.GET.get("status")
+    if status in Transfer.Status.values:
+        transfers_ = transfers_.filter(status=status)
+    kind = request.GET.get("kind")
+    if kind in Transfer.Kind.values:
+        transfers_ = transfers_.filter(kind=kind)
+    page = Paginator(transfers_.order_by("-planned_ship_date", "-id"), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "warehouses/transfers.html",
+        {
+            "page": page,
+            "status": status,
+            "kind": kind,
+            "statuses": Transfer.Status.choices,
+            "kinds": Transfer.Kind.choices,
+            "can_manage": access.can(request.user, "transfers.manage"),
+        },
+    )
+
+
+@permission_required("transfers.view")
+def transfer_detail(request, transfer_id: int):
+    transfer = access.get_scoped_or_404(
+        request.user, selectors.transfers_visible(request.user), pk=transfer_id
+    )
+    lines = list(transfer.lines.select_related("product", "order").order_by("order_id", "product__sku"))
+    can_manage = access.can(request.user, "transfers.manage")
+    can_receive = access.can(request.user, "transfers.receive") and transfer.status == Transfer.Status.SHIPPED
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "save" and can_manage:
+                quantities = {
+                    line.pk: _int(request.POST.get(f"quantity_{line.pk}")) or 0
+                    for line in lines
+                    if not line.order_id
+                }
+                transfers.transfer_set_quantities(
+                    actor=request.user, transfer=transfer, quantities=quantities
+                )
+                messages.success(request, _("Saved."))
+            elif action == "ship" and can_manage:
+                transfers.transfer_ship(actor=request.user, transfer=transfer)
+                messages.success(request, _("Shipped: the goods are in transit."))
+            elif action == "cancel" and can_manage:
+                transfers.transfer_cancel(actor=request.user, transfer=transfer)
+                messages.success(request, _("The draft is cancelled."))
+            elif action == "receive" and can_receive:
+                received = {
+                    line.pk: (
+                        _int(request.POST.get(f"received_{line.pk}")),
+                        request.POST.get(f"reason_{line.pk}", ""),
+                    )
+                    for line in lines
+                }
+                transfers.transfer_receive(
+                    actor=request.user,
+                    transfer=transfer,
+                    received=received,
+                    photo=request.FILES.get("photo"),
+                    note=request.POST.get("note", ""),
+                )
+                messages.success(request, _("Received: the goods are on the shelf and waiting orders go on."))
+            else:
+                raise PermissionDenied
+        except (ValidationError, ApplicationError) as exc:
+            _errors_to_messages(request, exc)
+        else:
+            return redirect("warehouses:transfer", transfer_id=transfer.pk)
+    return render(
+        request,
+        "warehouses/transfer_detail.html",
+        {
+            "transfer": transfer,
+            "lines": lines,
+            "can_manage": can_manage,
+            "can_receive": can_receive,
+            "is_partner": access.is_partner_actor(request.user),
+        },
+    )
+
+
+@permission_required("transfers.view")
+def transfer_act(request, transfer_id: int):
+    """The act of shipped goods (акт ушедшего товара): printable, or Excel with ?format=xlsx."""
+    transfer = access.get_scoped_or_404(
+        request.user, selectors.transfers_visible(request.user), pk=transfer_id
+    )
+    lines = list(transfer.lines.select_related("product", "order").order_by("order_id", "product__sku"))
+    if request.GET.get("format") == "xlsx":
+        book = SafeWorkbook()
+        sheet = book.sheet(
+            _("Act"),
+            [_("SKU"), _("Product"), _("Order"), _("Shipped"), _("Received"), _("Discrepancy")],
+            widths=[14, 34, 9, 10, 10, 30],
+        )
+        for line in lines:
+            sheet.append(
+                [
+                    line.product.sku,
+                    line.product.name,
+                    line.order_id,
+                    line.shipped_quantity,
+                    line.received_quantity,
+                    line.discrepancy_reason,
+                ]
+            )
+        return book.response(f"act-transfer-{transfer.pk}.xlsx")
+    return render(request, "warehouses/transfer_act.html", {"transfer": transfer, "lines": lines})
+
+
+@permission_required("transfers.view")
+def transfer_photo(request, transfer_id: int):
+    """The photo report, served only to those who may see the transfer, as an image that cannot run."""
+    transfer = access.get_scoped_or_404(
+        request.user, selectors.transfers_visible(request.user), pk=transfer_id
+    )
+    if not transfer.receipt_photo:
+        raise Http404
+    extension = transfer.receipt_photo.name.rsplit(".", 1)[-1].lower()
+    content_type = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(extension)
+    if content_type not in PHOTO_FORMATS.values():
+        raise Http404
+    response = FileResponse(transfer.receipt_photo.open("rb"), content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="transfer-{transfer.pk}.{extension}"'
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_POST
+@permission_required("transfers.manage")
+def plan_supply(request):
+    try:
+        ship_date = date.fromisoformat(request.POST.get("ship_date", ""))
+    except ValueError:
+        ship_date = timezone.localdate()
+    drafts = transfers.plan_supply(ship_date=ship_date)
+    messages.success(
+        request,
+        _("%(count)s draft transfers prepared for %(day)s.")
+        % {"count": len(drafts), "day": ship_date.strftime("%d.%m.%Y")},
+    )
+    return redirect(f"{_transfers_url()}?status=draft")
+
+
+def _transfers_url():
+    from django.urls import reverse
+
+    return reverse("warehouses:transfers")
+
+
+@permission_required("transfers.manage")
+def return_create(request):
+    form = ReturnForm(request.POST or None, actor=request.user)
+    lines = LinesForm(request.POST or None, products=form.products, prefix="lines")
+    if request.method == "POST" and form.is_valid() and lines.is_valid():
+        try:
+            transfer = transfers.return_create(
+                actor=request.user,
+                partner=form.cleaned_data["partner"],
+                origin=form.cleaned_data["origin"],
+                lines=lines.chosen(),
+            )
+        except (ValidationError, ApplicationError) as exc:
+            _errors_to_messages(request, exc)
+        else:
+            if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN:
+                messages.warning(request, _("Outside the 4th–6th this return is paid by the partner."))
+            return redirect("warehouses:transfer", transfer_id=transfer.pk)
+    return render(
+        request,
+        "warehouses/return_form.html",
+        {"form": form, "lines": lines, "in_window": transfers.is_return_window(timezone.localdate())},
+    )
+
+
+# -- contract end and charges ---------------------------------------------------------------------------------------
+
+
+@permission_required("contract_end.manage")
+def contract_end_view(request, partner_id: int):
+    partner = access.get_scoped_or_404(request.user, Partner.objects.all(), pk=partner_id)
+    end = ContractEnd.objects.filter(partner=partner).first()
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "start":
+                contract_end.contract_end_start(actor=request.user, partner=partner)
+                messages.success(request, _("Contract end started: the goods are being gathered."))
+            elif request.POST.get("action") == "collect":
+                contract_end.contract_end_collect(actor=request.user, partner=partner)
+                messages.success(request, _("The partner collected its goods."))
+        except ApplicationError as exc:
+            _errors_to_messages(request, exc)
+        return redirect("warehouses:contract_end", partner_id=partner.pk)
+    rows, _cities = selectors.stock_rows(request.user, partner_id=partner.pk)
+    return render(
+        request,
+        "warehouses/contract_end.html",
+        {
+            "partner": partner,
+            "end": end,
+            "rows": rows,
+            "charges": WarehouseCharge.objects.filter(partner=partner, kind=WarehouseCharge.Kind.STORAGE)[
+                :60
+            ],
+        },
+    )
+
+
+@permission_required("warehouse_charges.view")
+def charges(request):
+    rows = access.scoped(request.user, WarehouseCharge.objects.select_related("partner"))
+    page = Paginator(rows.order_by("-occurred_on", "-id"), 50).get_page(request.GET.get("page"))
+    return render(request, "warehouses/charges.html", {"page": page})
