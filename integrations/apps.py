@@ -14,3 +14,7 @@ class IntegrationsConfig(AppConfig):
 
         workflow.register_hook(webhooks.on_transition)
         workflow.register_created_hook(webhooks.on_orders_created)
+
+        from callcenter import hooks as call_hooks
+
+        call_hooks.register_attempt_hook(webhooks.on_call_attempt)

@@ -204,6 +204,29 @@ def on_transition(order: Order, transition, context) -> None:
     record_events(items)
 
 
+def on_call_attempt(attempt) -> None:
+    """`call.attempted` for every call; an unanswered call or a wrong number is also a `delivery.problem`."""
+    order = attempt.order
+    data = {
+        "order": order_summary(order),
+        "outcome": attempt.outcome,
+        "attempt_at": attempt.started_at.isoformat(),
+        "next_call_at": attempt.next_call_at.isoformat() if attempt.next_call_at else None,
+    }
+    items = [(order.partner_id, "call.attempted", data, order, order.is_test)]
+    if attempt.outcome in ("no_answer", "busy", "wrong_number"):
+        items.append(
+            (
+                order.partner_id,
+                "delivery.problem",
+                {"order": order_summary(order), "problem": attempt.outcome, "reason": attempt.note},
+                order,
+                order.is_test,
+            )
+        )
+    record_events(items)
+
+
 # -- endpoints -----------------------------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("integrations/", include("integrations.urls")),
     path("warehouses/", include("warehouses.urls")),
+    path("callcenter/", include("callcenter.urls")),
     path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
     path("admin/", admin.site.urls),

@@ -107,7 +107,7 @@ def seed(context: dict | None = None) -> dict:
         for status, _path in PATHS.items():
             if prefix == "KG" and status in ("post_shipped", "returned"):
                 continue
-            for copy in range(4 if status in ("paid", "refused") else 2):
+            for copy in range(4 if status in ("paid", "refused", "calling") else 2):
                 number += 1
                 city = cities[number % len(cities)]
                 kind = (

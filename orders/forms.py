@@ -94,6 +94,9 @@ class RulesForm(forms.Form):
             ("packed_at_main", _("Packed at the main warehouse for each order")),
         ],
     )
+    not_reached_after_days = forms.IntegerField(
+        label=_("Close as not reached after, days"), min_value=1, max_value=90, initial=30, required=False
+    )
     waybill_legal_name = forms.CharField(label=_("Legal name on the waybill"), max_length=255, required=False)
     waybill_phone = forms.CharField(label=_("Incoming line on the waybill"), max_length=32, required=False)
     notes = forms.CharField(
@@ -107,6 +110,7 @@ class RulesForm(forms.Form):
         if data.get("refusal_fee_enabled") and not data.get("refusal_fee"):
             self.add_error("refusal_fee", _("Give the sum a refusing customer pays."))
         data["fulfilment_mode"] = data.get("fulfilment_mode") or "city_stock"
+        data["not_reached_after_days"] = data.get("not_reached_after_days") or 30
         data["max_discount"] = data.get("max_discount") or 0
         data["refusal_fee"] = data.get("refusal_fee") or 0
         return data

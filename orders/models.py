@@ -275,6 +275,11 @@ class PartnerRules(models.Model):
     waybill_legal_name = models.CharField(_("legal name on the waybill"), max_length=255, blank=True)
     waybill_phone = models.CharField(_("incoming line on the waybill"), max_length=32, blank=True)
     own_packaging = models.BooleanField(_("partner supplies its own packaging"), default=False)
+    not_reached_after_days = models.PositiveSmallIntegerField(
+        _("close as not reached after, days"),
+        default=30,
+        help_text=_("Calling goes on every working day until then (two calls a day)"),
+    )
     fulfilment_mode = models.CharField(
         _("fulfilment"),
         max_length=16,

@@ -110,6 +110,20 @@ def order_timeline(order: Order, actor) -> list[TimelineEntry]:
     return entries
 
 
+CardPanel = Callable[[Order, object], tuple[str, dict] | None]
+_card_panels: list[CardPanel] = []
+
+
+def register_card_panel(panel: CardPanel) -> None:
+    """Apps add a panel to the order card: `panel(order, actor)` returns (template name, context) or None."""
+    if panel not in _card_panels:
+        _card_panels.append(panel)
+
+
+def card_panels(order: Order, actor) -> list[tuple[str, dict]]:
+    return [found for panel in _card_panels if (found := panel(order, actor)) is not None]
+
+
 class Reliability:
     RELIABLE = "reliable"
     DOUBTFUL = "doubtful"

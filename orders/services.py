@@ -142,6 +142,7 @@ RULE_FIELDS = [
     "own_packaging",
     "notes",
     "fulfilment_mode",
+    "not_reached_after_days",
 ]
 
 

@@ -151,6 +151,7 @@ def order_detail(request, order_id: int):
             "can_reveal": access.can(request.user, "phones.reveal"),
             "can_mark": access.can(request.user, "customers.mark"),
             "can_discuss": access.can(request.user, "discussion.post"),
+            "panels": selectors.card_panels(order, request.user),
         },
     )
 

@@ -57,3 +57,98 @@ class Recorder:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+class LocalPbx:
+    """A local cloud PBX speaking the protocol of `callcenter.telephony`.
+
+    `POST /calls` (Bearer key) starts a click-to-call and remembers it; `finish()` ends a call the way
+    the PBX does: it POSTs the signed result to the call's `callback_url`, with a `recording_url` that
+    this server serves (`GET /recordings/<call_id>.wav`, Bearer key again).
+    """
+
+    def __init__(self, *, api_key: str, secret: str, recording: bytes):
+        self.api_key, self.secret, self.recording = api_key, secret, recording
+        self.calls: dict[str, dict] = {}
+        self.recording_downloads = 0
+        pbx = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _authorised(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {pbx.api_key}":
+                    self._send(401, b'{"error":"unauthorised"}', "application/json")
+                    return False
+                return True
+
+            def _send(self, status, body, content_type):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self._authorised():
+                    return
+                if self.path != "/calls" or not {"call_id", "extension", "to", "callback_url"} <= set(body):
+                    self._send(400, b'{"error":"bad request"}', "application/json")
+                    return
+                pbx.calls[body["call_id"]] = body
+                self._send(
+                    201,
+                    json.dumps({"call_id": body["call_id"], "state": "ringing"}).encode(),
+                    "application/json",
+                )
+
+            def do_GET(self):
+                if not self._authorised():
+                    return
+                call_id = self.path.removeprefix("/recordings/").removesuffix(".wav")
+                if call_id not in pbx.calls:
+                    self._send(404, b"", "text/plain")
+                    return
+                pbx.recording_downloads += 1
+                self._send(200, pbx.recording, "audio/wav")
+
+            def log_message(self, *args):
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def finish(
+        self, call_id: str, *, status: str = "completed", duration: int = 42, secret: str | None = None
+    ):
+        """The call ended: report it to the back office, signed, as the PBX does."""
+        import time
+
+        import requests
+
+        from callcenter.telephony import SIGNATURE_HEADER, sign, webhook_body
+
+        call = self.calls[call_id]
+        payload = {"call_id": call_id, "status": status, "duration": duration}
+        if status == "completed":
+            payload["recording_url"] = f"{self.url}/recordings/{call_id}.wav"
+        body = webhook_body(payload)
+        signature = sign(secret or self.secret, int(time.time()), body)
+        return requests.post(
+            call["callback_url"],
+            data=body,
+            timeout=10,
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
+        )
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

@@ -110,6 +110,30 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "transfers.manage": frozenset({R.WAREHOUSE, R.HEAD_OF_DEPARTMENT}),
     "transfers.receive": frozenset({R.WAREHOUSE}),
     "contract_end.manage": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    # call center
+    "callcenter.queue": frozenset({R.LOGIST, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "callcenter.call": frozenset({R.LOGIST, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.HOTLINE, R.COURIER_ADMIN}),
+    "callcenter.registry.view": frozenset(
+        {R.COURIER_ADMIN, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.WAREHOUSE, R.LOGIST}
+    ),
+    "callcenter.registry.build": frozenset({R.COURIER_ADMIN, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "scripts.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.QUALITY_CONTROL}),
+    "scripts.edit_default": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "scripts.edit_own": PARTNERS,
+    "hotline.use": frozenset({R.HOTLINE, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST}),
+    "escalations.raise": frozenset(
+        {R.LOGIST, R.HOTLINE, R.COURIER_ADMIN, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}
+    ),
+    "escalations.view": frozenset({R.SUPERVISOR, R.HEAD_OF_DEPARTMENT}),
+    "escalations.resolve": frozenset({R.SUPERVISOR, R.HEAD_OF_DEPARTMENT}),
+    "recordings.listen": PARTNERS
+    | frozenset(
+        {R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.QUALITY_CONTROL, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}
+    ),
+    "qc.review": frozenset({R.QUALITY_CONTROL, R.SUPERVISOR}),
+    "qc.dashboard": frozenset({R.QUALITY_CONTROL, R.SUPERVISOR, R.HEAD_OF_DEPARTMENT}),
+    "qc.own_scores": frozenset({R.LOGIST, R.HOTLINE, R.COURIER_ADMIN, R.COURIER}),
     "warehouse_charges.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
 }
@@ -216,9 +240,10 @@ def _scope_part(scope, tenancy) -> Q | None:
         city_paths = ([tenancy.city] if tenancy.city else []) + list(tenancy.extra_cities)
         if not city_paths:
             return None
+        # a city's staff also serve the settlements its couriers reach on field trips (выездные населённые пункты)
         city_q = Q()
         for path in city_paths:
-            city_q |= Q(**{path: scope.city_id})
+            city_q |= Q(**{path: scope.city_id}) | Q(**{f"{path}__served_from": scope.city_id})
         part &= city_q
     return part
 

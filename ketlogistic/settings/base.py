@@ -218,6 +218,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=6, minute=0),
         "options": {"expires": 60 * 60},
     },
+    # Every city's registry for tomorrow, from the cut-off on (later runs only add late agreements).
+    "build-registries": {
+        "task": "callcenter.build_registries",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    # Orders called for a month without reaching the customer close as "not reached".
+    "close-unreached": {
+        "task": "callcenter.close_unreached",
+        "schedule": crontab(hour=20, minute=0),
+        "options": {"expires": 60 * 60},
+    },
     # Personal data of orders closed longer than the country's retention period is erased nightly.
     "erase-expired-personal-data": {
         "task": "orders.erase_expired_personal_data",
@@ -254,6 +266,16 @@ UNSCHEDULED_RETURN_FEE = {
 }
 # Goods with no order in a city for this many days are proposed for the monthly free return (4th–6th).
 RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
+
+# Call center: how long a logist keeps an order taken from the queue; the daily registry cut-off
+# (local time of each city); telephony ("dev" records calls locally, "http" talks to a cloud PBX).
+CALL_CLAIM_MINUTES = env_int("CALL_CLAIM_MINUTES", 15)
+REGISTRY_CUTOFF = env_str("REGISTRY_CUTOFF", "17:00")
+TELEPHONY_BACKEND = env_str("TELEPHONY_BACKEND", "dev")
+TELEPHONY_PBX_URL = env_str("TELEPHONY_PBX_URL", "")
+TELEPHONY_API_KEY = env_str("TELEPHONY_API_KEY", "")
+TELEPHONY_WEBHOOK_SECRET = env_str("TELEPHONY_WEBHOOK_SECRET", "")
+TELEPHONY_CALLBACK_BASE_URL = env_str("TELEPHONY_CALLBACK_BASE_URL", "")
 
 # The API: request bodies beyond this are refused with 413 (1 000 orders fit in about 1.5 MB).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)

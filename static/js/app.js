@@ -55,6 +55,22 @@
       button.addEventListener("click", function () { window.print(); });
     });
 
+    // Parts of a form that matter for one choice only: <div data-show-for="outcome:agreed postponed">.
+    // Without JavaScript every part stays visible.
+    document.querySelectorAll("form").forEach(function (form) {
+      var parts = form.querySelectorAll("[data-show-for]");
+      if (!parts.length) { return; }
+      var update = function () {
+        parts.forEach(function (part) {
+          var spec = part.getAttribute("data-show-for").split(":");
+          var checked = form.querySelector("input[name='" + spec[0] + "']:checked");
+          part.hidden = !checked || spec[1].split(" ").indexOf(checked.value) === -1;
+        });
+      };
+      form.addEventListener("change", update);
+      update();
+    });
+
     // Auto-submit filter forms on change: <form data-autosubmit>.
     document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
       form.addEventListener("change", function () { form.requestSubmit(); });

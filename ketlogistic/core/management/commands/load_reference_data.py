@@ -15,3 +15,10 @@ class Command(BaseCommand):
         )
         counts = load_calendars()
         self.stdout.write(f"Calendars: {counts['calendars']} countries, {counts['exceptions']} holidays")
+        from callcenter.scripts import load_default_script
+        from warehouses.models import ShippingGroup
+
+        for number, weekdays in ((1, [1, 3, 5]), (2, [2, 4, 6])):
+            ShippingGroup.objects.get_or_create(number=number, defaults={"weekdays": weekdays})
+        script = load_default_script()
+        self.stdout.write(f"Call script: {script.sections.count()} sections")

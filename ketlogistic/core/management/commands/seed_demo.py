@@ -4,7 +4,13 @@ from django.core.management.base import BaseCommand
 from django.utils import translation
 
 # Each app adds its demo data after the ones it depends on. Every step is idempotent.
-DEMO_STEPS = ["ketlogistic.core.demo", "warehouses.demo", "orders.demo", "integrations.demo"]
+DEMO_STEPS = [
+    "ketlogistic.core.demo",
+    "warehouses.demo",
+    "orders.demo",
+    "callcenter.demo",
+    "integrations.demo",
+]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,346 @@
+"""Call center (колл-центр): calling state of each order, call attempts with recordings, the queue's
+claims, daily registries, scripts, inbound calls, supervisor escalations and quality control."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core.tenancy import Tenancy
+
+
+class Outcome(models.TextChoices):
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    AGREED = "agreed", _("Delivery agreed")
+    POSTPONED = "postponed", _("Postponed to a date")
+    CALLBACK = "callback", _("Call back at a time")
+    REFUSED = "refused", _("Refused")
+    ESCALATED = "escalated", _("Passed to a supervisor")
+
+
+UNANSWERED = frozenset({Outcome.NO_ANSWER, Outcome.BUSY})
+
+
+class CallState(models.Model):
+    """Where calling an order stands: when it is due next, how many calls today, the last outcome."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="call_state")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    next_call_at = models.DateTimeField(_("next call"))
+    is_callback = models.BooleanField(_("customer asked to be called back"), default=False)
+    day = models.DateField(
+        null=True, blank=True, help_text="The customer's local day the counter below is for"
+    )
+    calls_that_day = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveIntegerField(_("calls"), default=0)
+    last_outcome = models.CharField(_("last outcome"), max_length=16, choices=Outcome.choices, blank=True)
+    last_attempt_at = models.DateTimeField(_("last call"), null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        indexes = [models.Index(fields=["next_call_at"], name="call_state_due")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} next {self.next_call_at:%Y-%m-%d %H:%M}"
+
+
+class CallClaim(models.Model):
+    """A logist working on an order now: nobody else gets it until the outcome or the claim expires."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="call_claim")
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.order_id} by {self.operator_id}"
+
+
+class CallAttempt(models.Model):
+    """One call (исходящий звонок) about an order: who, when, outcome, the agreed date, the recording."""
+
+    class Kind(models.TextChoices):
+        LOGIST = "logist", _("Logist")
+        HOTLINE = "hotline", _("Hotline")
+        COURIER_ADMIN = "courier_admin", _("Courier administrator")
+        COURIER = "courier", _("Courier")
+
+    class Line(models.TextChoices):
+        DIALING = "dialing", _("Dialing")
+        CONNECTED = "connected", _("Talking")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Did not connect")
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="call_attempts")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        on_delete=models.PROTECT,
+        related_name="call_attempts",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.LOGIST)
+    started_at = models.DateTimeField(_("started"))
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    agreed_date = models.DateField(_("agreed date"), null=True, blank=True)
+    next_call_at = models.DateTimeField(_("next call"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    line_state = models.CharField(max_length=10, choices=Line.choices, default=Line.DIALING)
+    telephony_call_id = models.CharField(max_length=64, unique=True)
+    duration_seconds = models.PositiveIntegerField(_("duration, s"), default=0)
+    recording = models.FileField(_("recording"), upload_to="recordings/%Y/%m/", blank=True)
+    is_first = models.BooleanField(default=False, help_text="The first call: work on the order started")
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["order", "started_at"], name="call_attempt_order"),
+            models.Index(fields=["operator", "-started_at"], name="call_attempt_operator"),
+            models.Index(fields=["partner", "-started_at"], name="call_attempt_partner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+
+class DeliveryRegistry(models.Model):
+    """The day's registry of a city: customers who agreed to delivery on that day (реестр на доставку)."""
+
+    warehouse = models.ForeignKey("warehouses.Warehouse", on_delete=models.PROTECT, related_name="registries")
+    date = models.DateField(_("delivery date"))
+    built_at = models.DateTimeField(_("built"))
+
+    tenancy = Tenancy(partner="entries__partner", city="warehouse__city")
+
+    class Meta:
+        verbose_name = _("registry")
+        verbose_name_plural = _("registries")
+        ordering = ["-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "date"], name="one_registry_per_city_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse} {self.date}"
+
+
+class RegistryEntry(models.Model):
+    registry = models.ForeignKey(DeliveryRegistry, on_delete=models.CASCADE, related_name="entries")
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="registry_entries")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    is_addendum = models.BooleanField(_("addendum"), default=False)
+    added_at = models.DateTimeField()
+
+    tenancy = Tenancy(partner="partner", city="registry__warehouse__city")
+
+    class Meta:
+        ordering = ["is_addendum", "added_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["registry", "order"], name="registry_entry_once")]
+
+    def __str__(self) -> str:
+        return f"{self.registry_id}: {self.order_id}"
+
+
+class Script(models.Model):
+    """A call script: the company's default (no partner) or a partner's own, in sections."""
+
+    partner = models.OneToOneField(
+        "core.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="script"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("script")
+        verbose_name_plural = _("scripts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=Q(partner__isnull=True),
+                name="one_default_script",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScriptSection(models.Model):
+    class Topic(models.TextChoices):
+        GREETING = "greeting", _("Greeting")
+        ORDER_STATUS = "order_status", _("For the order's status")
+        WHERE_IS_PARCEL = "where_is_parcel", _("Where is my parcel")
+        CHANGE_ORDER = "change_order", _("Change of the order")
+        STATUSES = "statuses", _("Statuses")
+        RETURNS = "returns", _("Returns")
+        WHERE_IS_MONEY = "where_is_money", _("Where is my money")
+        AUTO_DIAL = "auto_dial", _("Auto-dial")
+        STANDARD_PHRASES = "standard_phrases", _("Standard phrases")
+        REGISTRATION = "registration", _("Order (re)registration")
+        REFERENCE = "reference", _("Reference")
+
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="sections")
+    partner = models.ForeignKey(
+        "core.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    topic = models.CharField(_("topic"), max_length=20, choices=Topic.choices)
+    status = models.CharField(
+        _("order status"),
+        max_length=24,
+        blank=True,
+        help_text=_("For the “order status” topic: the status this part is for"),
+    )
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(
+        _("text"),
+        help_text=_(
+            "Placeholders: {customer_name} {order_number} {sum} {goods} "
+            "{delivery_date} {partner_name} {city} {address}"
+        ),
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["script", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def status_label(self) -> str:
+        from orders.statuses import OrderStatus
+
+        return OrderStatus(self.status).label if self.status in OrderStatus.values else self.status
+
+
+class InboundCall(models.Model):
+    """A call to the hotline (входящий): answered and logged, or missed and owed a call back."""
+
+    class Topic(models.TextChoices):
+        WHERE_IS_PARCEL = "where_is_parcel", _("Where is my parcel")
+        CHANGE_ORDER = "change_order", _("Change of the order")
+        DELIVERY_DATE = "delivery_date", _("Agree a delivery date")
+        RETURN = "return", _("Return")
+        WHERE_IS_MONEY = "where_is_money", _("Where is my money")
+        COMPLAINT = "complaint", _("Complaint")
+        OTHER = "other", _("Other")
+
+    partner = models.ForeignKey(
+        "core.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    phone_index = models.CharField(max_length=64, blank=True)
+    masked_phone = models.CharField(max_length=24, blank=True)
+    phone_ciphertext = models.TextField(blank=True, help_text="To call a missed caller back; encrypted")
+    country = models.CharField(max_length=2, default="KZ")
+    received_at = models.DateTimeField(_("received"))
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    is_missed = models.BooleanField(_("missed"), default=False)
+    topic = models.CharField(_("topic"), max_length=20, choices=Topic.choices, blank=True)
+    result = models.TextField(_("result"), blank=True)
+    callback_due_at = models.DateTimeField(_("call back by"), null=True, blank=True)
+    called_back_at = models.DateTimeField(_("called back"), null=True, blank=True)
+    called_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    telephony_call_id = models.CharField(max_length=64, blank=True)
+
+    # an unknown caller has no partner yet: the hotline of the country still sees the call
+    tenancy = Tenancy(partner="partner", country="country")
+
+    class Meta:
+        verbose_name = _("inbound call")
+        verbose_name_plural = _("inbound calls")
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["callback_due_at"],
+                name="inbound_callback_due",
+                condition=Q(is_missed=True, called_back_at__isnull=True),
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["telephony_call_id"], condition=~Q(telephony_call_id=""), name="inbound_call_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M} {self.masked_phone}"
+
+
+class Escalation(models.Model):
+    """«Передать СВ»: a task for a supervisor with the order, the reason and what is needed."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        RESOLVED = "resolved", _("Resolved")
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="escalations")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField()
+    reason = models.CharField(_("reason"), max_length=300)
+    needed = models.TextField(_("what is needed"))
+    due_at = models.DateTimeField(_("due"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(_("resolution"), blank=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
+        ordering = ["status", "due_at"]
+        indexes = [models.Index(fields=["status", "due_at"], name="escalation_open")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.reason}"
+
+
+class QualityReview(models.Model):
+    """Quality control listened to a call and scored it against the checklist."""
+
+    attempt = models.ForeignKey(CallAttempt, on_delete=models.CASCADE, related_name="reviews")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="quality_reviews"
+    )
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    scores = models.JSONField(_("scores"))
+    score = models.DecimalField(_("score, %"), max_digits=5, decimal_places=1)
+    comment = models.TextField(_("comment"), blank=True)
+    reviewed_at = models.DateTimeField()
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        ordering = ["-reviewed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "reviewer"], name="one_review_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id}: {self.score}%"

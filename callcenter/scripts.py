@@ -1,0 +1,232 @@
+"""Call scripts: the company's default and partners' own, in sections by topic and by order status.
+
+`load_sample_script()` parses the real operator script of seed 001 into sections by its headings;
+`section_for(order)` picks what the operator sees for the order in front of them, with the
+customer's name and the order's data filled in.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.db import transaction
+from django.db.models import Q
+
+from ketlogistic.core.money import format_money
+from orders.statuses import OrderStatus
+
+from .models import Script, ScriptSection
+
+T = ScriptSection.Topic
+# A verbatim copy of seeds/001_*.txt (the real operator script), kept with the code.
+SAMPLE_SCRIPT = Path(__file__).resolve().parent / "data" / "sample_script.txt"
+
+# The seed's headings (its table of contents) and the topic each one opens.
+HEADINGS = [
+    (r"ПРИВЕТСТВИЕ", T.GREETING, "Приветствие"),
+    (r"ГДЕ ПОСЫЛКА\?", T.WHERE_IS_PARCEL, "Где посылка?"),
+    (r"ИЗМЕНЕНИЕ ЗАКАЗА", T.CHANGE_ORDER, "Изменение заказа"),
+    (r"СТАТУСЫ В CRM", T.STATUSES, "Статусы"),
+    (r"ВОЗВРАТ", T.RETURNS, "Возврат"),
+    (r"ОПП / ГДЕ ДЕНЬГИ", T.WHERE_IS_MONEY, "Где деньги"),
+    (r"АВТОДОЗВОН.*", T.AUTO_DIAL, "Автодозвон"),
+    (r"ВОПРОСЫ ПО БОНУСНОЙ КАРТЕ", T.REFERENCE, "Вопросы по бонусной карте"),
+    (r"СПРАВКА", T.REFERENCE, "Справка"),
+    (r"СПИСОК НОМЕРОВ", T.REFERENCE, "Список номеров"),
+    (r"СТАНДАРТНЫЕ ФРАЗЫ:?", T.STANDARD_PHRASES, "Стандартные фразы"),
+    (r"В заказе \(в корзине\) проверяем.*", T.REGISTRATION, "Оформление / переоформление заказа"),
+]
+
+# Our own status sections: what the logist says for an order in each status.
+STATUS_SECTIONS = [
+    (
+        OrderStatus.CALLING,
+        "Согласование доставки",
+        "Здравствуйте, {customer_name}! Меня зовут …, служба доставки KetLogistic, звоню по вашему заказу "
+        "№{order_number} от {partner_name}. В заказе: {goods}, сумма к оплате {sum}.\n"
+        "Ваш заказ уже в городе {city}, курьер может привезти его завтра. Адрес доставки: {address} — верно?\n"
+        "Сверяем: дату, адрес, сумму, товары и количество. Все четыре пункта подтверждены — фиксируем согласование.",
+    ),
+    (
+        OrderStatus.DELIVERY_AGREED,
+        "Напоминание о доставке",
+        "{customer_name}, напоминаем: доставка заказа №{order_number} назначена на {delivery_date} по адресу "
+        "{address}. Сумма к оплате {sum}. Курьер позвонит перед выездом.",
+    ),
+    (
+        OrderStatus.IN_REGISTRY,
+        "Заказ в реестре на доставку",
+        "{customer_name}, ваш заказ №{order_number} уже в реестре курьера на {delivery_date}. Ожидайте звонка.",
+    ),
+    (
+        OrderStatus.WITH_COURIER,
+        "Заказ у курьера",
+        "{customer_name}, курьер уже везёт ваш заказ №{order_number}. Сумма к оплате {sum}. Будете на месте?",
+    ),
+    (
+        OrderStatus.AWAITING_STOCK,
+        "Ожидаем товар",
+        "{customer_name}, приносим извинения: товар по заказу №{order_number} ещё в пути в город {city}. "
+        "Как только он поступит, мы позвоним и согласуем доставку.",
+    ),
+    (
+        OrderStatus.AWAITING_RECEIPT,
+        "Посылка в пути",
+        "{customer_name}, ваша посылка №{order_number} в пути в город {city}; как только склад её примет, "
+        "мы позвоним и согласуем удобный день доставки.",
+    ),
+    (
+        OrderStatus.PAID,
+        "После оплаты",
+        "{customer_name}, спасибо за покупку у {partner_name}! Если есть вопросы по товару, партнёр ответит по "
+        "его телефону.",
+    ),
+    (
+        OrderStatus.REFUSED,
+        "После отказа",
+        "{customer_name}, вы отказались от заказа №{order_number}. Подскажите, пожалуйста, причину — мы передадим "
+        "её магазину {partner_name}.",
+    ),
+]
+
+
+def parse_script(text: str) -> list[tuple[str, str, str]]:
+    """Split the operator script into (topic, title, body) sections at its headings (after the contents)."""
+    lines = text.splitlines()
+    body_start = 0
+    for index, line in enumerate(lines):
+        if line.strip() == "ПРИВЕТСТВИЕ":
+            body_start = index  # the first heading after the table of contents
+            break
+    patterns = [(re.compile(rf"^{pattern}$"), topic, title) for pattern, topic, title in HEADINGS]
+    sections: list[list] = []
+    for line in lines[body_start:]:
+        stripped = line.strip()
+        match = next(((topic, title) for regex, topic, title in patterns if regex.match(stripped)), None)
+        if match and not (sections and sections[-1][1] == match[1] and not "".join(sections[-1][2]).strip()):
+            sections.append([match[0], match[1], [] if not stripped.startswith("В заказе") else [stripped]])
+            continue
+        if sections:
+            sections[-1][2].append(line.rstrip())
+    return [
+        (topic, title, _placeholders("\n".join(body).strip()))
+        for topic, title, body in sections
+        if "\n".join(body).strip()
+    ]
+
+
+def _placeholders(text: str) -> str:
+    """The seed writes the customer's name as «ИО» / «И.О.»; ours is {customer_name}."""
+    return re.sub(r"(?<![А-ЯЁA-Z])И\.?О\.?(?![А-ЯЁа-яёA-Za-z])", "{customer_name}", text)
+
+
+@transaction.atomic
+def load_default_script(*, path: Path | None = None) -> Script:
+    """The company's default script: our status sections plus the sample operator script of seed 001.
+    Loading twice changes nothing."""
+    script, created = Script.objects.get_or_create(partner=None, defaults={"name": "Скрипт KetLogistic"})
+    if not created and script.sections.exists():
+        return script
+    position = 0
+    for status, title, body in STATUS_SECTIONS:
+        ScriptSection.objects.create(
+            script=script, topic=T.ORDER_STATUS, status=status, title=title, body=body, position=position
+        )
+        position += 1
+    source = path or SAMPLE_SCRIPT
+    for topic, title, body in parse_script(source.read_text(encoding="utf-8")):
+        ScriptSection.objects.create(script=script, topic=topic, title=title, body=body, position=position)
+        position += 1
+    return script
+
+
+def sections_for(order) -> tuple[ScriptSection | None, list[ScriptSection]]:
+    """What the operator sees for this order: the part for its status, then the topics. A partner's own
+    script wins wherever it has something to say; the company's default fills the rest."""
+    own = Script.objects.filter(partner_id=order.partner_id).first()
+    default = Script.objects.filter(partner__isnull=True).first()
+    scripts = [script for script in (own, default) if script is not None]
+    by_script = {script.pk: list(script.sections.all()) for script in scripts}
+    status_section = next(
+        (
+            section
+            for script in scripts
+            for section in by_script[script.pk]
+            if section.topic == T.ORDER_STATUS and section.status == order.status
+        ),
+        None,
+    )
+    topics = []
+    for topic in T.values:
+        if topic == T.ORDER_STATUS:
+            continue
+        for script in scripts:
+            found = [section for section in by_script[script.pk] if section.topic == topic]
+            if found:
+                topics.extend(found)
+                break
+    return status_section, topics
+
+
+PLACEHOLDERS = (
+    "customer_name",
+    "order_number",
+    "sum",
+    "goods",
+    "delivery_date",
+    "partner_name",
+    "city",
+    "address",
+)
+PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+
+
+def unknown_placeholders(text: str) -> list[str]:
+    """Words in braces that look like placeholders but are none of ours (a typo the operator would read aloud)."""
+    return sorted({f"{{{name}}}" for name in re.findall(r"\{(\w+)\}", text) if name not in PLACEHOLDERS})
+
+
+def status_texts(orders) -> dict[int, str]:
+    """For a list of orders (the hotline's customer card), each order's status section rendered, in a fixed
+    number of queries: the partner's own section where it has one, the company's default otherwise."""
+    partner_ids = {order.partner_id for order in orders}
+    sections = (
+        ScriptSection.objects.filter(topic=T.ORDER_STATUS)
+        .filter(Q(script__partner__isnull=True) | Q(script__partner_id__in=partner_ids))
+        .select_related("script")
+        .order_by("-position", "-id")
+    )
+    chosen = {(section.script.partner_id, section.status): section for section in sections}  # the first wins
+    texts = {}
+    for order in orders:
+        section = chosen.get((order.partner_id, order.status)) or chosen.get((None, order.status))
+        texts[order.pk] = render(section, order) if section else ""
+    return texts
+
+
+def values_for(order) -> dict[str, str]:
+    """The order's data for the placeholders, computed once per screen (items prefetched or one query)."""
+    items = (
+        order.items.all()
+        if "items" in getattr(order, "_prefetched_objects_cache", {})
+        else order.items.select_related("product")
+    )
+    goods = ", ".join(f"{item.product.name} × {item.quantity}" for item in items)
+    return {
+        "customer_name": order.customer_name,
+        "order_number": str(order.pk),
+        "partner_name": order.partner.name,
+        "sum": format_money(order.cod_amount, order.currency),
+        "goods": goods,
+        "delivery_date": order.delivery_date.strftime("%d.%m.%Y") if order.delivery_date else "—",
+        "city": order.city.name,
+        "address": order.address,
+    }
+
+
+def render(section: ScriptSection, order, values: dict[str, str] | None = None) -> str:
+    """The section's text with the order's data in its placeholders. Only the known placeholders are
+    replaced (never `str.format` on text a partner wrote); anything else in braces stays as written."""
+    values = values if values is not None else values_for(order)
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], section.body)

@@ -1,0 +1,227 @@
+"""Reads of the call center: the order's calls on its timeline, calling summaries, registries,
+escalations, quality samples and dashboards."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Avg, Count, F, Min, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access
+from orders.models import Order
+from orders.selectors import TimelineEntry
+from orders.statuses import OrderStatus
+
+from .models import UNANSWERED, CallAttempt, CallState, Escalation, InboundCall, Outcome, QualityReview
+
+
+def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
+    """Calls (with their recordings) and escalations on the order's timeline, for staff and the partner."""
+    entries = []
+    can_listen = access.can(actor, "recordings.listen")
+    for attempt in CallAttempt.objects.filter(order=order).select_related("operator").order_by("started_at"):
+        outcome = attempt.get_outcome_display() if attempt.outcome else _("Call in progress")
+        details = attempt.note
+        if attempt.agreed_date:
+            details = _("Delivery on %(day)s") % {"day": attempt.agreed_date.strftime("%d.%m.%Y")} + (
+                f" · {details}" if details else ""
+            )
+        if attempt.next_call_at and attempt.outcome in (
+            Outcome.NO_ANSWER,
+            Outcome.BUSY,
+            Outcome.CALLBACK,
+            Outcome.POSTPONED,
+        ):
+            details = (details + " · " if details else "") + _("next call %(when)s") % {
+                "when": timezone.localtime(attempt.next_call_at).strftime("%d.%m %H:%M")
+            }
+        entries.append(
+            TimelineEntry(
+                at=attempt.started_at,
+                kind="call",
+                title=_("Call (%(kind)s): %(outcome)s")
+                % {"kind": attempt.get_kind_display(), "outcome": outcome},
+                actor=attempt.operator.display_name,
+                details=details,
+                extra={
+                    "recording_url": reverse("callcenter:recording", args=[attempt.pk])
+                    if attempt.recording and can_listen
+                    else "",
+                    "duration": attempt.duration_seconds,
+                },
+            )
+        )
+    for escalation in Escalation.objects.filter(order=order).select_related("raised_by", "resolved_by"):
+        entries.append(
+            TimelineEntry(
+                at=escalation.raised_at,
+                kind="escalation",
+                title=_("Passed to a supervisor: %(reason)s") % {"reason": escalation.reason},
+                actor=escalation.raised_by.display_name,
+                details=escalation.needed,
+            )
+        )
+        if escalation.resolved_at:
+            entries.append(
+                TimelineEntry(
+                    at=escalation.resolved_at,
+                    kind="escalation",
+                    title=_("Supervisor resolved it"),
+                    actor=escalation.resolved_by.display_name if escalation.resolved_by else "",
+                    details=escalation.resolution,
+                )
+            )
+    return entries
+
+
+def calling_summary(order: Order) -> dict | None:
+    state = CallState.objects.filter(order=order).first()
+    if state is None:
+        return None
+    return {
+        "attempts": state.attempts,
+        "last_outcome": Outcome(state.last_outcome).label if state.last_outcome else "",
+        "last_attempt_at": state.last_attempt_at,
+        "next_call_at": state.next_call_at if order.status == OrderStatus.CALLING else None,
+    }
+
+
+def unanswered_calls(phone_indexes: list[str]) -> int:
+    """How many calls to this customer (by phone, across partners) went unanswered: for the reliability signal."""
+    return CallAttempt.objects.filter(
+        order__phones__blind_index__in=phone_indexes, outcome__in=list(UNANSWERED)
+    ).count()
+
+
+def previous_attempts(order: Order):
+    return CallAttempt.objects.filter(order=order).select_related("operator").order_by("-started_at")
+
+
+def escalations_visible(actor):
+    return access.scoped(actor, Escalation.objects.select_related("order", "order__partner", "raised_by"))
+
+
+def missed_calls(actor):
+    calls = InboundCall.objects.filter(is_missed=True, called_back_at__isnull=True).select_related("order")
+    return access.scoped(actor, calls) if not access.is_company_wide(actor) else calls
+
+
+def quality_sample(
+    actor,
+    *,
+    size: int = 10,
+    days: int = 7,
+    operator_id: int | None = None,
+    partner_id: int | None = None,
+    outcome: str | None = None,
+):
+    """Calls with a recording to listen to: a random sample, or filtered."""
+    calls = access.scoped(
+        actor,
+        CallAttempt.objects.exclude(recording="")
+        .filter(started_at__gte=timezone.now() - timedelta(days=days))
+        .select_related("operator", "order", "partner"),
+    )
+    if operator_id:
+        calls = calls.filter(operator_id=operator_id)
+    if partner_id:
+        calls = calls.filter(partner_id=partner_id)
+    if outcome:
+        calls = calls.filter(outcome=outcome)
+    return calls.order_by("?")[:size]
+
+
+def dashboard(actor, *, since: datetime, group: str) -> list[dict]:
+    """Per logist, city or partner: calls per order, time from intake to first call, agreement rate, buyout
+    rate (of the orders they called), missed inbound calls returned in time."""
+    key = {"logist": "operator__username", "city": "order__city__name", "partner": "partner__name"}[group]
+    attempts = access.scoped(actor, CallAttempt.objects.filter(started_at__gte=since))
+    rows = {
+        row[key]: row
+        for row in attempts.values(key)
+        .annotate(
+            calls=Count("id"),
+            orders=Count("order", distinct=True),
+            agreed=Count("order", filter=Q(outcome=Outcome.AGREED), distinct=True),
+            paid=Count("order", filter=Q(order__status=OrderStatus.PAID), distinct=True),
+            refused=Count(
+                "order",
+                filter=Q(order__status__in=[OrderStatus.REFUSED, OrderStatus.RETURNED]),
+                distinct=True,
+            ),
+        )
+        .order_by(key)
+    }
+    first_calls = (
+        attempts.filter(is_first=True)
+        .annotate(wait=F("started_at") - F("order__created_at"))
+        .values(key)
+        .annotate(average=Avg("wait"))
+    )
+    waits = {row[key]: row["average"] for row in first_calls}
+    result = []
+    for name, row in rows.items():
+        decided = row["paid"] + row["refused"]
+        result.append(
+            {
+                "name": name or "—",
+                "calls": row["calls"],
+                "orders": row["orders"],
+                "calls_per_order": (Decimal(row["calls"]) / row["orders"]).quantize(Decimal("0.1"))
+                if row["orders"]
+                else None,
+                "first_call_wait": waits.get(name),
+                "agreement_rate": (Decimal(row["agreed"]) * 100 / row["orders"]).quantize(Decimal("0.1"))
+                if row["orders"]
+                else None,
+                "buyout_rate": (Decimal(row["paid"]) * 100 / decided).quantize(Decimal("0.1"))
+                if decided
+                else None,
+            }
+        )
+    return result
+
+
+def missed_returned_in_time(actor, *, since: datetime) -> dict:
+    calls = InboundCall.objects.filter(is_missed=True, received_at__gte=since)
+    if not access.is_company_wide(actor):
+        calls = access.scoped(actor, calls)
+    total = calls.count()
+    in_time = calls.filter(called_back_at__isnull=False, called_back_at__lte=F("callback_due_at")).count()
+    late_or_open = calls.filter(
+        Q(called_back_at__isnull=True, callback_due_at__lt=timezone.now())
+        | Q(called_back_at__gt=F("callback_due_at"))
+    ).count()
+    return {
+        "total": total,
+        "in_time": in_time,
+        "late": late_or_open,
+        "rate": (Decimal(in_time) * 100 / total).quantize(Decimal("0.1")) if total else None,
+    }
+
+
+def my_scores(actor):
+    reviews = QualityReview.objects.filter(operator=actor).select_related("attempt", "reviewer")
+    return reviews, reviews.aggregate(average=Avg("score"), first=Min("reviewed_at"))
+
+
+def customer_orders(
+    actor, *, phone_index: str | None = None, name: str | None = None, city_id: int | None = None
+):
+    """The hotline's customer card: every order of the customer (by phone, or by name within a city)."""
+    orders = (
+        access.scoped(actor, Order.objects.filter(is_test=False))
+        .select_related("partner", "city")
+        .prefetch_related("items__product")
+    )
+    if phone_index:
+        return orders.filter(phones__blind_index=phone_index).distinct().order_by("-created_at")[:100]
+    if name and city_id:
+        return orders.filter(customer_name__icontains=name.strip(), city_id=city_id).order_by("-created_at")[
+            :100
+        ]
+    return orders.none()

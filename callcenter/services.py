@@ -1,0 +1,684 @@
+"""Writes of the call center: the queue, calls and their outcomes, PBX events, registries, the hotline,
+escalations and quality reviews."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access, crypto
+from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from ketlogistic.core.services import audit_record
+from orders import workflow
+from orders.models import Order, OrderPhone, PartnerRules
+from orders.services import discussion_post, order_mark_work_started
+from orders.statuses import DeliveryKind, OrderSource, OrderStatus
+
+from . import hooks, scheduling, telephony
+from .models import (
+    UNANSWERED,
+    CallAttempt,
+    CallClaim,
+    CallState,
+    DeliveryRegistry,
+    Escalation,
+    InboundCall,
+    Outcome,
+    QualityReview,
+    RegistryEntry,
+)
+from .quality import CHECKLIST
+
+ESCALATION_WORKING_HOURS = 4
+
+
+def _claim_minutes() -> int:
+    return settings.CALL_CLAIM_MINUTES
+
+
+# -- keeping the calling state in step with the workflow -------------------------------------------------------------
+
+
+def on_transition(order: Order, transition, context) -> None:
+    """Workflow hook: an order entering calling gets its next call time; leaving calling frees its claim."""
+    if order.is_test:
+        return
+    if order.status == OrderStatus.CALLING:
+        call_on = context.data.get("call_on")
+        due = (
+            scheduling.start_of(calendar_for(order.country), call_on)
+            if isinstance(call_on, date)
+            else scheduling.first_call_at(order, context.now)
+        )
+        state, created = CallState.objects.get_or_create(
+            order=order, defaults={"partner_id": order.partner_id, "next_call_at": due}
+        )
+        if not created:
+            state.next_call_at = due
+            state.is_callback = False
+            state.save(update_fields=["next_call_at", "is_callback"])
+    else:
+        CallClaim.objects.filter(order=order).delete()
+
+
+# -- the queue ------------------------------------------------------------------------------------------------------
+
+
+def queue(actor, *, now: datetime | None = None):
+    """Orders due for a call that this logist serves, in priority order: same-day orders, call-backs that are
+    due, new orders (goods in the city, for next-day delivery), then the rest oldest first."""
+    now = now or timezone.now()
+    return (
+        access.scoped(
+            actor,
+            Order.objects.filter(
+                status=OrderStatus.CALLING, is_test=False, call_state__next_call_at__lte=now
+            ),
+        )
+        .exclude(call_claim__expires_at__gt=now)
+        # an order passed to a supervisor waits for the decision, not for the next logist
+        .exclude(Exists(Escalation.objects.filter(order=OuterRef("pk"), status=Escalation.Status.OPEN)))
+        .annotate(
+            priority=Case(
+                When(delivery_kind=DeliveryKind.SAME_DAY, then=Value(0)),
+                When(call_state__is_callback=True, then=Value(1)),
+                When(call_state__attempts=0, then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("priority", "call_state__next_call_at", "created_at", "id")
+    )
+
+
+def queue_next(*, actor, now: datetime | None = None) -> Order | None:
+    """Give the logist the next customer to call; two logists never get the same order at the same time."""
+    if not access.can(actor, "callcenter.queue"):
+        raise PermissionDenied
+    now = now or timezone.now()
+    existing = CallClaim.objects.filter(operator=actor, expires_at__gt=now).select_related("order").first()
+    if existing and existing.order.status == OrderStatus.CALLING:
+        return existing.order
+    for _attempt in range(5):
+        with transaction.atomic():
+            candidate = queue(actor, now=now).select_for_update(skip_locked=True, of=("self",)).first()
+            if candidate is None:
+                return None
+            # Another logist may have claimed it between our snapshot and our lock: look again.
+            if CallClaim.objects.filter(order=candidate, expires_at__gt=now).exists():
+                continue
+            CallClaim.objects.filter(order=candidate).delete()
+            CallClaim.objects.filter(operator=actor).delete()
+            try:
+                with transaction.atomic():
+                    CallClaim.objects.create(
+                        order=candidate,
+                        operator=actor,
+                        claimed_at=now,
+                        expires_at=now + timedelta(minutes=_claim_minutes()),
+                    )
+            except IntegrityError:
+                continue
+            return candidate
+    return None
+
+
+def claim_release(*, actor, order: Order) -> None:
+    CallClaim.objects.filter(order=order, operator=actor).delete()
+
+
+def claim_for(actor, order: Order, now: datetime | None = None) -> CallClaim | None:
+    return CallClaim.objects.filter(order=order, operator=actor, expires_at__gt=now or timezone.now()).first()
+
+
+# -- calls ----------------------------------------------------------------------------------------------------------
+
+ATTEMPT_KINDS = {
+    "logist": CallAttempt.Kind.LOGIST,
+    "hotline": CallAttempt.Kind.HOTLINE,
+    "courier_admin": CallAttempt.Kind.COURIER_ADMIN,
+    "courier": CallAttempt.Kind.COURIER,
+}
+
+
+def _kind_for(actor) -> str:
+    return ATTEMPT_KINDS.get(getattr(actor, "role", ""), CallAttempt.Kind.LOGIST)
+
+
+def customer_number(order: Order) -> str:
+    phone = OrderPhone.objects.filter(order=order).order_by("position").first()
+    if phone is None:
+        raise ApplicationError(_("The order has no phone to call."))
+    return crypto.decrypt(phone.ciphertext)
+
+
+@transaction.atomic
+def call_dial(*, actor, order: Order, request=None, now: datetime | None = None) -> CallAttempt:
+    """Place the call through the telephony: the operator's extension rings, then the customer's number."""
+    if not access.can(actor, "callcenter.call"):
+        raise PermissionDenied
+    order = access.get_scoped_or_404(actor, Order.objects.select_for_update(of=("self",)), pk=order.pk)
+    if order.is_test:
+        raise ApplicationError(_("Test orders are never called."))
+    now = now or timezone.now()
+    from orders.selectors import customer_profile
+
+    if customer_profile(order).do_not_contact:
+        raise ApplicationError(_("The customer asked not to be contacted."))
+    backend = telephony.backend()
+    call_id = telephony.new_call_id()
+    attempt = CallAttempt.objects.create(
+        order=order,
+        partner_id=order.partner_id,
+        operator=actor,
+        kind=_kind_for(actor),
+        started_at=now,
+        telephony_call_id=call_id,
+    )
+    try:
+        result = backend.dial(
+            call_id=call_id,
+            extension=actor.phone_extension or str(actor.pk),
+            number=customer_number(order),
+            request=request,
+        )
+    except telephony.TelephonyError as exc:
+        raise ApplicationError(_("The call could not be placed: %(error)s") % {"error": exc}) from exc
+    if result.connected:
+        attempt.line_state = CallAttempt.Line.CONNECTED
+        if hasattr(backend, "local_recording"):
+            attempt.recording.save(f"call-{attempt.pk}.wav", backend.local_recording(), save=False)
+        attempt.save(update_fields=["line_state", "recording"])
+    return attempt
+
+
+def _parse_sum(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value).replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        raise ValidationError({"confirmed_sum": _("Must be a sum of money.")}) from None
+
+
+@transaction.atomic
+def call_outcome(
+    *,
+    actor,
+    order: Order,
+    outcome: str,
+    agreed_date: date | None = None,
+    confirmed_address: str | None = None,
+    confirmed_sum=None,
+    address_confirmed: bool = False,
+    sum_confirmed: bool = False,
+    goods_confirmed: bool = False,
+    callback_at: datetime | None = None,
+    postponed_to: date | None = None,
+    reason: str = "",
+    needed: str = "",
+    note: str = "",
+    now: datetime | None = None,
+) -> CallAttempt:
+    """Record how the call went; the order moves on accordingly; the first call marks work started."""
+    if not access.can(actor, "callcenter.call"):
+        raise PermissionDenied
+    if outcome not in Outcome.values:
+        raise ValidationError({"outcome": _("Choose the outcome of the call.")})
+    now = now or timezone.now()
+    order = access.get_scoped_or_404(
+        actor, Order.objects.select_for_update(of=("self",)).select_related("city", "partner"), pk=order.pk
+    )
+    if (
+        order.status not in (OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED)
+        and outcome != Outcome.ESCALATED
+    ):
+        raise ApplicationError(
+            _("The order is not being called now (status: %(status)s).")
+            % {"status": order.get_status_display()}
+        )
+    errors: dict[str, str] = {}
+    reason = (reason or "").strip()
+    local_today = scheduling.local_day(order, now)
+    if outcome == Outcome.AGREED:
+        if agreed_date is None:
+            errors["agreed_date"] = _("Give the agreed delivery date.")
+        elif agreed_date < local_today:
+            errors["agreed_date"] = _("The date is in the past.")
+        elif agreed_date == local_today and order.delivery_kind != DeliveryKind.SAME_DAY:
+            errors["agreed_date"] = _("Delivery today is for same-day (ДВД) orders only.")
+        if not (address_confirmed and sum_confirmed and goods_confirmed):
+            errors["confirmations"] = _("Confirm the address, the sum, and the goods with their quantities.")
+    if outcome == Outcome.CALLBACK and callback_at is None:
+        errors["callback_at"] = _("Give the time to call back.")
+    if outcome == Outcome.POSTPONED and (postponed_to is None or postponed_to <= local_today):
+        errors["postponed_to"] = _("Give a date after today.")
+    if outcome == Outcome.REFUSED and not reason:
+        errors["reason"] = _("Write why the customer refused.")
+    if outcome == Outcome.ESCALATED and (not reason or not (needed or "").strip()):
+        errors["reason"] = _("Write the reason and what is needed from the supervisor.")
+    new_sum = _parse_sum(confirmed_sum) if outcome == Outcome.AGREED else None
+    rules = PartnerRules.objects.filter(partner_id=order.partner_id).first()
+    if new_sum is not None and new_sum != order.cod_amount:
+        discount = order.cod_amount - new_sum
+        if new_sum > order.cod_amount:
+            errors["confirmed_sum"] = _(
+                "The customer was told more than the order's sum: ask the partner first."
+            )
+        elif rules is None or not rules.discount_allowed or discount > rules.max_discount:
+            errors["confirmed_sum"] = _("A discount of %(discount)s is beyond what the partner allows.") % {
+                "discount": discount
+            }
+    if errors:
+        raise ValidationError(errors)
+
+    attempt = (
+        CallAttempt.objects.select_for_update()
+        .filter(order=order, operator=actor, outcome="")
+        .order_by("-started_at")
+        .first()
+    )
+    if attempt is None:
+        attempt = CallAttempt(
+            order=order,
+            partner_id=order.partner_id,
+            operator=actor,
+            kind=_kind_for(actor),
+            started_at=now,
+            telephony_call_id=telephony.new_call_id(),
+            line_state=CallAttempt.Line.COMPLETED,
+        )
+    attempt.outcome = outcome
+    attempt.outcome_at = now
+    attempt.note = (note or reason or "").strip()[:2000]
+    attempt.agreed_date = agreed_date if outcome == Outcome.AGREED else None
+    if (
+        attempt.line_state in (CallAttempt.Line.DIALING, CallAttempt.Line.CONNECTED)
+        and telephony.backend().name == "dev"
+    ):
+        attempt.line_state = CallAttempt.Line.COMPLETED
+        attempt.duration_seconds = max(int((now - attempt.started_at).total_seconds()), 1)
+    state, _created = CallState.objects.select_for_update().get_or_create(
+        order=order, defaults={"partner_id": order.partner_id, "next_call_at": now}
+    )
+    day = scheduling.local_day(order, now)
+    state.calls_that_day = (state.calls_that_day if state.day == day else 0) + 1
+    state.day = day
+    state.attempts += 1
+    state.last_outcome = outcome
+    state.last_attempt_at = now
+    if state.first_attempt_at is None:
+        state.first_attempt_at = now
+        attempt.is_first = True
+    next_at = scheduling.next_call_after(
+        order,
+        outcome=outcome,
+        calls_that_day=state.calls_that_day,
+        now=now,
+        callback_at=callback_at,
+        postponed_to=postponed_to,
+    )
+    attempt.next_call_at = next_at
+    if next_at is not None:
+        state.next_call_at = next_at
+    state.is_callback = outcome == Outcome.CALLBACK
+    attempt.save()
+    state.save()
+    order_mark_work_started(order_id=order.pk, at=now)
+    CallClaim.objects.filter(order=order).delete()
+
+    if outcome == Outcome.AGREED:
+        if confirmed_address and confirmed_address.strip() and confirmed_address.strip() != order.address:
+            order.address = confirmed_address.strip()[:500]
+            order.save(update_fields=["address", "updated_at"])
+        if new_sum is not None and new_sum != order.cod_amount:
+            order.cod_amount = new_sum
+            order.save(update_fields=["cod_amount", "updated_at"])
+        if order.status == OrderStatus.CALLING:
+            workflow.perform(
+                order,
+                action="agree_delivery",
+                actor=actor,
+                source=OrderSource.STAFF,
+                data={"delivery_date": agreed_date, "address": order.address, "sum": str(order.cod_amount)},
+                now=now,
+            )
+            registry_add_late(order, now=now)
+    elif outcome == Outcome.REFUSED:
+        workflow.perform(
+            order, action="refuse", actor=actor, source=OrderSource.STAFF, reason=reason, now=now
+        )
+    elif outcome == Outcome.ESCALATED:
+        escalation_raise(actor=actor, order=order, reason=reason, needed=needed, now=now)
+    elif outcome == Outcome.WRONG_NUMBER:
+        discussion_post(
+            actor=actor,
+            order=order,
+            text=_("We cannot reach the customer: the phone number is wrong. Please send a correct number."),
+        )
+    hooks.run_attempt_hooks(attempt)
+    return attempt
+
+
+def close_unreached(*, now: datetime | None = None) -> int:
+    """Daily: orders called for longer than the partner allows without reaching the customer close as not reached."""
+    now = now or timezone.now()
+    closed = 0
+    limits = dict(PartnerRules.objects.values_list("partner_id", "not_reached_after_days"))
+    candidates = CallState.objects.filter(
+        order__status=OrderStatus.CALLING,
+        first_attempt_at__isnull=False,
+        last_outcome__in=list(UNANSWERED) + [Outcome.WRONG_NUMBER],
+        first_attempt_at__lt=now - timedelta(days=1),
+    ).select_related("order")
+    for state in candidates:
+        days = limits.get(state.partner_id, 30)
+        if state.first_attempt_at > now - timedelta(days=days):
+            continue
+        if (
+            CallAttempt.objects.filter(order_id=state.order_id)
+            .exclude(outcome__in=list(UNANSWERED) + [Outcome.WRONG_NUMBER, ""])
+            .exists()
+        ):
+            continue  # the customer was reached at some point
+        try:
+            workflow.perform(
+                state.order_id,
+                action="close_not_reached",
+                actor=None,
+                source=OrderSource.TASK,
+                reason=_("No contact in %(days)s days of calling") % {"days": days},
+                now=now,
+            )
+        except workflow.TransitionError:
+            continue
+        closed += 1
+    return closed
+
+
+# -- the PBX --------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def pbx_event(*, payload: dict) -> CallAttempt | InboundCall | None:
+    """A PBX webhook (already verified): a finished outbound call, or an inbound call (answered or missed).
+
+    Replays of the same event change nothing the second time.
+    """
+    kind = payload.get("type", "call")
+    call_id = str(payload.get("call_id") or "")[:64]
+    if not call_id:
+        raise ValidationError(_("call_id is missing"))
+    if kind == "inbound":
+        return _inbound_from_pbx(payload, call_id)
+    attempt = CallAttempt.objects.select_for_update().filter(telephony_call_id=call_id).first()
+    if attempt is None:
+        return None
+    status = payload.get("status")
+    attempt.line_state = CallAttempt.Line.COMPLETED if status == "completed" else CallAttempt.Line.FAILED
+    try:
+        attempt.duration_seconds = max(int(payload.get("duration") or 0), 0)
+    except (TypeError, ValueError):
+        attempt.duration_seconds = 0
+    url = payload.get("recording_url")
+    if url and not attempt.recording:
+        content = telephony.HttpPbxBackend().fetch_recording(url)
+        if telephony.audio_type(content) is None:
+            raise ValidationError(_("The recording is not an audio file."))
+        attempt.recording.save(
+            f"call-{attempt.pk}.{_audio_extension(content)}", ContentFile(content), save=False
+        )
+    attempt.save(update_fields=["line_state", "duration_seconds", "recording"])
+    return attempt
+
+
+def _audio_extension(content: bytes) -> str:
+    return {"audio/wav": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg"}[telephony.audio_type(content)]
+
+
+def _inbound_from_pbx(payload: dict, call_id: str) -> InboundCall:
+    existing = InboundCall.objects.filter(telephony_call_id=call_id).first()
+    if existing is not None:
+        return existing
+    country = payload.get("country") if payload.get("country") in ("KZ", "KG") else "KZ"
+    return inbound_log(
+        actor=None,
+        phone=str(payload.get("from") or ""),
+        country=country,
+        missed=payload.get("status") == "missed",
+        telephony_call_id=call_id,
+        received_at=timezone.now(),
+    )
+
+
+# -- registries -----------------------------------------------------------------------------------------------------
+
+
+def _served_orders(warehouse, day: date):
+    city = warehouse.city
+    return (
+        Order.objects.filter(status=OrderStatus.DELIVERY_AGREED, delivery_date=day, is_test=False)
+        .filter(Q(city=city) | Q(city__served_from=city))
+        .exclude(delivery_kind=DeliveryKind.POST)
+    )
+
+
+@transaction.atomic
+def registry_build(*, warehouse, day: date, now: datetime | None = None) -> DeliveryRegistry:
+    """The registry of a city for a day: every customer who agreed to delivery that day. Building twice adds nothing."""
+    now = now or timezone.now()
+    registry, created = DeliveryRegistry.objects.select_for_update().get_or_create(
+        warehouse=warehouse, date=day, defaults={"built_at": now}
+    )
+    for order in _served_orders(warehouse, day).order_by("delivery_kind", "created_at"):
+        _enter(registry, order, now=now, addendum=not created)
+    return registry
+
+
+def _enter(registry: DeliveryRegistry, order: Order, *, now: datetime, addendum: bool) -> None:
+    _entry, created = RegistryEntry.objects.get_or_create(
+        registry=registry,
+        order=order,
+        defaults={"partner_id": order.partner_id, "is_addendum": addendum, "added_at": now},
+    )
+    if created and order.status == OrderStatus.DELIVERY_AGREED:
+        workflow.perform(order, action="add_to_registry", actor=None, source=OrderSource.TASK, now=now)
+
+
+def registry_add_late(order: Order, *, now: datetime) -> None:
+    """An agreement after the day's registry was built goes into its addendum (same-day orders at once)."""
+    from warehouses.fulfilment import serving_warehouse
+
+    if order.delivery_kind == DeliveryKind.POST:
+        return
+    warehouse = serving_warehouse(order)
+    registry = DeliveryRegistry.objects.filter(warehouse=warehouse, date=order.delivery_date).first()
+    if (
+        registry is None
+        and order.delivery_kind == DeliveryKind.SAME_DAY
+        and order.delivery_date == scheduling.local_day(order, now)
+    ):
+        registry = DeliveryRegistry.objects.create(
+            warehouse=warehouse, date=order.delivery_date, built_at=now
+        )
+    if registry is not None:
+        _enter(registry, order, now=now, addendum=True)
+
+
+def registries_build_due(*, now: datetime | None = None) -> int:
+    """At the cut-off, every city's registry for tomorrow (run by beat; building twice adds nothing)."""
+    from warehouses.models import Warehouse
+
+    now = now or timezone.now()
+    cutoff = time.fromisoformat(settings.REGISTRY_CUTOFF)
+    built = 0
+    for warehouse in Warehouse.objects.filter(is_active=True).select_related("city"):
+        calendar = calendar_for(warehouse.city.country)
+        local = now.astimezone(calendar.zone)
+        if local.time() < cutoff:
+            continue
+        registry_build(warehouse=warehouse, day=local.date() + timedelta(days=1), now=now)
+        built += 1
+    return built
+
+
+# -- the hotline ----------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def inbound_log(
+    *,
+    actor,
+    phone: str = "",
+    country: str = "KZ",
+    order: Order | None = None,
+    topic: str = "",
+    result: str = "",
+    missed: bool = False,
+    telephony_call_id: str = "",
+    received_at: datetime | None = None,
+) -> InboundCall:
+    """Log an inbound call; a missed one is owed a call back the same working day."""
+    if actor is not None and not access.can(actor, "hotline.use"):
+        raise PermissionDenied
+    received_at = received_at or timezone.now()
+    call = InboundCall(
+        received_at=received_at,
+        operator=actor if getattr(actor, "pk", None) else None,
+        is_missed=missed,
+        topic=topic,
+        result=(result or "").strip()[:2000],
+        country=country,
+        telephony_call_id=telephony_call_id,
+    )
+    if phone:
+        try:
+            number = normalize_phone(phone, country)
+        except PhoneError as exc:
+            raise ValidationError({"phone": str(exc)}) from exc
+        call.phone_index = crypto.blind_index(number)
+        call.masked_phone = mask_phone(number)
+        call.phone_ciphertext = crypto.encrypt(number)
+        if order is None:  # the customer's latest order (that this operator may see)
+            candidates = Order.objects.filter(phones__blind_index=call.phone_index)
+            if actor is not None:
+                candidates = access.scoped(actor, candidates)
+            order = candidates.order_by("-created_at", "-id").first()
+    if order is not None:
+        if actor is not None:
+            order = access.get_scoped_or_404(actor, Order.objects.all(), pk=order.pk)
+        call.order, call.partner_id = order, order.partner_id
+    if missed:
+        calendar = calendar_for(country)
+        start = calendar.work_starts_for(received_at)
+        call.callback_due_at = calendar.day_end(start.astimezone(calendar.zone).date())
+    call.save()
+    return call
+
+
+@transaction.atomic
+def inbound_call_back(*, actor, call: InboundCall, request=None) -> InboundCall:
+    """Return a missed call through the telephony (the number stays hidden) and mark it done."""
+    if not access.can(actor, "hotline.use"):
+        raise PermissionDenied
+    call = InboundCall.objects.select_for_update().get(pk=call.pk)
+    if call.called_back_at:
+        return call
+    if call.phone_ciphertext:
+        telephony.backend().dial(
+            call_id=telephony.new_call_id(),
+            extension=actor.phone_extension or str(actor.pk),
+            number=crypto.decrypt(call.phone_ciphertext),
+            request=request,
+        )
+    call.called_back_at = timezone.now()
+    call.called_back_by = actor
+    call.save(update_fields=["called_back_at", "called_back_by"])
+    return call
+
+
+# -- escalations ----------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def escalation_raise(
+    *, actor, order: Order, reason: str, needed: str, now: datetime | None = None
+) -> Escalation:
+    if not access.can(actor, "escalations.raise"):
+        raise PermissionDenied
+    now = now or timezone.now()
+    order = access.get_scoped_or_404(actor, Order.objects.all(), pk=order.pk)
+    if not (reason or "").strip() or not (needed or "").strip():
+        raise ValidationError(_("Write the reason and what is needed from the supervisor."))
+    due = calendar_for(order.country).add_working_hours(now, ESCALATION_WORKING_HOURS)
+    return Escalation.objects.create(
+        order=order,
+        partner_id=order.partner_id,
+        raised_by=actor,
+        raised_at=now,
+        reason=reason.strip()[:300],
+        needed=needed.strip(),
+        due_at=due,
+    )
+
+
+@transaction.atomic
+def escalation_resolve(*, actor, escalation: Escalation, resolution: str) -> Escalation:
+    if not access.can(actor, "escalations.resolve"):
+        raise PermissionDenied
+    escalation = access.get_scoped_or_404(actor, Escalation.objects.select_for_update(), pk=escalation.pk)
+    if escalation.status == Escalation.Status.RESOLVED:
+        raise ApplicationError(_("This escalation was resolved already."))
+    if not (resolution or "").strip():
+        raise ValidationError(_("Write how it was resolved."))
+    escalation.status = Escalation.Status.RESOLVED
+    escalation.resolved_by = actor
+    escalation.resolved_at = timezone.now()
+    escalation.resolution = resolution.strip()
+    escalation.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
+    CallState.objects.filter(order_id=escalation.order_id).update(next_call_at=timezone.now())
+    return escalation
+
+
+# -- quality control ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def quality_review(
+    *, reviewer, attempt: CallAttempt, answers: dict[str, bool], comment: str = ""
+) -> QualityReview:
+    if not access.can(reviewer, "qc.review"):
+        raise PermissionDenied
+    attempt = access.get_scoped_or_404(reviewer, CallAttempt.objects.all(), pk=attempt.pk)
+    scores = {code: bool(answers.get(code)) for code, _label in CHECKLIST}
+    score = (Decimal(sum(scores.values())) * 100 / len(scores)).quantize(Decimal("0.1"))
+    review, _created = QualityReview.objects.update_or_create(
+        attempt=attempt,
+        reviewer=reviewer,
+        defaults={
+            "partner_id": attempt.partner_id,
+            "operator_id": attempt.operator_id,
+            "scores": scores,
+            "score": score,
+            "comment": (comment or "").strip(),
+            "reviewed_at": timezone.now(),
+        },
+    )
+    audit_record(
+        actor=reviewer,
+        action="quality.reviewed",
+        partner=attempt.partner,
+        obj=review,
+        summary=f"Call {attempt.pk} of {attempt.operator_id} scored {score}%",
+    )
+    return review

@@ -1,0 +1,563 @@
+"""Call center pages: the logist's desk and call screen, recordings, registries, scripts, the hotline,
+escalations and quality control. Every queryset comes through the access module."""
+
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from ketlogistic.core import access, crypto
+from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.decorators import permission_required
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.phones import PhoneError, normalize_phone
+from orders.models import Order
+from orders.selectors import customer_profile
+from orders.services import rules_for
+from warehouses.models import Warehouse
+
+from . import scripts, selectors, services, telephony
+from .forms import EscalationResolveForm, HotlineSearchForm, InboundForm, OutcomeForm, ReviewForm, SectionForm
+from .models import (
+    CallAttempt,
+    CallState,
+    DeliveryRegistry,
+    Escalation,
+    InboundCall,
+    Outcome,
+    RegistryEntry,
+    Script,
+    ScriptSection,
+)
+from .quality import CHECKLIST
+
+
+def _error_messages(request, exc) -> None:
+    if isinstance(exc, ValidationError):
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.error(request, str(getattr(exc, "message", exc)))
+
+
+@permission_required("callcenter.queue")
+def desk(request):
+    now = timezone.now()
+    claim = (
+        services.CallClaim.objects.filter(operator=request.user, expires_at__gt=now)
+        .select_related("order")
+        .first()
+    )
+    due = services.queue(request.user, now=now)
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return render(
+        request,
+        "callcenter/desk.html",
+        {
+            "claim": claim,
+            "due_count": due.count(),
+            "same_day": due.filter(priority=0).count(),
+            "callbacks": due.filter(priority=1).count(),
+            "new": due.filter(priority=2).count(),
+            "my_calls_today": CallAttempt.objects.filter(
+                operator=request.user, started_at__gte=today
+            ).count(),
+            "claim_minutes": settings.CALL_CLAIM_MINUTES,
+        },
+    )
+
+
+@require_POST
+@permission_required("callcenter.queue")
+def next_call(request):
+    order = services.queue_next(actor=request.user)
+    if order is None:
+        messages.info(request, _("Nobody is due for a call right now."))
+        return redirect("callcenter:desk")
+    return redirect("callcenter:call", order_id=order.pk)
+
+
+def _next_delivery_day(order):
+    calendar = calendar_for(order.country)
+    return calendar.next_working_day(timezone.localtime(timezone.now(), calendar.zone).date())
+
+
+@permission_required("callcenter.call")
+def call_screen(request, order_id: int):
+    order = access.get_scoped_or_404(
+        request.user, Order.objects.select_related("city", "partner"), pk=order_id
+    )
+    form = OutcomeForm(
+        request.POST or None,
+        initial={
+            "confirmed_address": order.address,
+            "confirmed_sum": order.cod_amount,
+            "agreed_date": _next_delivery_day(order),
+        },
+    )
+    if request.method == "POST":
+        if request.POST.get("action") == "dial":
+            try:
+                services.call_dial(actor=request.user, order=order, request=request)
+            except ApplicationError as exc:
+                _error_messages(request, exc)
+            else:
+                messages.success(request, _("Calling… your phone rings first."))
+            return redirect("callcenter:call", order_id=order.pk)
+        if request.POST.get("action") == "release":
+            services.claim_release(actor=request.user, order=order)
+            return redirect("callcenter:desk")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.call_outcome(actor=request.user, order=order, **data)
+            except ValidationError as exc:
+                for field, errors in (
+                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
+                ):
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            except ApplicationError as exc:
+                _error_messages(request, exc)
+            else:
+                messages.success(
+                    request, _("Saved: %(outcome)s.") % {"outcome": Outcome(data["outcome"]).label}
+                )
+                if access.can(request.user, "callcenter.queue") and request.POST.get("then") == "next":
+                    return next_call(request)
+                return redirect(
+                    "callcenter:desk"
+                    if access.can(request.user, "callcenter.queue")
+                    else "callcenter:hotline"
+                )
+    status_section, topics = scripts.sections_for(order)
+    values = scripts.values_for(order)
+    order_items = list(order.items.select_related("product"))
+    return render(
+        request,
+        "callcenter/call.html",
+        {
+            "order": order,
+            "form": form,
+            "items": order_items,
+            "profile": customer_profile(order),
+            "rules": rules_for(order.partner),
+            "attempts": selectors.previous_attempts(order)[:20],
+            "state": CallState.objects.filter(order=order).first(),
+            "script_status": (status_section, scripts.render(status_section, order, values))
+            if status_section
+            else None,
+            "script_topics": [(section, scripts.render(section, order, values)) for section in topics],
+            "claim": services.claim_for(request.user, order),
+            "open_attempt": CallAttempt.objects.filter(
+                order=order, operator=request.user, outcome=""
+            ).first(),
+        },
+    )
+
+
+@permission_required("recordings.listen")
+def recording(request, attempt_id: int):
+    """A call's recording, only for staff who may see the order and for the order's partner."""
+    attempt = access.get_scoped_or_404(request.user, CallAttempt.objects.all(), pk=attempt_id)
+    if not attempt.recording:
+        raise Http404
+    handle = attempt.recording.open("rb")
+    head = handle.read(16)
+    handle.seek(0)
+    content_type = telephony.audio_type(head)
+    if content_type is None:
+        raise Http404
+    response = FileResponse(handle, content_type=content_type)
+    response["Content-Disposition"] = (
+        f'inline; filename="call-{attempt.pk}.{attempt.recording.name.rsplit(".", 1)[-1]}"'
+    )
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def pbx_webhook(request):
+    """The PBX reports a finished call (and its recording) or an inbound call; the signature is required."""
+    signature = request.headers.get(telephony.SIGNATURE_HEADER, "")
+    if not settings.TELEPHONY_WEBHOOK_SECRET or not telephony.verify(
+        settings.TELEPHONY_WEBHOOK_SECRET, signature, request.body
+    ):
+        return JsonResponse({"error": "bad signature"}, status=403)
+    try:
+        payload = json.loads(request.body)
+        services.pbx_event(payload=payload)
+    except (ValueError, ValidationError, telephony.TelephonyError) as exc:
+        return JsonResponse({"error": str(exc)[:200]}, status=400)
+    return JsonResponse({"ok": True})
+
+
+# -- registries -----------------------------------------------------------------------------------------------------
+
+
+@permission_required("callcenter.registry.view")
+def registry_list(request):
+    registries = access.scoped(
+        request.user, DeliveryRegistry.objects.select_related("warehouse__city")
+    ).distinct()
+    if access.is_company_wide(request.user):
+        registries = DeliveryRegistry.objects.select_related("warehouse__city")
+    page = Paginator(registries.order_by("-date", "warehouse__city__name"), 50).get_page(
+        request.GET.get("page")
+    )
+    # the rows this user may see in each registry (a shared city registry also holds other partners' orders)
+    counts = dict(
+        access.scoped(request.user, RegistryEntry.objects.filter(registry__in=[r.pk for r in page]))
+        .values("registry")
+        .annotate(rows=Count("id"))
+        .values_list("registry", "rows")
+    )
+    for registry in page:
+        registry.visible_rows = counts.get(registry.pk, 0)
+    warehouses = [
+        warehouse
+        for warehouse in Warehouse.objects.filter(is_active=True)
+        .select_related("city")
+        .order_by("city__country", "city__name")
+        if _may_see_city(request.user, warehouse.city)
+    ]
+    return render(
+        request,
+        "callcenter/registries.html",
+        {
+            "page": page,
+            "warehouses": warehouses,
+            "tomorrow": timezone.localdate() + timedelta(days=1),
+            "can_build": access.can(request.user, "callcenter.registry.build") and warehouses,
+        },
+    )
+
+
+@require_POST
+@permission_required("callcenter.registry.build")
+def registry_build(request):
+    from datetime import date
+
+    warehouse = Warehouse.objects.select_related("city").filter(pk=request.POST.get("warehouse")).first()
+    if warehouse is None or not _may_see_city(request.user, warehouse.city):
+        raise Http404
+    try:
+        day = date.fromisoformat(request.POST.get("date", ""))
+    except ValueError:
+        day = timezone.localdate() + timedelta(days=1)
+    registry = services.registry_build(warehouse=warehouse, day=day)
+    return redirect("callcenter:registry", registry_id=registry.pk)
+
+
+def _may_see_city(actor, city) -> bool:
+    """Registries hold many partners' orders: staff see those of the cities (or countries) they serve."""
+    if access.is_company_wide(actor):
+        return True
+    for scope in access.staff_scopes(actor):
+        if scope.city_id:
+            if scope.city_id == city.pk:
+                return True
+        elif not scope.country or scope.country == city.country:
+            return True
+    return False
+
+
+@permission_required("callcenter.registry.view")
+def registry_detail(request, registry_id: int):
+    registry = DeliveryRegistry.objects.select_related("warehouse__city").filter(pk=registry_id).first()
+    if registry is None or not _may_see_city(request.user, registry.warehouse.city):
+        raise Http404
+    entries = (
+        registry.entries.select_related("order", "order__city", "order__partner")
+        .prefetch_related("order__phones", "order__items__product")
+        .order_by("is_addendum", "order__delivery_kind", "added_at")
+    )
+    entries = list(entries.filter(order__in=access.scoped(request.user, Order.objects.all())))
+    if request.GET.get("format") == "xlsx":
+        book = SafeWorkbook()
+        sheet = book.sheet(
+            _("Registry"),
+            [
+                _("Order"),
+                _("Partner"),
+                _("Customer"),
+                _("Phone"),
+                _("Address"),
+                _("Goods"),
+                _("Sum to collect"),
+                _("Delivery"),
+                _("Addendum"),
+            ],
+            widths=[9, 18, 26, 18, 40, 40, 14, 14, 10],
+        )
+        for entry in entries:
+            order = entry.order
+            sheet.append(
+                [
+                    order.pk,
+                    order.partner.name,
+                    order.customer_name,
+                    ", ".join(p.masked for p in order.phones.all()),
+                    order.address,
+                    "; ".join(f"{i.product.name} × {i.quantity}" for i in order.items.all()),
+                    order.cod_amount,
+                    order.get_delivery_kind_display(),
+                    _("yes") if entry.is_addendum else "",
+                ]
+            )
+        return book.response(f"registry-{registry.warehouse.city.name_en}-{registry.date:%Y%m%d}.xlsx")
+    return render(request, "callcenter/registry.html", {"registry": registry, "entries": entries})
+
+
+# -- scripts --------------------------------------------------------------------------------------------------------
+
+
+@permission_required("scripts.view")
+def script_edit(request, section_id: int | None = None):
+    """Heads of department edit the company's default script; partner staff their own."""
+    if access.is_partner_actor(request.user):
+        if not access.can(request.user, "scripts.edit_own"):
+            raise PermissionDenied
+        script, _created = Script.objects.get_or_create(
+            partner=request.user.partner, defaults={"name": request.user.partner.name}
+        )
+    else:
+        script = Script.objects.filter(partner__isnull=True).first() or scripts.load_default_script()
+    can_edit = access.can(request.user, "scripts.edit_own" if script.partner_id else "scripts.edit_default")
+    section = None
+    if section_id is not None:
+        section = ScriptSection.objects.filter(script=script, pk=section_id).first()
+        if section is None:
+            raise Http404
+    form = SectionForm(request.POST or None, instance=section)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if request.POST.get("delete") and section is not None:
+            section.delete()
+            messages.success(request, _("The section is deleted."))
+            return redirect("callcenter:scripts")
+        if form.is_valid():
+            saved = form.save(commit=False)
+            saved.script = script
+            saved.partner = script.partner
+            saved.save()
+            messages.success(request, _("Saved."))
+            return redirect("callcenter:scripts")
+    return render(
+        request,
+        "callcenter/scripts.html",
+        {
+            "script": script,
+            "sections": script.sections.all(),
+            "form": form,
+            "editing": section,
+            "can_edit": can_edit,
+            "default": Script.objects.filter(partner__isnull=True).first() if script.partner_id else None,
+        },
+    )
+
+
+# -- hotline --------------------------------------------------------------------------------------------------------
+
+
+@permission_required("hotline.use")
+def hotline(request):
+    search = HotlineSearchForm(request.GET or None)
+    orders = []
+    searched = False
+    if search.is_valid() and (search.cleaned_data["phone"] or search.cleaned_data["name"]):
+        searched = True
+        data = search.cleaned_data
+        if data["phone"]:
+            try:
+                index = crypto.blind_index(
+                    normalize_phone(data["phone"], data["city"].country if data["city"] else "KZ")
+                )
+            except PhoneError as exc:
+                search.add_error("phone", str(exc))
+                index = None
+            orders = list(selectors.customer_orders(request.user, phone_index=index)) if index else []
+        elif data["name"] and data["city"]:
+            orders = list(selectors.customer_orders(request.user, name=data["name"], city_id=data["city"].pk))
+        else:
+            search.add_error("city", _("Searching by name needs the city as well (the script says so)."))
+    inbound = InboundForm(request.POST or None)
+    if request.method == "POST" and inbound.is_valid():
+        order = None
+        if request.POST.get("order"):
+            order = access.get_scoped_or_404(request.user, Order.objects.all(), pk=request.POST["order"])
+        try:
+            services.inbound_log(
+                actor=request.user,
+                phone=inbound.cleaned_data["phone"],
+                order=order,
+                topic=inbound.cleaned_data["topic"],
+                result=inbound.cleaned_data["result"],
+                missed=inbound.cleaned_data["missed"],
+                country=order.country if order else "KZ",
+            )
+        except ValidationError as exc:
+            _error_messages(request, exc)
+        else:
+            messages.success(request, _("The call is logged."))
+            return redirect(request.get_full_path())
+    orders = orders[:20]
+    texts = scripts.status_texts(orders)
+    cards = [(order, texts[order.pk]) for order in orders]
+    return render(
+        request,
+        "callcenter/hotline.html",
+        {
+            "search": search,
+            "cards": cards,
+            "searched": searched,
+            "inbound": inbound,
+            "missed": selectors.missed_calls(request.user).order_by("callback_due_at")[:50],
+        },
+    )
+
+
+@require_POST
+@permission_required("hotline.use")
+def inbound_call_back(request, call_id: int):
+    call = InboundCall.objects.filter(pk=call_id).first()
+    if call is None or not (
+        access.is_company_wide(request.user)
+        or access.scoped(request.user, InboundCall.objects.filter(pk=call_id)).exists()
+    ):
+        raise Http404
+    try:
+        services.inbound_call_back(actor=request.user, call=call, request=request)
+    except telephony.TelephonyError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Calling back… your phone rings first."))
+    return redirect("callcenter:hotline")
+
+
+# -- escalations ----------------------------------------------------------------------------------------------------
+
+
+@permission_required("escalations.view")
+def escalations(request):
+    rows = selectors.escalations_visible(request.user)
+    status = request.GET.get("status", "open")
+    if status in Escalation.Status.values:
+        rows = rows.filter(status=status)
+    return render(
+        request,
+        "callcenter/escalations.html",
+        {"rows": rows[:200], "status": status, "form": EscalationResolveForm(), "now": timezone.now()},
+    )
+
+
+@require_POST
+@permission_required("escalations.resolve")
+def escalation_resolve(request, escalation_id: int):
+    escalation = access.get_scoped_or_404(request.user, Escalation.objects.all(), pk=escalation_id)
+    form = EscalationResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.escalation_resolve(
+                actor=request.user, escalation=escalation, resolution=form.cleaned_data["resolution"]
+            )
+        except (ValidationError, ApplicationError) as exc:
+            _error_messages(request, exc)
+        else:
+            messages.success(request, _("Resolved; the order is back in the calling queue."))
+    return redirect("callcenter:escalations")
+
+
+# -- quality control ------------------------------------------------------------------------------------------------
+
+
+@permission_required("qc.review")
+def quality(request):
+    def number(name):
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    calls = selectors.quality_sample(
+        request.user,
+        size=number("size") or 10,
+        days=number("days") or 7,
+        operator_id=number("operator"),
+        partner_id=number("partner"),
+        outcome=request.GET.get("outcome") or None,
+    )
+    return render(request, "callcenter/quality.html", {"calls": calls, "outcomes": Outcome.choices})
+
+
+@permission_required("qc.review")
+def quality_review(request, attempt_id: int):
+    attempt = access.get_scoped_or_404(
+        request.user, CallAttempt.objects.select_related("order", "operator"), pk=attempt_id
+    )
+    existing = attempt.reviews.filter(reviewer=request.user).first()
+    form = ReviewForm(
+        request.POST or None,
+        initial={**(existing.scores if existing else {}), "comment": existing.comment if existing else ""},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.quality_review(
+            reviewer=request.user,
+            attempt=attempt,
+            answers=form.answers(),
+            comment=form.cleaned_data["comment"],
+        )
+        messages.success(request, _("The review is saved."))
+        return redirect("callcenter:quality")
+    return render(
+        request, "callcenter/review.html", {"attempt": attempt, "form": form, "checklist": CHECKLIST}
+    )
+
+
+@permission_required("qc.dashboard")
+def quality_dashboard(request):
+    days = int(request.GET.get("days", "30")) if request.GET.get("days", "30").isdigit() else 30
+    since = timezone.now() - timedelta(days=days)
+    group = (
+        request.GET.get("group") if request.GET.get("group") in ("logist", "city", "partner") else "logist"
+    )
+    return render(
+        request,
+        "callcenter/dashboard.html",
+        {
+            "rows": selectors.dashboard(request.user, since=since, group=group),
+            "group": group,
+            "days": days,
+            "missed": selectors.missed_returned_in_time(request.user, since=since),
+        },
+    )
+
+
+@permission_required("qc.own_scores")
+def my_scores(request):
+    reviews, summary = selectors.my_scores(request.user)
+    return render(
+        request,
+        "callcenter/my_scores.html",
+        {"reviews": reviews[:100], "summary": summary, "checklist": dict(CHECKLIST)},
+    )
+
+
+def calling_panel(order, actor):
+    """The calling summary on the order card (partners and staff)."""
+    summary = selectors.calling_summary(order)
+    if summary is None:
+        return None
+    return "callcenter/includes/calling_panel.html", summary

@@ -1,0 +1,291 @@
+"""Calls and their outcomes: recall times in the customer's time, what each outcome does to the order."""
+
+from datetime import date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from callcenter import services
+from callcenter.models import CallAttempt, CallState, Escalation, Outcome
+from integrations.models import WebhookEvent
+from orders.models import Discussion, Order, OrderHistory, PartnerRules
+from tests.callcenter.conftest import ALMATY
+
+pytestmark = pytest.mark.django_db
+
+
+def _call(logist, order, outcome, **data):
+    services.call_dial(actor=logist, order=order)
+    return services.call_outcome(actor=logist, order=order, outcome=outcome, **data)
+
+
+def _next(order):
+    return CallState.objects.get(order=order).next_call_at
+
+
+def test_the_first_call_marks_work_started(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+    assert Order.objects.get(pk=order.pk).work_started_at is None
+
+    attempt = _call(logist, order, Outcome.NO_ANSWER)
+
+    assert attempt.is_first
+    assert Order.objects.get(pk=order.pk).work_started_at == attempt.outcome_at
+
+
+def test_no_answer_second_call_four_hours_later_then_next_working_morning(
+    calling_order, logist, at_tuesday_10
+):
+    order = calling_order()
+
+    _call(logist, order, Outcome.NO_ANSWER)
+    assert _next(order) == datetime(2026, 11, 24, 14, 0, tzinfo=ALMATY)
+
+    at_tuesday_10.move_to(datetime(2026, 11, 24, 14, 5, tzinfo=ALMATY))
+    _call(logist, order, Outcome.BUSY)
+    assert _next(order) == datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY)  # two calls a day
+
+    at_tuesday_10.move_to(datetime(2026, 11, 25, 9, 10, tzinfo=ALMATY))
+    _call(logist, order, Outcome.NO_ANSWER)
+    assert _next(order) == datetime(2026, 11, 25, 13, 10, tzinfo=ALMATY)  # a new day: two calls again
+
+
+def test_a_late_unanswered_call_moves_to_the_next_working_day_over_the_weekend(calling_order, logist):
+    with time_machine.travel(datetime(2026, 11, 27, 16, 30, tzinfo=ALMATY), tick=False):  # a Friday afternoon
+        order = calling_order()
+        _call(logist, order, Outcome.NO_ANSWER)
+
+    assert _next(order) == datetime(2026, 11, 30, 9, 0, tzinfo=ALMATY)  # Monday
+
+
+def test_second_call_takes_three_hours_when_four_would_pass_the_day_end(calling_order, logist):
+    with time_machine.travel(datetime(2026, 11, 24, 14, 30, tzinfo=ALMATY), tick=False):
+        order = calling_order()
+        _call(logist, order, Outcome.NO_ANSWER)
+
+    assert _next(order) == datetime(2026, 11, 24, 17, 30, tzinfo=ALMATY)
+
+
+def test_call_back_at_the_customers_time_within_working_hours(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+    _call(logist, order, Outcome.CALLBACK, callback_at=datetime(2026, 11, 24, 15, 30, tzinfo=ALMATY))
+    state = CallState.objects.get(order=order)
+    assert (state.next_call_at, state.is_callback) == (datetime(2026, 11, 24, 15, 30, tzinfo=ALMATY), True)
+
+    _call(logist, order, Outcome.CALLBACK, callback_at=datetime(2026, 11, 24, 21, 0, tzinfo=ALMATY))
+    assert _next(order) == datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY)
+
+
+def test_kyrgyz_customers_are_called_in_bishkek_time(partner_kg, make_user, at_tuesday_10):
+    from zoneinfo import ZoneInfo
+
+    from ketlogistic.core.roles import Role
+    from orders.services import order_send
+    from tests.factories import ProductFactory, make_order
+
+    head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_kg, "country": "KG"}])
+    logist = make_user(Role.LOGIST, scopes=[{"country": "KG"}])
+    order = make_order(partner_kg, product=ProductFactory(partner=partner_kg))
+    order_send(order=order, actor=head)
+    bishkek = ZoneInfo("Asia/Bishkek")
+    at_tuesday_10.move_to(datetime(2026, 11, 24, 11, 0, tzinfo=bishkek))  # 10:00 in Almaty
+    _call(logist, order, Outcome.NO_ANSWER)
+    assert _next(order) == datetime(2026, 11, 24, 15, 0, tzinfo=bishkek)
+
+    # 15:30 in Bishkek: three more hours would run past the end of the Bishkek working day.
+    at_tuesday_10.move_to(datetime(2026, 11, 24, 15, 30, tzinfo=bishkek))
+    _call(logist, order, Outcome.NO_ANSWER)
+    assert _next(order) == datetime(2026, 11, 25, 9, 0, tzinfo=bishkek)
+
+
+def test_postponed_is_called_again_on_that_day(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+
+    _call(logist, order, Outcome.POSTPONED, postponed_to=date(2026, 11, 28))  # a Saturday
+
+    assert _next(order) == datetime(2026, 11, 30, 9, 0, tzinfo=ALMATY)
+    assert Order.objects.get(pk=order.pk).status == "calling"
+
+
+def test_agreed_needs_a_date_and_all_four_confirmations(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+    services.call_dial(actor=logist, order=order)
+
+    with pytest.raises(ValidationError) as missing:
+        services.call_outcome(
+            actor=logist,
+            order=order,
+            outcome=Outcome.AGREED,
+            agreed_date=date(2026, 11, 25),
+            address_confirmed=True,
+            sum_confirmed=True,
+        )
+    assert "confirmations" in missing.value.message_dict
+    with pytest.raises(ValidationError) as today:
+        services.call_outcome(
+            actor=logist,
+            order=order,
+            outcome=Outcome.AGREED,
+            agreed_date=date(2026, 11, 24),
+            address_confirmed=True,
+            sum_confirmed=True,
+            goods_confirmed=True,
+        )
+    assert "agreed_date" in today.value.message_dict
+
+    attempt = services.call_outcome(
+        actor=logist,
+        order=order,
+        outcome=Outcome.AGREED,
+        agreed_date=date(2026, 11, 25),
+        address_confirmed=True,
+        sum_confirmed=True,
+        goods_confirmed=True,
+        confirmed_address="ул. Абая, 10, кв. 5, 2 подъезд",
+    )
+
+    order.refresh_from_db()
+    assert (order.status, order.delivery_date) == ("delivery_agreed", date(2026, 11, 25))
+    assert order.address == "ул. Абая, 10, кв. 5, 2 подъезд"
+    assert attempt.agreed_date == date(2026, 11, 25)
+    assert CallAttempt.objects.filter(order=order).count() == 1  # the failed tries saved nothing
+
+
+def test_same_day_orders_may_be_agreed_for_today(calling_order, logist, at_tuesday_10):
+    order = calling_order(delivery_kind="same_day")
+
+    _call(
+        logist,
+        order,
+        Outcome.AGREED,
+        agreed_date=date(2026, 11, 24),
+        address_confirmed=True,
+        sum_confirmed=True,
+        goods_confirmed=True,
+    )
+
+    assert Order.objects.get(pk=order.pk).status == "in_registry"  # straight into today's registry
+
+
+def test_a_discount_only_within_the_partners_rules(calling_order, logist, partner_a, at_tuesday_10):
+    order = calling_order()
+    agreed = {
+        "agreed_date": date(2026, 11, 25),
+        "address_confirmed": True,
+        "sum_confirmed": True,
+        "goods_confirmed": True,
+    }
+    services.call_dial(actor=logist, order=order)
+    with pytest.raises(ValidationError, match="beyond what the partner allows"):
+        services.call_outcome(
+            actor=logist, order=order, outcome=Outcome.AGREED, confirmed_sum=order.cod_amount - 500, **agreed
+        )
+
+    PartnerRules.objects.create(partner=partner_a, discount_allowed=True, max_discount=1000)
+    services.call_outcome(
+        actor=logist, order=order, outcome=Outcome.AGREED, confirmed_sum=order.cod_amount - 500, **agreed
+    )
+    assert Order.objects.get(pk=order.pk).cod_amount == order.cod_amount - 500
+
+
+def test_a_refusal_closes_the_order_and_returns_the_goods(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+
+    with pytest.raises(ValidationError):
+        _call(logist, order, Outcome.REFUSED)
+    services.call_outcome(actor=logist, order=order, outcome=Outcome.REFUSED, reason="Нашёл дешевле")
+
+    assert Order.objects.get(pk=order.pk).status == "refused"
+    assert OrderHistory.objects.filter(order=order, action="refuse").get().reason == "Нашёл дешевле"
+
+
+def test_escalation_creates_a_supervisor_task_due_in_working_hours(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+
+    _call(logist, order, Outcome.ESCALATED, reason="Спорная сумма", needed="Согласовать сумму с партнёром")
+
+    escalation = Escalation.objects.get(order=order)
+    assert escalation.due_at == datetime(2026, 11, 24, 14, 0, tzinfo=ALMATY)
+    assert Order.objects.get(pk=order.pk).status == "calling"
+
+
+def test_a_wrong_number_asks_the_partner(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+
+    _call(logist, order, Outcome.WRONG_NUMBER)
+
+    thread = Discussion.objects.get(order=order)
+    assert thread.awaiting == "partner" and "wrong" in thread.messages.get().text
+
+
+def test_every_call_is_news_for_the_partner(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+
+    _call(logist, order, Outcome.NO_ANSWER)
+
+    types = list(WebhookEvent.objects.filter(order=order).values_list("type", flat=True))
+    assert "call.attempted" in types
+    problem = WebhookEvent.objects.get(order=order, type="delivery.problem")
+    assert problem.payload["data"]["problem"] == "no_answer"
+    attempted = WebhookEvent.objects.get(order=order, type="call.attempted")
+    assert attempted.payload["data"]["next_call_at"] is not None
+
+
+def test_a_month_without_contact_closes_the_order_once(calling_order, logist, partner_a, at_tuesday_10):
+    order = calling_order()
+    _call(logist, order, Outcome.NO_ANSWER)
+
+    at_tuesday_10.shift(timedelta(days=29))
+    assert services.close_unreached() == 0
+    at_tuesday_10.shift(timedelta(days=2))
+    assert services.close_unreached() == 1
+    assert services.close_unreached() == 0
+    assert Order.objects.get(pk=order.pk).status == "not_reached"
+
+
+def test_the_partners_own_limit_for_not_reached(calling_order, logist, partner_a, at_tuesday_10):
+    PartnerRules.objects.create(partner=partner_a, not_reached_after_days=7)
+    order = calling_order()
+    _call(logist, order, Outcome.NO_ANSWER)
+
+    at_tuesday_10.shift(timedelta(days=8))
+
+    assert services.close_unreached() == 1
+
+
+def test_a_customer_who_was_reached_is_not_closed(calling_order, logist, at_tuesday_10):
+    order = calling_order()
+    _call(logist, order, Outcome.POSTPONED, postponed_to=date(2026, 11, 26))
+    _call(logist, order, Outcome.NO_ANSWER)
+
+    at_tuesday_10.shift(timedelta(days=40))
+
+    assert services.close_unreached() == 0
+
+
+def test_the_call_screen_never_shows_the_number(calling_order, logist, login, at_tuesday_10):
+    order = calling_order(phone="8 701 999 11 22")
+    client = login(logist)
+    services.queue_next(actor=logist)
+
+    client.post(reverse("callcenter:call", args=[order.pk]), {"action": "dial"})
+    body = client.get(reverse("callcenter:call", args=[order.pk])).content.decode()
+
+    assert "+7 *** *** 11 22" in body
+    assert "999 11 22" not in body and "7019991122" not in body
+    attempt = CallAttempt.objects.get(order=order)
+    assert attempt.recording and attempt.line_state == "connected"
+
+
+def test_do_not_contact_customers_are_not_called(calling_order, logist, make_user, at_tuesday_10):
+    from ketlogistic.core.errors import ApplicationError
+    from ketlogistic.core.roles import Role
+    from orders.services import customer_mark_set
+
+    order = calling_order()
+    customer_mark_set(actor=make_user(Role.SUPERVISOR), order=order, do_not_contact=True, reason="Просил")
+
+    with pytest.raises(ApplicationError, match="not to be contacted"):
+        services.call_dial(actor=logist, order=order)
