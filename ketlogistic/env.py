@@ -69,3 +69,18 @@ def celery_broker_url(redis_url: str) -> str:
     if redis_url.startswith("unix://"):
         return "redis+socket://" + redis_url[len("unix://") :]
     return redis_url
+
+
+def cache_redis_url(redis_url: str) -> str:
+    """The Redis database after the broker's on the same server: `redis://h:6379/0` → `redis://h:6379/1`,
+    `unix:///r.sock` → `unix:///r.sock?db=1`. The cache lives apart from the Celery broker, because
+    Django's `cache.clear()` flushes its whole database and must never drop queued tasks."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(int(query.get("db") or 0) + 1)
+        return f"unix://{parts.path}?{urlencode(query)}"
+    current = parts.path.strip("/")
+    return urlunsplit(parts._replace(path=f"/{int(current or 0) + 1}"))

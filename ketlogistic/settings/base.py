@@ -6,7 +6,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
-from ketlogistic.env import BASE_DIR, celery_broker_url, env_bool, env_int, env_list, env_str
+from ketlogistic.env import BASE_DIR, cache_redis_url, celery_broker_url, env_bool, env_int, env_list, env_str
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789abcdef")
 DEBUG = env_bool("DEBUG", False)
@@ -86,7 +86,8 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        # a database of its own (the broker keeps REDIS_URL's): cache.clear() flushes its whole database
+        "LOCATION": env_str("CACHE_URL", cache_redis_url(REDIS_URL)),
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "ketlogistic"),
         "TIMEOUT": 300,
     }

@@ -1,9 +1,10 @@
 """A real Celery worker on the real Redis runs a task sent to it (the heartbeat beat schedules)."""
 
 import os
-import select
+import queue as queue_module
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -51,17 +52,22 @@ def test_a_real_worker_runs_the_heartbeat():
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # A thread reads the worker's output line by line: select() on the pipe plus readline() would miss
+    # lines that arrive in one chunk with the previous one (they sit in Python's buffer, not in the pipe).
+    lines: queue_module.Queue = queue_module.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True)
+    reader.start()
     try:
         heartbeat.apply_async(queue=queue)
         deadline = time.monotonic() + 60
         seen = []
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([worker.stdout], [], [], 1.0)
-            if not ready:
+            try:
+                line = lines.get(timeout=1.0)
+            except queue_module.Empty:
+                if worker.poll() is not None:
+                    break
                 continue
-            line = worker.stdout.readline()
-            if not line:
-                break
             seen.append(line)
             if "heartbeat 20" in line and "succeeded" not in line:
                 break
