@@ -24,7 +24,8 @@ def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
     entries = []
     can_listen = access.can(actor, "recordings.listen")
     for attempt in CallAttempt.objects.filter(order=order).select_related("operator").order_by("started_at"):
-        outcome = attempt.get_outcome_display() if attempt.outcome else _("Call in progress")
+        # a call without an outcome (a courier's or an administrator's call for help): its line state says it
+        outcome = attempt.get_outcome_display() if attempt.outcome else attempt.get_line_state_display()
         details = attempt.note
         if attempt.agreed_date:
             details = _("Delivery on %(day)s") % {"day": attempt.agreed_date.strftime("%d.%m.%Y")} + (

@@ -163,9 +163,12 @@ def customer_number(order: Order) -> str:
 
 
 @transaction.atomic
-def call_dial(*, actor, order: Order, request=None, now: datetime | None = None) -> CallAttempt:
-    """Place the call through the telephony: the operator's extension rings, then the customer's number."""
-    if not access.can(actor, "callcenter.call"):
+def call_dial(
+    *, actor, order: Order, request=None, now: datetime | None = None, permission: str = "callcenter.call"
+) -> CallAttempt:
+    """Place the call through the telephony: the operator's extension rings, then the customer's number.
+    Couriers and their administrators call from the delivery screens (`permission="delivery.call"`)."""
+    if not access.can(actor, permission):
         raise PermissionDenied
     order = access.get_scoped_or_404(actor, Order.objects.select_for_update(of=("self",)), pk=order.pk)
     if order.is_test:

@@ -232,7 +232,7 @@ def registry_list(request):
         for warehouse in Warehouse.objects.filter(is_active=True)
         .select_related("city")
         .order_by("city__country", "city__name")
-        if _may_see_city(request.user, warehouse.city)
+        if access.serves_city(request.user, warehouse.city)
     ]
     return render(
         request,
@@ -252,7 +252,7 @@ def registry_build(request):
     from datetime import date
 
     warehouse = Warehouse.objects.select_related("city").filter(pk=request.POST.get("warehouse")).first()
-    if warehouse is None or not _may_see_city(request.user, warehouse.city):
+    if warehouse is None or not access.serves_city(request.user, warehouse.city):
         raise Http404
     try:
         day = date.fromisoformat(request.POST.get("date", ""))
@@ -262,23 +262,10 @@ def registry_build(request):
     return redirect("callcenter:registry", registry_id=registry.pk)
 
 
-def _may_see_city(actor, city) -> bool:
-    """Registries hold many partners' orders: staff see those of the cities (or countries) they serve."""
-    if access.is_company_wide(actor):
-        return True
-    for scope in access.staff_scopes(actor):
-        if scope.city_id:
-            if scope.city_id == city.pk:
-                return True
-        elif not scope.country or scope.country == city.country:
-            return True
-    return False
-
-
 @permission_required("callcenter.registry.view")
 def registry_detail(request, registry_id: int):
     registry = DeliveryRegistry.objects.select_related("warehouse__city").filter(pk=registry_id).first()
-    if registry is None or not _may_see_city(request.user, registry.warehouse.city):
+    if registry is None or not access.serves_city(request.user, registry.warehouse.city):
         raise Http404
     entries = (
         registry.entries.select_related("order", "order__city", "order__partner")

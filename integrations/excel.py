@@ -26,6 +26,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ketlogistic.core import crypto
+from ketlogistic.core.excel import FileRejected, sniff_xlsx
 from ketlogistic.core.models import Partner
 from orders.intake import IntakeContext, clean_row, orders_create_many
 from orders.models import Order
@@ -88,10 +89,6 @@ ORDER_FIELDS = [
     "comment",
 ]
 ITEM_FIELDS = ["sku", "quantity", "price"]
-
-
-class FileRejected(Exception):
-    """The file as a whole cannot be read (not xlsx, damaged, protected, wrong template, too big)."""
 
 
 def normalise_header(text) -> str:
@@ -193,38 +190,7 @@ class ParsedFile:
 
 
 def _sniff(content: bytes) -> None:
-    if len(content) > MAX_FILE_BYTES:
-        raise FileRejected(
-            _("The file is larger than %(mb)s MB; split it into several files.")
-            % {"mb": MAX_FILE_BYTES // (1024 * 1024)}
-        )
-    if content[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        if (
-            "EncryptionInfo".encode("utf-16-le") in content[:65536]
-            or b"E\x00n\x00c\x00r\x00y\x00p\x00t" in content
-        ):
-            raise FileRejected(
-                _("The file is password-protected. Remove the password in Excel and upload it again.")
-            )
-        raise FileRejected(
-            _("This is an old .xls file. Open it in Excel and save it as .xlsx (Excel workbook).")
-        )
-    if content[:4] != b"PK\x03\x04":
-        raise FileRejected(_("This is not an Excel .xlsx file. Download the template and fill it in."))
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            names = archive.namelist()
-            if "xl/workbook.xml" not in names:
-                raise FileRejected(_("This is a ZIP archive, not an Excel workbook."))
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
-                raise FileRejected(_("The file unpacks to more than 200 MB; it cannot be a list of orders."))
-            bad = archive.testzip()
-            if bad:
-                raise FileRejected(
-                    _("The file is damaged (%(part)s). Save it again in Excel.") % {"part": bad}
-                )
-    except zipfile.BadZipFile as exc:
-        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
+    sniff_xlsx(content, max_bytes=MAX_FILE_BYTES, max_unpacked_bytes=MAX_UNPACKED_BYTES)
 
 
 def _sheet_xml_facts(content: bytes, sheet_path: str) -> tuple[list[str], bool]:

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from ketlogistic.core import views as core_views
 from orders import views as order_views
+from orders.delivery import views as delivery_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -17,6 +18,8 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("warehouses/", include("warehouses.urls")),
     path("callcenter/", include("callcenter.urls")),
+    path("delivery/", include("orders.delivery.urls")),
+    path("track/", delivery_views.track, name="track"),
     path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
     path("admin/", admin.site.urls),

@@ -40,12 +40,12 @@ PATHS = {
     "post_shipped": [
         ("send", {}),
         ("agree_delivery", {"delivery_date": 1}),
-        ("ship_by_post", {"tracking_number": "KZ123456789KZ"}),
+        ("ship_by_post", {"tracking_number": "auto"}),
     ],
     "returned": [
         ("send", {}),
         ("agree_delivery", {"delivery_date": 1}),
-        ("ship_by_post", {"tracking_number": "KZ987654321KZ"}),
+        ("ship_by_post", {"tracking_number": "auto"}),
         ("post_returned", {"reason": "Не получен"}),
     ],
 }
@@ -148,6 +148,10 @@ def seed(context: dict | None = None) -> dict:
                 if "delivery_date" in payload:
                     local_day = timezone.localtime(min(moment, now), ZoneInfo(order.city.timezone)).date()
                     payload["delivery_date"] = local_day + timedelta(days=payload["delivery_date"])
+                if payload.get("tracking_number") == "auto":
+                    from .delivery.post import make_tracking_number
+
+                    payload["tracking_number"] = make_tracking_number(10_000_000 + order.pk)
                 if payload.get("collected_amount") == "cod":
                     payload["collected_amount"] = str(order.cod_amount)
                 actor = {

@@ -70,7 +70,9 @@ class Order(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     personal_data_erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
 
-    tenancy = Tenancy(partner="partner", country="country", city="city")
+    tenancy = Tenancy(
+        partner="partner", country="country", city="city", courier="delivery_stops__day__courier"
+    )
 
     class Meta:
         verbose_name = _("order")

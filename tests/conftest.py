@@ -3,10 +3,13 @@
 import os
 
 import pytest
+import time_machine
 from django.test import Client
 
 from ketlogistic.core.roles import Role
-from tests.factories import PartnerFactory, ProductFactory, UserFactory
+from orders.services import order_send
+from tests.clock import TUESDAY_10
+from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order
 
 # Playwright's sync API keeps an event loop in the test thread; the ORM calls made by the test
 # itself are still synchronous and safe.
@@ -104,3 +107,36 @@ def english_messages():
 
     with translation.override("en"):
         yield
+
+
+# -- the call center's working day (shared by the call-center and delivery tests) ------------------------------------
+
+
+@pytest.fixture
+def logist(make_user):
+    return make_user(Role.LOGIST, scopes=[{"country": "KZ"}], phone_extension="101")
+
+
+@pytest.fixture
+def head(make_user, partner_a):
+    return make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
+
+
+@pytest.fixture
+def at_tuesday_10():
+    with time_machine.travel(TUESDAY_10, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def calling_order(partner_a, product_a, head):
+    """An order in calling (goods reserved in Almaty)."""
+
+    def make(**overrides):
+        order = make_order(partner_a, product=product_a, **overrides)
+        order_send(order=order, actor=head)
+        order.refresh_from_db()
+        assert order.status == "calling"
+        return order
+
+    return make

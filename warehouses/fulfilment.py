@@ -207,6 +207,41 @@ def move_order_units(order: Order, *, from_place: str, to: str, kind: str, actor
     return sum(m.quantity for m in moves)
 
 
+def deliver_kept_units(order: Order, *, kept: dict, actor=None) -> int:
+    """A partial buyout: the units the customer kept are delivered, the rest go back to the city's shelf.
+    `kept` is {product id: quantity}; returns how many units went back to stock."""
+    kept = {int(product_id): int(quantity) for product_id, quantity in kept.items()}
+    moves = []
+    returned = 0
+    for balance in _order_balances(order, Place.COURIER):
+        source = ledger.Slot(balance.place, balance.warehouse_id, order_id=order.pk)
+        keep = min(kept.get(balance.product_id, 0), balance.quantity)
+        kept[balance.product_id] = kept.get(balance.product_id, 0) - keep
+        if keep:
+            moves.append(
+                (Move(balance.product, keep, source, ledger.OUTSIDE[Place.DELIVERED]), MoveKind.DELIVER)
+            )
+        if balance.quantity - keep:
+            returned += balance.quantity - keep
+            moves.append(
+                (
+                    Move(
+                        balance.product, balance.quantity - keep, source, ledger.stock(balance.warehouse_id)
+                    ),
+                    MoveKind.REFUSAL,
+                )
+            )
+    for kind in (MoveKind.DELIVER, MoveKind.REFUSAL):
+        ledger.apply_moves(
+            [m for m, k in moves if k == kind],
+            kind=kind,
+            partner_id=order.partner_id,
+            actor=actor,
+            order_id=order.pk,
+        )
+    return returned
+
+
 def on_transition(order: Order, transition, context) -> None:
     """The units follow the order (registered as a workflow hook; runs in the order's transaction)."""
     if order.is_test:
@@ -242,6 +277,9 @@ def on_transition(order: Order, transition, context) -> None:
             move_order_units(
                 order, from_place=Place.COURIER, to=Place.RESERVED, kind=MoveKind.RESERVE, actor=context.actor
             )
+        elif action == "mark_paid" and context.data.get("kept") is not None:
+            if deliver_kept_units(order, kept=context.data["kept"], actor=context.actor):
+                _release_later(serving_warehouse(order).pk, order.partner_id)
         elif action == "mark_paid":
             move_order_units(
                 order,

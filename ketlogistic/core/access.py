@@ -134,6 +134,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "qc.review": frozenset({R.QUALITY_CONTROL, R.SUPERVISOR}),
     "qc.dashboard": frozenset({R.QUALITY_CONTROL, R.SUPERVISOR, R.HEAD_OF_DEPARTMENT}),
     "qc.own_scores": frozenset({R.LOGIST, R.HOTLINE, R.COURIER_ADMIN, R.COURIER}),
+    # the delivery day
+    "delivery.manage": frozenset({R.COURIER_ADMIN, R.SUPERVISOR}),
+    "delivery.view": frozenset({R.COURIER_ADMIN, R.SUPERVISOR, R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR}),
+    "delivery.courier": frozenset({R.COURIER}),
+    "delivery.record": frozenset({R.COURIER, R.COURIER_ADMIN, R.SUPERVISOR}),
+    "delivery.call": frozenset({R.COURIER, R.COURIER_ADMIN, R.SUPERVISOR}),
+    "delivery.cash": frozenset({R.COURIER_ADMIN, R.SUPERVISOR, R.FINANCE_DIRECTOR}),
+    "delivery.cash.write_off": frozenset({R.SUPERVISOR}),
+    "delivery.today.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.COURIER_ADMIN, R.LOGIST, R.FINANCE_DIRECTOR}),
+    "post.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.WAREHOUSE, R.FINANCE_DIRECTOR}),
+    "post.manage": frozenset({R.WAREHOUSE, R.SUPERVISOR, R.HEAD_OF_DEPARTMENT}),
     "warehouse_charges.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
 }
@@ -208,17 +220,53 @@ def _tenancy(model: type[Model]):
     return tenancy
 
 
+def _through_many(model: type[Model], path: str | None) -> bool:
+    """Whether a lookup path crosses a to-many relation (its join would repeat rows)."""
+    current = model
+    for name in (path or "").split("__")[:-1] if path and "__" in path else []:
+        try:
+            field = current._meta.get_field(name)
+        except Exception:  # noqa: BLE001 - a lookup such as "country" at the end is not a relation
+            return False
+        if field.one_to_many or field.many_to_many:
+            return True
+        current = field.related_model
+    return False
+
+
 def scope_condition(actor, model: type[Model]) -> Q | None:
-    """The filter that limits `model` to what the actor may see; None means nothing at all."""
+    """The filter that limits `model` to what the actor may see; None means nothing at all. A path through a
+    to-many relation (a courier's day → its stops' partners) becomes a subquery, so rows never repeat."""
+    condition = _scope_condition(actor, model)
+    tenancy = _tenancy(model)
+    if condition and any(
+        _through_many(model, path)
+        for path in (tenancy.partner, tenancy.country, tenancy.city, *tenancy.extra_cities)
+    ):
+        return Q(pk__in=model._default_manager.filter(condition).values("pk"))
+    return condition
+
+
+def _scope_condition(actor, model: type[Model]) -> Q | None:
     tenancy = _tenancy(model)
     role = _role(actor)
     if role is None:
         return None
     if role in PARTNER_ROLES:
         partner_id = getattr(actor, "partner_id", None)
-        return Q(**{tenancy.partner_lookup(): partner_id}) if partner_id else None
+        if not partner_id or tenancy.partner is None:
+            return None
+        return Q(**{tenancy.partner_lookup(): partner_id})
     if role in COMPANY_WIDE_ROLES:
         return Q()
+    if role == R.COURIER:
+        # a courier sees their own assignments and nothing else (a subquery: a path through a to-many
+        # relation must not repeat rows)
+        if not tenancy.courier:
+            return None
+        if "__" not in tenancy.courier:
+            return Q(**{tenancy.courier: actor.pk})
+        return Q(pk__in=model._default_manager.filter(**{tenancy.courier: actor.pk}).values("pk"))
     if role in SCOPED_ROLES:
         condition = None
         for scope in staff_scopes(actor):
@@ -233,6 +281,8 @@ def _scope_part(scope, tenancy) -> Q | None:
     """One scope row as a filter. Every filled field must apply to the model, or the row matches nothing."""
     part = Q()
     if scope.partner_id:
+        if tenancy.partner is None:
+            return None
         part &= Q(**{tenancy.partner_lookup(): scope.partner_id})
     if scope.country:
         part &= Q(**{tenancy.country_lookup(): scope.country})
@@ -246,6 +296,23 @@ def _scope_part(scope, tenancy) -> Q | None:
             city_q |= Q(**{path: scope.city_id}) | Q(**{f"{path}__served_from": scope.city_id})
         part &= city_q
     return part
+
+
+def serves_city(actor, city) -> bool:
+    """Whether staff work in a city (its registries, couriers and cash desk hold many partners' orders):
+    company-wide staff, or a scope naming the city or its country. Staff scoped to a partner there pass too,
+    and see that partner's rows only (the rows still come through `scoped`)."""
+    if is_company_wide(actor):
+        return True
+    if _role(actor) not in SCOPED_ROLES or _role(actor) == R.COURIER:
+        return False
+    for scope in staff_scopes(actor):
+        if scope.city_id:
+            if scope.city_id == city.pk:
+                return True
+        elif not scope.country or scope.country == city.country:
+            return True
+    return False
 
 
 def scoped(actor, queryset: QuerySet) -> QuerySet:

@@ -4,13 +4,16 @@ Text that starts with = + - @ (or a tab or carriage return) would be taken as a 
 spreadsheet: such cells are neutralised with a leading apostrophe and stored as text.
 """
 
+import io
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.http import FileResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
@@ -78,3 +81,48 @@ def _column_letter(index: int) -> str:
     from openpyxl.utils import get_column_letter
 
     return get_column_letter(index)
+
+
+class FileRejected(Exception):
+    """An uploaded file we will not read, with the reason for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def sniff_xlsx(content: bytes, *, max_bytes: int, max_unpacked_bytes: int = 200 * 1024 * 1024) -> None:
+    """Refuse, with a reason the user understands, anything that is not a sound .xlsx workbook of a sane size
+    (before openpyxl sees it: password-protected and old .xls files, other files, ZIP bombs, damaged files)."""
+    if len(content) > max_bytes:
+        raise FileRejected(
+            _("The file is larger than %(mb)s MB; split it into several files.")
+            % {"mb": max_bytes // (1024 * 1024)}
+        )
+    if content[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        if (
+            "EncryptionInfo".encode("utf-16-le") in content[:65536]
+            or b"E\x00n\x00c\x00r\x00y\x00p\x00t" in content
+        ):
+            raise FileRejected(
+                _("The file is password-protected. Remove the password in Excel and upload it again.")
+            )
+        raise FileRejected(
+            _("This is an old .xls file. Open it in Excel and save it as .xlsx (Excel workbook).")
+        )
+    if content[:4] != b"PK\x03\x04":
+        raise FileRejected(_("This is not an Excel .xlsx file. Download the template and fill it in."))
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            names = archive.namelist()
+            if "xl/workbook.xml" not in names:
+                raise FileRejected(_("This is a ZIP archive, not an Excel workbook."))
+            if sum(info.file_size for info in archive.infolist()) > max_unpacked_bytes:
+                raise FileRejected(_("The file unpacks to more than 200 MB; it cannot be a list of orders."))
+            bad = archive.testzip()
+            if bad:
+                raise FileRejected(
+                    _("The file is damaged (%(part)s). Save it again in Excel.") % {"part": bad}
+                )
+    except zipfile.BadZipFile as exc:
+        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc

@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tenancy:
-    partner: str  # lookup path to the partner id ("partner", "order__partner", or "id" for Partner itself)
+    # lookup path to the partner id ("partner", "order__partner", or "id" for Partner itself); None for the
+    # company's own rows (couriers' cash) that no partner, and no staff scoped to a partner, may see
+    partner: str | None
     country: str | None = None  # lookup path to the country code
     city: str | None = None  # lookup path to the city id
     # For scoped staff whose scope names a city: lookup paths that also count as "in that city"
     # (a transfer to a city is visible to that city's staff).
     extra_cities: tuple[str, ...] = ()
+    # For couriers: the lookup path to the courier (user) the row is assigned to. A courier sees only rows
+    # assigned to them; a model without this path shows a courier nothing.
+    courier: str | None = None
 
     def partner_lookup(self) -> str:
         return self.partner if self.partner == "id" or self.partner.endswith("_id") else f"{self.partner}_id"
@@ -23,4 +28,6 @@ class Tenancy:
         """Where the country is; a partner works in one country, so its own country answers for its rows."""
         if self.country:
             return self.country
+        if self.partner is None:
+            raise ValueError("A tenancy without a partner must name its country path")
         return "country" if self.partner == "id" else f"{self.partner.removesuffix('_id')}__country"

@@ -26,6 +26,8 @@ class KetLoginView(LoginView):
 def home(request):
     if access.can(request.user, "cabinet.view"):
         return redirect("dashboard")
+    if access.can(request.user, "delivery.courier"):
+        return redirect("delivery:my_route")  # a courier's phone opens on today's route
     if access.can(request.user, "staff.desk"):
         return redirect("staff:home")
     return render(request, "core/no_role.html", status=403)

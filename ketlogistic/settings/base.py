@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "ketlogistic.core",
     "warehouses",
     "orders",
+    "orders.delivery",
     "callcenter",
     "billing",
     "integrations",
@@ -272,6 +273,11 @@ RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
 # (local time of each city); telephony ("dev" records calls locally, "http" talks to a cloud PBX).
 CALL_CLAIM_MINUTES = env_int("CALL_CLAIM_MINUTES", 15)
 REGISTRY_CUTOFF = env_str("REGISTRY_CUTOFF", "17:00")
+# the public tracking page: wrong guesses allowed per order number and per client address in the window
+TRACKING_WINDOW_MINUTES = env_int("TRACKING_WINDOW_MINUTES", 60)
+TRACKING_FAILURES_PER_ORDER = env_int("TRACKING_FAILURES_PER_ORDER", 5)
+TRACKING_FAILURES_PER_CLIENT = env_int("TRACKING_FAILURES_PER_CLIENT", 20)
+TRACKING_CLIENT_IP_HEADER = env_str("TRACKING_CLIENT_IP_HEADER", "")
 TELEPHONY_BACKEND = env_str("TELEPHONY_BACKEND", "dev")
 TELEPHONY_PBX_URL = env_str("TELEPHONY_PBX_URL", "")
 TELEPHONY_API_KEY = env_str("TELEPHONY_API_KEY", "")

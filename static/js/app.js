@@ -71,6 +71,39 @@
       update();
     });
 
+    // Drag-and-drop ordering: <ol data-sortable="url"><li draggable="true" data-id="…">; the new order is
+    // POSTed as order=id,id,… (the arrows beside each row do the same without JavaScript).
+    document.querySelectorAll("[data-sortable]").forEach(function (list) {
+      var dragged = null;
+      list.addEventListener("dragstart", function (event) {
+        dragged = event.target.closest("li[draggable]");
+        if (dragged) { dragged.classList.add("is-dragging"); }
+      });
+      list.addEventListener("dragover", function (event) {
+        if (!dragged) { return; }
+        event.preventDefault();
+        var over = event.target.closest("li[draggable]");
+        if (over && over !== dragged) {
+          var box = over.getBoundingClientRect();
+          list.insertBefore(dragged, event.clientY > box.top + box.height / 2 ? over.nextSibling : over);
+        }
+      });
+      list.addEventListener("dragend", function () {
+        if (!dragged) { return; }
+        dragged.classList.remove("is-dragging");
+        dragged = null;
+        var ids = Array.prototype.map.call(list.querySelectorAll("li[data-id]"), function (li) {
+          return li.getAttribute("data-id");
+        });
+        var token = document.querySelector("input[name=csrfmiddlewaretoken]");
+        var body = new URLSearchParams({ order: ids.join(",") });
+        fetch(list.getAttribute("data-sortable"), {
+          method: "POST", body: body, credentials: "same-origin",
+          headers: { "X-CSRFToken": token ? token.value : "", "HX-Request": "true" }
+        });
+      });
+    });
+
     // Auto-submit filter forms on change: <form data-autosubmit>.
     document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
       form.addEventListener("change", function () { form.requestSubmit(); });

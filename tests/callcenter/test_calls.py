@@ -11,7 +11,7 @@ from callcenter import services
 from callcenter.models import CallAttempt, CallState, Escalation, Outcome
 from integrations.models import WebhookEvent
 from orders.models import Discussion, Order, OrderHistory, PartnerRules
-from tests.callcenter.conftest import ALMATY
+from tests.clock import ALMATY
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from callcenter import services
 from callcenter.models import InboundCall
 from ketlogistic.core.roles import Role
-from tests.callcenter.conftest import ALMATY
+from tests.clock import ALMATY
 from tests.factories import ProductFactory, city, make_order, put_stock
 
 pytestmark = pytest.mark.django_db

@@ -77,7 +77,7 @@ def test_a_logist_sees_only_the_orders_they_serve(partner_kg, make_user, at_tues
 def test_orders_received_at_night_are_called_from_the_morning(partner_a, product_a, head):
     from datetime import datetime
 
-    from tests.callcenter.conftest import ALMATY
+    from tests.clock import ALMATY
 
     with time_machine.travel(datetime(2026, 11, 23, 23, 0, tzinfo=ALMATY), tick=False):
         order = make_order(partner_a, product=product_a)

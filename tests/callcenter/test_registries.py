@@ -14,7 +14,7 @@ from callcenter.models import DeliveryRegistry, Outcome, RegistryEntry
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from orders.statuses import OrderStatus
-from tests.callcenter.conftest import ALMATY
+from tests.clock import ALMATY
 from tests.factories import ProductFactory, make_order, put_stock
 from warehouses.models import Warehouse
 

@@ -210,6 +210,6 @@ def test_the_number_is_never_on_the_call_screen(calling_order, logist, login, at
 def at_tuesday_10_plus_hours(hours):
     from datetime import timedelta
 
-    from tests.callcenter.conftest import TUESDAY_10
+    from tests.clock import TUESDAY_10
 
     return TUESDAY_10 + timedelta(hours=hours)

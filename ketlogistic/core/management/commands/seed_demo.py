@@ -9,6 +9,7 @@ DEMO_STEPS = [
     "warehouses.demo",
     "orders.demo",
     "callcenter.demo",
+    "orders.delivery.demo",
     "integrations.demo",
 ]
 

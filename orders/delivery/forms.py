@@ -1,0 +1,85 @@
+import uuid
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import CashDiscrepancy, PostShipment
+
+
+def new_token() -> str:
+    """A fresh token for a form at the door: the same submit repeated is recognised and recorded once."""
+    return uuid.uuid4().hex
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+
+class PaidForm(TokenForm):
+    collected = forms.CharField(
+        label=_("Collected"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+class RefusedForm(TokenForm):
+    reason = forms.CharField(label=_("Why the customer refused"), max_length=300)
+    fee_collected = forms.BooleanField(label=_("The customer paid the refusal fee"), required=False)
+
+
+class PostponedForm(TokenForm):
+    new_date = forms.DateField(
+        label=_("The customer's new date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+
+class NotHomeForm(TokenForm):
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+class HandoverForm(forms.Form):
+    counted = forms.CharField(
+        label=_("Counted cash"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.ChoiceField(label=_("Resolution"), choices=CashDiscrepancy.Resolution.choices)
+    reason = forms.CharField(label=_("What happened"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PostShipForm(forms.Form):
+    tracking_number = forms.CharField(label=_("Tracking number"), max_length=40)
+
+
+class PostStatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), choices=PostShipment.Status.choices)
+    date = forms.DateTimeField(
+        label=_("When"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"],
+    )
+    amount = forms.DecimalField(label=_("Remitted sum"), required=False, max_digits=14, decimal_places=2)
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+class PostImportForm(forms.Form):
+    file = forms.FileField(label=_("File from the post (xlsx or csv)"))
+
+
+class TrackForm(forms.Form):
+    number = forms.CharField(
+        label=_("Order number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    last_digits = forms.CharField(
+        label=_("Last 4 digits of your phone"),
+        max_length=4,
+        min_length=4,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4}"}),
+    )

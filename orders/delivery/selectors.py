@@ -1,0 +1,315 @@
+"""Reads of the delivery day: the administrator's board, the live view, a courier's route, the partner's
+deliveries of today, and the delivery events on an order's timeline."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access
+from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.money import format_money
+from orders.models import Order, OrderItem, PartnerRules
+from orders.selectors import TimelineEntry
+from orders.statuses import DeliveryKind, OrderStatus
+from warehouses.models import Warehouse
+
+from . import cash
+from .models import (
+    CashBalance,
+    CashDiscrepancy,
+    CourierDay,
+    DeliveryEvent,
+    DeliveryStop,
+    PostShipment,
+    StopOutcome,
+)
+from .services import couriers_of, local_today
+
+
+def warehouses_for(actor):
+    """The city warehouses whose delivery day this user works with."""
+    return [
+        warehouse
+        for warehouse in Warehouse.objects.filter(kind=Warehouse.Kind.CITY, is_active=True)
+        .select_related("city")
+        .order_by("city__country", "city__name")
+        if access.serves_city(actor, warehouse.city)
+    ]
+
+
+def _orders_with_details(queryset):
+    return queryset.select_related("partner", "city").prefetch_related("items__product", "phones")
+
+
+def board(actor, warehouse, day: date) -> list[dict]:
+    """Every order of the city's registry for the day (and any order on a courier's route that day), with its
+    stop and state; same-day orders first, then by courier and route."""
+    city = warehouse.city
+    in_registry = Q(registry_entries__registry__warehouse=warehouse, registry_entries__registry__date=day)
+    on_route = Q(delivery_stops__day__warehouse=warehouse, delivery_stops__day__date=day)
+    ids = access.scoped(actor, Order.objects.filter(in_registry | on_route)).values("pk")
+    orders = list(_orders_with_details(Order.objects.filter(pk__in=ids)))
+    stops = {
+        stop.order_id: stop
+        for stop in DeliveryStop.objects.filter(
+            order__in=[o.pk for o in orders], day__date=day, day__warehouse=warehouse
+        ).select_related("day__courier")
+    }
+    rules = {
+        r.partner_id: r for r in PartnerRules.objects.filter(partner_id__in={o.partner_id for o in orders})
+    }
+    rows = []
+    for order in orders:
+        stop = stops.get(order.pk)
+        rows.append(
+            {
+                "order": order,
+                "stop": stop,
+                "courier": stop.day.courier if stop else None,
+                "rules": rules.get(order.partner_id),
+                "field": order.city_id != city.pk,
+            }
+        )
+    rows.sort(
+        key=lambda row: (
+            row["order"].delivery_kind != DeliveryKind.SAME_DAY,
+            row["courier"].display_name if row["courier"] else "",
+            row["stop"].position if row["stop"] else 0,
+            row["order"].address,
+        )
+    )
+    return rows
+
+
+def live(actor, warehouse, day: date) -> list[dict]:
+    """Per courier: the route's size, what is done, the cash collected and still held, discrepancies."""
+    days = list(
+        CourierDay.objects.filter(warehouse=warehouse, date=day)
+        .select_related("courier")
+        .annotate(
+            total=Count("stops"),
+            paid=Count("stops", filter=Q(stops__outcome__in=[StopOutcome.PAID, StopOutcome.PARTIAL])),
+            refused=Count("stops", filter=Q(stops__outcome=StopOutcome.REFUSED)),
+            postponed=Count(
+                "stops", filter=Q(stops__outcome__in=[StopOutcome.POSTPONED, StopOutcome.RETURNED])
+            ),
+            pending=Count("stops", filter=Q(stops__outcome=StopOutcome.PENDING)),
+            collected=Sum("stops__collected_amount"),
+            fees=Sum("stops__refusal_fee"),
+            same_day=Count("stops", filter=Q(stops__order__delivery_kind=DeliveryKind.SAME_DAY)),
+        )
+        .order_by("courier__first_name", "courier__username")
+    )
+    held = dict(
+        CashBalance.objects.filter(
+            courier_id__in=[d.courier_id for d in days], account="courier"
+        ).values_list("courier_id", "amount")
+    )
+    open_discrepancies = set(
+        CashDiscrepancy.objects.filter(day__in=days, resolution="").values_list("day_id", flat=True)
+    )
+    not_home = dict(
+        DeliveryStop.objects.filter(day__in=days, outcome=StopOutcome.PENDING, not_home_count__gt=0)
+        .values("day_id")
+        .annotate(n=Count("id"))
+        .values_list("day_id", "n")
+    )
+    return [
+        {
+            "day": d,
+            "courier": d.courier,
+            "total": d.total,
+            "paid": d.paid,
+            "refused": d.refused,
+            "postponed": d.postponed,
+            "pending": d.pending,
+            "not_home": not_home.get(d.pk, 0),
+            "collected": (d.collected or Decimal(0)) + (d.fees or Decimal(0)),
+            "held": held.get(d.courier_id, 0),
+            "discrepancy": d.pk in open_discrepancies,
+        }
+        for d in days
+    ]
+
+
+def recent_events(warehouse, day: date, limit: int = 30):
+    return (
+        DeliveryEvent.objects.filter(stop__day__warehouse=warehouse, stop__day__date=day)
+        .select_related("courier", "order")
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+def courier_today(courier) -> CourierDay | None:
+    """The courier's day today (in their city's time), if the administrator gave them a route."""
+    day = (
+        CourierDay.objects.filter(courier=courier).select_related("warehouse__city").order_by("-date").first()
+    )
+    if day is not None and day.date == local_today(day.warehouse):
+        return day
+    return None
+
+
+def route(day: CourierDay) -> list[DeliveryStop]:
+    """The courier's route: same-day orders first, then in the order the administrator set; finished last."""
+    stops = list(
+        day.stops.select_related("order__city", "order__partner").prefetch_related(
+            Prefetch("order__items", queryset=OrderItem.objects.select_related("product")), "order__phones"
+        )
+    )
+    rules = {
+        r.partner_id: r for r in PartnerRules.objects.filter(partner_id__in={s.partner_id for s in stops})
+    }
+    for stop in stops:
+        stop.rules = rules.get(stop.partner_id)
+    return sorted(
+        stops, key=lambda s: (not s.is_open, s.order.delivery_kind != DeliveryKind.SAME_DAY, s.position)
+    )
+
+
+def courier_cash(day: CourierDay) -> Decimal:
+    return cash.balance(cash.courier(day.courier_id, day.currency, day.warehouse_id))
+
+
+def partner_today(actor) -> list[dict]:
+    """Today's deliveries per city (each country's own today), for the partner or the staff who serve it."""
+    rows = []
+    for country in ("KZ", "KG"):
+        today = timezone.localtime(timezone.now(), calendar_for(country).zone).date()
+        orders = access.scoped(
+            actor,
+            Order.objects.filter(country=country, delivery_date=today, is_test=False).exclude(
+                delivery_kind=DeliveryKind.POST
+            ),
+        )
+        counts = (
+            orders.values("city__name")
+            .annotate(
+                total=Count("id"),
+                waiting=Count(
+                    "id", filter=Q(status__in=[OrderStatus.DELIVERY_AGREED, OrderStatus.IN_REGISTRY])
+                ),
+                with_courier=Count("id", filter=Q(status=OrderStatus.WITH_COURIER)),
+                paid=Count("id", filter=Q(status=OrderStatus.PAID)),
+                refused=Count("id", filter=Q(status=OrderStatus.REFUSED)),
+                moved=Count("id", filter=Q(status=OrderStatus.CALLING)),
+                same_day=Count("id", filter=Q(delivery_kind=DeliveryKind.SAME_DAY)),
+            )
+            .order_by("-same_day", "city__name")
+        )
+        for row in counts:
+            rows.append({**row, "country": country, "date": today})
+    return rows
+
+
+def partner_today_orders(actor, city_name: str | None = None):
+    today = {c: timezone.localtime(timezone.now(), calendar_for(c).zone).date() for c in ("KZ", "KG")}
+    orders = access.scoped(
+        actor,
+        Order.objects.filter(
+            Q(country="KZ", delivery_date=today["KZ"]) | Q(country="KG", delivery_date=today["KG"]),
+            is_test=False,
+        ).exclude(delivery_kind=DeliveryKind.POST),
+    ).select_related("city")
+    if city_name:
+        orders = orders.filter(city__name=city_name)
+    return orders.order_by("-delivery_kind", "city__name", "pk")[:500]
+
+
+# -- the order's timeline -------------------------------------------------------------------------------------------
+
+
+def _title(event: DeliveryEvent) -> str:
+    d = event.details or {}
+    kind = DeliveryEvent.Kind
+    if event.kind == kind.ASSIGNED:
+        return _("Assigned to courier %(courier)s") % {"courier": d.get("courier", "")}
+    if event.kind == kind.REASSIGNED:
+        return _("Given to courier %(to)s (was %(from)s)") % {
+            "to": d.get("to", ""),
+            "from": d.get("from", ""),
+        }
+    if event.kind == kind.PAID:
+        return _("Delivered and paid: %(sum)s collected") % {
+            "sum": format_money(Decimal(d.get("collected", "0")), d.get("currency", ""))
+        }
+    if event.kind == kind.PARTIAL:
+        return _("Partly bought out: %(sum)s collected") % {
+            "sum": format_money(Decimal(d.get("collected", "0")), d.get("currency", ""))
+        }
+    if event.kind == kind.REFUSED:
+        return _("Refused at the door: %(reason)s") % {"reason": d.get("reason", "")}
+    if event.kind == kind.POSTPONED:
+        return _("The customer asked for delivery on %(day)s") % {
+            "day": date.fromisoformat(d["date"]).strftime("%d.%m.%Y") if d.get("date") else ""
+        }
+    if event.kind == kind.NOT_HOME:
+        return _("Customer not at home (attempt %(n)s)") % {"n": d.get("attempt", 1)}
+    if event.kind == kind.POST_SHIPPED:
+        return _("Shipped by post, tracking number %(number)s") % {"number": d.get("tracking_number", "")}
+    if event.kind == kind.POST_PAID:
+        return _("Paid at the post office: %(sum)s") % {"sum": d.get("amount", "")}
+    return str(event.get_kind_display())
+
+
+def _details(event: DeliveryEvent) -> str:
+    d = event.details or {}
+    parts = []
+    if d.get("lines"):
+        parts.append("; ".join(_("%(product)s: kept %(kept)s of %(ordered)s") % line for line in d["lines"]))
+    if d.get("fee"):
+        parts.append(
+            _("refusal fee %(sum)s collected")
+            % {"sum": format_money(Decimal(d["fee"]), d.get("currency", ""))}
+        )
+    elif d.get("fee_due"):
+        parts.append(
+            _("refusal fee %(sum)s not collected")
+            % {"sum": format_money(Decimal(d["fee_due"]), d.get("currency", ""))}
+        )
+    for key in ("note", "reason"):
+        if d.get(key) and event.kind not in (DeliveryEvent.Kind.REFUSED,):
+            parts.append(str(d[key]))
+    return " · ".join(parts)
+
+
+def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
+    """Courier actions and post events on the order's timeline (partners and staff)."""
+    entries = []
+    for event in DeliveryEvent.objects.filter(order=order).select_related("courier", "actor"):
+        who = (
+            event.courier.display_name if event.courier else (event.actor.display_name if event.actor else "")
+        )
+        entries.append(
+            TimelineEntry(
+                at=event.at, kind="courier", title=_title(event), actor=who, details=_details(event)
+            )
+        )
+    return entries
+
+
+def post_panel(order: Order, actor):
+    """The post shipment on the order card: tracking number and what the post reported."""
+    if not access.can(actor, "post.view"):
+        return None
+    shipment = PostShipment.objects.filter(order=order).first()
+    if shipment is None:
+        return None
+    return "delivery/includes/post_panel.html", {"shipment": shipment}
+
+
+def couriers_for_board(warehouse):
+    return list(couriers_of(warehouse))
+
+
+def by_courier(rows: list[dict]) -> dict:
+    grouped = defaultdict(list)
+    for row in rows:
+        grouped[row["courier"].pk if row["courier"] else None].append(row)
+    return grouped

@@ -1,0 +1,140 @@
+"""The public tracking page (отслеживание заказа): a customer gives the order number and the last four
+digits of the phone and sees where the order is, in plain words, without names, addresses or sums.
+
+Guessing is throttled twice: per order number (so the four digits of one order cannot be guessed: five
+wrong tries an hour) and per client address (so order numbers cannot be scanned). A wrong number and
+wrong digits get the same answer, so the page does not tell which orders exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core.calendar import calendar_for
+from orders.models import Order, OrderHistory, OrderPhone
+from orders.statuses import OrderStatus
+
+from .models import DeliveryEvent
+
+
+@dataclass
+class Step:
+    at: datetime
+    text: str
+    done: bool = True
+
+
+class Throttled(Exception):
+    def __init__(self, minutes: int) -> None:
+        super().__init__(minutes)
+        self.minutes = minutes
+
+
+def _status_text(row: OrderHistory) -> str | None:
+    """What the customer is told for each status, with no personal data."""
+    date = row.details.get("delivery_date") if isinstance(row.details, dict) else None
+    day = ""
+    if date:
+        try:
+            day = datetime.fromisoformat(str(date)).strftime("%d.%m.%Y")
+        except ValueError:
+            day = ""
+    texts = {
+        OrderStatus.TO_SEND: _("The shop has placed the order"),
+        OrderStatus.SENT: _("The order is with the delivery service"),
+        OrderStatus.AWAITING_STOCK: _("The goods are on their way to your city's warehouse"),
+        OrderStatus.AWAITING_RECEIPT: _("The parcel is on its way to your city"),
+        OrderStatus.CALLING: _("An operator will call you to agree the delivery"),
+        OrderStatus.DELIVERY_AGREED: (_("Delivery agreed for %(day)s") % {"day": day})
+        if day
+        else _("Delivery agreed"),
+        OrderStatus.IN_REGISTRY: _("The order is in the courier's list for the delivery day"),
+        OrderStatus.WITH_COURIER: _("The courier is bringing your order"),
+        OrderStatus.POST_SHIPPED: _("Sent by post"),
+        OrderStatus.PAID: _("Delivered and paid. Thank you!"),
+        OrderStatus.REFUSED: _("You refused the order"),
+        OrderStatus.RETURNED: _("The parcel went back to the sender"),
+        OrderStatus.NOT_REACHED: _("We could not reach you by phone; the order is closed"),
+        OrderStatus.CANCELLED: _("The shop cancelled the order"),
+    }
+    return texts.get(row.to_status)
+
+
+EVENT_TEXTS = {
+    DeliveryEvent.Kind.NOT_HOME: lambda event: _("The courier did not find you at home"),
+    DeliveryEvent.Kind.POSTPONED: lambda event: _("Delivery moved to another day at your request"),
+    DeliveryEvent.Kind.POST_SHIPPED: lambda event: (
+        _("Handed to the post, tracking number %(number)s")
+        % {"number": event.details.get("tracking_number", "")}
+    ),
+    DeliveryEvent.Kind.POST_ARRIVED: lambda event: _("The parcel is waiting for you at the post office"),
+}
+
+
+def steps_for(order: Order) -> list[Step]:
+    steps = [Step(order.created_at, _("The shop has placed the order"))]
+    for row in (
+        OrderHistory.objects.filter(order=order).exclude(to_status=OrderStatus.TO_SEND).order_by("at", "id")
+    ):
+        text = _status_text(row)
+        if text and (not steps or steps[-1].text != text):
+            steps.append(Step(row.at, text))
+    for event in DeliveryEvent.objects.filter(order=order, kind__in=list(EVENT_TEXTS)):
+        steps.append(Step(event.at, EVENT_TEXTS[event.kind](event)))
+    steps.sort(key=lambda step: step.at)
+    zone = calendar_for(order.country).zone
+    for step in steps:
+        step.at = timezone.localtime(step.at, zone)
+    return steps
+
+
+def _count(key: str) -> int:
+    window = settings.TRACKING_WINDOW_MINUTES * 60
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def _blocked(key: str, limit: int) -> bool:
+    return (cache.get(key) or 0) >= limit
+
+
+def track(*, number: str, last_digits: str, client: str) -> tuple[Order, list[Step]] | None:
+    """The order and its steps, or None for a wrong number or wrong digits. Raises Throttled."""
+    number = (number or "").strip().lstrip("№#").strip()
+    digits = "".join(ch for ch in (last_digits or "") if ch.isdigit())
+    order_key = f"track:order:{number[:20]}"
+    client_key = f"track:client:{client}"
+    if _blocked(order_key, settings.TRACKING_FAILURES_PER_ORDER) or _blocked(
+        client_key, settings.TRACKING_FAILURES_PER_CLIENT
+    ):
+        raise Throttled(settings.TRACKING_WINDOW_MINUTES)
+    order = None
+    if number.isdigit() and len(digits) == 4 and len(number) <= 12:
+        order = Order.objects.filter(
+            pk=int(number), is_test=False, personal_data_erased_at__isnull=True
+        ).first()
+        if order is not None and not OrderPhone.objects.filter(order=order, last_digits=digits).exists():
+            order = None
+    if order is None:
+        _count(order_key)
+        _count(client_key)
+        return None
+    return order, steps_for(order)
+
+
+def client_address(request) -> str:
+    """The client's address for throttling: REMOTE_ADDR, or the header a trusted proxy sets
+    (`TRACKING_CLIENT_IP_HEADER`, e.g. HTTP_X_REAL_IP behind the production proxy)."""
+    header = settings.TRACKING_CLIENT_IP_HEADER
+    value = request.META.get(header, "") if header else ""
+    return (value.split(",")[0].strip() or request.META.get("REMOTE_ADDR", ""))[:64]

@@ -1,0 +1,614 @@
+"""Delivery-day pages: the courier administrator's board, routes and cash, the couriers' phone screens,
+the partner's deliveries of today, post shipments, and the public tracking page."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from callcenter import services as call_services
+from ketlogistic.core import access
+from ketlogistic.core.decorators import permission_required
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.excel import FileRejected
+from ketlogistic.core.models import User
+from orders.models import Order
+
+from . import post, selectors, services, tracking
+from .forms import (
+    HandoverForm,
+    NotHomeForm,
+    PaidForm,
+    PostImportForm,
+    PostponedForm,
+    PostShipForm,
+    PostStatusForm,
+    RefusedForm,
+    ResolveForm,
+    TrackForm,
+    new_token,
+)
+from .models import CashDiscrepancy, CourierDay, DeliveryStop, PostShipment
+
+
+def _errors(request, exc) -> None:
+    if isinstance(exc, ValidationError):
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.error(request, str(getattr(exc, "message", exc)))
+
+
+def _board_params(request):
+    """The city and day of the board: from the request, else the user's first city and its today."""
+    warehouses = selectors.warehouses_for(request.user)
+    if not warehouses:
+        raise PermissionDenied
+    chosen = request.GET.get("city") or request.POST.get("city")
+    warehouse = next((w for w in warehouses if str(w.pk) == chosen), warehouses[0])
+    try:
+        day = date.fromisoformat(request.GET.get("date") or request.POST.get("date") or "")
+    except ValueError:
+        day = services.local_today(warehouse)
+    return warehouses, warehouse, day
+
+
+def _back_to_board(warehouse, day):
+    return redirect(f"{reverse('delivery:board')}?city={warehouse.pk}&date={day.isoformat()}")
+
+
+# -- the courier administrator -------------------------------------------------------------------------------------
+
+
+@permission_required("delivery.view")
+def board(request):
+    warehouses, warehouse, day = _board_params(request)
+    rows = selectors.board(request.user, warehouse, day)
+    return render(
+        request,
+        "delivery/board.html",
+        {
+            "warehouses": warehouses,
+            "warehouse": warehouse,
+            "day": day,
+            "rows": rows,
+            "couriers": selectors.couriers_for_board(warehouse),
+            "live": selectors.live(request.user, warehouse, day),
+            "events": selectors.recent_events(warehouse, day),
+            "can_manage": access.can(request.user, "delivery.manage"),
+            "can_call": access.can(request.user, "delivery.call"),
+            "today": services.local_today(warehouse),
+            "yesterday": day - timedelta(days=1),
+            "tomorrow": day + timedelta(days=1),
+        },
+    )
+
+
+@permission_required("delivery.view")
+def live(request):
+    """The live table alone (refreshed every 30 seconds on the board)."""
+    _warehouses, warehouse, day = _board_params(request)
+    return render(
+        request,
+        "delivery/includes/live.html",
+        {
+            "live": selectors.live(request.user, warehouse, day),
+            "warehouse": warehouse,
+            "day": day,
+            "events": selectors.recent_events(warehouse, day),
+        },
+    )
+
+
+@require_POST
+@permission_required("delivery.manage")
+def assign(request):
+    _warehouses, warehouse, day = _board_params(request)
+    pairs = [value.split(":") for value in request.POST.getlist("plan") if ":" in value]
+    if not pairs:
+        courier = User.objects.filter(pk=request.POST.get("courier") or 0).first()
+        if courier is None:
+            messages.error(request, _("Choose a courier."))
+            return _back_to_board(warehouse, day)
+        pairs = [(order_id, str(courier.pk)) for order_id in request.POST.getlist("orders")]
+    if not pairs:
+        messages.error(request, _("Tick the orders to assign."))
+        return _back_to_board(warehouse, day)
+    by_courier: dict[str, list[str]] = {}
+    for order_id, courier_id in pairs:
+        by_courier.setdefault(courier_id, []).append(order_id)
+    couriers = {str(c.pk): c for c in services.couriers_of(warehouse).filter(pk__in=list(by_courier))}
+    assigned = 0
+    try:
+        for courier_id, order_ids in by_courier.items():
+            if courier_id not in couriers:
+                raise ApplicationError(
+                    _("That courier does not work in %(city)s.") % {"city": warehouse.city.name}
+                )
+            assigned += len(
+                services.stops_assign(
+                    actor=request.user,
+                    orders=[int(i) for i in order_ids if i.isdigit()],
+                    courier=couriers[courier_id],
+                    warehouse=warehouse,
+                    day=day,
+                )
+            )
+    except (ApplicationError, ValidationError) as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, _("%(count)s orders assigned.") % {"count": assigned})
+    return _back_to_board(warehouse, day)
+
+
+@require_POST
+@permission_required("delivery.manage")
+def suggest(request):
+    """A suggested split of the unassigned orders between the chosen couriers, to check and apply."""
+    warehouses, warehouse, day = _board_params(request)
+    chosen = set(request.POST.getlist("couriers"))
+    couriers = [c for c in services.couriers_of(warehouse) if str(c.pk) in chosen]
+    if not couriers:
+        messages.error(request, _("Tick the couriers who work today."))
+        return _back_to_board(warehouse, day)
+    rows = [row for row in selectors.board(request.user, warehouse, day) if row["stop"] is None]
+    plan = services.suggest_split([row["order"] for row in rows], couriers)
+    names = {c.pk: c for c in couriers}
+    return render(
+        request,
+        "delivery/suggest.html",
+        {
+            "warehouse": warehouse,
+            "day": day,
+            "plan": [(names[courier_id], orders) for courier_id, orders in plan.items()],
+            "district": services.district_of,
+        },
+    )
+
+
+@require_POST
+@permission_required("delivery.manage")
+def stop_action(request, stop_id: int):
+    """Route edits on one stop: up, down, to another courier, off the route."""
+    stop = access.get_scoped_or_404(
+        request.user, DeliveryStop.objects.select_related("day__warehouse__city"), pk=stop_id
+    )
+    action = request.POST.get("action")
+    try:
+        if action in ("up", "down"):
+            services.route_move(actor=request.user, stop=stop, offset=-1 if action == "up" else 1)
+        elif action == "reassign":
+            courier = (
+                services.couriers_of(stop.day.warehouse).filter(pk=request.POST.get("courier") or 0).first()
+            )
+            if courier is None:
+                raise ApplicationError(_("Choose a courier."))
+            services.stops_assign(
+                actor=request.user,
+                orders=[stop.order_id],
+                courier=courier,
+                warehouse=stop.day.warehouse,
+                day=stop.day.date,
+            )
+            messages.success(
+                request,
+                _("Order №%(number)s given to %(courier)s.")
+                % {"number": stop.order_id, "courier": courier.display_name},
+            )
+        elif action == "unassign":
+            services.stop_unassign(actor=request.user, stop=stop)
+        else:
+            raise Http404
+    except (ApplicationError, ValidationError) as exc:
+        _errors(request, exc)
+    return redirect(request.POST.get("next") or reverse("delivery:day", args=[stop.day_id]))
+
+
+@require_POST
+@permission_required("delivery.manage")
+def reorder(request, day_id: int):
+    day = access.get_scoped_or_404(request.user, CourierDay.objects.all(), pk=day_id)
+    ids = [int(value) for value in request.POST.get("order", "").split(",") if value.strip().isdigit()]
+    services.route_reorder(actor=request.user, day=day, stop_ids=ids)
+    if request.headers.get("HX-Request"):
+        return render(request, "delivery/includes/route_saved.html")
+    return redirect("delivery:day", day_id=day.pk)
+
+
+@permission_required("delivery.view")
+def courier_day(request, day_id: int):
+    day = access.get_scoped_or_404(
+        request.user, CourierDay.objects.select_related("courier", "warehouse__city"), pk=day_id
+    )
+    stops = list(day.stops.select_related("order__partner", "order__city").order_by("position", "pk"))
+    visible = set(
+        access.scoped(request.user, DeliveryStop.objects.filter(day=day)).values_list("pk", flat=True)
+    )
+    stops = [stop for stop in stops if stop.pk in visible]
+    return render(
+        request,
+        "delivery/day.html",
+        {
+            "day": day,
+            "stops": stops,
+            "couriers": services.couriers_of(day.warehouse).exclude(pk=day.courier_id),
+            "held": selectors.courier_cash(day),
+            "handovers": day.handovers.select_related("counted_by"),
+            "discrepancies": day.discrepancies.select_related("resolved_by"),
+            "handover_form": HandoverForm(),
+            "resolve_form": ResolveForm(),
+            "can_manage": access.can(request.user, "delivery.manage"),
+            "can_cash": access.can(request.user, "delivery.cash"),
+            "can_write_off": access.can(request.user, "delivery.cash.write_off"),
+            "waiting_goods": any(stop.is_open and stop.order.status == "in_registry" for stop in stops),
+        },
+    )
+
+
+@require_POST
+@permission_required("delivery.manage")
+def goods(request, day_id: int):
+    day = access.get_scoped_or_404(request.user, CourierDay.objects.all(), pk=day_id)
+    try:
+        handed = services.goods_hand_over(actor=request.user, day=day)
+    except (ApplicationError, ValidationError) as exc:
+        _errors(request, exc)
+    else:
+        messages.success(
+            request, _("The goods of %(count)s orders are with the courier.") % {"count": handed}
+        )
+    return redirect("delivery:day", day_id=day.pk)
+
+
+@require_POST
+@permission_required("delivery.cash")
+def handover(request, day_id: int):
+    day = access.get_scoped_or_404(request.user, CourierDay.objects.all(), pk=day_id)
+    form = HandoverForm(request.POST)
+    if form.is_valid():
+        try:
+            counted = services.cash_handover(
+                actor=request.user, day=day, counted=form.cleaned_data["counted"]
+            )
+        except (ApplicationError, ValidationError) as exc:
+            _errors(request, exc)
+        else:
+            if counted.counted == counted.expected:
+                messages.success(request, _("The cash matches the ledger."))
+            else:
+                messages.warning(request, _("The count differs from the ledger: resolve the discrepancy."))
+    return redirect("delivery:day", day_id=day.pk)
+
+
+@require_POST
+@permission_required("delivery.cash")
+def resolve(request, discrepancy_id: int):
+    discrepancy = access.get_scoped_or_404(request.user, CashDiscrepancy.objects.all(), pk=discrepancy_id)
+    form = ResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.discrepancy_resolve(actor=request.user, discrepancy=discrepancy, **form.cleaned_data)
+        except (ApplicationError, ValidationError) as exc:
+            _errors(request, exc)
+        else:
+            messages.success(request, _("The discrepancy is resolved."))
+    else:
+        messages.error(request, _("Choose how it was resolved and write what happened."))
+    return redirect("delivery:day", day_id=discrepancy.day_id)
+
+
+@require_POST
+@permission_required("delivery.cash")
+def close(request, day_id: int):
+    day = access.get_scoped_or_404(request.user, CourierDay.objects.all(), pk=day_id)
+    try:
+        services.day_close(actor=request.user, day=day)
+    except (ApplicationError, ValidationError) as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, _("The day is closed."))
+    return redirect("delivery:day", day_id=day.pk)
+
+
+# -- at the door (the courier, or the administrator on their behalf) ----------------------------------------------
+
+
+@permission_required("delivery.courier")
+def my_route(request):
+    day = selectors.courier_today(request.user)
+    return render(
+        request,
+        "delivery/my_route.html",
+        {
+            "day": day,
+            "stops": selectors.route(day) if day else [],
+            "held": selectors.courier_cash(day) if day else None,
+        },
+    )
+
+
+ACTIONS = {
+    "paid": (
+        PaidForm,
+        lambda actor, stop, data: services.stop_paid(
+            actor=actor, stop=stop, collected=data["collected"], token=data["token"]
+        ),
+    ),
+    "refused": (
+        RefusedForm,
+        lambda actor, stop, data: services.stop_refused(
+            actor=actor,
+            stop=stop,
+            reason=data["reason"],
+            fee_collected=data["fee_collected"],
+            token=data["token"],
+        ),
+    ),
+    "postponed": (
+        PostponedForm,
+        lambda actor, stop, data: services.stop_postponed(
+            actor=actor, stop=stop, new_date=data["new_date"], token=data["token"]
+        ),
+    ),
+    "not_home": (
+        NotHomeForm,
+        lambda actor, stop, data: services.stop_not_home(
+            actor=actor, stop=stop, note=data["note"], token=data["token"]
+        ),
+    ),
+}
+
+
+@permission_required("delivery.record")
+def stop_page(request, stop_id: int):
+    """One order at the door: big buttons for every outcome."""
+    stop = access.get_scoped_or_404(
+        request.user,
+        DeliveryStop.objects.select_related(
+            "order__city", "order__partner", "day__courier", "day__warehouse__city"
+        ),
+        pk=stop_id,
+    )
+    order = stop.order
+    items = list(order.items.select_related("product"))
+    action = request.POST.get("action") if request.method == "POST" else None
+    forms = {
+        "paid": PaidForm(initial={"collected": order.cod_amount, "token": new_token()}),
+        "refused": RefusedForm(initial={"token": new_token()}),
+        "postponed": PostponedForm(
+            initial={
+                "token": new_token(),
+                "new_date": services.local_today(stop.day.warehouse) + timedelta(days=1),
+            }
+        ),
+        "not_home": NotHomeForm(initial={"token": new_token()}),
+    }
+    partial_error = None
+    if action == "partial":
+        kept = {item.pk: request.POST.get(f"kept_{item.pk}", "0") for item in items}
+        try:
+            services.stop_partial(
+                actor=request.user,
+                stop=stop,
+                kept=kept,
+                collected=request.POST.get("collected"),
+                token=request.POST.get("token", ""),
+            )
+        except ValidationError as exc:
+            partial_error = " ".join(exc.messages)
+        except ApplicationError as exc:
+            _errors(request, exc)
+            return redirect("delivery:stop", stop_id=stop.pk)
+        else:
+            messages.success(request, _("Partial buyout recorded."))
+            return _after_door(request)
+    elif action == "call":
+        try:
+            call_services.call_dial(
+                actor=request.user, order=order, request=request, permission="delivery.call"
+            )
+        except (ApplicationError, PermissionDenied) as exc:
+            _errors(request, exc)
+        else:
+            messages.success(request, _("Calling… your phone rings first."))
+        return redirect("delivery:stop", stop_id=stop.pk)
+    elif action in ACTIONS:
+        form_class, perform = ACTIONS[action]
+        form = form_class(request.POST)
+        forms[action] = form
+        if form.is_valid():
+            try:
+                perform(request.user, stop, form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in (
+                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
+                ):
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            except ApplicationError as exc:
+                _errors(request, exc)
+                return redirect("delivery:stop", stop_id=stop.pk)
+            else:
+                messages.success(request, _("Recorded."))
+                return _after_door(request)
+    from orders.services import rules_for
+
+    return render(
+        request,
+        "delivery/stop.html",
+        {
+            "stop": stop,
+            "order": order,
+            "items": items,
+            "forms": forms,
+            "rules": rules_for(order.partner),
+            "partial_token": new_token(),
+            "partial_error": partial_error,
+            "can_call": access.can(request.user, "delivery.call"),
+            "is_courier": access.can(request.user, "delivery.courier"),
+        },
+    )
+
+
+def _after_door(request):
+    if access.can(request.user, "delivery.courier"):
+        return redirect("delivery:my_route")
+    return redirect(request.POST.get("next") or reverse("delivery:board"))
+
+
+# -- the partner ----------------------------------------------------------------------------------------------------
+
+
+@permission_required("delivery.today.view")
+def today(request):
+    city = request.GET.get("city") or None
+    return render(
+        request,
+        "delivery/today.html",
+        {
+            "rows": selectors.partner_today(request.user),
+            "orders": selectors.partner_today_orders(request.user, city),
+            "city": city,
+        },
+    )
+
+
+# -- post -----------------------------------------------------------------------------------------------------------
+
+
+@permission_required("post.manage")
+def post_desk(request):
+    import_result = None
+    if request.method == "POST" and request.POST.get("action") == "ship":
+        order = access.get_scoped_or_404(request.user, Order.objects.all(), pk=request.POST.get("order") or 0)
+        form = PostShipForm(request.POST)
+        if form.is_valid():
+            try:
+                post.post_ship(
+                    actor=request.user, order=order, tracking_number=form.cleaned_data["tracking_number"]
+                )
+            except (ApplicationError, ValidationError) as exc:
+                _errors(request, exc)
+            else:
+                messages.success(request, _("Order №%(number)s is shipped by post.") % {"number": order.pk})
+                return redirect("delivery:post")
+    elif request.method == "POST" and request.POST.get("action") == "import":
+        form = PostImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                import_result = post.post_import(
+                    actor=request.user, content=upload.read(), filename=upload.name
+                )
+            except FileRejected as exc:
+                messages.error(request, exc.message)
+            else:
+                if not import_result.errors:
+                    messages.success(
+                        request,
+                        _("Applied %(applied)s updates; %(unchanged)s were known already.")
+                        % {"applied": import_result.applied, "unchanged": import_result.unchanged},
+                    )
+                    return redirect("delivery:post")
+    status = request.GET.get("status") or ""
+    shipments = access.scoped(
+        request.user, PostShipment.objects.select_related("order__partner", "order__city")
+    )
+    if status in PostShipment.Status.values:
+        shipments = shipments.filter(status=status)
+    number = (request.GET.get("q") or "").strip().upper()
+    if number:
+        shipments = shipments.filter(tracking_number__startswith=number)
+    return render(
+        request,
+        "delivery/post.html",
+        {
+            "to_ship": post.orders_to_ship(request.user)[:200],
+            "shipments": shipments.order_by("-shipped_at")[:200],
+            "status": status,
+            "statuses": PostShipment.Status.choices,
+            "q": number,
+            "import_form": PostImportForm(),
+            "import_result": import_result,
+            "status_form": PostStatusForm(),
+        },
+    )
+
+
+@require_POST
+@permission_required("post.manage")
+def post_update(request, shipment_id: int):
+    shipment = access.get_scoped_or_404(request.user, PostShipment.objects.all(), pk=shipment_id)
+    form = PostStatusForm(request.POST)
+    if form.is_valid():
+        try:
+            post.post_status(
+                actor=request.user,
+                shipment=shipment,
+                status=form.cleaned_data["status"],
+                at=form.cleaned_data["date"],
+                amount=form.cleaned_data["amount"],
+                note=form.cleaned_data["note"],
+            )
+        except (ApplicationError, ValidationError) as exc:
+            _errors(request, exc)
+        else:
+            messages.success(request, _("Saved."))
+    else:
+        messages.error(request, _("Check the status and the date."))
+    return redirect("delivery:post")
+
+
+@permission_required("post.manage")
+def post_template(request):
+    return post.import_template().response("post-statuses.xlsx")
+
+
+# -- public tracking ------------------------------------------------------------------------------------------------
+
+
+def track(request):
+    """Отслеживание: the order's steps for its number and the last four digits of the phone. POST only for the
+    lookup, so the number and digits stay out of addresses, histories and logs."""
+    form = TrackForm(request.POST or None)
+    result, status = None, 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            found = tracking.track(
+                number=form.cleaned_data["number"],
+                last_digits=form.cleaned_data["last_digits"],
+                client=tracking.client_address(request),
+            )
+        except tracking.Throttled as exc:
+            form.add_error(
+                None,
+                _("Too many attempts. Try again in %(minutes)s minutes or call our hotline.")
+                % {"minutes": exc.minutes},
+            )
+            status = 429
+        else:
+            if found is None:
+                form.add_error(
+                    None,
+                    _(
+                        "We found no order with this number and these digits. Check the number on "
+                        "the shop's message and the last four digits of the phone you gave."
+                    ),
+                )
+            else:
+                result = {
+                    "number": found[0].pk,
+                    "steps": found[1],
+                    "final": found[0].status in ("paid", "refused", "returned", "cancelled", "not_reached"),
+                }
+    response = render(request, "delivery/track.html", {"form": form, "result": result}, status=status)
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
