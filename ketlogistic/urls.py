@@ -19,6 +19,7 @@ urlpatterns = [
     path("warehouses/", include("warehouses.urls")),
     path("callcenter/", include("callcenter.urls")),
     path("delivery/", include("orders.delivery.urls")),
+    path("billing/", include("billing.urls")),
     path("track/", delivery_views.track, name="track"),
     path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),

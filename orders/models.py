@@ -101,6 +101,12 @@ class Order(models.Model):
             models.Index(fields=["-created_at", "-id"], name="order_created"),
             models.Index(fields=["status", "-created_at", "-id"], name="order_status_created"),
             models.Index(fields=["city", "status"], name="order_city_status"),
+            # the weekly charge run picks the orders whose work started in the week
+            models.Index(
+                fields=["work_started_at"],
+                name="order_work_started",
+                condition=Q(work_started_at__isnull=False),
+            ),
             models.Index(
                 fields=["status", "closed_at"],
                 name="order_status_closed",

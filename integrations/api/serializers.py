@@ -203,3 +203,29 @@ class StockMoveSerializer(serializers.Serializer):
     to_city = serializers.CharField(source="to_warehouse.city.name", allow_null=True, default=None)
     order_id = serializers.IntegerField(allow_null=True)
     transfer_id = serializers.IntegerField(allow_null=True)
+
+
+class BalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="What we owe you now")
+    payouts_in_progress = serializers.DecimalField(max_digits=14, decimal_places=2)
+    buyout_this_month = serializers.DecimalField(max_digits=14, decimal_places=2)
+    charged_this_month = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class BalanceEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    kind = serializers.CharField(
+        help_text="cod, refusal_fee, payout, or a charge: order_fee, packaging, "
+        "cod_courier, cod_post, distance, refusal_transport, storage, …"
+    )
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Positive: credited to you; negative: charged or paid out"
+    )
+    currency = serializers.CharField()
+    order_id = serializers.IntegerField(allow_null=True)
+    external_id = serializers.CharField(source="order.external_id", allow_null=True, default=None)
+    city = serializers.CharField(source="city.name", allow_null=True, default=None)
+    description = serializers.CharField(source="posting.description")
+    run_number = serializers.IntegerField(source="posting.run.number", allow_null=True, default=None)

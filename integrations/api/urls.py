@@ -16,6 +16,8 @@ urlpatterns = [
     path("products/<int:product_id>/", views.ProductDetailApi.as_view(), name="product"),
     path("stock/", views.StockApi.as_view(), name="stock"),
     path("stock/movements/", views.StockMovementsApi.as_view(), name="stock_movements"),
+    path("balance/", views.BalanceApi.as_view(), name="balance"),
+    path("balance/entries/", views.BalanceEntriesApi.as_view(), name="balance_entries"),
     path("sandbox/orders/<int:order_id>/advance/", views.SandboxAdvanceApi.as_view(), name="sandbox_advance"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

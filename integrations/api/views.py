@@ -4,6 +4,8 @@ Every queryset comes through `access.scoped` for the key's partner; sandbox keys
 test orders, live keys only real ones.
 """
 
+from datetime import date, datetime, time, timedelta
+
 from django.db.models import Prefetch
 from django.utils import translation
 from django.utils.dateparse import parse_datetime
@@ -15,8 +17,11 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.models import Account, Entry
+from billing.selectors import ALMATY, balance_summary
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 from orders import services as order_services
 from orders import workflow
@@ -668,4 +673,97 @@ class StockMovementsApi(PartnerApi):
             raise ApplicationError(_("The cursor or page_size is not valid.")) from None
         return Response(
             {"results": s.StockMoveSerializer(page.items, many=True).data, "next_cursor": page.next_cursor}
+        )
+
+
+class BalanceApi(PartnerApi):
+    permissions_by_method = {"GET": "billing.view"}
+
+    @extend_schema(
+        operation_id="balance",
+        summary="Your balance: what we owe you, payouts in progress, this month's buyout and charges",
+        responses={200: s.BalanceSerializer(many=True), **{k: v for k, v in ERRORS.items() if k in (401,)}},
+    )
+    def get(self, request):
+        partner = access.get_scoped_or_404(request.user, Partner.objects.all(), pk=request.user.partner_id)
+        rows = [
+            {
+                "currency": row["currency"],
+                "balance": row["balance"],
+                "payouts_in_progress": row["pending"],
+                "buyout_this_month": row["collected_month"],
+                "charged_this_month": row["charged_month"],
+            }
+            for row in balance_summary(partner)
+        ]
+        return Response(s.BalanceSerializer(rows, many=True).data)
+
+
+class BalanceEntriesApi(PartnerApi):
+    permissions_by_method = {"GET": "billing.view"}
+
+    @extend_schema(
+        operation_id="balance_entries",
+        summary="Every entry on your balance, newest first (cursor pages)",
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATE, description="From this date (Asia/Almaty)"),
+            OpenApiParameter("until", OpenApiTypes.DATE, description="Up to and including this date"),
+            OpenApiParameter("kind", OpenApiTypes.STR, description="cod, refusal_fee, payout, order_fee, …"),
+            OpenApiParameter("order", OpenApiTypes.INT, description="Only the entries of one order"),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={
+            200: inline_serializer(
+                "BalanceEntryPage",
+                {
+                    "results": s.BalanceEntrySerializer(many=True),
+                    "next_cursor": serializers.CharField(allow_null=True),
+                },
+            ),
+            **{k: v for k, v in ERRORS.items() if k in (400, 401)},
+        },
+    )
+    def get(self, request):
+        entries = access.scoped(
+            request.user, Entry.objects.filter(account__kind=Account.Kind.PARTNER)
+        ).select_related("order", "city", "posting__run")
+        try:
+            since = (
+                date.fromisoformat(request.query_params["since"])
+                if request.query_params.get("since")
+                else None
+            )
+            until = (
+                date.fromisoformat(request.query_params["until"])
+                if request.query_params.get("until")
+                else None
+            )
+        except ValueError:
+            raise ApplicationError(_("Dates are written as 2026-11-23.")) from None
+        if since:
+            entries = entries.filter(at__gte=datetime.combine(since, time(0), tzinfo=ALMATY))
+        if until:
+            entries = entries.filter(
+                at__lt=datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY)
+            )
+        if request.query_params.get("kind"):
+            entries = entries.filter(kind=request.query_params["kind"])
+        if request.query_params.get("order"):
+            if not request.query_params["order"].isdigit():
+                raise ApplicationError(_("order must be an order number."))
+            entries = entries.filter(order_id=int(request.query_params["order"]))
+        try:
+            size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
+            page = keyset_paginate(
+                entries, ordering=["-at", "-id"], cursor=request.query_params.get("cursor"), page_size=size
+            )
+        except ValueError:
+            raise ApplicationError(_("The cursor or page_size is not valid.")) from None
+        rows = []
+        for entry in page.items:
+            entry.amount = -entry.amount  # for the partner: credits positive
+            rows.append(entry)
+        return Response(
+            {"results": s.BalanceEntrySerializer(rows, many=True).data, "next_cursor": page.next_cursor}
         )

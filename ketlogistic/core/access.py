@@ -146,6 +146,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.COURIER_ADMIN, R.LOGIST, R.FINANCE_DIRECTOR}),
     "post.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.WAREHOUSE, R.FINANCE_DIRECTOR}),
     "post.manage": frozenset({R.WAREHOUSE, R.SUPERVISOR, R.HEAD_OF_DEPARTMENT}),
+    # billing
+    "billing.view": PARTNERS | frozenset({R.FINANCE_DIRECTOR, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "billing.payouts.request": PARTNERS,
+    "billing.finance": frozenset({R.FINANCE_DIRECTOR}),
     "warehouse_charges.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
 }

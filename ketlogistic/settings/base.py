@@ -172,6 +172,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 
 # Every periodic task of the system, with when and why it runs.
 CELERY_BEAT_SCHEDULE = {
+    # The weekly charge run's draft for the week that ended (Monday 03:00, Asia/Almaty).
+    "weekly-charge-run": {
+        "task": "billing.weekly_charge_run",
+        "schedule": crontab(hour=3, minute=0, day_of_week=1),
+        "options": {"expires": 6 * 60 * 60},
+    },
     # Proves that beat and a worker are alive: a log line every minute.
     "heartbeat": {
         "task": "ketlogistic.core.tasks.heartbeat",

@@ -63,10 +63,12 @@ def outside(kind: str, currency: str) -> Account:
     return Account(kind, currency)
 
 
-def balance(account: Account) -> Decimal:
-    return CashBalance.objects.filter(key=account.key).values_list("amount", flat=True).first() or Decimal(
-        "0.00"
-    )
+def balance(account: Account, *, lock: bool = False) -> Decimal:
+    """The account's cash now; `lock=True` (inside a transaction) holds its row until the transaction ends."""
+    rows = CashBalance.objects.filter(key=account.key)
+    if lock:
+        rows = rows.select_for_update()
+    return rows.values_list("amount", flat=True).first() or Decimal("0.00")
 
 
 @transaction.atomic

@@ -38,7 +38,7 @@ class NotHomeForm(TokenForm):
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
 
 
-class HandoverForm(forms.Form):
+class HandoverForm(TokenForm):
     counted = forms.CharField(
         label=_("Counted cash"),
         max_length=20,

@@ -314,6 +314,7 @@ class CashHandover(models.Model):
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     counted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     counted_at = models.DateTimeField(_("counted at"))
+    client_token = models.CharField(max_length=64, blank=True)
 
     tenancy = Tenancy(
         partner=None,
@@ -327,7 +328,10 @@ class CashHandover(models.Model):
         verbose_name_plural = _("cash hand-overs")
         ordering = ["counted_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(counted__gte=0), name="handover_counted_not_negative")
+            models.CheckConstraint(condition=Q(counted__gte=0), name="handover_counted_not_negative"),
+            models.UniqueConstraint(
+                fields=["client_token"], condition=~Q(client_token=""), name="handover_token_once"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -24,12 +24,13 @@ from ketlogistic.core import access
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import FileRejected, SafeWorkbook, sniff_xlsx
-from ketlogistic.core.money import format_money, round_money
+from ketlogistic.core.money import format_money
 from orders import workflow
 from orders.models import Order
 from orders.statuses import DeliveryKind, OrderSource, OrderStatus
 
 from .models import Collection, DeliveryEvent, PostShipment
+from .services import collections_settled, parse_money
 
 S = PostShipment.Status
 S10 = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
@@ -177,7 +178,7 @@ def post_status(
     order = shipment.order
     details = {"source": source, "note": (note or "").strip()[:300]}
     if status == S.PAID:
-        remitted = order.cod_amount if amount in (None, "") else round_money(Decimal(str(amount)))
+        remitted = order.cod_amount if amount in (None, "") else parse_money(amount, "amount")
         if remitted <= 0 or remitted > order.cod_amount:
             raise ValidationError(
                 {
@@ -193,7 +194,7 @@ def post_status(
             now=at,
             data={"collected_amount": str(remitted), "tracking_number": shipment.tracking_number},
         )
-        Collection.objects.create(
+        collection = Collection.objects.create(
             order=order,
             partner_id=order.partner_id,
             kind=Collection.Kind.COD,
@@ -203,6 +204,7 @@ def post_status(
             collected_at=at,
             city_id=order.city_id,
         )
+        collections_settled([collection])  # the post remitted it: the partner's balance gets it
         shipment.remitted_amount = remitted
         details["amount"] = str(remitted)
     elif status == S.RETURNED:
@@ -354,10 +356,8 @@ def read_import(content: bytes, filename: str) -> ImportResult:
         amount = None
         if cell("amount") not in (None, ""):
             try:
-                amount = round_money(
-                    Decimal(str(cell("amount")).replace(" ", "").replace("\u202f", "").replace(",", "."))
-                )
-            except Exception:  # noqa: BLE001 - any unreadable number is the same problem for the user
+                amount = parse_money(cell("amount"), "amount")
+            except ValidationError:
                 problems.append(("Сумма", _("Not a sum of money.")))
         if tracking and (tracking, status) in seen:
             problems.append(("Трек-номер", _("The same number and status appear twice in the file.")))

@@ -88,71 +88,85 @@ def board(actor, warehouse, day: date) -> list[dict]:
 
 
 def live(actor, warehouse, day: date) -> list[dict]:
-    """Per courier: the route's size, what is done, the cash collected and still held, discrepancies."""
-    days = list(
-        CourierDay.objects.filter(warehouse=warehouse, date=day)
-        .select_related("courier")
-        .annotate(
-            total=Count("stops"),
-            paid=Count("stops", filter=Q(stops__outcome__in=[StopOutcome.PAID, StopOutcome.PARTIAL])),
-            refused=Count("stops", filter=Q(stops__outcome=StopOutcome.REFUSED)),
-            postponed=Count(
-                "stops", filter=Q(stops__outcome__in=[StopOutcome.POSTPONED, StopOutcome.RETURNED])
-            ),
-            pending=Count("stops", filter=Q(stops__outcome=StopOutcome.PENDING)),
-            collected=Sum("stops__collected_amount"),
-            fees=Sum("stops__refusal_fee"),
-            same_day=Count("stops", filter=Q(stops__order__delivery_kind=DeliveryKind.SAME_DAY)),
+    """Per courier: the route's size, what is done, the cash collected and still held, discrepancies. The counts
+    come from the stops this user may see (staff of one partner see that partner's); cash only for those who
+    may see company cash."""
+    stops = access.scoped(actor, DeliveryStop.objects.filter(day__warehouse=warehouse, day__date=day))
+    rows = {
+        row["day_id"]: row
+        for row in stops.values("day_id").annotate(
+            total=Count("id"),
+            paid=Count("id", filter=Q(outcome__in=[StopOutcome.PAID, StopOutcome.PARTIAL])),
+            refused=Count("id", filter=Q(outcome=StopOutcome.REFUSED)),
+            postponed=Count("id", filter=Q(outcome__in=[StopOutcome.POSTPONED, StopOutcome.RETURNED])),
+            pending=Count("id", filter=Q(outcome=StopOutcome.PENDING)),
+            not_home=Count("id", filter=Q(outcome=StopOutcome.PENDING, not_home_count__gt=0)),
+            collected=Sum("collected_amount"),
+            fees=Sum("refusal_fee"),
         )
+    }
+    days = list(
+        CourierDay.objects.filter(pk__in=list(rows))
+        .select_related("courier")
         .order_by("courier__first_name", "courier__username")
     )
-    held = dict(
-        CashBalance.objects.filter(
-            courier_id__in=[d.courier_id for d in days], account="courier"
-        ).values_list("courier_id", "amount")
+    show_cash = access.can(actor, "delivery.cash")
+    held = (
+        dict(
+            CashBalance.objects.filter(
+                courier_id__in=[d.courier_id for d in days], account="courier"
+            ).values_list("courier_id", "amount")
+        )
+        if show_cash
+        else {}
     )
-    open_discrepancies = set(
-        CashDiscrepancy.objects.filter(day__in=days, resolution="").values_list("day_id", flat=True)
+    open_discrepancies = (
+        set(CashDiscrepancy.objects.filter(day__in=days, resolution="").values_list("day_id", flat=True))
+        if show_cash
+        else set()
     )
-    not_home = dict(
-        DeliveryStop.objects.filter(day__in=days, outcome=StopOutcome.PENDING, not_home_count__gt=0)
-        .values("day_id")
-        .annotate(n=Count("id"))
-        .values_list("day_id", "n")
-    )
-    return [
-        {
-            "day": d,
-            "courier": d.courier,
-            "total": d.total,
-            "paid": d.paid,
-            "refused": d.refused,
-            "postponed": d.postponed,
-            "pending": d.pending,
-            "not_home": not_home.get(d.pk, 0),
-            "collected": (d.collected or Decimal(0)) + (d.fees or Decimal(0)),
-            "held": held.get(d.courier_id, 0),
-            "discrepancy": d.pk in open_discrepancies,
-        }
-        for d in days
-    ]
+    result = []
+    for d in days:
+        row = rows[d.pk]
+        result.append(
+            {
+                "day": d,
+                "courier": d.courier,
+                "total": row["total"],
+                "paid": row["paid"],
+                "refused": row["refused"],
+                "postponed": row["postponed"],
+                "pending": row["pending"],
+                "not_home": row["not_home"],
+                "collected": (row["collected"] or Decimal(0)) + (row["fees"] or Decimal(0)),
+                "held": held.get(d.courier_id, 0) if show_cash else None,
+                "discrepancy": d.pk in open_discrepancies,
+            }
+        )
+    return result
 
 
-def recent_events(warehouse, day: date, limit: int = 30):
+def recent_events(actor, warehouse, day: date, limit: int = 30):
     return (
-        DeliveryEvent.objects.filter(stop__day__warehouse=warehouse, stop__day__date=day)
+        access.scoped(
+            actor, DeliveryEvent.objects.filter(stop__day__warehouse=warehouse, stop__day__date=day)
+        )
         .select_related("courier", "order")
         .order_by("-at", "-id")[:limit]
     )
 
 
 def courier_today(courier) -> CourierDay | None:
-    """The courier's day today (in their city's time), if the administrator gave them a route."""
-    day = (
-        CourierDay.objects.filter(courier=courier).select_related("warehouse__city").order_by("-date").first()
-    )
-    if day is not None and day.date == local_today(day.warehouse):
-        return day
+    """The courier's day today (in their city's time), if the administrator gave them a route; a route planned
+    for tomorrow does not hide today's."""
+    from datetime import timedelta
+
+    today = timezone.localdate()
+    for day in CourierDay.objects.filter(
+        courier=courier, date__range=(today - timedelta(days=1), today + timedelta(days=1))
+    ).select_related("warehouse__city"):
+        if day.date == local_today(day.warehouse):
+            return day
     return None
 
 
@@ -198,13 +212,45 @@ def partner_today(actor) -> list[dict]:
                 with_courier=Count("id", filter=Q(status=OrderStatus.WITH_COURIER)),
                 paid=Count("id", filter=Q(status=OrderStatus.PAID)),
                 refused=Count("id", filter=Q(status=OrderStatus.REFUSED)),
-                moved=Count("id", filter=Q(status=OrderStatus.CALLING)),
                 same_day=Count("id", filter=Q(delivery_kind=DeliveryKind.SAME_DAY)),
             )
             .order_by("-same_day", "city__name")
         )
+        # orders that went back to calling today (another day, not at home) lost their delivery date:
+        # count them from today's routes
+        moved = dict(
+            access.scoped(
+                actor,
+                DeliveryStop.objects.filter(
+                    day__date=today,
+                    day__warehouse__city__country=country,
+                    outcome__in=[StopOutcome.POSTPONED, StopOutcome.RETURNED],
+                ),
+            )
+            .values("order__city__name")
+            .annotate(n=Count("order", distinct=True))
+            .values_list("order__city__name", "n")
+        )
         for row in counts:
-            rows.append({**row, "country": country, "date": today})
+            extra = moved.pop(row["city__name"], 0)
+            rows.append(
+                {**row, "moved": extra, "total": row["total"] + extra, "country": country, "date": today}
+            )
+        for city_name, extra in moved.items():
+            rows.append(
+                {
+                    "city__name": city_name,
+                    "total": extra,
+                    "waiting": 0,
+                    "with_courier": 0,
+                    "paid": 0,
+                    "refused": 0,
+                    "same_day": 0,
+                    "moved": extra,
+                    "country": country,
+                    "date": today,
+                }
+            )
     return rows
 
 

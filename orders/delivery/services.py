@@ -44,6 +44,21 @@ from .models import (
 
 E = DeliveryEvent.Kind
 
+# Billing accrues collected cash to partners when it reaches the company (registered in its AppConfig).
+_settled_hooks: list = []
+
+
+def register_settled_hook(hook) -> None:
+    """`hook(collections)` runs when collected cash reaches the company: a courier's hand-over, a post remittance."""
+    if hook not in _settled_hooks:
+        _settled_hooks.append(hook)
+
+
+def collections_settled(collections) -> None:
+    collections = list(collections)
+    for hook in list(_settled_hooks):
+        hook(collections)
+
 
 # -- days and couriers ----------------------------------------------------------------------------------------------
 
@@ -316,14 +331,28 @@ def goods_hand_over(*, actor, day: CourierDay, now: datetime | None = None) -> i
 # -- at the door ----------------------------------------------------------------------------------------------------
 
 
-def _money(value, field: str) -> Decimal:
+MAX_CASH = Decimal("999999999999.99")
+
+
+def parse_money(value, field: str) -> Decimal:
+    """A sum typed by a person ("15 000", "15000,50"): finite, not negative, within what money columns hold."""
     try:
-        amount = round_money(Decimal(str(value).replace(" ", "").replace("\u202f", "").replace(",", ".")))
-    except (InvalidOperation, ValueError):
+        amount = Decimal(
+            str(value).replace(" ", "").replace("\u202f", "").replace("\xa0", "").replace(",", ".")
+        )
+        if not amount.is_finite():
+            raise InvalidOperation
+        amount = round_money(amount)
+    except (InvalidOperation, ValueError, TypeError):
         raise ValidationError({field: _("Enter a sum of money, e.g. 15000 or 15000.50.")}) from None
     if amount < 0:
         raise ValidationError({field: _("The sum cannot be negative.")})
+    if amount > MAX_CASH:
+        raise ValidationError({field: _("The sum is too large.")})
     return amount
+
+
+_money = parse_money
 
 
 def _door(actor, stop: DeliveryStop, token: str, kind: str):
@@ -331,6 +360,9 @@ def _door(actor, stop: DeliveryStop, token: str, kind: str):
     recorded already (a repeated tap, a retried request) and nothing must happen again."""
     if not access.can(actor, "delivery.record"):
         raise PermissionDenied
+    order_id = access.get_scoped_or_404(actor, DeliveryStop.objects.all(), pk=stop.pk).order_id
+    # the order first, then the stop: the same order assignment takes its locks in
+    Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
     stop = access.get_scoped_or_404(
         actor,
         DeliveryStop.objects.select_for_update(of=("self",)).select_related(
@@ -469,10 +501,16 @@ def stop_partial(
         elif all(kept_quantities[item.pk] == item.quantity for item in items):
             errors["kept"] = _("The customer kept everything: record it as paid.")
     amount = _money(collected, "collected")
-    if amount <= 0 or amount > order.cod_amount:
-        errors["collected"] = _("The sum must be above zero and at most the order's %(sum)s.") % {
-            "sum": format_money(order.cod_amount, order.currency)
-        }
+    if not errors:
+        # the kept goods at the order's prices; less only within the discount the partner allows
+        expected = sum((item.unit_price * kept_quantities[item.pk] for item in items), Decimal("0.00"))
+        expected = min(expected, order.cod_amount)
+        rules = PartnerRules.objects.filter(partner_id=order.partner_id).first()
+        allowed = rules.max_discount if rules and rules.discount_allowed else Decimal("0")
+        if amount <= 0 or amount > expected or amount < expected - allowed:
+            errors["collected"] = _(
+                "The kept goods cost %(expected)s: collect that sum (a discount only within the partner's rules)."
+            ) % {"expected": format_money(expected, order.currency)}
     if errors:
         raise ValidationError(errors)
     by_product: dict[int, int] = defaultdict(int)
@@ -638,6 +676,23 @@ def stop_not_home(
     return stop
 
 
+def on_transition(order: Order, transition, context) -> None:
+    """Workflow hook: an order that leaves the courier's hands by another path (the hotline refuses it, a
+    supervisor sends it back to calling) leaves the route too, so the day can close."""
+    if "courier" in context.data or order.status in ASSIGNABLE:
+        return  # the delivery day's own moves finish their stops themselves
+    for stop in DeliveryStop.objects.select_for_update().filter(order=order, outcome=StopOutcome.PENDING):
+        _finish(stop, StopOutcome.RETURNED, context.now, note=str(transition.label))
+        _event(
+            order,
+            E.RETURNED,
+            at=context.now,
+            actor=context.actor,
+            stop=stop,
+            details={"reason": str(transition.label)},
+        )
+
+
 def token_used(token: str) -> bool:
     return bool(token) and DeliveryEvent.objects.filter(client_token=token[:64]).exists()
 
@@ -646,11 +701,19 @@ def token_used(token: str) -> bool:
 
 
 @transaction.atomic
-def cash_handover(*, actor, day: CourierDay, counted, now: datetime | None = None) -> CashHandover:
-    """The administrator counts the courier's cash and enters the sum; a mismatch becomes a discrepancy."""
+def cash_handover(
+    *, actor, day: CourierDay, counted, token: str = "", now: datetime | None = None
+) -> CashHandover:
+    """The administrator counts the courier's cash and enters the sum; a mismatch becomes a discrepancy.
+
+    What the ledger expects moves to the city's cash desk (what was counted, if less); a surplus stays out of
+    the desk until someone finds where it came from. The form's token makes a repeated submit the same count.
+    """
     if not access.can(actor, "delivery.cash"):
         raise PermissionDenied
     day = access.get_scoped_or_404(actor, CourierDay.objects.select_for_update(of=("self",)), pk=day.pk)
+    if token and (earlier := CashHandover.objects.filter(client_token=token[:64]).first()) is not None:
+        return earlier
     if day.status == CourierDay.Status.CLOSED:
         raise ApplicationError(_("This courier's day is closed."))
     if day.discrepancies.filter(resolution="").exists():
@@ -658,33 +721,27 @@ def cash_handover(*, actor, day: CourierDay, counted, now: datetime | None = Non
     counted = _money(counted, "counted")
     now = now or timezone.now()
     courier_account = cash.courier(day.courier_id, day.currency, day.warehouse_id)
-    expected = cash.balance(courier_account)
-    desk = cash.desk(day.warehouse_id, day.currency)
-    common = {
-        "courier_id": day.courier_id,
-        "warehouse_id": day.warehouse_id,
-        "day_id": day.pk,
-        "actor": actor,
-        "at": now,
-    }
+    expected = cash.balance(courier_account, lock=True)  # no "paid" can slip in between the read and the move
     if min(counted, expected) > 0:
         cash.move(
             kind=CashMoveKind.HANDED_OVER,
             source=courier_account,
-            target=desk,
+            target=cash.desk(day.warehouse_id, day.currency),
             amount=min(counted, expected),
-            **common,
-        )
-    if counted > expected:
-        cash.move(
-            kind=CashMoveKind.SURPLUS,
-            source=cash.outside(CashAccount.UNEXPLAINED, day.currency),
-            target=desk,
-            amount=counted - expected,
-            **common,
+            courier_id=day.courier_id,
+            warehouse_id=day.warehouse_id,
+            day_id=day.pk,
+            actor=actor,
+            at=now,
         )
     handover = CashHandover.objects.create(
-        day=day, expected=expected, counted=counted, currency=day.currency, counted_by=actor, counted_at=now
+        day=day,
+        expected=expected,
+        counted=counted,
+        currency=day.currency,
+        counted_by=actor,
+        counted_at=now,
+        client_token=token[:64],
     )
     if counted != expected:
         CashDiscrepancy.objects.create(
@@ -694,6 +751,14 @@ def cash_handover(*, actor, day: CourierDay, counted, now: datetime | None = Non
             currency=day.currency,
             kind=CashDiscrepancy.Kind.SURPLUS if counted > expected else CashDiscrepancy.Kind.SHORTFALL,
         )
+    # the day's collections are now the company's: the partners' balances get them (billing's hook)
+    collections_settled(
+        Collection.objects.filter(
+            channel=Collection.Channel.COURIER,
+            courier_id=day.courier_id,
+            order_id__in=day.stops.values("order_id"),
+        ).order_by("pk")
+    )
     audit_record(
         actor=actor,
         action="delivery.cash_counted",
@@ -730,6 +795,20 @@ def discrepancy_resolve(
     if discrepancy.kind == CashDiscrepancy.Kind.SURPLUS and resolution == R.CHARGED:
         raise ValidationError({"resolution": _("A surplus cannot be charged to the courier.")})
     now = now or timezone.now()
+    if discrepancy.kind == CashDiscrepancy.Kind.SURPLUS and resolution == R.FOUND:
+        # explained (an unrecorded fee, change the courier carried): the extra joins the cash desk
+        cash.move(
+            kind=CashMoveKind.SURPLUS,
+            source=cash.outside(CashAccount.UNEXPLAINED, day.currency),
+            target=cash.desk(day.warehouse_id, day.currency),
+            amount=discrepancy.amount,
+            courier_id=day.courier_id,
+            warehouse_id=day.warehouse_id,
+            day_id=day.pk,
+            actor=actor,
+            at=now,
+            note=reason,
+        )
     if discrepancy.kind == CashDiscrepancy.Kind.SHORTFALL:
         courier_account = cash.courier(day.courier_id, day.currency, day.warehouse_id)
         target = {
@@ -791,6 +870,9 @@ def day_close(*, actor, day: CourierDay, now: datetime | None = None) -> Courier
         )
     now = now or timezone.now()
     for stop in day.stops.filter(outcome=StopOutcome.PENDING).select_related("order").order_by("position"):
+        if stop.order.status not in ASSIGNABLE:  # moved by someone else meanwhile (the hotline, a supervisor)
+            _finish(stop, StopOutcome.RETURNED, now, note=stop.order.get_status_display())
+            continue
         reason = (
             _("Not delivered: the customer was not at home")
             if stop.not_home_count

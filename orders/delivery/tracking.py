@@ -94,7 +94,8 @@ def steps_for(order: Order) -> list[Step]:
     return steps
 
 
-def _count(key: str) -> int:
+def _attempt(key: str) -> int:
+    """Count one attempt atomically (so a burst of parallel requests cannot all pass the check)."""
     window = settings.TRACKING_WINDOW_MINUTES * 60
     cache.add(key, 0, timeout=window)
     try:
@@ -104,31 +105,46 @@ def _count(key: str) -> int:
         return 1
 
 
-def _blocked(key: str, limit: int) -> bool:
-    return (cache.get(key) or 0) >= limit
+def _give_back(key: str) -> None:
+    try:
+        cache.decr(key)
+    except ValueError:
+        pass
 
 
 def track(*, number: str, last_digits: str, client: str) -> tuple[Order, list[Step]] | None:
-    """The order and its steps, or None for a wrong number or wrong digits. Raises Throttled."""
+    """The order and its steps, or None for a wrong number or wrong digits. Raises Throttled.
+
+    Every attempt is counted before the lookup (per order number and per client); a successful one is given
+    back, so only wrong guesses use up the allowance."""
     number = (number or "").strip().lstrip("№#").strip()
-    digits = "".join(ch for ch in (last_digits or "") if ch.isdigit())
-    order_key = f"track:order:{number[:20]}"
-    client_key = f"track:client:{client}"
-    if _blocked(order_key, settings.TRACKING_FAILURES_PER_ORDER) or _blocked(
-        client_key, settings.TRACKING_FAILURES_PER_CLIENT
-    ):
+    digits = (last_digits or "").strip()
+    valid = (
+        number.isascii()
+        and number.isdigit()
+        and 0 < len(number) <= 12
+        and digits.isascii()
+        and digits.isdigit()
+        and len(digits) == 4
+    )
+    canonical = (
+        str(int(number)) if number.isascii() and number.isdigit() and len(number) <= 12 else number[:20]
+    )
+    order_key, client_key = f"track:order:{canonical}", f"track:client:{client}"
+    by_order, by_client = _attempt(order_key), _attempt(client_key)
+    if by_order > settings.TRACKING_FAILURES_PER_ORDER or by_client > settings.TRACKING_FAILURES_PER_CLIENT:
         raise Throttled(settings.TRACKING_WINDOW_MINUTES)
     order = None
-    if number.isdigit() and len(digits) == 4 and len(number) <= 12:
+    if valid:
         order = Order.objects.filter(
             pk=int(number), is_test=False, personal_data_erased_at__isnull=True
         ).first()
         if order is not None and not OrderPhone.objects.filter(order=order, last_digits=digits).exists():
             order = None
     if order is None:
-        _count(order_key)
-        _count(client_key)
         return None
+    _give_back(order_key)
+    _give_back(client_key)
     return order, steps_for(order)
 
 

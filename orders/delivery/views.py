@@ -7,9 +7,11 @@ from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -53,11 +55,29 @@ def _board_params(request):
         raise PermissionDenied
     chosen = request.GET.get("city") or request.POST.get("city")
     warehouse = next((w for w in warehouses if str(w.pk) == chosen), warehouses[0])
+    today = services.local_today(warehouse)
     try:
         day = date.fromisoformat(request.GET.get("date") or request.POST.get("date") or "")
     except ValueError:
-        day = services.local_today(warehouse)
+        day = today
+    if abs((day - today).days) > 366:  # a board is for days around today, not year 1
+        day = today
     return warehouses, warehouse, day
+
+
+def _id(value) -> int | None:
+    """A database id from a form, or None for anything else."""
+    text = str(value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
 
 
 def _back_to_board(warehouse, day):
@@ -81,7 +101,7 @@ def board(request):
             "rows": rows,
             "couriers": selectors.couriers_for_board(warehouse),
             "live": selectors.live(request.user, warehouse, day),
-            "events": selectors.recent_events(warehouse, day),
+            "events": selectors.recent_events(request.user, warehouse, day),
             "can_manage": access.can(request.user, "delivery.manage"),
             "can_call": access.can(request.user, "delivery.call"),
             "today": services.local_today(warehouse),
@@ -102,7 +122,7 @@ def live(request):
             "live": selectors.live(request.user, warehouse, day),
             "warehouse": warehouse,
             "day": day,
-            "events": selectors.recent_events(warehouse, day),
+            "events": selectors.recent_events(request.user, warehouse, day),
         },
     )
 
@@ -111,9 +131,13 @@ def live(request):
 @permission_required("delivery.manage")
 def assign(request):
     _warehouses, warehouse, day = _board_params(request)
-    pairs = [value.split(":") for value in request.POST.getlist("plan") if ":" in value]
+    pairs = []
+    for value in request.POST.getlist("plan"):
+        order_id, _sep, courier_id = value.partition(":")
+        if _id(order_id) is not None and _id(courier_id) is not None:
+            pairs.append((order_id, courier_id))
     if not pairs:
-        courier = User.objects.filter(pk=request.POST.get("courier") or 0).first()
+        courier = User.objects.filter(pk=_id(request.POST.get("courier")) or 0).first()
         if courier is None:
             messages.error(request, _("Choose a courier."))
             return _back_to_board(warehouse, day)
@@ -127,20 +151,21 @@ def assign(request):
     couriers = {str(c.pk): c for c in services.couriers_of(warehouse).filter(pk__in=list(by_courier))}
     assigned = 0
     try:
-        for courier_id, order_ids in by_courier.items():
-            if courier_id not in couriers:
-                raise ApplicationError(
-                    _("That courier does not work in %(city)s.") % {"city": warehouse.city.name}
+        with transaction.atomic():  # the whole split, or nothing
+            for courier_id, order_ids in by_courier.items():
+                if courier_id not in couriers:
+                    raise ApplicationError(
+                        _("That courier does not work in %(city)s.") % {"city": warehouse.city.name}
+                    )
+                assigned += len(
+                    services.stops_assign(
+                        actor=request.user,
+                        orders=[_id(i) for i in order_ids if _id(i) is not None],
+                        courier=couriers[courier_id],
+                        warehouse=warehouse,
+                        day=day,
+                    )
                 )
-            assigned += len(
-                services.stops_assign(
-                    actor=request.user,
-                    orders=[int(i) for i in order_ids if i.isdigit()],
-                    courier=couriers[courier_id],
-                    warehouse=warehouse,
-                    day=day,
-                )
-            )
     except (ApplicationError, ValidationError) as exc:
         _errors(request, exc)
     else:
@@ -186,7 +211,9 @@ def stop_action(request, stop_id: int):
             services.route_move(actor=request.user, stop=stop, offset=-1 if action == "up" else 1)
         elif action == "reassign":
             courier = (
-                services.couriers_of(stop.day.warehouse).filter(pk=request.POST.get("courier") or 0).first()
+                services.couriers_of(stop.day.warehouse)
+                .filter(pk=_id(request.POST.get("courier")) or 0)
+                .first()
             )
             if courier is None:
                 raise ApplicationError(_("Choose a courier."))
@@ -208,14 +235,14 @@ def stop_action(request, stop_id: int):
             raise Http404
     except (ApplicationError, ValidationError) as exc:
         _errors(request, exc)
-    return redirect(request.POST.get("next") or reverse("delivery:day", args=[stop.day_id]))
+    return redirect(_safe_next(request, reverse("delivery:day", args=[stop.day_id])))
 
 
 @require_POST
 @permission_required("delivery.manage")
 def reorder(request, day_id: int):
     day = access.get_scoped_or_404(request.user, CourierDay.objects.all(), pk=day_id)
-    ids = [int(value) for value in request.POST.get("order", "").split(",") if value.strip().isdigit()]
+    ids = [_id(value) for value in request.POST.get("order", "").split(",") if _id(value) is not None]
     services.route_reorder(actor=request.user, day=day, stop_ids=ids)
     if request.headers.get("HX-Request"):
         return render(request, "delivery/includes/route_saved.html")
@@ -242,7 +269,7 @@ def courier_day(request, day_id: int):
             "held": selectors.courier_cash(day),
             "handovers": day.handovers.select_related("counted_by"),
             "discrepancies": day.discrepancies.select_related("resolved_by"),
-            "handover_form": HandoverForm(),
+            "handover_form": HandoverForm(initial={"token": new_token()}),
             "resolve_form": ResolveForm(),
             "can_manage": access.can(request.user, "delivery.manage"),
             "can_cash": access.can(request.user, "delivery.cash"),
@@ -275,7 +302,10 @@ def handover(request, day_id: int):
     if form.is_valid():
         try:
             counted = services.cash_handover(
-                actor=request.user, day=day, counted=form.cleaned_data["counted"]
+                actor=request.user,
+                day=day,
+                counted=form.cleaned_data["counted"],
+                token=form.cleaned_data["token"],
             )
         except (ApplicationError, ValidationError) as exc:
             _errors(request, exc)
@@ -376,6 +406,12 @@ def stop_page(request, stop_id: int):
         ),
         pk=stop_id,
     )
+    if (
+        access.can(request.user, "delivery.courier")
+        and not stop.is_open
+        and stop.day.date != services.local_today(stop.day.warehouse)
+    ):
+        raise Http404  # a courier keeps today's route, not the customers of past days
     order = stop.order
     items = list(order.items.select_related("product"))
     action = request.POST.get("action") if request.method == "POST" else None
@@ -410,6 +446,8 @@ def stop_page(request, stop_id: int):
             messages.success(request, _("Partial buyout recorded."))
             return _after_door(request)
     elif action == "call":
+        if not stop.is_open:
+            raise Http404
         try:
             call_services.call_dial(
                 actor=request.user, order=order, request=request, permission="delivery.call"
@@ -460,7 +498,7 @@ def stop_page(request, stop_id: int):
 def _after_door(request):
     if access.can(request.user, "delivery.courier"):
         return redirect("delivery:my_route")
-    return redirect(request.POST.get("next") or reverse("delivery:board"))
+    return redirect(_safe_next(request, reverse("delivery:board")))
 
 
 # -- the partner ----------------------------------------------------------------------------------------------------
@@ -487,7 +525,9 @@ def today(request):
 def post_desk(request):
     import_result = None
     if request.method == "POST" and request.POST.get("action") == "ship":
-        order = access.get_scoped_or_404(request.user, Order.objects.all(), pk=request.POST.get("order") or 0)
+        order = access.get_scoped_or_404(
+            request.user, Order.objects.all(), pk=_id(request.POST.get("order")) or 0
+        )
         form = PostShipForm(request.POST)
         if form.is_valid():
             try:

@@ -95,7 +95,8 @@ def test_partial_buyout_checks_what_was_kept(on_route, couriers, partner_a):
         ({item.pk: 0}, "1", "kept nothing"),
         ({item.pk: 2}, "20000", "kept everything"),
         ({item.pk: 3}, "1", "Between 0 and 2"),
-        ({item.pk: 1}, "25000", "at most"),
+        ({item.pk: 1}, "25000", "kept goods cost"),
+        ({item.pk: 1}, "1", "kept goods cost"),
     ]:
         with pytest.raises(ValidationError, match=message):
             services.stop_partial(actor=couriers[0], stop=stop, kept=kept, collected=collected)

@@ -96,6 +96,9 @@ def test_the_remittance_makes_the_order_paid_once(post_order, keeper):
     assert Order.objects.get(pk=order.pk).status == "paid"
     collection = Collection.objects.get(order=order)
     assert (collection.channel, collection.amount) == ("post", Decimal("10000.00"))
+    from billing import ledger
+
+    assert ledger.partner_balance(order.partner, "KZT") == Decimal("10000.00")  # accrued once
 
 
 def _xlsx(rows):

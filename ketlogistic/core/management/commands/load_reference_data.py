@@ -20,5 +20,8 @@ class Command(BaseCommand):
 
         for number, weekdays in ((1, [1, 3, 5]), (2, [2, 4, 6])):
             ShippingGroup.objects.get_or_create(number=number, defaults={"weekdays": weekdays})
+        from billing.tariffs import load_default_tariffs
+
+        self.stdout.write(f"Tariff lines: {load_default_tariffs()} added")
         script = load_default_script()
         self.stdout.write(f"Call script: {script.sections.count()} sections")

@@ -10,6 +10,7 @@ DEMO_STEPS = [
     "orders.demo",
     "callcenter.demo",
     "orders.delivery.demo",
+    "billing.demo",
     "integrations.demo",
 ]
 

@@ -1,0 +1,99 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core.money import Currency
+
+from .models import ENTRY_KIND_LABELS, Payout, TariffLine
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("format", "%Y-%m-%d")
+        super().__init__(*args, **kwargs)
+
+
+class StatementFilter(forms.Form):
+    since = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    until = forms.DateField(label=_("To"), required=False, widget=DateInput())
+    kind = forms.ChoiceField(label=_("What"), required=False)
+    city = forms.ModelChoiceField(label=_("City"), queryset=None, required=False, empty_label=_("All cities"))
+
+    def __init__(self, *args, partner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from warehouses.models import City
+
+        self.fields["kind"].choices = [("", _("Everything")), *ENTRY_KIND_LABELS.items()]
+        self.fields["city"].queryset = (
+            City.objects.filter(country=partner.country).order_by("name") if partner else City.objects.none()
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            self.add_error("until", _("The end is before the start."))
+        return data
+
+
+class PayoutRequestForm(forms.Form):
+    amount = forms.CharField(
+        label=_("Sum"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices)
+    method = forms.ChoiceField(label=_("How to pay"), choices=Payout.Method.choices)
+    details = forms.CharField(
+        label=_("Where to"),
+        max_length=200,
+        help_text=_("IBAN and bank; card number; WMR purse (R… 12 digits); or who collects the cash"),
+    )
+
+
+class PayoutDecisionForm(forms.Form):
+    reference = forms.CharField(label=_("Payment reference"), max_length=100, required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
+
+
+class RunForm(forms.Form):
+    week_start = forms.DateField(label=_("Week starting (Monday)"), widget=DateInput())
+
+    def clean_week_start(self):
+        value = self.cleaned_data["week_start"]
+        if value.weekday() != 0:
+            raise forms.ValidationError(_("A week starts on a Monday."))
+        return value
+
+
+class TariffLineForm(forms.Form):
+    country = forms.ChoiceField(
+        label=_("Country"), choices=[("KZ", _("Kazakhstan")), ("KG", _("Kyrgyzstan"))]
+    )
+    partner = forms.ModelChoiceField(
+        label=_("Partner"), queryset=None, required=False, empty_label=_("Country default")
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=TariffLine.Kind.choices)
+    amount = forms.DecimalField(
+        label=_("Amount"), required=False, max_digits=14, decimal_places=2, min_value=0
+    )
+    percent = forms.DecimalField(
+        label=_("Percent"), required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
+    )
+    city = forms.ModelChoiceField(label=_("City (distance surcharge)"), queryset=None, required=False)
+    from_km = forms.DecimalField(
+        label=_("Beyond, km"), required=False, max_digits=6, decimal_places=1, min_value=0
+    )
+    to_km = forms.DecimalField(
+        label=_("Up to, km"), required=False, max_digits=6, decimal_places=1, min_value=0
+    )
+    effective_from = forms.DateField(label=_("Effective from"), widget=DateInput())
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from ketlogistic.core.models import Partner
+        from warehouses.models import City
+
+        self.fields["partner"].queryset = Partner.objects.order_by("country", "name")
+        self.fields["city"].queryset = City.objects.order_by("country", "name")

@@ -1,0 +1,220 @@
+"""The double-entry ledger: accounts, postings of balanced entries, balances as sums of entries, and the
+check that proves it all (`manage.py check_ledger`).
+
+Entries: debit positive, credit negative; every posting sums to zero per currency. The database refuses
+UPDATE and DELETE of postings and entries, refuses entries added to a sealed posting, and at commit
+refuses a new posting that is unsealed, unbalanced, or whose entries are in another currency than
+their accounts (see the migration `0002_ledger_rules`). A correction is a reversing posting.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.money import round_money
+
+from .models import Account, Entry, Posting
+
+ZERO = Decimal("0.00")
+
+
+class LedgerError(ApplicationError):
+    pass
+
+
+def account(kind: str, currency: str, *, partner=None, revenue_kind: str = "") -> Account:
+    partner_id = getattr(partner, "pk", partner)
+    found, _created = Account.objects.get_or_create(
+        kind=kind, revenue_kind=revenue_kind, partner_id=partner_id, currency=currency
+    )
+    return found
+
+
+def partner_account(partner, currency: str) -> Account:
+    return account(Account.Kind.PARTNER, currency, partner=partner)
+
+
+@dataclass
+class Line:
+    account: Account
+    amount: Decimal  # debit positive, credit negative
+    order_id: int | None = None
+    charge_id: int | None = None
+    city_id: int | None = None
+    kind: str = ""
+
+
+def seal(posting_id: int) -> None:
+    """Seal the posting with the digest of its entries, and have the database check it now (it would at
+    commit anyway): switching the deferred check to immediate runs it for what is pending, then back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE billing_posting SET digest = billing_posting_digest(id) WHERE id = %s AND digest = ''",
+            [posting_id],
+        )
+        cursor.execute("SET CONSTRAINTS billing_posting_balanced IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS billing_posting_balanced DEFERRED")
+
+
+@transaction.atomic
+def post(
+    *,
+    kind: str,
+    partner,
+    currency: str,
+    description: str,
+    lines: list[Line],
+    at: datetime | None = None,
+    actor=None,
+    **cause,
+) -> Posting:
+    """One balanced posting: all its entries in one statement, then sealed."""
+    at = at or timezone.now()
+    lines = [line for line in lines if round_money(line.amount) != 0]
+    if len(lines) < 2:
+        raise LedgerError(_("A posting needs at least two entries."))
+    total = sum((round_money(line.amount) for line in lines), ZERO)
+    if total != 0:
+        raise LedgerError(_("The posting does not balance: it is off by %(total)s.") % {"total": total})
+    for line in lines:
+        if line.account.currency != currency:
+            raise LedgerError(
+                _("An entry in %(other)s cannot go into a %(currency)s posting.")
+                % {"other": line.account.currency, "currency": currency}
+            )
+    partner_accounts = sorted(
+        {line.account.pk for line in lines if line.account.kind == Account.Kind.PARTNER}
+    )
+    if partner_accounts:  # one posting at a time per partner balance: entry ids follow the commit order
+        list(Account.objects.select_for_update().filter(pk__in=partner_accounts).order_by("pk"))
+    posting = Posting.objects.create(
+        kind=kind,
+        partner=partner,
+        currency=currency,
+        posted_at=at,
+        description=description[:300],
+        actor=actor if getattr(actor, "pk", None) else None,
+        **cause,
+    )
+    Entry.objects.bulk_create(
+        [
+            Entry(
+                posting=posting,
+                account=line.account,
+                amount=round_money(line.amount),
+                currency=currency,
+                partner_id=line.account.partner_id or getattr(partner, "pk", partner),
+                kind=line.kind,
+                order_id=line.order_id,
+                charge_id=line.charge_id,
+                city_id=line.city_id,
+                at=at,
+            )
+            for line in lines
+        ]
+    )
+    seal(posting.pk)
+    return posting
+
+
+@transaction.atomic
+def reverse(*, posting: Posting, reason: str, actor=None) -> Posting:
+    """The correction of a posting: the same entries with opposite signs, pointing back at it."""
+    if not (reason or "").strip():
+        raise LedgerError(_("Write why the posting is reversed."))
+    if Posting.objects.filter(reverses=posting).exists():
+        raise LedgerError(_("This posting is reversed already."))
+    lines = [
+        Line(entry.account, -entry.amount, entry.order_id, None, entry.city_id, entry.kind)
+        for entry in posting.entries.select_related("account")
+    ]
+    return post(
+        kind=Posting.Kind.REVERSAL,
+        partner=posting.partner,
+        currency=posting.currency,
+        description=_("Reversal of “%(description)s”: %(reason)s")
+        % {"description": posting.description, "reason": reason.strip()},
+        lines=lines,
+        actor=actor,
+        reverses=posting,
+        order=posting.order,
+    )
+
+
+def partner_balance(partner, currency: str, *, until: datetime | None = None) -> Decimal:
+    """What the company owes the partner: the credit balance of its account, the sum of its entries."""
+    entries = Entry.objects.filter(
+        account__kind=Account.Kind.PARTNER, account__partner=partner, account__currency=currency
+    )
+    if until is not None:
+        entries = entries.filter(at__lt=until)
+    return -(entries.aggregate(total=Sum("amount"))["total"] or ZERO)
+
+
+def balances(partner_ids=None) -> dict[tuple[int, str], Decimal]:
+    """Every partner's balance per currency, in one query."""
+    entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER)
+    if partner_ids is not None:
+        entries = entries.filter(account__partner_id__in=partner_ids)
+    return {
+        (row["account__partner_id"], row["account__currency"]): -row["total"]
+        for row in entries.values("account__partner_id", "account__currency").annotate(total=Sum("amount"))
+    }
+
+
+def check_ledger() -> list[str]:
+    """Prove the ledger: every posting sealed with the right digest, balanced per currency, its entries in
+    their accounts' currency and partner. Returns the problems (empty when all is well)."""
+    problems = []
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT p.id, p.digest, billing_posting_digest(p.id)
+            FROM billing_posting p
+            WHERE p.digest = '' OR p.digest <> billing_posting_digest(p.id)
+        """)
+        for posting_id, stored, actual in cursor.fetchall():
+            problems.append(
+                f"posting {posting_id}: "
+                + (
+                    "not sealed"
+                    if not stored
+                    else f"entries changed (digest {stored[:12]}… ≠ {actual[:12]}…)"
+                )
+            )
+        cursor.execute("""
+            SELECT e.posting_id, e.currency, SUM(e.amount) FROM billing_entry e
+            GROUP BY e.posting_id, e.currency HAVING SUM(e.amount) <> 0
+        """)
+        for posting_id, currency, total in cursor.fetchall():
+            problems.append(f"posting {posting_id}: {currency} entries sum to {total}, not 0")
+        cursor.execute("""
+            SELECT e.id FROM billing_entry e JOIN billing_account a ON a.id = e.account_id
+            JOIN billing_posting p ON p.id = e.posting_id
+            WHERE e.currency <> a.currency OR e.currency <> p.currency
+               OR (a.partner_id IS NOT NULL AND a.partner_id IS DISTINCT FROM e.partner_id)
+        """)
+        for (entry_id,) in cursor.fetchall():
+            problems.append(f"entry {entry_id}: its currency or partner does not match its account")
+        cursor.execute("""
+            SELECT p.id FROM billing_posting p LEFT JOIN billing_entry e ON e.posting_id = p.id
+            GROUP BY p.id HAVING COUNT(e.id) < 2
+        """)
+        for (posting_id,) in cursor.fetchall():
+            problems.append(f"posting {posting_id}: fewer than two entries")
+    return problems
+
+
+def totals_by_kind(entries) -> dict[str, Decimal]:
+    result: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for row in entries.values("kind").annotate(total=Sum("amount")):
+        result[row["kind"]] += row["total"]
+    return dict(result)

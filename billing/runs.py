@@ -1,0 +1,363 @@
+"""The weekly charge run (еженедельное списание).
+
+`run_for_week` makes (or finds) the run of a closed week — Monday 00:00 to Monday 00:00, Asia/Almaty —
+and `run_compute` fills its draft with set-based SQL: every charge that is due by the week's end and was
+never charged before, whatever week it belongs to. `run_approve` posts the draft to the ledger, one posting
+per partner and currency, each in its own transaction, so an interrupted approval resumes where it stopped.
+
+Exactly once: a charge row is unique per order and kind (and per warehouse charge); the inserts say
+`ON CONFLICT DO NOTHING`, so two workers, a rerun or a redelivered task add nothing twice; a run posting is
+unique per run, partner and currency. Run numbers come from one locked counter, so they have no gaps.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.services import audit_record
+
+from . import ledger
+from .models import Account, BillingRun, Charge, ChargeKind, Posting
+
+ALMATY = ZoneInfo("Asia/Almaty")
+COURIER_KINDS = ("express", "same_day", "field")
+
+
+def week_bounds(week_start: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(week_start, time(0, 0), tzinfo=ALMATY)
+    return start, start + timedelta(days=7)
+
+
+def last_closed_week(now: datetime | None = None) -> date:
+    """The Monday of the last full week (Asia/Almaty)."""
+    today = timezone.localtime(now or timezone.now(), ALMATY).date()
+    return today - timedelta(days=today.weekday() + 7)
+
+
+@transaction.atomic
+def run_for_week(*, week_start: date, actor=None) -> BillingRun:
+    """The run of a closed week: found if it exists, else created with the next number."""
+    if week_start.weekday() != 0:
+        raise ApplicationError(_("A week starts on a Monday."))
+    if week_bounds(week_start)[1] > timezone.now():
+        raise ApplicationError(
+            _("The week of %(day)s is not over yet.") % {"day": week_start.strftime("%d.%m.%Y")}
+        )
+    existing = BillingRun.objects.filter(week_start=week_start).first()
+    if existing is not None:
+        return existing
+    with connection.cursor() as cursor:  # one counter for the numbers: no gaps, no duplicates
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('billing_run_number'))")
+    existing = BillingRun.objects.filter(week_start=week_start).first()
+    if existing is not None:
+        return existing
+    number = (BillingRun.objects.aggregate(last=Max("number"))["last"] or 0) + 1
+    return BillingRun.objects.create(
+        number=number,
+        week_start=week_start,
+        week_end=week_start + timedelta(days=7),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+
+
+TARIFF = """
+    SELECT tl.id, tl.amount, tl.percent FROM billing_tariffline tl
+    WHERE tl.kind = {kind} AND tl.country = {country} AND (tl.partner_id = {partner} OR tl.partner_id IS NULL)
+      AND tl.effective_from <= {day}
+    ORDER BY tl.partner_id IS NULL, tl.effective_from DESC LIMIT 1
+"""
+
+ORDER_FEES = """
+INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, o.partner_id, %(kind)s, o.id, NULL, o.city_id,
+       CASE WHEN %(kind)s = 'order_fee' AND d.percent IS NOT NULL THEN round(t.amount * (100 - d.percent) / 100, 2)
+            ELSE t.amount END,
+       o.currency, NULL, d.percent, t.id, (o.work_started_at AT TIME ZONE 'Asia/Almaty')::date
+FROM orders_order o
+CROSS JOIN LATERAL ({tariff}) t
+LEFT JOIN LATERAL (
+    SELECT tl.percent FROM billing_tariffline tl
+    WHERE tl.kind = 'discount' AND tl.partner_id = o.partner_id
+      AND tl.effective_from <= (o.work_started_at AT TIME ZONE 'Asia/Almaty')::date
+    ORDER BY tl.effective_from DESC LIMIT 1) d ON true
+WHERE o.work_started_at IS NOT NULL AND o.work_started_at < %(end)s AND o.work_started_at >= %(since)s
+  AND o.is_test = false AND t.amount > 0
+  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = %(kind)s)
+ON CONFLICT DO NOTHING
+""".format(
+    tariff=TARIFF.format(
+        kind="%(kind)s",
+        country="o.country",
+        partner="o.partner_id",
+        day="(o.work_started_at AT TIME ZONE 'Asia/Almaty')::date",
+    )
+)
+
+COD_COMMISSIONS = """
+INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, c.partner_id, k.kind, c.order_id, NULL, c.city_id, round(c.amount * t.percent / 100, 2), c.currency,
+       c.amount, t.percent, t.id, (c.collected_at AT TIME ZONE 'Asia/Almaty')::date
+FROM delivery_collection c
+JOIN orders_order o ON o.id = c.order_id
+CROSS JOIN LATERAL (SELECT CASE c.channel WHEN 'post' THEN 'cod_post' ELSE 'cod_courier' END AS kind) k
+CROSS JOIN LATERAL ({tariff}) t
+WHERE c.kind = 'cod' AND c.collected_at < %(end)s AND c.collected_at >= %(since)s AND o.is_test = false AND round(c.amount * t.percent / 100, 2) > 0
+  AND NOT EXISTS (SELECT 1 FROM billing_charge x WHERE x.order_id = c.order_id AND x.kind = k.kind)
+ON CONFLICT DO NOTHING
+""".format(
+    tariff=TARIFF.format(
+        kind="k.kind",
+        country="o.country",
+        partner="c.partner_id",
+        day="(c.collected_at AT TIME ZONE 'Asia/Almaty')::date",
+    )
+)
+
+# Surcharges of orders a courier took out (they were handed to a courier), charged when the order closed.
+TAKEN_OUT = (
+    "EXISTS (SELECT 1 FROM orders_orderhistory h WHERE h.order_id = o.id AND h.action = 'hand_to_courier')"
+)
+
+DISTANCE = f"""
+INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, o.partner_id, 'distance', o.id, NULL, o.city_id, t.amount, o.currency, NULL, NULL, t.id,
+       (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
+FROM orders_order o
+CROSS JOIN LATERAL (
+    SELECT tl.id, tl.amount FROM billing_tariffline tl
+    WHERE tl.kind = 'distance' AND tl.country = o.country AND tl.city_id = o.city_id
+      AND (tl.partner_id = o.partner_id OR tl.partner_id IS NULL)
+      AND tl.from_km < o.distance_km AND (tl.to_km IS NULL OR tl.to_km >= o.distance_km)
+      AND tl.effective_from <= (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
+    ORDER BY tl.partner_id IS NULL, tl.effective_from DESC LIMIT 1) t
+WHERE o.status IN ('paid', 'refused') AND o.closed_at < %(end)s AND o.closed_at >= %(since)s AND o.is_test = false
+  AND o.delivery_kind IN ('express', 'same_day', 'field') AND o.distance_km > 0 AND t.amount > 0 AND {TAKEN_OUT}
+  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = 'distance')
+ON CONFLICT DO NOTHING
+"""
+
+REFUSAL_TRANSPORT = """
+INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, o.partner_id, 'refusal_transport', o.id, NULL, o.city_id, t.amount, o.currency, NULL, NULL, t.id,
+       (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
+FROM orders_order o
+CROSS JOIN LATERAL ({tariff}) t
+WHERE o.status = 'refused' AND o.closed_at < %(end)s AND o.closed_at >= %(since)s AND o.is_test = false
+  AND t.amount > 0 AND {taken_out}
+  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = 'refusal_transport')
+ON CONFLICT DO NOTHING
+""".format(
+    tariff=TARIFF.format(
+        kind="'refusal_transport'",
+        country="o.country",
+        partner="o.partner_id",
+        day="(o.closed_at AT TIME ZONE 'Asia/Almaty')::date",
+    ),
+    taken_out=TAKEN_OUT,
+)
+
+WAREHOUSE_CHARGES = """
+INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, w.partner_id, w.kind, NULL, w.id, NULL,
+       CASE WHEN w.kind = 'pickup' OR t.id IS NULL THEN w.amount ELSE t.amount END, w.currency, NULL, NULL, t.id,
+       w.occurred_on
+FROM warehouses_warehousecharge w
+JOIN core_partner p ON p.id = w.partner_id
+LEFT JOIN LATERAL ({tariff}) t ON w.kind <> 'pickup'
+WHERE w.occurred_on < %(end_day)s
+  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.warehouse_charge_id = w.id)
+  AND (CASE WHEN w.kind = 'pickup' OR t.id IS NULL THEN w.amount ELSE t.amount END) > 0
+ON CONFLICT DO NOTHING
+""".format(
+    tariff=TARIFF.format(kind="w.kind", country="p.country", partner="w.partner_id", day="w.occurred_on")
+)
+
+
+@transaction.atomic
+def run_compute(*, run: BillingRun, actor=None) -> int:
+    """Fill (or refresh) the draft: add every charge due by the week's end that was never charged. Returns how
+    many charges were added. A draft computed twice, or by two workers at once, gets each charge once."""
+    if actor is not None and not access.can(actor, "billing.finance"):
+        raise PermissionDenied
+    run = BillingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != BillingRun.Status.DRAFT:
+        raise ApplicationError(_("Run №%(number)s is approved: it cannot change.") % {"number": run.number})
+    start, end = week_bounds(run.week_start)
+    previous = BillingRun.objects.filter(week_start__lt=run.week_start).order_by("-week_start").first()
+    since = week_bounds(previous.week_start)[0] if previous else datetime(2000, 1, 1, tzinfo=ALMATY)
+    params = {"run": run.pk, "end": end, "since": since, "end_day": run.week_end}
+    added = 0
+    with connection.cursor() as cursor:
+        for kind in (ChargeKind.ORDER_FEE, ChargeKind.PACKAGING):
+            cursor.execute(ORDER_FEES, {**params, "kind": kind})
+            added += cursor.rowcount
+        for statement in (COD_COMMISSIONS, DISTANCE, REFUSAL_TRANSPORT, WAREHOUSE_CHARGES):
+            cursor.execute(statement, params)
+            added += cursor.rowcount
+    run.computed_at = timezone.now()
+    run.save(update_fields=["computed_at"])
+    return added
+
+
+def _revenue_accounts(currency: str) -> None:
+    for kind in ChargeKind.values:
+        ledger.account(Account.Kind.REVENUE, currency, revenue_kind=kind)
+
+
+POST_RUN = """
+INSERT INTO billing_entry (posting_id, account_id, amount, currency, partner_id, kind, order_id, charge_id, city_id, at)
+SELECT %(posting)s, %(partner_account)s, c.amount, c.currency, c.partner_id, c.kind, c.order_id, c.id, c.city_id, %(at)s
+FROM billing_charge c
+WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
+UNION ALL
+SELECT %(posting)s, a.id, -SUM(c.amount), c.currency, c.partner_id, c.kind, NULL, NULL, NULL, %(at)s
+FROM billing_charge c
+JOIN billing_account a ON a.kind = 'revenue' AND a.revenue_kind = c.kind AND a.currency = c.currency
+                      AND a.partner_id IS NULL
+WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
+GROUP BY a.id, c.currency, c.partner_id, c.kind
+"""
+
+
+def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: datetime) -> bool:
+    """Post one partner's charges of the run, once: False when it was posted already."""
+    from ketlogistic.core.models import Partner
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [run.pk, partner_id])
+        if Posting.objects.filter(
+            kind=Posting.Kind.RUN, run=run, partner_id=partner_id, currency=currency
+        ).exists():
+            return False
+        partner = Partner.objects.get(pk=partner_id)
+        _revenue_accounts(currency)
+        account = ledger.partner_account(partner, currency)
+        Account.objects.select_for_update().filter(
+            pk=account.pk
+        ).first()  # see ledger.post: ids in commit order
+        try:
+            with transaction.atomic():
+                posting = Posting.objects.create(
+                    kind=Posting.Kind.RUN,
+                    partner=partner,
+                    currency=currency,
+                    run=run,
+                    posted_at=at,
+                    actor=actor if getattr(actor, "pk", None) else None,
+                    description=_("Weekly charges, run №%(number)s (%(start)s–%(end)s)")
+                    % {
+                        "number": run.number,
+                        "start": run.week_start.strftime("%d.%m"),
+                        "end": (run.week_end - timedelta(days=1)).strftime("%d.%m.%Y"),
+                    },
+                )
+        except IntegrityError:
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(
+                POST_RUN,
+                {
+                    "posting": posting.pk,
+                    "partner_account": account.pk,
+                    "at": at,
+                    "run": run.pk,
+                    "partner": partner_id,
+                    "currency": currency,
+                },
+            )
+        ledger.seal(posting.pk)
+    return True
+
+
+def run_approve(*, run: BillingRun, actor, now: datetime | None = None) -> BillingRun:
+    """Approve the draft: post it. Each partner's posting is its own transaction, so an approval that stops
+    midway (a worker killed, a deploy) resumes on the next call and never posts anything twice. `now` dates
+    the postings (the demo's past weeks); by default, the moment of approval."""
+    if actor is not None and not access.can(actor, "billing.finance"):
+        raise PermissionDenied
+    with transaction.atomic():
+        run = BillingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == BillingRun.Status.APPROVED:
+            return run
+        if run.computed_at is None:
+            raise ApplicationError(_("Compute the draft before approving it."))
+        if run.status == BillingRun.Status.DRAFT:
+            run.status = BillingRun.Status.APPROVING
+            run.approved_by = actor if getattr(actor, "pk", None) else None
+            run.save(update_fields=["status", "approved_by"])
+            audit_record(
+                actor=actor,
+                action="billing.run_approved",
+                obj=run,
+                summary=f"run {run.number}, week {run.week_start:%d.%m.%Y}",
+            )
+    at = now or timezone.now()
+    groups = (
+        Charge.objects.filter(run=run, amount__gt=0)
+        .values_list("partner_id", "currency")
+        .distinct()
+        .order_by("partner_id", "currency")
+    )
+    for partner_id, currency in groups:
+        _post_partner(run, partner_id, currency, actor, at)
+    with transaction.atomic():
+        run = BillingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != BillingRun.Status.APPROVED:
+            run.status = BillingRun.Status.APPROVED
+            run.approved_at = at
+            run.save(update_fields=["status", "approved_at"])
+    return run
+
+
+def summary(run: BillingRun, *, partner_ids=None) -> list[dict]:
+    """Per partner and currency: orders charged by kind, COD sums, commissions, surcharges; the draft's review."""
+    charges = Charge.objects.filter(run=run)
+    if partner_ids is not None:
+        charges = charges.filter(partner_id__in=partner_ids)
+    rows = {}
+    for row in (
+        charges.values("partner_id", "partner__name", "currency", "kind")
+        .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"))
+        .order_by("partner__name", "currency")
+    ):
+        key = (row["partner_id"], row["currency"])
+        entry = rows.setdefault(
+            key,
+            {
+                "partner_id": row["partner_id"],
+                "partner": row["partner__name"],
+                "currency": row["currency"],
+                "kinds": {},
+                "total": 0,
+                "cod": 0,
+            },
+        )
+        entry["kinds"][row["kind"]] = {"count": row["count"], "total": row["total"], "basis": row["basis"]}
+        entry["total"] += row["total"]
+        if row["basis"]:
+            entry["cod"] += row["basis"]
+    return list(rows.values())
+
+
+def by_city(run: BillingRun, partner_id: int) -> list[dict]:
+    return list(
+        Charge.objects.filter(run=run, partner_id=partner_id)
+        .values("city__name", "currency", "kind")
+        .annotate(count=Count("id"), total=Sum("amount"))
+        .order_by("city__name", "kind")
+    )

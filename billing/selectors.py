@@ -1,0 +1,230 @@
+"""Reads of billing: a partner's balance and statement, buyout by city, weekly summaries and the chart; the
+finance director's desk and the period report. Sums are computed in the database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from ketlogistic.core import access
+from ketlogistic.core.models import Partner
+
+from . import ledger
+from .models import Account, BillingRun, Charge, ChargeKind, Entry, Payout, Posting
+from .runs import ALMATY
+
+ZERO = Decimal("0.00")
+
+
+def partners_for(actor):
+    return access.visible_partners(actor).order_by("name")
+
+
+def balance_summary(partner) -> list[dict]:
+    """Per currency the partner works in: the balance, payouts in progress, collected and charged this month."""
+    month_start = datetime.combine(timezone.localdate().replace(day=1), time(0), tzinfo=ALMATY)
+    entries = Entry.objects.filter(
+        account__kind=Account.Kind.PARTNER, account__partner=partner, account__currency=partner.currency
+    )
+    month = entries.filter(at__gte=month_start).aggregate(
+        collected=Sum("amount", filter=Q(kind__in=["cod", "refusal_fee"])),
+        charged=Sum("amount", filter=Q(kind__in=ChargeKind.values)),
+    )
+    pending = Payout.objects.filter(
+        partner=partner, status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED]
+    )
+    return [
+        {
+            "currency": partner.currency,
+            "balance": ledger.partner_balance(partner, partner.currency),
+            "pending": pending.aggregate(total=Sum("amount"))["total"] or ZERO,
+            "collected_month": -(month["collected"] or ZERO),
+            "charged_month": month["charged"] or ZERO,
+        }
+    ]
+
+
+def statement(
+    partner,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    kind: str | None = None,
+    city_id: int | None = None,
+):
+    """Every entry on the partner's balance, with its order and city, newest first; plus the opening and
+    closing balance of the period."""
+    entries = Entry.objects.filter(
+        account__kind=Account.Kind.PARTNER, account__partner=partner
+    ).select_related("order", "city", "posting")
+    start = datetime.combine(since, time(0), tzinfo=ALMATY) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY) if until else None
+    if start:
+        entries = entries.filter(at__gte=start)
+    if end:
+        entries = entries.filter(at__lt=end)
+    if kind:
+        entries = entries.filter(kind=kind)
+    if city_id:
+        entries = entries.filter(city_id=city_id)
+    opening = ledger.partner_balance(partner, partner.currency, until=start) if start else ZERO
+    closing = (
+        ledger.partner_balance(partner, partner.currency, until=end)
+        if end
+        else ledger.partner_balance(partner, partner.currency)
+    )
+    return entries.order_by("-at", "-id"), opening, closing
+
+
+def buyout_by_city(partner, *, since: date | None = None, until: date | None = None) -> list[dict]:
+    """How much buyout money came from each city (the collected cash accrued to the partner)."""
+    entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER, account__partner=partner, kind="cod")
+    if since:
+        entries = entries.filter(at__gte=datetime.combine(since, time(0), tzinfo=ALMATY))
+    if until:
+        entries = entries.filter(at__lt=datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY))
+    return [
+        {"city": row["city__name"] or "—", "orders": row["orders"], "total": -row["total"]}
+        for row in entries.values("city__name")
+        .annotate(orders=Count("order", distinct=True), total=Sum("amount"))
+        .order_by("total")
+    ]
+
+
+def run_summaries(partner, limit: int = 12) -> list[dict]:
+    """The partner's weekly runs: charges by kind, COD they were computed on, the run's total."""
+    rows = {}
+    for row in (
+        Charge.objects.filter(partner=partner, run__status=BillingRun.Status.APPROVED)
+        .values("run_id", "run__number", "run__week_start", "kind")
+        .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"))
+        .order_by("-run__week_start")
+    ):
+        entry = rows.setdefault(
+            row["run_id"],
+            {"number": row["run__number"], "week_start": row["run__week_start"], "kinds": {}, "total": ZERO},
+        )
+        entry["kinds"][row["kind"]] = row
+        entry["total"] += row["total"]
+    return list(rows.values())[:limit]
+
+
+def weekly_chart(partner, weeks: int = 12) -> list[dict]:
+    """Balance at each week's end and the buyout accrued in the week, for the last `weeks` weeks."""
+    today = timezone.localdate()
+    first = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
+    start = datetime.combine(first, time(0), tzinfo=ALMATY)
+    entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER, account__partner=partner)
+    opening = -(entries.filter(at__lt=start).aggregate(total=Sum("amount"))["total"] or ZERO)
+    by_week = {
+        row["week"].date() if hasattr(row["week"], "date") else row["week"]: row
+        for row in entries.filter(at__gte=start)
+        .annotate(week=TruncWeek("at", tzinfo=ALMATY))
+        .values("week")
+        .annotate(change=Sum("amount"), buyout=Sum("amount", filter=Q(kind="cod")))
+    }
+    points, balance = [], opening
+    for index in range(weeks):
+        week = first + timedelta(days=7 * index)
+        row = by_week.get(week, {})
+        balance -= row.get("change") or ZERO
+        points.append({"week": week, "balance": balance, "buyout": -(row.get("buyout") or ZERO)})
+    return points
+
+
+# -- the finance director -------------------------------------------------------------------------------------------
+
+
+def all_balances() -> list[dict]:
+    balances = ledger.balances()
+    partners = {p.pk: p for p in Partner.objects.filter(pk__in={pid for pid, _c in balances})}
+    pending = {
+        (row["partner_id"], row["currency"]): row["total"]
+        for row in Payout.objects.filter(status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED])
+        .values("partner_id", "currency")
+        .annotate(total=Sum("amount"))
+    }
+    return sorted(
+        (
+            {
+                "partner": partners[pid],
+                "currency": currency,
+                "balance": amount,
+                "pending": pending.get((pid, currency), ZERO),
+            }
+            for (pid, currency), amount in balances.items()
+            if pid in partners
+        ),
+        key=lambda row: (row["currency"], row["partner"].name),
+    )
+
+
+def couriers_cash() -> list[dict]:
+    """Cash still with couriers (collected, not handed over), per courier."""
+    from orders.delivery.models import CashBalance
+
+    return list(
+        CashBalance.objects.filter(account="courier", amount__gt=0)
+        .select_related("courier", "warehouse__city")
+        .order_by("-amount")
+    )
+
+
+def period_report(*, since: date, until: date) -> dict:
+    """Revenue by kind, by country (currency) and by partner for a period; buyout accrued and payouts made."""
+    start = datetime.combine(since, time(0), tzinfo=ALMATY)
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY)
+    revenue = Entry.objects.filter(account__kind=Account.Kind.REVENUE, at__gte=start, at__lt=end)
+    by_kind = list(
+        revenue.values("account__revenue_kind", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("currency", "account__revenue_kind")
+    )
+    by_partner = list(
+        revenue.values("partner__name", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("currency", "total")
+    )
+    partner_side = Entry.objects.filter(account__kind=Account.Kind.PARTNER, at__gte=start, at__lt=end)
+    totals = list(
+        partner_side.values("currency")
+        .annotate(
+            buyout=Sum("amount", filter=Q(kind="cod")),
+            paid_out=Sum("amount", filter=Q(posting__kind=Posting.Kind.PAYOUT_PAID)),
+        )
+        .order_by("currency")
+    )
+    paid = {
+        row["currency"]: row["total"]
+        for row in Posting.objects.filter(
+            kind=Posting.Kind.PAYOUT_PAID, posted_at__gte=start, posted_at__lt=end
+        )
+        .values("currency")
+        .annotate(total=Sum("payout__amount"))
+    }
+    return {
+        "by_kind": [
+            {
+                "kind": ChargeKind(row["account__revenue_kind"]).label,
+                "currency": row["currency"],
+                "total": -row["total"],
+            }
+            for row in by_kind
+        ],
+        "by_partner": [
+            {"partner": row["partner__name"], "currency": row["currency"], "total": -row["total"]}
+            for row in by_partner
+        ],
+        "totals": [
+            {
+                "currency": row["currency"],
+                "buyout": -(row["buyout"] or ZERO),
+                "paid_out": paid.get(row["currency"], ZERO),
+            }
+            for row in totals
+        ],
+    }

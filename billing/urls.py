@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("", views.balance, name="balance"),
+    path("statement.xlsx", views.statement_export, name="statement"),
+    path("partners/<int:partner_id>/", views.balance, name="partner"),
+    path("partners/<int:partner_id>/statement.xlsx", views.statement_export, name="partner_statement"),
+    path("payouts/", views.payout_list, name="payouts"),
+    path("payouts/<int:payout_id>/", views.payout_detail, name="payout"),
+    path("payouts/<int:payout_id>/registry.xlsx", views.payout_registry, name="payout_registry"),
+    path("desk/", views.desk, name="desk"),
+    path("runs/", views.run_list, name="runs"),
+    path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("report/", views.report, name="report"),
+    path("tariffs/", views.tariff_list, name="tariffs"),
+]

@@ -1,0 +1,416 @@
+"""Billing pages: the partner's balance and statement, payouts, and the finance director's desk (runs,
+payouts to process, balances, couriers' cash, the period report, tariffs)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q, Sum
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access
+from ketlogistic.core.decorators import permission_required
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.models import Partner
+
+from . import payouts, runs, selectors, tariffs
+from .forms import PayoutDecisionForm, PayoutRequestForm, RunForm, StatementFilter, TariffLineForm
+from .models import ENTRY_KIND_LABELS, BillingRun, ChargeKind, Payout, TariffLine
+
+
+def _errors(request, exc) -> None:
+    for message in exc.messages if isinstance(exc, ValidationError) else [getattr(exc, "message", str(exc))]:
+        messages.error(request, message)
+
+
+def _partner_of(request, partner_id: int | None) -> Partner:
+    if access.is_partner_actor(request.user):
+        if partner_id is not None and partner_id != request.user.partner_id:
+            raise Http404  # another partner's balance does not exist for this user
+        return request.user.partner
+    if partner_id is None:
+        raise PermissionDenied
+    return access.get_scoped_or_404(request.user, Partner.objects.all(), pk=partner_id)
+
+
+@permission_required("billing.view")
+def balance(request, partner_id: int | None = None):
+    """The partner's balance: summary, chart, statement with filters, buyout by city, weekly runs."""
+    if partner_id is None and not access.is_partner_actor(request.user):
+        return render(
+            request,
+            "billing/partners.html",
+            {
+                "rows": [
+                    row
+                    for row in selectors.all_balances()
+                    if row["partner"] in set(selectors.partners_for(request.user))
+                ]
+            },
+        )
+    partner = _partner_of(request, partner_id)
+    form = StatementFilter(request.GET or None, partner=partner)
+    data = form.cleaned_data if form.is_valid() else {}
+    entries, opening, closing = selectors.statement(
+        partner,
+        since=data.get("since"),
+        until=data.get("until"),
+        kind=data.get("kind") or None,
+        city_id=data["city"].pk if data.get("city") else None,
+    )
+    page = Paginator(entries, 100).get_page(request.GET.get("page"))
+    for entry in page:
+        entry.credit = -entry.amount if entry.amount < 0 else None
+        entry.debit = entry.amount if entry.amount > 0 else None
+    return render(
+        request,
+        "billing/balance.html",
+        {
+            "partner": partner,
+            "summary": selectors.balance_summary(partner),
+            "form": form,
+            "page": page,
+            "opening": opening,
+            "closing": closing,
+            "filtered": bool(data),
+            "by_city": selectors.buyout_by_city(partner, since=data.get("since"), until=data.get("until")),
+            "runs": selectors.run_summaries(partner),
+            "chart": selectors.weekly_chart(partner),
+            "query": request.GET.urlencode(),
+            "can_request": access.can(request.user, "billing.payouts.request"),
+        },
+    )
+
+
+@permission_required("billing.view")
+def statement_export(request, partner_id: int | None = None):
+    partner = _partner_of(request, partner_id)
+    form = StatementFilter(request.GET or None, partner=partner)
+    data = form.cleaned_data if form.is_valid() else {}
+    entries, opening, closing = selectors.statement(
+        partner,
+        since=data.get("since"),
+        until=data.get("until"),
+        kind=data.get("kind") or None,
+        city_id=data["city"].pk if data.get("city") else None,
+    )
+    book = SafeWorkbook()
+    sheet = book.sheet(
+        _("Statement"),
+        [
+            _("Date"),
+            _("What"),
+            _("Order"),
+            _("Partner's number"),
+            _("City"),
+            _("Credited"),
+            _("Charged"),
+            _("Description"),
+        ],
+        widths=[18, 30, 10, 16, 16, 14, 14, 50],
+    )
+    sheet.append([_("Opening balance"), "", "", "", "", opening, "", ""])
+    for entry in entries.iterator(chunk_size=2000):
+        sheet.append(
+            [
+                timezone.localtime(entry.at),
+                ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
+                entry.order_id or "",
+                entry.order.external_id if entry.order_id else "",
+                entry.city.name if entry.city_id else "",
+                -entry.amount if entry.amount < 0 else "",
+                entry.amount if entry.amount > 0 else "",
+                entry.posting.description,
+            ]
+        )
+    sheet.append([_("Closing balance"), "", "", "", "", closing, "", ""])
+    return book.response(f"statement-{partner.pk}-{timezone.localdate():%Y%m%d}.xlsx")
+
+
+# -- payouts --------------------------------------------------------------------------------------------------------
+
+
+@permission_required("billing.view")
+def payout_list(request):
+    form = None
+    if access.can(request.user, "billing.payouts.request"):
+        partner = request.user.partner
+        form = PayoutRequestForm(request.POST or None, initial={"currency": partner.currency})
+        if request.method == "POST" and form.is_valid():
+            try:
+                payout = payouts.payout_request(actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in (
+                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
+                ):
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            except ApplicationError as exc:
+                _errors(request, exc)
+            else:
+                messages.success(request, _("Payout requested. The finance director will process it."))
+                return redirect("billing:payout", payout_id=payout.pk)
+    elif request.method == "POST":
+        raise PermissionDenied
+    rows = access.scoped(request.user, Payout.objects.select_related("partner"))
+    status = request.GET.get("status") or ""
+    if status in Payout.Status.values:
+        rows = rows.filter(status=status)
+    elif access.can(request.user, "billing.finance"):
+        rows = rows.order_by("status", "-requested_at")
+    available = None
+    if form is not None:
+        available = payouts.available(request.user.partner, request.user.partner.currency)
+    return render(
+        request,
+        "billing/payouts.html",
+        {
+            "form": form,
+            "page": Paginator(rows.order_by("-requested_at"), 50).get_page(request.GET.get("page")),
+            "status": status,
+            "statuses": Payout.Status.choices,
+            "available": available,
+            "finance": access.can(request.user, "billing.finance"),
+        },
+    )
+
+
+@permission_required("billing.view")
+def payout_detail(request, payout_id: int):
+    payout = access.get_scoped_or_404(
+        request.user, Payout.objects.select_related("partner", "requested_by", "decided_by"), pk=payout_id
+    )
+    if request.method == "POST":
+        action = request.POST.get("action")
+        form = PayoutDecisionForm(request.POST)
+        form.is_valid()
+        data = form.cleaned_data
+        try:
+            if action == "approve":
+                payouts.payout_approve(actor=request.user, payout=payout)
+            elif action == "paid":
+                payouts.payout_mark_paid(
+                    actor=request.user, payout=payout, reference=data.get("reference", "")
+                )
+            elif action == "reject":
+                payouts.payout_reject(actor=request.user, payout=payout, reason=data.get("reason", ""))
+            elif action == "cancel":
+                payouts.payout_cancel(actor=request.user, payout=payout)
+            else:
+                raise ApplicationError(_("Unknown action."))
+        except (ValidationError, ApplicationError) as exc:
+            _errors(request, exc)
+        else:
+            messages.success(request, _("Saved."))
+        return redirect("billing:payout", payout_id=payout.pk)
+    entries = payouts.registry_entries(payout)
+    sums = entries.aggregate(
+        credited=Sum("amount", filter=Q(amount__lt=0)), charged=Sum("amount", filter=Q(amount__gt=0))
+    )
+    totals = {"credited": -(sums["credited"] or 0), "charged": sums["charged"] or 0}
+    shown = list(entries[:500])
+    for entry in shown:
+        entry.credit = -entry.amount if entry.amount < 0 else None
+        entry.debit = entry.amount if entry.amount > 0 else None
+    return render(
+        request,
+        "billing/payout.html",
+        {
+            "payout": payout,
+            "entries": shown,
+            "count": entries.count(),
+            "totals": totals,
+            "finance": access.can(request.user, "billing.finance"),
+            "can_cancel": access.can(request.user, "billing.payouts.request")
+            and payout.status == Payout.Status.REQUESTED,
+            "form": PayoutDecisionForm(),
+        },
+    )
+
+
+@permission_required("billing.view")
+def payout_registry(request, payout_id: int):
+    payout = access.get_scoped_or_404(request.user, Payout.objects.select_related("partner"), pk=payout_id)
+    book = SafeWorkbook()
+    sheet = book.sheet(
+        _("Payout registry"),
+        [_("Date"), _("What"), _("Order"), _("Partner's number"), _("City"), _("Credited"), _("Charged")],
+        widths=[18, 30, 10, 16, 16, 14, 14],
+    )
+    for entry in payouts.registry_entries(payout).iterator(chunk_size=2000):
+        sheet.append(
+            [
+                timezone.localtime(entry.at),
+                ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
+                entry.order_id or "",
+                entry.order.external_id if entry.order_id else "",
+                entry.city.name if entry.city_id else "",
+                -entry.amount if entry.amount < 0 else "",
+                entry.amount if entry.amount > 0 else "",
+            ]
+        )
+    sheet.append([_("Payout"), payout.get_method_display(), "", "", "", "", payout.amount])
+    return book.response(f"payout-{payout.pk}-registry.xlsx")
+
+
+# -- the finance director -------------------------------------------------------------------------------------------
+
+
+@permission_required("billing.finance")
+def desk(request):
+    return render(
+        request,
+        "billing/desk.html",
+        {
+            "runs": BillingRun.objects.order_by("-week_start")[:10],
+            "to_process": Payout.objects.filter(status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED])
+            .select_related("partner")
+            .order_by("requested_at"),
+            "balances": selectors.all_balances(),
+            "couriers_cash": selectors.couriers_cash(),
+            "run_form": RunForm(initial={"week_start": runs.last_closed_week()}),
+        },
+    )
+
+
+@permission_required("billing.finance")
+def run_list(request):
+    form = RunForm(request.POST or None, initial={"week_start": runs.last_closed_week()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = runs.run_for_week(week_start=form.cleaned_data["week_start"], actor=request.user)
+            if run.status == BillingRun.Status.DRAFT:
+                added = runs.run_compute(run=run, actor=request.user)
+                messages.success(request, _("Draft computed: %(count)s charges added.") % {"count": added})
+        except ApplicationError as exc:
+            _errors(request, exc)
+        else:
+            return redirect("billing:run", run_id=run.pk)
+    return render(
+        request, "billing/runs.html", {"runs": BillingRun.objects.order_by("-week_start")[:100], "form": form}
+    )
+
+
+@permission_required("billing.finance")
+def run_detail(request, run_id: int):
+    run = BillingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "approve":
+                runs.run_approve(run=run, actor=request.user)
+                messages.success(
+                    request, _("Run №%(number)s is approved and posted.") % {"number": run.number}
+                )
+            elif request.POST.get("action") == "compute":
+                added = runs.run_compute(run=run, actor=request.user)
+                messages.success(request, _("Draft computed: %(count)s charges added.") % {"count": added})
+        except ApplicationError as exc:
+            _errors(request, exc)
+        return redirect("billing:run", run_id=run.pk)
+    partner_id = request.GET.get("partner")
+    rows = runs.summary(run)
+    kinds = [(kind, label) for kind, label in ChargeKind.choices if any(kind in row["kinds"] for row in rows)]
+    for row in rows:  # one cell per kind charged in this run, in the columns' order
+        row["cells"] = [row["kinds"].get(kind) for kind, _label in kinds]
+    return render(
+        request,
+        "billing/run.html",
+        {
+            "run": run,
+            "rows": rows,
+            "kinds": kinds,
+            "cities": runs.by_city(run, int(partner_id)) if partner_id and partner_id.isdigit() else None,
+            "city_partner": next((r for r in rows if str(r["partner_id"]) == partner_id), None),
+            "totals": _run_totals(rows),
+        },
+    )
+
+
+def _run_totals(rows) -> list[dict]:
+    totals: dict[str, dict] = {}
+    for row in rows:
+        entry = totals.setdefault(
+            row["currency"], {"currency": row["currency"], "total": 0, "cod": 0, "partners": 0}
+        )
+        entry["total"] += row["total"]
+        entry["cod"] += row["cod"]
+        entry["partners"] += 1
+    return list(totals.values())
+
+
+@permission_required("billing.finance")
+def report(request):
+    today = timezone.localdate()
+    try:
+        since = date.fromisoformat(request.GET.get("since", ""))
+    except ValueError:
+        since = today.replace(day=1)
+    try:
+        until = date.fromisoformat(request.GET.get("until", ""))
+    except ValueError:
+        until = today
+    if until < since or (until - since).days > 3 * 366:
+        since, until = today.replace(day=1), today
+    return render(
+        request,
+        "billing/report.html",
+        {"since": since, "until": until, **selectors.period_report(since=since, until=until)},
+    )
+
+
+@permission_required("billing.finance")
+def tariff_list(request):
+    partner = None
+    if request.GET.get("partner", "").isdigit():
+        partner = Partner.objects.filter(pk=request.GET["partner"]).first()
+    country = (
+        partner.country
+        if partner
+        else (request.GET.get("country") if request.GET.get("country") in ("KZ", "KG") else "KZ")
+    )
+    form = TariffLineForm(
+        request.POST or None,
+        initial={
+            "country": country,
+            "partner": partner,
+            "effective_from": timezone.localdate() + timedelta(days=1),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            tariffs.tariff_line_add(actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("The new price is saved; what was charged before keeps its price."))
+            return redirect(request.get_full_path())
+    lines = tariffs.current_lines(
+        country=country, partner_id=partner.pk if partner else None, day=timezone.localdate()
+    )
+    history = (
+        TariffLine.objects.filter(country=country)
+        .filter(partner=partner)
+        .select_related("city")
+        .order_by("kind", "-effective_from")[:200]
+    )
+    return render(
+        request,
+        "billing/tariffs.html",
+        {
+            "country": country,
+            "partner": partner,
+            "lines": lines,
+            "history": history,
+            "form": form,
+            "partners": Partner.objects.order_by("country", "name"),
+        },
+    )

@@ -1,0 +1,196 @@
+"""Billing through its pages and the API: the partner's balance, statement and payouts; the finance
+director's desk, runs, report and tariffs; isolation on every URL and endpoint."""
+
+import io
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.urls import reverse
+
+from billing import accruals, payouts, runs
+from billing.models import BillingRun, Payout
+from integrations.api_keys import api_key_create
+from tests.billing.conftest import WEEK
+from tests.isolation import assert_hidden
+
+pytestmark = pytest.mark.django_db
+IBAN = "KZ86125KZT5004100100, Halyk Bank"
+
+
+@pytest.fixture
+def charged(partner_a, product_a, worked_orders, collect, finance, monday):
+    """Partner A: 3 orders worked last week, 2 bought out (accrued), the week's run approved."""
+    orders = worked_orders(partner_a, 3, city="Алматы")
+    accruals.accrue([collect(orders[0], 20000), collect(orders[1], 15000)])
+    run = runs.run_for_week(week_start=WEEK, actor=finance)
+    runs.run_compute(run=run, actor=finance)
+    runs.run_approve(run=run, actor=finance)
+    return orders
+
+
+def _xlsx(response):
+    return list(
+        openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active.iter_rows(
+            values_only=True
+        )
+    )
+
+
+def test_the_partner_sees_balance_entries_by_city_and_runs(charged, login, user_a):
+    page = login(user_a).get(reverse("billing:balance"))
+
+    # 35 000 accrued − 3 × 2 500 fees − 6 % of 35 000
+    assert page.context["summary"][0]["balance"] == Decimal("35000") - 7500 - Decimal("2100.00")
+    assert page.context["page"].paginator.count == 2 + 3 + 2
+    assert page.context["by_city"][0]["city"] == "Алматы" and page.context["by_city"][0]["total"] == 35000
+    assert page.context["runs"][0]["total"] == Decimal("9600.00")
+    assert "<svg" in page.content.decode()
+
+
+def test_the_statement_filters_and_exports(charged, login, user_a):
+    client = login(user_a)
+
+    fees = client.get(reverse("billing:balance"), {"kind": "order_fee"})
+    export = client.get(reverse("billing:statement"), {"kind": "cod"})
+
+    assert fees.context["page"].paginator.count == 3
+    rows = _xlsx(export)
+    assert len(rows) == 1 + 1 + 2 + 1  # header, opening, two buyouts, closing
+    assert {row[5] for row in rows[2:4]} == {20000, 15000}
+
+
+def test_the_partner_requests_and_the_director_pays_through_the_pages(charged, login, user_a, finance):
+    partner_client, director = login(user_a), login(finance)
+
+    partner_client.post(
+        reverse("billing:payouts"), {"amount": "10000", "currency": "KZT", "method": "bank", "details": IBAN}
+    )
+    payout = Payout.objects.get()
+    director.post(reverse("billing:payout", args=[payout.pk]), {"action": "approve"})
+    director.post(reverse("billing:payout", args=[payout.pk]), {"action": "paid", "reference": "П/П 1177"})
+
+    page = partner_client.get(reverse("billing:payout", args=[payout.pk])).content.decode()
+    assert Payout.objects.get().status == "paid" and "П/П 1177" in page
+    registry = _xlsx(partner_client.get(reverse("billing:payout_registry", args=[payout.pk])))
+    assert len(registry) == 1 + 7 + 1  # header, every entry it settles, the payout
+
+
+def test_an_overdraft_through_the_page_is_a_clear_form_error(charged, login, user_a):
+    page = login(user_a).post(
+        reverse("billing:payouts"), {"amount": "999999", "currency": "KZT", "method": "bank", "details": IBAN}
+    )
+
+    assert "amount" in page.context["form"].errors and not Payout.objects.exists()
+
+
+def test_the_director_reviews_and_approves_a_draft_on_the_desk(
+    partner_a, product_a, worked_orders, finance, login, monday
+):
+    worked_orders(partner_a, 2)
+    client = login(finance)
+
+    assert client.get(reverse("billing:desk")).status_code == 200
+    client.post(reverse("billing:runs"), {"week_start": WEEK.isoformat()})
+    run = BillingRun.objects.get()
+    review = client.get(reverse("billing:run", args=[run.pk]))
+    client.post(reverse("billing:run", args=[run.pk]), {"action": "approve"})
+
+    assert review.context["rows"][0]["total"] == Decimal("5000")
+    assert BillingRun.objects.get().status == "approved"
+    report = client.get(reverse("billing:report"), {"since": "2026-11-01", "until": "2026-11-30"})
+    assert report.context["by_kind"][0]["total"] == Decimal("5000")
+    assert client.get(reverse("billing:tariffs"), {"partner": partner_a.pk}).status_code == 200
+
+
+def test_the_director_adds_a_partner_price_through_the_page(partner_a, finance, login, default_tariffs):
+    from billing.models import TariffLine
+
+    login(finance).post(
+        reverse("billing:tariffs") + f"?partner={partner_a.pk}",
+        {
+            "country": "KZ",
+            "partner": partner_a.pk,
+            "kind": "order_fee",
+            "amount": "2200",
+            "effective_from": "2026-12-01",
+        },
+    )
+
+    assert TariffLine.objects.get(partner=partner_a).amount == Decimal("2200")
+
+
+def test_the_api_gives_the_balance_and_its_entries(charged, partner_a, client):
+    key = api_key_create(partner=partner_a, name="crm").key
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
+
+    balance = client.get("/api/v1/balance/", **headers).json()
+    entries = client.get("/api/v1/balance/entries/", {"kind": "cod", "page_size": 1}, **headers).json()
+    rest = client.get(
+        "/api/v1/balance/entries/", {"kind": "cod", "cursor": entries["next_cursor"]}, **headers
+    ).json()
+
+    assert balance == [
+        {
+            "currency": "KZT",
+            "balance": "25400.00",
+            "payouts_in_progress": "0.00",
+            "buyout_this_month": "35000.00",
+            "charged_this_month": "9600.00",
+        }
+    ]
+    assert [e["amount"] for e in entries["results"] + rest["results"]] == ["15000.00", "20000.00"]
+    assert client.get("/api/v1/balance/entries/", {"since": "yesterday"}, **headers).status_code == 400
+
+
+# -- isolation --------------------------------------------------------------------------------------------------------
+
+
+def test_partner_b_reaches_nothing_of_partner_a(
+    charged, login, user_a, client_b, partner_a, partner_b, finance
+):
+    payout = payouts.payout_request(actor=user_a, amount="1000", currency="KZT", method="bank", details=IBAN)
+    run = BillingRun.objects.get()
+
+    for url in (
+        reverse("billing:payout", args=[payout.pk]),
+        reverse("billing:payout_registry", args=[payout.pk]),
+        reverse("billing:partner", args=[partner_a.pk]),
+        reverse("billing:partner_statement", args=[partner_a.pk]),
+    ):
+        assert_hidden(client_b, url, leaks=[partner_a.name])
+    assert_hidden(
+        client_b, reverse("billing:payout", args=[payout.pk]), method="post", data={"action": "cancel"}
+    )
+    for url in (
+        reverse("billing:desk"),
+        reverse("billing:runs"),
+        reverse("billing:run", args=[run.pk]),
+        reverse("billing:report"),
+        reverse("billing:tariffs"),
+    ):
+        assert client_b.get(url).status_code == 403
+    own = client_b.get(reverse("billing:balance"))
+    assert own.context["page"].paginator.count == 0
+    assert list(client_b.get(reverse("billing:payouts")).context["page"]) == []
+    assert Payout.objects.get(pk=payout.pk).status == "requested"
+
+
+def test_the_api_of_partner_b_sees_only_its_own(charged, partner_b, client):
+    key = api_key_create(partner=partner_b, name="crm").key
+
+    entries = client.get("/api/v1/balance/entries/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    balance = client.get("/api/v1/balance/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+
+    assert entries["results"] == [] and balance[0]["balance"] == "0.00"
+
+
+def test_a_head_of_department_sees_the_partners_they_serve_only(
+    charged, partner_a, partner_b, make_user, login
+):
+    from ketlogistic.core.roles import Role
+
+    head_b = login(make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_b, "country": "KZ"}]))
+
+    assert partner_a.name not in head_b.get(reverse("billing:balance")).content.decode()
+    assert head_b.get(reverse("billing:partner", args=[partner_a.pk])).status_code == 404

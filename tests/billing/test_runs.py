@@ -1,0 +1,207 @@
+"""The weekly charge run: the seed's worked example exact to the tiyn, what is charged and what never is,
+exactly once whatever reruns, approvals and workers do."""
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from billing import ledger, runs
+from billing.models import BillingRun, Charge, Posting
+from ketlogistic.core.errors import ApplicationError
+from orders import workflow
+from orders.statuses import OrderSource
+from tests.billing.conftest import WEEK
+from tests.concurrency import run_in_parallel
+from tests.factories import PartnerFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _pct(amount, rate):
+    return (Decimal(amount) * Decimal(rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _week_run(finance):
+    run = runs.run_for_week(week_start=WEEK, actor=finance)
+    runs.run_compute(run=run, actor=finance)
+    return run
+
+
+def test_the_seed_worked_example_for_kazakhstan(
+    partner_a, product_a, worked_orders, collect, finance, monday
+):
+    courier = worked_orders(partner_a, 100)
+    post = worked_orders(partner_a, 50, kind="post", city="Шымкент")
+    courier_sums = [Decimal(10000 + 137 * n) for n in range(60)]  # 60 of 100 bought out, known sums
+    post_sums = [Decimal(7000 + 251 * n) for n in range(20)]  # 20 of 50 paid at the post
+    for order, amount in zip(courier, courier_sums, strict=False):
+        collect(order, amount)
+    for order, amount in zip(post, post_sums, strict=False):
+        collect(order, amount, channel="post")
+
+    run = _week_run(finance)
+    runs.run_approve(run=run, actor=finance)
+
+    charged = Charge.objects.filter(run=run)
+    expected_courier = 100 * Decimal(2500) + sum(_pct(a, 6) for a in courier_sums)
+    expected_post = 50 * Decimal(2500) + sum(_pct(a, 9) for a in post_sums)
+    assert sum(c.amount for c in charged) == expected_courier + expected_post
+    assert charged.filter(kind="order_fee").count() == 150
+    assert charged.filter(kind="cod_courier").count() == 60 and charged.filter(kind="cod_post").count() == 20
+    assert ledger.partner_balance(partner_a, "KZT") == -(
+        expected_courier + expected_post
+    )  # nothing accrued here
+    assert ledger.check_ledger() == []
+
+
+def test_a_kyrgyz_week_is_440_per_order_and_3_percent(partner_kg, worked_orders, collect, finance, monday):
+    ProductFactory(partner=partner_kg, sku="KG-1")
+    orders = worked_orders(partner_kg, 10)
+    for order in orders[:4]:
+        collect(order, "1234.50")
+
+    run = _week_run(finance)
+
+    fees = Charge.objects.filter(run=run, kind__in=["order_fee", "packaging"])
+    assert sum(c.amount for c in fees) == 10 * Decimal(440)
+    commissions = Charge.objects.filter(run=run, kind="cod_courier")
+    assert [c.amount for c in commissions] == [Decimal("37.04")] * 4  # 3 % of 1 234.50 = 37.035 → 37.04
+    assert {c.currency for c in Charge.objects.filter(run=run)} == {"KGS"}
+
+
+def test_an_order_cancelled_before_work_is_never_charged(
+    partner_a, product_a, worked_orders, finance, monday, user_a
+):
+    [order] = worked_orders(partner_a, 1, started=None)
+    workflow.perform(order, action="cancel", actor=user_a, source=OrderSource.CABINET)
+
+    run = _week_run(finance)
+
+    assert not Charge.objects.filter(order=order).exists()
+    assert run.charges.count() == 0
+
+
+def test_refused_after_a_call_is_charged_the_fee_only(
+    partner_a, product_a, worked_orders, finance, monday, make_user
+):
+    from ketlogistic.core.roles import Role
+    from tests.factories import put_stock
+
+    put_stock(product_a, "Алматы", 1)
+    [order] = worked_orders(partner_a, 1)
+    logist = make_user(Role.LOGIST, scopes=[{"country": "KZ"}])
+    head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
+    workflow.perform(order, action="send", actor=head, source=OrderSource.STAFF)
+    workflow.perform(order, action="refuse", actor=logist, source=OrderSource.STAFF, reason="Передумал")
+
+    _week_run(finance)
+
+    assert list(Charge.objects.filter(order=order).values_list("kind", "amount")) == [
+        ("order_fee", Decimal("2500"))
+    ]
+
+
+def test_a_run_computed_and_approved_twice_charges_once(
+    partner_a, product_a, worked_orders, collect, finance, monday
+):
+    orders = worked_orders(partner_a, 5)
+    collect(orders[0], 12000)
+    run = _week_run(finance)
+    runs.run_compute(run=run, actor=finance)
+    runs.run_approve(run=run, actor=finance)
+    runs.run_approve(run=run, actor=finance)
+
+    assert Charge.objects.count() == 6
+    assert Posting.objects.filter(kind="run").count() == 1
+    with pytest.raises(ApplicationError, match="approved"):
+        runs.run_compute(run=run, actor=finance)
+    # the next week's run finds nothing new to charge for these orders
+    monday.shift(timedelta(days=7))
+    later = runs.run_for_week(week_start=WEEK + timedelta(days=7), actor=finance)
+    assert runs.run_compute(run=later, actor=finance) == 0
+
+
+def test_late_news_is_charged_in_the_next_run(partner_a, product_a, worked_orders, collect, finance, monday):
+    [order] = worked_orders(partner_a, 1)
+    runs.run_approve(run=_week_run(finance), actor=finance)
+    collect(order, 15000)  # the post's remittance arrives after the run, dated in the week before
+
+    monday.shift(timedelta(days=7))
+    later = runs.run_for_week(week_start=WEEK + timedelta(days=7), actor=finance)
+    runs.run_compute(run=later, actor=finance)
+
+    assert list(later.charges.values_list("kind", "amount")) == [("cod_courier", Decimal("900.00"))]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_computing_and_approving_at_once_charge_once(worked_orders, collect, finance, monday):
+    partners = [PartnerFactory() for _ in range(3)]
+    for partner in partners:
+        ProductFactory(partner=partner)
+        for order in worked_orders(partner, 4)[:2]:
+            collect(order, 10000)
+    run = runs.run_for_week(week_start=WEEK, actor=finance)
+
+    computed = run_in_parallel(lambda i: runs.run_compute(run=run, actor=finance), 4)
+    approved = run_in_parallel(lambda i: runs.run_approve(run=run, actor=finance), 4)
+
+    assert not [r for r in computed + approved if isinstance(r, Exception)], computed + approved
+    assert Charge.objects.count() == 3 * (4 + 2)
+    assert Posting.objects.filter(kind="run").count() == 3
+    assert BillingRun.objects.get(pk=run.pk).status == "approved"
+    assert ledger.check_ledger() == []
+
+
+def test_an_interrupted_approval_resumes_without_posting_twice(
+    partner_a, partner_b, product_a, worked_orders, finance, monday, monkeypatch
+):
+    ProductFactory(partner=partner_b)
+    worked_orders(partner_a, 2)
+    worked_orders(partner_b, 2)
+    run = _week_run(finance)
+    real = runs._post_partner
+    calls = []
+
+    def dies_after_the_first(*args, **kwargs):
+        if calls:
+            raise RuntimeError("the worker was killed")
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "_post_partner", dies_after_the_first)
+    with pytest.raises(RuntimeError):
+        runs.run_approve(run=run, actor=finance)
+    assert (BillingRun.objects.get(pk=run.pk).status, Posting.objects.filter(kind="run").count()) == (
+        "approving",
+        1,
+    )
+
+    monkeypatch.setattr(runs, "_post_partner", real)
+    runs.run_approve(run=run, actor=finance)
+
+    assert BillingRun.objects.get(pk=run.pk).status == "approved"
+    assert Posting.objects.filter(kind="run").count() == 2
+    assert ledger.check_ledger() == []
+
+
+def test_runs_are_numbered_without_gaps_and_only_for_closed_weeks(finance, monday):
+    first = runs.run_for_week(week_start=WEEK - timedelta(days=14), actor=finance)
+    second = runs.run_for_week(week_start=WEEK, actor=finance)
+    again = runs.run_for_week(week_start=WEEK, actor=finance)
+
+    assert (first.number, second.number, again.pk) == (1, 2, second.pk)
+    with pytest.raises(ApplicationError, match="not over"):
+        runs.run_for_week(week_start=date(2026, 11, 23), actor=finance)
+    with pytest.raises(ApplicationError, match="Monday"):
+        runs.run_for_week(week_start=date(2026, 11, 17), actor=finance)
+
+
+def test_the_scheduled_task_drafts_last_week(partner_a, product_a, worked_orders, monday):
+    from billing.tasks import weekly_charge_run
+
+    worked_orders(partner_a, 3)
+
+    assert weekly_charge_run() == 3
+    assert weekly_charge_run() == 0  # a second beat, or a redelivered task
+    assert BillingRun.objects.get().week_start == WEEK
