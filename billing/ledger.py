@@ -54,12 +54,11 @@ class Line:
 
 
 def seal(posting_id: int) -> None:
-    """Seal the posting with the digest of its entries, and have the database check it now (it would at
-    commit anyway): switching the deferred check to immediate runs it for what is pending, then back."""
+    """Seal the posting (the database's trigger writes the digest of its entries), and have the database check
+    it now (it would at commit anyway): switching the deferred check to immediate runs it for what is pending."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE billing_posting SET digest = billing_posting_digest(id) WHERE id = %s AND digest = ''",
-            [posting_id],
+            "UPDATE billing_posting SET digest = 'seal' WHERE id = %s AND digest = ''", [posting_id]
         )
         cursor.execute("SET CONSTRAINTS billing_posting_balanced IMMEDIATE")
         cursor.execute("SET CONSTRAINTS billing_posting_balanced DEFERRED")
@@ -173,7 +172,8 @@ def balances(partner_ids=None) -> dict[tuple[int, str], Decimal]:
 
 def check_ledger() -> list[str]:
     """Prove the ledger: every posting sealed with the right digest, balanced per currency, its entries in
-    their accounts' currency and partner. Returns the problems (empty when all is well)."""
+    their accounts' currency and partner, and every copied reference (an entry's order and partner, a
+    charge's partner) true to its cause. Returns the problems (empty when all is well)."""
     problems = []
     with connection.cursor() as cursor:
         cursor.execute("""
@@ -210,6 +210,24 @@ def check_ledger() -> list[str]:
         """)
         for (posting_id,) in cursor.fetchall():
             problems.append(f"posting {posting_id}: fewer than two entries")
+        # the copies that carry no foreign key: an entry's order and partner, a charge's partner
+        cursor.execute("""
+            SELECT e.id FROM billing_entry e LEFT JOIN orders_order o ON o.id = e.order_id
+            LEFT JOIN billing_charge c ON c.id = e.charge_id
+            WHERE (e.order_id IS NOT NULL AND (o.id IS NULL OR o.partner_id IS DISTINCT FROM e.partner_id))
+               OR (e.charge_id IS NOT NULL AND (c.order_id IS DISTINCT FROM e.order_id
+                                                OR c.partner_id IS DISTINCT FROM e.partner_id))
+        """)
+        for (entry_id,) in cursor.fetchall():
+            problems.append(f"entry {entry_id}: its order or partner does not match its order or charge")
+        cursor.execute("""
+            SELECT c.id FROM billing_charge c
+            LEFT JOIN orders_order o ON o.id = c.order_id
+            LEFT JOIN warehouses_warehousecharge w ON w.id = c.warehouse_charge_id
+            WHERE c.partner_id IS DISTINCT FROM coalesce(o.partner_id, w.partner_id)
+        """)
+        for (charge_id,) in cursor.fetchall():
+            problems.append(f"charge {charge_id}: its partner is not its order's")
     return problems
 
 

@@ -168,17 +168,39 @@ class Charge(models.Model):
     """One thing a partner pays for, computed by a run. An order is charged once ever for each kind (and a
     warehouse charge once ever): the database refuses a second row, whatever reruns or workers do."""
 
-    run = models.ForeignKey(BillingRun, on_delete=models.PROTECT, related_name="charges")
-    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    # Indexes: only those the queries use (a run's charges by partner, a partner's by run, the unique ones); a
+    # week's run inserts ~150 000 rows, and every index and foreign-key check is paid per row. The run and the
+    # cause (order, warehouse charge) keep their database constraints; the partner, city and tariff line are
+    # copies (of the order's, of the line used) without one, and `check_ledger` proves they match their cause.
+    run = models.ForeignKey(BillingRun, on_delete=models.PROTECT, related_name="charges", db_index=False)
+    partner = models.ForeignKey(
+        "core.Partner", on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=ChargeKind.choices)
     order = models.ForeignKey(
-        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+        "orders.Order",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charges",
+        db_index=False,
     )
     warehouse_charge = models.ForeignKey(
-        "warehouses.WarehouseCharge", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "warehouses.WarehouseCharge",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     city = models.ForeignKey(
-        "warehouses.City", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "warehouses.City",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     amount = MoneyField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
@@ -187,7 +209,13 @@ class Charge(models.Model):
     )
     rate = models.DecimalField(_("rate, %"), max_digits=5, decimal_places=2, null=True, blank=True)
     tariff_line = models.ForeignKey(
-        TariffLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        TariffLine,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     due_on = models.DateField(_("due on"))
 
@@ -213,7 +241,10 @@ class Charge(models.Model):
                 name="charge_has_a_cause",
             ),
         ]
-        indexes = [models.Index(fields=["run", "partner"], name="charge_run_partner")]
+        indexes = [
+            models.Index(fields=["run", "partner"], name="charge_run_partner"),
+            models.Index(fields=["partner", "run"], name="charge_partner_run"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} {self.currency}"
@@ -320,21 +351,41 @@ class Entry(models.Model):
     """One line of a posting: an amount on an account (debit positive, credit negative). Immutable."""
 
     posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # As for charges: the indexes below serve the queries; the posting, account and charge keep their database
+    # constraints, while the partner, order and city are copies (of the account's, the charge's or the
+    # collection's) without one, which `check_ledger` proves.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     amount = MoneyField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     partner = models.ForeignKey(
-        "core.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "core.Partner",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=20, blank=True)
     order = models.ForeignKey(
-        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "orders.Order",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     charge = models.OneToOneField(
         Charge, on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
     )
     city = models.ForeignKey(
-        "warehouses.City", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "warehouses.City",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     at = models.DateTimeField(_("when"))
 
@@ -348,7 +399,6 @@ class Entry(models.Model):
         indexes = [
             models.Index(fields=["account", "at"], name="entry_account_time"),
             models.Index(fields=["partner", "at"], name="entry_partner_time"),
-            models.Index(fields=["posting"], name="entry_posting"),
         ]
 
     def __str__(self) -> str:

@@ -48,6 +48,38 @@ def balance_summary(partner) -> list[dict]:
     ]
 
 
+def day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """A period of whole days (Asia/Almaty, the week's zone) as the instants it starts and ends."""
+    start = datetime.combine(since, time(0), tzinfo=ALMATY) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY) if until else None
+    return start, end
+
+
+def balance_entries(
+    entries,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    kind: str | None = None,
+    city_id: int | None = None,
+    order_id: int | None = None,
+):
+    """The entries on partners' balances among `entries` (already scoped to the reader), filtered."""
+    entries = entries.filter(account__kind=Account.Kind.PARTNER)
+    start, end = day_bounds(since, until)
+    if start:
+        entries = entries.filter(at__gte=start)
+    if end:
+        entries = entries.filter(at__lt=end)
+    if kind:
+        entries = entries.filter(kind=kind)
+    if city_id:
+        entries = entries.filter(city_id=city_id)
+    if order_id:
+        entries = entries.filter(order_id=order_id)
+    return entries
+
+
 def statement(
     partner,
     *,
@@ -58,35 +90,20 @@ def statement(
 ):
     """Every entry on the partner's balance, with its order and city, newest first; plus the opening and
     closing balance of the period."""
-    entries = Entry.objects.filter(
-        account__kind=Account.Kind.PARTNER, account__partner=partner
+    entries = balance_entries(
+        Entry.objects.filter(account__partner=partner), since=since, until=until, kind=kind, city_id=city_id
     ).select_related("order", "city", "posting")
-    start = datetime.combine(since, time(0), tzinfo=ALMATY) if since else None
-    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY) if until else None
-    if start:
-        entries = entries.filter(at__gte=start)
-    if end:
-        entries = entries.filter(at__lt=end)
-    if kind:
-        entries = entries.filter(kind=kind)
-    if city_id:
-        entries = entries.filter(city_id=city_id)
+    start, end = day_bounds(since, until)
     opening = ledger.partner_balance(partner, partner.currency, until=start) if start else ZERO
-    closing = (
-        ledger.partner_balance(partner, partner.currency, until=end)
-        if end
-        else ledger.partner_balance(partner, partner.currency)
-    )
+    closing = ledger.partner_balance(partner, partner.currency, until=end)
     return entries.order_by("-at", "-id"), opening, closing
 
 
 def buyout_by_city(partner, *, since: date | None = None, until: date | None = None) -> list[dict]:
     """How much buyout money came from each city (the collected cash accrued to the partner)."""
-    entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER, account__partner=partner, kind="cod")
-    if since:
-        entries = entries.filter(at__gte=datetime.combine(since, time(0), tzinfo=ALMATY))
-    if until:
-        entries = entries.filter(at__lt=datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY))
+    entries = balance_entries(
+        Entry.objects.filter(account__partner=partner), since=since, until=until, kind="cod"
+    )
     return [
         {"city": row["city__name"] or "—", "orders": row["orders"], "total": -row["total"]}
         for row in entries.values("city__name")
@@ -176,8 +193,7 @@ def couriers_cash() -> list[dict]:
 
 def period_report(*, since: date, until: date) -> dict:
     """Revenue by kind, by country (currency) and by partner for a period; buyout accrued and payouts made."""
-    start = datetime.combine(since, time(0), tzinfo=ALMATY)
-    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY)
+    start, end = day_bounds(since, until)
     revenue = Entry.objects.filter(account__kind=Account.Kind.REVENUE, at__gte=start, at__lt=end)
     by_kind = list(
         revenue.values("account__revenue_kind", "currency")

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.services import audit_record
 
-from .models import Charge, TariffLine
+from .models import TariffLine
 
 K = TariffLine.Kind
 DEFAULTS_FROM = date(2020, 1, 1)
@@ -180,7 +180,3 @@ def tariff_line_add(
         actor=actor, action="billing.tariff_line_added", partner=partner, obj=line, summary=str(line)
     )
     return line
-
-
-def is_used(line: TariffLine) -> bool:
-    return Charge.objects.filter(tariff_line=line).exists()

@@ -13,16 +13,3 @@ def weekly_charge_run() -> int:
     if run.status != run.Status.DRAFT:
         return 0
     return runs.run_compute(run=run)
-
-
-@shared_task(name="billing.approve_run", ignore_result=True)
-def approve_run(run_id: int, user_id: int | None = None) -> None:
-    """Post an approved run (resumes where an interrupted approval stopped)."""
-    from ketlogistic.core.models import User
-
-    from .models import BillingRun
-
-    runs.run_approve(
-        run=BillingRun.objects.get(pk=run_id),
-        actor=User.objects.filter(pk=user_id).first() if user_id else None,
-    )

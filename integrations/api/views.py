@@ -4,7 +4,7 @@ Every queryset comes through `access.scoped` for the key's partner; sandbox keys
 test orders, live keys only real ones.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from django.db.models import Prefetch
 from django.utils import translation
@@ -17,8 +17,8 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.models import Account, Entry
-from billing.selectors import ALMATY, balance_summary
+from billing.models import Entry
+from billing.selectors import balance_entries, balance_summary
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -725,34 +725,22 @@ class BalanceEntriesApi(PartnerApi):
         },
     )
     def get(self, request):
-        entries = access.scoped(
-            request.user, Entry.objects.filter(account__kind=Account.Kind.PARTNER)
-        ).select_related("order", "city", "posting__run")
+        params = request.query_params
         try:
-            since = (
-                date.fromisoformat(request.query_params["since"])
-                if request.query_params.get("since")
-                else None
-            )
-            until = (
-                date.fromisoformat(request.query_params["until"])
-                if request.query_params.get("until")
-                else None
+            since, until = (
+                date.fromisoformat(params[k]) if params.get(k) else None for k in ("since", "until")
             )
         except ValueError:
             raise ApplicationError(_("Dates are written as 2026-11-23.")) from None
-        if since:
-            entries = entries.filter(at__gte=datetime.combine(since, time(0), tzinfo=ALMATY))
-        if until:
-            entries = entries.filter(
-                at__lt=datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY)
-            )
-        if request.query_params.get("kind"):
-            entries = entries.filter(kind=request.query_params["kind"])
-        if request.query_params.get("order"):
-            if not request.query_params["order"].isdigit():
-                raise ApplicationError(_("order must be an order number."))
-            entries = entries.filter(order_id=int(request.query_params["order"]))
+        if params.get("order") and not params["order"].isdigit():
+            raise ApplicationError(_("order must be an order number."))
+        entries = balance_entries(
+            access.scoped(request.user, Entry.objects.all()),
+            since=since,
+            until=until,
+            kind=params.get("kind") or None,
+            order_id=int(params["order"]) if params.get("order") else None,
+        ).select_related("order", "city", "posting__run")
         try:
             size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
             page = keyset_paginate(

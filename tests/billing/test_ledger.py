@@ -172,6 +172,29 @@ def test_check_ledger_catches_an_unbalanced_tamper(partner_a, reference_data):
     assert any("sum to" in problem for problem in problems)
 
 
+@pytest.mark.ledger_tampered
+def test_check_ledger_catches_an_entry_pointing_at_another_partner_s_order(
+    partner_a, partner_b, product_a, worked_orders, collect, monday
+):
+    from tests.factories import ProductFactory
+
+    ProductFactory(partner=partner_b)
+    [order] = worked_orders(partner_a, 1)
+    [foreign] = worked_orders(partner_b, 1)
+    accruals.accrue([collect(order, "15000")])
+    assert ledger.check_ledger() == []
+
+    with (
+        connection.cursor() as cursor
+    ):  # the order id is a copy without a foreign key: only the check sees it
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE billing_entry DISABLE TRIGGER billing_entry_immutable")
+        cursor.execute("UPDATE billing_entry SET order_id = %s WHERE order_id = %s", [foreign.pk, order.pk])
+        cursor.execute("ALTER TABLE billing_entry ENABLE TRIGGER billing_entry_immutable")
+
+    assert any("does not match its order" in problem for problem in ledger.check_ledger())
+
+
 def test_collected_cash_accrues_once(partner_a, product_a, worked_orders, collect, monday):
     [order] = worked_orders(partner_a, 1)
     collection = collect(order, "15000")
