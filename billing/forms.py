@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core.money import Currency
+from ketlogistic.core.params import EARLIEST_DAY, LATEST_DAY
 
 from .models import ENTRY_KIND_LABELS, Payout, TariffLine
 
@@ -31,6 +32,9 @@ class StatementFilter(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for field in ("since", "until"):
+            if data.get(field) and not EARLIEST_DAY <= data[field] <= LATEST_DAY:
+                self.add_error(field, _("Choose a date between 2000 and 2100."))  # drops it from the data
         if data.get("since") and data.get("until") and data["until"] < data["since"]:
             self.add_error("until", _("The end is before the start."))
         return data

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +24,7 @@ from ketlogistic.core.services import audit_record, notice_post
 from orders.delivery.services import parse_money
 
 from . import ledger
-from .models import Account, Entry, Payout, Posting
+from .models import Account, BillingRun, Charge, Entry, Payout, Posting
 
 M = Payout.Method
 S = Payout.Status
@@ -69,8 +69,15 @@ def clean_details(method: str, details: str) -> str:
 
 
 def available(partner, currency: str) -> Decimal:
-    """What the partner may withdraw now: its balance (payouts already requested are out of it)."""
-    return ledger.partner_balance(partner, currency)
+    """What the partner may withdraw now: its balance (payouts already requested are out of it) less the
+    charges of a weekly run computed but not yet posted, which the partner owes already."""
+    drafted = Charge.objects.filter(
+        partner=partner,
+        currency=currency,
+        run__status__in=[BillingRun.Status.DRAFT, BillingRun.Status.APPROVING],
+        entry__isnull=True,
+    ).aggregate(total=Sum("amount"))["total"]
+    return ledger.partner_balance(partner, currency) - (drafted or 0)
 
 
 @transaction.atomic
@@ -97,7 +104,13 @@ def payout_request(*, actor, amount, currency: str, method: str, details: str) -
             }
         )
     now = timezone.now()
-    previous = Payout.objects.filter(partner=partner, currency=currency).order_by("-id").first()
+    previous = (  # a rejected or cancelled payout settled nothing
+        Payout.objects.filter(
+            partner=partner, currency=currency, status__in=[S.REQUESTED, S.APPROVED, S.PAID]
+        )
+        .order_by("-id")
+        .first()
+    )
     last_entry = Entry.objects.filter(account=account).aggregate(last=Max("id"))["last"] or 0
     payout = Payout.objects.create(
         partner=partner,

@@ -83,7 +83,7 @@ WITH due AS (
     SELECT o.id, o.partner_id, o.country, o.city_id, o.currency,
            (o.work_started_at AT TIME ZONE 'Asia/Almaty')::date AS day
     FROM orders_order o
-    WHERE o.work_started_at >= %(since)s AND o.work_started_at < %(end)s AND o.is_test = false
+    WHERE o.work_started_at < %(end)s AND o.is_test = false
       AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = %(kind)s)
 ), price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.day, t.id AS line_id,
@@ -113,7 +113,7 @@ WITH due AS (
            (c.collected_at AT TIME ZONE 'Asia/Almaty')::date AS day
     FROM delivery_collection c
     JOIN orders_order o ON o.id = c.order_id
-    WHERE c.kind = 'cod' AND c.collected_at >= %(since)s AND c.collected_at < %(end)s AND o.is_test = false
+    WHERE c.kind = 'cod' AND c.collected_at < %(end)s AND o.is_test = false
 ), fresh AS (
     SELECT * FROM due
     WHERE NOT EXISTS (SELECT 1 FROM billing_charge x WHERE x.order_id = due.order_id AND x.kind = due.kind)
@@ -149,7 +149,7 @@ CROSS JOIN LATERAL (
       AND tl.from_km < o.distance_km AND (tl.to_km IS NULL OR tl.to_km >= o.distance_km)
       AND tl.effective_from <= (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
     ORDER BY tl.partner_id IS NULL, tl.effective_from DESC LIMIT 1) t
-WHERE o.status IN ('paid', 'refused') AND o.closed_at < %(end)s AND o.closed_at >= %(since)s AND o.is_test = false
+WHERE o.status IN ('paid', 'refused') AND o.closed_at < %(end)s AND o.is_test = false
   AND o.delivery_kind IN ('express', 'same_day', 'field') AND o.distance_km > 0 AND t.amount > 0 AND {TAKEN_OUT}
   AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = 'distance')
 ON CONFLICT DO NOTHING
@@ -162,7 +162,7 @@ SELECT %(run)s, o.partner_id, 'refusal_transport', o.id, NULL, o.city_id, t.amou
        (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
 FROM orders_order o
 CROSS JOIN LATERAL ({tariff}) t
-WHERE o.status = 'refused' AND o.closed_at < %(end)s AND o.closed_at >= %(since)s AND o.is_test = false
+WHERE o.status = 'refused' AND o.closed_at < %(end)s AND o.is_test = false
   AND t.amount > 0 AND {taken_out}
   AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = 'refusal_transport')
 ON CONFLICT DO NOTHING
@@ -203,10 +203,10 @@ def run_compute(*, run: BillingRun, actor=None) -> int:
     run = BillingRun.objects.select_for_update().get(pk=run.pk)
     if run.status != BillingRun.Status.DRAFT:
         raise ApplicationError(_("Run №%(number)s is approved: it cannot change.") % {"number": run.number})
-    start, end = week_bounds(run.week_start)
-    previous = BillingRun.objects.filter(week_start__lt=run.week_start).order_by("-week_start").first()
-    since = week_bounds(previous.week_start)[0] if previous else datetime(2000, 1, 1, tzinfo=ALMATY)
-    params = {"run": run.pk, "end": end, "since": since, "end_day": run.week_end}
+    # No lower bound: an event recorded late (a post remittance dated last month) is charged by the next run;
+    # what was charged before is skipped by the anti-join on the charge's unique (order, kind).
+    _start, end = week_bounds(run.week_start)
+    params = {"run": run.pk, "end": end, "end_day": run.week_end}
     added = 0
     with connection.cursor() as cursor:
         for kind in (ChargeKind.ORDER_FEE, ChargeKind.PACKAGING):

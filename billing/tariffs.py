@@ -9,13 +9,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Max, Q
 from django.utils.translation import gettext as _
 
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.services import audit_record
 
-from .models import TariffLine
+from .models import BillingRun, TariffLine
 
 K = TariffLine.Kind
 DEFAULTS_FROM = date(2020, 1, 1)
@@ -104,7 +104,8 @@ def line_for(
         lines = lines.filter(city_id=city_id, from_km__lt=distance_km).filter(
             Q(to_km__isnull=True) | Q(to_km__gte=distance_km)
         )
-    return lines.order_by(*(["-partner_id"] if partner_id else []), "-effective_from").first()
+    # the partner's own line first (NULLs, the defaults, last), then the latest
+    return lines.order_by(F("partner_id").asc(nulls_last=True), "-effective_from").first()
 
 
 def current_lines(*, country: str, partner_id: int | None, day: date) -> list[TariffLine]:
@@ -158,6 +159,14 @@ def tariff_line_add(
         raise ApplicationError(_("Give an amount of money (zero or more)."))
     if kind == K.DISTANCE and (city is None or from_km is None):
         raise ApplicationError(_("A distance surcharge needs the city and the band (beyond how many km)."))
+    charged_until = BillingRun.objects.filter(status=BillingRun.Status.APPROVED).aggregate(
+        last=Max("week_end")
+    )["last"]
+    if charged_until and effective_from < charged_until:
+        raise ApplicationError(
+            _("Weeks up to %(day)s are charged already: a new price can start on that day or later.")
+            % {"day": charged_until.strftime("%d.%m.%Y")}
+        )
     if TariffLine.objects.filter(
         country=country, partner=partner, kind=kind, city=city, from_km=from_km, effective_from=effective_from
     ).exists():

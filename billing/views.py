@@ -3,7 +3,7 @@ payouts to process, balances, couriers' cash, the period report, tariffs)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,6 +19,7 @@ from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import SafeWorkbook
 from ketlogistic.core.models import Partner
+from ketlogistic.core.params import parse_day, parse_id
 
 from . import payouts, runs, selectors, tariffs
 from .forms import PayoutDecisionForm, PayoutRequestForm, RunForm, StatementFilter, TariffLineForm
@@ -44,16 +45,11 @@ def _partner_of(request, partner_id: int | None) -> Partner:
 def balance(request, partner_id: int | None = None):
     """The partner's balance: summary, chart, statement with filters, buyout by city, weekly runs."""
     if partner_id is None and not access.is_partner_actor(request.user):
+        visible = set(selectors.partners_for(request.user).values_list("pk", flat=True))
         return render(
             request,
             "billing/partners.html",
-            {
-                "rows": [
-                    row
-                    for row in selectors.all_balances()
-                    if row["partner"] in set(selectors.partners_for(request.user))
-                ]
-            },
+            {"rows": [row for row in selectors.all_balances() if row["partner"].pk in visible]},
         )
     partner = _partner_of(request, partner_id)
     form = StatementFilter(request.GET or None, partner=partner)
@@ -163,8 +159,6 @@ def payout_list(request):
     status = request.GET.get("status") or ""
     if status in Payout.Status.values:
         rows = rows.filter(status=status)
-    elif access.can(request.user, "billing.finance"):
-        rows = rows.order_by("status", "-requested_at")
     available = None
     if form is not None:
         available = payouts.available(request.user.partner, request.user.partner.currency)
@@ -173,7 +167,7 @@ def payout_list(request):
         "billing/payouts.html",
         {
             "form": form,
-            "page": Paginator(rows.order_by("-requested_at"), 50).get_page(request.GET.get("page")),
+            "page": Paginator(rows.order_by("-requested_at", "-id"), 50).get_page(request.GET.get("page")),
             "status": status,
             "statuses": Payout.Status.choices,
             "available": available,
@@ -316,7 +310,7 @@ def run_detail(request, run_id: int):
         except ApplicationError as exc:
             _errors(request, exc)
         return redirect("billing:run", run_id=run.pk)
-    partner_id = request.GET.get("partner")
+    partner_id = parse_id(request.GET.get("partner"))
     rows = runs.summary(run)
     kinds = [(kind, label) for kind, label in ChargeKind.choices if any(kind in row["kinds"] for row in rows)]
     for row in rows:  # one cell per kind charged in this run, in the columns' order
@@ -328,8 +322,8 @@ def run_detail(request, run_id: int):
             "run": run,
             "rows": rows,
             "kinds": kinds,
-            "cities": runs.by_city(run, int(partner_id)) if partner_id and partner_id.isdigit() else None,
-            "city_partner": next((r for r in rows if str(r["partner_id"]) == partner_id), None),
+            "cities": runs.by_city(run, partner_id) if partner_id else None,
+            "city_partner": next((r for r in rows if r["partner_id"] == partner_id), None),
             "totals": _run_totals(rows),
         },
     )
@@ -350,14 +344,8 @@ def _run_totals(rows) -> list[dict]:
 @permission_required("billing.finance")
 def report(request):
     today = timezone.localdate()
-    try:
-        since = date.fromisoformat(request.GET.get("since", ""))
-    except ValueError:
-        since = today.replace(day=1)
-    try:
-        until = date.fromisoformat(request.GET.get("until", ""))
-    except ValueError:
-        until = today
+    since = parse_day(request.GET.get("since")) or today.replace(day=1)
+    until = parse_day(request.GET.get("until")) or today
     if until < since or (until - since).days > 3 * 366:
         since, until = today.replace(day=1), today
     return render(
@@ -369,9 +357,8 @@ def report(request):
 
 @permission_required("billing.finance")
 def tariff_list(request):
-    partner = None
-    if request.GET.get("partner", "").isdigit():
-        partner = Partner.objects.filter(pk=request.GET["partner"]).first()
+    partner_id = parse_id(request.GET.get("partner"))
+    partner = Partner.objects.filter(pk=partner_id).first() if partner_id else None
     country = (
         partner.country
         if partner

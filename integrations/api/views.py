@@ -4,8 +4,6 @@ Every queryset comes through `access.scoped` for the key's partner; sandbox keys
 test orders, live keys only real ones.
 """
 
-from datetime import date
-
 from django.db.models import Prefetch
 from django.utils import translation
 from django.utils.dateparse import parse_datetime
@@ -23,6 +21,7 @@ from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
+from ketlogistic.core.params import parse_day, parse_id
 from orders import services as order_services
 from orders import workflow
 from orders.intake import CityDirectory, orders_create_many
@@ -726,20 +725,18 @@ class BalanceEntriesApi(PartnerApi):
     )
     def get(self, request):
         params = request.query_params
-        try:
-            since, until = (
-                date.fromisoformat(params[k]) if params.get(k) else None for k in ("since", "until")
-            )
-        except ValueError:
-            raise ApplicationError(_("Dates are written as 2026-11-23.")) from None
-        if params.get("order") and not params["order"].isdigit():
+        since, until = parse_day(params.get("since")), parse_day(params.get("until"))
+        if (params.get("since") and since is None) or (params.get("until") and until is None):
+            raise ApplicationError(_("Dates are written as 2026-11-23 (years 2000 to 2100)."))
+        order_id = parse_id(params.get("order"))
+        if params.get("order") and order_id is None:
             raise ApplicationError(_("order must be an order number."))
         entries = balance_entries(
             access.scoped(request.user, Entry.objects.all()),
             since=since,
             until=until,
             kind=params.get("kind") or None,
-            order_id=int(params["order"]) if params.get("order") else None,
+            order_id=order_id,
         ).select_related("order", "city", "posting__run")
         try:
             size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)

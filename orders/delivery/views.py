@@ -21,6 +21,7 @@ from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import FileRejected
 from ketlogistic.core.models import User
+from ketlogistic.core.params import parse_id
 from orders.models import Order
 
 from . import post, selectors, services, tracking
@@ -63,12 +64,6 @@ def _board_params(request):
     if abs((day - today).days) > 366:  # a board is for days around today, not year 1
         day = today
     return warehouses, warehouse, day
-
-
-def _id(value) -> int | None:
-    """A database id from a form, or None for anything else."""
-    text = str(value or "").strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 def _safe_next(request, fallback: str) -> str:
@@ -134,10 +129,10 @@ def assign(request):
     pairs = []
     for value in request.POST.getlist("plan"):
         order_id, _sep, courier_id = value.partition(":")
-        if _id(order_id) is not None and _id(courier_id) is not None:
+        if parse_id(order_id) is not None and parse_id(courier_id) is not None:
             pairs.append((order_id, courier_id))
     if not pairs:
-        courier = User.objects.filter(pk=_id(request.POST.get("courier")) or 0).first()
+        courier = User.objects.filter(pk=parse_id(request.POST.get("courier")) or 0).first()
         if courier is None:
             messages.error(request, _("Choose a courier."))
             return _back_to_board(warehouse, day)
@@ -160,7 +155,7 @@ def assign(request):
                 assigned += len(
                     services.stops_assign(
                         actor=request.user,
-                        orders=[_id(i) for i in order_ids if _id(i) is not None],
+                        orders=[parse_id(i) for i in order_ids if parse_id(i) is not None],
                         courier=couriers[courier_id],
                         warehouse=warehouse,
                         day=day,
@@ -212,7 +207,7 @@ def stop_action(request, stop_id: int):
         elif action == "reassign":
             courier = (
                 services.couriers_of(stop.day.warehouse)
-                .filter(pk=_id(request.POST.get("courier")) or 0)
+                .filter(pk=parse_id(request.POST.get("courier")) or 0)
                 .first()
             )
             if courier is None:
@@ -242,7 +237,9 @@ def stop_action(request, stop_id: int):
 @permission_required("delivery.manage")
 def reorder(request, day_id: int):
     day = access.get_scoped_or_404(request.user, CourierDay.objects.all(), pk=day_id)
-    ids = [_id(value) for value in request.POST.get("order", "").split(",") if _id(value) is not None]
+    ids = [
+        parse_id(value) for value in request.POST.get("order", "").split(",") if parse_id(value) is not None
+    ]
     services.route_reorder(actor=request.user, day=day, stop_ids=ids)
     if request.headers.get("HX-Request"):
         return render(request, "delivery/includes/route_saved.html")
@@ -526,7 +523,7 @@ def post_desk(request):
     import_result = None
     if request.method == "POST" and request.POST.get("action") == "ship":
         order = access.get_scoped_or_404(
-            request.user, Order.objects.all(), pk=_id(request.POST.get("order")) or 0
+            request.user, Order.objects.all(), pk=parse_id(request.POST.get("order")) or 0
         )
         form = PostShipForm(request.POST)
         if form.is_valid():

@@ -194,3 +194,70 @@ def test_a_head_of_department_sees_the_partners_they_serve_only(
 
     assert partner_a.name not in head_b.get(reverse("billing:balance")).content.decode()
     assert head_b.get(reverse("billing:partner", args=[partner_a.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/billing/?until=9999-12-31",
+        "/billing/statement.xlsx?since=9999-12-31",
+        "/billing/report/?since=9999-12-30&until=9999-12-31",
+        "/billing/tariffs/?partner=²",
+        "/billing/payouts/?page=x",
+    ],
+)
+def test_junk_in_the_address_is_ignored_or_explained_never_a_crash(charged, login, user_a, finance, url):
+    client = login(finance if "report" in url or "tariffs" in url else user_a)
+
+    assert client.get(url).status_code == 200
+
+
+def test_junk_in_the_api_is_a_clear_400(charged, partner_a, client):
+    key = api_key_create(partner=partner_a, name="crm").key
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
+
+    for query, message in ({"order": "²"}, "order"), ({"until": "9999-12-31"}, "2026-11-23"):
+        response = client.get("/api/v1/balance/entries/", query, **headers)
+        assert response.status_code == 400 and message in response.json()["error"]["message"]
+
+
+def test_the_run_page_ignores_a_junk_partner(charged, login, finance):
+    run = BillingRun.objects.get()
+
+    assert login(finance).get(reverse("billing:run", args=[run.pk]), {"partner": "²"}).status_code == 200
+
+
+def _credit(partner, amount="100"):
+    from billing import ledger
+    from billing.models import Account, Posting
+
+    ledger.post(
+        kind=Posting.Kind.ADJUSTMENT,
+        partner=partner,
+        currency=partner.currency,
+        description="test",
+        lines=[
+            ledger.Line(ledger.account(Account.Kind.ADJUSTMENTS, partner.currency), Decimal(amount)),
+            ledger.Line(ledger.partner_account(partner, partner.currency), -Decimal(amount)),
+        ],
+    )
+
+
+def test_the_balances_of_all_partners_take_the_same_queries_for_more_partners(
+    charged, login, finance, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import PartnerFactory
+
+    client = login(finance)
+    client.get(reverse("billing:balance"))  # the session and caches warmed
+    with CaptureQueriesContext(connection) as one_partner:
+        client.get(reverse("billing:balance"))
+    for _ in range(5):
+        _credit(PartnerFactory())
+
+    with django_assert_num_queries(len(one_partner.captured_queries)):
+        rows = client.get(reverse("billing:balance")).context["rows"]
+    assert len(rows) == 6

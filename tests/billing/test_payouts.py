@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from billing import accruals, ledger, payouts
+from billing import accruals, ledger, payouts, runs
 from billing.models import Payout, Posting
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Notice
+from tests.billing.conftest import WEEK
 from tests.concurrency import run_in_parallel
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +126,32 @@ def test_ten_parallel_requests_never_overdraw(partner_a, product_a, worked_order
     assert all(isinstance(r, ValidationError) for r in results if not isinstance(r, Payout))
     assert ledger.partner_balance(partner_a, "KZT") == Decimal("2000.00")
     assert ledger.check_ledger() == []
+
+
+def test_a_payout_never_takes_what_the_week_s_draft_already_charges(funded, user_a, finance):
+    run = runs.run_for_week(week_start=WEEK, actor=finance)
+    runs.run_compute(run=run, actor=finance)  # 2 × 2 500 + 6 % of 30 000 = 6 800 owed
+
+    assert payouts.available(user_a.partner, "KZT") == Decimal("23200.00")
+    with pytest.raises(ValidationError, match="23"):
+        payouts.payout_request(actor=user_a, amount="30000", currency="KZT", method="bank", details=IBAN)
+    payouts.payout_request(actor=user_a, amount="23200", currency="KZT", method="bank", details=IBAN)
+    runs.run_approve(run=run, actor=finance)
+
+    assert ledger.partner_balance(user_a.partner, "KZT") == 0
+
+
+def test_after_a_cancelled_payout_the_next_registry_still_lists_everything(
+    funded, user_a, worked_orders, collect, partner_a
+):
+    cancelled = payouts.payout_request(
+        actor=user_a, amount="5000", currency="KZT", method="bank", details=IBAN
+    )
+    payouts.payout_cancel(actor=user_a, payout=cancelled)
+    [later] = worked_orders(partner_a, 1)
+    accruals.accrue([collect(later, 7000)])
+
+    payout = payouts.payout_request(actor=user_a, amount="37000", currency="KZT", method="bank", details=IBAN)
+
+    cod = [e.amount for e in payouts.registry_entries(payout) if e.kind == "cod"]
+    assert sorted(cod) == [Decimal("-20000.00"), Decimal("-10000.00"), Decimal("-7000.00")]

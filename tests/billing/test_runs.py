@@ -134,6 +134,25 @@ def test_late_news_is_charged_in_the_next_run(partner_a, product_a, worked_order
     assert list(later.charges.values_list("kind", "amount")) == [("cod_courier", Decimal("900.00"))]
 
 
+def test_a_remittance_dated_weeks_back_is_charged_by_the_next_run(
+    partner_a, product_a, worked_orders, collect, finance, monday
+):
+    [order] = worked_orders(partner_a, 1, kind="post", city="Шымкент")
+    runs.run_approve(run=_week_run(finance), actor=finance)
+    for week in (1, 2):  # two more weeks charged before the post's paper arrives
+        monday.shift(timedelta(days=7))
+        run = runs.run_for_week(week_start=WEEK + timedelta(days=7 * week), actor=finance)
+        runs.run_compute(run=run, actor=finance)
+        runs.run_approve(run=run, actor=finance)
+    collect(order, 10000, channel="post")  # remitted in the week of the first run, entered only now
+
+    monday.shift(timedelta(days=7))
+    latest = runs.run_for_week(week_start=WEEK + timedelta(days=21), actor=finance)
+    runs.run_compute(run=latest, actor=finance)
+
+    assert list(latest.charges.values_list("kind", "amount")) == [("cod_post", Decimal("900.00"))]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_computing_and_approving_at_once_charge_once(worked_orders, collect, finance, monday):
     partners = [PartnerFactory() for _ in range(3)]

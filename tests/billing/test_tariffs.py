@@ -77,7 +77,7 @@ def test_a_new_price_never_rewrites_a_charge(partner_a, product_a, worked_orders
         kind="order_fee",
         partner=partner_a,
         amount=Decimal("1"),
-        effective_from=date(2020, 1, 1) + timedelta(days=1),
+        effective_from=WEEK + timedelta(days=7),  # the first day not charged yet
     )
     monday.shift(timedelta(days=7))
     _compute(finance, WEEK + timedelta(days=7))
@@ -201,3 +201,35 @@ def test_storage_and_returns_are_priced_by_their_tariff_lines(partner_a, finance
 
     charged = dict(Charge.objects.values_list("warehouse_charge_id", "amount"))
     assert charged == {storage.pk: Decimal("2000"), pickup.pk: Decimal("8000")}
+
+
+def test_a_partner_s_own_line_wins_over_the_default(partner_a, finance, default_tariffs):
+    tariffs.tariff_line_add(
+        actor=finance,
+        country="KZ",
+        kind="order_fee",
+        partner=partner_a,
+        amount=Decimal("2000"),
+        effective_from=date(2026, 11, 18),
+    )
+
+    line = tariffs.line_for(kind="order_fee", country="KZ", partner_id=partner_a.pk, day=date(2026, 11, 20))
+
+    assert (line.partner_id, line.amount) == (partner_a.pk, Decimal("2000.00"))
+
+
+def test_a_new_price_cannot_start_inside_a_week_already_charged(
+    partner_a, product_a, worked_orders, finance, monday
+):
+    worked_orders(partner_a, 1)
+    runs.run_approve(run=_compute(finance), actor=finance)
+
+    with pytest.raises(ApplicationError, match="23.11.2026"):
+        tariffs.tariff_line_add(
+            actor=finance,
+            country="KZ",
+            kind="order_fee",
+            partner=partner_a,
+            amount=Decimal("2000"),
+            effective_from=date(2026, 11, 20),
+        )
