@@ -42,6 +42,11 @@ test-slow: $(STAMP) system-deps
 
 test-all: test test-slow
 
+# Benchmarks on the local (or given) PostgreSQL and Redis with a real gunicorn on loopback; the first run
+# generates the data (BENCH_ORDERS, default 1 000 000) into its own database and later runs reuse it.
+bench: $(STAMP)
+	$(PY) -m ketlogistic.devstack shell --mode test -- $(PY) -m bench.run $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

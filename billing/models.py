@@ -144,6 +144,9 @@ class BillingRun(models.Model):
     week_end = models.DateField(_("week to (exclusive)"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     computed_at = models.DateTimeField(_("computed"), null=True, blank=True)
+    collections_seen = models.BigIntegerField(
+        default=0, help_text="The last collection recorded when the run was computed: later runs look past it"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -76,6 +76,12 @@ TARIFF = """
     ORDER BY tl.partner_id IS NULL, tl.effective_from DESC LIMIT 1
 """
 
+
+def not_charged(order: str, kind: str) -> str:
+    """Not charged yet for this kind (the planner hashes the charges once: cheaper than a probe per candidate)."""
+    return f"NOT EXISTS (SELECT 1 FROM billing_charge x WHERE x.order_id = {order} AND x.kind = {kind})"
+
+
 # The tariff of each (partner, day) is looked up once per pair, not once per order: a week of 100 000 orders has
 # a few hundred pairs.
 ORDER_FEES = """
@@ -83,8 +89,8 @@ WITH due AS (
     SELECT o.id, o.partner_id, o.country, o.city_id, o.currency,
            (o.work_started_at AT TIME ZONE 'Asia/Almaty')::date AS day
     FROM orders_order o
-    WHERE o.work_started_at < %(end)s AND o.is_test = false
-      AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = %(kind)s)
+    WHERE o.work_started_at < %(end)s AND o.work_started_at >= %(since)s AND o.is_test = false
+      AND {charged}
 ), price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.day, t.id AS line_id,
            CASE WHEN %(kind)s = 'order_fee' AND d.percent IS NOT NULL
@@ -104,19 +110,23 @@ SELECT %(run)s, due.partner_id, %(kind)s, due.id, NULL, due.city_id, price.amoun
 FROM due JOIN price USING (partner_id, country, day)
 WHERE price.amount > 0
 ON CONFLICT DO NOTHING
-""".format(tariff=TARIFF.format(kind="%(kind)s", country="k.country", partner="k.partner_id", day="k.day"))
+""".format(
+    tariff=TARIFF.format(kind="%(kind)s", country="k.country", partner="k.partner_id", day="k.day"),
+    charged=not_charged("o.id", "%(kind)s"),
+)
 
 COD_COMMISSIONS = """
 WITH due AS (
-    SELECT c.order_id, c.partner_id, o.country, c.city_id, c.currency, c.amount,
-           CASE c.channel WHEN 'post' THEN 'cod_post' ELSE 'cod_courier' END AS kind,
+    -- the country from the currency (one per country), so no join to the orders; test orders never reach a
+    -- courier or the post, so they have no collections
+    SELECT c.order_id, c.partner_id, CASE c.currency WHEN 'KGS' THEN 'KG' ELSE 'KZ' END AS country, c.city_id,
+           c.currency, c.amount, CASE c.channel WHEN 'post' THEN 'cod_post' ELSE 'cod_courier' END AS kind,
            (c.collected_at AT TIME ZONE 'Asia/Almaty')::date AS day
     FROM delivery_collection c
-    JOIN orders_order o ON o.id = c.order_id
-    WHERE c.kind = 'cod' AND c.collected_at < %(end)s AND o.is_test = false
+    WHERE c.kind = 'cod' AND c.collected_at < %(end)s
+      AND (c.id > %(collections_seen)s OR c.collected_at >= %(since)s)
 ), fresh AS (
-    SELECT * FROM due
-    WHERE NOT EXISTS (SELECT 1 FROM billing_charge x WHERE x.order_id = due.order_id AND x.kind = due.kind)
+    SELECT * FROM due WHERE {charged}
 ), price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.kind, k.day, t.id AS line_id, t.percent
     FROM (SELECT DISTINCT partner_id, country, kind, day FROM fresh) k
@@ -129,51 +139,62 @@ SELECT %(run)s, f.partner_id, f.kind, f.order_id, NULL, f.city_id, round(f.amoun
 FROM fresh f JOIN price p USING (partner_id, country, kind, day)
 WHERE round(f.amount * p.percent / 100, 2) > 0
 ON CONFLICT DO NOTHING
-""".format(tariff=TARIFF.format(kind="k.kind", country="k.country", partner="k.partner_id", day="k.day"))
+""".format(
+    tariff=TARIFF.format(kind="k.kind", country="k.country", partner="k.partner_id", day="k.day"),
+    charged=not_charged("due.order_id", "due.kind"),
+)
 
 # Surcharges of orders a courier took out (they were handed to a courier), charged when the order closed.
 TAKEN_OUT = (
     "EXISTS (SELECT 1 FROM orders_orderhistory h WHERE h.order_id = o.id AND h.action = 'hand_to_courier')"
 )
 
-DISTANCE = f"""
-INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                            basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, o.partner_id, 'distance', o.id, NULL, o.city_id, t.amount, o.currency, NULL, NULL, t.id,
-       (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
-FROM orders_order o
-CROSS JOIN LATERAL (
-    SELECT tl.id, tl.amount FROM billing_tariffline tl
-    WHERE tl.kind = 'distance' AND tl.country = o.country AND tl.city_id = o.city_id
-      AND (tl.partner_id = o.partner_id OR tl.partner_id IS NULL)
-      AND tl.from_km < o.distance_km AND (tl.to_km IS NULL OR tl.to_km >= o.distance_km)
-      AND tl.effective_from <= (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
-    ORDER BY tl.partner_id IS NULL, tl.effective_from DESC LIMIT 1) t
-WHERE o.status IN ('paid', 'refused') AND o.closed_at < %(end)s AND o.is_test = false
-  AND o.delivery_kind IN ('express', 'same_day', 'field') AND o.distance_km > 0 AND t.amount > 0 AND {TAKEN_OUT}
-  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = 'distance')
-ON CONFLICT DO NOTHING
+CLOSED_TAKEN_OUT = f"""
+    SELECT o.id, o.partner_id, o.country, o.city_id, o.currency, o.distance_km,
+           (o.closed_at AT TIME ZONE 'Asia/Almaty')::date AS day
+    FROM orders_order o
+    WHERE o.status IN {{statuses}} AND o.closed_at < %(end)s AND o.closed_at >= %(since)s AND o.is_test = false
+      AND o.delivery_kind IN ('express', 'same_day', 'field') AND {TAKEN_OUT}
+      AND {not_charged("o.id", "{kind}")}
 """
 
-REFUSAL_TRANSPORT = """
+# The band of each order's distance, by a join on the city's lines (a few per city), not a lookup per order.
+DISTANCE = """
+WITH due AS MATERIALIZED ({due}), best AS (
+    SELECT DISTINCT ON (d.id) d.*, tl.id AS line_id, tl.amount
+    FROM due d
+    JOIN billing_tariffline tl ON tl.kind = 'distance' AND tl.city_id = d.city_id AND tl.country = d.country
+         AND (tl.partner_id = d.partner_id OR tl.partner_id IS NULL) AND tl.effective_from <= d.day
+         AND tl.from_km < d.distance_km AND (tl.to_km IS NULL OR tl.to_km >= d.distance_km)
+    ORDER BY d.id, tl.partner_id IS NULL, tl.effective_from DESC
+)
 INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
                             basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, o.partner_id, 'refusal_transport', o.id, NULL, o.city_id, t.amount, o.currency, NULL, NULL, t.id,
-       (o.closed_at AT TIME ZONE 'Asia/Almaty')::date
-FROM orders_order o
-CROSS JOIN LATERAL ({tariff}) t
-WHERE o.status = 'refused' AND o.closed_at < %(end)s AND o.is_test = false
-  AND t.amount > 0 AND {taken_out}
-  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.order_id = o.id AND c.kind = 'refusal_transport')
+SELECT %(run)s, partner_id, 'distance', id, NULL, city_id, amount, currency, NULL, NULL, line_id, day
+FROM best WHERE amount > 0
 ON CONFLICT DO NOTHING
 """.format(
+    due=CLOSED_TAKEN_OUT.format(statuses="('paid', 'refused')", kind="'distance'") + " AND o.distance_km > 0"
+)
+
+REFUSAL_TRANSPORT = """
+WITH due AS MATERIALIZED ({due}), price AS MATERIALIZED (
+    SELECT k.partner_id, k.country, k.day, t.id AS line_id, t.amount
+    FROM (SELECT DISTINCT partner_id, country, day FROM due) k
+    CROSS JOIN LATERAL ({tariff}) t
+)
+INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, due.partner_id, 'refusal_transport', due.id, NULL, due.city_id, price.amount, due.currency,
+       NULL, NULL, price.line_id, due.day
+FROM due JOIN price USING (partner_id, country, day)
+WHERE price.amount > 0
+ON CONFLICT DO NOTHING
+""".format(
+    due=CLOSED_TAKEN_OUT.format(statuses="('refused')", kind="'refusal_transport'"),
     tariff=TARIFF.format(
-        kind="'refusal_transport'",
-        country="o.country",
-        partner="o.partner_id",
-        day="(o.closed_at AT TIME ZONE 'Asia/Almaty')::date",
+        kind="'refusal_transport'", country="k.country", partner="k.partner_id", day="k.day"
     ),
-    taken_out=TAKEN_OUT,
 )
 
 WAREHOUSE_CHARGES = """
@@ -203,10 +224,33 @@ def run_compute(*, run: BillingRun, actor=None) -> int:
     run = BillingRun.objects.select_for_update().get(pk=run.pk)
     if run.status != BillingRun.Status.DRAFT:
         raise ApplicationError(_("Run №%(number)s is approved: it cannot change.") % {"number": run.number})
-    # No lower bound: an event recorded late (a post remittance dated last month) is charged by the next run;
-    # what was charged before is skipped by the anti-join on the charge's unique (order, kind).
+    # What a run looks at: facts recorded as they happen (a work start, a courier's closing) from the previous
+    # run's week end on (less a day: a transaction still open then, a clock a little off); collections, which may
+    # be dated in the past (a post remittance entered weeks later), also whenever they were recorded after the
+    # previous run was computed. What was charged before is skipped by the anti-join on the unique (order, kind).
     _start, end = week_bounds(run.week_start)
-    params = {"run": run.pk, "end": end, "end_day": run.week_end}
+    previous = BillingRun.objects.filter(week_start__lt=run.week_start).order_by("-week_start").first()
+    since = (
+        week_bounds(previous.week_start)[1] - timedelta(days=1)
+        if previous
+        else datetime(2000, 1, 1, tzinfo=ALMATY)
+    )
+    collections_seen = (
+        BillingRun.objects.filter(week_start__lt=run.week_start).aggregate(seen=Max("collections_seen"))[
+            "seen"
+        ]
+        or 0
+    )
+    params = {
+        "run": run.pk,
+        "end": end,
+        "end_day": run.week_end,
+        "since": since,
+        "collections_seen": collections_seen,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM delivery_collection")
+        seen_now = cursor.fetchone()[0]
     added = 0
     with connection.cursor() as cursor:
         for kind in (ChargeKind.ORDER_FEE, ChargeKind.PACKAGING):
@@ -216,7 +260,8 @@ def run_compute(*, run: BillingRun, actor=None) -> int:
             cursor.execute(statement, params)
             added += cursor.rowcount
     run.computed_at = timezone.now()
-    run.save(update_fields=["computed_at"])
+    run.collections_seen = max(run.collections_seen, seen_now)
+    run.save(update_fields=["computed_at", "collections_seen"])
     return added
 
 
@@ -252,7 +297,6 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: da
         ).exists():
             return False
         partner = Partner.objects.get(pk=partner_id)
-        _revenue_accounts(currency)
         account = ledger.partner_account(partner, currency)
         Account.objects.select_for_update().filter(
             pk=account.pk
@@ -320,6 +364,8 @@ def run_approve(*, run: BillingRun, actor, now: datetime | None = None) -> Billi
         .distinct()
         .order_by("partner_id", "currency")
     )
+    for currency in {currency for _partner, currency in groups}:
+        _revenue_accounts(currency)
     for partner_id, currency in groups:
         _post_partner(run, partner_id, currency, actor, at)
     with transaction.atomic():

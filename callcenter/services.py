@@ -111,12 +111,20 @@ def queue_next(*, actor, now: datetime | None = None) -> Order | None:
         return existing.order
     for _attempt in range(5):
         with transaction.atomic():
-            candidate = queue(actor, now=now).select_for_update(skip_locked=True, of=("self",)).first()
-            if candidate is None:
+            # only the id is locked and sorted (the queue can hold thousands of orders): narrow rows sort fast
+            candidate_id = (
+                queue(actor, now=now)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if candidate_id is None:
                 return None
-            # Another logist may have claimed it between our snapshot and our lock: look again.
-            if CallClaim.objects.filter(order=candidate, expires_at__gt=now).exists():
+            # Between our snapshot and our lock another logist may have claimed it, or called it and let it go
+            # (no longer due): look again with a fresh snapshot, now that the row is ours.
+            if not queue(actor, now=now).filter(pk=candidate_id).exists():
                 continue
+            candidate = Order.objects.get(pk=candidate_id)
             CallClaim.objects.filter(order=candidate).delete()
             CallClaim.objects.filter(operator=actor).delete()
             try:

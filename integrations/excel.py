@@ -25,7 +25,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ketlogistic.core import crypto
+from ketlogistic.core import crypto, xlsx_reader
 from ketlogistic.core.excel import FileRejected, sniff_xlsx
 from ketlogistic.core.models import Partner
 from orders.intake import IntakeContext, clean_row, orders_create_many
@@ -226,74 +226,76 @@ def _cell_text(value) -> object:
 def read_file(content: bytes, *, mapping: ExcelMapping | None = None) -> ParsedFile:
     _sniff(content)
     sheet_path = _first_sheet_path(content)
-    merged, has_formulas = _sheet_xml_facts(content, sheet_path)
-    formula_cells: set[tuple[int, int]] = set()
-    if has_formulas:
-        formulas = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
-        for row_number, row in enumerate(formulas.worksheets[0].iter_rows(), start=1):
-            for column, cell in enumerate(row, start=1):
-                if getattr(cell, "data_type", None) == "f":
-                    formula_cells.add((row_number, column))
-        formulas.close()
+    merged, _has_formulas = _sheet_xml_facts(content, sheet_path)
     try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
-        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
-    try:
-        sheet = book.worksheets[0]
-        lookup = {normalise_header(h): f for f, h in (mapping.columns.items() if mapping else [])} or STANDARD
-        header_row, header_cells, columns = None, [], {}
-        for row_number, row in enumerate(sheet.iter_rows(max_row=HEADER_SEARCH_ROWS), start=1):
-            texts = [str(c.value).strip() if getattr(c, "value", None) is not None else "" for c in row]
-            found = {
-                index: lookup[normalise_header(t)]
-                for index, t in enumerate(texts)
-                if normalise_header(t) in lookup
-            }
-            if len(set(found.values())) >= 3:
-                header_row = row_number
-                header_cells = texts
-                columns = {}
-                for index, field_ in found.items():
-                    columns.setdefault(field_, index)
+        rows = xlsx_reader.iter_rows(content, sheet_path)
+        first = []
+        for number, cells in rows:
+            first.append((number, cells))
+            if number >= HEADER_SEARCH_ROWS:
                 break
-        if header_row is None:
-            expected = ", ".join(ru for _f, ru, _e, required in COLUMNS if required)
-            raise FileRejected(
-                _(
-                    "This file does not follow the template: no row with our column headers (%(expected)s) in the "
-                    "first %(rows)s rows. Use the template, or save a column mapping for your own file."
-                )
-                % {"expected": expected, "rows": HEADER_SEARCH_ROWS}
+    except xlsx_reader.SheetError as exc:
+        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
+    lookup = {normalise_header(h): f for f, h in (mapping.columns.items() if mapping else [])} or STANDARD
+    header_row, header_cells, columns = None, [], {}
+    for row_number, row in first:
+        if row_number > HEADER_SEARCH_ROWS:
+            break
+        texts = [str(c.value).strip() if c is not None and c.value is not None else "" for c in row]
+        found = {
+            index: lookup[normalise_header(t)]
+            for index, t in enumerate(texts)
+            if normalise_header(t) in lookup
+        }
+        if len(set(found.values())) >= 3:
+            header_row = row_number
+            header_cells = texts
+            columns = {}
+            for index, field_ in found.items():
+                columns.setdefault(field_, index)
+            break
+    if header_row is None:
+        expected = ", ".join(ru for _f, ru, _e, required in COLUMNS if required)
+        raise FileRejected(
+            _(
+                "This file does not follow the template: no row with our column headers (%(expected)s) in the "
+                "first %(rows)s rows. Use the template, or save a column mapping for your own file."
             )
-        missing = [f for f, _ru, _en, required in COLUMNS if required and f not in columns]
-        if missing:
-            names = ", ".join(str(FIELD_LABELS[f]) for f in missing)
-            raise FileRejected(
-                _("Columns are missing: %(columns)s. Add them, or save a column mapping.")
-                % {"columns": names}
-            )
-        data_merges = [
-            ref for ref in merged if int(re.search(r"\d+", ref.split(":")[1]).group()) > header_row
-        ]
-        if data_merges:
-            raise FileRejected(
-                _("Merged cells in the data (%(ranges)s): unmerge them so each row has its own values.")
-                % {"ranges": ", ".join(data_merges[:5])}
-            )
-        parsed = ParsedFile(
-            headers=[h for h in header_cells if h],
-            columns={f: header_cells[i] for f, i in columns.items()},
-            rows=[],
+            % {"expected": expected, "rows": HEADER_SEARCH_ROWS}
         )
-        count = 0
-        for row_number, row in enumerate(sheet.iter_rows(min_row=header_row + 1), start=header_row + 1):
+    missing = [f for f, _ru, _en, required in COLUMNS if required and f not in columns]
+    if missing:
+        names = ", ".join(str(FIELD_LABELS[f]) for f in missing)
+        raise FileRejected(
+            _("Columns are missing: %(columns)s. Add them, or save a column mapping.") % {"columns": names}
+        )
+    data_merges = [ref for ref in merged if int(re.search(r"\d+", ref.split(":")[1]).group()) > header_row]
+    if data_merges:
+        raise FileRejected(
+            _("Merged cells in the data (%(ranges)s): unmerge them so each row has its own values.")
+            % {"ranges": ", ".join(data_merges[:5])}
+        )
+    parsed = ParsedFile(
+        headers=[h for h in header_cells if h],
+        columns={f: header_cells[i] for f, i in columns.items()},
+        rows=[],
+    )
+    count = 0
+
+    def data_rows():
+        for number, cells in first:
+            if number > header_row:
+                yield number, cells
+        yield from rows
+
+    try:
+        for row_number, row in data_rows():
             values = {}
             empty = True
             for field_, index in columns.items():
                 cell = row[index] if index < len(row) else None
-                value = _cell_text(getattr(cell, "value", None))
-                if (row_number, index + 1) in formula_cells and value in (None, ""):
+                value = _cell_text(cell.value if cell is not None else None)
+                if cell is not None and cell.has_formula and value in (None, ""):
                     parsed.problems.append(
                         {
                             "row": row_number,
@@ -325,11 +327,11 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None) -> ParsedF
                     % {"max": MAX_DATA_ROWS}
                 )
             parsed.rows.append(ParsedRow(number=row_number, values=values))
-        if not parsed.rows:
-            raise FileRejected(_("The file has headers but no orders."))
-        return parsed
-    finally:
-        book.close()
+    except xlsx_reader.SheetError as exc:
+        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
+    if not parsed.rows:
+        raise FileRejected(_("The file has headers but no orders."))
+    return parsed
 
 
 # -- rows → orders --------------------------------------------------------------------------------------------------

@@ -222,7 +222,13 @@ class OrderHistory(models.Model):
         verbose_name = _("status change")
         verbose_name_plural = _("status history")
         ordering = ["order", "at", "id"]
-        indexes = [models.Index(fields=["order", "at"], name="order_history_order_at")]
+        indexes = [
+            models.Index(fields=["order", "at"], name="order_history_order_at"),
+            # the weekly charge run's surcharges apply to orders a courier took out
+            models.Index(
+                fields=["order"], name="order_history_handed", condition=Q(action="hand_to_courier")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status} → {self.to_status}"

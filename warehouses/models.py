@@ -221,13 +221,14 @@ class StockBalance(models.Model):
     """How many units of a product are at one place now. Kept in the same transaction as each move;
     `check_stock_ledger` proves it equals the sum of the ledger."""
 
-    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="balances")
+    # Only the indexes the queries use (below); every move pays for each one, in both tables.
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="balances", db_index=False)
     place = models.CharField(max_length=12, choices=Place.choices)
     slot = models.CharField(max_length=64, help_text="place:warehouse[:order][:transfer] — one row per slot")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False)
     order = models.ForeignKey(
-        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     transfer = models.ForeignKey(
         "warehouses.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -259,8 +260,8 @@ class StockBalance(models.Model):
 class StockMove(models.Model):
     """One movement of units of a product (append-only): the stock ledger."""
 
-    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="moves")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="moves", db_index=False)
     quantity = models.PositiveIntegerField()
     kind = models.CharField(_("movement"), max_length=12, choices=MoveKind.choices)
     from_place = models.CharField(max_length=12, choices=Place.choices)
@@ -274,7 +275,7 @@ class StockMove(models.Model):
         Warehouse, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     order = models.ForeignKey(
-        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     transfer = models.ForeignKey(
         "warehouses.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

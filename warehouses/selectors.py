@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from ketlogistic.core import access
 
-from .models import Place, StockBalance, StockMove, Transfer
+from .models import Place, Product, StockBalance, StockMove, Transfer, Warehouse
 
 
 @dataclass
@@ -76,35 +76,38 @@ def stock_rows(
         balances = balances.filter(warehouse__city_id=city_id)
     if country:
         balances = balances.filter(warehouse__city__country=country)
-    grouped = (
-        balances.values(
-            "product_id",
-            "product__sku",
-            "product__name",
-            "partner__name",
-            "warehouse__city__country",
-            "warehouse__city__name",
-            "warehouse__city_id",
-            "place",
-        )
+    # Sum by ids only (the index answers it); names come from two small lookups, not from a join per balance.
+    grouped = list(
+        balances.values("product_id", "warehouse_id", "place")
         .annotate(quantity=Sum("quantity"))
-        .order_by("partner__name", "product__sku")
+        .values_list("product_id", "warehouse_id", "place", "quantity")
     )
-    rows: OrderedDict[int, StockRow] = OrderedDict()
+    products = {
+        product.pk: product
+        for product in Product.objects.filter(pk__in={item[0] for item in grouped})
+        .select_related("partner")
+        .only("id", "sku", "name", "partner__name")
+    }
+    places = {
+        w.pk: (w.city.country, w.city.name, w.city_id) for w in Warehouse.objects.select_related("city")
+    }
+    rows: dict[int, StockRow] = {}
     cities: dict[tuple[str, str], int] = {}
-    for item in grouped:
-        row = rows.setdefault(
-            item["product_id"],
-            StockRow(item["product_id"], item["product__sku"], item["product__name"], item["partner__name"]),
-        )
-        key = (item["warehouse__city__country"], item["warehouse__city__name"])
-        cities[key] = item["warehouse__city_id"]
-        cell = row.cities.setdefault(key, StockCell())
-        setattr(
-            cell, PLACE_FIELD[item["place"]], getattr(cell, PLACE_FIELD[item["place"]]) + item["quantity"]
-        )
+    for product_id, warehouse_id, place, quantity in grouped:
+        row = rows.get(product_id)
+        if row is None:
+            product = products[product_id]
+            row = rows[product_id] = StockRow(product_id, product.sku, product.name, product.partner.name)
+        country_, city_name, city_pk = places[warehouse_id]
+        key = (country_, city_name)
+        cities[key] = city_pk
+        cell = row.cities.get(key)
+        if cell is None:
+            cell = row.cities[key] = StockCell()
+        name = PLACE_FIELD[place]
+        setattr(cell, name, getattr(cell, name) + quantity)
     ordered_cities = [(country_, name, cities[(country_, name)]) for country_, name in sorted(cities)]
-    return list(rows.values()), ordered_cities
+    return sorted(rows.values(), key=lambda row: (row.partner, row.sku)), ordered_cities
 
 
 def stock_by_country(rows: list[StockRow]) -> list[dict]:

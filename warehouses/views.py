@@ -48,6 +48,8 @@ def stock(request):
     )
     if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
         return _stock_workbook(rows, cities)
+    for row in rows:  # one cell per city column, looked up once (the template must not search per cell)
+        row.cells = [row.cities.get((country, name)) for country, name, _city_id in cities]
     return render(
         request,
         "warehouses/stock.html",

@@ -92,6 +92,21 @@ def _after(ordering: list[str], values: list) -> Q:
     return condition
 
 
+def _after_rows(queryset: QuerySet, ordering: list[str], values: list) -> QuerySet:
+    """Rows after `values`. When every column sorts the same way, as a row comparison `(a, b) < (x, y)`: the
+    index on the columns then serves the page directly, where the equivalent OR of conditions makes PostgreSQL
+    read everything before the cursor (seconds on a deep page of a million orders)."""
+    descending = {field.startswith("-") for field in ordering}
+    fields = [queryset.model._meta.get_field(field.lstrip("-")) for field in ordering]
+    if len(descending) == 1 and all(not f.is_relation or f.many_to_one for f in fields):
+        table = queryset.model._meta.db_table
+        columns = ", ".join(f'"{table}"."{f.column}"' for f in fields)
+        marks = ", ".join(["%s"] * len(values))
+        operator = "<" if descending == {True} else ">"
+        return queryset.extra(where=[f"({columns}) {operator} ({marks})"], params=values)  # noqa: S610
+    return queryset.filter(_after(ordering, values))
+
+
 def _reverse(ordering: list[str]) -> list[str]:
     return [field[1:] if field.startswith("-") else f"-{field}" for field in ordering]
 
@@ -107,7 +122,7 @@ def keyset_paginate(
         if len(values) != len(ordering):
             raise InvalidCursor
         effective = ordering if direction == "n" else _reverse(ordering)
-        rows = list(queryset.filter(_after(effective, values)).order_by(*effective)[: page_size + 1])
+        rows = list(_after_rows(queryset, effective, values).order_by(*effective)[: page_size + 1])
     else:
         effective = ordering
         rows = list(queryset.order_by(*ordering)[: page_size + 1])

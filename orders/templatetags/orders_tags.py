@@ -3,6 +3,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from orders.statuses import DeliveryKind, OrderStatus
+
 register = template.Library()
 
 STATUS_TONES = {
@@ -23,12 +25,16 @@ STATUS_TONES = {
 }
 
 
+# Labels looked up in a dict: a model's get_FOO_display() rebuilds its choices on every call, and a list page
+# calls it for every row.
+STATUS_LABELS = dict(OrderStatus.choices)
+DELIVERY_LABELS = dict(DeliveryKind.choices)
+
+
 @register.simple_tag
 def status_badge(order_or_status, label=None):
     status = getattr(order_or_status, "status", order_or_status)
-    text = label or (
-        order_or_status.get_status_display() if hasattr(order_or_status, "get_status_display") else status
-    )
+    text = label or STATUS_LABELS.get(status, status)
     return format_html(
         '<span class="badge {}" data-status="{}">{}</span>', STATUS_TONES.get(status, ""), status, text
     )
@@ -92,6 +98,11 @@ def buyout_chart(weeks):
         line,
         texts,
     )
+
+
+@register.filter
+def delivery_label(kind: str) -> str:
+    return DELIVERY_LABELS.get(kind, kind)
 
 
 @register.filter

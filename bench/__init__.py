@@ -1,0 +1,1 @@
+"""`make bench`: the performance benchmarks (see BENCHMARKS.md and docs/SCALING.md)."""
