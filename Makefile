@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test test-slow test-all lint format bench messages system-deps venv clean
+.PHONY: run test test-slow test-all lint audit format bench messages system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -51,6 +51,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run --settings=ketlogistic.settings.test
+
+# Known vulnerabilities (PyPI's advisory database) in every installed package; --strict fails when one could not be
+# checked, --skip-editable leaves out this project itself (it is not on PyPI).
+audit: $(STAMP)
+	$(PY) .ci/audit.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -174,6 +174,13 @@ def payout_approve(*, actor, payout: Payout) -> Payout:
         _("Your payout of %(sum)s is approved and will be paid shortly.")
         % {"sum": format_money(payout.amount, payout.currency)},
     )
+    audit_record(
+        actor=actor,
+        action="billing.payout_approved",
+        partner=payout.partner,
+        obj=payout,
+        summary=f"{payout.amount} {payout.currency}",
+    )
     return payout
 
 
@@ -263,6 +270,14 @@ def payout_reject(*, actor, payout: Payout, reason: str) -> Payout:
         payout,
         _("Your payout of %(sum)s was rejected: %(reason)s. The money is back on your balance.")
         % {"sum": format_money(payout.amount, payout.currency), "reason": reason},
+    )
+    audit_record(
+        actor=actor,
+        action="billing.payout_rejected",
+        partner=payout.partner,
+        obj=payout,
+        summary=f"{payout.amount} {payout.currency}: {reason}",
+        details={"reason": reason},
     )
     return payout
 

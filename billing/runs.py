@@ -3,7 +3,8 @@
 `run_for_week` makes (or finds) the run of a closed week — Monday 00:00 to Monday 00:00, Asia/Almaty —
 and `run_compute` fills its draft with set-based SQL: every charge that is due by the week's end and was
 never charged before, whatever week it belongs to. `run_approve` posts the draft to the ledger, one posting
-per partner and currency, each in its own transaction, so an interrupted approval resumes where it stopped.
+per partner and currency, each in its own transaction, so an interrupted approval resumes where it stopped:
+approving again, or beat's `billing.resume_approvals` (every 10 minutes) for a run left «approving».
 
 Exactly once: a charge row is unique per order and kind (and per warehouse charge); the inserts say
 `ON CONFLICT DO NOTHING`, so two workers, a rerun or a redelivered task add nothing twice; a run posting is

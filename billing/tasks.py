@@ -13,3 +13,16 @@ def weekly_charge_run() -> int:
     if run.status != run.Status.DRAFT:
         return 0
     return runs.run_compute(run=run)
+
+
+@shared_task(name="billing.resume_approvals", ignore_result=True)
+def resume_approvals() -> int:
+    """Finish every approval that stopped midway (the request timed out or lost its database connection, a
+    deploy, a killed worker): the run stays «approving» until then. Each partner's posting is made once, so this
+    may run beside an approval still in progress. Returns how many runs it finished."""
+    finished = 0
+    for run in runs.BillingRun.objects.filter(status=runs.BillingRun.Status.APPROVING).order_by("week_start"):
+        # the decision was taken (and audited) when it started; the run keeps who approved it
+        runs.run_approve(run=run, actor=None)
+        finished += 1
+    return finished

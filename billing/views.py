@@ -136,7 +136,8 @@ def statement_export(request, partner_id: int | None = None):
 @permission_required("billing.view")
 def payout_list(request):
     form = None
-    if access.can(request.user, "billing.payouts.request"):
+    # a partner's login asks for its money (the administrator, who holds every permission, has no partner)
+    if access.can(request.user, "billing.payouts.request") and request.user.partner_id:
         partner = request.user.partner
         form = PayoutRequestForm(request.POST or None, initial={"currency": partner.currency})
         if request.method == "POST" and form.is_valid():

@@ -462,14 +462,18 @@ def _inbound_from_pbx(payload: dict, call_id: str) -> InboundCall:
     if existing is not None:
         return existing
     country = payload.get("country") if payload.get("country") in ("KZ", "KG") else "KZ"
-    return inbound_log(
-        actor=None,
-        phone=str(payload.get("from") or ""),
-        country=country,
-        missed=payload.get("status") == "missed",
-        telephony_call_id=call_id,
-        received_at=timezone.now(),
-    )
+    try:
+        return inbound_log(  # its own savepoint: a lost race leaves this transaction usable
+            actor=None,
+            phone=str(payload.get("from") or ""),
+            country=country,
+            missed=payload.get("status") == "missed",
+            telephony_call_id=call_id,
+            received_at=timezone.now(),
+        )
+    except IntegrityError:
+        # the same event delivered twice at once (a PBX retrying a slow answer): the other one logged it
+        return InboundCall.objects.get(telephony_call_id=call_id)
 
 
 # -- registries -----------------------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ def registry_list(request):
         for warehouse in Warehouse.objects.filter(is_active=True)
         .select_related("city")
         .order_by("city__country", "city__name")
-        if access.serves_city(request.user, warehouse.city)
+        if access.serves_city(request.user, warehouse.city, whole=True)
     ]
     return render(
         request,
@@ -252,7 +252,8 @@ def registry_build(request):
     from datetime import date
 
     warehouse = Warehouse.objects.select_related("city").filter(pk=request.POST.get("warehouse")).first()
-    if warehouse is None or not access.serves_city(request.user, warehouse.city):
+    # the registry holds every partner's orders of the city: staff serving one partner there may not build it
+    if warehouse is None or not access.serves_city(request.user, warehouse.city, whole=True):
         raise Http404
     try:
         day = date.fromisoformat(request.POST.get("date", ""))

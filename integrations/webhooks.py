@@ -139,14 +139,11 @@ def record_events(items: list[tuple]) -> list[uuid.UUID]:
 
 def kick_delivery() -> None:
     """Ask a worker to deliver now; if the broker is down, beat's periodic run will do it later."""
+    from ketlogistic.core.broker import kick
+
     from .tasks import deliver_webhooks
 
-    try:
-        deliver_webhooks.apply_async(retry=False)
-    except Exception as exc:  # noqa: BLE001 - the events are safe in the database; beat retries
-        logger.warning(
-            "webhook kick not queued (%s); the periodic delivery will send them", exc.__class__.__name__
-        )
+    kick(deliver_webhooks, what="webhook delivery")  # the events are safe in the database; beat retries
 
 
 # -- hooks the orders workflow calls inside its transaction --------------------------------------------------------

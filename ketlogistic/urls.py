@@ -26,3 +26,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
 ]
+
+# Under /api/ Django's own error pages answer in the API's JSON error format.
+handler400 = "integrations.api.errors.bad_request"
+handler404 = "integrations.api.errors.page_not_found"
+handler500 = "integrations.api.errors.server_error"

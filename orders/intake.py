@@ -120,12 +120,17 @@ class IntakeContext:
         self.products = {p.sku: p for p in Product.objects.filter(partner=partner, sku__in=skus)}
 
 
+# NUL and unpaired surrogates (JSON of a connector may escape them) cannot be stored by PostgreSQL.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _text(value, *, limit: int) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return " ".join(str(value).split())[:limit] if limit < 1000 else str(value).strip()[:limit]
+    value = _UNSTORABLE.sub("", str(value))
+    return " ".join(value.split())[:limit] if limit < 1000 else value.strip()[:limit]
 
 
 def _decimal(value) -> Decimal:
@@ -135,6 +140,9 @@ def _decimal(value) -> Decimal:
         value = repr(value)
     text = str(value).strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
     return Decimal(text)
+
+
+TEXT_FIELDS = ("external_id", "customer_name", "city", "address", "comment")
 
 
 def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dict[str, list[str]]]:
@@ -169,7 +177,7 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
             error(
                 "city",
                 _("Unknown city “%(value)s”: use a name from the reference list.")
-                % {"value": str(city_value)[:60]},
+                % {"value": _text(city_value, limit=60)},
             )
         elif city.country != context.partner.country:
             error("city", _("%(city)s is not in your country.") % {"city": city.name})
@@ -313,6 +321,9 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         if requested_delivery_date is None:
             error("requested_delivery_date", _("Must be a date, e.g. 25.11.2026 or 2026-11-25."))
 
+    for name in TEXT_FIELDS:
+        if isinstance(raw.get(name), dict | list | bool):  # never stored as "{'first': …}" or "True"
+            errors[name] = [_("Must be text, not a list, an object or true/false.")]
     if errors:
         return None, errors
     return CleanOrder(

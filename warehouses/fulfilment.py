@@ -319,14 +319,12 @@ def on_transition(order: Order, transition, context) -> None:
 def _release_later(warehouse_id: int, partner_id: int) -> None:
     """After the commit, let a worker give the returned units to orders waiting for them."""
 
-    def kick():
+    def release():
+        from ketlogistic.core.broker import kick
+
         from .tasks import release_waiting
 
-        try:
-            release_waiting.apply_async((warehouse_id, partner_id), retry=False)
-        except Exception:  # noqa: BLE001 - the next receipt or transfer releases them anyway
-            import logging
+        # the next receipt or transfer releases them anyway if the broker is down
+        kick(release_waiting, (warehouse_id, partner_id), what="release of waiting orders")
 
-            logging.getLogger(__name__).warning("release of waiting orders not queued (broker unavailable)")
-
-    transaction.on_commit(kick)
+    transaction.on_commit(release)

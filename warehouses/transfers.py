@@ -153,8 +153,9 @@ def _free_stock(warehouse_id: int, partner_id: int | None = None) -> dict[int, i
     return dict(rows.values_list("product_id", "quantity"))
 
 
-def plan_supply(*, ship_date: date, now=None) -> list[Transfer]:
-    """Draft supply transfers for every city that ships on `ship_date`, with a suggested quantity per product.
+def plan_supply(*, ship_date: date, now=None, partner_ids=None) -> list[Transfer]:
+    """Draft supply transfers for every city that ships on `ship_date`, with a suggested quantity per product
+    (for the partners named by `partner_ids` only, when given: the ones the person planning serves).
 
     Suggested = demand (orders per day over the last four weeks) × days until the following shipment
     arrives + units that waiting orders still need − free stock in the city − what is already on the way;
@@ -174,7 +175,10 @@ def plan_supply(*, ship_date: date, now=None) -> list[Transfer]:
         warehouse=main, place=Place.STOCK, quantity__gt=0
     ).values_list("partner_id", "product_id", "quantity"):
         main_free[(partner_id, product_id)] = quantity
-    partners = set(Partner.objects.filter(status=Partner.Status.ACTIVE).values_list("id", flat=True))
+    active = Partner.objects.filter(status=Partner.Status.ACTIVE)
+    if partner_ids is not None:
+        active = active.filter(id__in=partner_ids)
+    partners = set(active.values_list("id", flat=True))
     for city in cities:
         if not hasattr(city, "warehouse") or ship_date.isoweekday() not in _weekdays(city):
             continue

@@ -392,7 +392,10 @@ def plan_supply(request):
         ship_date = date.fromisoformat(request.POST.get("ship_date", ""))
     except ValueError:
         ship_date = timezone.localdate()
-    drafts = transfers.plan_supply(ship_date=ship_date)
+    # staff plan for the partners they serve: a head of partner B drafts no transfers of partner A
+    drafts = transfers.plan_supply(
+        ship_date=ship_date, partner_ids=access.visible_partners(request.user).values_list("id", flat=True)
+    )
     messages.success(
         request,
         _("%(count)s draft transfers prepared for %(day)s.")

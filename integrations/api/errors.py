@@ -4,7 +4,9 @@
 """
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -55,6 +57,20 @@ def api_exception_handler(exc, context):
             error_body(400, _("The request has invalid fields."), code="validation_error", details=details),
             status=400,
         )
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The connection to PostgreSQL was lost (a restart, a failover, a terminated backend): the request's
+        # transaction was rolled back, so the client may simply retry it.
+        return Response(
+            error_body(
+                503,
+                _(
+                    "The database is unavailable for a moment; retry the request (with the same Idempotency-Key)."
+                ),
+                code="database_unavailable",
+            ),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body(413, _("The request body is too large.")), status=413)
     if isinstance(exc, Http404):
@@ -90,3 +106,35 @@ def json_error(status_code: int, message: str, *, code: str | None = None, detai
 
 
 HTTP_413 = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+# -- Django's own error pages, in the API's format under /api/ (e.g. /api/v1/orders/abc/ matches no URL) ----------
+
+API_PREFIX = "/api/"
+
+
+def page_not_found(request, exception=None):
+    from django.views import defaults
+
+    if request.path.startswith(API_PREFIX):
+        with translation.override("en"):  # the API speaks English
+            return json_error(404, _("Not found."))
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    from django.views import defaults
+
+    if request.path.startswith(API_PREFIX):
+        with translation.override("en"):
+            return json_error(400, _("The request is not valid."))
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    from django.views import defaults
+
+    if request.path.startswith(API_PREFIX):
+        with translation.override("en"):
+            return json_error(500, _("Internal error: we have been notified."), code="server_error")
+    return defaults.server_error(request)

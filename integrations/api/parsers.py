@@ -1,6 +1,7 @@
-"""JSON that cannot hurt us: a size limit, UTF-8 only, a depth limit."""
+"""JSON that cannot hurt us: a size limit, UTF-8 only, a depth limit, only text PostgreSQL can store."""
 
 import json
+import re
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -8,6 +9,9 @@ from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
 MAX_DEPTH = 20
+# JSON may escape these ("\u0000", a lone "\ud83d"), but PostgreSQL cannot store them and UTF-8 cannot encode
+# the surrogates: refused up front rather than failing deep in a query or while rendering an error.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -48,7 +52,24 @@ class SafeJSONParser(JSONParser):
             ) from exc
         if _depth(data) > MAX_DEPTH:
             raise exceptions.ParseError(_("The JSON is nested too deeply."))
+        if _has_unstorable(data):
+            raise exceptions.ParseError(
+                _(
+                    "The JSON holds a NUL character (\\u0000) or an unpaired surrogate (\\ud800–\\udfff) in a text."
+                )
+            )
         return data
+
+
+def _has_unstorable(value) -> bool:
+    """Whether a key or string anywhere in the (depth-checked) document cannot be stored."""
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable(v) for v in value)
+    return False
 
 
 def _reject_constant(name):

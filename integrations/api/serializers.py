@@ -36,7 +36,7 @@ class OrderInSerializer(serializers.Serializer):
         max_digits=6, decimal_places=1, required=False, allow_null=True, min_value=0
     )
     delivery_kind = serializers.ChoiceField(choices=DeliveryKind.choices, required=False)
-    items = OrderItemInSerializer(many=True)
+    items = OrderItemInSerializer(many=True, allow_empty=False)
     cod_amount = serializers.DecimalField(
         max_digits=14,
         decimal_places=2,

@@ -46,9 +46,28 @@ ERRORS = {
         403: "Not allowed for this key",
         404: "Not found",
         413: "Body too large",
+        415: "The body is not JSON",
         429: "Too many requests",
     }.items()
 }
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
+    },
+    OpenApiParameter.HEADER,
+    description="1–255 printable characters; the same key and body within a day replay the first answer",
+)
+# What any body can get: not JSON or not valid (400), too large (413), another content type (415).
+BODY = (400, 413, 415)
+
+
+def errors(*codes: int) -> dict:
+    """The error answers an operation documents; every key-authenticated call may get 401 and 429."""
+    return {code: ERRORS[code] for code in sorted({401, 429, *codes})}
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):
@@ -154,7 +173,7 @@ class OrderListCreateApi(PartnerApi):
                     "next_cursor": serializers.CharField(allow_null=True),
                 },
             ),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401, 429)},
+            **errors(400),
         },
     )
     def get(self, request):
@@ -212,12 +231,12 @@ class OrderListCreateApi(PartnerApi):
         operation_id="orders_create",
         summary="Create one order",
         request=s.OrderInSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             201: s.OrderOutSerializer,
             409: OpenApiResponse(s.ErrorSerializer, "The order exists already"),
             422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403, 413, 429)},
+            **errors(*BODY, 403),
         },
     )
     @idempotent
@@ -278,11 +297,14 @@ class OrderBulkCreateApi(PartnerApi):
         operation_id="orders_bulk_create",
         summary=f"Create up to {MAX_BULK} orders",
         request=s.BulkOrdersInSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             200: s.BulkResponseSerializer,
-            422: OpenApiResponse(s.ErrorSerializer),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403, 413, 429)},
+            409: OpenApiResponse(
+                s.ErrorSerializer, "A request with this Idempotency-Key is still in progress"
+            ),
+            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            **errors(*BODY, 403),
         },
         description="The valid orders are kept even when some fail; `results` says what became of each.",
     )
@@ -312,7 +334,7 @@ class OrderDetailApi(PartnerApi):
     @extend_schema(
         operation_id="orders_retrieve",
         summary="One order",
-        responses={200: s.OrderOutSerializer, **{k: v for k, v in ERRORS.items() if k in (401, 404)}},
+        responses={200: s.OrderOutSerializer, **errors(404)},
     )
     def get(self, request, order_id: int):
         return Response(s.OrderOutSerializer(self.order_or_404(order_id)).data)
@@ -326,7 +348,7 @@ class OrderHistoryApi(PartnerApi):
         summary="The order's status history, oldest first",
         responses={
             200: s.HistoryOutSerializer(many=True),
-            **{k: v for k, v in ERRORS.items() if k in (401, 404)},
+            **errors(404),
         },
     )
     def get(self, request, order_id: int):
@@ -342,11 +364,12 @@ class OrderCancelApi(PartnerApi):
         operation_id="orders_cancel",
         summary="Cancel an order that is still «на отправку»",
         request=s.CancelInSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             200: s.OrderOutSerializer,
             409: OpenApiResponse(s.ErrorSerializer, "The order is already in work"),
-            **{k: v for k, v in ERRORS.items() if k in (401, 403, 404)},
+            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            **errors(*BODY, 403, 404),
         },
     )
     @idempotent
@@ -429,7 +452,7 @@ class ProductListCreateApi(PartnerApi):
         operation_id="products_list",
         summary="Your products",
         parameters=[OpenApiParameter("sku", OpenApiTypes.STR)],
-        responses={200: s.ProductSerializer(many=True), 401: ERRORS[401]},
+        responses={200: s.ProductSerializer(many=True), **errors()},
     )
     def get(self, request):
         products = access.scoped(request.user, Product.objects.all()).order_by("sku")
@@ -441,10 +464,12 @@ class ProductListCreateApi(PartnerApi):
         operation_id="products_create",
         summary="Add a product",
         request=s.ProductSerializer,
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             201: s.ProductSerializer,
             409: OpenApiResponse(s.ErrorSerializer, "The SKU exists"),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403)},
+            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            **errors(*BODY, 403),
         },
     )
     @idempotent
@@ -465,14 +490,18 @@ class ProductDetailApi(PartnerApi):
     def _product(self, product_id):
         return access.get_scoped_or_404(self.request.user, Product.objects.all(), pk=product_id)
 
-    @extend_schema(operation_id="products_retrieve", responses={200: s.ProductSerializer, 404: ERRORS[404]})
+    @extend_schema(operation_id="products_retrieve", responses={200: s.ProductSerializer, **errors(404)})
     def get(self, request, product_id: int):
         return Response(s.ProductSerializer(self._product(product_id)).data)
 
     @extend_schema(
         operation_id="products_update",
         request=s.ProductSerializer,
-        responses={200: s.ProductSerializer, **{k: v for k, v in ERRORS.items() if k in (400, 403, 404)}},
+        responses={
+            200: s.ProductSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "Another product has this SKU"),
+            **errors(*BODY, 403, 404),
+        },
     )
     def patch(self, request, product_id: int):
         from warehouses.services import product_update
@@ -486,7 +515,11 @@ class ProductDetailApi(PartnerApi):
     @extend_schema(
         operation_id="products_replace",
         request=s.ProductSerializer,
-        responses={200: s.ProductSerializer, **{k: v for k, v in ERRORS.items() if k in (400, 403, 404)}},
+        responses={
+            200: s.ProductSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "Another product has this SKU"),
+            **errors(*BODY, 403, 404),
+        },
     )
     def put(self, request, product_id: int):
         from warehouses.services import product_update
@@ -521,7 +554,7 @@ class SandboxAdvanceApi(PartnerApi):
         responses={
             200: s.OrderOutSerializer,
             409: OpenApiResponse(s.ErrorSerializer, "Not possible from here"),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401, 403, 404)},
+            **errors(*BODY, 403, 404),
         },
         description="Without `action`, takes the natural next step (to send → sent → calling → delivery agreed → "
         "registry → courier → paid). Name an action to take another branch (`refuse`, "
@@ -587,7 +620,7 @@ class StockApi(PartnerApi):
         ],
         responses={
             200: s.StockRowSerializer(many=True),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401)},
+            **errors(400),
         },
     )
     def get(self, request):
@@ -642,7 +675,7 @@ class StockMovementsApi(PartnerApi):
                     "next_cursor": serializers.CharField(allow_null=True),
                 },
             ),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401)},
+            **errors(400),
         },
     )
     def get(self, request):
@@ -681,7 +714,7 @@ class BalanceApi(PartnerApi):
     @extend_schema(
         operation_id="balance",
         summary="Your balance: what we owe you, payouts in progress, this month's buyout and charges",
-        responses={200: s.BalanceSerializer(many=True), **{k: v for k, v in ERRORS.items() if k in (401,)}},
+        responses={200: s.BalanceSerializer(many=True), **errors()},
     )
     def get(self, request):
         partner = access.get_scoped_or_404(request.user, Partner.objects.all(), pk=request.user.partner_id)
@@ -720,7 +753,7 @@ class BalanceEntriesApi(PartnerApi):
                     "next_cursor": serializers.CharField(allow_null=True),
                 },
             ),
-            **{k: v for k, v in ERRORS.items() if k in (400, 401)},
+            **errors(400),
         },
     )
     def get(self, request):

@@ -302,15 +302,18 @@ def _scope_part(scope, tenancy) -> Q | None:
     return part
 
 
-def serves_city(actor, city) -> bool:
+def serves_city(actor, city, *, whole: bool = False) -> bool:
     """Whether staff work in a city (its registries, couriers and cash desk hold many partners' orders):
     company-wide staff, or a scope naming the city or its country. Staff scoped to a partner there pass too,
-    and see that partner's rows only (the rows still come through `scoped`)."""
+    and see that partner's rows only (the rows still come through `scoped`) — unless `whole`: a write on the
+    whole city (building its registry moves every partner's orders) needs a scope that is not one partner's."""
     if is_company_wide(actor):
         return True
     if _role(actor) not in SCOPED_ROLES or _role(actor) == R.COURIER:
         return False
     for scope in staff_scopes(actor):
+        if whole and scope.partner_id:
+            continue
         if scope.city_id:
             if scope.city_id == city.pk:
                 return True

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from . import access
+from .forms import LockoutAdminAuthenticationForm
 from .models import AuditEntry, CalendarException, Partner, StaffScope, User, WorkingCalendar
 from .services import audit_record
 
@@ -13,6 +14,7 @@ def _administrators_only(request) -> bool:
 
 
 admin.site.has_permission = _administrators_only
+admin.site.login_form = LockoutAdminAuthenticationForm
 admin.site.site_header = "KetLogistic"
 admin.site.site_title = "KetLogistic"
 

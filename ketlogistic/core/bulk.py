@@ -15,8 +15,10 @@ from psycopg.types.json import Jsonb
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """COPY rows into `table` (inside the caller's transaction). dict/list values are written as jsonb."""
     count = 0
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+    # the psycopg cursor under Django's wrapper; its errors translated as Django's own (a lost connection is then
+    # an OperationalError that Django and the API's error handler recognise, and the connection is discarded)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor
         with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([Jsonb(v) if isinstance(v, dict | list) else v for v in row])

@@ -7,6 +7,7 @@ spreadsheet: such cells are neutralised with a leading apostrophe and stored as 
 import io
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -124,5 +125,6 @@ def sniff_xlsx(content: bytes, *, max_bytes: int, max_unpacked_bytes: int = 200 
                 raise FileRejected(
                     _("The file is damaged (%(part)s). Save it again in Excel.") % {"part": bad}
                 )
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        # a scrambled member fails to inflate (zlib.error) before its CRC is even checked
         raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc

@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +37,15 @@ class LockoutAuthenticationForm(AuthenticationForm):
             raise
         lockout.login_succeeded(username)
         return cleaned
+
+
+class LockoutAdminAuthenticationForm(LockoutAuthenticationForm, AdminAuthenticationForm):
+    """The Django admin's login under the same lockout (otherwise a second door for guessing passwords)."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "locked": LockoutAuthenticationForm.error_messages["locked"],
+    }
 
 
 class PartnerUserForm(forms.Form):

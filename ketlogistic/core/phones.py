@@ -8,6 +8,7 @@ numbers are +996 and 9 digits. Accepted forms include "8 701 123 45 67", "+7 (70
 """
 
 import re
+import unicodedata
 
 from django.utils.translation import gettext as _
 
@@ -24,7 +25,8 @@ def normalize_phone(raw: str, country: str) -> str:
     """The number in E.164 form (+77011234567 / +996555123456), or PhoneError with a clear reason."""
     if raw is None:
         raise PhoneError(_("The phone number is empty."))
-    text = str(raw).strip()
+    # digits of other scripts (Arabic-Indic ٧٠١, full-width ７０１, …) are the same digits: E.164 is ASCII
+    text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in str(raw)).strip()
     if isinstance(raw, float | int) or re.fullmatch(r"\d+\.0", text):
         text = text.removesuffix(".0")  # a number cell from Excel
     if not text:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from xml.parsers import expat
@@ -130,7 +131,7 @@ def iter_rows(content: bytes, sheet_path: str) -> Iterator[tuple[int, list[Cell 
             b'date1904="1"' in workbook or b"date1904='1'" in workbook or b'date1904="true"' in workbook
         )
         source = archive.open(sheet_path)
-    except (zipfile.BadZipFile, KeyError, expat.ExpatError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, KeyError, expat.ExpatError, ValueError) as exc:
         raise SheetError(str(exc)) from exc
 
     rows: list[tuple[int, list[Cell | None]]] = []
@@ -205,5 +206,5 @@ def iter_rows(content: bytes, sheet_path: str) -> Iterator[tuple[int, list[Cell 
                 rows.clear()
             parser.Parse(b"", True)
             yield from rows
-    except (expat.ExpatError, ValueError, IndexError, zipfile.BadZipFile) as exc:
+    except (expat.ExpatError, ValueError, IndexError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise SheetError(str(exc)) from exc

@@ -165,7 +165,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "Asia/Almaty"
 CELERY_ENABLE_UTC = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+# A task whose worker died unacknowledged goes back to its queue after this many seconds (a worker checks
+# when it starts and every 100 s). Longer than any task runs, or a slow task would be delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60)}
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
@@ -177,6 +179,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.weekly_charge_run",
         "schedule": crontab(hour=3, minute=0, day_of_week=1),
         "options": {"expires": 6 * 60 * 60},
+    },
+    # An approval of a weekly run that stopped midway (a request killed, a worker lost) is finished.
+    "resume-charge-run-approvals": {
+        "task": "billing.resume_approvals",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
     },
     # Proves that beat and a worker are alive: a log line every minute.
     "heartbeat": {

@@ -165,15 +165,21 @@ def stops_assign(
                 _("Order №%(number)s is not delivered from %(city)s.")
                 % {"number": order.pk, "city": warehouse.city.name}
             )
+        # of=self: the stops' default ordering joins their day and courier, whose rows must not be locked here
+        # (another administrator holds the other courier's day and waits for this order: a deadlock)
         current = (
-            DeliveryStop.objects.select_for_update().filter(order=order, outcome=StopOutcome.PENDING).first()
+            DeliveryStop.objects.select_for_update(of=("self",))
+            .filter(order=order, outcome=StopOutcome.PENDING)
+            .first()
         )
         if current is not None and current.day_id == courier_day.pk:
             stops.append(current)
             continue
         position += 1
         # this courier may have had the order earlier today (taken off, or given away): that stop comes back
-        earlier = DeliveryStop.objects.select_for_update().filter(order=order, day=courier_day).first()
+        earlier = (
+            DeliveryStop.objects.select_for_update(of=("self",)).filter(order=order, day=courier_day).first()
+        )
         previous = current.day.courier if current is not None else None
         if current is not None and earlier is None:
             current.day = courier_day
@@ -681,7 +687,9 @@ def on_transition(order: Order, transition, context) -> None:
     supervisor sends it back to calling) leaves the route too, so the day can close."""
     if "courier" in context.data or order.status in ASSIGNABLE:
         return  # the delivery day's own moves finish their stops themselves
-    for stop in DeliveryStop.objects.select_for_update().filter(order=order, outcome=StopOutcome.PENDING):
+    for stop in DeliveryStop.objects.select_for_update(of=("self",)).filter(
+        order=order, outcome=StopOutcome.PENDING
+    ):
         _finish(stop, StopOutcome.RETURNED, context.now, note=str(transition.label))
         _event(
             order,

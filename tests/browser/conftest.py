@@ -3,8 +3,16 @@
 No browser is downloaded: `.ci/run` (and `make test`) install Debian's `chromium` with apt.
 """
 
+import json
 import os
+import queue as queue_module
 import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -91,3 +99,140 @@ def screenshot():
         return path
 
     return shot
+
+
+# -- a real Celery worker beside the live server ---------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# The worker runs each task at the story's moment: before a task it reads the clock file the test writes
+# (`StoryClock.travel`) and travels there with time-machine, so it and the live server share one clock.
+WORKER_BOOT = """
+import json, os, sys, time
+import time_machine
+from celery.signals import task_postrun, task_prerun
+
+travels = []
+
+
+@task_prerun.connect(weak=False)
+def _story_clock(**_kwargs):
+    with open(os.environ["KL_STORY_CLOCK"]) as clock:
+        story = json.load(clock)
+    if story:
+        travels.append(time_machine.travel(story["at"] + time.time() - story["real"], tick=True))
+        travels[-1].start()
+
+
+@task_postrun.connect(weak=False)
+def _real_clock(**_kwargs):  # between tasks the worker's own machinery keeps the real clock
+    while travels:
+        travels.pop().stop()
+
+
+from celery.__main__ import main
+
+sys.argv = ["celery", *sys.argv[1:]]
+main()
+"""
+
+
+class StoryClock:
+    """time-machine for the test process (and so the live server) and the Celery worker alike."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.path.write_text("{}")
+
+    @contextmanager
+    def travel(self, moment):
+        import time_machine
+        from time_machine import escape_hatch
+
+        with time_machine.travel(moment, tick=True):
+            self.path.write_text(json.dumps({"at": time.time(), "real": escape_hatch.time.time()}))
+            try:
+                yield
+            finally:
+                self.path.write_text("{}")
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict  # the test database pytest-django created (test_…)
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def story_clock(tmp_path) -> StoryClock:
+    return StoryClock(tmp_path / "story-clock.json")
+
+
+@pytest.fixture
+def celery_worker(live_server, story_clock):
+    """A real `celery worker` process on the real Redis and the live test database, on a queue of its own:
+    every task the product sends during the test (webhook deliveries, …) goes to that queue."""
+    from ketlogistic.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.test",
+        "DATABASE_URL": _database_url(),
+        "KL_STORY_CLOCK": str(story_clock.path),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER_BOOT, "-A", "ketlogistic", "worker", "--pool", "solo"]
+        + ["--loglevel", "INFO", "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        + ["-n", f"{queue}@localhost"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue_module.Queue = queue_module.Queue()
+    seen: list[str] = []
+    threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not any(" ready." in line for line in seen):
+        if time.monotonic() > deadline or worker.poll() is not None:
+            worker.kill()
+            pytest.fail("the Celery worker did not start:\n" + "".join(seen[-40:]))
+        try:
+            seen.append(lines.get(timeout=0.5))
+        except queue_module.Empty:
+            pass
+    default_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield worker
+    finally:
+        app.conf.task_default_queue = default_queue
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+        with app.connection_for_write() as connection:  # what was sent after the worker stopped, its bindings
+            channel = connection.default_channel
+            channel.queue_delete(queue)
+            channel.client.delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        while not lines.empty():
+            seen.append(lines.get())
+        errors = [line for line in seen if "Traceback" in line or "ERROR/" in line]
+        assert not errors, "the worker failed:\n" + "".join(seen[-60:])
+
+
+def wait_until(condition, what: str, *, timeout: float = 30.0):
+    """Poll `condition` until it returns something truthy (and return it), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)

@@ -194,6 +194,21 @@ def test_a_head_of_one_partner_sees_only_that_partner_s_rows_in_a_shared_registr
     assert "Клиент Партнёра Б" in page_b and agreed_mix["almaty"].customer_name not in page_b
 
 
+def test_a_head_serving_one_partner_is_not_offered_to_build_a_city_s_registry(
+    agreed_mix, almaty, partner_b, make_user, login
+):
+    head_b = login(make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_b, "country": "KZ"}]))
+
+    page = head_b.get(reverse("callcenter:registries")).content.decode()
+    refused = head_b.post(
+        reverse("callcenter:registry_build"), {"warehouse": almaty.pk, "date": "2026-11-25"}
+    )
+
+    assert reverse("callcenter:registry_build") not in page
+    assert refused.status_code == 404
+    assert not DeliveryRegistry.objects.exists()
+
+
 def test_partners_have_no_registries(client_a):
     assert client_a.get(reverse("callcenter:registries")).status_code == 403
 

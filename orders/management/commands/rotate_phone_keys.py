@@ -4,12 +4,20 @@ from django.db import transaction
 from ketlogistic.core import crypto
 from orders.models import OrderPhone
 
+# Everything else encrypted with FIELD_ENCRYPTION_KEYS: it must move to the newest key too, or dropping an old
+# key would make it unreadable (webhook secrets, connectors' credentials, missed callers' numbers).
+OTHER_CIPHERTEXTS = [
+    ("integrations.WebhookEndpoint", "secret_ciphertext"),
+    ("integrations.PullConnector", "auth_header_ciphertext"),
+    ("callcenter.InboundCall", "phone_ciphertext"),
+]
+
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every customer phone with the newest key of FIELD_ENCRYPTION_KEYS (put the new key first, keep "
-        "the old ones until this has run). With --reindex, also recompute the search index after BLIND_INDEX_KEY "
-        "changed."
+        "Re-encrypt every customer phone (and every other encrypted value and uploaded file) with the newest key of "
+        "FIELD_ENCRYPTION_KEYS (put the new key first, keep the old ones until this has run). With --reindex, also "
+        "recompute the search index after BLIND_INDEX_KEY changed."
     )
 
     def add_arguments(self, parser):
@@ -43,4 +51,35 @@ class Command(BaseCommand):
                         changed.append(phone)
                 OrderPhone.objects.bulk_update(changed, ["ciphertext", "blind_index"])
                 last_id = phones[-1].id
-        self.stdout.write(f"Phones re-encrypted: {rotated}; search index recomputed: {reindexed}")
+        others = self._rotate_others(batch)
+        self.stdout.write(
+            f"Phones re-encrypted: {rotated}; search index recomputed: {reindexed}; "
+            f"other values and files re-encrypted: {others}"
+        )
+
+    def _rotate_others(self, batch: int) -> int:
+        from django.apps import apps
+        from django.core.files.base import ContentFile
+
+        from integrations.models import ExcelImport
+
+        rotated = 0
+        for label, field in OTHER_CIPHERTEXTS:
+            model = apps.get_model(label)
+            for pk in model.objects.exclude(**{field: ""}).values_list("pk", flat=True).iterator(batch):
+                with transaction.atomic():
+                    row = model.objects.select_for_update().get(pk=pk)
+                    token = getattr(row, field)
+                    if not crypto.encrypted_with_newest_key(token):
+                        setattr(row, field, crypto.rotate(token))
+                        row.save(update_fields=[field])
+                        rotated += 1
+        for upload in ExcelImport.objects.exclude(file="").iterator(batch):
+            with upload.file.open("rb") as handle:
+                token = handle.read()
+            if not crypto.encrypted_with_newest_key(token.decode("ascii")):
+                name = upload.file.name
+                upload.file.storage.delete(name)
+                upload.file.storage.save(name, ContentFile(crypto.cipher().rotate(token)))
+                rotated += 1
+        return rotated

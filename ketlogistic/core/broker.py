@@ -1,0 +1,26 @@
+"""Queueing a task from a request path without depending on the broker being up.
+
+Some tasks are only a nudge: the work they do is in the database already (the webhook outbox, orders waiting
+for stock) and a periodic task or the next event does it anyway. Such a kick must neither fail the request
+whose change has committed nor hold it while Celery retries the connection (about 6 s per kick by default):
+during a Redis outage every order intake would wait that long, and a bulk of them would run into the web
+server's timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def kick(task, args: tuple = (), *, what: str) -> bool:
+    """Send `task` if the broker answers on the first try; else log a warning and return False."""
+    try:
+        # One connection attempt, no retries (the pool's connections retry for seconds when Redis is down).
+        with task.app.connection_for_write(transport_options={"max_retries": 0}) as connection:
+            task.apply_async(args, connection=connection, retry=False)
+    except Exception as exc:  # noqa: BLE001 - whatever the broker raises, the work is safe in the database
+        logger.warning("%s not queued (%s); the periodic run will do it", what, exc.__class__.__name__)
+        return False
+    return True

@@ -1,0 +1,145 @@
+"""Property-based fuzzing of the partner API against its own OpenAPI schema (schemathesis 4).
+
+The schema is the one the app serves at /api/v1/schema/; every operation in it is called in-process through
+the project's WSGI application (the whole middleware and DRF stack, inside the test's database transaction)
+with a real partner API key (a sandbox key for /sandbox/). For every generated request — schemathesis's
+examples, coverage (boundary and invalid values of every field, missing and wrong headers) and fuzzing
+phases, valid and invalid data:
+
+* no 5xx (`not_a_server_error`);
+* the status code is one the schema documents for the operation (`status_code_conformance`);
+* the body matches the documented response schema (`response_schema_conformance`);
+* the Content-Type is the documented one (`content_type_conformance`).
+
+Half of the valid (positive) cases are aimed at things that exist — the partner's order and product ids,
+a known city, SKU and phone — so that the fuzzing gets past "unknown SKU" and "404" into the services.
+
+Bounded and reproducible: a fixed schemathesis seed, `derandomize=True` and no example database,
+`MAX_EXAMPLES` per operation in the fuzzing phase (the coverage phase makes its own fixed set of cases).
+The per-key rate limits are lifted for the run (one key makes a few hundred requests in a second here);
+throttling is proven in tests/integrations/test_api_orders.py::test_throttling_per_key.
+
+Checks not run, and why:
+
+* `negative_data_rejection` / `positive_data_acceptance`: the schema describes request *shapes* for the
+  documentation, while the intake (orders/intake.py) is deliberately more lenient — one set of rules for
+  Excel, API and connectors reads "12 500", "2", 25.11.2026 — so a schema-invalid body may rightly be accepted,
+  and a schema-valid one rightly refused for business reasons (unknown SKU or city, a cancelled order).
+  What must hold for every input is no 5xx and a documented answer, which the checks above prove.
+* `use_after_free`, `ensure_resource_availability`, stateful links: the API has no DELETE and no links.
+* `ignored_auth`: authentication is proven in tests/integrations/test_api_orders.py::test_authentication_errors
+  (the coverage phase still sends requests without and with a broken key, and they must answer 401 as
+  documented).
+* `max_response_time`: no timed assertions in this suite.
+"""
+
+import re
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from integrations.api import throttling
+from integrations.api_keys import api_key_create
+from orders.intake import orders_create_many
+from tests.factories import ProductFactory, make_order, order_row
+
+MAX_EXAMPLES = 12
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+VALID_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+
+schema = schemathesis.openapi.from_wsgi(
+    "/api/v1/schema/?format=json", get_wsgi_application(), config=schemathesis.Config(seed=20261123)
+)
+
+
+@pytest.fixture
+def same_connection():
+    """As Django's test client does: the app must not close the connection that holds the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(db, same_connection, partner_a, product_a, monkeypatch):
+    """Partner A with something to read and change: two products, a live order, a sandbox order, two keys."""
+    monkeypatch.setattr(throttling.ApiKeyRateThrottle, "rate", "100000/min", raising=False)
+    monkeypatch.setattr(throttling.ApiKeyBulkRateThrottle, "rate", "100000/min", raising=False)
+    second = ProductFactory(partner=partner_a, sku="A-2", name="Утюг А", price=9000)
+    live = make_order(partner_a, product=product_a)
+    sandbox = orders_create_many(
+        partner=partner_a, rows=[order_row(external_id="SBX-1")], actor=None, source="sandbox", is_test=True
+    )[0].order
+    return {
+        "live_key": api_key_create(partner=partner_a, name="fuzz").key,
+        "test_key": api_key_create(partner=partner_a, name="fuzz sandbox", is_test=True).key,
+        "order_id": live.pk,
+        "sandbox_order_id": sandbox.pk,
+        "product_id": second.pk,
+        "aimed": [0],
+    }
+
+
+def _aim(case, world) -> None:
+    """A fresh valid Idempotency-Key each time; every other valid case also gets real ids, and orders a fresh
+    number and a known city, SKU and phone."""
+    world["aimed"][0] += 1
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and VALID_KEY.fullmatch(key) and len(key) < 240:
+        # a fresh valid key each time: the same generated key with another body is rightly a 422 every time,
+        # which would hide what the body does; invalid keys are left as generated
+        case.headers["Idempotency-Key"] = f"{key}-{world['aimed'][0]}"
+    if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
+        return
+    if world["aimed"][0] % 2:
+        return
+    sandbox = "/sandbox/" in case.operation.path
+    for name in ("order_id", "product_id"):
+        if isinstance((case.path_parameters or {}).get(name), int):
+            case.path_parameters[name] = world["sandbox_order_id" if sandbox else name]
+    if case.operation.path not in ("/api/v1/orders/", "/api/v1/orders/bulk/") or case.method != "POST":
+        return
+    body = case.body
+    orders = body.get("orders") if isinstance(body, dict) and "orders" in body else [body]
+    for number, order in enumerate(orders if isinstance(orders, list) else []):
+        if not isinstance(order, dict):
+            continue
+        order.update(
+            external_id=f"FUZZ-{world['aimed'][0]}-{number}", city="Алматы", phone="+7 701 123 45 67"
+        )
+        order.pop("phones", None)
+        order.pop("delivery_kind", None)
+        items = [item for item in order.get("items") or [] if isinstance(item, dict)] or [{"quantity": 1}]
+        order["items"] = [{**item, "sku": "A-1"} for item in items]
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_every_operation_answers_as_documented(case, world):
+    _aim(case, world)
+    key = world["test_key"] if "/sandbox/" in case.operation.path else world["live_key"]
+
+    case.call_and_validate(headers={"Authorization": f"Api-Key {key}"}, checks=CHECKS)
