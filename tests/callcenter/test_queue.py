@@ -86,7 +86,10 @@ def test_orders_received_at_night_are_called_from_the_morning(partner_a, product
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ten_logists_pulling_at_once_never_get_the_same_order(reference_data):
+# 1: the best order is taken by another logist at that moment, so a pull falls back to a locking rank
+@pytest.mark.parametrize("lookahead", [services.QUEUE_LOOKAHEAD, 1])
+def test_ten_logists_pulling_at_once_never_get_the_same_order(reference_data, lookahead, monkeypatch):
+    monkeypatch.setattr(services, "QUEUE_LOOKAHEAD", lookahead)
     partner = PartnerFactory()
     product = ProductFactory(partner=partner)
     head = UserFactory(role=Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner, "country": "KZ"}])
