@@ -120,8 +120,10 @@ class IntakeContext:
         self.products = {p.sku: p for p in Product.objects.filter(partner=partner, sku__in=skus)}
 
 
-# NUL and unpaired surrogates (JSON of a connector may escape them) cannot be stored by PostgreSQL.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# NUL and unpaired surrogates (JSON may escape them: "\u0000", a lone "\ud83d") cannot be stored by PostgreSQL,
+# and UTF-8 cannot encode the surrogates. The API refuses them (`integrations.api.parsers`); other sources, such as
+# pull connectors, have them stripped here.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _text(value, *, limit: int) -> str:
@@ -129,7 +131,7 @@ def _text(value, *, limit: int) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    value = _UNSTORABLE.sub("", str(value))
+    value = UNSTORABLE.sub("", str(value))
     return " ".join(value.split())[:limit] if limit < 1000 else value.strip()[:limit]
 
 

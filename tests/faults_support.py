@@ -25,7 +25,7 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_until(condition, *, timeout: float = 60, what: str = "the condition", step: float = 0.05):
+def wait_until(condition, what: str = "the condition", *, timeout: float = 60, step: float = 0.05):
     """Poll `condition()` until it returns something truthy (returned) or the deadline passes (AssertionError)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -93,11 +93,12 @@ class RedisServer:
         return redis.Redis(port=self.port, db=db)
 
 
-def database_url() -> str:
-    """The URL of the database this test runs on (pytest-django's test database), for child processes."""
+def database_url(name: str | None = None) -> str:
+    """The URL of the database this test runs on (pytest-django's test database), for child processes and
+    PostgreSQL's own tools; `name` for another database on the same server."""
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name or db['NAME']}"
 
 
 def raw_connection() -> psycopg.Connection:

@@ -15,14 +15,9 @@ from django.db import connection
 from billing.tariffs import load_default_tariffs
 from ketlogistic.core import crypto
 from ketlogistic.core.volume import generate, verify
+from tests.faults_support import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _url(name: str) -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -47,7 +42,7 @@ def _manage(url: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def restored_name():
     name = connection.settings_dict["NAME"] + "_restored"
-    admin = _url("postgres")
+    admin = database_url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
     yield name
@@ -63,7 +58,7 @@ def test_a_dump_restored_into_a_fresh_database_is_whole_and_its_ledgers_consiste
     load_default_tariffs()
     generate(orders=600, partners=3, weeks=3, products=8)
     assert verify() == []
-    source = _url(connection.settings_dict["NAME"])
+    source = database_url()
     before = _counts(source)
     assert before["orders_order"] == 600 and before["warehouses_stockmove"] > 600
     assert (
@@ -77,17 +72,17 @@ def test_a_dump_restored_into_a_fresh_database_is_whole_and_its_ledgers_consiste
     started = time.perf_counter()
     subprocess.run(["pg_dump", "-Fc", "--no-owner", "-f", str(dump), "--dbname", source], check=True)
     dumped = time.perf_counter()
-    with psycopg.connect(_url("postgres"), autocommit=True) as conn:
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{restored_name}"')
     subprocess.run(
-        ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", _url(restored_name), str(dump)],
+        ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", database_url(restored_name), str(dump)],
         check=True,
     )
     restored = time.perf_counter()
-    billing = _manage(_url(restored_name), "check_ledger")
-    stock = _manage(_url(restored_name), "check_stock_ledger")
+    billing = _manage(database_url(restored_name), "check_ledger")
+    stock = _manage(database_url(restored_name), "check_stock_ledger")
     phone = _manage(
-        _url(restored_name),
+        database_url(restored_name),
         "shell",
         "-c",
         "from ketlogistic.core import crypto; from orders.models import OrderPhone; "
@@ -102,7 +97,7 @@ def test_a_dump_restored_into_a_fresh_database_is_whole_and_its_ledgers_consiste
     assert "Billing ledger consistent" in billing.stdout
     assert stock.returncode == 0, stock.stderr
     assert "Stock ledger consistent" in stock.stdout
-    assert _counts(_url(restored_name)) == before
+    assert _counts(database_url(restored_name)) == before
     assert (
         phone.stdout.strip().splitlines()[-1] == number
     )  # the same FIELD_ENCRYPTION_KEYS read the restored phones

@@ -44,6 +44,7 @@ from tests.core.test_deployment import PRODUCTION_ENV
 from tests.delivery import conftest as delivery_fixtures
 from tests.delivery.conftest import WEDNESDAY
 from tests.factories import PASSWORD, put_stock
+from tests.faults_support import database_url
 from tests.http_servers import Recorder
 from tests.integrations.conftest import ApiClient, api_order
 
@@ -545,9 +546,8 @@ def test_a_data_dump_of_a_busy_database_holds_no_phone_key_secret_or_password(
         courier_admin=courier_admin, almaty=almaty, registry=registry, login=login,
     )  # fmt: skip
     db = connection.settings_dict
-    url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     dump = subprocess.run(
-        ["pg_dump", "--data-only", "--no-owner", "--dbname", url],
+        ["pg_dump", "--data-only", "--no-owner", "--dbname", database_url()],
         capture_output=True,
         text=True,
         check=True,

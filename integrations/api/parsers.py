@@ -1,17 +1,15 @@
 """JSON that cannot hurt us: a size limit, UTF-8 only, a depth limit, only text PostgreSQL can store."""
 
 import json
-import re
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
+from orders.intake import UNSTORABLE
+
 MAX_DEPTH = 20
-# JSON may escape these ("\u0000", a lone "\ud83d"), but PostgreSQL cannot store them and UTF-8 cannot encode
-# the surrogates: refused up front rather than failing deep in a query or while rendering an error.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class PayloadTooLarge(exceptions.APIException):

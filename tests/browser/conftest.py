@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import PASSWORD
+from tests.faults_support import database_url
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = [
@@ -156,14 +157,6 @@ class StoryClock:
                 self.path.write_text("{}")
 
 
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict  # the test database pytest-django created (test_…)
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def story_clock(tmp_path) -> StoryClock:
     return StoryClock(tmp_path / "story-clock.json")
@@ -179,7 +172,7 @@ def celery_worker(live_server, story_clock):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "KL_STORY_CLOCK": str(story_clock.path),
     }
     worker = subprocess.Popen(
@@ -224,15 +217,3 @@ def celery_worker(live_server, story_clock):
             seen.append(lines.get())
         errors = [line for line in seen if "Traceback" in line or "ERROR/" in line]
         assert not errors, "the worker failed:\n" + "".join(seen[-60:])
-
-
-def wait_until(condition, what: str, *, timeout: float = 30.0):
-    """Poll `condition` until it returns something truthy (and return it), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)

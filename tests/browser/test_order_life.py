@@ -30,8 +30,8 @@ from integrations.models import WebhookDelivery
 from ketlogistic.core.roles import Role
 from orders.delivery.models import CashHandover, CashMove, Collection, CourierDay
 from orders.models import Order
-from tests.browser.conftest import wait_until
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, put_stock
+from tests.faults_support import wait_until
 from tests.http_servers import Recorder
 from warehouses.models import Transfer, Warehouse
 
