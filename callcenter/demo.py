@@ -7,6 +7,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import User
 from orders.models import Order
 from orders.statuses import OrderStatus
@@ -105,14 +106,17 @@ def seed(context: dict | None = None) -> dict:
             reason="Клиент просит скидку больше разрешённой",
             needed="Согласовать с партнёром скидку 2 000 ₸",
         )
-    tomorrow = timezone.localdate() + timedelta(days=1)
+
+    def tomorrow_in(country: str):  # Bishkek is an hour ahead of Almaty: its tomorrow starts earlier
+        return timezone.localdate(timezone=zone_of(country)) + timedelta(days=1)
+
     for order in calling[3:5]:
         services.call_dial(actor=logist, order=order, now=now)
         services.call_outcome(
             actor=logist,
             order=order,
             outcome=Outcome.AGREED,
-            agreed_date=tomorrow,
+            agreed_date=tomorrow_in(order.country),
             now=now,
             address_confirmed=True,
             sum_confirmed=True,
@@ -122,7 +126,8 @@ def seed(context: dict | None = None) -> dict:
         )
     # tomorrow's registries of Almaty and Bishkek (the orders just agreed get into them)
     for city in ("Алматы", "Бишкек"):
-        services.registry_build(warehouse=Warehouse.objects.get(city__name=city), day=tomorrow)
+        warehouse = Warehouse.objects.select_related("city").get(city__name=city)
+        services.registry_build(warehouse=warehouse, day=tomorrow_in(warehouse.city.country))
     # quality scores
     reviewer = User.objects.get(username="qc")
     for attempt in CallAttempt.objects.exclude(recording="").order_by("id")[:4]:

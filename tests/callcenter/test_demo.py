@@ -1,0 +1,22 @@
+"""The demo data set (`make run`) seeds at any hour, also in the hour when Bishkek's day has begun and Almaty's not."""
+
+from datetime import date, datetime
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from callcenter.models import DeliveryRegistry
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_seeds_when_it_is_already_tomorrow_in_bishkek_but_not_in_almaty(reference_data):
+    # 23:30 in Almaty (UTC+5) is 00:30 of the next day in Bishkek (UTC+6)
+    with time_machine.travel(datetime(2026, 11, 24, 23, 30, tzinfo=ZoneInfo("Asia/Almaty")), tick=False):
+        call_command("seed_demo", stdout=StringIO())
+
+    assert DeliveryRegistry.objects.filter(warehouse__city__name="Бишкек", date=date(2026, 11, 26)).exists()
+    assert DeliveryRegistry.objects.filter(warehouse__city__name="Алматы", date=date(2026, 11, 25)).exists()
