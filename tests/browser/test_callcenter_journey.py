@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from playwright.sync_api import expect
 
 from callcenter.scripts import load_default_script
 from ketlogistic.core.roles import Role
@@ -48,9 +49,9 @@ def test_logist_agrees_delivery_and_the_customer_is_in_tomorrow_s_registry(
         assert page.get_by_test_id("masked-phone").inner_text() == "+7 *** *** 45 67"
         page.get_by_test_id("dial").click()
         assert "звонит" in page.locator(".flash-success").inner_text().lower()
-        assert not page.locator("#id_agreed_date").is_visible()  # only what the chosen outcome needs
+        expect(page.locator("#id_agreed_date")).to_be_hidden()  # only what the chosen outcome needs
         page.get_by_label("Доставка согласована").check()
-        assert not page.locator("#id_reason").is_visible()
+        expect(page.locator("#id_reason")).to_be_hidden()
         assert page.locator("#id_agreed_date").input_value() == "2026-11-25"
         page.get_by_label("Адрес подтверждён").check()
         page.get_by_label("Сумма подтверждена").check()

@@ -2,6 +2,7 @@
 
 import openpyxl
 import pytest
+from playwright.sync_api import expect
 
 from ketlogistic.core.roles import Role
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
@@ -77,7 +78,7 @@ def test_template_errors_fix_import(page, browser_login, screenshot, reference_d
     page.get_by_role("link", name="Загрузить другой файл").click()
     page.set_input_files("#id_file", str(fixed))
     page.get_by_role("button", name="Проверить файл").click()
-    assert page.get_by_text("Проблем не найдено.").is_visible()
+    expect(page.get_by_text("Проблем не найдено.")).to_be_visible()
     screenshot(page, "excel-2-checked")
     page.get_by_test_id("import").click()
 

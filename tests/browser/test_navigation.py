@@ -19,7 +19,7 @@ def test_partner_and_logist_see_their_own_navigation(page, browser_login, screen
     browser_login(page, "shop_owner")
     nav = page.get_by_test_id("nav")
     assert page.url.endswith("/cabinet/")
-    assert nav.get_by_role("link", name="Команда").is_visible()
+    expect(nav.get_by_role("link", name="Команда")).to_be_visible()
     assert nav.get_by_role("link", name="Мой стол").count() == 0
     assert "Журавль" in page.get_by_test_id("who").inner_text()
     screenshot(page, "navigation-partner")
@@ -28,7 +28,7 @@ def test_partner_and_logist_see_their_own_navigation(page, browser_login, screen
     browser_login(page, "call_logist")
     nav = page.get_by_test_id("nav")
     assert page.url.endswith("/staff/")
-    assert nav.get_by_role("link", name="Мой стол").is_visible()
+    expect(nav.get_by_role("link", name="Мой стол")).to_be_visible()
     assert nav.get_by_role("link", name="Команда").count() == 0
     screenshot(page, "navigation-logist")
 

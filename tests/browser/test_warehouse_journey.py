@@ -3,6 +3,7 @@
 import io
 
 import pytest
+from playwright.sync_api import expect
 
 from ketlogistic.core.roles import Role
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, put_stock
@@ -50,7 +51,7 @@ def test_ship_receive_with_photo_partner_sees_stock(
     page.set_input_files("#photo", str(picture))
     page.get_by_role("button", name="Подтвердить приёмку").click()
     assert page.get_by_test_id("transfer-status").inner_text() == "Принято"
-    assert page.get_by_test_id("photo").is_visible()
+    expect(page.get_by_test_id("photo")).to_be_visible()
     screenshot(page, "warehouse-2-received")
     page.get_by_role("button", name="Выйти").click()
 
