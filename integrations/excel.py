@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -514,8 +515,51 @@ def excel_upload(
     record.orders_valid = len(report.groups) - len(report.bad_orders)
     record.orders_existing = len(report.existing)
     record.errors = report.errors[:STORED_ERRORS]
+    valid = [group.data for group in report.groups if group.external_id not in report.bad_orders]
+    if valid:
+        record.checked_orders.save(
+            f"{digest[:16]}.orders.json.enc",
+            ContentFile(crypto.encrypt_bytes(_dump_orders(valid))),
+            save=False,
+        )
     record.save()
     return record
+
+
+# The checked orders keep the cells' own types (a date cell stays a date) so the import cleans exactly what the
+# check cleaned.
+_TAGS = {"$datetime": datetime.fromisoformat, "$date": date.fromisoformat, "$time": time.fromisoformat}
+
+
+def _cell_json(value):
+    for tag, kind in (("$datetime", datetime), ("$date", date), ("$time", time)):
+        if isinstance(value, kind):
+            return {tag: value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$seconds": value.total_seconds()}
+    raise TypeError(f"a cell value of type {type(value).__name__}")
+
+
+def _cell_from_json(obj: dict):
+    if len(obj) == 1:
+        ((key, value),) = obj.items()
+        if key in _TAGS:
+            return _TAGS[key](value)
+        if key == "$seconds":
+            return timedelta(seconds=value)
+    return obj
+
+
+def _dump_orders(orders: list[dict]) -> bytes:
+    return json.dumps(orders, default=_cell_json, ensure_ascii=False).encode()
+
+
+def checked_orders(record: ExcelImport) -> list[dict]:
+    """The valid orders of a checked upload, as the check read them."""
+    if not record.checked_orders:
+        return []
+    with record.checked_orders.open("rb") as handle:
+        return json.loads(crypto.decrypt_bytes(handle.read()), object_hook=_cell_from_json)
 
 
 class ImportRefused(Exception):
@@ -532,10 +576,10 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
         raise ImportRefused(
             _("The file has errors. Fix them and upload it again, or import only the valid orders.")
         )
-    content = stored_content(record)
-    parsed = read_file(content, mapping=record.mapping)
-    report = validate(record.partner, parsed)
-    rows = [group.data for group in report.groups if group.external_id not in report.bad_orders]
+    if record.orders_valid and not record.checked_orders:  # forgotten after a week unimported
+        raise ImportRefused(_("This file can no longer be read; upload it again."))
+    # Cleaned again by the intake: a product or city that changed since the check is reported, not imported.
+    rows = checked_orders(record)
     results = (
         orders_create_many(partner=record.partner, rows=rows, actor=actor, source=OrderSource.EXCEL)
         if rows
@@ -546,8 +590,8 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
     record.orders_existing = sum(1 for r in results if r.status == "exists")
     record.imported_at = timezone.now()
     record.save(update_fields=["state", "created_orders", "orders_existing", "imported_at"])
-    stored = record.file.name
-    transaction.on_commit(lambda: _forget_file(record.pk, stored))
+    stored = [record.file.name, record.checked_orders.name]
+    transaction.on_commit(lambda: _forget_files(record.pk, stored))
     return record
 
 
@@ -556,25 +600,26 @@ def stored_content(record: ExcelImport) -> bytes:
         return crypto.decrypt_bytes(handle.read())
 
 
-def _forget_file(record_id: int, name: str) -> None:
-    """The uploaded file holds customers' phones: once imported it is not kept."""
-    ExcelImport.objects.filter(pk=record_id).update(file="")
+def _forget_files(record_id: int, names: list[str]) -> None:
+    """The uploaded file and its checked orders hold customers' phones: once imported they are not kept."""
+    ExcelImport.objects.filter(pk=record_id).update(file="", checked_orders="")
     from django.core.files.storage import default_storage
 
-    if name and default_storage.exists(name):
-        default_storage.delete(name)
+    for name in names:
+        if name and default_storage.exists(name):
+            default_storage.delete(name)
 
 
 def forget_stale_uploads(*, older_than_days: int = 7) -> int:
     """Files checked but never imported are deleted after a week (the report stays)."""
-    from datetime import timedelta
-
     cutoff = timezone.now() - timedelta(days=older_than_days)
     stale = list(
-        ExcelImport.objects.filter(uploaded_at__lt=cutoff).exclude(file="").values_list("pk", "file")
+        ExcelImport.objects.filter(uploaded_at__lt=cutoff)
+        .exclude(file="", checked_orders="")
+        .values_list("pk", "file", "checked_orders")
     )
-    for record_id, name in stale:
-        _forget_file(record_id, name)
+    for record_id, *names in stale:
+        _forget_files(record_id, names)
     return len(stale)
 
 

@@ -211,6 +211,8 @@ class ExcelImport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    # The valid orders as the check read them (encrypted): the import writes these, without reading the file again.
+    checked_orders = models.FileField(upload_to="imports/%Y/%m/", blank=True)
     original_name = models.CharField(_("file"), max_length=255)
     file_sha256 = models.CharField(max_length=64, db_index=True)
     mapping = models.ForeignKey(

@@ -688,23 +688,26 @@ def test_after_rotate_phone_keys_the_old_key_can_be_dropped_for_every_encrypted_
     settings, user_a, partner_a, product_a
 ):
     """`test_keys_rotate_old_rows_still_decrypt_then_reencrypt` covers the phones; this covers the rest: webhook
-    secrets and stored Excel uploads must move to the new key too (they did not: a product fix)."""
+    secrets and stored Excel uploads (the file and its checked orders) must move to the new key too (they did not: a product fix)."""
     from django.core.management import call_command
 
     from integrations import excel
     from integrations.models import WebhookEndpoint
     from ketlogistic.core import crypto
-    from tests.factories import make_order
+    from tests.factories import ProductFactory, make_order
 
     settings.FIELD_ENCRYPTION_KEYS = [OLD_KEY]
     make_order(partner_a, product=product_a)
     endpoint, secret = webhooks.endpoint_create(
         actor=user_a, url="https://shop.example.kz/h", events=["order.created"]
     )
+    ProductFactory(partner=partner_a, sku="ART-1", price=15000)
+    ProductFactory(partner=partner_a, sku="ART-2", price=4900)
     upload = excel.excel_upload(
         partner=partner_a, actor=user_a, filename="o.xlsx", content=excel.template_workbook()
     )
-    content = excel.stored_content(upload)
+    content, checked = excel.stored_content(upload), excel.checked_orders(upload)
+    assert checked  # the template's example order is valid for this catalogue
 
     settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
     call_command("rotate_phone_keys", stdout=StringIO())
@@ -712,6 +715,7 @@ def test_after_rotate_phone_keys_the_old_key_can_be_dropped_for_every_encrypted_
 
     assert crypto.decrypt(WebhookEndpoint.objects.get(pk=endpoint.pk).secret_ciphertext) == secret
     assert excel.stored_content(upload) == content
+    assert excel.checked_orders(upload) == checked
     from orders.models import OrderPhone
 
     assert all(crypto.decrypt(p.ciphertext) for p in OrderPhone.objects.all())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -361,11 +362,50 @@ def test_uploaded_files_are_encrypted_at_rest_and_forgotten_after_import(client_
     assert stored != content and b"PK\x03\x04" not in stored[:10]
     assert excel.stored_content(record) == content
 
+    with record.checked_orders.open("rb") as handle:
+        checked = handle.read()
+    assert b"{" not in checked and b"external_id" not in checked  # they hold the phones too: encrypted
+    assert [o["external_id"] for o in excel.checked_orders(record)] == ["LO-1001", "1002", "LO-1003"]
+    names = [record.file.name, record.checked_orders.name]
+
     with TestCase.captureOnCommitCallbacks(execute=True):
         client_a.post(reverse("integrations:excel_import", args=[record.pk]))
 
     record.refresh_from_db()
-    assert not record.file
+    assert not record.file and not record.checked_orders
+    assert not any(default_storage.exists(name) for name in names)
+
+
+def test_the_import_writes_the_orders_the_check_read_without_reading_the_file_again(client_a, catalogue):
+    record = _upload(client_a, _xlsx([_row("X-1"), _row("X-2", sku="A-2", quantity=2)]))
+    default_storage.delete(record.file.name)  # the original is not needed any more
+
+    client_a.post(reverse("integrations:excel_import", args=[record.pk]))
+
+    record.refresh_from_db()
+    assert (record.state, record.created_orders) == ("imported", 2)
+    assert sorted(Order.objects.filter(partner=catalogue).values_list("external_id", flat=True)) == [
+        "X-1",
+        "X-2",
+    ]
+
+
+def test_an_order_whose_product_went_away_after_the_check_is_not_imported(client_a, catalogue):
+    record = _upload(client_a, _xlsx([_row("X-1"), _row("X-2", sku="A-2")]))
+    assert record.orders_valid == 2
+    catalogue.products.get(sku="A-2").delete()
+
+    client_a.post(reverse("integrations:excel_import", args=[record.pk]))
+
+    record.refresh_from_db()
+    assert record.created_orders == 1
+    assert list(Order.objects.filter(partner=catalogue).values_list("external_id", flat=True)) == ["X-1"]
+
+
+def test_a_file_with_only_bad_orders_stores_no_checked_orders(client_a, catalogue):
+    record = _upload(client_a, _xlsx([_row("X-1", sku="NO-SUCH")]))
+
+    assert record.orders_valid == 0 and not record.checked_orders
 
 
 def test_stale_uploads_are_forgotten_after_a_week(client_a, catalogue):
@@ -376,6 +416,15 @@ def test_stale_uploads_are_forgotten_after_a_week(client_a, catalogue):
     record = _upload(client_a, (FIXTURES / "libreoffice_valid.xlsx").read_bytes())
     ExcelImport.objects.filter(pk=record.pk).update(uploaded_at=timezone.now() - timedelta(days=8))
 
+    names = [record.file.name, record.checked_orders.name]
+    assert all(names)
+
     assert excel.forget_stale_uploads() == 1
     record.refresh_from_db()
-    assert not record.file and record.errors == []
+    assert not record.file and not record.checked_orders and record.errors == []
+    assert not any(default_storage.exists(name) for name in names)
+
+    response = client_a.post(reverse("integrations:excel_import", args=[record.pk]), follow=True)
+    assert "Этот файл больше не читается; загрузите его снова." in response.content.decode()
+    record.refresh_from_db()
+    assert record.state == "validated" and not Order.objects.filter(partner=catalogue).exists()

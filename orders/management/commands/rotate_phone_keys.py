@@ -74,12 +74,15 @@ class Command(BaseCommand):
                         setattr(row, field, crypto.rotate(token))
                         row.save(update_fields=[field])
                         rotated += 1
-        for upload in ExcelImport.objects.exclude(file="").iterator(batch):
-            with upload.file.open("rb") as handle:
-                token = handle.read()
-            if not crypto.encrypted_with_newest_key(token.decode("ascii")):
-                name = upload.file.name
-                upload.file.storage.delete(name)
-                upload.file.storage.save(name, ContentFile(crypto.cipher().rotate(token)))
-                rotated += 1
+        for upload in ExcelImport.objects.exclude(file="", checked_orders="").iterator(batch):
+            for stored in (upload.file, upload.checked_orders):
+                if not stored:
+                    continue
+                with stored.open("rb") as handle:
+                    token = handle.read()
+                if not crypto.encrypted_with_newest_key(token.decode("ascii")):
+                    name = stored.name
+                    stored.storage.delete(name)
+                    stored.storage.save(name, ContentFile(crypto.cipher().rotate(token)))
+                    rotated += 1
         return rotated
