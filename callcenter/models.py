@@ -3,7 +3,7 @@ claims, daily registries, scripts, inbound calls, supervisor escalations and qua
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core.tenancy import Tenancy
@@ -39,10 +39,34 @@ class CallState(models.Model):
     last_attempt_at = models.DateTimeField(_("last call"), null=True, blank=True)
     first_attempt_at = models.DateTimeField(null=True, blank=True)
 
+    # Copied from the order by the database (a trigger on both tables, migration 0002), whatever the code writes:
+    # the queue's ranking then reads one index of this table, not every calling order.
+    is_calling = models.BooleanField(default=False, editable=False, help_text="The order is being called")
+    is_same_day = models.BooleanField(default=False, editable=False)
+    order_created_at = models.DateTimeField(null=True, editable=False)
+    priority = models.GeneratedField(
+        expression=Case(
+            When(is_same_day=True, then=Value(0)),
+            When(is_callback=True, then=Value(1)),
+            When(attempts=0, then=Value(2)),
+            default=Value(3),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+        help_text="The queue's order: same-day orders, due call-backs, new orders, then the rest",
+    )
+
     tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
 
     class Meta:
-        indexes = [models.Index(fields=["next_call_at"], name="call_state_due")]
+        indexes = [
+            models.Index(fields=["next_call_at"], name="call_state_due"),
+            models.Index(
+                fields=["priority", "next_call_at", "order_created_at", "id"],
+                condition=Q(is_calling=True),
+                name="call_state_queue",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} next {self.next_call_at:%Y-%m-%d %H:%M}"

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -76,28 +76,28 @@ def on_transition(order: Order, transition, context) -> None:
 
 def queue(actor, *, now: datetime | None = None):
     """Orders due for a call that this logist serves, in priority order: same-day orders, call-backs that are
-    due, new orders (goods in the city, for next-day delivery), then the rest oldest first."""
+    due, new orders (goods in the city, for next-day delivery), then the rest oldest first.
+
+    The ranking is the calling state's (`CallState.priority`, kept with the order by the database), so the best
+    few come from the first rows of the `call_state_queue` index whatever the number of orders."""
     now = now or timezone.now()
     return (
         access.scoped(
             actor,
-            Order.objects.filter(
-                status=OrderStatus.CALLING, is_test=False, call_state__next_call_at__lte=now
-            ),
+            # `is_calling` is the order's status = calling and not a test, copied in the same transaction; asking
+            # the order again would make the planner expect to skip most states and rank them all
+            Order.objects.filter(call_state__is_calling=True, call_state__next_call_at__lte=now),
         )
         .exclude(call_claim__expires_at__gt=now)
         # an order passed to a supervisor waits for the decision, not for the next logist
         .exclude(Exists(Escalation.objects.filter(order=OuterRef("pk"), status=Escalation.Status.OPEN)))
-        .annotate(
-            priority=Case(
-                When(delivery_kind=DeliveryKind.SAME_DAY, then=Value(0)),
-                When(call_state__is_callback=True, then=Value(1)),
-                When(call_state__attempts=0, then=Value(2)),
-                default=Value(3),
-                output_field=IntegerField(),
-            )
+        .annotate(priority=F("call_state__priority"))
+        .order_by(
+            "call_state__priority",
+            "call_state__next_call_at",
+            "call_state__order_created_at",
+            "call_state__id",
         )
-        .order_by("priority", "call_state__next_call_at", "created_at", "id")
     )
 
 
@@ -107,9 +107,9 @@ QUEUE_LOOKAHEAD = 20
 def _lock_first_due(actor, now: datetime) -> int | None:
     """The id of the best-ranked due order that no other logist holds, locked (None when none is free).
 
-    The ranking reads ids only and locks nothing, so PostgreSQL answers it from the calling orders' covering
-    index (a locking query must visit every candidate's heap row); then the first of the best few is locked
-    with SKIP LOCKED, one primary-key lookup each: ten logists pulling at once each take a different one.
+    The ranking reads ids only and locks nothing (a locking query must lock as it goes, and waits or skips on
+    every row another logist holds); then the first of the best few is locked with SKIP LOCKED, one primary-key
+    lookup each: ten logists pulling at once each take a different one.
     """
     ranked = list(queue(actor, now=now).values_list("pk", flat=True)[:QUEUE_LOOKAHEAD])
     for candidate_id in ranked:

@@ -112,14 +112,6 @@ class Order(models.Model):
                 name="order_status_closed",
                 condition=Q(personal_data_erased_at__isnull=True),
             ),
-            # the logists' queue ranks the calling orders from this index alone (an index-only scan), not
-            # from the heap pages of a million-row table where those orders lie scattered
-            models.Index(
-                fields=["id"],
-                include=["country", "partner", "city", "delivery_kind", "created_at"],
-                name="order_calling_queue",
-                condition=Q(status="calling", is_test=False),
-            ),
             GinIndex(fields=["customer_name"], name="order_customer_name_trgm", opclasses=["gin_trgm_ops"]),
         ]
 

@@ -106,3 +106,61 @@ def test_ten_logists_pulling_at_once_never_get_the_same_order(reference_data, lo
     assert len(taken) == 7 and len(set(taken)) == 7
     assert results.count(None) == 3
     assert CallClaim.objects.count() == 7
+
+
+# -- the ranking kept by the database (callcenter migration 0002) ------------------------------------------------------
+
+
+def test_the_calling_state_copies_its_order_whatever_the_code_writes(calling_order, logist, at_tuesday_10):
+    from orders import workflow
+
+    order = calling_order()
+    state = CallState.objects.get(order=order)
+    assert (state.is_calling, state.is_same_day, state.order_created_at) == (True, False, order.created_at)
+    assert state.priority == 2  # new: not called yet
+
+    stale = CallState.objects.get(order=order)
+    workflow.perform(order, action="refuse", actor=logist, source="staff", reason="передумал")
+    assert CallState.objects.get(order=order).is_calling is False
+
+    stale.attempts = 1
+    stale.save()  # a full save of an instance read while the order was calling cannot put it back in the queue
+    state = CallState.objects.get(order=order)
+    assert (state.is_calling, state.attempts, state.priority) == (False, 1, 3)
+
+
+def test_orders_leaving_calling_by_a_bulk_update_leave_the_queue(calling_order, logist, at_tuesday_10):
+    orders = [calling_order(), calling_order()]
+    Order.objects.filter(pk=orders[0].pk).update(status="agreed")
+    Order.objects.filter(pk=orders[1].pk).update(is_test=True)
+
+    assert services.queue_next(actor=logist) is None
+    assert not CallState.objects.filter(is_calling=True).exists()
+
+
+def test_an_order_made_same_day_goes_to_the_front_of_the_queue(calling_order, logist, at_tuesday_10):
+    first, later = calling_order(), calling_order()
+    Order.objects.filter(pk=later.pk).update(delivery_kind="same_day")
+
+    assert list(services.queue(logist).values_list("pk", flat=True)) == [later.pk, first.pk]
+    assert CallState.objects.get(order=later).priority == 0
+
+
+def test_the_queue_ranks_from_the_calling_states_index(calling_order, logist, at_tuesday_10):
+    """The pull's ranking must start from `call_state_queue` (the first rows of it), not sort every calling order:
+    the plan is checked with the planner's statistics as they are after a large import."""
+    from django.db import connection
+
+    for _n in range(3):
+        calling_order()
+    ranked = services.queue(logist).values_list("pk", flat=True)[: services.QUEUE_LOOKAHEAD]
+    sql, params = ranked.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE callcenter_callstate")
+        # tables of one row: whether the index *can* give the rows in order is the question, not what is cheaper
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "call_state_queue" in plan
+    assert "Sort" not in plan.split("call_state_queue")[0]  # rows come in the index's order: no sort above it
