@@ -104,8 +104,8 @@ def queue(actor, *, now: datetime | None = None):
 QUEUE_LOOKAHEAD = 20
 
 
-def _lock_first_due(actor, now: datetime) -> int | None:
-    """The id of the best-ranked due order that no other logist holds, locked (None when none is free).
+def _lock_first_due(actor, now: datetime) -> Order | None:
+    """The best-ranked due order that no other logist holds, locked (None when none is free).
 
     The ranking reads ids only and locks nothing (a locking query must lock as it goes, and waits or skips on
     every row another logist holds); then the first of the best few is locked with SKIP LOCKED, one primary-key
@@ -114,23 +114,16 @@ def _lock_first_due(actor, now: datetime) -> int | None:
     ranked = list(queue(actor, now=now).values_list("pk", flat=True)[:QUEUE_LOOKAHEAD])
     for candidate_id in ranked:
         locked = (
-            Order.objects.filter(pk=candidate_id)
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)
+            Order.objects.filter(pk=candidate_id).select_for_update(skip_locked=True, of=("self",)).first()
         )
-        if locked:
-            return candidate_id
+        if locked is not None:
+            return locked
     # every one of the best few is being taken at this moment: rank again once their claims are visible
     return None if not ranked else _lock_any_due(actor, now)
 
 
-def _lock_any_due(actor, now: datetime) -> int | None:
-    return (
-        queue(actor, now=now)
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", flat=True)
-        .first()
-    )
+def _lock_any_due(actor, now: datetime) -> Order | None:
+    return queue(actor, now=now).select_for_update(skip_locked=True, of=("self",)).first()
 
 
 def queue_next(*, actor, now: datetime | None = None) -> Order | None:
@@ -143,16 +136,15 @@ def queue_next(*, actor, now: datetime | None = None) -> Order | None:
         return existing.order
     for _attempt in range(5):
         with transaction.atomic():
-            candidate_id = _lock_first_due(actor, now)
-            if candidate_id is None:
+            candidate = _lock_first_due(actor, now)
+            if candidate is None:
                 return None
             # Between our snapshot and our lock another logist may have claimed it, or called it and let it go
             # (no longer due): look again with a fresh snapshot, now that the row is ours.
-            if not queue(actor, now=now).filter(pk=candidate_id).exists():
+            if not queue(actor, now=now).filter(pk=candidate.pk).exists():
                 continue
-            candidate = Order.objects.get(pk=candidate_id)
-            CallClaim.objects.filter(order=candidate).delete()
-            CallClaim.objects.filter(operator=actor).delete()
+            # an expired claim on this order, and this logist's previous one
+            CallClaim.objects.filter(Q(order=candidate) | Q(operator=actor)).delete()
             try:
                 with transaction.atomic():
                     CallClaim.objects.create(
