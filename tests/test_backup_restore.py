@@ -31,6 +31,14 @@ def _counts(url: str) -> dict[str, int]:
         return {table: conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
 
 
+def _call_states(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT order_id, is_calling, is_same_day, order_created_at, priority FROM callcenter_callstate "
+            "ORDER BY order_id"
+        ).fetchall()
+
+
 def _manage(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.test"}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -98,6 +106,10 @@ def test_a_dump_restored_into_a_fresh_database_is_whole_and_its_ledgers_consiste
     assert stock.returncode == 0, stock.stderr
     assert "Stock ledger consistent" in stock.stdout
     assert _counts(database_url(restored_name)) == before
+    # the queue's copy of each order, which triggers keep, is restored as it was (and the triggers with it)
+    queue = _call_states(source)
+    assert any(state[1] for state in queue)  # some orders are being called
+    assert _call_states(database_url(restored_name)) == queue
     assert (
         phone.stdout.strip().splitlines()[-1] == number
     )  # the same FIELD_ENCRYPTION_KEYS read the restored phones

@@ -7,13 +7,20 @@ from django.db import migrations, models
 
 FORWARDS = """
 CREATE OR REPLACE FUNCTION callcenter_call_state_from_order() RETURNS trigger AS $$
+DECLARE
+    copied record;
 BEGIN
-    SELECT o.status = 'calling' AND NOT o.is_test, o.delivery_kind = 'same_day', o.created_at
-      INTO NEW.is_calling, NEW.is_same_day, NEW.order_created_at
+    SELECT o.status = 'calling' AND NOT o.is_test AS is_calling, o.delivery_kind = 'same_day' AS is_same_day,
+           o.created_at AS order_created_at
+      INTO copied
       FROM orders_order o WHERE o.id = NEW.order_id;
-    IF NOT FOUND THEN  -- the order's row comes later in this transaction (foreign keys are deferred)
-        NEW.is_calling := false;
-        NEW.is_same_day := false;
+    -- No order yet: its row comes later in this transaction (foreign keys are deferred), as in a data-only
+    -- pg_restore, which loads this table before the orders; the values written stand (a restore writes the
+    -- copied ones).
+    IF FOUND THEN
+        NEW.is_calling := copied.is_calling;
+        NEW.is_same_day := copied.is_same_day;
+        NEW.order_created_at := copied.order_created_at;
     END IF;
     RETURN NEW;
 END
