@@ -1,7 +1,10 @@
 """The queue's ranking on the calling state itself: what it needs of the order (calling or not, same-day, created)
 is copied by the database, so a pull reads the first rows of one partial index instead of ranking every calling
 order. The copy is kept by two triggers: the state takes the order's values whenever it is written, and an order
-whose status, delivery kind, test flag or creation time changes rewrites its state."""
+whose status, delivery kind, test flag or creation time changes rewrites its state.
+
+At volume: every state is rewritten once (≈ 30 s for a million states on our 2-core machine, the table locked
+meanwhile)."""
 
 from django.db import migrations, models
 
