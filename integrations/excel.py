@@ -526,27 +526,23 @@ def excel_upload(
     return record
 
 
-# The checked orders keep the cells' own types (a date cell stays a date) so the import cleans exactly what the
-# check cleaned.
-_TAGS = {"$datetime": datetime.fromisoformat, "$date": date.fromisoformat, "$time": time.fromisoformat}
+# The cell types the reader gives beyond JSON's own (`xlsx_reader`: a date cell as a datetime, a time-only cell as a
+# time), tagged so the checked orders keep them and the import cleans exactly what the check cleaned.
+_CELL_TYPES = {"$datetime": datetime, "$time": time}
 
 
 def _cell_json(value):
-    for tag, kind in (("$datetime", datetime), ("$date", date), ("$time", time)):
+    for tag, kind in _CELL_TYPES.items():
         if isinstance(value, kind):
             return {tag: value.isoformat()}
-    if isinstance(value, timedelta):
-        return {"$seconds": value.total_seconds()}
     raise TypeError(f"a cell value of type {type(value).__name__}")
 
 
 def _cell_from_json(obj: dict):
     if len(obj) == 1:
         ((key, value),) = obj.items()
-        if key in _TAGS:
-            return _TAGS[key](value)
-        if key == "$seconds":
-            return timedelta(seconds=value)
+        if key in _CELL_TYPES:
+            return _CELL_TYPES[key].fromisoformat(value)
     return obj
 
 
@@ -558,8 +554,7 @@ def checked_orders(record: ExcelImport) -> list[dict]:
     """The valid orders of a checked upload, as the check read them."""
     if not record.checked_orders:
         return []
-    with record.checked_orders.open("rb") as handle:
-        return json.loads(crypto.decrypt_bytes(handle.read()), object_hook=_cell_from_json)
+    return json.loads(_decrypted(record.checked_orders), object_hook=_cell_from_json)
 
 
 class ImportRefused(Exception):
@@ -596,7 +591,11 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
 
 
 def stored_content(record: ExcelImport) -> bytes:
-    with record.file.open("rb") as handle:
+    return _decrypted(record.file)
+
+
+def _decrypted(stored) -> bytes:
+    with stored.open("rb") as handle:
         return crypto.decrypt_bytes(handle.read())
 
 
