@@ -13,22 +13,23 @@ with back-off (doubling the wait up to six hours); every run is recorded for the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
-import requests
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import crypto
+from ketlogistic.core import access, crypto
 from ketlogistic.core.countries import zone_of
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
 
+from . import outbound
 from .models import ConnectorRun, PullConnector
-from .outbound import OutboundURLError, check_outbound_url
 
-TIMEOUT_SECONDS = 30
 MAX_RECORDS = 5000
 MAX_BACKOFF = timedelta(hours=6)
 ORDER_FIELDS = [
@@ -89,28 +90,96 @@ def next_run(connector: PullConnector, after: datetime) -> datetime:
 
 
 def _fetch(connector: PullConnector) -> tuple[int, object]:
-    check_outbound_url(connector.url)
     headers = {"Accept": "application/json", "User-Agent": "KetLogistic-Connector/1"}
     if connector.auth_header_ciphertext:
         name, _sep, value = crypto.decrypt(connector.auth_header_ciphertext).partition(":")
         headers[name.strip()] = value.strip()
-    response = requests.get(connector.url, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False)
-    if response.status_code >= 400:
+    limit = settings.INTEGRATIONS_CONNECTOR_MAX_BYTES
+    answer = outbound.request(
+        "GET",
+        connector.url,
+        headers=headers,
+        deadline=settings.INTEGRATIONS_CONNECTOR_DEADLINE_SECONDS,
+        max_bytes=limit,
+    )
+    if answer.is_redirect:
         raise ConnectorError(
-            _("The partner's system answered HTTP %(code)s.") % {"code": response.status_code}
+            _(
+                "The partner's system answered HTTP %(code)s, a redirect to %(location)s; redirects are not followed."
+            )
+            % {"code": answer.status, "location": answer.location or "—"}
+        )
+    if answer.status >= 400:
+        raise ConnectorError(_("The partner's system answered HTTP %(code)s.") % {"code": answer.status})
+    if answer.truncated:
+        raise ConnectorError(
+            _("The answer is larger than %(size)s MB, the most one run reads.")
+            % {"size": f"{limit / 2**20:g}"}
         )
     try:
-        return response.status_code, response.json()
+        return answer.status, json.loads(answer.body)
     except ValueError as exc:
         raise ConnectorError(_("The partner's system did not answer with JSON.")) from exc
 
 
-def connector_run(*, connector: PullConnector, now: datetime | None = None) -> ConnectorRun:
-    """Poll once, create the new orders, record the run, schedule the next one."""
-    now = now or timezone.now()
-    run = ConnectorRun(
-        connector=connector, partner_id=connector.partner_id, started_at=now, state=ConnectorRun.State.FAILED
+ACTIVE_STATES = (ConnectorRun.State.QUEUED, ConnectorRun.State.RUNNING)
+# A run still "running" this long after it started lost its worker (the deadline is far shorter).
+STALE_RUN = timedelta(minutes=15)
+
+
+@transaction.atomic
+def connector_run_request(*, actor, connector: PullConnector) -> tuple[ConnectorRun, bool]:
+    """«Run now»: a run queued for a worker, never made inside the web request (a slow partner system would hold
+    a web thread for its whole deadline). A run already waiting or going is the answer to a second click."""
+    if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(
+        actor, connector.partner_id
+    ):
+        raise PermissionDenied
+    connector = PullConnector.objects.select_for_update().get(pk=connector.pk)
+    waiting = ConnectorRun.objects.filter(connector=connector, state__in=ACTIVE_STATES).first()
+    if waiting is not None:
+        return waiting, False
+    run = ConnectorRun.objects.create(
+        connector=connector,
+        partner_id=connector.partner_id,
+        started_at=timezone.now(),
+        state=ConnectorRun.State.QUEUED,
     )
+    transaction.on_commit(lambda: _kick_run(run.pk))
+    return run, True
+
+
+def _kick_run(run_id: int) -> None:
+    from ketlogistic.core.broker import kick
+
+    from .tasks import run_connector
+
+    kick(run_connector, (run_id,), what="connector run")  # if the broker is down, beat's sweep runs it
+
+
+def run_queued(*, run_id: int, now: datetime | None = None) -> ConnectorRun | None:
+    """Make a queued run (the task and beat's sweep may both try: the first to mark it running makes it)."""
+    now = now or timezone.now()
+    if not ConnectorRun.objects.filter(pk=run_id, state=ConnectorRun.State.QUEUED).update(
+        state=ConnectorRun.State.RUNNING, started_at=now
+    ):
+        return None
+    run = ConnectorRun.objects.select_related("connector__partner").get(pk=run_id)
+    return _perform(run, now=now)
+
+
+def connector_run(*, connector: PullConnector, now: datetime | None = None) -> ConnectorRun:
+    """Poll once, create the new orders, record the run, schedule the next one (a worker's job: see tasks)."""
+    now = now or timezone.now()
+    run = ConnectorRun.objects.create(
+        connector=connector, partner_id=connector.partner_id, started_at=now, state=ConnectorRun.State.RUNNING
+    )
+    return _perform(run, now=now)
+
+
+def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
+    connector = run.connector
+    run.state = ConnectorRun.State.FAILED
     try:
         run.http_status, answer = _fetch(connector)
         records = dig(answer, connector.records_path) if connector.records_path else answer
@@ -137,12 +206,10 @@ def connector_run(*, connector: PullConnector, now: datetime | None = None) -> C
             {"external_id": r.external_id, "errors": r.errors} for r in results if r.status == "error"
         ][:200]
         run.state = ConnectorRun.State.SUCCEEDED
-    except (ConnectorError, OutboundURLError) as exc:
+    except (ConnectorError, outbound.OutboundURLError) as exc:
         run.error = str(exc)[:500]
-    except requests.RequestException as exc:
-        run.error = (_("The partner's system did not answer: %(error)s") % {"error": exc.__class__.__name__})[
-            :500
-        ]
+    except outbound.OutboundError as exc:
+        run.error = (_("The partner's system did not answer: %(error)s") % {"error": exc})[:500]
     run.finished_at = timezone.now()
     with transaction.atomic():
         run.save()
@@ -175,7 +242,16 @@ def claim_due(*, now: datetime | None = None, limit: int = 20) -> list[int]:
 
 
 def run_due(*, now: datetime | None = None) -> int:
+    """Beat's minute: runs queued by «Run now» whose kick was lost, then the connectors whose time has come."""
+    now = now or timezone.now()
+    ConnectorRun.objects.filter(state=ConnectorRun.State.RUNNING, started_at__lt=now - STALE_RUN).update(
+        state=ConnectorRun.State.FAILED,
+        finished_at=now,
+        error=_("The run was interrupted (its worker stopped); the next run fetches again."),
+    )
     ran = 0
+    for run_id in ConnectorRun.objects.filter(state=ConnectorRun.State.QUEUED).values_list("id", flat=True):
+        ran += run_queued(run_id=run_id, now=now) is not None
     for connector_id in claim_due(now=now):
         connector = PullConnector.objects.select_related("partner").get(pk=connector_id)
         connector_run(connector=connector, now=now)

@@ -135,6 +135,8 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"))
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # whose claim it is: a worker sends a row only while the row still carries its own token
+    claim_token = models.UUIDField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
     last_error = models.CharField(_("error"), max_length=500, blank=True)
@@ -289,6 +291,8 @@ class ConnectorRun(models.Model):
     """One poll: what came back and what became of it."""
 
     class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from ketlogistic.core import access, crypto
 from ketlogistic.core.models import Partner
 
+from . import outbound
 from .connectors import DEFAULT_MAPPING, next_run
 from .models import PullConnector
 from .outbound import OutboundURLError, check_outbound_url
@@ -53,8 +54,13 @@ def connector_save(
     connector.records_path, connector.mapping = records_path.strip(), mapping or {}
     connector.is_active = is_active
     if auth_header is not None:
-        if auth_header and ":" not in auth_header:
+        name = auth_header.partition(":")[0].strip()
+        if auth_header and (":" not in auth_header or not outbound.HEADER_NAME.match(name)):
             raise ValidationError({"auth_header": _("Write it as Header-Name: value.")})
+        if name.lower() in outbound.OWN_HEADERS:
+            raise ValidationError(
+                {"auth_header": _("The header %(name)s is set by the connection itself.") % {"name": name}}
+            )
         connector.auth_header_ciphertext = crypto.encrypt(auth_header) if auth_header else ""
     if connector.next_run_at is None or connector.pk is None:
         connector.partner = partner

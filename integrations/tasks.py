@@ -16,6 +16,12 @@ def run_due_connectors() -> int:
     return connectors.run_due()
 
 
+@shared_task(name="integrations.run_connector", ignore_result=True)
+def run_connector(run_id: int) -> None:
+    """A run queued by «Run now» (made once: a second delivery of the task finds it no longer queued)."""
+    connectors.run_queued(run_id=run_id)
+
+
 @shared_task(name="integrations.purge_idempotency_keys", ignore_result=True)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()

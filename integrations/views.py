@@ -14,8 +14,7 @@ from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.excel import XLSX_CONTENT_TYPE
 from ketlogistic.core.models import Partner
 
-from . import api_keys, excel, services, webhooks
-from .connectors import connector_run
+from . import api_keys, connectors, excel, services, webhooks
 from .forms import (
     ApiKeyForm,
     ConnectorForm,
@@ -359,13 +358,9 @@ def connector_run_now(request, connector_id: int):
     connector = access.get_scoped_or_404(
         request.user, PullConnector.objects.select_related("partner"), pk=connector_id
     )
-    run = connector_run(connector=connector)
-    if run.state == ConnectorRun.State.SUCCEEDED:
-        messages.success(
-            request,
-            _("Fetched %(fetched)s, new %(created)s, already known %(skipped)s.")
-            % {"fetched": run.fetched, "created": run.created, "skipped": run.skipped},
-        )
+    _run, queued = connectors.connector_run_request(actor=request.user, connector=connector)
+    if queued:
+        messages.success(request, _("The run is queued; its result appears in the list of runs."))
     else:
-        messages.error(request, run.error)
+        messages.info(request, _("A run of this connector is already queued or running."))
     return redirect("integrations:connector", connector_id=connector.pk)

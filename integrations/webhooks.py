@@ -19,7 +19,7 @@ import time
 import uuid
 from datetime import timedelta
 
-import requests
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -33,6 +33,7 @@ from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner
 from orders.models import Order
 
+from . import outbound
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .outbound import OutboundURLError, check_outbound_url
 
@@ -44,9 +45,9 @@ EVENT_TYPES = {
     "delivery.agreed": gettext_lazy("The customer agreed a delivery date"),
     "delivery.problem": gettext_lazy("A delivery problem: refusal, postponement, no answer, …"),
     "call.attempted": gettext_lazy("A call to the customer was made"),
+    "order.amended": gettext_lazy("An order's sum, address, goods or dates were changed"),
 }
 SIGNATURE_HEADER = "X-KetLogistic-Signature"
-TIMEOUT_SECONDS = 10
 BATCH = 50
 DISABLE_AFTER = timedelta(days=1)
 # Moves that are a delivery problem, and the reason code the partner receives.
@@ -201,6 +202,22 @@ def on_transition(order: Order, transition, context) -> None:
     record_events(items)
 
 
+def on_order_amended(order: Order, amendment) -> None:
+    """`order.amended`: what changed (old → new), why and through which channel. An address is the customer's
+    personal data: the event says it changed, the order itself (`GET /orders/{id}/`) says to what."""
+    changes = {
+        name: {"changed": True} if name == "address" else change for name, change in amendment.changes.items()
+    }
+    data = {
+        "order": order_summary(order),
+        "changes": changes,
+        "reason": amendment.reason,
+        "source": amendment.source,
+        "amended_at": amendment.at.isoformat(),
+    }
+    record_events([(order.partner_id, "order.amended", data, order, order.is_test)])
+
+
 def on_call_attempt(attempt) -> None:
     """`call.attempted` for every call; an unanswered call or a wrong number is also a `delivery.problem`."""
     order = attempt.order
@@ -317,8 +334,8 @@ def delivery_resend(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     delivery.state = WebhookDelivery.State.PENDING
     delivery.next_attempt_at = timezone.now()
-    delivery.claimed_until = None
-    delivery.save(update_fields=["state", "next_attempt_at", "claimed_until"])
+    delivery.claimed_until, delivery.claim_token = None, None
+    delivery.save(update_fields=["state", "next_attempt_at", "claimed_until", "claim_token"])
     transaction.on_commit(kick_delivery)
     return delivery
 
@@ -326,7 +343,16 @@ def delivery_resend(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
 # -- delivery ------------------------------------------------------------------------------------------------------
 
 
-def _claim_due(limit: int) -> list[int]:
+def _claim_lifetime() -> timedelta:
+    # longer than one send can last, whatever the setting says: a row's claim never runs out while it is sent
+    return timedelta(
+        seconds=max(
+            settings.INTEGRATIONS_WEBHOOK_CLAIM_SECONDS, settings.INTEGRATIONS_WEBHOOK_DEADLINE_SECONDS + 30
+        )
+    )
+
+
+def _claim_due(limit: int, token: uuid.UUID | None = None) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         ids = list(
@@ -337,19 +363,38 @@ def _claim_due(limit: int) -> list[int]:
             .values_list("id", flat=True)[:limit]
         )
         if ids:
-            WebhookDelivery.objects.filter(id__in=ids).update(claimed_until=now + timedelta(minutes=2))
+            WebhookDelivery.objects.filter(id__in=ids).update(
+                claimed_until=now + _claim_lifetime(), claim_token=token or uuid.uuid4()
+            )
     return ids
+
+
+def _still_mine(delivery_id: int, token: uuid.UUID) -> bool:
+    """Right before a row is sent: it is still waiting and still claimed by this run, and the claim is renewed.
+
+    A batch takes as long as its receivers take; the batch's claim may have run out meanwhile and another run
+    claimed (and perhaps sent) the row. One UPDATE decides under the row's lock: either this run renews its
+    claim and sends, or the row is someone else's (or delivered, or sent again by hand) and this run skips it.
+    """
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, claim_token=token, state=WebhookDelivery.State.PENDING
+        ).update(claimed_until=timezone.now() + _claim_lifetime())
+    )
 
 
 def deliver_due(*, limit: int = BATCH) -> int:
     """Send every delivery that is due (several workers may run this at once: rows are claimed)."""
     sent = 0
     while True:
-        ids = _claim_due(limit)
+        token = uuid.uuid4()
+        ids = _claim_due(limit, token)
         if not ids:
             return sent
         deliveries = WebhookDelivery.objects.filter(id__in=ids).select_related("event", "endpoint")
         for delivery in deliveries.order_by("next_attempt_at", "id"):
+            if not _still_mine(delivery.pk, token):
+                continue
             attempt_delivery(delivery)
             sent += 1
 
@@ -361,12 +406,12 @@ def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
     status_code, error, snippet = None, "", ""
     started = time.monotonic()
     try:
-        check_outbound_url(endpoint.url)
-        response = requests.post(
+        answer = outbound.request(
+            "POST",
             endpoint.url,
-            data=body,
-            timeout=TIMEOUT_SECONDS,
-            allow_redirects=False,
+            body=body,
+            deadline=settings.INTEGRATIONS_WEBHOOK_DEADLINE_SECONDS,
+            max_bytes=settings.INTEGRATIONS_WEBHOOK_MAX_BYTES,
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": "KetLogistic-Webhooks/1",
@@ -375,12 +420,16 @@ def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
                 SIGNATURE_HEADER: sign(crypto.decrypt(endpoint.secret_ciphertext), timestamp, body),
             },
         )
-        status_code = response.status_code
-        snippet = response.text[:300]
-    except OutboundURLError as exc:
+        status_code = answer.status
+        snippet = answer.text()[:300]
+        if answer.is_redirect:
+            error = _("A redirect to %(location)s; redirects are not followed.") % {
+                "location": answer.location or "—"
+            }
+    except outbound.OutboundURLError as exc:
         error = str(exc)
-    except requests.RequestException as exc:
-        error = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    except outbound.OutboundError as exc:
+        error = str(exc)[:400]
     duration = int((time.monotonic() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
     now = timezone.now()
@@ -399,6 +448,7 @@ def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
         delivery.last_status_code = status_code
         delivery.last_error = error[:500] if not ok else ""
         delivery.claimed_until = None
+        delivery.claim_token = None
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         if ok:
             delivery.state = WebhookDelivery.State.SUCCEEDED

@@ -303,6 +303,16 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)
 # Outbound calls to partner systems (webhooks, connectors): https to public addresses only, unless allowed.
 INTEGRATIONS_ALLOW_HTTP = env_bool("INTEGRATIONS_ALLOW_HTTP", False)
 INTEGRATIONS_ALLOW_PRIVATE_HOSTS = env_bool("INTEGRATIONS_ALLOW_PRIVATE_HOSTS", False)
+# Every outbound call ends at an overall deadline (seconds, however the answer trickles in) and keeps at most
+# so many bytes of the answer: a connector's answer beyond its cap fails the run (5 000 orders fit in 4 MB),
+# a webhook receiver's answer is only logged, so a few KB are read. Partners are told "answer within 10 s".
+INTEGRATIONS_CONNECTOR_DEADLINE_SECONDS = env_int("INTEGRATIONS_CONNECTOR_DEADLINE_SECONDS", 30)
+INTEGRATIONS_CONNECTOR_MAX_BYTES = env_int("INTEGRATIONS_CONNECTOR_MAX_BYTES", 4 * 1024 * 1024)
+INTEGRATIONS_WEBHOOK_DEADLINE_SECONDS = env_int("INTEGRATIONS_WEBHOOK_DEADLINE_SECONDS", 10)
+INTEGRATIONS_WEBHOOK_MAX_BYTES = env_int("INTEGRATIONS_WEBHOOK_MAX_BYTES", 4096)
+# A delivery worker claims due webhook rows for this long; each row's claim is renewed (and checked to be still
+# this worker's) right before it is sent, so it must exceed the webhook deadline.
+INTEGRATIONS_WEBHOOK_CLAIM_SECONDS = env_int("INTEGRATIONS_WEBHOOK_CLAIM_SECONDS", 120)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "KetLogistic API",
