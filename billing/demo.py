@@ -166,7 +166,7 @@ def _payouts(finance) -> None:
         payouts.payout_approve(actor=finance, payout=approved)
         ask(kz, "0.3", Payout.Method.CASH, "Сапарова Айгерим, удостоверение № 041234567")
     if payouts.available(kg.partner, "KGS") > 0:
-        paid = ask(kg, "0.5", Payout.Method.BANK, "KG21109012345678901234, Optima Bank")
+        paid = ask(kg, "0.5", Payout.Method.BANK, "1090 1203 4567 8901, Optima Bank")
         payouts.payout_approve(actor=finance, payout=paid)
         payouts.payout_mark_paid(actor=finance, payout=paid, reference="п/п 552 Optima Bank")
         ask(kg, "0.3", Payout.Method.WEBMONEY, "R210987654321")

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.forms import MoneyInputField
 from ketlogistic.core.money import Currency
 from ketlogistic.core.params import EARLIEST_DAY, LATEST_DAY
 
@@ -41,17 +42,16 @@ class StatementFilter(forms.Form):
 
 
 class PayoutRequestForm(forms.Form):
-    amount = forms.CharField(
-        label=_("Sum"),
-        max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-    )
+    amount = MoneyInputField(label=_("Sum"))
     currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices)
     method = forms.ChoiceField(label=_("How to pay"), choices=Payout.Method.choices)
     details = forms.CharField(
         label=_("Where to"),
         max_length=200,
-        help_text=_("IBAN and bank; card number; WMR purse (R… 12 digits); or who collects the cash"),
+        help_text=_(
+            "IBAN (KZ… 20 characters) and bank, or in Kyrgyzstan the 16-digit account and bank; card number; "
+            "WMR purse (R and 12 digits); or who collects the cash"
+        ),
     )
 
 

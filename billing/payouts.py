@@ -9,6 +9,7 @@ cancellation posts it back; a payment posts it out.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,12 +17,16 @@ from django.db import transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from stdnum import iban, luhn, numdb
+from stdnum.exceptions import InvalidChecksum
+from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from ketlogistic.core import access
+from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.money import format_money
+from ketlogistic.core.money import format_money, parse_money
 from ketlogistic.core.services import audit_record, notice_post
-from orders.delivery.services import parse_money
 
 from . import ledger
 from .models import Account, BillingRun, Charge, Entry, Payout, Posting
@@ -30,42 +35,183 @@ M = Payout.Method
 S = Payout.Status
 
 
-def _luhn(number: str) -> bool:
-    digits = [int(d) for d in number][::-1]
-    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits))
-    return total % 10 == 0
+# The country whose accounts a payout in this currency goes to.
+PAYOUT_COUNTRY = {"KZT": "KZ", "KGS": "KG"}
+_IBAN_REGISTRY = numdb.get("iban")  # python-stdnum's copy of the SWIFT IBAN registry (ISO 13616)
+_NOT_IBAN_SEPARATORS = " -"
 
 
-def clean_details(method: str, details: str) -> str:
-    """Where the money goes, checked for what can be checked (IBAN shape, card number's Luhn digit, WMR purse)."""
+@dataclass(frozen=True)
+class DetailsCheck:
+    """What checking a payout's "where to" found: `summary` is what the finance director reads beside it."""
+
+    is_valid: bool
+    summary: str
+    cleaned: str = ""  # the details as stored, when valid
+    field: str = "details"
+
+
+def _iban_length(country: str) -> int | None:
+    """The length of the country's IBANs by the registry (KZ: 20), None for a country without IBANs (KG)."""
+    info = _IBAN_REGISTRY.info(country)[0][1]
+    if "bban" not in info:
+        return None
+    return 4 + sum(int(count) for count in re.findall(r"(\d+)!", info["bban"]))
+
+
+def _leading_account(text: str, length: int) -> tuple[str, int]:
+    """The first `length` letters and digits of the text (spaces and dashes between them skipped), and how many
+    letters and digits the leading run really has (more when the IBAN goes on, fewer when a comma cuts it)."""
+    taken = []
+    position = 0
+    while position < len(text) and len(taken) < length:
+        char = text[position]
+        if char.isascii() and char.isalnum():
+            taken.append(char.upper())
+        elif char not in _NOT_IBAN_SEPARATORS:
+            break
+        position += 1
+    run = len(taken)
+    while run == length and position < len(text) and text[position].isascii() and text[position].isalnum():
+        run, position = run + 1, position + 1
+    return "".join(taken), run
+
+
+def _check_bank(text: str, currency: str) -> DetailsCheck:
+    country = PAYOUT_COUNTRY.get(currency, "")
+    country_name = Country(country).label if country in Country.values else country
+    length = _iban_length(country) if country else None
+    if length is None:
+        # Kyrgyzstan is not in the IBAN registry: its banks use 16-digit account numbers with no published
+        # check digit, so only the shape is checked and the finance director is told so.
+        digits, run = _leading_account(text, 16)
+        if run != 16 or not digits.isdigit():
+            return DetailsCheck(
+                False,
+                _(
+                    "%(country)s has no IBAN: give the 16-digit account number and the bank, e.g. "
+                    "“1280016012345678, Demir Bank”."
+                )
+                % {"country": country_name},
+            )
+        return DetailsCheck(
+            True,
+            _(
+                "Account %(account)s: 16 digits, as %(country)s's accounts are (no IBAN and no public check digit "
+                "there: confirm it with the bank)."
+            )
+            % {"account": " ".join(digits[i : i + 4] for i in range(0, 16, 4)), "country": country_name},
+            cleaned=text,
+        )
+    example = ngettext(
+        "Give the IBAN (%(country)s… %(length)s character) and the bank, e.g. “%(example)s”.",
+        "Give the IBAN (%(country)s… %(length)s characters) and the bank, e.g. “%(example)s”.",
+        length,
+    ) % {
+        "country": country,
+        "length": length,
+        "example": "KZ86125KZT5004100100, Halyk Bank",
+    }
+    if not text[:2].upper() == country:
+        return DetailsCheck(False, example)
+    number, run = _leading_account(text, length)
+    if run != length:
+        return DetailsCheck(
+            False,
+            ngettext(
+                "A %(country)s IBAN has %(length)s character; this one has %(count)s.",
+                "A %(country)s IBAN has %(length)s characters; this one has %(count)s.",
+                length,
+            )
+            % {"country": country_name, "length": length, "count": run},
+        )
+    try:
+        iban.validate(number)
+    except InvalidChecksum:
+        return DetailsCheck(
+            False,
+            _(
+                "The IBAN %(iban)s fails its check (ISO 13616 mod-97): a character is mistyped. "
+                "Copy it from the bank's statement."
+            )
+            % {"iban": iban.format(number)},
+        )
+    except StdnumValidationError:
+        return DetailsCheck(
+            False,
+            _("The IBAN %(iban)s does not have the shape of a %(country)s IBAN.")
+            % {"iban": iban.format(number), "country": country_name},
+        )
+    return DetailsCheck(
+        True,
+        ngettext(
+            "IBAN %(iban)s checked: check digits valid (ISO 13616 mod-97), %(country)s, %(length)s character, "
+            "bank code %(bank)s.",
+            "IBAN %(iban)s checked: check digits valid (ISO 13616 mod-97), %(country)s, %(length)s characters, "
+            "bank code %(bank)s.",
+            length,
+        )
+        % {"iban": iban.format(number), "country": country_name, "length": length, "bank": number[4:7]},
+        cleaned=text,
+    )
+
+
+def check_details(method: str, details: str, currency: str) -> DetailsCheck:
+    """Where the money goes, checked for all that can be checked: an IBAN by ISO 13616 (mod-97 and the country's
+    length in the registry), a card number by its Luhn check digit, a WMR purse by its format (R and 12 digits;
+    WebMoney purses carry no check digit), who collects cash by being named."""
     text = " ".join((details or "").split())
     compact = re.sub(r"[\s-]", "", text).upper()
     if method == M.BANK:
-        if not re.match(r"^(KZ\d{2}[A-Z0-9]{16}|KG\d{2}[A-Z0-9]{12,30}|\d{16,20})", compact):
-            raise ValidationError(
-                {
-                    "details": _(
-                        "Give the IBAN (KZ… 20 characters) and the bank, e.g. "
-                        "“KZ86125KZT5004100100, Halyk Bank”."
-                    )
-                }
-            )
-        return text
+        return _check_bank(text, currency)
     if method == M.CARD:
-        if not (re.fullmatch(r"\d{16,19}", compact) and _luhn(compact)):
-            raise ValidationError({"details": _("This is not a valid card number (16–19 digits).")})
-        return compact
-    if method == M.WEBMONEY:
-        if not re.fullmatch(r"[RP]\d{12}", compact):
-            raise ValidationError(
-                {"details": _("A WebMoney WMR purse is R or P and 12 digits, e.g. R123456789012.")}
+        if not re.fullmatch(r"\d{16,19}", compact):
+            return DetailsCheck(
+                False, _("This is not a valid card number: a card number has 16 to 19 digits.")
             )
-        return compact
+        masked = f"{compact[:4]} •••• •••• {compact[-4:]}"
+        if not luhn.is_valid(compact):
+            return DetailsCheck(
+                False,
+                _("This is not a valid card number: %(card)s fails its check digit (Luhn).")
+                % {"card": masked},
+            )
+        return DetailsCheck(
+            True,
+            ngettext(
+                "Card %(card)s: check digit valid (Luhn), %(count)s digit.",
+                "Card %(card)s: check digit valid (Luhn), %(count)s digits.",
+                len(compact),
+            )
+            % {"card": masked, "count": len(compact)},
+            cleaned=compact,
+        )
+    if method == M.WEBMONEY:
+        if not re.fullmatch(r"R\d{12}", compact):
+            return DetailsCheck(False, _("A WebMoney WMR purse is R and 12 digits, e.g. R123456789012."))
+        return DetailsCheck(
+            True,
+            _("WMR purse %(purse)s: format valid (R and 12 digits; WebMoney purses have no check digit).")
+            % {"purse": compact},
+            cleaned=compact,
+        )
     if method == M.CASH:
         if len(text) < 5:
-            raise ValidationError({"details": _("Write who will collect the cash (name and document).")})
-        return text
-    raise ValidationError({"method": _("Choose how to pay.")})
+            return DetailsCheck(False, _("Write who will collect the cash (name and document)."))
+        return DetailsCheck(
+            True,
+            _("Cash at the office: check the collector's document against “%(who)s”.") % {"who": text},
+            cleaned=text,
+        )
+    return DetailsCheck(False, _("Choose how to pay."), field="method")
+
+
+def clean_details(method: str, details: str, currency: str) -> str:
+    """The details as stored, or ValidationError naming what is wrong with them."""
+    check = check_details(method, details, currency)
+    if not check.is_valid:
+        raise ValidationError({check.field: check.summary})
+    return check.cleaned
 
 
 def available(partner, currency: str) -> Decimal:
@@ -92,7 +238,7 @@ def payout_request(*, actor, amount, currency: str, method: str, details: str) -
     amount = parse_money(amount, "amount")
     if amount <= 0:
         raise ValidationError({"amount": _("Give the sum to withdraw.")})
-    details = clean_details(method, details)
+    details = clean_details(method, details, currency)
     account = ledger.partner_account(partner, currency)
     Account.objects.select_for_update().get(pk=account.pk)  # one request at a time per partner and currency
     balance = available(partner, currency)

@@ -226,6 +226,7 @@ def payout_detail(request, payout_id: int):
             "can_cancel": access.can(request.user, "billing.payouts.request")
             and payout.status == Payout.Status.REQUESTED,
             "form": PayoutDecisionForm(),
+            "details_check": payouts.check_details(payout.method, payout.details, payout.currency),
         },
     )
 
@@ -260,14 +261,19 @@ def payout_registry(request, payout_id: int):
 
 @permission_required("billing.finance")
 def desk(request):
+    to_process = list(
+        Payout.objects.filter(status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED])
+        .select_related("partner")
+        .order_by("requested_at")
+    )
+    for payout in to_process:
+        payout.details_check = payouts.check_details(payout.method, payout.details, payout.currency)
     return render(
         request,
         "billing/desk.html",
         {
             "runs": BillingRun.objects.order_by("-week_start")[:10],
-            "to_process": Payout.objects.filter(status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED])
-            .select_related("partner")
-            .order_by("requested_at"),
+            "to_process": to_process,
             "balances": selectors.all_balances(),
             "couriers_cash": selectors.couriers_cash(),
             "run_form": RunForm(initial={"week_start": runs.last_closed_week()}),

@@ -4,10 +4,13 @@ KZT and KGS are both kept to two decimal places (tiyn, tyiyn) and rounded half u
 different currencies are never added: `Money` refuses it.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
 CENT = Decimal("0.01")
@@ -32,6 +35,55 @@ def round_money(value: Decimal | int | str) -> Decimal:
         return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
     except InvalidOperation as exc:
         raise ValueError(f"Not a money amount: {value!r}") from exc
+
+
+# The largest sum a money column holds (14 digits, 2 after the point).
+MAX_MONEY = Decimal("999999999999.99")
+# A sum as people type it: digits, whole or in groups of three split by a space (plain, no-break or thin), and a
+# fraction after a point or a comma (its length is checked apart, for its own message). No exponent (1e3), no
+# inf or nan, no sign but a leading minus (refused with its own message), no digits other than 0-9.
+_PLAIN_SUM = re.compile(
+    r"(?P<minus>-)?(?P<whole>[0-9]+|[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+)(?:[.,](?P<fraction>[0-9]+))?"
+)
+
+
+def parse_money(value, field: str = "amount") -> Decimal:
+    """A sum a person typed ("15000", "15 000", "15000,50", "15 000.50") as Decimal, or ValidationError({field: why}).
+
+    The one parser for typed sums: plain decimal notation only. "1e3", "Infinity", "NaN", "1,000,000",
+    "1.000,50", "15 0000" and three digits after the point ("1,000" is not a thousand) are refused rather than
+    read as something else. A Decimal or an int (a sum the code already holds) is taken as it is; a spreadsheet's
+    number cell (a float) is read as the shortest text that is that float (15000.5 → "15000.5").
+    """
+    if isinstance(value, bool):
+        raise TypeError("A sum is never a bool")
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, Decimal | int):
+        amount = Decimal(value)
+        if not amount.is_finite() or amount.as_tuple().exponent < -2:
+            raise ValidationError(
+                {field: gettext_now("Enter a sum with at most two digits after the point.")}
+            )
+    else:
+        text = str(value if value is not None else "").strip()
+        match = _PLAIN_SUM.fullmatch(text)
+        if match is None:
+            raise ValidationError(
+                {field: gettext_now("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
+            )
+        fraction = match["fraction"] or ""
+        if len(fraction) > 2:
+            raise ValidationError(
+                {field: gettext_now("Enter a sum with at most two digits after the point.")}
+            )
+        whole = re.sub(r"\D", "", match["whole"])
+        amount = Decimal(f"{match['minus'] or ''}{whole}.{fraction or '0'}")
+    if amount < 0:
+        raise ValidationError({field: gettext_now("The sum cannot be negative.")})
+    if amount > MAX_MONEY:
+        raise ValidationError({field: gettext_now("The sum is too large.")})
+    return round_money(amount)
 
 
 def percent_of(amount: Decimal, rate_percent: Decimal) -> Decimal:

@@ -24,13 +24,13 @@ from ketlogistic.core import access
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import FileRejected, SafeWorkbook, sniff_xlsx
-from ketlogistic.core.money import format_money
+from ketlogistic.core.money import format_money, parse_money
 from orders import workflow
 from orders.models import Order
 from orders.statuses import DeliveryKind, OrderSource, OrderStatus
 
 from .models import Collection, DeliveryEvent, PostShipment
-from .services import collections_settled, parse_money
+from .services import collections_settled
 
 S = PostShipment.Status
 S10 = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -22,7 +22,7 @@ from ketlogistic.core import access
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.money import format_money, round_money
+from ketlogistic.core.money import format_money, parse_money
 from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
 from orders import workflow
@@ -335,27 +335,6 @@ def goods_hand_over(*, actor, day: CourierDay, now: datetime | None = None) -> i
 
 
 # -- at the door ----------------------------------------------------------------------------------------------------
-
-
-MAX_CASH = Decimal("999999999999.99")
-
-
-def parse_money(value, field: str) -> Decimal:
-    """A sum typed by a person ("15 000", "15000,50"): finite, not negative, within what money columns hold."""
-    try:
-        amount = Decimal(
-            str(value).replace(" ", "").replace("\u202f", "").replace("\xa0", "").replace(",", ".")
-        )
-        if not amount.is_finite():
-            raise InvalidOperation
-        amount = round_money(amount)
-    except (InvalidOperation, ValueError, TypeError):
-        raise ValidationError({field: _("Enter a sum of money, e.g. 15000 or 15000.50.")}) from None
-    if amount < 0:
-        raise ValidationError({field: _("The sum cannot be negative.")})
-    if amount > MAX_CASH:
-        raise ValidationError({field: _("The sum is too large.")})
-    return amount
 
 
 _money = parse_money

@@ -4,7 +4,9 @@ of what a payout settles."""
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from billing import accruals, ledger, payouts, runs
 from billing.models import Payout, Posting
@@ -155,3 +157,158 @@ def test_after_a_cancelled_payout_the_next_registry_still_lists_everything(
 
     cod = [e.amount for e in payouts.registry_entries(payout) if e.kind == "cod"]
     assert sorted(cod) == [Decimal("-20000.00"), Decimal("-10000.00"), Decimal("-7000.00")]
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        # one character changed: the mod-97 check digits no longer match
+        (
+            "KZ86125KZT5004100101, Halyk Bank",
+            "The IBAN KZ86 125K ZT50 0410 0101 fails its check (ISO 13616 mod-97)",
+        ),
+        # two characters swapped
+        ("KZ86125KZT5004101000", "The IBAN KZ86 125K ZT50 0410 1000 fails its check (ISO 13616 mod-97)"),
+        ("KZ86125KZT500410010, Halyk Bank", "A Kazakhstan IBAN has 20 characters; this one has 19."),
+        ("KZ86125KZT50041001001 Halyk Bank", "A Kazakhstan IBAN has 20 characters; this one has 21."),
+        # a valid German IBAN: a payout in tenge goes to a Kazakhstan account
+        ("DE89370400440532013000", "Give the IBAN (KZ… 20 characters) and the bank"),
+        ("40702810900000012345", "Give the IBAN (KZ… 20 characters) and the bank"),
+    ],
+)
+def test_iban_is_checked_by_mod97_and_country_length(funded, user_a, details, message):
+    with pytest.raises(ValidationError) as refused:
+        payouts.payout_request(actor=user_a, amount="100", currency="KZT", method="bank", details=details)
+
+    assert refused.value.message_dict["details"][0].startswith(message)
+    assert not Payout.objects.exists()
+
+
+def test_a_valid_iban_is_accepted_in_any_grouping_and_its_check_is_told():
+    spaced = payouts.check_details("bank", "kz86 125k zt50 0410 0100 — Halyk Bank", "KZT")
+
+    assert spaced.is_valid
+    assert spaced.summary == (
+        "IBAN KZ86 125K ZT50 0410 0100 checked: check digits valid (ISO 13616 mod-97), Kazakhstan, "
+        "20 characters, bank code 125."
+    )
+    assert spaced.cleaned == "kz86 125k zt50 0410 0100 — Halyk Bank"
+
+
+def test_kyrgyzstan_has_no_iban_and_its_accounts_are_16_digits():
+    """KG is not in the ISO 13616 registry: a "KG…" IBAN is refused, the 16-digit account is what is asked."""
+    account = payouts.check_details("bank", "1280 0160 1234 5678, Demir Bank", "KGS")
+    iban_like = payouts.check_details("bank", "KG86125KZT5004100100", "KGS")
+    short = payouts.check_details("bank", "12800160123456, Demir Bank", "KGS")
+
+    assert (account.is_valid, account.summary) == (
+        True,
+        "Account 1280 0160 1234 5678: 16 digits, as Kyrgyzstan's accounts are (no IBAN and no public check digit "
+        "there: confirm it with the bank).",
+    )
+    assert (iban_like.is_valid, short.is_valid) == (False, False)
+    assert iban_like.summary == (
+        "Kyrgyzstan has no IBAN: give the 16-digit account number and the bank, e.g. "
+        "“1280016012345678, Demir Bank”."
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "details", "valid", "summary"),
+    [
+        (
+            "card",
+            "4400 4301 2345 6789",
+            True,
+            "Card 4400 •••• •••• 6789: check digit valid (Luhn), 16 digits.",
+        ),
+        (
+            "card",
+            "4400-4301-2345-6788",
+            False,
+            "This is not a valid card number: 4400 •••• •••• 6788 fails its check digit (Luhn).",
+        ),
+        (
+            "card",
+            "4400 4301 2345",
+            False,
+            "This is not a valid card number: a card number has 16 to 19 digits.",
+        ),
+        (
+            "webmoney",
+            "r123456789012",
+            True,
+            "WMR purse R123456789012: format valid (R and 12 digits; WebMoney purses have no check digit).",
+        ),
+        ("webmoney", "P123456789012", False, "A WebMoney WMR purse is R and 12 digits, e.g. R123456789012."),
+        ("webmoney", "R12345678901", False, "A WebMoney WMR purse is R and 12 digits, e.g. R123456789012."),
+    ],
+)
+def test_cards_are_checked_by_luhn_and_wmr_purses_by_their_format(method, details, valid, summary):
+    check = payouts.check_details(method, details, "KZT")
+
+    assert (check.is_valid, check.summary) == (valid, summary)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("1e3", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("1E+3", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("Infinity", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("NaN", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("1,000,000", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("1 0000", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("１０００", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("0x3e8", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("1,000", "Enter a sum with at most two digits after the point."),
+        ("1000.005", "Enter a sum with at most two digits after the point."),
+    ],
+)
+def test_payout_sum_in_exponent_notation_is_refused(funded, user_a, login, typed, message):
+    client = login(user_a)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = client.post(
+        reverse("billing:payouts"), {"amount": typed, "currency": "KZT", "method": "bank", "details": IBAN}
+    )
+    with pytest.raises(ValidationError) as refused:
+        payouts.payout_request(actor=user_a, amount=typed, currency="KZT", method="bank", details=IBAN)
+
+    assert page.status_code == 200
+    assert page.context["form"].errors["amount"] == [message]
+    assert refused.value.message_dict["amount"] == [message]
+    assert not Payout.objects.exists()
+    assert ledger.partner_balance(user_a.partner, "KZT") == Decimal("30000.00")
+
+
+def test_finance_sees_the_details_check_when_approving(funded, user_a, finance, login, partner_a):
+    good = payouts.payout_request(actor=user_a, amount="1000", currency="KZT", method="bank", details=IBAN)
+    # a payout whose card number was never checked (asked before the check existed)
+    bad = Payout.objects.create(
+        partner=partner_a,
+        amount="500",
+        currency="KZT",
+        method="card",
+        details="4400 0000 0000 0000",
+        requested_at=good.requested_at,
+        requested_by=user_a,
+    )
+    director = login(finance)
+    director.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    good_page = director.get(reverse("billing:payout", args=[good.pk]))
+    bad_page = director.get(reverse("billing:payout", args=[bad.pk]))
+    desk = director.get(reverse("billing:desk")).content.decode()
+
+    assert good_page.context["details_check"].summary == (
+        "IBAN KZ86 125K ZT50 0410 0100 checked: check digits valid (ISO 13616 mod-97), Kazakhstan, "
+        "20 characters, bank code 125."
+    )
+    assert "badge-ok" in good_page.content.decode()
+    assert bad_page.context["details_check"].is_valid is False
+    assert (
+        "This is not a valid card number: 4400 •••• •••• 0000 fails its check digit (Luhn)."
+        in bad_page.content.decode()
+    )
+    assert desk.count('data-testid="details-failed"') == 1

@@ -1,8 +1,9 @@
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from ketlogistic.core.money import Money, format_money, percent_of, round_money
+from ketlogistic.core.money import Money, format_money, parse_money, percent_of, round_money
 
 
 def test_money_rounds_half_up_to_two_places():
@@ -30,3 +31,47 @@ def test_currencies_never_mix():
 def test_format_groups_thousands():
     assert format_money(Decimal("1234567.5"), "KZT") == "1\u202f234\u202f567.50\u00a0₸"
     assert format_money(Decimal("-440"), "KGS") == "-440.00\u00a0сом"
+
+
+@pytest.mark.parametrize(
+    ("typed", "amount"),
+    [
+        ("15000", Decimal("15000.00")),
+        ("15 000", Decimal("15000.00")),
+        ("1\u00a0250\u202f000,5", Decimal("1250000.50")),
+        ("15000.05", Decimal("15000.05")),
+        (" 0 ", Decimal("0.00")),
+        (15000.5, Decimal("15000.50")),  # a spreadsheet's number cell
+        (Decimal("99.9"), Decimal("99.90")),
+        (7, Decimal("7.00")),
+    ],
+)
+def test_typed_sums_are_read_in_plain_decimal(typed, amount):
+    assert parse_money(typed) == amount
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("1e3", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("inf", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("-Infinity", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("nan", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("1.000,50", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("+100", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        (".5", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        (1e16, "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        (float("nan"), "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        ("1,000", "Enter a sum with at most two digits after the point."),
+        (Decimal("1.005"), "Enter a sum with at most two digits after the point."),
+        (Decimal("Infinity"), "Enter a sum with at most two digits after the point."),
+        ("-5", "The sum cannot be negative."),
+        ("1 000 000 000 000", "The sum is too large."),
+    ],
+)
+def test_typed_sums_in_any_other_notation_are_refused(typed, message):
+    with pytest.raises(ValidationError) as refused:
+        parse_money(typed, "counted")
+
+    assert refused.value.message_dict == {"counted": [message]}
