@@ -23,7 +23,9 @@ def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
     """Calls (with their recordings) and escalations on the order's timeline, for staff and the partner."""
     entries = []
     can_listen = access.can(actor, "recordings.listen")
-    for attempt in CallAttempt.objects.filter(order=order).select_related("operator").order_by("started_at"):
+    for attempt in (
+        CallAttempt.objects.filter(order=order).select_related("operator").order_by("started_at", "id")
+    ):
         # a call without an outcome (a courier's or an administrator's call for help): its line state says it
         outcome = attempt.get_outcome_display() if attempt.outcome else attempt.get_line_state_display()
         details = attempt.note
@@ -54,9 +56,14 @@ def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
                     else "",
                     "duration": attempt.duration_seconds,
                 },
+                sequence=attempt.id,
             )
         )
-    for escalation in Escalation.objects.filter(order=order).select_related("raised_by", "resolved_by"):
+    for escalation in (
+        Escalation.objects.filter(order=order)
+        .select_related("raised_by", "resolved_by")
+        .order_by("raised_at", "id")
+    ):
         entries.append(
             TimelineEntry(
                 at=escalation.raised_at,
@@ -64,6 +71,7 @@ def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
                 title=_("Passed to a supervisor: %(reason)s") % {"reason": escalation.reason},
                 actor=escalation.raised_by.display_name,
                 details=escalation.needed,
+                sequence=escalation.id,
             )
         )
         if escalation.resolved_at:
@@ -74,6 +82,7 @@ def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
                     title=_("Supervisor resolved it"),
                     actor=escalation.resolved_by.display_name if escalation.resolved_by else "",
                     details=escalation.resolution,
+                    sequence=escalation.id,
                 )
             )
     return entries

@@ -101,6 +101,8 @@ class Order(models.Model):
             models.Index(fields=["-created_at", "-id"], name="order_created"),
             models.Index(fields=["status", "-created_at", "-id"], name="order_status_created"),
             models.Index(fields=["city", "status"], name="order_city_status"),
+            # the public tracking page finds an order by the shop's number (unique per partner only)
+            models.Index(fields=["external_id"], name="order_external_id"),
             # the weekly charge run picks the orders whose work started in the week
             models.Index(
                 fields=["work_started_at"],

@@ -74,6 +74,9 @@ class TimelineEntry:
     from_status: str = ""
     to_status: str = ""
     extra: dict | None = None
+    # the row's id: status changes, calls, escalations and delivery events share one sequence, so entries of
+    # one instant (one service call writes its rows with the same time) keep the order they were written in
+    sequence: int = 0
 
 
 TimelineProvider = Callable[[Order, object], list[TimelineEntry]]
@@ -102,11 +105,12 @@ def order_timeline(order: Order, actor) -> list[TimelineEntry]:
                 from_status=str(labels.get(row.from_status, "")) if row.from_status else "",
                 to_status=row.to_status,
                 extra={**row.details, "source": row.get_source_display(), "action": row.action},
+                sequence=row.id,
             )
         )
     for provider in _timeline_providers:
         entries.extend(provider(order, actor))
-    entries.sort(key=lambda entry: entry.at)
+    entries.sort(key=lambda entry: (entry.at, entry.sequence))
     return entries
 
 

@@ -74,8 +74,9 @@ class PostImportForm(forms.Form):
 class TrackForm(forms.Form):
     number = forms.CharField(
         label=_("Order number"),
-        max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text=_("Ours or the shop's"),
+        max_length=64,  # the shop's own order number is up to 64 characters (`Order.external_id`)
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     last_digits = forms.CharField(
         label=_("Last 4 digits of your phone"),

@@ -328,13 +328,20 @@ def _details(event: DeliveryEvent) -> str:
 def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
     """Courier actions and post events on the order's timeline (partners and staff)."""
     entries = []
-    for event in DeliveryEvent.objects.filter(order=order).select_related("courier", "actor"):
+    for event in (
+        DeliveryEvent.objects.filter(order=order).select_related("courier", "actor").order_by("at", "id")
+    ):
         who = (
             event.courier.display_name if event.courier else (event.actor.display_name if event.actor else "")
         )
         entries.append(
             TimelineEntry(
-                at=event.at, kind="courier", title=_title(event), actor=who, details=_details(event)
+                at=event.at,
+                kind="courier",
+                title=_title(event),
+                actor=who,
+                details=_details(event),
+                sequence=event.id,
             )
         )
     return entries

@@ -1,18 +1,21 @@
-"""The public tracking page (отслеживание заказа): a customer gives the order number and the last four
-digits of the phone and sees where the order is, in plain words, without names, addresses or sums.
+"""The public tracking page (отслеживание заказа): a customer gives the order number they have (ours, or the
+shop's own order number) and the last four digits of the phone, and sees where the order is, in plain words,
+without names, addresses or sums.
 
-Guessing is throttled twice: per order number (so the four digits of one order cannot be guessed: five
-wrong tries an hour) and per client address (so order numbers cannot be scanned). A wrong number and
-wrong digits get the same answer, so the page does not tell which orders exist.
+Guessing is limited per client address only (so neither order numbers nor digits can be scanned). There is no
+per-order allowance: a stranger's wrong guesses on a number would lock the real customer out of their own
+order. A wrong number and wrong digits get the same answer, so the page does not tell which orders exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from ipaddress import IPv6Address, ip_address, ip_network
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,12 +31,19 @@ class Step:
     at: datetime
     text: str
     done: bool = True
+    # the row's id: status changes and delivery events share one sequence, so at one instant (one service call
+    # writes its rows with the same time) the ids give the order they were written in
+    sequence: int = 0
 
 
 class Throttled(Exception):
     def __init__(self, minutes: int) -> None:
         super().__init__(minutes)
         self.minutes = minutes
+
+
+class Ambiguous(Exception):
+    """The shop's order number and the digits match orders of several shops: only our number tells them apart."""
 
 
 def _status_text(row: OrderHistory) -> str | None:
@@ -84,10 +94,10 @@ def steps_for(order: Order) -> list[Step]:
     ):
         text = _status_text(row)
         if text and (not steps or steps[-1].text != text):
-            steps.append(Step(row.at, text))
-    for event in DeliveryEvent.objects.filter(order=order, kind__in=list(EVENT_TEXTS)):
-        steps.append(Step(event.at, EVENT_TEXTS[event.kind](event)))
-    steps.sort(key=lambda step: step.at)
+            steps.append(Step(row.at, text, sequence=row.id))
+    for event in DeliveryEvent.objects.filter(order=order, kind__in=list(EVENT_TEXTS)).order_by("at", "id"):
+        steps.append(Step(event.at, EVENT_TEXTS[event.kind](event), sequence=event.id))
+    steps.sort(key=lambda step: (step.at, step.sequence))
     zone = calendar_for(order.country).zone
     for step in steps:
         step.at = timezone.localtime(step.at, zone)
@@ -133,44 +143,60 @@ def _count(keys: list[str], step: int) -> list[int]:
     return pipe.execute()[1::2]
 
 
-def track(*, number: str, last_digits: str, client: str) -> tuple[Order, list[Step]] | None:
-    """The order and its steps, or None for a wrong number or wrong digits. Raises Throttled.
+def _matching(number: str, digits: str) -> list[Order]:
+    """The orders the customer's number and digits point to: our number, or the shop's own order number (the
+    external id, unique per shop only), with a phone ending in the digits; at most two (two mean ambiguous)."""
+    typed = (number or "").strip()
+    bare = typed.lstrip("№#").strip()
+    if not bare or not (digits.isascii() and digits.isdigit() and len(digits) == 4):
+        return []
+    # a shop's id may itself start with "#" (Shopify's "#1001"): look it up as typed and without the sign
+    matches = Q(external_id__in=sorted({typed, bare}))
+    if bare.isascii() and bare.isdigit() and len(bare) <= 12:
+        matches |= Q(pk=int(bare))
+    return list(
+        Order.objects.filter(matches, is_test=False, personal_data_erased_at__isnull=True)
+        .filter(Exists(OrderPhone.objects.filter(order=OuterRef("pk"), last_digits=digits)))
+        .order_by("pk")[:2]
+    )
 
-    Every attempt is counted before the lookup (per order number and per client); a successful one is given
-    back, so only wrong guesses use up the allowance."""
-    number = (number or "").strip().lstrip("№#").strip()
-    digits = (last_digits or "").strip()
-    valid = (
-        number.isascii()
-        and number.isdigit()
-        and 0 < len(number) <= 12
-        and digits.isascii()
-        and digits.isdigit()
-        and len(digits) == 4
-    )
-    canonical = (
-        str(int(number)) if number.isascii() and number.isdigit() and len(number) <= 12 else number[:20]
-    )
-    order_key, client_key = f"track:order:{canonical}", f"track:client:{client}"
-    by_order, by_client = _count([order_key, client_key], 1)
-    if by_order > settings.TRACKING_FAILURES_PER_ORDER or by_client > settings.TRACKING_FAILURES_PER_CLIENT:
+
+def track(*, number: str, last_digits: str, client: str) -> tuple[Order, list[Step]] | None:
+    """The order and its steps, or None for a wrong number or wrong digits. Raises Throttled, or Ambiguous when
+    the shop's order number and the digits fit orders of several shops.
+
+    Every attempt is counted against the client before the lookup; a successful one is given back, so only
+    wrong guesses use up the allowance."""
+    client_key = f"track:client:{client}"
+    (by_client,) = _count([client_key], 1)
+    if by_client > settings.TRACKING_FAILURES_PER_CLIENT:
         raise Throttled(settings.TRACKING_WINDOW_MINUTES)
-    order = None
-    if valid:
-        order = Order.objects.filter(
-            pk=int(number), is_test=False, personal_data_erased_at__isnull=True
-        ).first()
-        if order is not None and not OrderPhone.objects.filter(order=order, last_digits=digits).exists():
-            order = None
-    if order is None:
+    found = _matching(number, (last_digits or "").strip())
+    if len(found) > 1:
+        raise Ambiguous
+    if not found:
         return None
-    _count([order_key, client_key], -1)
-    return order, steps_for(order)
+    _count([client_key], -1)
+    return found[0], steps_for(found[0])
 
 
 def client_address(request) -> str:
-    """The client's address for throttling: REMOTE_ADDR, or the header a trusted proxy sets
-    (`TRACKING_CLIENT_IP_HEADER`, e.g. HTTP_X_REAL_IP behind the production proxy)."""
+    """The client the guessing limit counts: REMOTE_ADDR, or the header the trusted proxy in front sets
+    (`TRACKING_CLIENT_IP_HEADER`, e.g. HTTP_X_REAL_IP in production).
+
+    Only the header's last entry is the proxy's word (an X-Forwarded-For arrives with whatever the client put in
+    it, and the proxy appends the address it saw), so a made-up header cannot give a client a fresh allowance.
+    An IPv6 client counts as its /64: one subscriber's line holds the whole network, and would otherwise have an
+    allowance per address."""
     header = settings.TRACKING_CLIENT_IP_HEADER
-    value = request.META.get(header, "") if header else ""
-    return (value.split(",")[0].strip() or request.META.get("REMOTE_ADDR", ""))[:64]
+    forwarded = request.META.get(header, "") if header else ""
+    value = forwarded.split(",")[-1].strip() or request.META.get("REMOTE_ADDR", "")
+    try:
+        address = ip_address(value)
+    except ValueError:
+        return value[:64]
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address)

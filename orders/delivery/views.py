@@ -630,6 +630,14 @@ def track(request):
                 % {"minutes": exc.minutes},
             )
             status = 429
+        except tracking.Ambiguous:
+            form.add_error(
+                "number",
+                _(
+                    "Orders of several shops have this number. Enter the KetLogistic order number from our "
+                    "SMS or the courier's receipt instead."
+                ),
+            )
         else:
             if found is None:
                 form.add_error(

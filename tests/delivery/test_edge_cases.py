@@ -1,6 +1,7 @@
 """What goes wrong in real days: counts sent twice, surpluses, orders moved by someone else, junk input,
 planning tomorrow while today runs, curious staff of another partner."""
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -179,14 +180,23 @@ def test_the_next_address_never_leaves_the_site(paid_day, courier_admin, login):
     assert response.url == reverse("delivery:day", args=[day.pk])
 
 
-@pytest.mark.parametrize("number", ["0{pk}", "00{pk}", "²", "１２"])
-def test_tracking_number_spellings_share_one_allowance(paid_day, settings, number):
+@pytest.mark.parametrize(
+    "number, found",
+    [("0{pk}", True), ("00{pk}", True), ("№{pk}", True), ("²", False), ("１２", False), ("x" * 64, False)],
+)
+def test_tracking_number_spellings_are_answered_and_counted_against_the_client(
+    paid_day, settings, number, found
+):
     _day, orders = paid_day
-    settings.TRACKING_FAILURES_PER_ORDER = 2
+    settings.TRACKING_FAILURES_PER_CLIENT = 2
+    # addresses of this test's own: the counters live in the shared cache
+    client = Client(REMOTE_ADDR=f"2001:db8:{uuid.uuid4().int % 65536:x}::1")
     typed = number.format(pk=orders[0].pk)
-    for n in range(2):
-        Client(REMOTE_ADDR=f"10.7.{n}.1").post(reverse("track"), {"number": typed, "last_digits": "0000"})
 
-    answer = Client(REMOTE_ADDR="10.7.9.9").post(reverse("track"), {"number": typed, "last_digits": "0000"})
+    answers = [client.post(reverse("track"), {"number": typed, "last_digits": "0000"}) for _n in range(3)]
+    right = Client(REMOTE_ADDR=f"2001:db8:{uuid.uuid4().int % 65536:x}::2").post(
+        reverse("track"), {"number": typed, "last_digits": "4567"}
+    )
 
-    assert answer.status_code == 429
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert (right.context["result"] or {}).get("number") == (orders[0].pk if found else None)

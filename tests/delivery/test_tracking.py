@@ -6,10 +6,14 @@ import uuid
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from orders.delivery import services
 from orders.delivery.models import CourierDay, DeliveryStop, StopOutcome
+from orders.selectors import order_timeline
 from tests.delivery.conftest import WEDNESDAY
+from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -70,14 +74,110 @@ def test_wrong_digits_and_a_wrong_number_get_the_same_answer(delivered_order, pu
     assert wrong_digits == wrong_number
 
 
-def test_guessing_the_digits_of_one_order_is_throttled(delivered_order, settings):
-    settings.TRACKING_FAILURES_PER_ORDER = 5
-    guesses = [_track(Client(REMOTE_ADDR=f"10.9.9.{n}"), delivered_order.pk, f"{n:04d}") for n in range(5)]
+def test_guessing_is_limited_per_client_not_per_order(delivered_order, settings):
+    settings.TRACKING_FAILURES_PER_CLIENT = 3
+    # thirty strangers, each from an address of its own, guess the digits of one order
+    strangers = [_track(Client(REMOTE_ADDR=f"10.9.9.{n}"), delivered_order.pk, f"{n:04d}") for n in range(30)]
+    prober = Client(REMOTE_ADDR="10.9.8.1")
+    probes = [_track(prober, delivered_order.pk, f"{n:04d}") for n in range(4)]
 
-    right_but_late = _track(Client(REMOTE_ADDR="10.9.9.200"), delivered_order.pk, "4567")
+    customer = _track(Client(REMOTE_ADDR="10.9.9.200"), delivered_order.pk, "4567")
 
-    assert [g.status_code for g in guesses] == [200] * 5
-    assert right_but_late.status_code == 429 and right_but_late.context["result"] is None
+    assert [g.status_code for g in strangers] == [200] * 30
+    assert [p.status_code for p in probes] == [200, 200, 200, 429]
+    assert customer.status_code == 200 and customer.context["result"]["number"] == delivered_order.pk
+    # the client that used up its allowance is refused even the right digits
+    assert _track(prober, delivered_order.pk, "4567").status_code == 429
+
+
+def test_a_made_up_forwarded_header_gives_no_fresh_allowance(delivered_order, settings):
+    settings.TRACKING_FAILURES_PER_CLIENT = 3
+    settings.TRACKING_CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    client = Client(REMOTE_ADDR="10.0.0.2")  # the proxy
+
+    # the proxy appends the address it saw to whatever the client sent
+    answers = [
+        client.post(
+            reverse("track"),
+            {"number": str(delivered_order.pk), "last_digits": f"{n:04d}"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.7",
+        ).status_code
+        for n in range(4)
+    ]
+
+    assert answers == [200, 200, 200, 429]
+
+
+def test_an_ipv6_client_counts_as_its_network(delivered_order, settings):
+    settings.TRACKING_FAILURES_PER_CLIENT = 3
+
+    answers = [
+        _track(Client(REMOTE_ADDR=f"2001:db8:7:7::{n + 1:x}"), delivered_order.pk, f"{n:04d}").status_code
+        for n in range(4)
+    ]
+
+    assert answers == [200, 200, 200, 429]
+
+
+def test_tracking_by_the_shops_order_number(delivered_order, public):
+    page = _track(public, delivered_order.external_id, "4567")
+    wrong = _track(public, delivered_order.external_id, "0000")
+
+    assert page.status_code == 200 and page.context["result"]["number"] == delivered_order.pk
+    assert wrong.context["result"] is None
+    assert (
+        wrong.context["form"].non_field_errors()
+        == _track(public, "NO-SUCH-1", "4567").context["form"].non_field_errors()
+    )
+
+
+def test_a_shops_number_two_shops_share_asks_for_ours(delivered_order, public, partner_b):
+    make_order(partner_b, external_id=delivered_order.external_id)  # the same last four digits
+
+    shared = _track(public, delivered_order.external_id, "4567")
+    ours = _track(public, delivered_order.pk, "4567")
+
+    assert shared.status_code == 200 and shared.context["result"] is None
+    with translation.override("ru"):  # the public page speaks Russian
+        asked = _(
+            "Orders of several shops have this number. Enter the KetLogistic order number from our SMS or the "
+            "courier's receipt instead."
+        )
+    assert shared.context["form"].errors["number"] == [asked]
+    assert ours.context["result"]["number"] == delivered_order.pk
+
+
+def test_equal_times_keep_their_real_order(delivered_order, public):
+    # the clock stands still in this test: the hand-over, the visit nobody answered and the payment all happen
+    # at Wednesday 09:00
+    steps = _track(public, delivered_order.pk, "4567").context["result"]["steps"]
+
+    assert [step.text for step in steps[-3:]] == [
+        "Курьер везёт ваш заказ",
+        "Курьер не застал вас дома",
+        "Доставлен и оплачен. Спасибо!",
+    ]
+
+
+def test_equal_times_keep_their_real_order_on_the_timeline(delivered_order, logist):
+    entries = order_timeline(delivered_order, logist)
+
+    # the clock stands still: Tuesday 10:00 sent, called, agreed; Wednesday 09:00 assigned, handed over, nobody
+    # at home, paid
+    assert [(entry.kind, entry.to_status or entry.title) for entry in entries] == [
+        ("status", "to_send"),
+        ("status", "sent"),
+        ("status", "calling"),
+        ("call", "Call (Logist): Delivery agreed"),
+        ("status", "delivery_agreed"),
+        ("status", "in_registry"),
+        ("courier", "Assigned to courier Арман Курьер"),
+        ("status", "with_courier"),
+        ("courier", "Goods handed to the courier"),
+        ("courier", "Customer not at home (attempt 1)"),
+        ("status", "paid"),
+        ("courier", "Delivered and paid: 10\u202f000.00\xa0₸ collected"),
+    ]
 
 
 def test_scanning_order_numbers_from_one_address_is_throttled(delivered_order, public, settings):
