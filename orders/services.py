@@ -192,7 +192,11 @@ def _side(actor) -> str:
 
 @transaction.atomic
 def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
-    """A message in the order's shared thread; the thread then awaits the other side's answer."""
+    """A message in the order's shared thread; the thread then awaits the other side's answer.
+
+    A partner's question is due 8 working hours after its first unanswered message (seed 003): further partner
+    messages before our answer add to the question and leave the due time where it is; our answer clears it, and
+    the partner's next message starts a new one."""
     if not access.can(actor, "discussion.post"):
         raise PermissionDenied
     order = access.get_scoped_or_404(actor, Order.objects.select_related("partner"), pk=order.pk)
@@ -219,6 +223,13 @@ def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
         },
     )
     if not created:
+        still_unanswered = (
+            discussion.is_open
+            and discussion.awaiting == Discussion.Side.STAFF
+            and discussion.answer_due_at is not None
+        )
+        if awaiting == Discussion.Side.STAFF and still_unanswered:
+            due = discussion.answer_due_at
         discussion.is_open = True
         discussion.awaiting = awaiting
         discussion.last_message_at = now

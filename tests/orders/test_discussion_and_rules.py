@@ -10,7 +10,7 @@ from django.urls import reverse
 from ketlogistic.core.models import AuditEntry
 from ketlogistic.core.roles import Role
 from orders.models import Discussion, PartnerRules
-from orders.services import discussion_post
+from orders.services import discussion_close, discussion_post
 from tests.factories import make_order
 from tests.isolation import assert_hidden
 
@@ -35,6 +35,36 @@ def test_partner_question_awaits_our_answer_within_eight_working_hours(order, us
     thread = Discussion.objects.get(order=order)
     assert thread.awaiting == "staff"
     assert thread.answer_due_at == datetime(2026, 11, 25, 14, 0, tzinfo=ALMATY)
+
+
+def test_question_due_is_8_working_hours_after_first_unanswered_message(order, user_a, head):
+    def post(actor, moment, text):
+        with time_machine.travel(moment):
+            discussion_post(actor=actor, order=order, text=text)
+        return Discussion.objects.values_list("awaiting", "answer_due_at").get(order=order)
+
+    # Tuesday 15:00 the question; 17:30 and Wednesday 10:00 the partner writes again, still unanswered
+    first = post(user_a, datetime(2026, 11, 24, 15, 0, tzinfo=ALMATY), "Клиент хочет добавить товар — можно?")
+    again = post(user_a, datetime(2026, 11, 24, 17, 30, tzinfo=ALMATY), "Ответьте, пожалуйста")
+    third = post(user_a, datetime(2026, 11, 25, 10, 0, tzinfo=ALMATY), "Ждём ответа")
+    # Wednesday 11:00 our answer; Thursday 16:00 a new question
+    answered = post(head, datetime(2026, 11, 25, 11, 0, tzinfo=ALMATY), "Да, добавим")
+    new_question = post(user_a, datetime(2026, 11, 26, 16, 0, tzinfo=ALMATY), "А если клиент откажется?")
+
+    due = datetime(2026, 11, 25, 14, 0, tzinfo=ALMATY)
+    assert [first, again, third] == [("staff", due), ("staff", due), ("staff", due)]
+    assert answered == ("partner", None)
+    assert new_question == ("staff", datetime(2026, 11, 27, 15, 0, tzinfo=ALMATY))
+
+
+def test_a_question_in_a_closed_thread_is_due_from_its_own_message(order, user_a, head):
+    with time_machine.travel(datetime(2026, 11, 24, 15, 0, tzinfo=ALMATY)):
+        discussion_post(actor=user_a, order=order, text="Вопрос")
+        discussion_close(actor=head, order=order)
+    with time_machine.travel(datetime(2026, 11, 26, 9, 0, tzinfo=ALMATY)):
+        discussion_post(actor=user_a, order=order, text="Ещё вопрос")
+
+    assert Discussion.objects.get(order=order).answer_due_at == datetime(2026, 11, 26, 17, 0, tzinfo=ALMATY)
 
 
 def test_our_answer_turns_the_thread_to_the_partner(order, user_a, head):
