@@ -10,7 +10,8 @@ Two backends behind one interface (`TELEPHONY_BACKEND`):
   customer, and when the call ends it POSTs a webhook to `callback_url`:
   `{"call_id", "status": "completed|no_answer|busy|failed", "duration": 42, "recording_url": "…"}`
   signed with `X-PBX-Signature: t=<unix time>,v1=<hex HMAC-SHA256(TELEPHONY_WEBHOOK_SECRET, "<t>.<body>")>`.
-  We then download the recording from `recording_url`.
+  A timestamp more than five minutes off is refused, and so is a signature seen before (a replay is answered
+  200 and not processed). We then download the recording from `recording_url`.
 
 The real PBX of the company plugs in by pointing the settings at it; the tests run a local PBX
 (a small HTTP server) that speaks this protocol.
@@ -31,10 +32,12 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
 SIGNATURE_HEADER = "X-PBX-Signature"
+TOLERANCE_SECONDS = 300  # a signature's timestamp may be this far from our clock
 MAX_RECORDING_BYTES = 50 * 1024 * 1024
 AUDIO_TYPES = {b"RIFF": "audio/wav", b"ID3": "audio/mpeg", b"OggS": "audio/ogg"}
 
@@ -50,11 +53,13 @@ class DialResult:
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
+    # The timestamp is part of what is signed: without it a captured signature passes again with a fresh `t`
+    # (tests/callcenter/test_telephony.py checks this against a known answer).
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
 
 
-def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
+def verify(secret: str, header: str, body: bytes, *, tolerance: int = TOLERANCE_SECONDS) -> bool:
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(parts["t"])
@@ -64,6 +69,30 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
         return False
     expected = sign(secret, timestamp, body).split("v1=")[1]
     return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def _seen_key(header: str) -> str:
+    return "pbx-signature:" + hashlib.sha256(header.encode()).hexdigest()
+
+
+def first_delivery(header: str) -> bool:
+    """Whether this verified signature arrives for the first time (a replay inside the window is not processed).
+
+    Kept in the cache for twice the tolerance: past that the timestamp check refuses the replay anyway. If the
+    cache is down, the event goes through: processing an event twice changes nothing (see `pbx_event`).
+    """
+    try:
+        return bool(cache.add(_seen_key(header), 1, timeout=2 * TOLERANCE_SECONDS))
+    except Exception:  # noqa: BLE001 - whatever the cache raises, the event's own idempotency still holds
+        return True
+
+
+def forget_delivery(header: str) -> None:
+    """The event was not processed after all: the PBX's retry with the same signature must be processed."""
+    try:
+        cache.delete(_seen_key(header))
+    except Exception:  # noqa: BLE001 - nothing remembered, nothing to forget
+        pass
 
 
 def tone_wav(seconds: float = 2.0, frequency: float = 440.0) -> bytes:

@@ -197,11 +197,19 @@ def pbx_webhook(request):
         settings.TELEPHONY_WEBHOOK_SECRET, signature, request.body
     ):
         return JsonResponse({"error": "bad signature"}, status=403)
+    if not telephony.first_delivery(signature):
+        return JsonResponse({"ok": True, "duplicate": True})  # a replay: acknowledged, not processed again
     try:
         payload = json.loads(request.body)
+        if not isinstance(payload, dict):
+            raise ValueError("the body must be a JSON object")
         services.pbx_event(payload=payload)
     except (ValueError, ValidationError, telephony.TelephonyError) as exc:
+        telephony.forget_delivery(signature)
         return JsonResponse({"error": str(exc)[:200]}, status=400)
+    except BaseException:
+        telephony.forget_delivery(signature)  # e.g. the database went away: the PBX's retry must get through
+        raise
     return JsonResponse({"ok": True})
 
 

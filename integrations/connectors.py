@@ -9,6 +9,8 @@ into our order fields through the partner's mapping of dotted paths, e.g.
 
 Orders already received are skipped by their external id. A failing partner system is retried
 with back-off (doubling the wait up to six hours); every run is recorded for the partner and its manager.
+Runs are made by workers, never in a web request («Run now» queues one), through `outbound.request`: the
+address the guard checked, no redirects, an overall deadline and a size cap (settings `INTEGRATIONS_CONNECTOR_*`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -113,8 +116,7 @@ def _fetch(connector: PullConnector) -> tuple[int, object]:
         raise ConnectorError(_("The partner's system answered HTTP %(code)s.") % {"code": answer.status})
     if answer.truncated:
         raise ConnectorError(
-            _("The answer is larger than %(size)s MB, the most one run reads.")
-            % {"size": f"{limit / 2**20:g}"}
+            _("The answer is larger than %(size)s, the most one run reads.") % {"size": filesizeformat(limit)}
         )
     try:
         return answer.status, json.loads(answer.body)

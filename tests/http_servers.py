@@ -6,27 +6,43 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Recorder:
-    """A local HTTP server on 127.0.0.1 that records requests and answers from a script of responses."""
+    """A local HTTP server on 127.0.0.1 that records requests and answers from a script of responses.
 
-    def __init__(self, responses=None, default=(200, b"ok", "text/plain")):
+    A response is `(status, payload, content_type)` or `(status, payload, content_type, extra_headers)`;
+    `on_request(request)` runs before each answer (in the server's thread), e.g. to act as a second worker
+    while the client waits. `host`/`port` place it (another loopback address, a port shared with another).
+    """
+
+    def __init__(
+        self,
+        responses=None,
+        default=(200, b"ok", "text/plain"),
+        *,
+        host="127.0.0.1",
+        port=0,
+        on_request=None,
+        ssl_context=None,
+    ):
         self.requests: list[dict] = []
         self.responses = list(responses or [])
         self.default = default
+        self.on_request = on_request
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                recorder.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k: v for k, v in self.headers.items()},
-                        "body": body,
-                    }
-                )
-                status, payload, content_type = (
+                request = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": {k: v for k, v in self.headers.items()},
+                    "body": body,
+                }
+                recorder.requests.append(request)
+                if recorder.on_request is not None:
+                    recorder.on_request(request)
+                status, payload, content_type, *extra = (
                     recorder.responses.pop(0) if recorder.responses else recorder.default
                 )
                 if not isinstance(payload, bytes):
@@ -35,10 +51,73 @@ class Recorder:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args):
+                return
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.scheme = "http"
+        if ssl_context is not None:  # an HTTPS receiver (the handshake happens in the handler's thread)
+            self.server.socket = ssl_context.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            self.scheme = "https"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.server.server_address[0]}:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Trickler:
+    """A slow partner system: it answers 200 at once, then sends its body in `pieces`, `pause` seconds apart
+    (each piece quickly enough that no per-read timeout ever fires). `pieces_sent` tells how far it got."""
+
+    def __init__(self, body: bytes, *, pieces: int, pause: float):
+        self.pieces_sent = 0
+        self.stopped = threading.Event()
+        size = -(-len(body) // pieces)
+        parts = [body[i : i + size] for i in range(0, len(body), size)]
+        trickler = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    for part in parts:
+                        if trickler.stopped.wait(pause):
+                            return
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                        trickler.pieces_sent += 1
+                except OSError:
+                    return  # the client hung up
+
+            do_GET = do_POST = _answer
 
             def log_message(self, *args):
                 return
@@ -55,6 +134,7 @@ class Recorder:
         return self
 
     def __exit__(self, *exc):
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 

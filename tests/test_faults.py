@@ -445,6 +445,42 @@ def test_delivery_runs_racing_over_the_same_due_webhooks_send_each_once(user_a, 
     assert set(WebhookDelivery.objects.values_list("state", "attempts")) == {("succeeded", 1)}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_webhook_event_is_never_sent_twice_when_a_claim_expires_mid_batch(user_a, partner_a, product_a):
+    """A receiver answering in 8 s got 23 of 40 events twice: the claim on a batch ran out while the batch was
+    still being sent, another run claimed the rest and sent them, and the first run sent them again."""
+    from django.db import connection as this_threads_connection
+    from django.utils import timezone
+
+    from tests.factories import make_order
+
+    second_run = []
+
+    def while_the_first_run_waits_for_this_answer(request):
+        if second_run:
+            return
+        second_run.append(None)
+        # the claim on the rest of the first run's batch runs out (as it did while a slow receiver answered) …
+        WebhookDelivery.objects.exclude(event_id=request["headers"]["X-KetLogistic-Event-Id"]).update(
+            claimed_until=timezone.now() - timedelta(seconds=1)
+        )
+        try:  # … and another worker's run claims and sends them
+            second_run[0] = webhooks.deliver_due()
+        finally:
+            this_threads_connection.close()
+
+    with Recorder(on_request=while_the_first_run_waits_for_this_answer) as receiver:
+        webhooks.endpoint_create(actor=user_a, url=receiver.url, events=["order.created"])
+        for _ in range(5):
+            make_order(partner_a, product=product_a)
+
+        first_run = webhooks.deliver_due()
+
+    ids = [request["headers"]["X-KetLogistic-Event-Id"] for request in receiver.requests]
+    assert (first_run, second_run, len(ids), len(set(ids))) == (1, [4], 5, 5)
+    assert set(WebhookDelivery.objects.values_list("state", "attempts")) == {("succeeded", 1)}
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_delivery_whose_worker_died_after_the_partner_got_it_comes_again_with_the_same_event_id(

@@ -88,6 +88,62 @@ def test_the_webhook_rejects_a_bad_or_stale_signature(client, settings, calling_
     assert CallAttempt.objects.get(pk=attempt.pk).duration_seconds == 0
 
 
+# docs: X-PBX-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>. The expected value was computed
+# outside the product: printf '%s' '1800000000.{"call_id":"c-1","status":"completed","duration":42}' |
+#   openssl dgst -sha256 -hmac pbx-webhook-secret
+KNOWN_BODY = b'{"call_id":"c-1","status":"completed","duration":42}'
+KNOWN_V1 = "05e9a7861cd7900b660248e6f075e0aad2d97ce294338ab46c0c9131fcab5ea1"
+
+
+@pytest.mark.django_db
+def test_pbx_signature_known_answer(client, settings):
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    settings.TELEPHONY_WEBHOOK_SECRET = SECRET
+    header = f"t=1800000000,v1={KNOWN_V1}"
+    with time_machine.travel(datetime.fromtimestamp(1_800_000_010, tz=UTC), tick=False):
+        signed = telephony.sign(SECRET, 1_800_000_000, KNOWN_BODY)
+        verified = telephony.verify(SECRET, header, KNOWN_BODY)
+        answer = client.post(
+            reverse("callcenter:pbx_webhook"),
+            data=KNOWN_BODY,
+            content_type="application/json",
+            headers={telephony.SIGNATURE_HEADER: header},
+        )
+
+    assert (signed, verified, answer.status_code) == (header, True, 200)
+
+
+@pytest.mark.django_db
+def test_pbx_replay_with_fresh_timestamp_is_refused(client, settings, calling_order, logist, at_tuesday_10):
+    """A signature captured an hour ago, sent again with the current time as `t`: the timestamp is signed."""
+    settings.TELEPHONY_WEBHOOK_SECRET = SECRET
+    attempt = services.call_dial(actor=logist, order=calling_order())
+    body = telephony.webhook_body(
+        {"call_id": attempt.telephony_call_id, "status": "completed", "duration": 9}
+    )
+    captured = telephony.sign(SECRET, int(time.time()) - 3600, body).split("v1=")[1]
+
+    def post(header):
+        return client.post(
+            reverse("callcenter:pbx_webhook"),
+            data=body,
+            content_type="application/json",
+            headers={telephony.SIGNATURE_HEADER: header},
+        )
+
+    replay = post(f"t={int(time.time())},v1={captured}")
+    assert (replay.status_code, CallAttempt.objects.get(pk=attempt.pk).duration_seconds) == (403, 0)
+
+    signed_now = telephony.sign(SECRET, int(time.time()), body)
+    # the same request again inside the window: acknowledged, not processed twice
+    first, again = post(signed_now), post(signed_now)
+    assert (first.json(), again.json()) == ({"ok": True}, {"ok": True, "duplicate": True})
+    assert CallAttempt.objects.get(pk=attempt.pk).duration_seconds == 9
+
+
 @pytest.mark.django_db
 def test_without_a_configured_secret_every_webhook_is_refused(client, settings):
     settings.TELEPHONY_WEBHOOK_SECRET = ""

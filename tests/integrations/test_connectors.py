@@ -186,3 +186,67 @@ def test_the_auth_header_is_stored_encrypted(user_a):
     connector = _connector(user_a, "http://127.0.0.1:9/x")
 
     assert "s3cret" not in connector.auth_header_ciphertext
+
+
+def test_run_now_never_calls_out_inside_the_web_request(
+    user_a, product_a, client_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A slow partner system held a web thread per click (eight clicks starved /healthz): the click only queues."""
+    from integrations import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.run_connector, "apply_async", lambda args=(), **kwargs: queued.append(args))
+    with Recorder(default=(200, _answer(601), None)) as partner_system:
+        connector = _connector(user_a, partner_system.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            page = client_a.post(reverse("integrations:connector_run", args=[connector.pk]), follow=True)
+
+        assert partner_system.requests == []
+        [run] = ConnectorRun.objects.filter(connector=connector)
+        assert (run.state, queued) == ("queued", [(run.pk,)])
+        assert 'data-testid="run-pending"' in page.content.decode()
+
+        tasks.run_connector(run.pk)  # the worker
+        tasks.run_connector(run.pk)  # the same task delivered again: the run is made once
+
+        assert len(partner_system.requests) == 1
+    run.refresh_from_db()
+    assert (run.state, run.fetched, run.created) == ("succeeded", 1, 1)
+
+
+def test_run_now_clicked_again_while_a_run_waits_queues_no_second_run(user_a, product_a, client_a):
+    connector = _connector(user_a, "http://127.0.0.1:9/x")
+    url = reverse("integrations:connector_run", args=[connector.pk])
+
+    first = client_a.post(url, follow=True)
+    again = client_a.post(url, follow=True)
+
+    [run] = ConnectorRun.objects.filter(connector=connector)
+    assert run.state == "queued"
+    assert [m.level_tag for m in first.context["messages"]] == ["success"]
+    assert [m.level_tag for m in again.context["messages"]] == ["info"]
+
+
+def test_a_queued_run_whose_kick_was_lost_is_made_by_the_minute_sweep(user_a, product_a):
+    """The broker was down when «Run now» queued it; a run whose worker died is closed as interrupted."""
+    with Recorder(default=(200, _answer(701), None)) as partner_system:
+        connector = _connector(user_a, partner_system.url)
+        later = timezone.now() + timedelta(hours=1)
+        PullConnector.objects.filter(pk=connector.pk).update(next_run_at=later)
+        queued, _ = connectors.connector_run_request(actor=user_a, connector=connector)
+        dead = ConnectorRun.objects.create(
+            connector=connector,
+            partner=connector.partner,
+            started_at=timezone.now() - timedelta(minutes=16),
+            state=ConnectorRun.State.RUNNING,
+        )
+
+        assert connectors.run_due() == 1
+        assert len(partner_system.requests) == 1
+    queued.refresh_from_db()
+    dead.refresh_from_db()
+    assert (queued.state, queued.created) == ("succeeded", 1)
+    assert (dead.state, dead.error) == (
+        "failed",
+        "The run was interrupted (its worker stopped); the next run fetches again.",
+    )

@@ -203,6 +203,46 @@ def test_signature_verification_rejects_tampering_and_old_messages():
     assert not webhooks.verify("whsec_x", "garbage", body)
 
 
+# docs/API.md: `X-KetLogistic-Signature: t=<unix time>,v1=<hex>` where v1 = HMAC-SHA256(secret, "<t>.<raw body>").
+# The expected value was computed outside the product:
+#   printf '%s' '1800000000.<KNOWN_BODY>' | openssl dgst -sha256 -hmac whsec_known_answer
+KNOWN_SECRET = "whsec_known_answer"
+KNOWN_BODY = b'{"id":"5b7f0c1e-0000-4000-8000-000000000001","type":"order.created","livemode":true,"data":{}}'
+KNOWN_V1 = "cf5b34d6ecd210063546ffb14d56849e0295ea8b3e35921214359301ef3aaacd"
+
+
+def test_partner_webhook_signature_known_answer():
+    header = f"t=1800000000,v1={KNOWN_V1}"
+
+    assert webhooks.sign(KNOWN_SECRET, 1_800_000_000, KNOWN_BODY) == header
+    assert webhooks.verify(KNOWN_SECRET, header, KNOWN_BODY, now=1_800_000_010)
+    # the signature captured once and sent again later with a fresh timestamp
+    assert not webhooks.verify(KNOWN_SECRET, f"t=1800000600,v1={KNOWN_V1}", KNOWN_BODY, now=1_800_000_600)
+
+
+def test_delivered_webhooks_pass_the_receiver_code_of_the_docs(user_a, partner_a, product_a):
+    """The partner's side, as docs/API.md writes it (not the product's own verify)."""
+    import hashlib
+    import hmac
+    import time
+
+    def verify_webhook(secret, signature_header, raw_body, tolerance_seconds=300):  # copied from docs/API.md
+        parts = dict(item.split("=", 1) for item in signature_header.split(","))
+        timestamp = int(parts["t"])
+        if abs(time.time() - timestamp) > tolerance_seconds:
+            return False
+        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, parts.get("v1", ""))
+
+    with Recorder() as receiver:
+        _endpoint_, secret = _endpoint(user_a, receiver.url, events=["order.created"])
+        make_order(partner_a, product=product_a)
+        webhooks.deliver_due()
+
+    [request] = receiver.requests
+    assert verify_webhook(secret, request["headers"]["X-KetLogistic-Signature"], request["body"])
+
+
 def test_private_addresses_are_refused_in_production(user_a, settings):
     from django.core.exceptions import ValidationError
 
