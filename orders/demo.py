@@ -12,38 +12,48 @@ from ketlogistic.core.models import Partner, User
 from . import workflow
 from .intake import orders_create_many
 from .models import Order, PartnerRules
-from .services import discussion_post
+from .services import discussion_post, order_mark_work_started
 from .statuses import OrderSource
 
-# (target status, the moves that lead there from "на отправку")
+# (target status, the moves that lead there from "на отправку"); "first_call" is the first call to the customer, which
+# starts work on the order (the call center's demo records the calls behind it)
 PATHS = {
     "to_send": [],
     "cancelled": [("cancel", {})],
     "calling": [("send", {})],
-    "delivery_agreed": [("send", {}), ("agree_delivery", {"delivery_date": 1})],
-    "in_registry": [("send", {}), ("agree_delivery", {"delivery_date": 1}), ("add_to_registry", {})],
+    "delivery_agreed": [("send", {}), ("first_call", {}), ("agree_delivery", {"delivery_date": 1})],
+    "in_registry": [
+        ("send", {}),
+        ("first_call", {}),
+        ("agree_delivery", {"delivery_date": 1}),
+        ("add_to_registry", {}),
+    ],
     "with_courier": [
         ("send", {}),
+        ("first_call", {}),
         ("agree_delivery", {"delivery_date": 0}),
         ("add_to_registry", {}),
         ("hand_to_courier", {}),
     ],
     "paid": [
         ("send", {}),
+        ("first_call", {}),
         ("agree_delivery", {"delivery_date": 1}),
         ("add_to_registry", {}),
         ("hand_to_courier", {}),
         ("mark_paid", {"collected_amount": "cod"}),
     ],
-    "refused": [("send", {}), ("refuse", {"reason": "Клиент передумал"})],
-    "not_reached": [("send", {}), ("close_not_reached", {})],
+    "refused": [("send", {}), ("first_call", {}), ("refuse", {"reason": "Клиент передумал"})],
+    "not_reached": [("send", {}), ("first_call", {}), ("close_not_reached", {})],
     "post_shipped": [
         ("send", {}),
+        ("first_call", {}),
         ("agree_delivery", {"delivery_date": 1}),
         ("ship_by_post", {"tracking_number": "auto"}),
     ],
     "returned": [
         ("send", {}),
+        ("first_call", {}),
         ("agree_delivery", {"delivery_date": 1}),
         ("ship_by_post", {"tracking_number": "auto"}),
         ("post_returned", {"reason": "Не получен"}),
@@ -142,6 +152,11 @@ def seed(context: dict | None = None) -> dict:
             order = result.order
             moment = created_at
             for action, data in PATHS[status]:
+                if action == "first_call":  # half an hour after the order was put into work
+                    order_mark_work_started(
+                        order_id=order.pk, at=min(moment + timedelta(minutes=30), now), cause="call"
+                    )
+                    continue
                 moment += timedelta(hours=rng.randint(1, 20))
                 payload = dict(data)
                 reason = payload.pop("reason", "")

@@ -33,19 +33,6 @@ R = Role
 PARTNERS = frozenset(PARTNER_ROLES)
 
 FINAL_STATUSES = frozenset({S.PAID, S.REFUSED, S.RETURNED, S.NOT_REACHED, S.CANCELLED})
-# Entering any of these proves somebody worked on the order (at least one call): the fee is due.
-WORKED_STATUSES = frozenset(
-    {
-        S.DELIVERY_AGREED,
-        S.IN_REGISTRY,
-        S.WITH_COURIER,
-        S.POST_SHIPPED,
-        S.PAID,
-        S.REFUSED,
-        S.RETURNED,
-        S.NOT_REACHED,
-    }
-)
 
 
 class TransitionError(ApplicationError):
@@ -63,6 +50,9 @@ class Transition:
     requires: tuple[str, ...] = ()  # keys that `data` must hold
     delivery_kinds: frozenset[str] | None = None  # only for these kinds of delivery
     bulk: bool = False  # offered as a bulk action in the lists
+    # the goods leave us (to a courier, to the post): work on the order has started, whatever came before
+    # (`orders.services.order_mark_work_started`); no status by itself says a customer was called
+    starts_work: bool = False
 
 
 def _t(action, label, sources, target, roles, **kwargs) -> Transition:
@@ -151,6 +141,7 @@ TRANSITIONS: dict[str, Transition] = {
             {R.COURIER_ADMIN, R.COURIER},
             system=True,
             delivery_kinds=COURIER_KINDS,
+            starts_work=True,
         ),
         _t(
             "mark_paid",
@@ -180,6 +171,7 @@ TRANSITIONS: dict[str, Transition] = {
             system=True,
             requires=("tracking_number",),
             delivery_kinds=frozenset({DeliveryKind.POST}),
+            starts_work=True,
         ),
         _t(
             "post_paid",
@@ -300,6 +292,10 @@ def _refusal(order: Order, transition: Transition, actor, *, source: str) -> str
             "action": transition.label,
             "kind": order.get_delivery_kind_display(),
         }
+    if transition.target == S.CANCELLED and order.work_started_at is not None:
+        # only an order marked worked before the rule of `order_mark_work_started` held (the database refuses a
+        # cancelled order with work started): a refusal, never a 500
+        return _("Work on this order has started: it can no longer be cancelled.")
     if order.is_test and source != OrderSource.SANDBOX:
         return _("Test orders move only through the sandbox API.")
     if source == OrderSource.SANDBOX:
@@ -365,14 +361,18 @@ def _apply(order: Order, transition: Transition, context: Context) -> None:
     if transition.action == "return_to_calling":
         order.delivery_date = None
         fields.add("delivery_date")
-    if transition.target in WORKED_STATUSES and order.work_started_at is None:
-        order.work_started_at = context.now
-        fields.add("work_started_at")
     if transition.target in FINAL_STATUSES:
         order.closed_at = context.now
         fields.add("closed_at")
     context.changed_fields |= fields
     order.save(update_fields=[*sorted(fields), "updated_at"])
+    if transition.starts_work and order.work_started_at is None:
+        # imported here: the services move orders through this module
+        from .services import order_mark_work_started
+
+        if order_mark_work_started(order_id=order.pk, at=context.now, cause=transition.action):
+            order.work_started_at = context.now
+            context.changed_fields.add("work_started_at")
 
 
 def _json_safe(data: dict) -> dict:

@@ -15,6 +15,7 @@ from orders.delivery.models import Collection
 from orders.intake import orders_create_many
 from orders.models import Order
 from orders.services import order_mark_work_started
+from orders.statuses import OrderStatus
 from tests.factories import order_row
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -58,9 +59,10 @@ _counter = [0]
 
 
 def make_worked_orders(
-    partner, count, *, kind="express", started=IN_WEEK, city=None, price="10000", product=None
+    partner, count, *, kind="express", started=IN_WEEK, city=None, price="10000", product=None, created=None
 ):
-    """n orders created through the intake, their work started (the first call) at `started`."""
+    """n orders created through the intake (at `created`, by default two hours before `started`), put into work and
+    their work started (the first call) at `started`; with `started=None` they stay «на отправку», never worked."""
     from warehouses.models import Product
 
     product = product or Product.objects.filter(partner=partner).first()
@@ -82,13 +84,17 @@ def make_worked_orders(
         rows=rows,
         actor=None,
         source="api",
-        now=(started or MONDAY_AFTER) - timedelta(hours=2),
+        now=created or (started or MONDAY_AFTER) - timedelta(hours=2),
     )
     orders = [result.order for result in results]
     assert all(result.status == "created" for result in results), [r.errors for r in results]
-    for order in orders:
-        if started is not None:
-            order_mark_work_started(order_id=order.pk, at=started)
+    if started is not None:
+        # put into work an hour before the first call (the status only: the charge run reads when work started)
+        Order.objects.filter(pk__in=[o.pk for o in orders]).update(
+            status=OrderStatus.SENT, sent_at=started - timedelta(hours=1)
+        )
+        for order in orders:
+            order_mark_work_started(order_id=order.pk, at=started, cause="call")
     return list(Order.objects.filter(pk__in=[o.pk for o in orders]).order_by("pk"))
 
 

@@ -9,9 +9,11 @@ import pytest
 from billing import ledger, runs
 from billing.models import BillingRun, Charge, Posting
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.roles import Role
 from orders import workflow
+from orders.models import Order
 from orders.statuses import OrderSource
-from tests.billing.conftest import WEEK
+from tests.billing.conftest import IN_WEEK, WEEK
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory
 
@@ -70,30 +72,47 @@ def test_a_kyrgyz_week_is_440_per_order_and_3_percent(partner_kg, worked_orders,
     assert {c.currency for c in Charge.objects.filter(run=run)} == {"KGS"}
 
 
-def test_an_order_cancelled_before_work_is_never_charged(
-    partner_a, product_a, worked_orders, finance, monday, user_a
+def test_an_order_cancelled_before_work_is_never_charged_nor_one_never_worked(
+    partner_a, product_a, worked_orders, finance, monday, user_a, make_user
 ):
-    [order] = worked_orders(partner_a, 1, started=None)
-    workflow.perform(order, action="cancel", actor=user_a, source=OrderSource.CABINET)
+    """All three orders arrive in the charged week: only the one whose customer was called is charged."""
+    from tests.factories import put_stock
+
+    put_stock(product_a, "Алматы", 1)
+    head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
+    [worked] = worked_orders(partner_a, 1)
+    cancelled, never_called = worked_orders(partner_a, 2, started=None, created=IN_WEEK)
+    workflow.perform(cancelled, action="cancel", actor=user_a, source=OrderSource.CABINET, now=IN_WEEK)
+    workflow.perform(never_called, action="send", actor=head, source=OrderSource.STAFF, now=IN_WEEK)
 
     run = _week_run(finance)
 
-    assert not Charge.objects.filter(order=order).exists()
-    assert run.charges.count() == 0
+    assert list(run.charges.values_list("order_id", "kind", "amount")) == [
+        (worked.pk, "order_fee", Decimal("2500"))
+    ]
+    assert list(
+        Order.objects.filter(pk__in=[cancelled.pk, never_called.pk])
+        .order_by("pk")
+        .values_list("status", "created_at", "work_started_at")
+    ) == [("cancelled", IN_WEEK, None), ("calling", IN_WEEK, None)]
 
 
 def test_refused_after_a_call_is_charged_the_fee_only(
     partner_a, product_a, worked_orders, finance, monday, make_user
 ):
-    from ketlogistic.core.roles import Role
+    from callcenter import services as calls
+    from callcenter.models import Outcome
     from tests.factories import put_stock
 
     put_stock(product_a, "Алматы", 1)
-    [order] = worked_orders(partner_a, 1)
+    [order] = worked_orders(partner_a, 1, started=None, created=IN_WEEK - timedelta(hours=2))
     logist = make_user(Role.LOGIST, scopes=[{"country": "KZ"}])
     head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
-    workflow.perform(order, action="send", actor=head, source=OrderSource.STAFF)
-    workflow.perform(order, action="refuse", actor=logist, source=OrderSource.STAFF, reason="Передумал")
+    workflow.perform(
+        order, action="send", actor=head, source=OrderSource.STAFF, now=IN_WEEK - timedelta(hours=1)
+    )
+    calls.call_dial(actor=logist, order=order, now=IN_WEEK)
+    calls.call_outcome(actor=logist, order=order, outcome=Outcome.REFUSED, reason="Передумал", now=IN_WEEK)
 
     _week_run(finance)
 

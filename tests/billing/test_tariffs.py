@@ -125,7 +125,10 @@ def test_distance_and_refusal_transport_for_orders_a_courier_took_out(
         amount=Decimal("700"),
         effective_from=date(2026, 1, 1),
     )
-    far, refused = worked_orders(partner_a, 2, city=band.city.name)
+    # work starts when the courier takes the goods (`when`, below)
+    far, refused = worked_orders(
+        partner_a, 2, city=band.city.name, started=None, created=datetime(2026, 11, 19, 13, 0, tzinfo=ALMATY)
+    )
     Order.objects.filter(pk__in=[far.pk, refused.pk]).update(distance_km=band.from_km + Decimal("1"))
     head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
     from tests.factories import put_stock

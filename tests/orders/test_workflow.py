@@ -119,7 +119,7 @@ def test_agreeing_delivery_needs_a_date_not_in_the_past(order, head, logist):
     )
     order.refresh_from_db()
     assert (order.status, order.delivery_date) == ("delivery_agreed", tomorrow)
-    assert order.work_started_at is not None
+    assert order.work_started_at is None  # a status is no call: see test_work_starts.py
 
 
 def test_refusal_needs_a_reason(order, head, logist):
@@ -213,16 +213,17 @@ def test_final_statuses_allow_no_move(order, user_a):
             )
 
 
-def test_work_start_is_marked_once_and_never_on_a_cancelled_order(order, user_a, partner_a, product_a):
+def test_work_start_is_marked_once_and_never_on_a_cancelled_order(order, user_a, head, partner_a, product_a):
     first = timezone.now()
-    assert order_mark_work_started(order_id=order.pk, at=first) is True
-    assert order_mark_work_started(order_id=order.pk, at=first + timedelta(hours=1)) is False
+    order_send(order=order, actor=head)
+    assert order_mark_work_started(order_id=order.pk, at=first, cause="call") is True
+    assert order_mark_work_started(order_id=order.pk, at=first + timedelta(hours=1), cause="call") is False
     order.refresh_from_db()
     assert order.work_started_at == first
 
     cancelled = make_order(partner_a, product=product_a)
     order_cancel(order=cancelled, actor=user_a, source="cabinet")
-    assert order_mark_work_started(order_id=cancelled.pk, at=first) is False
+    assert order_mark_work_started(order_id=cancelled.pk, at=first, cause="call") is False
 
 
 def test_the_database_refuses_a_cancelled_order_with_work_started(order):
