@@ -21,6 +21,8 @@ certificate for a host name, which is all this needs.
 
 from __future__ import annotations
 
+import dataclasses
+import http.client
 import ipaddress
 import logging
 import re
@@ -150,6 +152,8 @@ def parse_outbound_url(url: str) -> Target:
     allowed = {"https"} | ({"http"} if settings.INTEGRATIONS_ALLOW_HTTP else set())
     if parts.scheme not in allowed:
         _refuse(_("The address must start with https://."))
+    if port == 0:
+        _refuse(_("The address is not a valid URL."))
     if "@" in parts.netloc:
         _refuse(_("The address may not contain a user name or password."))
     host, is_ip = _canonical_host(parts.hostname or "")
@@ -199,14 +203,7 @@ def resolve(target: Target) -> Target:
         addresses.append(str(address))
     if not addresses:
         raise OutboundURLError(_("The host name %(host)s does not resolve.") % {"host": target.host})
-    return Target(
-        scheme=target.scheme,
-        host=target.host,
-        port=target.port,
-        path=target.path,
-        addresses=tuple(addresses),
-        is_ip_literal=target.is_ip_literal,
-    )
+    return dataclasses.replace(target, addresses=tuple(addresses))
 
 
 def check_outbound_url(url: str) -> Target:
@@ -277,7 +274,7 @@ def _connect(target: Target, watchdog: _Watchdog) -> HTTPConnection:
             connection = HTTPConnection(address, target.port, timeout=timeout)
         try:
             connection.connect()
-        except (OSError, urllib3.exceptions.HTTPError):
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError, ValueError):
             connection.close()
             if index == len(target.addresses) - 1 or watchdog.expired:
                 raise
@@ -285,6 +282,10 @@ def _connect(target: Target, watchdog: _Watchdog) -> HTTPConnection:
         watchdog.watch(connection.sock)
         return connection
     raise OutboundError(_("The host has no address."))  # resolve() never returns a target without one
+
+
+def _timed_out(deadline: float) -> OutboundTimeout:
+    return OutboundTimeout(_("No complete answer within %(seconds)s s.") % {"seconds": f"{deadline:g}"})
 
 
 def request(
@@ -320,21 +321,20 @@ def request(
                 if size > max_bytes:
                     truncated = True
                     break
-        except (OSError, urllib3.exceptions.HTTPError, ValueError) as exc:
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError, ValueError) as exc:
+            # ValueError: a header the client refuses to send, a certificate for another name
             if watchdog.expired:
-                raise OutboundTimeout(
-                    _("No complete answer within %(seconds)s seconds.") % {"seconds": f"{deadline:g}"}
-                ) from exc
+                raise _timed_out(deadline) from exc
             raise OutboundError(
                 _("No answer: %(error)s") % {"error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
             ) from exc
         finally:
             if connection is not None:
                 connection.close()
-        if watchdog.expired:
-            raise OutboundTimeout(
-                _("No complete answer within %(seconds)s seconds.") % {"seconds": f"{deadline:g}"}
-            )
+        if (
+            watchdog.expired
+        ):  # the watchdog shut the socket: what was read ended early, not at the answer's end
+            raise _timed_out(deadline)
         duration_ms = int((time.monotonic() - watchdog.started) * 1000)
     # the path without its query (a partner may put a key there), as urllib3 used to log it
     logger.debug(

@@ -5,6 +5,10 @@ Redis outage can neither lose an event nor send one for a change that did not ha
 task delivers due rows (kicked after each commit, and every few seconds by beat); failures back off
 exponentially; an endpoint failing for a whole day is disabled and the partner is told.
 
+Each call goes through `outbound.request` (the checked address, no redirects, a 10 s overall deadline, a few KB of
+the answer kept). A run claims a batch of due rows; a slow receiver may outlast the batch's claim, so each row is
+rechecked as still this run's claim right before it is sent (another run may have claimed and sent it meanwhile).
+
 Signature: header `X-KetLogistic-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 """
 

@@ -250,10 +250,10 @@ def test_slow_endpoint_is_cut_at_the_overall_deadline(user_a, partner_a, product
 
     assert (run.state, run.error) == (
         "failed",
-        "The partner's system did not answer: No complete answer within 0.5 seconds.",
+        "The partner's system did not answer: No complete answer within 0.5 s.",
     )
     attempt = WebhookAttempt.objects.get()
-    assert (attempt.status_code, attempt.error) == (None, "No complete answer within 0.5 seconds.")
+    assert (attempt.status_code, attempt.error) == (None, "No complete answer within 0.5 s.")
     assert attempt.delivery.state == "pending"
 
 
@@ -300,3 +300,23 @@ def test_https_goes_to_the_checked_address_with_the_name_for_sni_and_the_certifi
     assert str(wrong_certificate.value) == (
         "No answer: CertificateError: hostname 'partner.example' doesn't match 'other.example'"
     )
+
+
+def test_a_server_that_does_not_speak_http_is_a_failed_call_not_a_crash():
+    import socketserver
+    import threading
+
+    class NotHttp(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(1024)
+            self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), NotHttp) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with pytest.raises(outbound.OutboundError) as failed:
+            outbound.request(
+                "GET", f"http://127.0.0.1:{server.server_address[1]}/", deadline=5, max_bytes=100
+            )
+        server.shutdown()
+
+    assert str(failed.value) == "No answer: BadStatusLine: SSH-2.0-OpenSSH_9.6\r\n"
