@@ -44,6 +44,8 @@ class CallState(models.Model):
     is_calling = models.BooleanField(default=False, editable=False, help_text="The order is being called")
     is_same_day = models.BooleanField(default=False, editable=False)
     order_created_at = models.DateTimeField(null=True, editable=False)
+    # the customer's country: the queue hands out only customers whose working hours it is (migration 0004)
+    country = models.CharField(max_length=2, blank=True, default="", editable=False)
     priority = models.GeneratedField(
         expression=Case(
             When(is_same_day=True, then=Value(0)),
@@ -65,6 +67,13 @@ class CallState(models.Model):
                 fields=["priority", "next_call_at", "order_created_at", "id"],
                 condition=Q(is_calling=True),
                 name="call_state_queue",
+            ),
+            # the same ranking for one country: while only one country is at work (an hour at each end of the
+            # day, and on a holiday of the other) its pull reads this one
+            models.Index(
+                fields=["country", "priority", "next_call_at", "order_created_at", "id"],
+                condition=Q(is_calling=True),
+                name="call_state_queue_country",
             ),
         ]
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access, crypto
-from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.calendar import calendar_for, countries_at_work
+from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from ketlogistic.core.services import audit_record
@@ -76,18 +77,23 @@ def on_transition(order: Order, transition, context) -> None:
 
 def queue(actor, *, now: datetime | None = None):
     """Orders due for a call that this logist serves, in priority order: same-day orders, call-backs that are
-    due, new orders (goods in the city, for next-day delivery), then the rest oldest first.
+    due, new orders (goods in the city, for next-day delivery), then the rest oldest first; only customers whose
+    working hours it is, in their own zone (a call due at 17:30 and not made waits for the next morning).
 
     The ranking is the calling state's (`CallState.priority`, kept with the order by the database), so the best
-    few come from the first rows of the `call_state_queue` index whatever the number of orders."""
+    few come from the first rows of the `call_state_queue` index whatever the number of orders (or of
+    `call_state_queue_country` while only one country is at work)."""
     now = now or timezone.now()
+    at_work = countries_at_work(now)
+    # `is_calling` is the order's status = calling and not a test, copied in the same transaction; asking the order
+    # again would make the planner expect to skip most states and rank them all. The same holds for the country.
+    due = Order.objects.filter(call_state__is_calling=True, call_state__next_call_at__lte=now)
+    if not at_work:
+        due = due.none()
+    elif len(at_work) < len(Country.values):
+        due = due.filter(call_state__country__in=at_work)
     return (
-        access.scoped(
-            actor,
-            # `is_calling` is the order's status = calling and not a test, copied in the same transaction; asking
-            # the order again would make the planner expect to skip most states and rank them all
-            Order.objects.filter(call_state__is_calling=True, call_state__next_call_at__lte=now),
-        )
+        access.scoped(actor, due)
         .exclude(call_claim__expires_at__gt=now)
         # an order passed to a supervisor waits for the decision, not for the next logist
         .exclude(Exists(Escalation.objects.filter(order=OuterRef("pk"), status=Escalation.Status.OPEN)))
@@ -193,10 +199,7 @@ def call_dial(
     *, actor, order: Order, request=None, now: datetime | None = None, permission: str = "callcenter.call"
 ) -> CallAttempt:
     """Place the call through the telephony: the operator's extension rings, then the customer's number.
-    Couriers and their administrators call from the delivery screens (`permission="delivery.call"`).
-
-    A call placed to the customer is what starts work on an order (and its fee), whatever comes of it; recording
-    an outcome without a call, or passing the order to a supervisor, does not."""
+    Couriers and their administrators call from the delivery screens (`permission="delivery.call"`)."""
     if not access.can(actor, permission):
         raise PermissionDenied
     order = access.get_scoped_or_404(actor, Order.objects.select_for_update(of=("self",)), pk=order.pk)
@@ -226,7 +229,6 @@ def call_dial(
         )
     except telephony.TelephonyError as exc:
         raise ApplicationError(_("The call could not be placed: %(error)s") % {"error": exc}) from exc
-    order_mark_work_started(order_id=order.pk, at=now, cause="call")
     if result.connected:
         attempt.line_state = CallAttempt.Line.CONNECTED
         if hasattr(backend, "local_recording"):
@@ -263,8 +265,7 @@ def call_outcome(
     note: str = "",
     now: datetime | None = None,
 ) -> CallAttempt:
-    """Record how the call went; the order moves on accordingly. Work started when the call was placed
-    (`call_dial`): an outcome recorded without a call starts nothing."""
+    """Record how the call went; the order moves on accordingly; the first call marks work started."""
     if not access.can(actor, "callcenter.call"):
         raise PermissionDenied
     if outcome not in Outcome.values:
@@ -368,6 +369,7 @@ def call_outcome(
     state.is_callback = outcome == Outcome.CALLBACK
     attempt.save()
     state.save()
+    order_mark_work_started(order_id=order.pk, at=now)
     CallClaim.objects.filter(order=order).delete()
 
     if outcome == Outcome.AGREED:

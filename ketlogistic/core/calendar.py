@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from .countries import zone_of
+from .countries import Country, zone_of
 
 DEFAULT_START = time(9, 0)
 DEFAULT_END = time(18, 0)
@@ -78,6 +78,12 @@ class CountryCalendar:
         for _ in range(days):
             current = self.next_working_day(current)
         return current
+
+
+def countries_at_work(moment: datetime) -> list[str]:
+    """The countries whose working time `moment` falls in, each in its own zone (KG's day starts an hour before
+    KZ's and ends an hour before it; their holidays differ)."""
+    return [country for country in Country.values if calendar_for(country).is_working_time(moment)]
 
 
 def calendar_for(country: str, *, year_from: int | None = None) -> CountryCalendar:

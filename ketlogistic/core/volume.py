@@ -282,14 +282,14 @@ WHERE t.started_at IS NOT NULL
 CALL_STATES = """
 INSERT INTO callcenter_callstate (order_id, partner_id, next_call_at, is_callback, day, calls_that_day, attempts,
                                   last_outcome, last_attempt_at, first_attempt_at,
-                                  is_calling, is_same_day, order_created_at)  -- the trigger's copy (bulk mode skips it)
+                                  is_calling, is_same_day, order_created_at, country)  -- the trigger's copy (bulk mode skips it)
 SELECT o.id, o.partner_id,
        CASE WHEN o.status = 'calling' THEN %(now)s::timestamptz + ((o.id %% 48) - 24) * interval '1 hour'
             ELSE t.started_at + (o.id %% 5) * interval '4 hours' END,
        false, NULL, 0, 1 + (o.id %% 5),
        CASE WHEN o.status IN ('calling', 'not_reached') THEN 'no_answer' ELSE 'agreed' END,
        t.started_at + (o.id %% 5) * interval '4 hours', t.started_at,
-       o.status = 'calling', o.delivery_kind = 'same_day', o.created_at
+       o.status = 'calling', o.delivery_kind = 'same_day', o.created_at, o.country
 FROM vol_order o JOIN vol_times t ON t.id = o.id
 WHERE t.started_at IS NOT NULL  -- every order that was called keeps its state, as in real work
 """

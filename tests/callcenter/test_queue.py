@@ -1,9 +1,12 @@
 """The logists' queue: priorities, claims that never overlap, claims that expire, scopes."""
 
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from callcenter import services
@@ -11,10 +14,21 @@ from callcenter.models import CallClaim, CallState
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from orders.services import order_send
+from tests import faults_support as faults
+from tests.clock import ALMATY, TUESDAY_10
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order
 
 pytestmark = pytest.mark.django_db
+BISHKEK = ZoneInfo("Asia/Bishkek")
+
+
+@pytest.fixture
+def running_from_tuesday_10():
+    """A Tuesday 10:00 in Almaty (working hours in both countries) with the clock running: threads that wait on
+    each other's locks see time pass."""
+    with time_machine.travel(TUESDAY_10, tick=True) as traveller:
+        yield traveller
 
 
 def test_same_day_then_callbacks_then_new_then_the_rest(calling_order, logist, at_tuesday_10):
@@ -88,7 +102,9 @@ def test_orders_received_at_night_are_called_from_the_morning(partner_a, product
 @pytest.mark.django_db(transaction=True)
 # 1: the best order is taken by another logist at that moment, so a pull falls back to a locking rank
 @pytest.mark.parametrize("lookahead", [services.QUEUE_LOOKAHEAD, 1])
-def test_ten_logists_pulling_at_once_never_get_the_same_order(reference_data, lookahead, monkeypatch):
+def test_ten_logists_pulling_at_once_never_get_the_same_order(
+    reference_data, lookahead, monkeypatch, running_from_tuesday_10
+):
     monkeypatch.setattr(services, "QUEUE_LOOKAHEAD", lookahead)
     partner = PartnerFactory()
     product = ProductFactory(partner=partner)
@@ -106,6 +122,80 @@ def test_ten_logists_pulling_at_once_never_get_the_same_order(reference_data, lo
     assert len(taken) == 7 and len(set(taken)) == 7
     assert results.count(None) == 3
     assert CallClaim.objects.count() == 7
+
+
+def test_queue_never_hands_out_a_customer_outside_working_hours_in_their_zone(
+    partner_a, product_a, head, partner_kg, make_user
+):
+    # a KZ and a KG customer, both due since Monday evening (a call due at 17:30 that nobody made)
+    kg_head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_kg, "country": "KG"}])
+    with time_machine.travel(datetime(2026, 11, 23, 12, 0, tzinfo=ALMATY), tick=False):
+        kz_order = make_order(partner_a, product=product_a)
+        order_send(order=kz_order, actor=head)
+        kg_order = make_order(partner_kg, product=ProductFactory(partner=partner_kg))
+        order_send(order=kg_order, actor=kg_head)
+    CallState.objects.update(next_call_at=datetime(2026, 11, 23, 17, 30, tzinfo=ALMATY))
+    logist = make_user(Role.LOGIST, scopes=[{"country": "KZ"}, {"country": "KG"}])
+
+    def offered(moment):
+        with time_machine.travel(moment, tick=False):
+            return list(services.queue(logist).values_list("pk", flat=True))
+
+    def pulled_at(moment):
+        with time_machine.travel(moment, tick=False):
+            taken = services.queue_next(actor=logist)
+            if taken is None:
+                return None
+            services.claim_release(actor=logist, order=taken)
+            return taken.pk
+
+    # Tuesday 06:39 in Bishkek (05:39 in Almaty): nobody; 09:30 in Bishkek (08:30 in Almaty): the KG customer
+    # only; 10:30 in Bishkek (09:30 in Almaty): both; 18:30 in Bishkek (17:30 in Almaty): the KZ customer only;
+    # 19:30 in Bishkek (18:30 in Almaty): nobody
+    assert pulled_at(datetime(2026, 11, 24, 6, 39, tzinfo=BISHKEK)) is None
+    assert offered(datetime(2026, 11, 24, 6, 39, tzinfo=BISHKEK)) == []
+    assert offered(datetime(2026, 11, 24, 9, 30, tzinfo=BISHKEK)) == [kg_order.pk]
+    assert pulled_at(datetime(2026, 11, 24, 9, 30, tzinfo=BISHKEK)) == kg_order.pk
+    assert offered(datetime(2026, 11, 24, 10, 30, tzinfo=BISHKEK)) == [kz_order.pk, kg_order.pk]
+    assert offered(datetime(2026, 11, 24, 18, 30, tzinfo=BISHKEK)) == [kz_order.pk]
+    assert pulled_at(datetime(2026, 11, 24, 19, 30, tzinfo=BISHKEK)) is None
+    # Saturday noon: a day off in both countries
+    assert offered(datetime(2026, 11, 28, 12, 0, tzinfo=BISHKEK)) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locked_top_order_is_skipped_at_once(reference_data, running_from_tuesday_10):
+    partner = PartnerFactory()
+    product = ProductFactory(partner=partner)
+    head = UserFactory(role=Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner, "country": "KZ"}])
+    top, second = (make_order(partner, product=product) for _n in range(2))
+    for order in (top, second):
+        order_send(order=order, actor=head)
+    logist = UserFactory(role=Role.LOGIST, scopes=[{"country": "KZ"}])
+    assert list(services.queue(logist).values_list("pk", flat=True)) == [top.pk, second.pk]
+    holder = faults.raw_connection()  # another session in the middle of its work on the top order
+    holder.execute("SELECT id FROM orders_order WHERE id = %s FOR UPDATE", [top.pk])
+    pulled = []
+
+    def pull():
+        try:
+            pulled.append(services.queue_next(actor=logist))
+        finally:
+            connection.close()
+
+    puller = threading.Thread(target=pull)
+    try:
+        puller.start()
+        puller.join(timeout=60)  # a guard against a pull that waits for the lock, not a measurement
+        waited = puller.is_alive()
+    finally:
+        holder.rollback()
+        holder.close()
+        puller.join()
+
+    assert not waited, "the pull waited for the lock on the top order"
+    assert [order.pk for order in pulled] == [second.pk]
+    assert CallClaim.objects.get().order_id == second.pk
 
 
 # -- the ranking kept by the database (callcenter migration 0002) ------------------------------------------------------
@@ -146,13 +236,20 @@ def test_an_order_made_same_day_goes_to_the_front_of_the_queue(calling_order, lo
     assert CallState.objects.get(order=later).priority == 0
 
 
-def test_the_queue_ranks_from_the_calling_states_index(calling_order, logist, at_tuesday_10):
-    """The pull's ranking must start from `call_state_queue` (the first rows of it), not sort every calling order:
-    the plan is checked with the planner's statistics as they are after a large import."""
-    from django.db import connection
-
+@pytest.mark.parametrize(
+    "moment, index",
+    [
+        (TUESDAY_10, "call_state_queue"),  # both countries at work
+        (datetime(2026, 11, 24, 8, 30, tzinfo=ALMATY), "call_state_queue_country"),  # KG only (09:30 there)
+    ],
+)
+def test_the_queue_ranks_from_the_calling_states_index(calling_order, logist, at_tuesday_10, moment, index):
+    """The pull's ranking must start from `call_state_queue` (the first rows of it), not sort every calling order,
+    and from `call_state_queue_country` while only one country is at work: the plan is checked with the planner's
+    statistics as they are after a large import."""
     for _n in range(3):
         calling_order()
+    at_tuesday_10.move_to(moment)
     ranked = services.queue(logist).values_list("pk", flat=True)[: services.QUEUE_LOOKAHEAD]
     sql, params = ranked.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -162,5 +259,5 @@ def test_the_queue_ranks_from_the_calling_states_index(calling_order, logist, at
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "call_state_queue" in plan
-    assert "Sort" not in plan.split("call_state_queue")[0]  # rows come in the index's order: no sort above it
+    assert f"{index} on" in plan
+    assert "Sort" not in plan.split(index)[0]  # rows come in the index's order: no sort above it
