@@ -199,7 +199,10 @@ def call_dial(
     *, actor, order: Order, request=None, now: datetime | None = None, permission: str = "callcenter.call"
 ) -> CallAttempt:
     """Place the call through the telephony: the operator's extension rings, then the customer's number.
-    Couriers and their administrators call from the delivery screens (`permission="delivery.call"`)."""
+    Couriers and their administrators call from the delivery screens (`permission="delivery.call"`).
+
+    A call placed to the customer is what starts work on an order (and its fee), whatever comes of it; recording
+    an outcome without a call, or passing the order to a supervisor, does not."""
     if not access.can(actor, permission):
         raise PermissionDenied
     order = access.get_scoped_or_404(actor, Order.objects.select_for_update(of=("self",)), pk=order.pk)
@@ -229,6 +232,7 @@ def call_dial(
         )
     except telephony.TelephonyError as exc:
         raise ApplicationError(_("The call could not be placed: %(error)s") % {"error": exc}) from exc
+    order_mark_work_started(order_id=order.pk, at=now, cause="call")
     if result.connected:
         attempt.line_state = CallAttempt.Line.CONNECTED
         if hasattr(backend, "local_recording"):
@@ -265,7 +269,8 @@ def call_outcome(
     note: str = "",
     now: datetime | None = None,
 ) -> CallAttempt:
-    """Record how the call went; the order moves on accordingly; the first call marks work started."""
+    """Record how the call went; the order moves on accordingly. Work started when the call was placed
+    (`call_dial`): an outcome recorded without a call starts nothing."""
     if not access.can(actor, "callcenter.call"):
         raise PermissionDenied
     if outcome not in Outcome.values:
@@ -369,7 +374,6 @@ def call_outcome(
     state.is_callback = outcome == Outcome.CALLBACK
     attempt.save()
     state.save()
-    order_mark_work_started(order_id=order.pk, at=now)
     CallClaim.objects.filter(order=order).delete()
 
     if outcome == Outcome.AGREED:
