@@ -152,7 +152,8 @@ class DeliveryRegistry(models.Model):
     date = models.DateField(_("delivery date"))
     built_at = models.DateTimeField(_("built"))
 
-    tenancy = Tenancy(partner="entries__partner", city="warehouse__city")
+    # its country is its city's: staff of the whole country see a registry with nobody in it too
+    tenancy = Tenancy(partner="entries__partner", country="warehouse__city__country", city="warehouse__city")
 
     class Meta:
         verbose_name = _("registry")

@@ -1,13 +1,21 @@
 """The access module: who sees which partner's rows, and who may do what."""
 
+from datetime import date
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404
+from django.utils import timezone
 
+from billing.models import BillingRun, Charge, ChargeKind
+from callcenter.models import DeliveryRegistry, RegistryEntry
 from ketlogistic.core import access
 from ketlogistic.core.models import Partner
 from ketlogistic.core.roles import Role
-from tests.factories import ProductFactory, city
-from warehouses.models import Product
+from orders.delivery.models import CourierDay, DeliveryStop
+from tests.factories import ProductFactory, city, make_order
+from warehouses.models import Product, Warehouse
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +129,108 @@ def test_get_scoped_or_404_answers_the_same_for_foreign_and_missing(user_a, part
         access.get_scoped_or_404(user_a, Partner.objects.all(), id=999999)
     with pytest.raises(Http404):
         access.get_scoped_or_404(user_a, Partner.objects.all(), id="not-a-number")
+
+
+# -- rows reached through a to-many link: visible when any linked row is the actor's, and listed once ----------------
+
+
+@pytest.fixture
+def shared_rows(partner_a, partner_b, make_user):
+    """Rows holding several partners' orders: courier days (through their stops), registries (through their
+    entries) and charge runs (through their charges): one with two of partner A's and one of partner B's, one
+    with partner B's only, one with nothing yet."""
+    almaty = Warehouse.objects.get(city=city("Алматы"))
+    courier = make_user(Role.COURIER, scopes=[{"city": city("Алматы")}])
+    shared = [make_order(partner_a), make_order(partner_a), make_order(partner_b)]
+    b_only = [make_order(partner_b)]
+    now = timezone.now()
+    days, registries, runs = [], [], []
+    for n, orders in enumerate([shared, b_only, []]):
+        day = CourierDay.objects.create(
+            courier=courier, warehouse=almaty, date=date(2026, 11, 25 + n), currency="KZT"
+        )
+        registry = DeliveryRegistry.objects.create(
+            warehouse=almaty, date=date(2026, 11, 25 + n), built_at=now
+        )
+        run = BillingRun.objects.create(
+            number=n + 1, week_start=date(2026, 11, 2 + 7 * n), week_end=date(2026, 11, 9 + 7 * n)
+        )
+        for position, order in enumerate(orders):
+            DeliveryStop.objects.create(
+                day=day, order=order, partner_id=order.partner_id, position=position, assigned_at=now
+            )
+            RegistryEntry.objects.create(
+                registry=registry, order=order, partner_id=order.partner_id, added_at=now
+            )
+            Charge.objects.create(
+                run=run,
+                partner_id=order.partner_id,
+                kind=ChargeKind.ORDER_FEE,
+                order=order,
+                city_id=order.city_id,
+                amount=Decimal("2500.00"),
+                currency="KZT",
+                due_on=date(2026, 11, 9 + 7 * n),
+            )
+        days.append(day)
+        registries.append(registry)
+        runs.append(run)
+    return {"days": days, "registries": registries, "runs": runs}
+
+
+def _seen(actor, model, rows):
+    """Which of `rows` the actor sees, by position, each as often as the scoped query lists it."""
+    listed = list(
+        access.scoped(actor, model.objects.filter(pk__in=[row.pk for row in rows])).values_list("pk")
+    )
+    return sorted(next(n for n, row in enumerate(rows) if row.pk == pk) for (pk,) in listed)
+
+
+@pytest.mark.parametrize(
+    "model, kind", [(CourierDay, "days"), (DeliveryRegistry, "registries"), (BillingRun, "runs")]
+)
+def test_a_partner_user_sees_a_shared_row_through_its_own_links_once(
+    shared_rows, user_a, user_b, model, kind
+):
+    rows = shared_rows[kind]
+
+    # the first holds two of partner A's orders: listed once; the one with partner B's only and the empty one: not
+    assert _seen(user_a, model, rows) == [0]
+    assert _seen(user_b, model, rows) == [0, 1]
+    with pytest.raises(Http404):
+        access.get_scoped_or_404(user_a, model.objects.all(), pk=rows[1].pk)
+
+
+@pytest.mark.parametrize(
+    "model, kind, whole_country",
+    [
+        (CourierDay, "days", [0, 1, 2]),
+        # an empty registry is its city's: staff of the whole country see it (to build it, to see it is empty)
+        (DeliveryRegistry, "registries", [0, 1, 2]),
+        # a run spans both countries: its country is that of the partners it charges, so an empty one is nobody's
+        (BillingRun, "runs", [0, 1]),
+    ],
+)
+def test_a_partner_scoped_head_sees_a_shared_row_through_its_partners_links_once(
+    shared_rows, make_user, partner_a, model, kind, whole_country
+):
+    rows = shared_rows[kind]
+    head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
+    head_elsewhere = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KG"}])
+    head_of_the_country = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"country": "KZ"}])
+
+    assert _seen(head, model, rows) == [0]
+    assert _seen(head_elsewhere, model, rows) == []
+    assert _seen(head_of_the_country, model, rows) == whole_country
+
+
+def test_a_partner_sees_only_its_own_entries_of_a_shared_registry(shared_rows, user_a, partner_a):
+    registry = shared_rows["registries"][0]
+
+    entries = access.scoped(user_a, RegistryEntry.objects.filter(registry=registry))
+    stops = access.scoped(user_a, DeliveryStop.objects.filter(day=shared_rows["days"][0]))
+    charges = access.scoped(user_a, Charge.objects.filter(run=shared_rows["runs"][0]))
+
+    assert {entry.partner_id for entry in entries} == {partner_a.pk} and entries.count() == 2
+    assert {stop.partner_id for stop in stops} == {partner_a.pk} and stops.count() == 2
+    assert {charge.partner_id for charge in charges} == {partner_a.pk} and charges.count() == 2
