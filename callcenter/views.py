@@ -21,6 +21,7 @@ from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.params import parse_count, parse_id
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from orders.models import Order
 from orders.selectors import customer_profile
@@ -481,18 +482,17 @@ def escalation_resolve(request, escalation_id: int):
 # -- quality control ------------------------------------------------------------------------------------------------
 
 
+QUALITY_DAYS_MAX = 3660  # quality control looks back at most ten years
+
+
 @permission_required("qc.review")
 def quality(request):
-    def number(name):
-        value = request.GET.get(name, "")
-        return int(value) if value.isdigit() else None
-
     calls = selectors.quality_sample(
         request.user,
-        size=number("size") or 10,
-        days=number("days") or 7,
-        operator_id=number("operator"),
-        partner_id=number("partner"),
+        size=parse_count(request.GET.get("size"), default=10, maximum=100),
+        days=parse_count(request.GET.get("days"), default=7, maximum=QUALITY_DAYS_MAX),
+        operator_id=parse_id(request.GET.get("operator")),
+        partner_id=parse_id(request.GET.get("partner")),
         outcome=request.GET.get("outcome") or None,
     )
     return render(request, "callcenter/quality.html", {"calls": calls, "outcomes": Outcome.choices})
@@ -524,7 +524,7 @@ def quality_review(request, attempt_id: int):
 
 @permission_required("qc.dashboard")
 def quality_dashboard(request):
-    days = int(request.GET.get("days", "30")) if request.GET.get("days", "30").isdigit() else 30
+    days = parse_count(request.GET.get("days"), default=30, maximum=QUALITY_DAYS_MAX)
     since = timezone.now() - timedelta(days=days)
     group = (
         request.GET.get("group") if request.GET.get("group") in ("logist", "city", "partner") else "logist"

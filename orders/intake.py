@@ -22,6 +22,7 @@ from ketlogistic.core import crypto
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
+from ketlogistic.core.params import UNSTORABLE, parse_id
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from warehouses.models import City, Product
 
@@ -101,7 +102,7 @@ class CityDirectory:
         if value is None:
             return None
         if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-            return self.by_id.get(int(value))
+            return self.by_id.get(parse_id(value))  # None past 18 digits, where int() raises
         return self.by_name.get(self._key(str(value)))
 
 
@@ -120,10 +121,8 @@ class IntakeContext:
         self.products = {p.sku: p for p in Product.objects.filter(partner=partner, sku__in=skus)}
 
 
-# NUL and unpaired surrogates (JSON may escape them: "\u0000", a lone "\ud83d") cannot be stored by PostgreSQL,
-# and UTF-8 cannot encode the surrogates. The API refuses them (`integrations.api.parsers`); other sources, such as
-# pull connectors, have them stripped here.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# NUL and unpaired surrogates cannot be stored (`params.UNSTORABLE`): query strings, forms and the API's JSON are
+# refused whole; other sources, such as pull connectors, have them stripped here.
 
 
 def _text(value, *, limit: int) -> str:

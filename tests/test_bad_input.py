@@ -389,6 +389,61 @@ def test_ids_that_are_not_numbers_get_the_api_404(api, path):
     assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
 
 
+# -- query strings and forms: text PostgreSQL cannot store (tests/test_parameter_sweep.py sweeps every URL) ----------
+
+NUL_REFUSED = (
+    "The parameter «%s» holds a NUL character or an unpaired surrogate, which cannot be stored; nothing was done. "
+    "Remove the character and try again."
+)
+
+
+def test_a_nul_in_a_page_parameter_is_refused_naming_the_parameter(cabinet):
+    response = cabinet.get("/orders/?status=calling&external_id=A-1%00B")
+
+    assert response.status_code == 400
+    assert response.context["message"] == NUL_REFUSED % "external_id"
+
+
+def test_a_nul_in_an_api_parameter_is_the_api_s_400(api):
+    response = api.get("/api/v1/products/?sku=%00")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "validation_error",
+            "message": NUL_REFUSED % "sku",
+            "details": {"sku": [NUL_REFUSED % "sku"]},
+        }
+    }
+
+
+def test_a_nul_in_a_form_is_refused_and_changes_nothing(cabinet, product_a):
+    from tests.factories import city
+
+    before = snapshot()
+
+    response = cabinet.post(
+        reverse("orders:create"),
+        {
+            "customer_name": "Айдана\x00 Серикова",
+            "phone": "+7 701 123 45 67",
+            "city": city("Алматы").id,
+            "address": "ул. Абая, 1",
+            "delivery_kind": "express",
+            "items-TOTAL_FORMS": "1",
+            "items-INITIAL_FORMS": "0",
+            "items-MIN_NUM_FORMS": "0",
+            "items-MAX_NUM_FORMS": "50",
+            "items-0-product": product_a.id,
+            "items-0-quantity": "1",
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.context["message"] == NUL_REFUSED % "customer_name"
+    assert snapshot() == before
+
+
 # -- uploads: the photo report of a transfer, through the keeper's page ----------------------------------------------
 
 

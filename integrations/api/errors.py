@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.params import UnstorableParameter
 
 CODES = {
     400: "invalid_request",
@@ -123,8 +124,15 @@ def page_not_found(request, exception=None):
 
 
 def bad_request(request, exception=None):
+    from django.shortcuts import render
     from django.views import defaults
 
+    if isinstance(exception, UnstorableParameter):  # a parameter that cannot be stored: say which one
+        if request.path.startswith(API_PREFIX):
+            with translation.override("en"):
+                message = UnstorableParameter(exception.parameter).message
+            return json_error(400, message, code="validation_error", details={exception.parameter: [message]})
+        return render(request, "core/bad_request.html", {"message": exception.message}, status=400)
     if request.path.startswith(API_PREFIX):
         with translation.override("en"):
             return json_error(400, _("The request is not valid."))

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
-from orders.intake import UNSTORABLE
+from ketlogistic.core.params import UNSTORABLE
 
 MAX_DEPTH = 20
 

@@ -1,10 +1,13 @@
-"""Request-wide behaviour: the user's time zone, and security headers Django does not set itself."""
+"""Request-wide behaviour: the user's time zone, security headers Django does not set itself, and parameters
+that cannot be stored refused before any view reads them."""
 
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware
+from django.urls import get_resolver, get_urlconf
 from django.utils import timezone, translation
 
 from .countries import zone_of
+from .params import UnstorableParameter, first_unstorable
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -35,6 +38,33 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
+
+
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class UnstorableInputMiddleware:
+    """Refuse a query string or form holding a NUL character or an unpaired surrogate: 400, nothing done.
+
+    PostgreSQL refuses NUL in text, so a filter, a lookup or a write with one failed as a 500 wherever a view
+    passed a parameter on (`?sku=%00`, `?external_id=%00`). Checked here once for every page and API call
+    instead of in each view, filter and form; JSON bodies are checked by the API's parser.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = first_unstorable(request.GET)
+        if name is None and request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+            name = first_unstorable(request.POST)
+        if name is not None:
+            # answered by the project's handler400 (the API's JSON error under /api/, a page elsewhere), as Django
+            # answers a BadRequest, without logging a traceback for a refused parameter
+            return get_resolver(get_urlconf()).resolve_error_handler(400)(
+                request, exception=UnstorableParameter(name)
+            )
+        return self.get_response(request)
 
 
 class UserTimezoneMiddleware:

@@ -3,7 +3,17 @@ crash (`int("²")` raises although `"²".isdigit()` is true; `date.max + 1 day` 
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+from django.core.exceptions import BadRequest
+from django.utils.translation import gettext as _
+
+# NUL and unpaired surrogates (JSON may escape them: "\u0000", a lone "\ud83d") cannot be stored by PostgreSQL,
+# nor compared with what it stores (a filter on them fails in the database), and UTF-8 cannot encode the
+# surrogates. Query strings and forms are refused whole (`middleware.UnstorableInputMiddleware`), so is a JSON
+# body (`integrations.api.parsers`); other sources, such as pull connectors, have them stripped by the intake.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2100, 12, 31)
@@ -15,6 +25,16 @@ def parse_id(value) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
+def parse_count(value, *, default: int, maximum: int) -> int:
+    """A positive whole number (days to look back, rows to show) up to `maximum`; `default` for anything else.
+
+    `int()` of a 10 000-digit text raises, and `timedelta(days=10**17)` overflows: both were 500s."""
+    number = parse_id(value)
+    if not number:
+        return default
+    return min(number, maximum)
+
+
 def parse_day(value) -> date | None:
     """An ISO date (2026-11-23) within the years the business can mean, or None."""
     try:
@@ -22,3 +42,24 @@ def parse_day(value) -> date | None:
     except ValueError:
         return None
     return day if EARLIEST_DAY <= day <= LATEST_DAY else None
+
+
+class UnstorableParameter(BadRequest):
+    """A query-string or form parameter holds text that cannot be stored; answered 400 with this message."""
+
+    def __init__(self, name: str) -> None:
+        shown = UNSTORABLE.sub("?", name)[:100]
+        self.parameter = shown
+        self.message = _(
+            "The parameter «%(name)s» holds a NUL character or an unpaired surrogate, which cannot be stored; "
+            "nothing was done. Remove the character and try again."
+        ) % {"name": shown}
+        super().__init__(self.message)
+
+
+def first_unstorable(parameters) -> str | None:
+    """The name of the first parameter (a QueryDict) whose name or any value holds unstorable text, or None."""
+    for name, values in parameters.lists():
+        if UNSTORABLE.search(name) or any(isinstance(v, str) and UNSTORABLE.search(v) for v in values):
+            return name
+    return None
