@@ -21,9 +21,10 @@ from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from ketlogistic.core.services import audit_record
 from orders import workflow
+from orders.amendments import order_amend
 from orders.models import Order, OrderPhone, PartnerRules
 from orders.services import discussion_post, order_mark_work_started
-from orders.statuses import DeliveryKind, OrderSource, OrderStatus
+from orders.statuses import AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 
 from . import hooks, scheduling, telephony
 from .models import (
@@ -308,19 +309,25 @@ def call_outcome(
     if outcome == Outcome.ESCALATED and (not reason or not (needed or "").strip()):
         errors["reason"] = _("Write the reason and what is needed from the supervisor.")
     new_sum = _parse_sum(confirmed_sum) if outcome == Outcome.AGREED else None
-    rules = PartnerRules.objects.filter(partner_id=order.partner_id).first()
-    if new_sum is not None and new_sum != order.cod_amount:
-        discount = order.cod_amount - new_sum
-        if new_sum > order.cod_amount:
-            errors["confirmed_sum"] = _(
-                "The customer was told more than the order's sum: ask the partner first."
-            )
-        elif rules is None or not rules.discount_allowed or discount > rules.max_discount:
-            errors["confirmed_sum"] = _("A discount of %(discount)s is beyond what the partner allows.") % {
-                "discount": discount
-            }
+    reagreement = outcome == Outcome.AGREED and order.status == OrderStatus.DELIVERY_AGREED
+    if reagreement and not reason:
+        errors["reason"] = _(
+            "The delivery is agreed already (for %(day)s): write why it is agreed again."
+        ) % {"day": order.delivery_date.strftime("%d.%m.%Y") if order.delivery_date else "—"}
     if errors:
         raise ValidationError(errors)
+    if outcome == Outcome.AGREED:
+        # what the customer confirmed goes through the one door for changing an order: the partner's discount
+        # ceiling, the history, the partner's webhook; an agreed order agreed again changes its date there too
+        _amend_from_call(
+            actor=actor,
+            order=order,
+            reason=reason or (note or "").strip() or _("Confirmed with the customer on the call"),
+            cod_amount=new_sum,
+            address=confirmed_address if confirmed_address and confirmed_address.strip() else None,
+            delivery_date=agreed_date if reagreement else None,
+            now=now,
+        )
 
     attempt = (
         CallAttempt.objects.select_for_update()
@@ -377,12 +384,6 @@ def call_outcome(
     CallClaim.objects.filter(order=order).delete()
 
     if outcome == Outcome.AGREED:
-        if confirmed_address and confirmed_address.strip() and confirmed_address.strip() != order.address:
-            order.address = confirmed_address.strip()[:500]
-            order.save(update_fields=["address", "updated_at"])
-        if new_sum is not None and new_sum != order.cod_amount:
-            order.cod_amount = new_sum
-            order.save(update_fields=["cod_amount", "updated_at"])
         if order.status == OrderStatus.CALLING:
             workflow.perform(
                 order,
@@ -407,6 +408,29 @@ def call_outcome(
         )
     hooks.run_attempt_hooks(attempt)
     return attempt
+
+
+# the call screen's names of what the amendment service checks
+CALL_FIELDS = {"cod_amount": "confirmed_sum", "address": "confirmed_address", "delivery_date": "agreed_date"}
+
+
+def _amend_from_call(*, actor, order: Order, reason: str, now: datetime, **values) -> None:
+    source = AmendmentSource.HOTLINE if getattr(actor, "role", "") == "hotline" else AmendmentSource.CALL_CENTER
+    try:
+        order_amend(order=order, actor=actor, source=source, reason=reason, now=now, **values)
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise ValidationError(
+            {CALL_FIELDS.get(field, field): errors for field, errors in exc.error_dict.items()}
+        ) from exc
+
+
+def on_amended(order: Order, amendment) -> None:
+    """Amendment hook: an agreed order agreed again for another day goes into that day's registry if it was
+    built already (its addendum), as a first agreement does."""
+    if "delivery_date" in amendment.changes and order.status == OrderStatus.DELIVERY_AGREED and not order.is_test:
+        registry_add_late(order, now=amendment.at)
 
 
 def close_unreached(*, now: datetime | None = None) -> int:

@@ -8,12 +8,13 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         # Webhook events are written in the same transaction as the order change that causes them.
-        from orders import workflow
+        from orders import amendments, workflow
 
         from . import webhooks
 
         workflow.register_hook(webhooks.on_transition)
         workflow.register_created_hook(webhooks.on_orders_created)
+        amendments.register_amended_hook(webhooks.on_order_amended)
 
         from callcenter import hooks as call_hooks
 

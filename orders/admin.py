@@ -2,14 +2,38 @@
 
 from django.contrib import admin
 
-from .models import Order, OrderHistory, OrderItem, OrderPhone, PartnerRules, PhoneReveal, RetentionPolicy
+from .models import (
+    Order,
+    OrderAmendment,
+    OrderHistory,
+    OrderItem,
+    OrderPhone,
+    PartnerRules,
+    PhoneReveal,
+    RetentionPolicy,
+)
 
 
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
     extra = 0
-    raw_id_fields = ["product"]
     fields = ["product", "quantity", "unit_price"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderAmendmentInline(admin.TabularInline):
+    model = OrderAmendment
+    extra = 0
+    fields = ["at", "actor_label", "source", "status", "changes", "reason"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class OrderPhoneInline(admin.TabularInline):
@@ -36,6 +60,9 @@ class OrderHistoryInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    """Orders are read here, never written: they arrive through the intake, move through the workflow and change
+    through the amendment service (the database refuses anything else)."""
+
     list_display = [
         "id",
         "partner",
@@ -49,10 +76,18 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["status", "delivery_kind", "country", "is_test"]
     search_fields = ["=id", "=external_id"]
     raw_id_fields = ["partner", "city", "created_by"]
-    readonly_fields = ["status", "status_changed_at", "work_started_at", "closed_at", "sent_at"]
-    inlines = [OrderItemInline, OrderPhoneInline, OrderHistoryInline]
+    inlines = [OrderItemInline, OrderPhoneInline, OrderHistoryInline, OrderAmendmentInline]
     list_select_related = ["partner", "city"]
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PartnerRules)

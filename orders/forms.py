@@ -114,3 +114,75 @@ class RulesForm(forms.Form):
         data["max_discount"] = data.get("max_discount") or 0
         data["refusal_fee"] = data.get("refusal_fee") or 0
         return data
+
+
+class AmendForm(forms.Form):
+    """Staff change an order's sum, address, goods or dates (the checks are the amendment service's): only what
+    may change in the order's status is offered."""
+
+    cod_amount = forms.DecimalField(
+        label=_("Sum to collect"), min_value=0, max_digits=14, decimal_places=2, required=False
+    )
+    address = forms.CharField(label=_("Address"), max_length=500, required=False)
+    delivery_date = forms.DateField(
+        label=_("Delivery date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    requested_delivery_date = forms.DateField(
+        label=_("Delivery date the customer asked for"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    partner_agreed = forms.BooleanField(
+        label=_("The partner decided this sum"),
+        required=False,
+        help_text=_(
+            "Only with the partner's answer in the order's discussion: the new sum becomes the partner's own, "
+            "beyond the discount an operator may give."
+        ),
+    )
+    reason = forms.CharField(label=_("Why"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, order, **kwargs):
+        from .amendments import changeable_fields
+
+        kwargs.setdefault(
+            "initial",
+            {
+                "cod_amount": order.cod_amount,
+                "address": order.address,
+                "delivery_date": order.delivery_date,
+                "requested_delivery_date": order.requested_delivery_date,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.order = order
+        changeable = changeable_fields(order)
+        for name in ("delivery_date", "requested_delivery_date", "address"):
+            if name not in changeable:
+                del self.fields[name]
+        self.item_fields = []
+        if "items" in changeable:
+            for item in order.items.all():
+                name = f"item_{item.pk}"
+                self.fields[name] = forms.IntegerField(
+                    label=f"{item.product.name} ({item.product.sku})",
+                    min_value=0,
+                    max_value=10_000,
+                    initial=item.quantity,
+                )
+                self.item_fields.append(name)
+
+    def amendment(self) -> dict:
+        """The keyword arguments of `order_amend` (unchanged values are left as they are by the service)."""
+        data = self.cleaned_data
+        values = {
+            name: data.get(name)
+            for name in ("cod_amount", "address", "delivery_date", "requested_delivery_date")
+            if name in self.fields
+        }
+        if self.item_fields:
+            values["items"] = {int(name.removeprefix("item_")): data[name] for name in self.item_fields}
+        values["partner_agreed"] = bool(data.get("partner_agreed"))
+        return values

@@ -71,6 +71,11 @@ class CleanOrder:
     comment: str
     requested_delivery_date: date | None = None
 
+    @property
+    def goods_value(self) -> Decimal:
+        """The items at the order's prices: with the sum, the partner's figures a discount is measured against."""
+        return round_money(sum((item.unit_price * item.quantity for item in self.items), Decimal(0)))
+
 
 @dataclass
 class RowResult:
@@ -303,6 +308,10 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         if product is not None and isinstance(quantity, int) and quantity > 0 and unit_price is not None:
             items.append(CleanItem(product=product, quantity=quantity, unit_price=unit_price))
 
+    if items and sum((i.unit_price * i.quantity for i in items), Decimal(0)) > MAX_AMOUNT:
+        # the items' value is kept on the order (the partner's figures) in a money column, as is the sum
+        error("items", _("The items together must cost at most 999 999 999.99."))
+        items = []
     cod_amount = None
     if raw.get("cod_amount") not in (None, ""):
         try:
@@ -416,6 +425,8 @@ ORDER_COLUMNS = [
     ("distance_km", "numeric"),
     ("delivery_kind", "varchar"),
     ("cod_amount", "numeric"),
+    ("original_cod", "numeric"),
+    ("original_goods_value", "numeric"),
     ("currency", "varchar"),
     ("comment", "text"),
     ("requested_delivery_date", "date"),
@@ -433,6 +444,7 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
     """Orders in one array insert (conflicts skipped), then items, phones and history by COPY."""
     from ketlogistic.core.bulk import copy_rows, insert_returning
 
+    from .guard import order_door
     from .workflow import actor_label, run_created_hooks
 
     work_from = calendar_for(partner.country).work_starts_for(now)
@@ -449,6 +461,8 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
             order.distance_km,
             order.delivery_kind,
             order.cod_amount,
+            order.cod_amount,
+            order.goods_value,
             partner.currency,
             order.comment,
             order.requested_delivery_date,
@@ -517,6 +531,8 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
                 distance_km=order.distance_km,
                 delivery_kind=order.delivery_kind,
                 cod_amount=order.cod_amount,
+                original_cod=order.cod_amount,
+                original_goods_value=order.goods_value,
                 currency=partner.currency,
                 comment=order.comment,
                 requested_delivery_date=order.requested_delivery_date,
@@ -532,9 +548,10 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
             instance._state.db = "default"
             result.status, result.order = "created", instance
             created.append(instance)
-        copy_rows(
-            "orders_orderitem", ["order_id", "partner_id", "product_id", "quantity", "unit_price"], items
-        )
+        with order_door("intake"):
+            copy_rows(
+                "orders_orderitem", ["order_id", "partner_id", "product_id", "quantity", "unit_price"], items
+            )
         copy_rows(
             "orders_orderphone",
             ["order_id", "partner_id", "position", "ciphertext", "blind_index", "masked", "last_digits"],

@@ -10,7 +10,7 @@ from ketlogistic.core.countries import Country
 from ketlogistic.core.money import Currency, MoneyField
 from ketlogistic.core.tenancy import Tenancy
 
-from .statuses import DeliveryKind, OrderSource, OrderStatus
+from .statuses import AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 
 
 class Order(models.Model):
@@ -38,6 +38,10 @@ class Order(models.Model):
         _("delivery"), max_length=16, choices=DeliveryKind.choices, default=DeliveryKind.EXPRESS
     )
     cod_amount = MoneyField(_("cash on delivery"))
+    # The partner's own figures, as the order arrived (or as the partner later agreed to change them): the
+    # discount ceiling is measured against these, never against a sum already reduced (`orders.amendments`).
+    original_cod = MoneyField(_("partner's cash on delivery"))
+    original_goods_value = MoneyField(_("partner's goods value"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     comment = models.TextField(_("comment"), blank=True)
     requested_delivery_date = models.DateField(
@@ -82,6 +86,10 @@ class Order(models.Model):
                 fields=["partner", "external_id"], name="order_external_id_unique_per_partner"
             ),
             models.CheckConstraint(condition=Q(cod_amount__gte=0), name="order_cod_not_negative"),
+            models.CheckConstraint(
+                condition=Q(original_cod__gte=0, original_goods_value__gte=0),
+                name="order_original_figures_not_negative",
+            ),
             models.CheckConstraint(
                 condition=Q(distance_km__gte=0) | Q(distance_km__isnull=True),
                 name="order_distance_not_negative",
@@ -234,6 +242,39 @@ class OrderHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status} → {self.to_status}"
+
+
+class OrderAmendment(models.Model):
+    """One change of an order's money or data after intake: field → old and new, who, why, through which channel,
+    in which status. Written only by `orders.amendments.order_amend`; never edited."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="amendments")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("when"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(_("who"), max_length=150, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=AmendmentSource.choices)
+    reason = models.TextField(_("reason"))
+    status = models.CharField(_("status"), max_length=24, choices=OrderStatus.choices)
+    changes = models.JSONField(_("changes"), default=dict)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("order change")
+        verbose_name_plural = _("order changes")
+        ordering = ["order", "at", "id"]
+        indexes = [models.Index(fields=["order", "at"], name="order_amendment_order_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {', '.join(self.changes)}"
 
 
 class PhoneReveal(models.Model):

@@ -15,12 +15,14 @@ from django.utils.translation import gettext_lazy as _
 from ketlogistic.core import access
 from ketlogistic.core.pagination import KeysetPage, keyset_paginate
 
+from .amendments import describe
 from .filters import DEFAULT_SORT, SORTS, OrderFilter
 from .models import (
     CustomerMark,
     Discussion,
     DiscussionRead,
     Order,
+    OrderAmendment,
     OrderHistory,
     OrderItem,
     OrderPhone,
@@ -106,6 +108,19 @@ def order_timeline(order: Order, actor) -> list[TimelineEntry]:
                 to_status=row.to_status,
                 extra={**row.details, "source": row.get_source_display(), "action": row.action},
                 sequence=row.id,
+            )
+        )
+    for change in OrderAmendment.objects.filter(order=order).order_by("at", "id"):
+        entries.append(
+            TimelineEntry(
+                at=change.at,
+                kind="amendment",
+                title=str(_("Order changed")),
+                actor=change.actor_label,
+                details=_("%(changes)s. Why: %(reason)s")
+                % {"changes": describe(change.changes, order.currency), "reason": change.reason},
+                extra={"source": change.get_source_display(), "changes": change.changes},
+                sequence=change.id,
             )
         )
     for provider in _timeline_providers:

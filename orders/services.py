@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +26,7 @@ from .models import (
     DiscussionMessage,
     DiscussionRead,
     Order,
+    OrderAmendment,
     OrderPhone,
     PartnerRules,
     PhoneReveal,
@@ -310,5 +312,9 @@ def personal_data_erase_expired(*, now: datetime | None = None) -> int:
         OrderPhone.objects.filter(order_id__in=ids).delete()
         erased += Order.objects.filter(id__in=ids).update(
             customer_name=ERASED_NAME, address="", comment="", personal_data_erased_at=now, updated_at=now
+        )
+        # the addresses in the order's change history are the customer's too: the change stays, not its values
+        OrderAmendment.objects.filter(order_id__in=ids, changes__has_key="address").update(
+            changes=RawSQL("changes || %s::jsonb", ['{"address": {"old": "", "new": ""}}'])
         )
     return erased

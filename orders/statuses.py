@@ -36,3 +36,12 @@ class OrderSource(models.TextChoices):
     STAFF = "staff", _("Staff")
     TASK = "task", _("Automatic")
     SANDBOX = "sandbox", _("Sandbox")
+
+
+class AmendmentSource(models.TextChoices):
+    """Through which channel an order's money or data was changed after intake (`orders.amendments`)."""
+
+    CALL_CENTER = "call_center", _("Call center")
+    HOTLINE = "hotline", _("Hotline")
+    COURIER = "courier", _("Courier")
+    STAFF = "staff", _("Staff")

@@ -21,11 +21,11 @@ from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, count_up_to
 from warehouses.models import Product
 
-from . import exports, selectors, services, workflow
+from . import amendments, exports, selectors, services, workflow
 from .filters import SORTS, phone_search_key
-from .forms import OrderForm, OrderItemFormSet, ReasonForm, RulesForm
+from .forms import AmendForm, OrderForm, OrderItemFormSet, ReasonForm, RulesForm
 from .models import Discussion, Order, PartnerRules, SavedFilter
-from .statuses import OrderSource, OrderStatus
+from .statuses import AmendmentSource, OrderSource, OrderStatus
 
 LIST_PARAMS = (
     "status",
@@ -152,6 +152,9 @@ def order_detail(request, order_id: int):
             "can_mark": access.can(request.user, "customers.mark"),
             "can_discuss": access.can(request.user, "discussion.post"),
             "panels": selectors.card_panels(order, request.user),
+            "amend_form": AmendForm(order=order)
+            if access.can(request.user, "orders.amend") and amendments.changeable_fields(order)
+            else None,
         },
     )
 
@@ -309,6 +312,37 @@ def phone_reveal(request, order_id: int):
             messages.error(request, exc.message)
             return redirect("orders:detail", order_id=order.pk)
     return render(request, "orders/reveal.html", {"order": order, "form": form, "numbers": numbers})
+
+
+@require_POST
+@permission_required("orders.amend")
+def order_amend(request, order_id: int):
+    """Staff change the order's sum, address, goods or dates, with the reason (the amendment service decides)."""
+    order = selectors.order_for_card(request.user, order_id)
+    form = AmendForm(request.POST, order=order)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return redirect("orders:detail", order_id=order.pk)
+    try:
+        changed = amendments.order_amend(
+            order=order,
+            actor=request.user,
+            source=AmendmentSource.STAFF,
+            reason=form.cleaned_data["reason"],
+            **form.amendment(),
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        if changed is None:
+            messages.info(request, _("Nothing was changed."))
+        else:
+            messages.success(request, _("Order №%(number)s is changed.") % {"number": order.pk})
+    return redirect("orders:detail", order_id=order.pk)
 
 
 @require_POST

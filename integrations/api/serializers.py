@@ -93,14 +93,36 @@ class OrderOutSerializer(serializers.Serializer):
         return [phone.masked for phone in order.phones.all()]
 
 
+class ChangeSerializer(serializers.Serializer):
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
 class HistoryOutSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    action = serializers.CharField()
+    action = serializers.CharField(
+        help_text=_(
+            "A move of the status graph (`/statuses/`), `create`, or `amend`: the order's data changed"
+        )
+    )
     from_status = serializers.CharField(allow_blank=True)
     to_status = serializers.CharField()
     reason = serializers.CharField(allow_blank=True)
-    source = serializers.CharField()
+    source = serializers.CharField(
+        help_text=_(
+            "The channel: cabinet, api, excel, connector, staff, task, sandbox; for `amend`: call_center, hotline, "
+            "courier, staff"
+        )
+    )
     actor = serializers.CharField(source="actor_label")
+    changes = serializers.DictField(
+        child=ChangeSerializer(),
+        help_text=_(
+            "`amend` only (empty otherwise): field → old and new value. Fields: cod_amount, address, delivery_date, "
+            "requested_delivery_date, items (lists of sku, name, quantity, price), and original_cod and "
+            "original_goods_value when you agreed to a new sum"
+        ),
+    )
 
 
 class BulkResultSerializer(serializers.Serializer):

@@ -25,7 +25,7 @@ from ketlogistic.core.params import parse_day, parse_id
 from orders import services as order_services
 from orders import workflow
 from orders.intake import CityDirectory, orders_create_many
-from orders.models import Order, OrderHistory, OrderItem, OrderPhone
+from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, OrderPhone
 from orders.statuses import OrderSource, OrderStatus
 from warehouses.models import Product
 
@@ -345,7 +345,9 @@ class OrderHistoryApi(PartnerApi):
 
     @extend_schema(
         operation_id="orders_history",
-        summary="The order's status history, oldest first",
+        summary="The order's history, oldest first: every status change and every change of its data",
+        description="A change of the order's sum, address, goods or dates after you sent it is a row with "
+        "`action` `amend`, the status it happened in as both `from_status` and `to_status`, and `changes`.",
         responses={
             200: s.HistoryOutSerializer(many=True),
             **errors(404),
@@ -353,7 +355,35 @@ class OrderHistoryApi(PartnerApi):
     )
     def get(self, request, order_id: int):
         order = self.order_or_404(order_id)
-        rows = OrderHistory.objects.filter(order=order).order_by("at", "id")
+        rows = [
+            {
+                "id": row.id,
+                "at": row.at,
+                "action": row.action,
+                "from_status": row.from_status,
+                "to_status": row.to_status,
+                "reason": row.reason,
+                "source": row.source,
+                "actor_label": row.actor_label,
+                "changes": {},
+            }
+            for row in OrderHistory.objects.filter(order=order)
+        ] + [
+            {
+                "id": change.id,
+                "at": change.at,
+                "action": "amend",
+                "from_status": change.status,
+                "to_status": change.status,
+                "reason": change.reason,
+                "source": change.source,
+                "actor_label": change.actor_label,
+                "changes": change.changes,
+            }
+            for change in OrderAmendment.objects.filter(order=order)
+        ]
+        # both kinds of row take their ids from one sequence: rows of one instant keep the order they were written in
+        rows.sort(key=lambda row: (row["at"], row["id"]))
         return Response(s.HistoryOutSerializer(rows, many=True).data)
 
 

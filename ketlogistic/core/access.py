@@ -66,6 +66,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders.export": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.FINANCE_DIRECTOR, R.QUALITY_CONTROL}),
     "orders.bulk": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    # change an order's sum, address, goods or dates on its card (`orders.amendments`, channel "staff")
+    "orders.amend": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "phones.reveal": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "phones.reveal_log.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "customers.mark": frozenset(

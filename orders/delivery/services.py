@@ -25,9 +25,9 @@ from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import format_money, parse_money
 from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
-from orders import workflow
-from orders.models import Order, PartnerRules
-from orders.statuses import DeliveryKind, OrderSource, OrderStatus
+from orders import amendments, workflow
+from orders.models import Order, OrderItem, PartnerRules
+from orders.statuses import AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 
 from . import cash
 from .models import (
@@ -487,15 +487,18 @@ def stop_partial(
             errors["kept"] = _("The customer kept everything: record it as paid.")
     amount = _money(collected, "collected")
     if not errors:
-        # the kept goods at the order's prices; less only within the discount the partner allows
-        expected = sum((item.unit_price * kept_quantities[item.pk] for item in items), Decimal("0.00"))
-        expected = min(expected, order.cod_amount)
-        rules = PartnerRules.objects.filter(partner_id=order.partner_id).first()
-        allowed = rules.max_discount if rules and rules.discount_allowed else Decimal("0")
-        if amount <= 0 or amount > expected or amount < expected - allowed:
+        # the kept goods at the partner's prices; less only within the discount the partner allows, measured
+        # from the partner's own figures (the amendment below checks the same)
+        limits = amendments.cod_limits(
+            order,
+            value=amendments.goods_value(
+                [OrderItem(unit_price=item.unit_price, quantity=kept_quantities[item.pk]) for item in items]
+            ),
+        )
+        if amount <= 0 or amount > limits.base or amount < limits.floor:
             errors["collected"] = _(
                 "The kept goods cost %(expected)s: collect that sum (a discount only within the partner's rules)."
-            ) % {"expected": format_money(expected, order.currency)}
+            ) % {"expected": format_money(limits.base, order.currency)}
     if errors:
         raise ValidationError(errors)
     by_product: dict[int, int] = defaultdict(int)
@@ -510,6 +513,16 @@ def stop_partial(
         }
         for item in items
     ]
+    # the order now says what the customer bought: the kept goods and the sum paid for them
+    amendments.order_amend(
+        order=order,
+        actor=actor,
+        source=AmendmentSource.COURIER,
+        reason=_("Partial buyout"),
+        items=kept_quantities,
+        cod_amount=amount,
+        now=now,
+    )
     workflow.perform(
         order,
         action="mark_paid",
@@ -610,7 +623,14 @@ def stop_postponed(
     eve = new_date - timedelta(days=1)
     while eve > today and not calendar.is_working_day(eve):
         eve -= timedelta(days=1)
-    Order.objects.filter(pk=order.pk).update(requested_delivery_date=new_date)
+    amendments.order_amend(
+        order=order,
+        actor=actor,
+        source=AmendmentSource.COURIER,
+        reason=_("The customer asked for delivery on %(day)s") % {"day": new_date.strftime("%d.%m.%Y")},
+        requested_delivery_date=new_date,
+        now=now,
+    )
     workflow.perform(
         order,
         action="return_to_calling",

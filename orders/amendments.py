@@ -1,0 +1,447 @@
+"""The one door for changing an order after intake: its sum, address, goods and quantities, delivery dates.
+
+`order_amend(order=..., actor=..., source=..., reason=..., cod_amount=..., ...)` is the only way any of these
+change, whoever asks — the call center agreeing with a customer, the hotline, a courier recording what a customer
+kept at the door, staff applying the partner's decision. It locks the order's row, checks who may change what in
+which status (the channel table below), measures a lower sum against the partner's own figures (never against a
+sum already reduced, so repeated small discounts cannot add up beyond the partner's ceiling), writes the change
+and one history row (field → old and new, who, why, through which channel) in the same transaction, and tells the
+registered hooks (the call center's registries, the partner's `order.amended` webhook). Anything refused raises
+`ValidationError` and changes nothing.
+
+The database holds the other half of the rule: its guard (`orders.guard`, orders migration 0010) refuses any
+change of these columns that does not come through this module's door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import access
+from ketlogistic.core.money import format_money, round_money
+from ketlogistic.core.roles import Role
+
+from .guard import order_door
+from .intake import MAX_AMOUNT, MAX_QUANTITY, UNSTORABLE
+from .models import Order, OrderAmendment, OrderItem, PartnerRules
+from .statuses import AmendmentSource, DeliveryKind, OrderStatus
+from .workflow import FINAL_STATUSES, actor_label
+
+S = OrderStatus
+R = Role
+A = AmendmentSource
+
+COD, ADDRESS, ITEMS = "cod_amount", "address", "items"
+DELIVERY_DATE, REQUESTED_DATE = "delivery_date", "requested_delivery_date"
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Who may change an order through a channel, in which statuses, and what."""
+
+    roles: frozenset[str]
+    statuses: frozenset[str]
+    fields: frozenset[str]
+
+
+def _channel(roles, statuses, fields) -> Channel:
+    return Channel(frozenset(roles), frozenset(statuses), frozenset(fields))
+
+
+BEFORE_THE_REGISTRY = {S.TO_SEND, S.SENT, S.AWAITING_STOCK, S.AWAITING_RECEIPT, S.CALLING, S.DELIVERY_AGREED}
+CALLED = {S.CALLING, S.DELIVERY_AGREED}
+CHANNELS: dict[str, Channel] = {
+    # the customer confirms (or changes) the sum, the address and the date on a call
+    A.CALL_CENTER: _channel(
+        {R.LOGIST, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.COURIER_ADMIN}, CALLED, {COD, ADDRESS, DELIVERY_DATE}
+    ),
+    A.HOTLINE: _channel({R.HOTLINE}, CALLED, {COD, ADDRESS, DELIVERY_DATE}),
+    # at the door: what the customer kept and paid, or the day the customer asks for instead
+    A.COURIER: _channel(
+        {R.COURIER, R.COURIER_ADMIN, R.SUPERVISOR}, {S.WITH_COURIER}, {ITEMS, COD, REQUESTED_DATE}
+    ),
+    # staff apply what the partner and the customer decided, until the order is in a registry
+    A.STAFF: _channel(
+        {R.HEAD_OF_DEPARTMENT, R.SUPERVISOR},
+        BEFORE_THE_REGISTRY,
+        {COD, ADDRESS, DELIVERY_DATE, REQUESTED_DATE, ITEMS},
+    ),
+}
+# Whatever the channel, these change only in these statuses: the agreed date exists only once agreed (the
+# agreement itself sets it, with the status); goods change before any stock is reserved for them, or at the door.
+FIELD_STATUSES: dict[str, frozenset[str]] = {
+    DELIVERY_DATE: frozenset({S.DELIVERY_AGREED}),
+    ITEMS: frozenset({S.TO_SEND, S.WITH_COURIER}),
+}
+
+
+def field_labels() -> dict[str, str]:
+    return {
+        COD: _("Sum to collect"),
+        ADDRESS: _("Address"),
+        DELIVERY_DATE: _("Delivery date"),
+        REQUESTED_DATE: _("Delivery date the customer asked for"),
+        ITEMS: _("Goods"),
+        "original_cod": _("Partner's sum"),
+        "original_goods_value": _("Partner's goods value"),
+    }
+
+
+AmendedHook = Callable[[Order, OrderAmendment], None]
+_hooks: list[AmendedHook] = []
+
+
+def register_amended_hook(hook: AmendedHook) -> None:
+    """Run `hook(order, amendment)` after every change of an order, inside its transaction."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+
+
+# -- the partner's discount ceiling ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodLimits:
+    """What the customer may be asked for a set of goods without the partner's decision."""
+
+    base: Decimal  # the partner's sum for these goods: never more
+    floor: Decimal  # the base less the largest discount the partner allows: never less
+
+
+def goods_value(lines) -> Decimal:
+    return round_money(sum((line.unit_price * line.quantity for line in lines), Decimal(0)))
+
+
+def cod_limits(order: Order, *, value: Decimal, rules: PartnerRules | None = None) -> CodLimits:
+    """The sum for goods worth `value` at the order's prices, measured from the partner's own figures.
+
+    With the goods as the partner sent them, the base is the partner's sum; with fewer (a partial buyout) or other
+    goods, the partner's sum in proportion to their value (a delivery charge or a promotion in the partner's sum
+    is shared out the same way). The floor is the base less the partner's largest discount — so a sum already
+    reduced on one call cannot be reduced again on the next."""
+    if rules is None:
+        rules = PartnerRules.objects.filter(partner_id=order.partner_id).first()
+    if value == order.original_goods_value or not order.original_goods_value:
+        base = order.original_cod
+    else:
+        base = round_money(order.original_cod * value / order.original_goods_value)
+    allowance = rules.max_discount if rules is not None and rules.discount_allowed else Decimal("0")
+    return CodLimits(base=base, floor=max(base - allowance, Decimal("0.00")))
+
+
+# -- the service ------------------------------------------------------------------------------------------------------
+
+
+def _refusal(order: Order, actor, source: str, fields: set[str], partner_agreed: bool) -> str | None:
+    channel = CHANNELS.get(source)
+    if channel is None:
+        return _("Unknown channel “%(source)s”.") % {"source": source}
+    if getattr(actor, "read_only", False):
+        return _("An order is changed by a person, with a reason.")
+    if order.is_test:
+        return _("Test orders are not changed by staff.")
+    if order.status in FINAL_STATUSES:
+        return _("Order №%(number)s is closed (%(status)s): it cannot be changed any more.") % {
+            "number": order.pk,
+            "status": order.get_status_display(),
+        }
+    role = getattr(actor, "role", None)
+    if role != R.ADMINISTRATOR and role not in channel.roles:
+        return _("Your role may not change orders through this channel.")
+    if order.status not in channel.statuses:
+        return _("Through this channel an order cannot be changed in status “%(status)s”.") % {
+            "status": order.get_status_display()
+        }
+    labels = field_labels()
+    for name in sorted(fields):
+        if name not in channel.fields:
+            return _("“%(field)s” cannot be changed through this channel.") % {"field": labels[name]}
+        if name in FIELD_STATUSES and order.status not in FIELD_STATUSES[name]:
+            return _("“%(field)s” cannot be changed in status “%(status)s”.") % {
+                "field": labels[name],
+                "status": order.get_status_display(),
+            }
+    if partner_agreed and source != A.STAFF:
+        return _("Only staff apply a partner's decision.")
+    return None
+
+
+def _local_today(order: Order, now: datetime) -> date:
+    return timezone.localtime(now, ZoneInfo(order.city.timezone)).date()
+
+
+def _clean_money(value, errors: dict) -> Decimal | None:
+    try:
+        amount = round_money(
+            value if isinstance(value, Decimal) else str(value).replace(" ", "").replace(",", ".")
+        )
+    except (ValueError, TypeError, InvalidOperation):
+        errors[COD] = _("Must be a sum of money, e.g. 12500 or 12500.50.")
+        return None
+    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+        errors[COD] = _("Must be between 0 and 999 999 999.99.")
+        return None
+    return amount
+
+
+def _clean_address(value, errors: dict) -> str | None:
+    text = " ".join(UNSTORABLE.sub("", str(value)).split())
+    if not text:
+        errors[ADDRESS] = _("Give the address.")
+        return None
+    if len(text) > 500:
+        errors[ADDRESS] = _("At most 500 characters.")
+        return None
+    return text
+
+
+def _clean_date(name: str, value, order: Order, now: datetime, errors: dict) -> date | None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        errors[name] = _("Must be a date.")
+        return None
+    today = _local_today(order, now)
+    if value < today:
+        errors[name] = _("The date is in the past.")
+    elif name == DELIVERY_DATE and value == today and order.delivery_kind != DeliveryKind.SAME_DAY:
+        errors[name] = _("Delivery today is for same-day (ДВД) orders only.")
+    else:
+        return value
+    return None
+
+
+def _line(item: OrderItem, quantity: int) -> dict:
+    return {
+        "sku": item.product.sku,
+        "name": item.product.name,
+        "quantity": quantity,
+        "price": str(item.unit_price),
+    }
+
+
+def _clean_items(value, lines: list[OrderItem], source: str, errors: dict) -> dict[int, int] | None:
+    """{order item id: new quantity}; a line left out keeps its quantity, 0 removes it."""
+    if not isinstance(value, dict):
+        errors[ITEMS] = _("Give the quantity of each line.")
+        return None
+    by_id = {line.pk: line for line in lines}
+    quantities = {line.pk: line.quantity for line in lines}
+    for key, raw in value.items():
+        try:
+            line = by_id.get(int(key))
+            quantity = int(raw)
+            if isinstance(raw, bool) or str(raw).strip() != str(quantity):
+                raise ValueError
+        except (TypeError, ValueError):
+            errors[ITEMS] = _("Quantities are whole numbers.")
+            return None
+        if line is None:
+            errors[ITEMS] = _("Line %(line)s is not in this order.") % {"line": key}
+            return None
+        most = line.quantity if source == A.COURIER else MAX_QUANTITY
+        if not 0 <= quantity <= most:
+            errors[ITEMS] = _("%(product)s: between 0 and %(most)s.") % {
+                "product": line.product.name,
+                "most": most,
+            }
+            return None
+        quantities[line.pk] = quantity
+    if not any(quantities.values()):
+        errors[ITEMS] = _("At least one item must stay: a customer who keeps nothing refuses the order.")
+        return None
+    return quantities
+
+
+def order_amend(
+    *,
+    order: Order | int,
+    actor,
+    source: str,
+    reason: str,
+    cod_amount=None,
+    address: str | None = None,
+    delivery_date: date | None = None,
+    requested_delivery_date: date | None = None,
+    items: dict[int, int] | None = None,
+    partner_agreed: bool = False,
+    now: datetime | None = None,
+) -> OrderAmendment | None:
+    """Change an order's money or data; None leaves a field as it is. Returns the history row, or None when
+    nothing changed. `partner_agreed` (staff only): the partner decided the new sum, which becomes the partner's
+    own figure — no discount ceiling applies, and later discounts are measured from it."""
+    now = now or timezone.now()
+    order_id = order.pk if isinstance(order, Order) else order
+    reason = " ".join(UNSTORABLE.sub("", str(reason or "")).split())[:MAX_REASON]
+    if actor is None:
+        raise ValidationError(_("An order is changed by a person, with a reason."), code="not_allowed")
+    with transaction.atomic():
+        locked = access.get_scoped_or_404(
+            actor,
+            Order.objects.select_for_update(of=("self",)).select_related("city", "partner"),
+            pk=order_id,
+        )
+        lines = list(OrderItem.objects.filter(order=locked).select_related("product").order_by("id"))
+        errors: dict[str, str] = {}
+        new: dict = {}
+        if cod_amount is not None and cod_amount != "":
+            amount = _clean_money(cod_amount, errors)
+            if amount is not None and amount != locked.cod_amount:
+                new[COD] = amount
+        if address is not None:
+            text = _clean_address(address, errors)
+            if text is not None and text != locked.address:
+                new[ADDRESS] = text
+        for name, value in ((DELIVERY_DATE, delivery_date), (REQUESTED_DATE, requested_delivery_date)):
+            if value is not None and value != getattr(locked, name):
+                day = _clean_date(name, value, locked, now, errors)
+                if day is not None:
+                    new[name] = day
+        quantities = None
+        if items is not None:
+            quantities = _clean_items(items, lines, source, errors)
+            if quantities is not None and any(quantities[line.pk] != line.quantity for line in lines):
+                new[ITEMS] = quantities
+        if errors:
+            raise ValidationError(errors)
+        if not new:
+            return None
+        refusal = _refusal(locked, actor, source, set(new), partner_agreed)
+        if refusal:
+            raise ValidationError(refusal, code="not_allowed")
+        if not reason:
+            raise ValidationError({"reason": _("Write why the order is changed.")})
+
+        value = (
+            goods_value(lines)
+            if ITEMS not in new
+            else goods_value(
+                [OrderItem(unit_price=line.unit_price, quantity=new[ITEMS][line.pk]) for line in lines]
+            )
+        )
+        final_cod = new.get(COD, locked.cod_amount)
+        if ITEMS in new and COD not in new and not partner_agreed:
+            raise ValidationError({COD: _("The goods changed: give the sum the customer pays for them.")})
+        if (COD in new or ITEMS in new) and not partner_agreed:
+            _check_ceiling(locked, final_cod, value)
+
+        changes: dict[str, dict] = {}
+        fields: list[str] = []
+        for name in (COD, ADDRESS, DELIVERY_DATE, REQUESTED_DATE):
+            if name in new:
+                old_value = getattr(locked, name)
+                changes[name] = {"old": _json(old_value), "new": _json(new[name])}
+                setattr(locked, name, new[name])
+                fields.append(name)
+        if partner_agreed:
+            for name, figure in (("original_cod", final_cod), ("original_goods_value", value)):
+                if getattr(locked, name) != figure:
+                    changes[name] = {"old": _json(getattr(locked, name)), "new": _json(figure)}
+                    setattr(locked, name, figure)
+                    fields.append(name)
+        if ITEMS in new:
+            changes[ITEMS] = {
+                "old": [_line(line, line.quantity) for line in lines],
+                "new": [_line(line, new[ITEMS][line.pk]) for line in lines if new[ITEMS][line.pk]],
+            }
+        if not changes:
+            return None
+        with order_door("amendment"):
+            if fields:
+                locked.save(update_fields=[*fields, "updated_at"])
+            else:  # only the goods changed: the order still says it was updated
+                Order.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+            if ITEMS in new:
+                for line in lines:
+                    quantity = new[ITEMS][line.pk]
+                    if quantity == 0:
+                        OrderItem.objects.filter(pk=line.pk).delete()
+                    elif quantity != line.quantity:
+                        OrderItem.objects.filter(pk=line.pk).update(quantity=quantity)
+        amendment = OrderAmendment.objects.create(
+            order=locked,
+            partner_id=locked.partner_id,
+            at=now,
+            actor=actor if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None,
+            actor_label=actor_label(actor)[:150],
+            source=source,
+            reason=reason,
+            status=locked.status,
+            changes=changes,
+        )
+        for hook in list(_hooks):
+            hook(locked, amendment)
+        if isinstance(order, Order) and order is not locked:
+            order.refresh_from_db()
+        return amendment
+
+
+def _check_ceiling(order: Order, amount: Decimal, value: Decimal) -> None:
+    limits = cod_limits(order, value=value)
+    if amount > limits.base:
+        raise ValidationError(
+            {COD: _("The customer was told more than the order's sum: ask the partner first.")},
+            code="ceiling",
+        )
+    if amount < limits.floor:
+        raise ValidationError(
+            {
+                COD: _(
+                    "A discount of %(discount)s is beyond what the partner allows: at most %(allowed)s off the "
+                    "partner's %(base)s."
+                )
+                % {
+                    "discount": format_money(limits.base - amount, order.currency),
+                    "allowed": format_money(limits.base - limits.floor, order.currency),
+                    "base": format_money(limits.base, order.currency),
+                }
+            },
+            code="ceiling",
+        )
+
+
+def _json(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def describe(changes: dict, currency: str) -> str:
+    """One line for people: «Sum to collect: 25 000.00 ₸ → 24 000.00 ₸; Address: … → …»."""
+    labels = field_labels()
+    parts = []
+    for name, change in changes.items():
+        old, new = change.get("old"), change.get("new")
+        if name == ITEMS:
+            old, new = (
+                ", ".join(f"{line['name']} × {line['quantity']}" for line in lines or []) or "—"
+                for lines in (old, new)
+            )
+        elif name in (COD, "original_cod", "original_goods_value"):
+            old, new = (format_money(Decimal(value), currency) if value else "—" for value in (old, new))
+        elif name in (DELIVERY_DATE, REQUESTED_DATE):
+            old, new = (
+                date.fromisoformat(value).strftime("%d.%m.%Y") if value else "—" for value in (old, new)
+            )
+        parts.append(f"{labels.get(name, name)}: {old or '—'} → {new or '—'}")
+    return "; ".join(parts)
+
+
+def changeable_fields(order: Order, source: str = A.STAFF) -> set[str]:
+    """What a channel may change of this order now (for forms: the service checks again)."""
+    channel = CHANNELS[source]
+    if order.is_test or order.status in FINAL_STATUSES or order.status not in channel.statuses:
+        return set()
+    return {
+        name for name in channel.fields if name not in FIELD_STATUSES or order.status in FIELD_STATUSES[name]
+    }
