@@ -9,7 +9,9 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -19,6 +21,7 @@ from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, count_up_to
+from ketlogistic.core.params import parse_id
 from warehouses.models import Product
 
 from . import amendments, exports, selectors, services, workflow
@@ -189,22 +192,65 @@ def order_action(request, order_id: int):
     return redirect("orders:detail", order_id=order.pk)
 
 
-@require_POST
-@permission_required("orders.bulk")
-def order_bulk(request):
-    """One move on the selected orders, or on every order matching the list's filters."""
-    action = request.POST.get("action", "")
-    transition = workflow.TRANSITIONS.get(action)
-    if transition is None or not transition.bulk or not _may_bulk(request.user, transition):
-        raise PermissionDenied
-    if request.POST.get("scope") == "all":
+BULK_LIMIT = 5000  # orders moved by one bulk action
+
+
+def _bulk_orders(request, transition, *, every_match: bool) -> tuple[list[int], int]:
+    """The orders a bulk move applies to (those in one of its source statuses, in id order), and how many of the
+    ticked orders it leaves as they are."""
+    if every_match:
         filterset = selectors.order_filter(request.user, request.GET)
         if not filterset.is_valid():
             raise PermissionDenied
-        ids = list(filterset.qs.filter(status__in=transition.sources).values_list("id", flat=True)[:5000])
-    else:
-        ids = [int(value) for value in request.POST.getlist("order") if value.isdigit()]
-        ids = list(access.scoped(request.user, Order.objects.filter(id__in=ids)).values_list("id", flat=True))
+        matching = filterset.qs.filter(status__in=transition.sources).order_by("id")
+        return list(matching.values_list("id", flat=True)[:BULK_LIMIT]), 0
+    ticked = {parse_id(value) for value in request.POST.getlist("order")} - {None}
+    scoped = access.scoped(request.user, Order.objects.filter(id__in=ticked))
+    ids = sorted(scoped.filter(status__in=transition.sources).values_list("id", flat=True))
+    return ids, len(ticked) - len(ids)
+
+
+def _bulk_confirmation(user, action: str, ids: list[int]) -> str:
+    """What the confirmation page signs: this user, this move, exactly these orders."""
+    return salted_hmac("orders.bulk", f"{user.pk}:{action}:{','.join(map(str, ids))}").hexdigest()
+
+
+@require_POST
+@permission_required("orders.bulk")
+def order_bulk(request):
+    """One move on the ticked orders, or on every order matching the list's filters.
+
+    Nothing is chosen for the user: without an action nothing happens. A move that ends orders (cancel) and any
+    move on every matching order is first shown on a confirmation page naming the move and the exact number of
+    orders and partners; it runs only when posted back with that page's signature of exactly those orders.
+    """
+    back_to_list = f"{reverse('orders:list')}?{_filter_query(request)}"
+    action = request.POST.get("action", "")
+    if not action:
+        messages.error(request, _("Choose what to do with the orders: nothing was changed."))
+        return redirect(back_to_list)
+    transition = workflow.TRANSITIONS.get(action)
+    if transition is None or not transition.bulk or not _may_bulk(request.user, transition):
+        raise PermissionDenied
+    every_match = request.POST.get("scope") == "all"
+    ids, skipped = _bulk_orders(request, transition, every_match=every_match)
+    if not ids:
+        if skipped:
+            messages.warning(
+                request,
+                _("None of the ticked orders is in a status “%(action)s” applies to: nothing was changed.")
+                % {"action": transition.label},
+            )
+        else:
+            messages.warning(request, _("No orders selected."))
+        return redirect(back_to_list)
+    signature = _bulk_confirmation(request.user, action, ids)
+    if every_match or transition.target in workflow.FINAL_STATUSES:
+        given = request.POST.get("confirmation", "")
+        if not constant_time_compare(given, signature):
+            return _bulk_confirm_page(
+                request, transition, ids, skipped, signature, every_match=every_match, changed=bool(given)
+            )
     result = workflow.perform_many(
         ids,
         action=action,
@@ -215,7 +261,8 @@ def order_bulk(request):
     if result.done:
         messages.success(
             request,
-            _("%(action)s: %(count)s orders.") % {"action": transition.label, "count": len(result.done)},
+            ngettext("%(action)s: %(count)s order.", "%(action)s: %(count)s orders.", len(result.done))
+            % {"action": transition.label, "count": len(result.done)},
         )
     for order_id, message in list(result.failed.items())[:20]:
         messages.error(
@@ -225,9 +272,49 @@ def order_bulk(request):
         messages.error(
             request, _("…and %(count)s more orders were not moved.") % {"count": len(result.failed) - 20}
         )
-    if not ids:
-        messages.warning(request, _("No orders selected."))
-    return redirect(f"{reverse('orders:list')}?{_filter_query(request)}")
+    if skipped:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)s ticked order is not in a status this action applies to and stays as it is.",
+                "%(count)s ticked orders are not in a status this action applies to and stay as they are.",
+                skipped,
+            )
+            % {"count": skipped},
+        )
+    return redirect(back_to_list)
+
+
+def _bulk_confirm_page(request, transition, ids, skipped, signature, *, every_match: bool, changed: bool):
+    count = len(ids)
+    partners = Order.objects.filter(id__in=ids).values("partner").distinct().count()
+    orders_text = ngettext("%(count)s order", "%(count)s orders", count) % {"count": count}
+    partners_text = ngettext("from %(count)s partner", "from %(count)s partners", partners)
+    partners_text %= {"count": partners}
+    return render(
+        request,
+        "orders/bulk_confirm.html",
+        {
+            "transition": transition,
+            "question": _("%(action)s: %(orders)s %(partners)s?")
+            % {"action": transition.label, "orders": orders_text, "partners": partners_text},
+            "button": _("%(action)s: %(orders)s") % {"action": transition.label, "orders": orders_text},
+            "count": count,
+            "partners": partners,
+            "ids": ids,
+            "shown_ids": ids[:30],
+            "every_match": every_match,
+            "is_final": transition.target in workflow.FINAL_STATUSES,
+            "final_status": OrderStatus(transition.target).label,
+            "at_limit": every_match and count == BULK_LIMIT,
+            "limit": BULK_LIMIT,
+            "skipped": skipped,
+            "changed": changed,
+            "signature": signature,
+            "reason": request.POST.get("reason", ""),
+            "query": _filter_query(request),
+        },
+    )
 
 
 @sensitive_post_parameters("phone", "phone_2")

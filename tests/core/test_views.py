@@ -184,3 +184,44 @@ def test_healthz_checks_database_and_redis(client):
 
     assert response.status_code == 200
     assert response.content == b"ok"
+
+
+def test_admin_bulk_actions_have_no_default_and_delete_asks_first(make_user, login):
+    """The admin's only bulk action is Django's delete: its select starts empty and it confirms with the count."""
+    from datetime import date
+
+    from django.conf import settings
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from ketlogistic.core.models import CalendarException
+
+    administrator = make_user(Role.ADMINISTRATOR)
+    request = RequestFactory().get("/admin/")
+    request.user = administrator
+    holidays = [
+        CalendarException.objects.create(country="KG", date=date(2099, 1, day), name="Перенос")
+        for day in (2, 3)
+    ]
+    client = login(administrator)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    changelist = reverse("admin:core_calendarexception_changelist")
+    selected = {"_selected_action": [h.pk for h in holidays], "index": "0"}
+
+    without_action = client.post(changelist, {**selected, "action": ""}, follow=True)
+    unconfirmed = client.post(changelist, {**selected, "action": "delete_selected"})
+
+    actions = {
+        name for model_admin in admin.site._registry.values() for name in model_admin.get_actions(request)
+    }
+    assert actions == {"delete_selected"}
+    assert all(
+        model_admin.get_action_choices(request)[0] == ("", "---------")
+        for model_admin in admin.site._registry.values()
+        if model_admin.get_actions(request)
+    )
+    assert [str(m) for m in without_action.context["messages"]] == ["No action selected."]
+    assert unconfirmed.status_code == 200
+    assert "Are you sure you want to delete the selected calendar exceptions?" in unconfirmed.content.decode()
+    assert "Calendar exceptions: 2" in unconfirmed.content.decode()
+    assert CalendarException.objects.filter(pk__in=[h.pk for h in holidays]).count() == 2

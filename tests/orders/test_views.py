@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import openpyxl
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -336,11 +337,114 @@ def test_bulk_on_all_matching_the_filter(login, head, partner_a, product_a):
     keep = make_order(partner_a, product=product_a, city="Шымкент")
     moved = [make_order(partner_a, product=product_a) for _ in range(2)]
     url = reverse("orders:bulk") + "?city=" + str(moved[0].city_id)
+    client = login(head)
 
-    login(head).post(url, {"action": "send", "scope": "all"})
+    confirmation = client.post(url, {"action": "send", "scope": "all"})
+    client.post(url, {"action": "send", "scope": "all", "confirmation": confirmation.context["signature"]})
 
     assert Order.objects.get(pk=keep.pk).status == "to_send"
     assert all(o.status == "calling" for o in Order.objects.filter(pk__in=[m.pk for m in moved]))
+
+
+def _english(client):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+def test_bulk_action_has_no_default(login, head, partner_a, product_a):
+    orders = [make_order(partner_a, product=product_a) for _ in range(2)]
+    client = _english(login(head))
+
+    page = client.get(reverse("orders:list")).content.decode()
+    answer = client.post(
+        reverse("orders:bulk"), {"scope": "selected", "order": [o.pk for o in orders]}, follow=True
+    )
+
+    select = page[
+        page.index('<select id="bulk-action"') : page.index("</select>", page.index('id="bulk-action"'))
+    ]
+    assert 'name="action" required' in select
+    assert select.index('<option value="" selected>— choose an action —</option>') < select.index(
+        'value="cancel"'
+    )
+    assert [str(m) for m in answer.context["messages"]] == [
+        "Choose what to do with the orders: nothing was changed."
+    ]
+    assert list(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == [
+        "to_send",
+        "to_send",
+    ]
+    assert not OrderHistory.objects.filter(action__in=["cancel", "send"]).exists()
+
+
+def test_destructive_bulk_action_needs_confirmation_naming_action_and_count(
+    login, head, partner_a, product_a
+):
+    ticked = [make_order(partner_a, product=product_a) for _ in range(3)]
+    already_sent = make_order(partner_a, product=product_a)
+    order_send(order=already_sent, actor=head)
+    client = _english(login(head))
+    body = {"action": "cancel", "scope": "selected", "order": [o.pk for o in ticked] + [already_sent.pk]}
+
+    unconfirmed = client.post(reverse("orders:bulk"), body)
+    forged = client.post(reverse("orders:bulk"), {**body, "confirmation": "0" * 64})
+    statuses_before_confirming = set(
+        Order.objects.filter(pk__in=body["order"]).values_list("status", flat=True)
+    )
+    confirmed = client.post(
+        reverse("orders:bulk"), {**body, "confirmation": unconfirmed.context["signature"]}, follow=True
+    )
+
+    assert unconfirmed.status_code == 200
+    assert unconfirmed.context["question"] == "Cancel: 3 orders from 1 partner?"
+    assert unconfirmed.context["button"] == "Cancel: 3 orders"
+    assert unconfirmed.context["ids"] == sorted(o.pk for o in ticked)
+    assert "This cannot be undone: the orders end as “Cancelled”." in unconfirmed.content.decode()
+    assert "1 ticked order is not in a status this action applies to and stays as it is." in (
+        unconfirmed.content.decode()
+    )
+    assert forged.status_code == 200 and forged.context["changed"] is True
+    assert statuses_before_confirming == {"to_send", "calling"}
+    assert set(Order.objects.filter(pk__in=[o.pk for o in ticked]).values_list("status", flat=True)) == {
+        "cancelled"
+    }
+    assert Order.objects.get(pk=already_sent.pk).status == "calling"
+    assert [str(m) for m in confirmed.context["messages"]] == [
+        "Cancel: 3 orders.",
+        "1 ticked order is not in a status this action applies to and stays as it is.",
+    ]
+
+
+def test_bulk_on_all_matching_is_confirmed_with_the_number_of_orders_and_partners(
+    login, make_user, partner_a, partner_b, product_a
+):
+    head_of_both = make_user(
+        Role.HEAD_OF_DEPARTMENT,
+        scopes=[{"partner": partner_a, "country": "KZ"}, {"partner": partner_b, "country": "KZ"}],
+    )
+    of_a = [make_order(partner_a, product=product_a) for _ in range(2)]
+    of_b = make_order(partner_b)
+    client = _english(login(head_of_both))
+    url = reverse("orders:bulk") + "?status=to_send"
+
+    unconfirmed = client.post(url, {"action": "send", "scope": "all"})
+    untouched = set(Order.objects.values_list("status", flat=True))
+    late = make_order(partner_a, product=product_a)  # arrives between the confirmation and the click
+    stale = client.post(
+        url, {"action": "send", "scope": "all", "confirmation": unconfirmed.context["signature"]}
+    )
+    confirmed = client.post(
+        url, {"action": "send", "scope": "all", "confirmation": stale.context["signature"]}
+    )
+
+    assert unconfirmed.context["question"] == "Put into work: 3 orders from 2 partners?"
+    assert untouched == {"to_send"}
+    assert stale.status_code == 200 and stale.context["changed"] is True
+    assert stale.context["question"] == "Put into work: 4 orders from 2 partners?"
+    assert confirmed.status_code == 302
+    assert set(
+        Order.objects.filter(pk__in=[o.pk for o in [*of_a, of_b, late]]).values_list("status", flat=True)
+    ) == {"calling"}
 
 
 def test_bulk_never_reaches_another_partners_orders(login, head, partner_b):
