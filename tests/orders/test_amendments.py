@@ -173,10 +173,13 @@ def test_a_call_that_changes_nothing_writes_no_change(calling_order, logist, at_
 
 
 def test_agreeing_an_agreed_order_again_needs_a_reason_and_is_recorded(
-    calling_order, logist, almaty, at_tuesday_10
+    calling_order, logist, almaty, login, at_tuesday_10
 ):
     order = calling_order()
     _call(logist, order)
+    # the call screen says so, and asks for the reason with the agreement
+    screen = login(logist).get(reverse("callcenter:call", args=[order.pk])).content.decode()
+    assert 'data-testid="reagreement"' in screen and "25.11.2026" in screen
 
     # without a reason: refused, nothing changes
     with pytest.raises(ValidationError) as error:
