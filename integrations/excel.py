@@ -1,10 +1,13 @@
 """Excel intake: the template, reading what partners really produce, validating every row, importing.
 
-A file is read once in openpyxl's read-only streaming mode (memory stays flat at 10 000 rows).
-Rows with the same order number are one order (each row adds an item); a row with an empty order
-number and an SKU continues the order above it. Every problem is reported with its row number,
-column and reason; nothing is imported while errors remain unless the user asks for the valid
-orders only. Re-uploading the same file creates nothing twice (intake is idempotent per order number).
+A file is read once by a streaming reader (memory stays flat at 10 000 rows), from the sheet that has the
+template's headers (a partner's workbook may put a report or instructions first). Rows with the same order
+number are one order (each row adds an item); a row with an empty order number and an SKU continues the order
+above it. The rows of one order agree on every order-level column (a blank cell after the first row means "the
+same"), or the order is refused with its rows named; a column the partner's mapping declares per line (each item's
+own sum) is added up instead. Every problem is reported with its row number, column and reason; nothing is imported
+while errors remain unless the user asks for the valid orders only. Re-uploading the same file creates nothing
+twice (intake is idempotent per order number).
 """
 
 from __future__ import annotations
@@ -17,23 +20,34 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font, PatternFill
+from django.utils.translation import gettext_lazy, ngettext
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ketlogistic.core import crypto, xlsx_reader
 from ketlogistic.core.excel import FileRejected, sniff_xlsx
 from ketlogistic.core.models import Partner
-from orders.intake import IntakeContext, clean_row, orders_create_many
+from ketlogistic.core.money import round_money
+from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from orders.intake import (
+    CityDirectory,
+    IntakeContext,
+    clean_row,
+    delivery_kind_of,
+    orders_create_many,
+    parse_date_value,
+    parse_decimal,
+)
 from orders.models import Order
 from orders.statuses import DeliveryKind, OrderSource
-from warehouses.models import City
+from warehouses.models import City, Product
 
 from .models import ExcelImport, ExcelMapping
 
@@ -43,6 +57,7 @@ MAX_DATA_ROWS = 20_000
 MAX_CELL_CHARS = 1000
 HEADER_SEARCH_ROWS = 10
 STORED_ERRORS = 2000
+PREVIEW_ORDERS = 5
 
 # (field, Russian header, English header, required) — the template's columns, in order.
 COLUMNS = [
@@ -61,7 +76,23 @@ COLUMNS = [
     ("requested_delivery_date", "Желаемая дата доставки", "Requested delivery date", False),
     ("comment", "Комментарий", "Comment", False),
 ]
-FIELD_LABELS = {field_: gettext_lazy(en) for field_, _ru, en, _required in COLUMNS}
+# Spelled out (not `gettext_lazy(en)` over COLUMNS) so that makemessages finds them.
+FIELD_LABELS = {
+    "external_id": gettext_lazy("Order number"),
+    "customer_name": gettext_lazy("Customer name"),
+    "phone": gettext_lazy("Phone"),
+    "phone_2": gettext_lazy("Phone 2"),
+    "city": gettext_lazy("City"),
+    "address": gettext_lazy("Address"),
+    "distance_km": gettext_lazy("Distance from point A, km"),
+    "delivery_kind": gettext_lazy("Delivery kind"),
+    "sku": gettext_lazy("SKU"),
+    "quantity": gettext_lazy("Quantity"),
+    "price": gettext_lazy("Price"),
+    "cod_amount": gettext_lazy("COD amount"),
+    "requested_delivery_date": gettext_lazy("Requested delivery date"),
+    "comment": gettext_lazy("Comment"),
+}
 SYNONYMS = {
     "external_id": ["номер", "№ заказа", "номер заказа партнера", "id заказа", "external_id", "order id"],
     "customer_name": ["фио", "клиент", "имя клиента", "покупатель", "customer", "name"],
@@ -91,6 +122,8 @@ ORDER_FIELDS = [
     "comment",
 ]
 ITEM_FIELDS = ["sku", "quantity", "price"]
+# Order-level columns a mapping may declare per line: each row holds its item's share, the order's value is the sum.
+PER_LINE_FIELDS = ["cod_amount"]
 
 
 def normalise_header(text) -> str:
@@ -113,8 +146,39 @@ STANDARD = _standard_lookup()
 # -- the template ---------------------------------------------------------------------------------------------------
 
 
-def template_workbook() -> bytes:
-    """Headers in Russian, an example order of two items, a sheet of valid cities and delivery kinds."""
+# The template is a Russian document (its headers are what the reader matches), so its texts are written in Russian.
+TEMPLATE_INSTRUCTIONS = [
+    "Как заполнять лист «Заказы»",
+    "",
+    "Одна строка — один товар. Строки с одним номером заказа — это один заказ.",
+    "Данные заказа (ФИО, телефоны, город, адрес, вид доставки, сумма наложенного платежа, дата, комментарий) "
+    "заполните в первой строке заказа; в следующих строках этого заказа их можно оставить пустыми.",
+    "Если в следующих строках они заполнены, они должны совпадать с первой строкой: заказ с разными значениями "
+    "не загружается, в проверке названы его номер, строки и колонка.",
+    "Сумма наложенного платежа — сумма всего заказа. Пустая — сумма цен товаров. Если ваша выгрузка даёт сумму "
+    "каждого товара в своей строке, сохраните сопоставление колонок и отметьте сумму «по строкам»: строки сложатся.",
+    "Артикулы — из вашего каталога (лист «Справочник»). Города и виды доставки — тоже оттуда; вид доставки можно "
+    "писать кодом (express) или названием, как в кабинете («Экспресс-курьер»).",
+    "Телефон — в любом привычном виде: +7 701 123 45 67, 8 701 123 45 67, 87011234567.",
+    "Дата — ДД.ММ.ГГГГ. Колонки со звёздочкой обязательны.",
+    "Сохраните файл как .xlsx (книга Excel); файлы .xls и .ods пересохраните в .xlsx.",
+]
+PLACEHOLDER_PRODUCTS = [("ART-1", "Товар 1", Decimal(15000)), ("ART-2", "Товар 2", Decimal(4900))]
+
+
+def template_workbook(partner: Partner | None = None) -> bytes:
+    """Headers in Russian, an example order over two rows with the partner's own products and a future date,
+    a reference sheet of cities, delivery kinds and the partner's SKUs, and how to fill it in."""
+    products = (
+        list(Product.objects.filter(partner=partner).order_by("sku").values_list("sku", "name", "price"))
+        if partner is not None
+        else []
+    )
+    # the example is the partner's own goods, so the template as downloaded passes the check
+    example = [
+        (sku, name, price if price is not None else Decimal(10000)) for sku, name, price in products[:2]
+    ]
+    example = example or PLACEHOLDER_PRODUCTS
     book = Workbook()
     sheet = book.active
     sheet.title = "Заказы"
@@ -122,56 +186,90 @@ def template_workbook() -> bytes:
     sheet.append([f"{ru}{' *' if required else ''}" for _f, ru, _en, required in COLUMNS])
     for cell in sheet[1]:
         cell.font, cell.fill = bold, fill
-    sheet.append(
-        [
-            "10001",
-            "Айгерим Сапарова",
-            "+7 701 123 45 67",
-            "",
-            "Алматы",
-            "ул. Абая, 10, кв. 5",
-            "",
-            "express",
-            "ART-1",
-            1,
-            15000,
-            19900,
-            "25.11.2026",
-            "Звонить после 12:00",
-        ]
-    )
-    sheet.append(["10001", "", "", "", "", "", "", "", "ART-2", 1, 4900, "", "", ""])
+    delivery_on = timezone.localdate() + timedelta(days=3)
+    for position, (sku, _name, price) in enumerate(example):
+        first = position == 0
+        sheet.append(
+            [
+                "10001",
+                "Айгерим Сапарова" if first else "",
+                "+7 701 123 45 67" if first else "",
+                "",
+                "Алматы" if first else "",
+                "ул. Абая, 10, кв. 5" if first else "",
+                "",
+                "express" if first else "",
+                sku,
+                1,
+                round_money(price),
+                round_money(sum((p for _s, _n, p in example), Decimal(0))) if first else "",
+                delivery_on if first else "",
+                "Звонить после 12:00" if first else "",
+            ]
+        )
+    sheet["M2"].number_format = "DD.MM.YYYY"
     widths = [14, 26, 18, 16, 16, 34, 12, 14, 14, 11, 11, 14, 14, 28]
     for index, width in enumerate(widths):
         sheet.column_dimensions[chr(ord("A") + index)].width = width
     sheet.freeze_panes = "A2"
     reference = book.create_sheet("Справочник")
-    reference.append(["Город", "Страна", "Доставка", "", "Вид доставки", "Что значит"])
+    # Fewer than three of the order columns' names in this header: the sheet is never taken for the orders.
+    reference.append(
+        [
+            "Город",
+            "Страна",
+            "Доставка",
+            "",
+            "Вид доставки",
+            "Что значит",
+            "",
+            "Ваш артикул",
+            "Название",
+            "Цена по каталогу",
+        ]
+    )
     for cell in reference[1]:
         cell.font = bold
     cities = list(City.objects.order_by("country", "name").values_list("name", "country", "delivery_mode"))
-    kinds_rows = [
-        (DeliveryKind.EXPRESS, "экспресс-курьер, на следующий день"),
-        (DeliveryKind.SAME_DAY, "день в день (ДВД), по просьбе партнёра"),
-        (DeliveryKind.FIELD, "выездной курьер (выездные населённые пункты)"),
-        (DeliveryKind.POST, "почта Казахстана, наложенный платёж"),
-    ]
-    for index in range(max(len(cities), len(kinds_rows))):
+    meanings = {
+        DeliveryKind.EXPRESS: "экспресс-курьер, на следующий день",
+        DeliveryKind.SAME_DAY: "день в день (ДВД), по просьбе партнёра",
+        DeliveryKind.FIELD: "выездной курьер (выездные населённые пункты)",
+        DeliveryKind.POST: "почта Казахстана, наложенный платёж",
+    }
+    kinds_rows = [(kind, f"{meanings[kind]}; в кабинете: «{label}»") for kind, label in _kind_labels_ru()]
+    for index in range(max(len(cities), len(kinds_rows), len(products))):
         row = list(cities[index]) if index < len(cities) else ["", "", ""]
         if row[2]:
             row[2] = "экспресс" if row[2] == "express" else "выездной"
         row.append("")
         row.extend(kinds_rows[index] if index < len(kinds_rows) else ["", ""])
+        row.append("")
+        row.extend(products[index] if index < len(products) else ("", "", ""))
         reference.append(row)
     reference.column_dimensions["A"].width = 22
     reference.column_dimensions["E"].width = 14
-    reference.column_dimensions["F"].width = 44
+    reference.column_dimensions["F"].width = 60
+    reference.column_dimensions["H"].width = 18
+    reference.column_dimensions["I"].width = 34
     validation = DataValidation(type="list", formula1="=Справочник!$E$2:$E$5", allow_blank=True)
     sheet.add_data_validation(validation)
     validation.add("H2:H20000")
+    instructions = book.create_sheet("Как заполнять")
+    for line in TEMPLATE_INSTRUCTIONS:
+        instructions.append([line])
+    instructions["A1"].font = bold
+    instructions.column_dimensions["A"].width = 120
+    for row in instructions.iter_rows(min_row=2):
+        row[0].alignment = Alignment(wrap_text=True, vertical="top")
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _kind_labels_ru() -> list[tuple[str, str]]:
+    with translation.override("ru"):
+        return [(kind, str(label)) for kind, label in DeliveryKind.choices]
 
 
 # -- reading a file -------------------------------------------------------------------------------------------------
@@ -191,8 +289,8 @@ class ParsedFile:
     problems: list[dict] = field(default_factory=list)  # cell-level problems found while reading
 
 
-def _sniff(content: bytes) -> None:
-    sniff_xlsx(content, max_bytes=MAX_FILE_BYTES, max_unpacked_bytes=MAX_UNPACKED_BYTES)
+def _sniff(content: bytes, *, filename: str = "") -> None:
+    sniff_xlsx(content, max_bytes=MAX_FILE_BYTES, max_unpacked_bytes=MAX_UNPACKED_BYTES, filename=filename)
 
 
 _MERGE_RE = re.compile(rb'<mergeCell ref="([A-Z]+\d+:[A-Z]+\d+)"')
@@ -221,44 +319,42 @@ def _sheet_xml_facts(content: bytes, sheet_path: str) -> tuple[list[str], bool]:
     return merged, formulas
 
 
-def _first_sheet_path(content: bytes) -> str:
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")
-        workbook = archive.read("xl/workbook.xml").decode("utf-8", errors="replace")
-    first = re.search(r'<sheet [^>]*r:id="([^"]+)"', workbook)
-    if not first:
-        raise FileRejected(_("The workbook has no sheets."))
-    target = re.search(rf'Id="{first.group(1)}"[^>]*Target="([^"]+)"', rels) or re.search(
-        rf'Target="([^"]+)"[^>]*Id="{first.group(1)}"', rels
-    )
-    if not target:
-        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel."))
-    path = target.group(1).lstrip("/")
-    return path if path.startswith("xl/") else f"xl/{path}"
-
-
-def _cell_text(value) -> object:
-    if isinstance(value, str):
-        return value.strip()
-    return value
-
-
-def read_file(content: bytes, *, mapping: ExcelMapping | None = None) -> ParsedFile:
-    _sniff(content)
-    sheet_path = _first_sheet_path(content)
-    merged, _has_formulas = _sheet_xml_facts(content, sheet_path)
+def _sheet_paths(content: bytes) -> list[str]:
+    """The workbook's sheets' parts, in the order the workbook shows its tabs."""
     try:
-        rows = xlsx_reader.iter_rows(content, sheet_path)
-        first = []
-        for number, cells in rows:
-            first.append((number, cells))
-            if number >= HEADER_SEARCH_ROWS:
-                break
-    except xlsx_reader.SheetError as exc:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")
+            workbook = archive.read("xl/workbook.xml").decode("utf-8", errors="replace")
+    except (KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
-    lookup = {normalise_header(h): f for f, h in (mapping.columns.items() if mapping else [])} or STANDARD
-    header_row, header_cells, columns = None, [], {}
-    for row_number, row in first:
+    paths = []
+    for rel_id in re.findall(r'<sheet [^>]*r:id="([^"]+)"', workbook):
+        target = re.search(rf'Id="{re.escape(rel_id)}"[^>]*Target="([^"]+)"', rels) or re.search(
+            rf'Target="([^"]+)"[^>]*Id="{re.escape(rel_id)}"', rels
+        )
+        if not target:
+            raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel."))
+        path = target.group(1).lstrip("/")
+        paths.append(path if path.startswith("xl/") else f"xl/{path}")
+    if not paths:
+        raise FileRejected(_("The workbook has no sheets."))
+    return paths
+
+
+@dataclass
+class _Header:
+    row_number: int
+    cells: list[str]  # the header row's texts by column
+    columns: dict[str, int]  # our field → column index
+
+    @property
+    def is_complete(self) -> bool:
+        return all(f in self.columns for f, _ru, _en, required in COLUMNS if required)
+
+
+def _header_in(first_rows, lookup: dict[str, str]) -> _Header | None:
+    """The first of a sheet's first rows that names at least three of our fields."""
+    for row_number, row in first_rows:
         if row_number > HEADER_SEARCH_ROWS:
             break
         texts = [str(c.value).strip() if c is not None and c.value is not None else "" for c in row]
@@ -268,21 +364,60 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None) -> ParsedF
             if normalise_header(t) in lookup
         }
         if len(set(found.values())) >= 3:
-            header_row = row_number
-            header_cells = texts
-            columns = {}
+            columns: dict[str, int] = {}
             for index, field_ in found.items():
                 columns.setdefault(field_, index)
+            return _Header(row_number=row_number, cells=texts, columns=columns)
+    return None
+
+
+def _first_rows(rows) -> list:
+    first = []
+    for number, cells in rows:
+        first.append((number, cells))
+        if number >= HEADER_SEARCH_ROWS:
             break
-    if header_row is None:
+    return first
+
+
+def _cell_text(value) -> object:
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def read_file(content: bytes, *, mapping: ExcelMapping | None = None, filename: str = "") -> ParsedFile:
+    _sniff(content, filename=filename)
+    lookup = {normalise_header(h): f for f, h in (mapping.columns.items() if mapping else [])} or STANDARD
+    # The orders are on the first sheet with all our required headers (else the first with some of them): a
+    # partner's workbook may open with a summary or instructions.
+    chosen = None
+    try:
+        for path in _sheet_paths(content):
+            rows = xlsx_reader.iter_rows(content, path)
+            first = _first_rows(rows)
+            header = _header_in(first, lookup)
+            if header is not None and (chosen is None or header.is_complete):
+                chosen = (path, rows, first, header)
+                if header.is_complete:
+                    break
+    except xlsx_reader.SheetError as exc:
+        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
+    if chosen is None:
         expected = ", ".join(ru for _f, ru, _e, required in COLUMNS if required)
         raise FileRejected(
-            _(
+            ngettext(
                 "This file does not follow the template: no row with our column headers (%(expected)s) in the "
-                "first %(rows)s rows. Use the template, or save a column mapping for your own file."
+                "first %(rows)s row of any sheet. Use the template, or save a column mapping for your own file.",
+                "This file does not follow the template: no row with our column headers (%(expected)s) in the "
+                "first %(rows)s rows of any sheet. Use the template, or save a column mapping for your own file.",
+                HEADER_SEARCH_ROWS,
             )
             % {"expected": expected, "rows": HEADER_SEARCH_ROWS}
         )
+    sheet_path, rows, first, header = chosen
+    merged, _has_formulas = _sheet_xml_facts(content, sheet_path)
+    header_row, header_cells, columns = header.row_number, header.cells, header.columns
     missing = [f for f, _ru, _en, required in COLUMNS if required and f not in columns]
     if missing:
         names = ", ".join(str(FIELD_LABELS[f]) for f in missing)
@@ -330,7 +465,11 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None) -> ParsedF
                         {
                             "row": row_number,
                             "column": header_cells[index],
-                            "message": _("The cell holds %(count)s characters; at most %(max)s.")
+                            "message": ngettext(
+                                "The cell holds %(count)s character; at most %(max)s.",
+                                "The cell holds %(count)s characters; at most %(max)s.",
+                                len(value),
+                            )
                             % {"count": len(value), "max": MAX_CELL_CHARS},
                         }
                     )
@@ -343,7 +482,11 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None) -> ParsedF
             count += 1
             if count > MAX_DATA_ROWS:
                 raise FileRejected(
-                    _("The file has more than %(max)s rows of orders; split it into several files.")
+                    ngettext(
+                        "The file has more than %(max)s row of orders; split it into several files.",
+                        "The file has more than %(max)s rows of orders; split it into several files.",
+                        MAX_DATA_ROWS,
+                    )
                     % {"max": MAX_DATA_ROWS}
                 )
             parsed.rows.append(ParsedRow(number=row_number, values=values))
@@ -364,6 +507,17 @@ class OrderGroup:
     data: dict
     item_rows: list[int] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
+    # for each order-level field: the first row that fills it, its value, and the value's comparison key (worked
+    # out once a second row fills the field too)
+    given: dict[str, tuple[int, object, object]] = field(default_factory=dict)
+    # field → the rows whose value differs from `given`
+    disagreeing: dict[str, list[int]] = field(default_factory=dict)
+    # field declared per line → (row, value) of every row that fills it, to add up
+    per_line: dict[str, list[tuple[int, object]]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[int]:
+        return sorted({self.first_row, *self.item_rows})
 
 
 def _text_value(value) -> str:
@@ -376,8 +530,40 @@ def _text_value(value) -> str:
     return str(value).strip()
 
 
-def group_orders(parsed: ParsedFile) -> list[OrderGroup]:
-    """Rows → orders: the same order number makes one order; an empty number with an SKU continues the one above."""
+def _words(value) -> str:
+    return " ".join(_text_value(value).replace("ё", "е").replace("Ё", "Е").casefold().split())
+
+
+def _same_key(field_: str, value, country: str):
+    """What must be equal for two cells of one order to say the same: 19900 = "19 900", "8 701…" = "+7 701…",
+    25.12.2026 = a date cell, "express" = «Экспресс-курьер»."""
+    try:
+        if field_ in ("phone", "phone_2"):
+            return normalize_phone(value, country)
+        if field_ in ("cod_amount", "distance_km"):
+            return parse_decimal(value)
+        if field_ == "requested_delivery_date":
+            return parse_date_value(value) or _words(value)
+        if field_ == "delivery_kind":
+            return delivery_kind_of(value) or _words(value)
+        if field_ == "city":
+            return CityDirectory._key(_text_value(value))
+    except (PhoneError, InvalidOperation, ValueError, TypeError):
+        pass
+    return _words(value)
+
+
+def _row_list(rows: list[int]) -> str:
+    shown = ", ".join(str(number) for number in rows[:10])
+    return f"{shown}, …" if len(rows) > 10 else shown
+
+
+def group_orders(parsed: ParsedFile, *, per_line=(), country: str = "") -> list[OrderGroup]:
+    """Rows → orders: the same order number makes one order; an empty number with an SKU continues the one above.
+
+    Each order-level cell is taken from the first row of the order that fills it; a later row may leave it blank
+    (exports repeat it or not) but may not say something else. A field the mapping declares per line is added up.
+    """
     groups: dict[str, OrderGroup] = {}
     order: list[OrderGroup] = []
     previous: OrderGroup | None = None
@@ -402,36 +588,82 @@ def group_orders(parsed: ParsedFile) -> list[OrderGroup]:
         else:
             group = groups.get(external_id)
             if group is None:
-                data = {f: values.get(f) for f in ORDER_FIELDS}
-                phones = [values.get("phone"), values.get("phone_2")]
-                data["phones"] = [p for p in phones if p not in (None, "")]
-                data.pop("phone", None)
-                data.pop("phone_2", None)
-                data["external_id"] = external_id
-                data["items"] = []
-                group = OrderGroup(external_id=external_id, first_row=row.number, data=data)
+                group = OrderGroup(
+                    external_id=external_id,
+                    first_row=row.number,
+                    data={"external_id": external_id, "items": []},
+                )
                 groups[external_id] = group
                 order.append(group)
-            else:
-                for field_ in ("customer_name", "city", "address"):
-                    given = _text_value(values.get(field_))
-                    first = _text_value(group.data.get(field_))
-                    if given and first and given.casefold() != first.casefold():
-                        group.problems.append(
-                            {
-                                "row": row.number,
-                                "column": parsed.columns.get(field_, field_),
-                                "message": _("Order %(number)s has a different value in row %(row)s.")
-                                % {"number": external_id, "row": group.first_row},
-                            }
-                        )
+        for field_ in ORDER_FIELDS:
+            value = values.get(field_)
+            if value in (None, ""):
+                continue
+            if field_ in per_line:
+                group.per_line.setdefault(field_, []).append((row.number, value))
+                continue
+            first = group.given.get(field_)
+            if first is None:
+                group.given[field_] = (row.number, value, None)  # compared only if another row fills it too
+                continue
+            if value == first[1]:  # exports repeat the very same cell: no need to read it
+                continue
+            if first[2] is None:
+                first = group.given[field_] = (first[0], first[1], _same_key(field_, first[1], country))
+            if first[2] != _same_key(field_, value, country):
+                group.disagreeing.setdefault(field_, []).append(row.number)
         if values.get("sku") not in (None, "") or values.get("quantity") not in (None, ""):
             group.data["items"].append(
                 {"sku": values.get("sku"), "quantity": values.get("quantity"), "price": values.get("price")}
             )
             group.item_rows.append(row.number)
         previous = group
+    for group in order:
+        _settle(group, parsed.columns)
     return order
+
+
+def _settle(group: OrderGroup, columns: dict[str, str]) -> None:
+    """The order's own values from its rows, and a problem for each column its rows disagree on."""
+    for field_ in ORDER_FIELDS:
+        given = group.given.get(field_)
+        group.data[field_] = given[1] if given else None
+    for field_, rows in group.per_line.items():
+        total = Decimal(0)
+        for number, value in rows:
+            try:
+                total += parse_decimal(value)
+            except (InvalidOperation, ValueError, TypeError):
+                group.problems.append(
+                    {
+                        "row": number,
+                        "column": columns.get(field_, field_),
+                        "message": _("Must be a sum of money, e.g. 12500 or 12500.50."),
+                    }
+                )
+        group.data[field_] = str(total)
+    phones = [group.data.pop("phone"), group.data.pop("phone_2")]
+    group.data["phones"] = [phone for phone in phones if phone not in (None, "")]
+    for field_, rows in group.disagreeing.items():
+        named = sorted({group.given[field_][0], *rows})
+        if field_ == "cod_amount":
+            message = _(
+                "Order %(number)s: rows %(rows)s give different sums. The order's sum goes in its first row "
+                "(the other rows may leave it empty); if your file gives each item's own sum, declare this column "
+                "“per line” in the column mapping and the rows are added up."
+            )
+        else:
+            message = _(
+                "Order %(number)s: rows %(rows)s give different values. The rows of one order must agree: leave "
+                "the cell empty after the order's first row, or repeat the same value."
+            )
+        group.problems.append(
+            {
+                "row": rows[0],
+                "column": columns.get(field_, str(FIELD_LABELS[field_])),
+                "message": message % {"number": group.external_id, "rows": _row_list(named)},
+            }
+        )
 
 
 def _locate(group: OrderGroup, key: str, columns: dict[str, str]) -> tuple[int, str]:
@@ -442,7 +674,8 @@ def _locate(group: OrderGroup, key: str, columns: dict[str, str]) -> tuple[int, 
         row = group.item_rows[index] if index < len(group.item_rows) else group.first_row
         return row, columns.get(name, str(FIELD_LABELS.get(name, name)))
     name = {"phones": "phone", "items": "sku"}.get(key, key)
-    return group.first_row, columns.get(name, str(FIELD_LABELS.get(name, name)))
+    given = group.given.get(name)
+    return given[0] if given else group.first_row, columns.get(name, str(FIELD_LABELS.get(name, name)))
 
 
 @dataclass
@@ -451,10 +684,16 @@ class Validation:
     errors: list[dict]
     bad_orders: set[str]
     existing: set[str]
+    preview: list[dict] = field(default_factory=list)
+
+    @property
+    def new_orders(self) -> int:
+        skipped = self.bad_orders | self.existing
+        return sum(1 for g in self.groups if g.external_id not in skipped)
 
 
-def validate(partner: Partner, parsed: ParsedFile) -> Validation:
-    groups = group_orders(parsed)
+def validate(partner: Partner, parsed: ParsedFile, *, per_line=()) -> Validation:
+    groups = group_orders(parsed, per_line=per_line, country=partner.country)
     errors = list(parsed.problems)
     bad: set[str] = set()
     for problem in parsed.problems:
@@ -462,23 +701,57 @@ def validate(partner: Partner, parsed: ParsedFile) -> Validation:
             if group.first_row == problem["row"] or problem["row"] in group.item_rows:
                 bad.add(group.external_id)
     context = IntakeContext(partner, [g.data for g in groups])
+    first_read: list[tuple[OrderGroup, object]] = []
     for group in groups:
         if group.problems:
             errors.extend(group.problems)
             bad.add(group.external_id)
-        _cleaned, row_errors = clean_row(group.data, context)
+        cleaned, row_errors = clean_row(group.data, context)
         for key, messages in row_errors.items():
             row, column = _locate(group, key, parsed.columns)
             for message in messages:
                 errors.append({"row": row, "column": column, "message": message})
             bad.add(group.external_id)
+        if cleaned is not None and group.external_id not in bad and len(first_read) < PREVIEW_ORDERS:
+            first_read.append((group, cleaned))
     existing = set(
         Order.objects.filter(partner=partner, external_id__in=[g.external_id for g in groups]).values_list(
             "external_id", flat=True
         )
     )
     errors.sort(key=lambda e: (e["row"], e["column"]))
-    return Validation(groups=groups, errors=errors, bad_orders=bad, existing=existing)
+    preview = [
+        _preview_of(group, cleaned, is_known=group.external_id in existing) for group, cleaned in first_read
+    ]
+    return Validation(groups=groups, errors=errors, bad_orders=bad, existing=existing, preview=preview)
+
+
+def _preview_of(group: OrderGroup, order, *, is_known: bool) -> dict:
+    """How the check read one order, for the page before the import: phones masked, as everywhere staff look."""
+    return {
+        "external_id": order.external_id,
+        "rows": group.rows,
+        "customer_name": order.customer_name,
+        "phones": [mask_phone(phone) for phone in order.phones],
+        "city": order.city.name,
+        "address": order.address,
+        "delivery_kind": order.delivery_kind,
+        "cod_amount": str(order.cod_amount),
+        "items": [
+            {
+                "sku": item.product.sku,
+                "name": item.product.name,
+                "quantity": item.quantity,
+                "price": str(item.unit_price),
+            }
+            for item in order.items
+        ],
+        "requested_delivery_date": order.requested_delivery_date.isoformat()
+        if order.requested_delivery_date
+        else None,
+        "comment": order.comment[:200],
+        "is_known": is_known,
+    }
 
 
 # -- the service ----------------------------------------------------------------------------------------------------
@@ -502,18 +775,20 @@ def excel_upload(
         # Encrypted at rest like every customer phone in it; deleted once imported.
         record.file.save(f"{digest[:16]}.xlsx.enc", ContentFile(crypto.encrypt_bytes(content)), save=False)
     try:
-        parsed = read_file(content, mapping=mapping)
+        parsed = read_file(content, mapping=mapping, filename=filename)
     except FileRejected as exc:
         record.state = ExcelImport.State.REJECTED
         record.rejection = str(exc)[:1000]
         record.save()
         return record
-    report = validate(partner, parsed)
+    report = validate(partner, parsed, per_line=mapping.per_line if mapping else ())
     record.state = ExcelImport.State.VALIDATED
     record.data_rows = len(parsed.rows)
     record.orders_total = len(report.groups)
     record.orders_valid = len(report.groups) - len(report.bad_orders)
     record.orders_existing = len(report.existing)
+    record.orders_new = report.new_orders
+    record.preview = report.preview
     record.errors = report.errors[:STORED_ERRORS]
     valid = [group.data for group in report.groups if group.external_id not in report.bad_orders]
     if valid:
@@ -557,6 +832,35 @@ def checked_orders(record: ExcelImport) -> list[dict]:
     return json.loads(_decrypted(record.checked_orders), object_hook=_cell_from_json)
 
 
+def _rows_shown(rows: list[int]) -> str:
+    """2–4 for rows next to each other, else 2, 5."""
+    if len(rows) > 1 and rows == list(range(rows[0], rows[-1] + 1)):
+        return f"{rows[0]}–{rows[-1]}"
+    return _row_list(rows)
+
+
+def preview_rows(record: ExcelImport) -> list[dict]:
+    """The first orders of a checked upload as the check read them, ready for the page (while not yet imported)."""
+    if record.state != ExcelImport.State.VALIDATED:
+        return []
+    labels = dict(DeliveryKind.choices)
+    rows = []
+    for order in record.preview:
+        rows.append(
+            {
+                **order,
+                "rows": _rows_shown(order["rows"]),
+                "delivery_kind": labels.get(order["delivery_kind"], order["delivery_kind"]),
+                "cod_amount": Decimal(order["cod_amount"]),
+                "items": [{**item, "price": Decimal(item["price"])} for item in order["items"]],
+                "requested_delivery_date": date.fromisoformat(order["requested_delivery_date"])
+                if order["requested_delivery_date"]
+                else None,
+            }
+        )
+    return rows
+
+
 class ImportRefused(Exception):
     pass
 
@@ -573,6 +877,12 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
         )
     if record.orders_valid and not record.checked_orders:  # forgotten after a week unimported
         raise ImportRefused(_("This file can no longer be read; upload it again."))
+    if not record.orders_new:
+        raise ImportRefused(
+            _("Every order of this file is already in the system: there is nothing to import.")
+            if record.orders_valid
+            else _("No order of this file can be imported: fix the errors and upload it again.")
+        )
     # Cleaned again by the intake: a product or city that changed since the check is reported, not imported.
     rows = checked_orders(record)
     results = (
@@ -601,7 +911,7 @@ def _decrypted(stored) -> bytes:
 
 def _forget_files(record_id: int, names: list[str]) -> None:
     """The uploaded file and its checked orders hold customers' phones: once imported they are not kept."""
-    ExcelImport.objects.filter(pk=record_id).update(file="", checked_orders="")
+    ExcelImport.objects.filter(pk=record_id).update(file="", checked_orders="", preview=[])
     from django.core.files.storage import default_storage
 
     for name in names:
@@ -635,7 +945,9 @@ def earlier_upload(record: ExcelImport) -> ExcelImport | None:
 
 
 @transaction.atomic
-def mapping_save(*, partner: Partner, actor, name: str, columns: dict[str, str]) -> ExcelMapping:
+def mapping_save(
+    *, partner: Partner, actor, name: str, columns: dict[str, str], per_line: list[str] | tuple = ()
+) -> ExcelMapping:
     columns = {f: h for f, h in columns.items() if h and f in FIELD_LABELS}
     missing = [f for f, _ru, _en, required in COLUMNS if required and f not in columns]
     if missing:
@@ -648,7 +960,11 @@ def mapping_save(*, partner: Partner, actor, name: str, columns: dict[str, str])
     mapping, _created = ExcelMapping.objects.update_or_create(
         partner=partner,
         name=name.strip()[:100] or _("My file"),
-        defaults={"columns": columns, "created_by": actor if getattr(actor, "pk", None) else None},
+        defaults={
+            "columns": columns,
+            "per_line": [f for f in PER_LINE_FIELDS if f in per_line and f in columns],
+            "created_by": actor if getattr(actor, "pk", None) else None,
+        },
     )
     return mapping
 
@@ -664,17 +980,22 @@ def guess_mapping(headers: list[str]) -> dict[str, str]:
 
 
 def headers_of(content: bytes) -> list[str]:
-    """The most header-like row among the first rows of any file (for the mapping editor)."""
+    """The most header-like row among the first rows of any sheet (for the mapping editor): the one naming most of
+    our fields, else the one with most texts; an earlier sheet wins a tie, as in `read_file`."""
     _sniff(content)
-    book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    best: list[str] = []
+    best_score = (0, 0)
     try:
-        best: list[str] = []
-        for index, row in enumerate(book.worksheets[0].iter_rows(values_only=True)):
-            texts = [str(v).strip() for v in row if isinstance(v, str) and v.strip()]
-            if len(texts) > len(best):
-                best = texts
-            if index >= HEADER_SEARCH_ROWS:
-                break
-        return best
-    finally:
-        book.close()
+        for path in _sheet_paths(content):
+            for _number, row in _first_rows(xlsx_reader.iter_rows(content, path)):
+                texts = [
+                    c.value.strip()
+                    for c in row
+                    if c is not None and isinstance(c.value, str) and c.value.strip()
+                ]
+                score = (len(guess_mapping(texts)), len(texts))
+                if score > best_score:
+                    best, best_score = texts, score
+    except xlsx_reader.SheetError as exc:
+        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
+    return best

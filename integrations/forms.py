@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .excel import COLUMNS
+from .excel import COLUMNS, PER_LINE_FIELDS
 from .models import PullConnector
 from .webhooks import EVENT_TYPES
 
@@ -43,17 +43,33 @@ class ExcelUploadForm(forms.Form):
 
 class MappingForm(forms.Form):
     name = forms.CharField(label=_("Name of the mapping"), max_length=100)
+    cod_amount_per_line = forms.BooleanField(
+        label=_(
+            "The COD column is per line: each item's row holds its own sum, and the order's COD is their total"
+        ),
+        required=False,
+        help_text=_(
+            "Leave it off when the column holds the whole order's sum: then the rows of one order must agree on it."
+        ),
+    )
 
     def __init__(self, *args, headers: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "—")] + [(h, h) for h in headers]
         for field_, ru, _en, required in COLUMNS:
             self.fields[f"col_{field_}"] = forms.ChoiceField(label=ru, choices=choices, required=required)
+        # the per-line choice reads best right under the COD column it is about
+        names = [name for name in self.fields if name != "cod_amount_per_line"]
+        names.insert(names.index("col_cod_amount") + 1, "cod_amount_per_line")
+        self.order_fields(names)
 
     def columns(self) -> dict[str, str]:
         return {
             name[4:]: value for name, value in self.cleaned_data.items() if name.startswith("col_") and value
         }
+
+    def per_line(self) -> list[str]:
+        return [field_ for field_ in PER_LINE_FIELDS if self.cleaned_data.get(f"{field_}_per_line")]
 
 
 class ConnectorForm(forms.Form):

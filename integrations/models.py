@@ -184,6 +184,9 @@ class ExcelMapping(models.Model):
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="excel_mappings")
     name = models.CharField(_("name"), max_length=100)
     columns = models.JSONField(_("columns"), help_text=_("our field → the header of the partner's column"))
+    # Order-level fields whose column holds each row's own share (an export of one row per item with the
+    # item's sum): the order's value is the rows' total instead of one value all rows must agree on.
+    per_line = models.JSONField(_("given per line"), default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -226,7 +229,11 @@ class ExcelImport(models.Model):
     orders_total = models.PositiveIntegerField(_("orders"), default=0)
     orders_valid = models.PositiveIntegerField(_("valid orders"), default=0)
     orders_existing = models.PositiveIntegerField(_("already in the system"), default=0)
+    # valid orders whose number is not in the system yet: what an import would create
+    orders_new = models.PositiveIntegerField(_("new orders"), default=0)
     errors = models.JSONField(default=list, blank=True)
+    # The first orders as the check read them (masked phones), shown before the import; forgotten with the file.
+    preview = models.JSONField(default=list, blank=True)
     created_orders = models.PositiveIntegerField(_("imported orders"), default=0)
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -187,7 +188,8 @@ def excel_home(request):
 
 @permission_required("excel.import")
 def excel_template(request):
-    response = HttpResponse(excel.template_workbook(), content_type=XLSX_CONTENT_TYPE)
+    partner = request.user.partner if access.is_partner_actor(request.user) else None
+    response = HttpResponse(excel.template_workbook(partner=partner), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = 'attachment; filename="ketlogistic-orders-template.xlsx"'
     return response
 
@@ -195,7 +197,7 @@ def excel_template(request):
 @permission_required("excel.import")
 def excel_import_detail(request, import_id: int):
     record = access.get_scoped_or_404(
-        request.user, ExcelImport.objects.select_related("mapping"), pk=import_id
+        request.user, ExcelImport.objects.select_related("mapping", "partner"), pk=import_id
     )
     if request.method == "POST":
         try:
@@ -205,11 +207,14 @@ def excel_import_detail(request, import_id: int):
         except excel.ImportRefused as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(
-                request,
-                _("Imported: %(created)s new orders, %(existing)s were already here.")
-                % {"created": record.created_orders, "existing": record.orders_existing},
-            )
+            imported = ngettext(
+                "Imported %(count)s new order.", "Imported %(count)s new orders.", record.created_orders
+            ) % {"count": record.created_orders}
+            if record.orders_existing:
+                imported += " " + ngettext(
+                    "%(count)s was already here.", "%(count)s were already here.", record.orders_existing
+                ) % {"count": record.orders_existing}
+            messages.success(request, imported)
             return redirect("orders:list")
     errors = Paginator(record.errors, 200).get_page(request.GET.get("page"))
     return render(
@@ -219,6 +224,7 @@ def excel_import_detail(request, import_id: int):
             "record": record,
             "errors": errors,
             "earlier": excel.earlier_upload(record),
+            "preview": excel.preview_rows(record),
         },
     )
 
@@ -226,7 +232,9 @@ def excel_import_detail(request, import_id: int):
 @permission_required("excel.import")
 def excel_mapping(request, import_id: int):
     """Build a column mapping from an uploaded file's own headers, then check the file with it."""
-    record = access.get_scoped_or_404(request.user, ExcelImport.objects.all(), pk=import_id)
+    record = access.get_scoped_or_404(
+        request.user, ExcelImport.objects.select_related("mapping"), pk=import_id
+    )
     if not record.file:
         messages.error(request, _("This file can no longer be read; upload it again."))
         return redirect("integrations:excel")
@@ -236,8 +244,12 @@ def excel_mapping(request, import_id: int):
     except excel.FileRejected as exc:
         messages.error(request, str(exc))
         return redirect("integrations:excel")
-    initial = {f"col_{f}": h for f, h in excel.guess_mapping(headers).items()}
-    form = MappingForm(request.POST or None, headers=headers, initial={"name": _("My file"), **initial})
+    initial = {"name": _("My file"), **{f"col_{f}": h for f, h in excel.guess_mapping(headers).items()}}
+    if record.mapping is not None:  # checked with a mapping already: edit that one
+        initial["name"] = record.mapping.name
+        initial.update({f"col_{f}": h for f, h in record.mapping.columns.items() if h in headers})
+        initial.update({f"{f}_per_line": True for f in record.mapping.per_line})
+    form = MappingForm(request.POST or None, headers=headers, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             mapping = excel.mapping_save(
@@ -245,6 +257,7 @@ def excel_mapping(request, import_id: int):
                 actor=request.user,
                 name=form.cleaned_data["name"],
                 columns=form.columns(),
+                per_line=form.per_line(),
             )
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ketlogistic.core import crypto
 from ketlogistic.core.calendar import calendar_for
@@ -48,6 +50,26 @@ DELIVERY_KIND_ALIASES = {
     "почта": DeliveryKind.POST,
     "казпочта": DeliveryKind.POST,
 }
+_delivery_kind_spellings: dict[str, str] = {}
+
+
+def _spelling_key(text: str) -> str:
+    return " ".join(str(text).replace("ё", "е").replace("Ё", "Е").casefold().split())
+
+
+def delivery_kind_of(value) -> str | None:
+    """The delivery kind a partner wrote: its code, a usual alias, or its name as the cabinet shows it in any of
+    the site's languages («Экспресс-курьер», «День в день (ДВД)»). The one list every channel reads."""
+    if not _delivery_kind_spellings:
+        spellings = {_spelling_key(alias): kind for alias, kind in DELIVERY_KIND_ALIASES.items()}
+        for language, _name in settings.LANGUAGES:
+            with translation.override(language):
+                for kind, label in DeliveryKind.choices:
+                    spellings.setdefault(_spelling_key(str(label)), kind)
+        _delivery_kind_spellings.update(spellings)
+    if isinstance(value, dict | list | bool):
+        return None
+    return _delivery_kind_spellings.get(_spelling_key(value))
 
 
 @dataclass
@@ -148,6 +170,11 @@ def _decimal(value) -> Decimal:
     return Decimal(text)
 
 
+def parse_decimal(value) -> Decimal:
+    """A number as partners write it (19900, "19 900", "19900,50"); InvalidOperation or ValueError when it is none."""
+    return _decimal(value)
+
+
 TEXT_FIELDS = ("external_id", "customer_name", "city", "address", "comment")
 
 
@@ -202,7 +229,11 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         error("phone", _("Required: at least one customer phone."))
     for position, phone in enumerate(phones_raw[: MAX_PHONES + 1]):
         if position >= MAX_PHONES:
-            error("phone", _("At most %(count)s phones.") % {"count": MAX_PHONES})
+            error(
+                "phone",
+                ngettext("At most %(count)s phone.", "At most %(count)s phones.", MAX_PHONES)
+                % {"count": MAX_PHONES},
+            )
             break
         try:
             normalised = normalize_phone(phone, context.partner.country)
@@ -233,11 +264,14 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
             DeliveryKind.FIELD if city is not None and not city.is_express else DeliveryKind.EXPRESS
         )
     else:
-        delivery_kind = DELIVERY_KIND_ALIASES.get(str(kind_value).strip().casefold())
+        delivery_kind = delivery_kind_of(kind_value)
         if delivery_kind is None:
             error(
                 "delivery_kind",
-                _("Unknown delivery kind “%(value)s”: express, same_day, field or post.")
+                _(
+                    "Unknown delivery kind “%(value)s”: express, same_day, field or post, or the kind's name as "
+                    "the cabinet shows it."
+                )
                 % {"value": str(kind_value)[:30]},
             )
     if city is not None and delivery_kind:
@@ -260,7 +294,13 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         error("items", _("Required: at least one item with sku and quantity."))
         items_raw = []
     elif len(items_raw) > MAX_ITEMS:
-        error("items", _("At most %(count)s items in one order.") % {"count": MAX_ITEMS})
+        error(
+            "items",
+            ngettext(
+                "At most %(count)s item in one order.", "At most %(count)s items in one order.", MAX_ITEMS
+            )
+            % {"count": MAX_ITEMS},
+        )
         items_raw = []
     for index, item in enumerate(items_raw):
         prefix = f"items[{index}]"

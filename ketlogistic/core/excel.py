@@ -92,15 +92,33 @@ class FileRejected(Exception):
         self.message = message
 
 
-def sniff_xlsx(content: bytes, *, max_bytes: int, max_unpacked_bytes: int = 200 * 1024 * 1024) -> None:
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the container of old .xls (and of encrypted .xlsx)
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _named_not_xlsx(extension: str) -> FileRejected:
+    return FileRejected(
+        _(
+            "This is not an .xlsx workbook (the file is a .%(extension)s). Open it in Excel or LibreOffice and "
+            "save it as .xlsx (Excel workbook)."
+        )
+        % {"extension": extension}
+    )
+
+
+def sniff_xlsx(
+    content: bytes, *, max_bytes: int, max_unpacked_bytes: int = 200 * 1024 * 1024, filename: str = ""
+) -> None:
     """Refuse, with a reason the user understands, anything that is not a sound .xlsx workbook of a sane size
-    (before openpyxl sees it: password-protected and old .xls files, other files, ZIP bombs, damaged files)."""
+    (before openpyxl sees it: password-protected and old .xls files, OpenDocument .ods, other files, ZIP bombs,
+    damaged files). The content decides; the file's name only words the reason for a file that is no workbook."""
+    extension = filename.rpartition(".")[2].casefold() if "." in filename else ""
     if len(content) > max_bytes:
         raise FileRejected(
             _("The file is larger than %(mb)s MB; split it into several files.")
             % {"mb": max_bytes // (1024 * 1024)}
         )
-    if content[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+    if content[:8] == CFB_MAGIC:
         if (
             "EncryptionInfo".encode("utf-16-le") in content[:65536]
             or b"E\x00n\x00c\x00r\x00y\x00p\x00t" in content
@@ -112,11 +130,22 @@ def sniff_xlsx(content: bytes, *, max_bytes: int, max_unpacked_bytes: int = 200 
             _("This is an old .xls file. Open it in Excel and save it as .xlsx (Excel workbook).")
         )
     if content[:4] != b"PK\x03\x04":
+        if extension in ("xls", "ods", "csv"):  # e.g. a web shop's ".xls" export that is an HTML table
+            raise _named_not_xlsx(extension)
         raise FileRejected(_("This is not an Excel .xlsx file. Download the template and fill it in."))
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             names = archive.namelist()
             if "xl/workbook.xml" not in names:
+                # OpenDocument keeps its kind, uncompressed, in a first member named `mimetype`.
+                is_ods = "mimetype" in names and archive.getinfo("mimetype").file_size < 100
+                if (is_ods and archive.read("mimetype").strip() == ODS_MIMETYPE) or extension == "ods":
+                    raise FileRejected(
+                        _(
+                            "This is an OpenDocument spreadsheet (.ods). Open it in LibreOffice or Excel and save "
+                            "it as .xlsx (Excel workbook)."
+                        )
+                    )
                 raise FileRejected(_("This is a ZIP archive, not an Excel workbook."))
             if sum(info.file_size for info in archive.infolist()) > max_unpacked_bytes:
                 raise FileRejected(_("The file unpacks to more than 200 MB; it cannot be a list of orders."))
