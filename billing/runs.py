@@ -266,6 +266,31 @@ def run_compute(*, run: BillingRun, actor=None) -> int:
     return added
 
 
+# A draft is computed within seconds of being made (by the Monday task, or by the finance director's form); one
+# still uncomputed this long after was left by a worker killed as a whole (the broker hands its task back only
+# after the visibility timeout, an hour) or a request cut off between making and computing it.
+STALE_DRAFT_AFTER = timedelta(minutes=10)
+
+
+def stale_drafts(now: datetime | None = None):
+    """Drafts made more than `STALE_DRAFT_AFTER` ago and never computed, oldest week first."""
+    made_before = (now or timezone.now()) - STALE_DRAFT_AFTER
+    return BillingRun.objects.filter(
+        status=BillingRun.Status.DRAFT, computed_at__isnull=True, created_at__lte=made_before
+    ).order_by("week_start")
+
+
+def stale_draft_compute(*, run: BillingRun) -> bool:
+    """Compute a stale draft unless someone is computing it now (its row locked: skipped, not waited for).
+    True if it was computed here."""
+    with transaction.atomic():
+        locked = BillingRun.objects.select_for_update(skip_locked=True).filter(pk=run.pk).first()
+        if locked is None or locked.status != BillingRun.Status.DRAFT or locked.computed_at is not None:
+            return False
+        run_compute(run=locked)
+    return True
+
+
 def _revenue_accounts(currency: str) -> None:
     for kind in ChargeKind.values:
         ledger.account(Account.Kind.REVENUE, currency, revenue_kind=kind)

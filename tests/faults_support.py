@@ -93,6 +93,55 @@ class RedisServer:
         return redis.Redis(port=self.port, db=db)
 
 
+class FrozenRedis:
+    """A Redis that has frozen: it accepts connections and reads what it is sent, and never answers (a stopped
+    process whose socket the kernel still holds, a half-open connection). Not the shared Redis other tests use."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                accepted, _address = self.listener.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(accepted)
+            threading.Thread(target=self._swallow, args=(accepted,), daemon=True).start()
+
+    @staticmethod
+    def _swallow(accepted: socket.socket) -> None:
+        try:
+            while accepted.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Hang up on everyone (a client still waiting gets a closed connection, not a reply)."""
+        self.listener.close()
+        for accepted in self.connections:
+            try:
+                accepted.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            accepted.close()
+
+    def __enter__(self) -> FrozenRedis:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def database_url(name: str | None = None) -> str:
     """The URL of the database this test runs on (pytest-django's test database), for child processes and
     PostgreSQL's own tools; `name` for another database on the same server."""
@@ -225,8 +274,10 @@ def beat(*, redis_url: str, schedule_file: Path) -> CeleryProcess:
 
 
 @contextmanager
-def broker_and_cache_at(redis_server: RedisServer):
-    """This process's Celery broker and Django cache on the private Redis for the duration of a test."""
+def broker_and_cache_at(redis_server: RedisServer | FrozenRedis):
+    """This process's Celery broker and Django cache on the private Redis for the duration of a test, with the
+    project's own client options (its timeouts)."""
+    from django.conf import settings
     from django.core.cache import caches
     from django.test import override_settings
 
@@ -245,7 +296,7 @@ def broker_and_cache_at(redis_server: RedisServer):
         with override_settings(
             CACHES={
                 "default": {
-                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    **settings.CACHES["default"],
                     "LOCATION": redis_server.url(1),
                     "KEY_PREFIX": "faults",
                 }

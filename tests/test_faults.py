@@ -113,6 +113,47 @@ def test_orders_sent_while_redis_is_down_are_accepted_and_their_webhooks_go_out_
     assert set(WebhookDelivery.objects.values_list("state", "attempts")) == {("succeeded", 1)}
 
 
+# -- 1b. Redis frozen: connections accepted, nothing ever answered ------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the order's commit runs its kick to the broker, as in production
+def test_frozen_redis_does_not_hold_the_answer(user_a, partner_a, product_a):
+    api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
+    answers = []
+
+    def send():
+        try:
+            answers.append(api.post("/api/v1/orders/", api_order(external_id="FROZEN-1")))
+        finally:
+            connection.close()
+
+    with Recorder() as receiver, faults.FrozenRedis() as frozen, faults.broker_and_cache_at(frozen):
+        webhooks.endpoint_create(actor=user_a, url=receiver.url + "/hook", events=["order.created"])
+        caller = threading.Thread(target=send)
+        caller.start()
+        caller.join(timeout=60)  # a guard against an answer held for good, not a measurement
+        held = caller.is_alive()
+    caller.join()  # the frozen Redis hung up: a held request ends now
+
+    assert not held, "the answer was held by the frozen Redis"
+    assert answers[0].status_code == 201, answers[0].content
+    assert Order.objects.filter(partner=partner_a, external_id="FROZEN-1").count() == 1
+    assert WebhookDelivery.objects.filter(state="pending").count() == 1  # safe in the outbox for beat's run
+
+
+def test_the_tracking_page_with_a_frozen_redis_says_it_is_unavailable(reference_data):
+    from django.test import Client
+    from django.urls import reverse
+
+    with faults.FrozenRedis() as frozen, faults.broker_and_cache_at(frozen):
+        page = Client().post(reverse("track"), {"number": "1", "last_digits": "1234"})
+
+    assert page.status_code == 503 and page.context["result"] is None
+    assert page.context["form"].non_field_errors() == [
+        "Tracking is not available right now. Try again in a few minutes or call our hotline."
+    ]
+
+
 # -- 2. A worker killed in the middle of the weekly charge run ---------------------------------------------------
 
 

@@ -85,6 +85,14 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Redis answers here in well under a millisecond. One that accepts connections and never answers (frozen, in a
+# failover, a half-open connection) must not hold a request: the cache and the broker give up on a command after
+# REDIS_SOCKET_TIMEOUT seconds and on a connection after REDIS_CONNECT_TIMEOUT. What calls them then goes on
+# without them: the API's rate limit lets the request through, a kick to a worker is left to beat
+# (`ketlogistic.core.broker`), the tracking page says it is unavailable. Without these the broker's client waits
+# forever (kombu's default) and the cache's five seconds (redis-py's) per command.
+REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT", 2)
+REDIS_CONNECT_TIMEOUT = env_int("REDIS_CONNECT_TIMEOUT", 2)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -92,6 +100,7 @@ CACHES = {
         "LOCATION": env_str("CACHE_URL", cache_redis_url(REDIS_URL)),
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "ketlogistic"),
         "TIMEOUT": 300,
+        "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
     }
 }
 
@@ -167,8 +176,14 @@ CELERY_TIMEZONE = "Asia/Almaty"
 CELERY_ENABLE_UTC = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task whose worker died unacknowledged goes back to its queue after this many seconds (a worker checks
-# when it starts and every 100 s). Longer than any task runs, or a slow task would be delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60)}
+# when it starts and every 100 s). Longer than any task runs, or a slow task would be delivered twice. A worker
+# killed as a whole is not waited for that long where it matters: beat's sweeps finish its work (billing's
+# stale drafts and approvals). The socket timeouts: see REDIS_SOCKET_TIMEOUT (a worker's BRPOP waits 1 s, less).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60),
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+}
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
@@ -185,6 +200,13 @@ CELERY_BEAT_SCHEDULE = {
     "resume-charge-run-approvals": {
         "task": "billing.resume_approvals",
         "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
+    # A weekly draft never computed (its worker killed as a whole: the broker would hand the task back only
+    # after the visibility timeout, an hour) is computed.
+    "compute-stale-charge-run-drafts": {
+        "task": "billing.compute_stale_drafts",
+        "schedule": crontab(minute="5-59/10"),
         "options": {"expires": 9 * 60},
     },
     # Proves that beat and a worker are alive: a log line every minute.
@@ -288,9 +310,9 @@ RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
 # (local time of each city); telephony ("dev" records calls locally, "http" talks to a cloud PBX).
 CALL_CLAIM_MINUTES = env_int("CALL_CLAIM_MINUTES", 15)
 REGISTRY_CUTOFF = env_str("REGISTRY_CUTOFF", "17:00")
-# the public tracking page: wrong guesses allowed per order number and per client address in the window
+# the public tracking page: wrong guesses allowed per client address in the window (none per order number: a
+# stranger's guesses would lock the real customer out)
 TRACKING_WINDOW_MINUTES = env_int("TRACKING_WINDOW_MINUTES", 60)
-TRACKING_FAILURES_PER_ORDER = env_int("TRACKING_FAILURES_PER_ORDER", 5)
 TRACKING_FAILURES_PER_CLIENT = env_int("TRACKING_FAILURES_PER_CLIENT", 20)
 TRACKING_CLIENT_IP_HEADER = env_str("TRACKING_CLIENT_IP_HEADER", "")
 TELEPHONY_BACKEND = env_str("TELEPHONY_BACKEND", "dev")

@@ -9,6 +9,7 @@ order. A wrong number and wrong digits get the same answer, so the page does not
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv6Address, ip_address, ip_network
@@ -18,12 +19,15 @@ from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from ketlogistic.core.calendar import calendar_for
 from orders.models import Order, OrderHistory, OrderPhone
 from orders.statuses import OrderStatus
 
 from .models import DeliveryEvent
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +44,10 @@ class Throttled(Exception):
     def __init__(self, minutes: int) -> None:
         super().__init__(minutes)
         self.minutes = minutes
+
+
+class Unavailable(Exception):
+    """The guessing limit cannot be counted (the cache does not answer): no lookup without it."""
 
 
 class Ambiguous(Exception):
@@ -168,7 +176,11 @@ def track(*, number: str, last_digits: str, client: str) -> tuple[Order, list[St
     Every attempt is counted against the client before the lookup; a successful one is given back, so only
     wrong guesses use up the allowance."""
     client_key = f"track:client:{client}"
-    (by_client,) = _count([client_key], 1)
+    try:
+        (by_client,) = _count([client_key], 1)
+    except RedisError as exc:  # fail closed: an uncounted guess is an unlimited one
+        logger.warning("tracking refused: the cache is unavailable (%s)", exc.__class__.__name__)
+        raise Unavailable from exc
     if by_client > settings.TRACKING_FAILURES_PER_CLIENT:
         raise Throttled(settings.TRACKING_WINDOW_MINUTES)
     found = _matching(number, (last_digits or "").strip())
@@ -176,7 +188,12 @@ def track(*, number: str, last_digits: str, client: str) -> tuple[Order, list[St
         raise Ambiguous
     if not found:
         return None
-    _count([client_key], -1)
+    try:
+        _count([client_key], -1)
+    except RedisError as exc:  # the customer found the order: the attempt stays counted, no harm
+        logger.warning(
+            "tracking attempt not given back: the cache is unavailable (%s)", exc.__class__.__name__
+        )
     return found[0], steps_for(found[0])
 
 

@@ -630,6 +630,12 @@ def track(request):
                 % {"minutes": exc.minutes},
             )
             status = 429
+        except tracking.Unavailable:
+            form.add_error(
+                None,
+                _("Tracking is not available right now. Try again in a few minutes or call our hotline."),
+            )
+            status = 503
         except tracking.Ambiguous:
             form.add_error(
                 "number",

@@ -13,7 +13,7 @@ from ketlogistic.core.roles import Role
 from orders import workflow
 from orders.models import Order
 from orders.statuses import OrderSource
-from tests.billing.conftest import IN_WEEK, WEEK
+from tests.billing.conftest import IN_WEEK, MONDAY_AFTER, WEEK
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory
 
@@ -243,3 +243,29 @@ def test_the_scheduled_task_drafts_last_week(partner_a, product_a, worked_orders
     assert weekly_charge_run() == 3
     assert weekly_charge_run() == 0  # a second beat, or a redelivered task
     assert BillingRun.objects.get().week_start == WEEK
+
+
+def test_stale_draft_run_is_recomputed_by_the_sweep(partner_a, product_a, worked_orders, monday):
+    from billing.tasks import compute_stale_drafts
+
+    worked_orders(partner_a, 3)
+    # Monday 09:00: the scheduled task made the draft, and its worker was killed as a whole before computing it
+    run = runs.run_for_week(week_start=runs.last_closed_week())
+
+    monday.shift(timedelta(minutes=5))
+    fresh = compute_stale_drafts()  # the task may still be computing it
+    monday.shift(timedelta(minutes=6))
+    swept = compute_stale_drafts()
+    again = compute_stale_drafts()
+
+    run.refresh_from_db()
+    assert (fresh, swept, again) == (0, 1, 0)
+    assert (run.status, run.computed_at) == ("draft", MONDAY_AFTER + timedelta(minutes=11))
+    assert Charge.objects.filter(run=run).count() == 3
+
+
+def test_the_sweep_is_on_beat_every_ten_minutes(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["compute-stale-charge-run-drafts"]
+
+    assert entry["task"] == "billing.compute_stale_drafts"
+    assert sorted(entry["schedule"].minute) == [5, 15, 25, 35, 45, 55]
