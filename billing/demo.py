@@ -33,7 +33,7 @@ def _week_orders(partner: Partner, week_start, rng: random.Random, people: dict)
     """One week of a partner's orders, each through its real workflow: paid, refused at the door, or cancelled
     while still "на отправку". Returns the paid ones with the moment they were paid."""
     cities, count, paid, refused, _cancelled = PLAN[partner.name]
-    products = list(partner.products.order_by("sku"))
+    products = list(partner.products.filter(is_test=False).order_by("sku"))
     zone = ZoneInfo("Asia/Almaty" if partner.country == "KZ" else "Asia/Bishkek")
     paid_orders = []
     for number in range(count):

@@ -715,9 +715,9 @@ def validate(partner: Partner, parsed: ParsedFile, *, per_line=()) -> Validation
         if cleaned is not None and group.external_id not in bad and len(first_read) < PREVIEW_ORDERS:
             first_read.append((group, cleaned))
     existing = set(
-        Order.objects.filter(partner=partner, external_id__in=[g.external_id for g in groups]).values_list(
-            "external_id", flat=True
-        )
+        Order.objects.filter(
+            partner=partner, is_test=False, external_id__in=[g.external_id for g in groups]
+        ).values_list("external_id", flat=True)
     )
     errors.sort(key=lambda e: (e["row"], e["column"]))
     preview = [

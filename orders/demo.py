@@ -110,7 +110,7 @@ def seed(context: dict | None = None) -> dict:
         )
         if Order.objects.filter(partner=partner, external_id__startswith=f"DEMO-{prefix}-").exists():
             continue
-        products = list(partner.products.all())
+        products = list(partner.products.filter(is_test=False))
         repeat_phone = _phone(prefix, rng)
         rows, targets = [], []
         number = 0
@@ -211,7 +211,7 @@ def _waiting_orders(rng: random.Random, head) -> None:
     for partner, prefix, city, count in plans:
         if Order.objects.filter(partner=partner, external_id__startswith=prefix).exists():
             continue
-        products = list(partner.products.all()[:2])
+        products = list(partner.products.filter(is_test=False)[:2])
         for number in range(1, count + 1):
             row = {
                 "external_id": f"{prefix}{number:02d}",

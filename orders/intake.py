@@ -3,8 +3,9 @@
 One code path for every channel: `orders_create_many` validates every row with lookups loaded
 once per batch (cities, the partner's products), then writes the valid ones with a handful of
 set-based statements. A partner's order id never makes a second order: the insert relies on the
-`(partner, external_id)` unique constraint (`ON CONFLICT DO NOTHING`), so retries and races
-return the existing order instead.
+`(partner, external_id, is_test)` unique constraint (`ON CONFLICT DO NOTHING`), so retries and races
+return the existing order instead. Test orders (sandbox keys) have their own numbers and name only the
+sandbox's own products; live orders only live products.
 """
 
 from __future__ import annotations
@@ -134,10 +135,11 @@ class CityDirectory:
 
 
 class IntakeContext:
-    """Lookups for one batch of one partner."""
+    """Lookups for one batch of one partner, in one mode (live, or the sandbox's own catalogue)."""
 
-    def __init__(self, partner: Partner, rows: list[dict]) -> None:
+    def __init__(self, partner: Partner, rows: list[dict], *, is_test: bool = False) -> None:
         self.partner = partner
+        self.is_test = is_test
         self.cities = CityDirectory()
         skus = set()
         for row in rows:
@@ -145,7 +147,9 @@ class IntakeContext:
             for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and item.get("sku") is not None:
                     skus.add(_text(item["sku"], limit=64))
-        self.products = {p.sku: p for p in Product.objects.filter(partner=partner, sku__in=skus)}
+        self.products = {
+            p.sku: p for p in Product.objects.filter(partner=partner, is_test=is_test, sku__in=skus)
+        }
 
 
 # NUL and unpaired surrogates cannot be stored (`params.UNSTORABLE`): query strings, forms and the API's JSON are
@@ -314,7 +318,15 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         elif product is None:
             error(
                 f"{prefix}.sku",
-                _("Unknown SKU “%(sku)s”: add the product to your catalogue first.") % {"sku": sku},
+                (
+                    _(
+                        "Unknown SKU “%(sku)s” in the sandbox catalogue: add the product with your sandbox key "
+                        "first (POST /api/v1/products/)."
+                    )
+                    if context.is_test
+                    else _("Unknown SKU “%(sku)s”: add the product to your catalogue first.")
+                )
+                % {"sku": sku},
             )
         quantity = item.get("quantity")
         try:
@@ -420,7 +432,7 @@ def orders_create_many(
 ) -> list[RowResult]:
     """Create the valid orders among `rows`; report each row (created / exists / error)."""
     now = now or timezone.now()
-    context = IntakeContext(partner, rows)
+    context = IntakeContext(partner, rows, is_test=is_test)
     results: list[RowResult] = []
     valid: list[tuple[int, CleanOrder]] = []
     seen: dict[str, int] = {}
@@ -523,13 +535,16 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
                 "orders_order",
                 ORDER_COLUMNS,
                 rows,
-                conflict="ON CONFLICT (partner_id, external_id) DO NOTHING",
+                conflict="ON CONFLICT (partner_id, external_id, is_test) DO NOTHING",
                 returning=("id", "external_id"),
             )
         }
         missing = [order.external_id for _i, order in valid if order.external_id not in inserted]
         existing = (
-            {o.external_id: o for o in Order.objects.filter(partner=partner, external_id__in=missing)}
+            {
+                o.external_id: o
+                for o in Order.objects.filter(partner=partner, is_test=is_test, external_id__in=missing)
+            }
             if missing
             else {}
         )

@@ -82,8 +82,10 @@ class Order(models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         constraints = [
+            # per mode: a CRM's test orders in the sandbox never take the numbers of its live orders
             models.UniqueConstraint(
-                fields=["partner", "external_id"], name="order_external_id_unique_per_partner"
+                fields=["partner", "external_id", "is_test"],
+                name="order_external_id_unique_per_partner_and_mode",
             ),
             models.CheckConstraint(condition=Q(cod_amount__gte=0), name="order_cod_not_negative"),
             models.CheckConstraint(

@@ -324,7 +324,9 @@ def order_create(request):
     form = OrderForm(request.POST or None, actor=request.user)
     if not partner and request.method == "POST" and form.is_valid():
         partner = form.cleaned_data["partner"]
-    products = access.scoped(request.user, Product.objects.filter(is_active=True)).order_by("sku")
+    products = access.scoped(request.user, Product.objects.filter(is_active=True, is_test=False)).order_by(
+        "sku"
+    )
     if partner is not None:
         products = products.filter(partner=partner)
     formset = OrderItemFormSet(request.POST or None, form_kwargs={"products": products}, prefix="items")

@@ -111,7 +111,11 @@ def make_order(partner, *, product=None, actor=None, source="api", stock=True, *
     served, so putting it into work sends it to calling (stock=False to test waiting for stock)."""
     from orders.intake import orders_create_many
 
-    product = product or Product.objects.filter(partner=partner).first() or ProductFactory(partner=partner)
+    product = (
+        product
+        or Product.objects.filter(partner=partner, is_test=False).first()
+        or ProductFactory(partner=partner)
+    )
     _order_counter[0] += 1
     defaults = {
         "external_id": f"T-{_order_counter[0]:06d}",

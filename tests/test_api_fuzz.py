@@ -80,6 +80,7 @@ def world(db, same_connection, partner_a, product_a, monkeypatch):
     monkeypatch.setattr(throttling.ApiKeyBulkRateThrottle, "rate", "100000/min", raising=False)
     second = ProductFactory(partner=partner_a, sku="A-2", name="Утюг А", price=9000)
     live = make_order(partner_a, product=product_a)
+    ProductFactory(partner=partner_a, sku="A-1", name="Чайник А", is_test=True)  # the sandbox's own catalogue
     sandbox = orders_create_many(
         partner=partner_a, rows=[order_row(external_id="SBX-1")], actor=None, source="sandbox", is_test=True
     )[0].order

@@ -114,6 +114,7 @@ class World:
     api_key_a: str = ""
     api_key_b: str = ""
     api_key_b_test: str = ""
+    api_key_a_test: str = ""  # the demo's sandbox key, made for this installation
     markers: tuple[str, ...] = ()
 
     def client(self, who: str) -> Client:
@@ -239,6 +240,7 @@ def build_world() -> World:
         ),
         "billing_run": run,
     }
+    ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(
         partner=partner,
         rows=[
@@ -270,6 +272,7 @@ def build_world() -> World:
         api_key_a=api_key_create(partner=partner, name="A live").key,
         api_key_b=api_key_create(partner=partner_b, name="B live").key,
         api_key_b_test=api_key_create(partner=partner_b, name="B sandbox", is_test=True).key,
+        api_key_a_test=context["demo_sandbox_key"],
         markers=(A_PARTNER, A_CUSTOMER, A_EXTERNAL_ID, A_PRODUCT, A_SKU, "KZ-TEA-01", "DEMO-KZ-"),
     )
     return world

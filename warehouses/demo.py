@@ -61,6 +61,7 @@ def seed(context: dict | None = None) -> dict:
             product, _created = Product.objects.get_or_create(
                 partner=partner,
                 sku=sku,
+                is_test=False,
                 defaults={"name": name, "price": Decimal(price), "weight_grams": weight},
             )
             products[sku] = product

@@ -36,7 +36,7 @@ class _PartnerChoiceMixin:
             partners.filter(pk=self.data.get("partner")).first() if self.data.get("partner") else None
         )
         self.products = (
-            Product.objects.filter(partner=chosen, is_active=True).order_by("sku")
+            Product.objects.filter(partner=chosen, is_active=True, is_test=False).order_by("sku")
             if chosen
             else Product.objects.none()
         )

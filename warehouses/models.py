@@ -142,6 +142,8 @@ class Product(models.Model):
     weight_grams = models.PositiveIntegerField(_("weight, g"), null=True, blank=True)
     size = models.CharField(_("size"), max_length=64, blank=True, help_text=_("e.g. 30×20×10 cm"))
     is_active = models.BooleanField(_("active"), default=True)
+    # The sandbox's own catalogue: made with a sandbox key, named by test orders only, never stocked or sold.
+    is_test = models.BooleanField(_("sandbox product"), default=False, db_default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -152,7 +154,9 @@ class Product(models.Model):
         verbose_name_plural = _("products")
         ordering = ["partner", "sku"]
         constraints = [
-            models.UniqueConstraint(fields=["partner", "sku"], name="product_sku_unique_per_partner"),
+            models.UniqueConstraint(
+                fields=["partner", "sku", "is_test"], name="product_sku_unique_per_partner_and_mode"
+            ),
             models.CheckConstraint(
                 condition=Q(price__gte=0) | Q(price__isnull=True), name="product_price_not_negative"
             ),

@@ -13,7 +13,10 @@ from .models import Product
 PRODUCT_FIELDS = {"sku", "name", "price", "weight_grams", "size", "is_active"}
 
 
-def product_create(*, actor, partner: Partner, sku: str, name: str, **fields) -> Product:
+def product_create(
+    *, actor, partner: Partner, sku: str, name: str, is_test: bool = False, **fields
+) -> Product:
+    """A product of the partner's catalogue; `is_test` puts it in the sandbox's own catalogue (sandbox keys)."""
     if not access.can(actor, "products.manage") or not access.may_act_for_partner(actor, partner.id):
         raise PermissionDenied
     unknown = set(fields) - PRODUCT_FIELDS
@@ -24,7 +27,9 @@ def product_create(*, actor, partner: Partner, sku: str, name: str, **fields) ->
         raise ApplicationError(_("A product needs an SKU and a name."))
     try:
         with transaction.atomic():
-            return Product.objects.create(partner=partner, sku=sku, name=name.strip(), **fields)
+            return Product.objects.create(
+                partner=partner, sku=sku, name=name.strip(), is_test=is_test, **fields
+            )
     except IntegrityError:
         raise ApplicationError(
             _("You already have a product with SKU “%(sku)s”.") % {"sku": sku},

@@ -5,8 +5,11 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from callcenter.models import Outcome
 from orders.statuses import DeliveryKind, OrderStatus
 from warehouses.models import Product
+
+from ..sandbox import ACTIONS as SANDBOX_ACTIONS
 
 
 class OrderItemInSerializer(serializers.Serializer):
@@ -145,12 +148,28 @@ class CancelInSerializer(serializers.Serializer):
 
 
 class AdvanceInSerializer(serializers.Serializer):
-    action = serializers.CharField(
-        required=False, help_text=_("A workflow action; the natural next step when absent")
+    action = serializers.ChoiceField(
+        choices=list(SANDBOX_ACTIONS),
+        required=False,
+        help_text=_(
+            "A workflow action (see /statuses/), or `call`: a call to the customer with its `outcome`. The natural "
+            "next step when absent."
+        ),
     )
-    reason = serializers.CharField(required=False, allow_blank=True)
-    delivery_date = serializers.DateField(required=False)
-    tracking_number = serializers.CharField(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    delivery_date = serializers.DateField(
+        required=False,
+        help_text=_(
+            "ISO 8601 (2026-11-25): the agreed delivery date (agree_delivery, a call agreed) or the date a call "
+            "was postponed to; today in the order's city when absent"
+        ),
+    )
+    tracking_number = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    outcome = serializers.ChoiceField(
+        choices=list(Outcome.values),
+        required=False,
+        help_text=_("With action `call`: how it went (no_answer when absent)"),
+    )
 
 
 class ProductSerializer(serializers.ModelSerializer):

@@ -1,8 +1,11 @@
 """REST API v1 for partner CRMs. Thin: validate, call one service or selector, serialize.
 
-Every queryset comes through `access.scoped` for the key's partner; sandbox keys see and make only
-test orders, live keys only real ones.
+Every queryset comes through `access.scoped` for the key's partner. A sandbox key is a world of its own: it
+sees and makes only test orders and sandbox products, gets empty stock and a zero balance, and its
+Idempotency-Keys and order numbers never meet a live key's (and the other way round).
 """
+
+from decimal import Decimal
 
 from django.db.models import Prefetch
 from django.utils import translation
@@ -30,8 +33,10 @@ from orders.statuses import OrderSource, OrderStatus
 from warehouses.models import Product
 
 from ..idempotency import idempotent
+from ..sandbox import NEXT_STEP, sandbox_advance
 from . import serializers as s
 from .authentication import ApiKeyAuthentication
+from .errors import error_body
 from .parsers import SafeJSONParser
 from .throttling import ApiKeyBulkRateThrottle, ApiKeyRateThrottle
 
@@ -101,6 +106,11 @@ class PartnerApi(APIView):
     def initial(self, request, *args, **kwargs):
         translation.activate("en")  # API messages are English; the cabinet speaks Russian
         super().initial(request, *args, **kwargs)
+
+    def products(self):
+        """The key's catalogue: a sandbox key's own products, or the live ones (never the other mode's)."""
+        actor = self.request.user
+        return access.scoped(actor, Product.objects.filter(is_test=actor.is_test))
 
     def orders(self):
         actor = self.request.user
@@ -264,18 +274,6 @@ class OrderListCreateApi(PartnerApi):
             )
         if result.status == "exists":
             existing = result.order
-            if existing.is_test != actor.is_test:
-                return Response(
-                    {
-                        "error": {
-                            "code": "order_exists",
-                            "message": _(
-                                "This external_id is taken by an order of the other mode (test/live)."
-                            ),
-                        }
-                    },
-                    status=409,
-                )
             return Response(
                 {
                     "error": {
@@ -481,11 +479,12 @@ class ProductListCreateApi(PartnerApi):
     @extend_schema(
         operation_id="products_list",
         summary="Your products",
+        description="With a sandbox key: the sandbox's own catalogue, apart from the live one.",
         parameters=[OpenApiParameter("sku", OpenApiTypes.STR)],
         responses={200: s.ProductSerializer(many=True), **errors()},
     )
     def get(self, request):
-        products = access.scoped(request.user, Product.objects.all()).order_by("sku")
+        products = self.products().order_by("sku")
         if request.query_params.get("sku"):
             products = products.filter(sku=request.query_params["sku"])
         return Response(s.ProductSerializer(products[:5000], many=True).data)
@@ -493,6 +492,8 @@ class ProductListCreateApi(PartnerApi):
     @extend_schema(
         operation_id="products_create",
         summary="Add a product",
+        description="With a sandbox key the product goes into the sandbox's own catalogue (test orders name its "
+        "SKUs); the live catalogue never changes through a sandbox key.",
         request=s.ProductSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses={
@@ -509,7 +510,10 @@ class ProductListCreateApi(PartnerApi):
         from warehouses.services import product_create
 
         product = product_create(
-            actor=request.user, partner=request.user.partner, **serializer.validated_data
+            actor=request.user,
+            partner=request.user.partner,
+            is_test=request.user.is_test,
+            **serializer.validated_data,
         )
         return Response(s.ProductSerializer(product).data, status=status.HTTP_201_CREATED)
 
@@ -518,7 +522,7 @@ class ProductDetailApi(PartnerApi):
     permissions_by_method = {"GET": "products.view", "PATCH": "products.manage", "PUT": "products.manage"}
 
     def _product(self, product_id):
-        return access.get_scoped_or_404(self.request.user, Product.objects.all(), pk=product_id)
+        return access.get_scoped_or_404(self.request.user, self.products(), pk=product_id)
 
     @extend_schema(operation_id="products_retrieve", responses={200: s.ProductSerializer, **errors(404)})
     def get(self, request, product_id: int):
@@ -561,35 +565,27 @@ class ProductDetailApi(PartnerApi):
         return Response(s.ProductSerializer(product).data)
 
 
-NEXT_STEP = {
-    OrderStatus.TO_SEND: "send",
-    OrderStatus.SENT: "start_calling",
-    OrderStatus.AWAITING_STOCK: "start_calling",
-    OrderStatus.AWAITING_RECEIPT: "start_calling",
-    OrderStatus.CALLING: "agree_delivery",
-    OrderStatus.DELIVERY_AGREED: "add_to_registry",
-    OrderStatus.IN_REGISTRY: "hand_to_courier",
-    OrderStatus.WITH_COURIER: "mark_paid",
-    OrderStatus.POST_SHIPPED: "post_paid",
-}
-
-
 class SandboxAdvanceApi(PartnerApi):
     permissions_by_method = {"POST": "orders.create"}
 
     @extend_schema(
         operation_id="sandbox_orders_advance",
-        summary="Move a test order through the workflow (sandbox keys only)",
+        summary="Move a test order through the workflow, or call its customer (sandbox keys only)",
         request=s.AdvanceInSerializer,
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             200: s.OrderOutSerializer,
             409: OpenApiResponse(s.ErrorSerializer, "Not possible from here"),
+            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
             **errors(*BODY, 403, 404),
         },
         description="Without `action`, takes the natural next step (to send → sent → calling → delivery agreed → "
         "registry → courier → paid). Name an action to take another branch (`refuse`, "
-        "`return_to_calling`, `ship_by_post`, `post_returned`, …). Webhooks fire as in live mode.",
+        "`return_to_calling`, `ship_by_post`, `post_returned`, …), or `call` with an `outcome` (`no_answer`, "
+        "`agreed`, `refused`, …) while the order is being called: your sandbox webhooks get `call.attempted` "
+        "(and what the outcome moves). Webhooks fire as in live mode, to your sandbox endpoints only.",
     )
+    @idempotent
     def post(self, request, order_id: int):
         if not request.user.is_test:
             return Response(
@@ -597,40 +593,31 @@ class SandboxAdvanceApi(PartnerApi):
                 status=403,
             )
         order = self.order_or_404(order_id)
-        data = request.data if isinstance(request.data, dict) else {}
-        action = data.get("action") or NEXT_STEP.get(order.status)
-        if not action:
-            return Response(
-                {"error": {"code": "not_allowed", "message": _("The order is in a final status.")}},
-                status=409,
-            )
-        from django.utils import timezone
-
-        payload = {
-            "delivery_date": timezone.localdate(),
-            "tracking_number": data.get("tracking_number") or "SANDBOX1",
-            "collected_amount": str(order.cod_amount),
-        }
-        if data.get("delivery_date"):
-            from orders.intake import parse_date_value
-
-            payload["delivery_date"] = parse_date_value(data["delivery_date"]) or data["delivery_date"]
+        serializer = s.AdvanceInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         try:
-            workflow.perform(
-                order,
-                action=str(action),
-                actor=request.user,
-                source=OrderSource.SANDBOX,
-                reason=str(data.get("reason") or "sandbox"),
-                data=payload,
-            )
+            sandbox_advance(actor=request.user, order=order, **serializer.validated_data)
         except workflow.TransitionError as exc:
+            if exc.code == "invalid" and exc.extra.get("field"):  # a value the move cannot take (a past date)
+                field = exc.extra["field"]
+                return Response(
+                    error_body(
+                        400,
+                        _("The request has invalid fields."),
+                        code="validation_error",
+                        details={field: [exc.message]},
+                    ),
+                    status=400,
+                )
             return Response(
                 {
                     "error": {
                         "code": "not_allowed",
                         "message": exc.message,
-                        "details": {"status": order.status, "action": action},
+                        "details": {
+                            "status": order.status,
+                            "action": serializer.validated_data.get("action") or NEXT_STEP.get(order.status),
+                        },
                     }
                 },
                 status=409,
@@ -644,6 +631,7 @@ class StockApi(PartnerApi):
     @extend_schema(
         operation_id="stock_list",
         summary="Your stock by product and city",
+        description="With a sandbox key: always empty (the sandbox holds no goods; live stock is never shown).",
         parameters=[
             OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
             OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
@@ -664,6 +652,8 @@ class StockApi(PartnerApi):
                     _("Unknown city “%(value)s”.") % {"value": request.query_params["city"][:60]}
                 )
             city_id = city.pk
+        if request.user.is_test:
+            return Response([])  # the sandbox's products are never stocked
         rows, _cities = stock_rows(
             request.user, city_id=city_id, sku=request.query_params.get("product") or None
         )
@@ -691,6 +681,7 @@ class StockMovementsApi(PartnerApi):
     @extend_schema(
         operation_id="stock_movements",
         summary="Every movement of your goods, newest first",
+        description="With a sandbox key: always an empty page.",
         parameters=[
             OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
             OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
@@ -717,6 +708,8 @@ class StockMovementsApi(PartnerApi):
             request.user,
             StockMove.objects.select_related("product", "from_warehouse__city", "to_warehouse__city"),
         )
+        if request.user.is_test:
+            moves = moves.none()  # the sandbox's products never move; the parameters are still checked
         if request.query_params.get("product"):
             moves = moves.filter(product__sku=request.query_params["product"])
         if request.query_params.get("city"):
@@ -744,10 +737,22 @@ class BalanceApi(PartnerApi):
     @extend_schema(
         operation_id="balance",
         summary="Your balance: what we owe you, payouts in progress, this month's buyout and charges",
+        description="With a sandbox key: one row in your currency with every figure 0 (test orders are never "
+        "billed; live figures are never shown).",
         responses={200: s.BalanceSerializer(many=True), **errors()},
     )
     def get(self, request):
         partner = access.get_scoped_or_404(request.user, Partner.objects.all(), pk=request.user.partner_id)
+        if request.user.is_test:
+            zero = Decimal("0.00")
+            sandbox = {
+                "currency": partner.currency,
+                "balance": zero,
+                "payouts_in_progress": zero,
+                "buyout_this_month": zero,
+                "charged_this_month": zero,
+            }
+            return Response(s.BalanceSerializer([sandbox], many=True).data)
         rows = [
             {
                 "currency": row["currency"],
@@ -767,6 +772,7 @@ class BalanceEntriesApi(PartnerApi):
     @extend_schema(
         operation_id="balance_entries",
         summary="Every entry on your balance, newest first (cursor pages)",
+        description="With a sandbox key: always an empty page.",
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATE, description="From this date (Asia/Almaty)"),
             OpenApiParameter("until", OpenApiTypes.DATE, description="Up to and including this date"),
@@ -801,6 +807,8 @@ class BalanceEntriesApi(PartnerApi):
             kind=params.get("kind") or None,
             order_id=order_id,
         ).select_related("order", "city", "posting__run")
+        if request.user.is_test:
+            entries = entries.none()  # test orders are never billed; the parameters are still checked
         try:
             size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
             page = keyset_paginate(

@@ -38,7 +38,7 @@ KG_CUSTOMERS = [
 
 
 def _today_orders(partner: Partner, city: City, customers, prefix: str, head, logist) -> list[Order]:
-    products = list(partner.products.order_by("sku")[:3])
+    products = list(partner.products.filter(is_test=False).order_by("sku")[:3])
     today = services.local_today(Warehouse.objects.get(city=city))
     orders = []
     for number, (name, address) in enumerate(customers, start=1):

@@ -143,6 +143,29 @@ def test_the_api_gives_the_balance_and_its_entries(charged, partner_a, client):
     assert client.get("/api/v1/balance/entries/", {"since": "yesterday"}, **headers).status_code == 400
 
 
+def test_a_sandbox_key_never_sees_the_live_balance(charged, partner_a, client):
+    key = api_key_create(partner=partner_a, name="crm sandbox", is_test=True).key
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
+
+    balance = client.get("/api/v1/balance/", **headers)
+    entries = client.get("/api/v1/balance/entries/", **headers)
+
+    assert (balance.status_code, balance.json()) == (
+        200,
+        [
+            {
+                "currency": "KZT",
+                "balance": "0.00",
+                "payouts_in_progress": "0.00",
+                "buyout_this_month": "0.00",
+                "charged_this_month": "0.00",
+            }
+        ],
+    )
+    assert (entries.status_code, entries.json()) == (200, {"results": [], "next_cursor": None})
+    assert client.get("/api/v1/balance/entries/", {"since": "yesterday"}, **headers).status_code == 400
+
+
 # -- isolation --------------------------------------------------------------------------------------------------------
 
 

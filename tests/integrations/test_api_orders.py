@@ -213,6 +213,7 @@ def test_read_only_key_reads_but_cannot_write(partner_a, product_a):
 
 
 def test_sandbox_key_makes_test_orders_and_walks_them_through(api_a_test, api_a, partner_a):
+    assert api_a_test.post("/api/v1/products/", {"sku": "A-1", "name": "Чайник"}).status_code == 201
     created = api_a_test.post("/api/v1/orders/", api_order(external_id="SB-1")).json()
 
     assert created["is_test"] is True

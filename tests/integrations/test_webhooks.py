@@ -168,8 +168,9 @@ def test_parallel_delivery_runs_send_each_event_once(user_a, partner_a, product_
 
 def test_sandbox_events_go_to_sandbox_endpoints_only(user_a, partner_a, product_a):
     from orders.intake import orders_create_many
-    from tests.factories import order_row
+    from tests.factories import ProductFactory, order_row
 
+    ProductFactory(partner=partner_a, sku="A-1", is_test=True)  # the sandbox's own catalogue
     with Recorder() as live, Recorder() as sandbox:
         _endpoint(user_a, live.url, events=["order.created"])
         webhooks.endpoint_create(actor=user_a, url=sandbox.url, events=["order.created"], is_test=True)

@@ -233,8 +233,9 @@ def test_the_database_refuses_a_cancelled_order_with_work_started(order):
 
 def test_test_orders_move_only_through_the_sandbox(partner_a, product_a, head, user_a):
     from orders.intake import orders_create_many
-    from tests.factories import order_row
+    from tests.factories import ProductFactory, order_row
 
+    ProductFactory(partner=partner_a, sku="A-1", is_test=True)  # the sandbox's own catalogue
     test_order = orders_create_many(
         partner=partner_a, rows=[order_row(external_id="SB-1")], actor=user_a, source="sandbox", is_test=True
     )[0].order
