@@ -3,28 +3,34 @@
 * the same key with the same request replays the first response, byte for byte;
 * the same key with a different request → 422;
 * the same key while the first request is still being processed → 409;
-* keys belong to the partner (another partner's identical key is a different key) and are kept 48 hours.
+* keys belong to the partner and to the mode: another partner's identical key, or the same partner's sandbox
+  key using the live key's string, is a different key; replies are kept 48 hours.
 
-The claim is an `INSERT … ON CONFLICT DO NOTHING` committed before the work starts, so concurrent
-duplicates see it at once; a claim left by a crashed worker is taken over after `STALE_AFTER`.
+The request runs in one transaction that also stores its reply, and the claim on the key is a PostgreSQL
+transaction-level advisory lock taken at its start. So the reply is stored if and only if the request's changes
+were committed; and a request that dies (its connection dropped, its worker killed, its transaction rolled
+back) leaves nothing behind: the lock goes with its transaction, and the retry runs at once and gets the real
+outcome: the stored reply when the first request was committed, a fresh execution when it was not.
 """
 
 import hashlib
 from datetime import timedelta
 from functools import wraps
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import APIException
+from rest_framework.response import Response
 
-from .api.errors import json_error
+from .api.errors import database_unavailable, json_error
 from .models import IdempotencyRecord
 
 KEEP_FOR = timedelta(hours=48)
-STALE_AFTER = timedelta(minutes=2)
+# The connection to PostgreSQL lost (a restart, a failover, a terminated backend): the transaction is gone.
+CONNECTION_LOST = (OperationalError, InterfaceError)
 MAX_KEY_LENGTH = 255
+LOCK_NAMESPACE = b"integrations.idempotency\n"
 
 
 def fingerprint(request) -> str:
@@ -37,29 +43,29 @@ def fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def _claim(partner_id: int, key: str, print_: str) -> tuple[bool, IdempotencyRecord | None]:
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO integrations_idempotencyrecord (partner_id, key, request_fingerprint, state, created_at,"
-                " response_content_type) VALUES (%s, %s, %s, 'in_flight', now(), '')"
-                " ON CONFLICT (partner_id, key) DO NOTHING RETURNING id",
-                [partner_id, key, print_],
-            )
-            row = cursor.fetchone()
-    if row:
-        return True, IdempotencyRecord.objects.get(pk=row[0])
-    record = IdempotencyRecord.objects.filter(partner_id=partner_id, key=key).first()
-    if record is None:  # purged between the two statements: try once more
-        return _claim(partner_id, key, print_)
-    if record.state == IdempotencyRecord.State.IN_FLIGHT and record.request_fingerprint == print_:
-        stale_before = timezone.now() - STALE_AFTER
-        taken = IdempotencyRecord.objects.filter(
-            pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT, created_at__lt=stale_before
-        ).update(created_at=timezone.now())
-        if taken:
-            return True, record
-    return False, record
+def lock_id(*, partner_id: int, is_test: bool, key: str) -> int:
+    """The advisory lock of one key: a signed 64-bit number from a hash of (partner, mode, key).
+
+    Two different keys sharing a number (one chance in 2^64) would only make one of them wait its turn (409)."""
+    digest = hashlib.sha256(
+        LOCK_NAMESPACE + f"{partner_id}\n{'test' if is_test else 'live'}\n".encode() + key.encode()
+    ).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _claim(lock: int) -> bool:
+    """Take the key's lock for the current transaction without waiting (False: another request holds it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock])
+        return cursor.fetchone()[0]
+
+
+def _replay(record: IdempotencyRecord) -> HttpResponse:
+    replay = HttpResponse(
+        bytes(record.response_body), status=record.response_status, content_type=record.response_content_type
+    )
+    replay["Idempotent-Replayed"] = "true"
+    return replay
 
 
 def idempotent(method):
@@ -75,51 +81,61 @@ def idempotent(method):
             return json_error(
                 400, _("Idempotency-Key must be 1–255 printable characters."), code="invalid_idempotency_key"
             )
+        actor = request.user
+        scope = {"partner_id": actor.partner_id, "is_test": bool(actor.is_test), "key": key}
         print_ = fingerprint(request._request)
-        claimed, record = _claim(request.user.partner_id, key, print_)
-        if not claimed:
-            if record.request_fingerprint != print_:
-                return json_error(
-                    422,
-                    _("This Idempotency-Key was used with a different request."),
-                    code="idempotency_key_reused",
-                )
-            if record.state == IdempotencyRecord.State.IN_FLIGHT:
-                return json_error(
-                    409,
-                    _("A request with this Idempotency-Key is still being processed; retry later."),
-                    code="idempotency_key_in_flight",
-                )
-            replay = HttpResponse(
-                bytes(record.response_body),
-                status=record.response_status,
-                content_type=record.response_content_type,
-            )
-            replay["Idempotent-Replayed"] = "true"
-            return replay
+        committing = False
         try:
-            try:
-                response = method(view, request, *args, **kwargs)
-            except APIException as exc:
-                response = view.handle_exception(exc)
-            response = view.finalize_response(request, response, *args, **kwargs)
-            response.render()
-        except BaseException:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
-            raise
-        if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
-            return response
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            state=IdempotencyRecord.State.DONE,
-            response_status=response.status_code,
-            response_body=response.content,
-            response_content_type=response.get("Content-Type", "application/json"),
-            completed_at=timezone.now(),
-        )
+            with transaction.atomic():
+                if not _claim(lock_id(**scope)):
+                    return json_error(
+                        409,
+                        _("A request with this Idempotency-Key is still being processed; retry later."),
+                        code="idempotency_key_in_flight",
+                    )
+                record = IdempotencyRecord.objects.filter(**scope).first()
+                if record is not None:
+                    if record.request_fingerprint != print_:
+                        return json_error(
+                            422,
+                            _("This Idempotency-Key was used with a different request."),
+                            code="idempotency_key_reused",
+                        )
+                    return _replay(record)
+                try:
+                    response = method(view, request, *args, **kwargs)
+                except CONNECTION_LOST:
+                    raise  # the transaction is lost: it rolls back whole, answered below
+                except Exception as exc:  # noqa: BLE001 - the view's own error answer (400, 404, …), as DRF gives it
+                    response = view.handle_exception(exc)
+                response = view.finalize_response(request, response, *args, **kwargs)
+                response.render()
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)  # not an outcome to replay: the retry runs again
+                    return response
+                IdempotencyRecord.objects.create(
+                    **scope,
+                    request_fingerprint=print_,
+                    response_status=response.status_code,
+                    response_body=response.content,
+                    response_content_type=response.get("Content-Type", "application/json"),
+                )
+                committing = True
+        except CONNECTION_LOST:
+            # Before the commit, PostgreSQL has rolled the whole request back; a failure of the commit itself
+            # leaves the outcome unknown to us (the retry with the same key finds it out).
+            return _finalized(
+                view, request, database_unavailable(saved=None if committing else False), args, kwargs
+            )
         return response
 
     return wrapper
+
+
+def _finalized(view, request, response: Response, args, kwargs) -> Response:
+    response = view.finalize_response(request, response, *args, **kwargs)
+    response.render()
+    return response
 
 
 def purge_expired(*, now=None) -> int:

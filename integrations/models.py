@@ -43,31 +43,32 @@ class ApiKey(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first reply to a request sent with an `Idempotency-Key`, replayed byte for byte on retries."""
+    """The reply to a request sent with an `Idempotency-Key`, replayed byte for byte on retries.
 
-    class State(models.TextChoices):
-        IN_FLIGHT = "in_flight", _("In progress")
-        DONE = "done", _("Done")
+    Written in the same transaction as the request's own changes (`integrations.idempotency`): a row exists
+    exactly when the request's effects were committed. A key is scoped by partner and mode: a sandbox key's
+    request never replays a live reply, nor the other way round."""
 
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    is_test = models.BooleanField(default=False)
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.BinaryField(null=True)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.BinaryField()
     response_content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    completed_at = models.DateTimeField(null=True)
 
     tenancy = Tenancy(partner="partner")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_unique_per_partner")
+            models.UniqueConstraint(
+                fields=["partner", "is_test", "key"], name="idempotency_key_unique_per_partner_and_mode"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner_id}:{self.key}"
+        return f"{self.partner_id}:{'test' if self.is_test else 'live'}:{self.key}"
 
 
 class WebhookEndpoint(models.Model):

@@ -6,7 +6,10 @@
   finishes an interrupted approval): the broker delivers the task again, or beat's sweep resumes it, and
   every order is charged once per kind, each partner posted once, `check_ledger` clean.
 * The database connection of a request terminated (`pg_terminate_backend`) in the middle of a bulk intake:
-  a clean 503, nothing half-written, and the retry with the same Idempotency-Key creates the orders once.
+  a clean 503 that says nothing was saved, nothing half-written, and the retry with the same Idempotency-Key
+  creates the orders once; terminated while storing its reply: the key is free at once (no 409) and the retry
+  gets the real outcome (40 created, not "40 existing"); terminated during its COMMIT: the 503 says the outcome
+  is unknown and the retry finds it out.
 * Replays: the same signed PBX event posted many times at once records one call (one recording download),
   one inbound call; delivery runs racing over the same due webhooks send each once; a delivery whose worker
   died after the partner got it is sent again with the same event id (at-least-once, as docs/API.md says:
@@ -355,6 +358,7 @@ def test_a_bulk_intake_whose_database_connection_dies_writes_nothing_and_its_ret
 
     [cut] = answers
     assert cut.status_code == 503 and cut.json()["error"]["code"] == "database_unavailable", cut.content
+    assert cut.json()["error"]["details"] == {"saved": "no"}  # the request's transaction was rolled back
     assert cut["Retry-After"]
     for model in (Order, OrderItem, OrderPhone, OrderHistory, WebhookEvent, IdempotencyRecord):
         assert not model.objects.exists(), model  # nothing half-written, and the key is free again
@@ -366,6 +370,115 @@ def test_a_bulk_intake_whose_database_connection_dies_writes_nothing_and_its_ret
     assert again["Idempotent-Replayed"] == "true" and again.content == retry.content
     assert Order.objects.filter(partner=partner_a).count() == 40
     assert OrderItem.objects.count() == 40 and WebhookEvent.objects.count() == 40
+
+
+HOLD = 4815162342  # the advisory lock the raw session holds to stop a request where the test wants it
+
+
+@pytest.fixture
+def held_reply(raw):
+    """Install, for one test, a trigger on the table of idempotent replies that waits for the lock `HOLD`: "store"
+    stops a request at the statement storing its reply, "commit" at its COMMIT (a deferred constraint trigger)."""
+    admin = faults.raw_connection()
+    admin.autocommit = True
+    admin.execute(
+        "CREATE OR REPLACE FUNCTION faults_hold_reply() RETURNS trigger LANGUAGE plpgsql AS $$"
+        f" BEGIN PERFORM pg_advisory_lock({HOLD}); PERFORM pg_advisory_unlock({HOLD}); RETURN NEW; END $$"
+    )
+    installed = []
+
+    def install(where: str) -> None:
+        if where == "store":
+            admin.execute(
+                "CREATE TRIGGER faults_hold_reply BEFORE INSERT OR UPDATE ON integrations_idempotencyrecord"
+                " FOR EACH ROW WHEN (NEW.response_status IS NOT NULL) EXECUTE FUNCTION faults_hold_reply()"
+            )
+        else:
+            admin.execute(
+                "CREATE CONSTRAINT TRIGGER faults_hold_reply AFTER INSERT ON integrations_idempotencyrecord"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION faults_hold_reply()"
+            )
+        installed.append(where)
+        raw.execute("SELECT pg_advisory_lock(%s)", [HOLD])
+        raw.commit()
+
+    yield install
+    raw.execute("SELECT pg_advisory_unlock_all()")
+    raw.commit()
+    admin.execute("DROP TRIGGER IF EXISTS faults_hold_reply ON integrations_idempotencyrecord")
+    admin.execute("DROP FUNCTION IF EXISTS faults_hold_reply()")
+    admin.close()
+
+
+def _bulk_cut_at(raw, key: str, body: dict, query_fragment: str):
+    """Send the bulk request in a thread, terminate its backend once it waits at `query_fragment`, let the
+    database go on normally; the request's answer."""
+    answers = []
+
+    def send():
+        api = ApiClient(key)
+        api.client.raise_request_exception = False
+        try:
+            answers.append(api.post("/api/v1/orders/bulk/", body, HTTP_IDEMPOTENCY_KEY="bulk-cut-2"))
+        finally:
+            connection.close()
+
+    request = threading.Thread(target=send)
+    request.start()
+    stuck = faults.wait_until(
+        lambda: faults.backend_waiting_on_lock(raw, query_fragment), what=f"the request at {query_fragment}"
+    )
+    faults.terminate_backend(raw, stuck["pid"])
+    request.join(60)
+    raw.execute("SELECT pg_advisory_unlock_all()")  # the database is back to normal for the retry
+    raw.commit()
+    [cut] = answers
+    return cut
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_whose_request_died_while_storing_its_reply_is_free_at_once_and_the_retry_gets_the_real_outcome(
+    raw, held_reply, partner_a, product_a
+):
+    """The issue's case: 100 orders committed, the reply never stored, the key "in flight" for two minutes (409)."""
+    from integrations.models import IdempotencyRecord
+
+    key = api_key_create(partner=partner_a, name="CRM").key
+    body = {"orders": [api_order(external_id=f"CUT2-{n}") for n in range(40)]}
+    held_reply("store")
+
+    cut = _bulk_cut_at(raw, key, body, "integrations_idempotencyrecord")
+    retry = ApiClient(key).post("/api/v1/orders/bulk/", body, HTTP_IDEMPOTENCY_KEY="bulk-cut-2")
+
+    assert (cut.status_code, cut.json()["error"]["details"]) == (503, {"saved": "no"}), cut.content
+    # no 409 and no "40 existing": the first request's orders went with its reply, and the retry makes them
+    assert (retry.status_code, retry.json()["created"], retry.json()["existing"]) == (200, 40, 0), (
+        retry.content
+    )
+    assert Order.objects.filter(partner=partner_a).count() == 40
+    assert IdempotencyRecord.objects.get(key="bulk-cut-2").response_status == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_cut_during_its_commit_says_its_outcome_is_unknown_and_the_retry_finds_it_out(
+    raw, held_reply, partner_a, product_a
+):
+    key = api_key_create(partner=partner_a, name="CRM").key
+    body = {"orders": [api_order(external_id=f"CUT3-{n}") for n in range(40)]}
+    held_reply("commit")
+
+    cut = _bulk_cut_at(raw, key, body, "COMMIT")
+    retry = ApiClient(key).post("/api/v1/orders/bulk/", body, HTTP_IDEMPOTENCY_KEY="bulk-cut-2")
+    again = ApiClient(key).post("/api/v1/orders/bulk/", body, HTTP_IDEMPOTENCY_KEY="bulk-cut-2")
+
+    assert (cut.status_code, cut.json()["error"]["details"]) == (503, {"saved": "unknown"}), cut.content
+    assert "may or may not have taken effect" in cut.json()["error"]["message"]
+    assert (retry.status_code, retry.json()["created"]) == (
+        200,
+        40,
+    )  # the commit had not happened: it runs now
+    assert again["Idempotent-Replayed"] == "true" and again.content == retry.content
+    assert Order.objects.filter(partner=partner_a).count() == 40
 
 
 # -- 4. Replays: the PBX's webhook, the webhook outbox --------------------------------------------------------------

@@ -9,12 +9,14 @@ from django.http import Http404, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.params import UnstorableParameter
 
+RETRY_AFTER_SECONDS = 5
 CODES = {
     400: "invalid_request",
     401: "not_authenticated",
@@ -59,18 +61,12 @@ def api_exception_handler(exc, context):
             status=400,
         )
     if isinstance(exc, OperationalError | InterfaceError):
-        # The connection to PostgreSQL was lost (a restart, a failover, a terminated backend): the request's
-        # transaction was rolled back, so the client may simply retry it.
-        return Response(
-            error_body(
-                503,
-                _(
-                    "The database is unavailable for a moment; retry the request (with the same Idempotency-Key)."
-                ),
-                code="database_unavailable",
-            ),
-            status=503,
-            headers={"Retry-After": "5"},
+        # The connection to PostgreSQL was lost (a restart, a failover, a terminated backend). Outside an
+        # Idempotency-Key (which answers for itself, `integrations.idempotency`) nobody knows whether an earlier
+        # transaction of the request committed; a read changed nothing.
+        request = context.get("request")
+        return database_unavailable(
+            saved=False if request is not None and request.method in SAFE_METHODS else None
         )
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body(413, _("The request body is too large.")), status=413)
@@ -99,6 +95,32 @@ def api_exception_handler(exc, context):
                 response.status_code, detail if isinstance(detail, str) else str(detail), code=code
             )
     return response
+
+
+def database_unavailable(*, saved: bool | None) -> Response:
+    """503 `database_unavailable`, saying what is known: nothing was saved (`saved=False`), or perhaps it was
+    (`None`, e.g. the connection died during the commit, or between two transactions of the request)."""
+    if saved is False:
+        message = _(
+            "The database connection was lost; nothing of this request was saved. Retry it after Retry-After "
+            "seconds (with the same Idempotency-Key, if it had one)."
+        )
+    else:
+        message = _(
+            "The database connection was lost during this request: it may or may not have taken effect. Retry it "
+            "after Retry-After seconds with the same Idempotency-Key: you get the first request's answer if it "
+            "took effect, or it runs now if it did not."
+        )
+    return Response(
+        error_body(
+            503,
+            message,
+            code="database_unavailable",
+            details={"saved": "no" if saved is False else "unknown"},
+        ),
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def json_error(status_code: int, message: str, *, code: str | None = None, details=None) -> JsonResponse:

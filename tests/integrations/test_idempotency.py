@@ -1,4 +1,7 @@
-"""Idempotency-Key after Stripe and the IETF draft: replay, 422 on reuse, 409 in flight, per partner."""
+"""Idempotency-Key after Stripe and the IETF draft: replay, 422 on reuse, 409 in flight, per partner and mode.
+
+The connection of a request dropped mid-way (the key free at once, the retry getting the real outcome):
+tests/test_faults.py."""
 
 from datetime import timedelta
 
@@ -7,11 +10,12 @@ import requests
 from django.utils import timezone
 
 from integrations.api_keys import api_key_create
-from integrations.idempotency import purge_expired
+from integrations.idempotency import lock_id, purge_expired
 from integrations.models import IdempotencyRecord
 from orders.models import Order
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory
+from tests.faults_support import raw_connection
 from tests.integrations.conftest import api_order
 
 pytestmark = pytest.mark.django_db
@@ -46,36 +50,41 @@ def test_same_key_with_another_body_is_422(api_a):
 
 
 def test_a_duplicate_while_the_first_is_in_flight_is_409(api_a, partner_a):
-    body = api_order()
-    # the first request has claimed the key and is still working on it
-    IdempotencyRecord.objects.create(partner=partner_a, key="k-3", request_fingerprint=_fingerprint_of(body))
+    # the first request holds the key (its transaction's advisory lock) and is still working on it
+    session = raw_connection()
+    try:
+        session.execute(
+            "SELECT pg_advisory_lock(%s)", [lock_id(partner_id=partner_a.pk, is_test=False, key="k-3")]
+        )
 
-    response = api_a.post("/api/v1/orders/", body, HTTP_IDEMPOTENCY_KEY="k-3")
+        response = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-3")
+    finally:
+        session.close()
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "idempotency_key_in_flight"
-    assert not Order.objects.exists()
+    assert not Order.objects.exists() and not IdempotencyRecord.objects.exists()
 
 
-def _fingerprint_of(body) -> str:
-    import hashlib
-    import json
+def test_a_sandbox_key_and_a_live_key_never_share_an_idempotency_key(api_a, api_a_test, partner_a):
+    """A CRM that tested in the sandbox goes live with the same key scheme (and the same order numbers)."""
+    ProductFactory(partner=partner_a, sku="A-1", name="Тестовый утюг", price=1, is_test=True)
+    sandbox = api_a_test.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
 
-    digest = hashlib.sha256()
-    digest.update(b"POST\n/api/v1/orders/\n")
-    digest.update(json.dumps(body, default=str).encode())
-    return digest.hexdigest()
+    live = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
+    live_again = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
+    sandbox_again = api_a_test.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
 
-
-def test_an_abandoned_claim_is_taken_over_after_a_while(api_a, partner_a):
-    body = api_order()
-    IdempotencyRecord.objects.create(partner=partner_a, key="k-4", request_fingerprint=_fingerprint_of(body))
-    IdempotencyRecord.objects.filter(key="k-4").update(created_at=timezone.now() - timedelta(minutes=5))
-
-    response = api_a.post("/api/v1/orders/", body, HTTP_IDEMPOTENCY_KEY="k-4")
-
-    assert response.status_code == 201
-    assert IdempotencyRecord.objects.get(key="k-4").state == "done"
+    assert (sandbox.status_code, sandbox.json()["is_test"]) == (201, True)
+    assert (live.status_code, live.json()["is_test"]) == (201, False), live.content
+    assert "Idempotent-Replayed" not in live
+    assert live.json()["id"] != sandbox.json()["id"]
+    assert live_again.content == live.content and sandbox_again.content == sandbox.content
+    assert sorted(Order.objects.values_list("external_id", "is_test")) == [("CRM-1", False), ("CRM-1", True)]
+    assert sorted(IdempotencyRecord.objects.values_list("key", "is_test")) == [
+        ("order-CRM-1", False),
+        ("order-CRM-1", True),
+    ]
 
 
 def test_keys_belong_to_one_partner(api_a, api_b):
