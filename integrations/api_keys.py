@@ -101,14 +101,22 @@ class ApiKeyActor:
         return self.actor_label
 
 
-def authenticate_key(raw: str) -> ApiKey | None:
-    """The active key for this string, or None. Constant-time comparison of the hash."""
+def active_key(raw: str) -> ApiKey | None:
+    """The unrevoked key this string is, or None (constant-time comparison of the hash); nothing is written."""
     parts = (raw or "").strip().split("_")
     if len(parts) < 4 or parts[0] != "kl" or parts[1] not in {"live", "test"}:
         return None
     prefix = "_".join(parts[:3])
     key = ApiKey.objects.select_related("partner").filter(prefix=prefix, revoked_at__isnull=True).first()
     if key is None or not hmac.compare_digest(key.key_hash, _hash(raw.strip())):
+        return None
+    return key
+
+
+def authenticate_key(raw: str) -> ApiKey | None:
+    """The active key for this string, or None; its last use is remembered (to the minute)."""
+    key = active_key(raw)
+    if key is None:
         return None
     if key.partner.status == Partner.Status.ENDED:
         return None

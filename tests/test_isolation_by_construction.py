@@ -17,7 +17,6 @@ import pytest
 from django.db import models, transaction
 from django.urls import reverse
 
-from integrations.demo import DEMO_SANDBOX_KEY
 from tests.url_catalogue import EXEMPT_ARGUMENTS, build_world, fill, object_for, rolled_back, routes
 
 # Object pages that several partners share, which staff serving partner B may open (they see B's rows only)
@@ -48,7 +47,7 @@ def clients(world):
     made["api_a"] = world.api(world.api_key_a)
     made["api_b"] = world.api(world.api_key_b)
     made["api_b_test"] = world.api(world.api_key_b_test)
-    made["api_a_test"] = world.api(DEMO_SANDBOX_KEY)
+    made["api_a_test"] = world.api(world.api_key_a_test)
     return made
 
 

@@ -135,10 +135,17 @@ def logins_table() -> str:
     for login in LOGINS:
         who = f"{Role(login.role).label}" + (f" — {login.partner}" if login.partner else "")
         lines.append(f"  {login.username.ljust(width)}  {who}")
-    from integrations.demo import DEMO_SANDBOX_KEY
+    from integrations.demo import demo_sandbox_key
 
-    lines.append(f"Sandbox API key of Алем Трейд: {DEMO_SANDBOX_KEY}")
-    lines.append(
-        "  try: curl -H 'Authorization: Api-Key <key>' http://127.0.0.1:8000/api/v1/orders/  (docs: /api/v1/docs/)"
-    )
+    key = demo_sandbox_key()
+    if key is None:
+        lines.append(
+            "Sandbox API key of Алем Трейд: none yet (manage.py seed_demo makes one for this installation)"
+        )
+    else:
+        lines.append(f"Sandbox API key of Алем Трейд (made for this installation): {key}")
+        lines.append(
+            "  try: curl -H 'Authorization: Api-Key <key>' http://127.0.0.1:8000/api/v1/orders/"
+            "  (docs: /api/v1/docs/)"
+        )
     return "\n".join(str(line) for line in lines)
