@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto
 from ketlogistic.core.calendar import calendar_for, countries_at_work
@@ -459,7 +460,10 @@ def close_unreached(*, now: datetime | None = None) -> int:
                 action="close_not_reached",
                 actor=None,
                 source=OrderSource.TASK,
-                reason=_("No contact in %(days)s days of calling") % {"days": days},
+                reason=ngettext(
+                    "No contact in %(days)s day of calling", "No contact in %(days)s days of calling", days
+                )
+                % {"days": days},
                 now=now,
             )
         except workflow.TransitionError:
