@@ -251,6 +251,10 @@ def _parse_sum(value) -> Decimal | None:
     return parse_money(value, "confirmed_sum")
 
 
+# What only a call placed to the customer can come to: without one there is nothing to record.
+CALL_RESULTS = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.WRONG_NUMBER})
+
+
 @transaction.atomic
 def call_outcome(
     *,
@@ -269,9 +273,17 @@ def call_outcome(
     needed: str = "",
     note: str = "",
     now: datetime | None = None,
-) -> CallAttempt:
+) -> CallAttempt | None:
     """Record how the call went; the order moves on accordingly. Work started when the call was placed
-    (`call_dial`): an outcome recorded without a call starts nothing."""
+    (`call_dial`): an outcome recorded without a call starts nothing.
+
+    A call is what `call_dial` placed through the telephony (the operator never sees the number, so there is no
+    other way to phone the customer): the outcome is recorded on this operator's open attempt, counts in the
+    calling state and is the partner's `call.attempted`. Without one (the operator did not press «Call»; or the
+    customer phoned us) nothing counts as a call: no attempt, the calling state's counts, first and last call as
+    they were, no `call.attempted`. Then an escalation is only the supervisor's task; the customer's own decision
+    (agreed, refused, postponed, call back) moves the order or its next call; and what only a call can come to
+    (no answer, busy, wrong number) is refused. Returns the attempt, or None when there was no call."""
     if not access.can(actor, "callcenter.call"):
         raise PermissionDenied
     if outcome not in Outcome.values:
@@ -288,8 +300,19 @@ def call_outcome(
             _("The order is not being called now (status: %(status)s).")
             % {"status": order.get_status_display()}
         )
+    # the call this outcome is of: the one this operator placed and has not recorded yet
+    attempt = (
+        CallAttempt.objects.select_for_update()
+        .filter(order=order, operator=actor, outcome="")
+        .order_by("-started_at")
+        .first()
+    )
     errors: dict[str, str] = {}
     reason = (reason or "").strip()
+    if attempt is None and outcome in CALL_RESULTS:
+        errors["outcome"] = _(
+            "Press «Call» first: “%(outcome)s” is what a call placed through the telephony came to."
+        ) % {"outcome": Outcome(outcome).label}
     local_today = scheduling.local_day(order, now)
     if outcome == Outcome.AGREED:
         if agreed_date is None:
@@ -329,22 +352,20 @@ def call_outcome(
             now=now,
         )
 
-    attempt = (
-        CallAttempt.objects.select_for_update()
-        .filter(order=order, operator=actor, outcome="")
-        .order_by("-started_at")
-        .first()
-    )
     if attempt is None:
-        attempt = CallAttempt(
+        _decision_without_a_call(
+            actor=actor,
             order=order,
-            partner_id=order.partner_id,
-            operator=actor,
-            kind=_kind_for(actor),
-            started_at=now,
-            telephony_call_id=telephony.new_call_id(),
-            line_state=CallAttempt.Line.COMPLETED,
+            outcome=outcome,
+            agreed_date=agreed_date,
+            callback_at=callback_at,
+            postponed_to=postponed_to,
+            reason=reason,
+            needed=needed,
+            note=(note or "").strip(),
+            now=now,
         )
+        return None
     attempt.outcome = outcome
     attempt.outcome_at = now
     attempt.note = (note or reason or "").strip()[:2000]
@@ -390,7 +411,8 @@ def call_outcome(
                 action="agree_delivery",
                 actor=actor,
                 source=OrderSource.STAFF,
-                data={"delivery_date": agreed_date, "address": order.address, "sum": str(order.cod_amount)},
+                # no address: the customer's personal data stays on the order (its changes in the amendments)
+                data={"delivery_date": agreed_date, "sum": str(order.cod_amount)},
                 now=now,
             )
             registry_add_late(order, now=now)
@@ -410,12 +432,85 @@ def call_outcome(
     return attempt
 
 
+def _decision_without_a_call(
+    *,
+    actor,
+    order: Order,
+    outcome: str,
+    agreed_date: date | None,
+    callback_at: datetime | None,
+    postponed_to: date | None,
+    reason: str,
+    needed: str,
+    note: str,
+    now: datetime,
+) -> None:
+    """An outcome recorded with no call placed (`call_outcome`, checked already): what it decides happens, and
+    nothing says a call was made. The calling state keeps its counts, first and last call and last outcome (the
+    queue's «new order» rank, «time to first call», «calls per order», the customer's unanswered calls), and the
+    partner gets no `call.attempted`: the order's own history says what happened (the supervisor's task, the
+    status move with who and why, the next call)."""
+    if outcome == Outcome.ESCALATED:
+        escalation_raise(
+            actor=actor,
+            order=order,
+            reason=reason,
+            needed=f"{needed.strip()}\n{note}" if note else needed,
+            now=now,
+        )
+    elif outcome == Outcome.AGREED:
+        if order.status == OrderStatus.CALLING:
+            workflow.perform(
+                order,
+                action="agree_delivery",
+                actor=actor,
+                source=OrderSource.STAFF,
+                reason=note,
+                data={"delivery_date": agreed_date, "sum": str(order.cod_amount)},
+                now=now,
+            )
+            registry_add_late(order, now=now)
+    elif outcome == Outcome.REFUSED:
+        workflow.perform(
+            order,
+            action="refuse",
+            actor=actor,
+            source=OrderSource.STAFF,
+            reason=f"{reason} — {note}" if note else reason,
+            now=now,
+        )
+    elif outcome in (Outcome.POSTPONED, Outcome.CALLBACK):
+        next_at = scheduling.next_call_after(
+            order,
+            outcome=outcome,
+            calls_that_day=0,
+            now=now,
+            callback_at=callback_at,
+            postponed_to=postponed_to,
+        )
+        state, created = CallState.objects.select_for_update().get_or_create(
+            order=order,
+            defaults={
+                "partner_id": order.partner_id,
+                "next_call_at": next_at,
+                "is_callback": outcome == Outcome.CALLBACK,
+            },
+        )
+        if not created:
+            state.next_call_at = next_at
+            state.is_callback = outcome == Outcome.CALLBACK
+            state.save(update_fields=["next_call_at", "is_callback"])
+    CallClaim.objects.filter(order=order).delete()
+
+
 # the call screen's names of what the amendment service checks
 CALL_FIELDS = {"cod_amount": "confirmed_sum", "address": "confirmed_address", "delivery_date": "agreed_date"}
 
 
 def _amend_from_call(*, actor, order: Order, reason: str, now: datetime, **values) -> None:
-    source = AmendmentSource.HOTLINE if getattr(actor, "role", "") == "hotline" else AmendmentSource.CALL_CENTER
+    source = (
+        AmendmentSource.HOTLINE if getattr(actor, "role", "") == "hotline" else AmendmentSource.CALL_CENTER
+    )
     try:
         order_amend(order=order, actor=actor, source=source, reason=reason, now=now, **values)
     except ValidationError as exc:
@@ -429,7 +524,11 @@ def _amend_from_call(*, actor, order: Order, reason: str, now: datetime, **value
 def on_amended(order: Order, amendment) -> None:
     """Amendment hook: an agreed order agreed again for another day goes into that day's registry if it was
     built already (its addendum), as a first agreement does."""
-    if "delivery_date" in amendment.changes and order.status == OrderStatus.DELIVERY_AGREED and not order.is_test:
+    if (
+        "delivery_date" in amendment.changes
+        and order.status == OrderStatus.DELIVERY_AGREED
+        and not order.is_test
+    ):
         registry_add_late(order, now=amendment.at)
 
 
