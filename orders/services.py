@@ -27,6 +27,7 @@ from .models import (
     DiscussionRead,
     Order,
     OrderAmendment,
+    OrderHistory,
     OrderPhone,
     PartnerRules,
     PhoneReveal,
@@ -294,8 +295,9 @@ ERASED_NAME = "—"
 def personal_data_erase_expired(*, now: datetime | None = None) -> int:
     """Erase customers' personal data of orders closed longer ago than the country's retention period.
 
-    Names, addresses, comments and phones go; statuses, cities, sums, items and dates stay for reports
-    and billing. Set-based: one UPDATE and one DELETE per country.
+    Names, addresses, comments and phones go (from the order, its change history and its status history);
+    statuses, cities, sums, items and dates stay for reports and billing. Set-based: a DELETE and an UPDATE per
+    table and country.
     """
     now = now or timezone.now()
     erased = 0
@@ -317,4 +319,8 @@ def personal_data_erase_expired(*, now: datetime | None = None) -> int:
         OrderAmendment.objects.filter(order_id__in=ids, changes__has_key="address").update(
             changes=RawSQL("changes || %s::jsonb", ['{"address": {"old": "", "new": ""}}'])
         )
+        # and so are those the status history kept before it stopped keeping them (workflow.PERSONAL_DETAIL_KEYS)
+        OrderHistory.objects.filter(
+            order_id__in=ids, details__has_any_keys=workflow.PERSONAL_DETAIL_KEYS
+        ).update(details=RawSQL("details - %s::text[]", [list(workflow.PERSONAL_DETAIL_KEYS)]))
     return erased

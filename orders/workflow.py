@@ -375,9 +375,18 @@ def _apply(order: Order, transition: Transition, context: Context) -> None:
             context.changed_fields.add("work_started_at")
 
 
+# The customer's personal data never goes into the status history, whatever a move carries: it belongs on the order
+# (its changes in the amendment history), where retention erases it (`orders.services.personal_data_erase_expired`,
+# which also takes these keys out of rows written before this rule).
+PERSONAL_DETAIL_KEYS = ("address", "customer_name", "comment", "phone", "phones")
+
+
 def _json_safe(data: dict) -> dict:
+    """The history row's `details`: the move's data as JSON, without personal data."""
     safe = {}
     for key, value in data.items():
+        if key in PERSONAL_DETAIL_KEYS:
+            continue
         safe[key] = (
             value.isoformat()
             if isinstance(value, date | datetime)

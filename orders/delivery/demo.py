@@ -75,7 +75,7 @@ def _today_orders(partner: Partner, city: City, customers, prefix: str, head, lo
             action="agree_delivery",
             actor=logist,
             source=OrderSource.STAFF,
-            data={"delivery_date": today, "address": address, "sum": str(order.cod_amount)},
+            data={"delivery_date": today, "sum": str(order.cod_amount)},
         )
         orders.append(order)
     return orders
