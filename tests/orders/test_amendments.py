@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from callcenter import services as calls
 from callcenter.models import Outcome, RegistryEntry
@@ -181,8 +181,8 @@ def test_agreeing_an_agreed_order_again_needs_a_reason_and_is_recorded(
     screen = login(logist).get(reverse("callcenter:call", args=[order.pk])).content.decode()
     assert 'data-testid="reagreement"' in screen and "25.11.2026" in screen
 
-    # without a reason: refused, nothing changes
-    with pytest.raises(ValidationError) as error:
+    # without a reason: refused, nothing changes (in English: the page left Russian active in this thread)
+    with translation.override("en"), pytest.raises(ValidationError) as error:
         _call(logist, order, agreed_date=THURSDAY)
     assert error.value.message_dict == {
         "reason": ["The delivery is agreed already (for 25.11.2026): write why it is agreed again."]
