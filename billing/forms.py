@@ -78,9 +78,7 @@ class TariffLineForm(forms.Form):
         label=_("Partner"), queryset=None, required=False, empty_label=_("Country default")
     )
     kind = forms.ChoiceField(label=_("Kind"), choices=TariffLine.Kind.choices)
-    amount = forms.DecimalField(
-        label=_("Amount"), required=False, max_digits=14, decimal_places=2, min_value=0
-    )
+    amount = MoneyInputField(label=_("Amount"), required=False)
     percent = forms.DecimalField(
         label=_("Percent"), required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
     )

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.forms import MoneyInputField
+
 from .models import InboundCall, Outcome, ScriptSection
 from .quality import CHECKLIST
 from .scripts import PLACEHOLDERS
@@ -14,9 +16,7 @@ class OutcomeForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     confirmed_address = forms.CharField(label=_("Address as confirmed"), required=False, max_length=500)
-    confirmed_sum = forms.DecimalField(
-        label=_("Sum as confirmed"), required=False, max_digits=14, decimal_places=2
-    )
+    confirmed_sum = MoneyInputField(label=_("Sum as confirmed"), required=False)
     address_confirmed = forms.BooleanField(label=_("Address confirmed"), required=False)
     sum_confirmed = forms.BooleanField(label=_("Sum confirmed"), required=False)
     goods_confirmed = forms.BooleanField(label=_("Goods and quantities confirmed"), required=False)

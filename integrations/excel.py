@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone, translation
@@ -44,6 +45,7 @@ from orders.intake import (
     orders_create_many,
     parse_date_value,
     parse_decimal,
+    parse_sum,
 )
 from orders.models import Order
 from orders.statuses import DeliveryKind, OrderSource
@@ -540,7 +542,9 @@ def _same_key(field_: str, value, country: str):
     try:
         if field_ in ("phone", "phone_2"):
             return normalize_phone(value, country)
-        if field_ in ("cod_amount", "distance_km"):
+        if field_ == "cod_amount":
+            return parse_sum(value, field_)
+        if field_ == "distance_km":
             return parse_decimal(value)
         if field_ == "requested_delivery_date":
             return parse_date_value(value) or _words(value)
@@ -548,7 +552,7 @@ def _same_key(field_: str, value, country: str):
             return delivery_kind_of(value) or _words(value)
         if field_ == "city":
             return CityDirectory._key(_text_value(value))
-    except (PhoneError, InvalidOperation, ValueError, TypeError):
+    except (PhoneError, ValidationError, InvalidOperation, ValueError, TypeError):
         pass
     return _words(value)
 
@@ -632,14 +636,10 @@ def _settle(group: OrderGroup, columns: dict[str, str]) -> None:
         total = Decimal(0)
         for number, value in rows:
             try:
-                total += parse_decimal(value)
-            except (InvalidOperation, ValueError, TypeError):
+                total += parse_sum(value, field_)
+            except ValidationError as exc:
                 group.problems.append(
-                    {
-                        "row": number,
-                        "column": columns.get(field_, field_),
-                        "message": _("Must be a sum of money, e.g. 12500 or 12500.50."),
-                    }
+                    {"row": number, "column": columns.get(field_, field_), "message": exc.messages[0]}
                 )
         group.data[field_] = str(total)
     phones = [group.data.pop("phone"), group.data.pop("phone_2")]

@@ -3,6 +3,7 @@ from django.forms import formset_factory
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core import access
+from ketlogistic.core.forms import MoneyInputField
 from warehouses.models import City, Product
 
 from .statuses import DeliveryKind
@@ -29,13 +30,8 @@ class OrderForm(forms.Form):
         label=_("Distance from point A, km"), required=False, min_value=0, max_digits=6, decimal_places=1
     )
     delivery_kind = forms.ChoiceField(label=_("Delivery"), choices=DeliveryKind.choices)
-    cod_amount = forms.DecimalField(
-        label=_("Sum to collect"),
-        required=False,
-        min_value=0,
-        max_digits=14,
-        decimal_places=2,
-        help_text=_("Empty: the sum of the items."),
+    cod_amount = MoneyInputField(
+        label=_("Sum to collect"), required=False, help_text=_("Empty: the sum of the items.")
     )
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -54,7 +50,7 @@ class OrderForm(forms.Form):
 class OrderItemForm(forms.Form):
     product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none(), required=False)
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10_000, required=False)
-    price = forms.DecimalField(label=_("Price"), min_value=0, max_digits=14, decimal_places=2, required=False)
+    price = MoneyInputField(label=_("Price"), required=False)
 
     def __init__(self, *args, products=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,18 +67,14 @@ class ReasonForm(forms.Form):
 
 class RulesForm(forms.Form):
     discount_allowed = forms.BooleanField(label=_("Operators may give a discount"), required=False)
-    max_discount = forms.DecimalField(
-        label=_("Largest discount"), min_value=0, max_digits=14, decimal_places=2, required=False
-    )
+    max_discount = MoneyInputField(label=_("Largest discount"), required=False)
     may_open_before_payment = forms.BooleanField(
         label=_("The customer may open the parcel before paying"), required=False
     )
     refusal_fee_enabled = forms.BooleanField(
         label=_("A refusing customer pays the transport"), required=False
     )
-    refusal_fee = forms.DecimalField(
-        label=_("Refusal fee"), min_value=0, max_digits=14, decimal_places=2, required=False
-    )
+    refusal_fee = MoneyInputField(label=_("Refusal fee"), required=False)
     hide_product_names = forms.BooleanField(label=_("Hide product names on the waybill"), required=False)
     own_packaging = forms.BooleanField(label=_("The partner supplies its own packaging"), required=False)
     fulfilment_mode = forms.ChoiceField(
@@ -105,9 +97,18 @@ class RulesForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("discount_allowed") and not data.get("max_discount"):
+        # a sum refused as typed has its own message already
+        if (
+            data.get("discount_allowed")
+            and not data.get("max_discount")
+            and "max_discount" not in self.errors
+        ):
             self.add_error("max_discount", _("Give the largest discount operators may offer."))
-        if data.get("refusal_fee_enabled") and not data.get("refusal_fee"):
+        if (
+            data.get("refusal_fee_enabled")
+            and not data.get("refusal_fee")
+            and "refusal_fee" not in self.errors
+        ):
             self.add_error("refusal_fee", _("Give the sum a refusing customer pays."))
         data["fulfilment_mode"] = data.get("fulfilment_mode") or "city_stock"
         data["not_reached_after_days"] = data.get("not_reached_after_days") or 30
@@ -120,9 +121,7 @@ class AmendForm(forms.Form):
     """Staff change an order's sum, address, goods or dates (the checks are the amendment service's): only what
     may change in the order's status is offered."""
 
-    cod_amount = forms.DecimalField(
-        label=_("Sum to collect"), min_value=0, max_digits=14, decimal_places=2, required=False
-    )
+    cod_amount = MoneyInputField(label=_("Sum to collect"), required=False)
     address = forms.CharField(label=_("Address"), max_length=500, required=False)
     delivery_date = forms.DateField(
         label=_("Delivery date"),

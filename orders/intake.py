@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -24,7 +25,7 @@ from django.utils.translation import ngettext
 from ketlogistic.core import crypto
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.models import Partner
-from ketlogistic.core.money import round_money
+from ketlogistic.core.money import parse_money, round_money
 from ketlogistic.core.params import UNSTORABLE, parse_id
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from warehouses.models import City, Product
@@ -175,8 +176,20 @@ def _decimal(value) -> Decimal:
 
 
 def parse_decimal(value) -> Decimal:
-    """A number as partners write it (19900, "19 900", "19900,50"); InvalidOperation or ValueError when it is none."""
+    """A number as partners write it (12.5, "12,5"); InvalidOperation or ValueError when it is none. Not for sums:
+    those are `parse_sum`'s."""
     return _decimal(value)
+
+
+def parse_sum(value, field: str) -> Decimal:
+    """A sum as partners send it, read by the one money parser, or ValidationError({field: why}).
+
+    Text in plain decimal only: "19900", "19 900", "19900,50" are read; "1e3", "inf", "nan", "1,000,000" and
+    "1,000" (a thousand or one?) are refused, never read as something else. A number (a JSON number, a
+    spreadsheet's number cell) is taken by its value, rounded half up to cents, as intake always did: a JSON 1e3
+    is the number 1000. A sum is at most MAX_AMOUNT: the items' sum is kept beside it in a money column.
+    """
+    return parse_money(value, field, numbers_to_cents=True, largest=MAX_AMOUNT)
 
 
 TEXT_FIELDS = ("external_id", "customer_name", "city", "address", "comment")
@@ -352,11 +365,9 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
                 error(f"{prefix}.price", _("Required: the product has no catalogue price."))
         else:
             try:
-                unit_price = round_money(_decimal(price_value))
-                if unit_price < 0 or unit_price > MAX_AMOUNT:
-                    error(f"{prefix}.price", _("Must be between 0 and 999 999 999.99."))
-            except (InvalidOperation, ValueError, TypeError):
-                error(f"{prefix}.price", _("Must be a sum of money, e.g. 12500 or 12500.50."))
+                unit_price = parse_sum(price_value, f"{prefix}.price")
+            except ValidationError as exc:
+                error(f"{prefix}.price", exc.messages[0])
         if product is not None and isinstance(quantity, int) and quantity > 0 and unit_price is not None:
             items.append(CleanItem(product=product, quantity=quantity, unit_price=unit_price))
 
@@ -367,11 +378,9 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
     cod_amount = None
     if raw.get("cod_amount") not in (None, ""):
         try:
-            cod_amount = round_money(_decimal(raw["cod_amount"]))
-            if cod_amount < 0 or cod_amount > MAX_AMOUNT:
-                error("cod_amount", _("Must be between 0 and 999 999 999.99."))
-        except (InvalidOperation, ValueError, TypeError):
-            error("cod_amount", _("Must be a sum of money, e.g. 12500 or 12500.50."))
+            cod_amount = parse_sum(raw["cod_amount"], "cod_amount")
+        except ValidationError as exc:
+            error("cod_amount", exc.messages[0])
     elif items and "items" not in errors:
         cod_amount = round_money(sum((i.unit_price * i.quantity for i in items), Decimal(0)))
 

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core import access
 from ketlogistic.core.countries import Country
+from ketlogistic.core.forms import MoneyInputField
 
 from .models import City, Product, Warehouse
 
@@ -53,9 +54,7 @@ class ReceiptForm(_PartnerChoiceMixin, forms.Form):
     pickup_from = forms.CharField(
         label=_("Picked up from (a KZ city or Moscow)"), required=False, max_length=200
     )
-    pickup_price = forms.DecimalField(
-        label=_("Agreed pick-up price"), required=False, min_value=0, max_digits=14, decimal_places=2
-    )
+    pickup_price = MoneyInputField(label=_("Agreed pick-up price"), required=False)
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, actor, partner=None, **kwargs):

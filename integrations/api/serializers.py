@@ -1,27 +1,41 @@
 """API shapes. Input is validated by orders' intake (one set of rules for every channel); these
 serializers describe the fields for the schema and shape the output."""
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from callcenter.models import Outcome
+from ketlogistic.core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, parse_money
 from orders.statuses import DeliveryKind, OrderStatus
 from warehouses.models import Product
 
 from ..sandbox import ACTIONS as SANDBOX_ACTIONS
 
 
+class SumField(serializers.DecimalField):
+    """A sum the API reads, by the one money parser with intake's rule: text in plain decimal only ("1e3", "NaN",
+    "Infinity", "1,000,000" refused; "25 000", "25000,50" read), a JSON number by its value rounded to cents.
+    DRF's own DecimalField would read the string "1e3" as a thousand."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
+        kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return parse_money(data, "sum", numbers_to_cents=True)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["sum"]) from None
+
+
 class OrderItemInSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64, help_text=_("Your product's SKU (create products first)"))
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    price = serializers.DecimalField(
-        max_digits=14,
-        decimal_places=2,
-        required=False,
-        min_value=0,
-        help_text=_("Unit price; the catalogue price when absent"),
-    )
+    price = SumField(required=False, help_text=_("Unit price; the catalogue price when absent"))
 
 
 class OrderInSerializer(serializers.Serializer):
@@ -40,13 +54,7 @@ class OrderInSerializer(serializers.Serializer):
     )
     delivery_kind = serializers.ChoiceField(choices=DeliveryKind.choices, required=False)
     items = OrderItemInSerializer(many=True, allow_empty=False)
-    cod_amount = serializers.DecimalField(
-        max_digits=14,
-        decimal_places=2,
-        required=False,
-        min_value=0,
-        help_text=_("Sum to collect; the items' sum when absent"),
-    )
+    cod_amount = SumField(required=False, help_text=_("Sum to collect; the items' sum when absent"))
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     requested_delivery_date = serializers.DateField(required=False, allow_null=True)
 
@@ -173,6 +181,8 @@ class AdvanceInSerializer(serializers.Serializer):
 
 
 class ProductSerializer(serializers.ModelSerializer):
+    price = SumField(required=False, allow_null=True)
+
     class Meta:
         model = Product
         fields = [

@@ -4,13 +4,14 @@ KZT and KGS are both kept to two decimal places (tiyn, tyiyn) and rounded half u
 different currencies are never added: `Money` refuses it.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 CENT = Decimal("0.01")
@@ -47,42 +48,58 @@ _PLAIN_SUM = re.compile(
 )
 
 
-def parse_money(value, field: str = "amount") -> Decimal:
+def parse_money(
+    value, field: str = "amount", *, numbers_to_cents: bool = False, largest: Decimal = MAX_MONEY
+) -> Decimal:
     """A sum a person typed ("15000", "15 000", "15000,50", "15 000.50") as Decimal, or ValidationError({field: why}).
 
     The one parser for typed sums: plain decimal notation only. "1e3", "Infinity", "NaN", "1,000,000",
     "1.000,50", "15 0000" and three digits after the point ("1,000" is not a thousand) are refused rather than
     read as something else. A Decimal or an int (a sum the code already holds) is taken as it is; a spreadsheet's
     number cell (a float) is read as the shortest text that is that float (15000.5 → "15000.5").
+
+    `numbers_to_cents`: a float that is a finite number is taken by its value rounded half up to cents instead.
+    Order intake has always read a JSON number or a spreadsheet's number cell so: it is a number, not text that
+    could be misread (a JSON 1e3 is the number 1000), and a formula cell carries binary noise that the partner
+    never sees (12500 × 1.1 = 13750.000000000002, shown as 13 750.00). `largest`: a lower ceiling than the
+    money column's, for a sum stored beside others that must fit too.
     """
-    if isinstance(value, bool):
-        raise TypeError("A sum is never a bool")
+    if isinstance(value, bool):  # JSON true is not a sum (and Decimal(True) would be 1)
+        raise ValidationError(
+            {field: gettext("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
+        )
     if isinstance(value, float):
-        value = repr(value)
+        if numbers_to_cents and math.isfinite(value):
+            value = Decimal(repr(value))
+            if abs(value) <= MAX_MONEY:
+                value = round_money(value)
+        else:
+            value = repr(value)
     if isinstance(value, Decimal | int):
         amount = Decimal(value)
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
-            raise ValidationError(
-                {field: gettext_now("Enter a sum with at most two digits after the point.")}
-            )
+            raise ValidationError({field: gettext("Enter a sum with at most two digits after the point.")})
     else:
         text = str(value if value is not None else "").strip()
         match = _PLAIN_SUM.fullmatch(text)
         if match is None:
             raise ValidationError(
-                {field: gettext_now("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
+                {field: gettext("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
             )
         fraction = match["fraction"] or ""
         if len(fraction) > 2:
-            raise ValidationError(
-                {field: gettext_now("Enter a sum with at most two digits after the point.")}
-            )
+            raise ValidationError({field: gettext("Enter a sum with at most two digits after the point.")})
         whole = re.sub(r"\D", "", match["whole"])
         amount = Decimal(f"{match['minus'] or ''}{whole}.{fraction or '0'}")
     if amount < 0:
-        raise ValidationError({field: gettext_now("The sum cannot be negative.")})
-    if amount > MAX_MONEY:
-        raise ValidationError({field: gettext_now("The sum is too large.")})
+        raise ValidationError({field: gettext("The sum cannot be negative.")})
+    if amount > largest:
+        raise ValidationError(
+            {
+                field: gettext("The sum is too large: at most %(largest)s.")
+                % {"largest": format_money(largest)}
+            }
+        )
     return round_money(amount)
 
 
@@ -149,3 +166,12 @@ class MoneyField(models.DecimalField):
     def deconstruct(self):
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.DecimalField", args, kwargs
+
+    def formfield(self, **kwargs):
+        """A ModelForm's (and the admin's) field for this column reads the sum with `parse_money`, as every form does:
+        Django's forms.DecimalField would take "1e3", "Infinity" and "NaN"."""
+        from .forms import MoneyInputField  # forms import this module
+
+        # models.Field.formfield, not DecimalField's: that one adds max_digits and decimal_places, which
+        # parse_money enforces itself
+        return models.Field.formfield(self, **{"form_class": MoneyInputField, **kwargs})

@@ -3,6 +3,8 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.forms import MoneyInputField
+
 from .models import CashDiscrepancy, PostShipment
 
 
@@ -63,7 +65,7 @@ class PostStatusForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"],
     )
-    amount = forms.DecimalField(label=_("Remitted sum"), required=False, max_digits=14, decimal_places=2)
+    amount = MoneyInputField(label=_("Remitted sum"), required=False)
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
 
 

@@ -67,7 +67,7 @@ def test_typed_sums_are_read_in_plain_decimal(typed, amount):
         (Decimal("1.005"), "Enter a sum with at most two digits after the point."),
         (Decimal("Infinity"), "Enter a sum with at most two digits after the point."),
         ("-5", "The sum cannot be negative."),
-        ("1 000 000 000 000", "The sum is too large."),
+        ("1 000 000 000 000", "The sum is too large: at most 999\u202f999\u202f999\u202f999.99."),
     ],
 )
 def test_typed_sums_in_any_other_notation_are_refused(typed, message):
