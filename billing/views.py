@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
@@ -289,7 +290,7 @@ def run_list(request):
             run = runs.run_for_week(week_start=form.cleaned_data["week_start"], actor=request.user)
             if run.status == BillingRun.Status.DRAFT:
                 added = runs.run_compute(run=run, actor=request.user)
-                messages.success(request, _("Draft computed: %(count)s charges added.") % {"count": added})
+                messages.success(request, _charges_added(added))
         except ApplicationError as exc:
             _errors(request, exc)
         else:
@@ -297,6 +298,12 @@ def run_list(request):
     return render(
         request, "billing/runs.html", {"runs": BillingRun.objects.order_by("-week_start")[:100], "form": form}
     )
+
+
+def _charges_added(count: int) -> str:
+    return ngettext(
+        "Draft computed: %(count)s charge added.", "Draft computed: %(count)s charges added.", count
+    ) % {"count": count}
 
 
 @permission_required("billing.finance")
@@ -313,7 +320,7 @@ def run_detail(request, run_id: int):
                 )
             elif request.POST.get("action") == "compute":
                 added = runs.run_compute(run=run, actor=request.user)
-                messages.success(request, _("Draft computed: %(count)s charges added.") % {"count": added})
+                messages.success(request, _charges_added(added))
         except ApplicationError as exc:
             _errors(request, exc)
         return redirect("billing:run", run_id=run.pk)

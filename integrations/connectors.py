@@ -24,6 +24,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto
 from ketlogistic.core.countries import zone_of
@@ -191,7 +192,11 @@ def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
             )
         if len(records) > MAX_RECORDS:
             raise ConnectorError(
-                _("The answer holds %(count)s orders; at most %(max)s per run.")
+                ngettext(
+                    "The answer holds %(count)s order; at most %(max)s per run.",
+                    "The answer holds %(count)s orders; at most %(max)s per run.",
+                    len(records),
+                )
                 % {"count": len(records), "max": MAX_RECORDS}
             )
         rows = [map_record(record, connector.mapping) for record in records]

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto
 from ketlogistic.core.calendar import calendar_for
@@ -90,7 +91,11 @@ def phone_reveal(*, actor, order: Order, reason: str, ip_address: str | None = N
     if len(reason) < REVEAL_REASON_MIN_LENGTH:
         raise ValidationError(
             {
-                "reason": _("Write why the number is needed (at least %(count)s characters).")
+                "reason": ngettext(
+                    "Write why the number is needed (at least %(count)s character).",
+                    "Write why the number is needed (at least %(count)s characters).",
+                    REVEAL_REASON_MIN_LENGTH,
+                )
                 % {"count": REVEAL_REASON_MIN_LENGTH}
             }
         )

@@ -269,8 +269,13 @@ def order_bulk(request):
             request, _("Order №%(number)s: %(message)s") % {"number": order_id, "message": message}
         )
     if len(result.failed) > 20:
+        more = len(result.failed) - 20
         messages.error(
-            request, _("…and %(count)s more orders were not moved.") % {"count": len(result.failed) - 20}
+            request,
+            ngettext(
+                "…and %(count)s more order was not moved.", "…and %(count)s more orders were not moved.", more
+            )
+            % {"count": more},
         )
     if skipped:
         messages.warning(

@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from ketlogistic.core import access
@@ -398,7 +399,11 @@ def plan_supply(request):
     )
     messages.success(
         request,
-        _("%(count)s draft transfers prepared for %(day)s.")
+        ngettext(
+            "%(count)s draft transfer prepared for %(day)s.",
+            "%(count)s draft transfers prepared for %(day)s.",
+            len(drafts),
+        )
         % {"count": len(drafts), "day": ship_date.strftime("%d.%m.%Y")},
     )
     return redirect(f"{_transfers_url()}?status=draft")

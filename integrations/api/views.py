@@ -11,6 +11,7 @@ from django.db.models import Prefetch
 from django.utils import translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -314,7 +315,9 @@ class OrderBulkCreateApi(PartnerApi):
             raise ApplicationError(_('Send {"orders": [ … ]} with at least one order.'))
         if len(rows) > MAX_BULK:
             raise ApplicationError(
-                _("At most %(count)s orders per call.") % {"count": MAX_BULK}, extra={"orders": len(rows)}
+                ngettext("At most %(count)s order per call.", "At most %(count)s orders per call.", MAX_BULK)
+                % {"count": MAX_BULK},
+                extra={"orders": len(rows)},
             )
         results = orders_create_many(
             partner=actor.partner,

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from openpyxl import load_workbook
 
 from ketlogistic.core import access
@@ -324,7 +325,14 @@ def read_import(content: bytes, filename: str) -> ImportResult:
     seen = set()
     data = [(n, c) for n, c in rows if n > header_row and any(v not in (None, "") for v in c)]
     if len(data) > MAX_IMPORT_ROWS:
-        raise FileRejected(_("The file has more than %(max)s rows; split it.") % {"max": MAX_IMPORT_ROWS})
+        raise FileRejected(
+            ngettext(
+                "The file has more than %(max)s row; split it.",
+                "The file has more than %(max)s rows; split it.",
+                MAX_IMPORT_ROWS,
+            )
+            % {"max": MAX_IMPORT_ROWS}
+        )
     for number, cells in data:
 
         def cell(key, cells=cells):

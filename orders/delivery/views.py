@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from callcenter import services as call_services
@@ -164,7 +165,11 @@ def assign(request):
     except (ApplicationError, ValidationError) as exc:
         _errors(request, exc)
     else:
-        messages.success(request, _("%(count)s orders assigned.") % {"count": assigned})
+        messages.success(
+            request,
+            ngettext("%(count)s order assigned.", "%(count)s orders assigned.", assigned)
+            % {"count": assigned},
+        )
     return _back_to_board(warehouse, day)
 
 
@@ -286,7 +291,13 @@ def goods(request, day_id: int):
         _errors(request, exc)
     else:
         messages.success(
-            request, _("The goods of %(count)s orders are with the courier.") % {"count": handed}
+            request,
+            ngettext(
+                "The goods of %(count)s order are with the courier.",
+                "The goods of %(count)s orders are with the courier.",
+                handed,
+            )
+            % {"count": handed},
         )
     return redirect("delivery:day", day_id=day.pk)
 
@@ -626,7 +637,11 @@ def track(request):
         except tracking.Throttled as exc:
             form.add_error(
                 None,
-                _("Too many attempts. Try again in %(minutes)s minutes or call our hotline.")
+                ngettext(
+                    "Too many attempts. Try again in %(minutes)s minute or call our hotline.",
+                    "Too many attempts. Try again in %(minutes)s minutes or call our hotline.",
+                    exc.minutes,
+                )
                 % {"minutes": exc.minutes},
             )
             status = 429
