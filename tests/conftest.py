@@ -102,11 +102,23 @@ def product_a(partner_a):
 
 @pytest.fixture(autouse=True)
 def english_messages():
-    """Services speak the active language; tests of services read English. Pages are tested in Russian."""
+    """Services speak the active language; tests of services read English. Pages are tested in Russian.
+
+    A page request leaves its language active in the thread (LocaleMiddleware activates it and nothing restores
+    it), so after every request English is active again: what a test reads after a request (a form's errors, a
+    service's message) speaks English whatever request came first, in any order the workers run the tests."""
+    from django.core.signals import request_finished
     from django.utils import translation
 
-    with translation.override("en"):
-        yield
+    def back_to_english(**_kwargs):
+        translation.activate("en")
+
+    request_finished.connect(back_to_english, dispatch_uid="tests.english_messages")
+    try:
+        with translation.override("en"):
+            yield
+    finally:
+        request_finished.disconnect(dispatch_uid="tests.english_messages")
 
 
 # -- the call center's working day (shared by the call-center and delivery tests) ------------------------------------
@@ -126,6 +138,15 @@ def head(make_user, partner_a):
 def at_tuesday_10():
     with time_machine.travel(TUESDAY_10, tick=False) as traveller:
         yield traveller
+
+
+@pytest.fixture
+def round_the_clock(reference_data):
+    """Every hour a working one, in both countries (`bench.run.round_the_clock_calendar`): for tests that reach the
+    logists' queue on the real clock and are not about working hours, so that they check the same at any hour."""
+    from bench.run import round_the_clock_calendar
+
+    round_the_clock_calendar()
 
 
 @pytest.fixture

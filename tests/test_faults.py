@@ -152,8 +152,8 @@ def test_the_tracking_page_with_a_frozen_redis_says_it_is_unavailable(reference_
         page = Client().post(reverse("track"), {"number": "1", "last_digits": "1234"})
 
     assert page.status_code == 503 and page.context["result"] is None
-    assert page.context["form"].non_field_errors() == [
-        "Tracking is not available right now. Try again in a few minutes or call our hotline."
+    assert page.context["form"].non_field_errors() == [  # the customer's page speaks Russian
+        "Отслеживание сейчас недоступно. Попробуйте через несколько минут или позвоните на нашу горячую линию."
     ]
 
 
