@@ -61,6 +61,43 @@ def manage(env: dict, *args: str, capture: bool = False) -> str:
     return done.stdout or ""
 
 
+def round_the_clock_calendar() -> None:
+    """Every moment a working one in every country of the current database: seven working days a week of
+    00:00–23:59:59.999999, no holidays.
+
+    The logists' queue hands out a customer only in the working hours of the customer's country
+    (`callcenter.services.queue`). A benchmark, a load or a test that pulls from the queue on the real clock and is
+    not about working hours would pull nobody at night, at a weekend or on a holiday (CI runs at any hour) and
+    measure the empty pull instead of the real one; with this calendar it measures the same at any hour."""
+    from datetime import time
+
+    from ketlogistic.core.countries import Country
+    from ketlogistic.core.models import CalendarException, WorkingCalendar
+
+    for country in Country.values:
+        WorkingCalendar.objects.update_or_create(
+            country=country,
+            defaults={
+                "day_starts_at": time.min,
+                "day_ends_at": time.max,
+                "working_weekdays": [1, 2, 3, 4, 5, 6, 7],
+            },
+        )
+    CalendarException.objects.all().delete()
+
+
+def use_round_the_clock_calendar(env: dict) -> None:
+    """`round_the_clock_calendar` in the database of `env` (a benchmark's or the load's own, after its reference
+    data, which brings the holidays back on every run)."""
+    manage(
+        env,
+        "shell",
+        "--no-imports",
+        "-c",
+        "from bench.run import round_the_clock_calendar; round_the_clock_calendar()",
+    )
+
+
 # -- the figures ------------------------------------------------------------------------------------------------------
 
 
@@ -757,6 +794,7 @@ def main() -> int:
             conn.execute(f'CREATE DATABASE "{database_name(bench_url)}"')
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "load_reference_data", capture=True)
+    use_round_the_clock_calendar(env)  # «next call» pulls customers at any hour the benchmark runs
     manage(env, "compile_translations", capture=True)
     orders = ensure_volume(env, args.orders)
     report = Report()
