@@ -6,6 +6,17 @@
 * keys belong to the partner and to the mode: another partner's identical key, or the same partner's sandbox
   key using the live key's string, is a different key; replies are kept 48 hours.
 
+Which answers are stored (Stripe's rule: a result is saved only if the endpoint started executing):
+
+* stored and replayed: every 2xx, and the 409s that are the outcome of executing the request against the data
+  as it stands: `order_exists` (the order number is taken: the answer carries that order), `not_allowed` (the
+  order's status does not allow the move), `conflict` (the SKU is taken);
+* not stored, the key free again at once: the request was refused before it could take effect: 400 (invalid
+  fields, bad JSON, a past date; the partner corrects the request and sends it with the same key, as the
+  documented client does with `order-<external_id>`), 404, 403, 413, 415; a 409 `idempotency_key_in_flight`
+  (another request holds the key); a 5xx. The transaction of an answer that is not stored is rolled back, so
+  an answer is stored if and only if what the request did is kept.
+
 The request runs in one transaction that also stores its reply, and the claim on the key is a PostgreSQL
 transaction-level advisory lock taken at its start. So the reply is stored if and only if the request's changes
 were committed; and a request that dies (its connection dropped, its worker killed, its transaction rolled
@@ -68,6 +79,21 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return replay
 
 
+# 409s that are what executing the request found (replayed like a 2xx); see the module's docstring.
+STORED_CONFLICT_CODES = frozenset({"order_exists", "not_allowed", "conflict"})
+
+
+def is_stored(response) -> bool:
+    """Is this answer an outcome of executing the request (stored under its key), or a refusal (not stored)?"""
+    if response.status_code < 400:
+        return True
+    if response.status_code != 409:
+        return False
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    return isinstance(error, dict) and error.get("code") in STORED_CONFLICT_CODES
+
+
 def idempotent(method):
     """Decorate an APIView's `post`: honours the `Idempotency-Key` header when present."""
 
@@ -110,8 +136,10 @@ def idempotent(method):
                     response = view.handle_exception(exc)
                 response = view.finalize_response(request, response, *args, **kwargs)
                 response.render()
-                if response.status_code >= 500:
-                    transaction.set_rollback(True)  # not an outcome to replay: the retry runs again
+                if not is_stored(response):
+                    transaction.set_rollback(
+                        True
+                    )  # not an outcome to replay: the key is free, a retry runs again
                     return response
                 IdempotencyRecord.objects.create(
                     **scope,

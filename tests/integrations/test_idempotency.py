@@ -31,12 +31,53 @@ def test_same_key_and_body_replays_the_first_response_byte_for_byte(api_a):
     assert Order.objects.count() == 1
 
 
-def test_errors_are_replayed_too(api_a):
+def test_a_refused_request_is_not_stored_and_its_corrected_version_runs_with_the_same_key(api_a):
+    """Stripe's rule: parameters that fail validation save nothing under the key. The documented client keys an
+    order `order-<external_id>`; its corrected version must not be blocked for 48 hours."""
+    refused = api_a.post("/api/v1/orders/", api_order(phone="bad"), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
+    corrected = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
+    retry = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="order-CRM-1")
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "validation_error")
+    assert "Idempotent-Replayed" not in refused
+    assert corrected.status_code == 201, corrected.content
+    assert "Idempotent-Replayed" not in corrected
+    assert (retry.status_code, retry["Idempotent-Replayed"], retry.content) == (
+        201,
+        "true",
+        corrected.content,
+    )
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["CRM-1"]
+    assert list(IdempotencyRecord.objects.values_list("key", "response_status")) == [("order-CRM-1", 201)]
+
+
+def test_a_refused_request_sent_again_runs_again(api_a):
     first = api_a.post("/api/v1/orders/", api_order(phone="bad"), HTTP_IDEMPOTENCY_KEY="k-err")
     second = api_a.post("/api/v1/orders/", api_order(phone="bad"), HTTP_IDEMPOTENCY_KEY="k-err")
 
     assert first.status_code == second.status_code == 400
     assert second.content == first.content
+    assert "Idempotent-Replayed" not in second
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_an_outcome_of_execution_like_order_exists_is_stored_and_replayed(api_a):
+    """A 409 `order_exists` is what running the request found (the order number is taken): replayed like a 201."""
+    api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="first")
+
+    exists = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="second")
+    replay = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="second")
+
+    assert (exists.status_code, exists.json()["error"]["code"]) == (409, "order_exists")
+    assert (replay.status_code, replay["Idempotent-Replayed"], replay.content) == (
+        409,
+        "true",
+        exists.content,
+    )
+    assert sorted(IdempotencyRecord.objects.values_list("key", "response_status")) == [
+        ("first", 201),
+        ("second", 409),
+    ]
 
 
 def test_same_key_with_another_body_is_422(api_a):
