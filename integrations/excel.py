@@ -171,8 +171,13 @@ PLACEHOLDER_PRODUCTS = [("ART-1", "Товар 1", Decimal(15000)), ("ART-2", "Т
 def template_workbook(partner: Partner | None = None) -> bytes:
     """Headers in Russian, an example order over two rows with the partner's own products and a future date,
     a reference sheet of cities, delivery kinds and the partner's SKUs, and how to fill it in."""
+    # live products only: the sandbox's own catalogue is never named to an upload (the upload is always live)
     products = (
-        list(Product.objects.filter(partner=partner).order_by("sku").values_list("sku", "name", "price"))
+        list(
+            Product.objects.filter(partner=partner, is_test=False)
+            .order_by("sku")
+            .values_list("sku", "name", "price")
+        )
         if partner is not None
         else []
     )

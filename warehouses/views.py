@@ -107,7 +107,10 @@ def _stock_workbook(rows, cities):
 
 @permission_required("stock.view")
 def product_moves(request, product_id: int):
-    product = access.get_scoped_or_404(request.user, Product.objects.select_related("partner"), pk=product_id)
+    # a sandbox product is never stocked and never shown on a live page
+    product = access.get_scoped_or_404(
+        request.user, Product.objects.filter(is_test=False).select_related("partner"), pk=product_id
+    )
     moves = selectors.moves_visible(request.user).filter(product=product)
     if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
         return _moves_workbook(product, moves)

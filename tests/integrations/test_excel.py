@@ -87,6 +87,19 @@ def test_template_has_russian_headers_an_example_and_the_reference_sheet(client_
     }
 
 
+def test_the_templates_reference_sheet_and_example_name_only_live_products(client_a, partner_a):
+    """The upload is always live: a sandbox product (made with a kl_test_ key) is never offered in the template."""
+    ProductFactory(partner=partner_a, sku="LIVE-1", name="Чайник", price=15000)
+    ProductFactory(partner=partner_a, sku="ART-0", name="Тестовый утюг", price=100, is_test=True)
+
+    book = openpyxl.load_workbook(io.BytesIO(client_a.get(reverse("integrations:excel_template")).content))
+
+    reference = [row[7:10] for row in book["Справочник"].iter_rows(min_row=2, values_only=True) if row[7]]
+    example = [row[8] for row in book["Заказы"].iter_rows(min_row=2, values_only=True) if row[8]]
+    assert reference == [("LIVE-1", "Чайник", 15000)]
+    assert example == ["LIVE-1"]
+
+
 def test_the_template_itself_is_accepted(client_a, catalogue):
     ProductFactory(partner=catalogue, sku="ART-1", price=15000)
     ProductFactory(partner=catalogue, sku="ART-2", price=4900)

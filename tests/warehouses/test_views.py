@@ -81,6 +81,15 @@ def test_a_products_movement_history(client_a, client_b, product_a, shipped):
     assert response.status_code == 404
 
 
+def test_a_sandbox_products_page_is_not_shown_in_the_cabinet(client_a, partner_a):
+    sandbox = ProductFactory(partner=partner_a, sku="T-1", name="Тестовый утюг", is_test=True)
+
+    response = client_a.get(reverse("warehouses:product_moves", args=[sandbox.pk]))
+
+    assert response.status_code == 404
+    assert "Тестовый утюг" not in response.content.decode()
+
+
 def test_transfer_pages_documents_and_photo_are_isolated(client_a, client_b, shipped, keeper, login):
     line = shipped.lines.get()
     transfers.transfer_receive(actor=keeper, transfer=shipped, received={line.pk: (10, "")}, photo=photo())
