@@ -519,6 +519,8 @@ class OrderGroup:
     given: dict[str, tuple[int, object, object]] = field(default_factory=dict)
     # field → the rows whose value differs from `given`
     disagreeing: dict[str, list[int]] = field(default_factory=dict)
+    # field the order's first row leaves empty → the later rows that fill it (the first row carries the order)
+    filled_late: dict[str, list[int]] = field(default_factory=dict)
     # field declared per line → (row, value) of every row that fills it, to add up
     per_line: dict[str, list[tuple[int, object]]] = field(default_factory=dict)
 
@@ -541,9 +543,21 @@ def _words(value) -> str:
     return " ".join(_text_value(value).replace("ё", "е").replace("Ё", "Е").casefold().split())
 
 
-def _same_key(field_: str, value, country: str):
+class _Cities:
+    """The intake's city lookup, read once per file and only when two rows of an order name a city."""
+
+    def __init__(self) -> None:
+        self._directory: CityDirectory | None = None
+
+    def find(self, value):
+        if self._directory is None:
+            self._directory = CityDirectory()
+        return self._directory.find(value)
+
+
+def _same_key(field_: str, value, country: str, cities: _Cities):
     """What must be equal for two cells of one order to say the same: 19900 = "19 900", "8 701…" = "+7 701…",
-    25.12.2026 = a date cell, "express" = «Экспресс-курьер»."""
+    25.12.2026 = a date cell, "express" = «Экспресс-курьер», "Almaty" = «Алматы» (the city the intake finds)."""
     try:
         if field_ in ("phone", "phone_2"):
             return normalize_phone(value, country)
@@ -556,7 +570,8 @@ def _same_key(field_: str, value, country: str):
         if field_ == "delivery_kind":
             return delivery_kind_of(value) or _words(value)
         if field_ == "city":
-            return CityDirectory._key(_text_value(value))
+            city = cities.find(_text_value(value))
+            return ("city", city.pk) if city is not None else CityDirectory._key(_text_value(value))
     except (PhoneError, ValidationError, InvalidOperation, ValueError, TypeError):
         pass
     return _words(value)
@@ -570,9 +585,12 @@ def _row_list(rows: list[int]) -> str:
 def group_orders(parsed: ParsedFile, *, per_line=(), country: str = "") -> list[OrderGroup]:
     """Rows → orders: the same order number makes one order; an empty number with an SKU continues the one above.
 
-    Each order-level cell is taken from the first row of the order that fills it; a later row may leave it blank
-    (exports repeat it or not) but may not say something else. A field the mapping declares per line is added up.
+    The first row of an order carries the order's data: a later row may leave an order-level cell blank (exports
+    repeat it or not) but may not say something else, nor fill a cell the first row left empty (a distance or a
+    second phone found only on a later row is refused, never taken silently). A field the mapping declares per
+    line is added up.
     """
+    cities = _Cities()
     groups: dict[str, OrderGroup] = {}
     order: list[OrderGroup] = []
     previous: OrderGroup | None = None
@@ -613,13 +631,20 @@ def group_orders(parsed: ParsedFile, *, per_line=(), country: str = "") -> list[
                 continue
             first = group.given.get(field_)
             if first is None:
+                if row.number != group.first_row:
+                    group.filled_late.setdefault(field_, []).append(row.number)
+                    continue
                 group.given[field_] = (row.number, value, None)  # compared only if another row fills it too
                 continue
             if value == first[1]:  # exports repeat the very same cell: no need to read it
                 continue
             if first[2] is None:
-                first = group.given[field_] = (first[0], first[1], _same_key(field_, first[1], country))
-            if first[2] != _same_key(field_, value, country):
+                first = group.given[field_] = (
+                    first[0],
+                    first[1],
+                    _same_key(field_, first[1], country, cities),
+                )
+            if first[2] != _same_key(field_, value, country, cities):
                 group.disagreeing.setdefault(field_, []).append(row.number)
         if values.get("sku") not in (None, "") or values.get("quantity") not in (None, ""):
             group.data["items"].append(
@@ -667,6 +692,22 @@ def _settle(group: OrderGroup, columns: dict[str, str]) -> None:
                 "row": rows[0],
                 "column": columns.get(field_, str(FIELD_LABELS[field_])),
                 "message": message % {"number": group.external_id, "rows": _row_list(named)},
+            }
+        )
+    for field_, rows in group.filled_late.items():
+        message = ngettext(
+            "Order %(number)s: row %(rows)s fills this column, which the order's first row %(first)s leaves empty. "
+            "The order's data goes in its first row; the other rows may leave it empty or repeat it.",
+            "Order %(number)s: rows %(rows)s fill this column, which the order's first row %(first)s leaves empty. "
+            "The order's data goes in its first row; the other rows may leave it empty or repeat it.",
+            len(rows),
+        )
+        group.problems.append(
+            {
+                "row": rows[0],
+                "column": columns.get(field_, str(FIELD_LABELS[field_])),
+                "message": message
+                % {"number": group.external_id, "rows": _row_list(rows), "first": group.first_row},
             }
         )
 

@@ -233,6 +233,40 @@ def test_the_same_value_written_differently_on_further_rows_is_the_same(catalogu
     assert (record.errors, record.orders_valid) == ([], 1)
 
 
+@pytest.mark.parametrize(
+    ("field_", "value"), [("distance_km", 15), ("phone_2", "+7 702 000 00 02"), ("comment", "Домофон 5")]
+)
+def test_an_order_cell_filled_only_on_a_later_row_is_refused_not_taken(catalogue, field_, value):
+    """The first row carries the order's data: a distance (it feeds the surcharge) or a second phone given only
+    on row 17 is a disagreement with the empty first row 16, named like the others."""
+    filler = [_row(f"F-{n}") for n in range(14)]  # the order's rows are 16 and 17, as the partner met it
+    content = _xlsx([*filler, _row("5001"), _continuation("5001", **{field_: value})])
+
+    record = _check(catalogue, content)
+
+    assert record.errors == [
+        {
+            "row": 17,
+            "column": HEADER_OF[field_],
+            "message": "Order 5001: row 17 fills this column, which the order's first row 16 leaves empty. The "
+            "order's data goes in its first row; the other rows may leave it empty or repeat it.",
+        }
+    ]
+    assert (record.orders_total, record.orders_valid) == (15, 14)
+    excel.excel_import(record=record, actor=None, only_valid=True)
+    assert not Order.objects.filter(external_id="5001").exists()
+    assert "+7 702" not in str(record.errors)
+
+
+def test_a_city_on_a_later_row_is_compared_as_the_city_it_names_not_as_text(catalogue):
+    """«Almaty» and «Алматы» are one city for the intake, so they agree; another city does not."""
+    same = _check(catalogue, _xlsx([_row(city="Алматы"), _row(sku="A-2", price=4500, city="Almaty")]))
+    other = _check(catalogue, _xlsx([_row(city="Алматы"), _row(sku="A-2", price=4500, city="Астана")]))
+
+    assert (same.errors, same.orders_valid) == ([], 1)
+    assert [(e["row"], e["column"]) for e in other.errors] == [(3, HEADER_OF["city"])]
+
+
 # -- where the orders are, and what is no workbook ------------------------------------------------------------------
 
 
