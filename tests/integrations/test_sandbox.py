@@ -185,6 +185,31 @@ def test_a_bad_date_or_action_in_the_sandbox_is_a_400_validation_error_and_chang
     assert Order.objects.get(pk=order["id"]).status == "calling"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "call", "outcome": "postponed", "delivery_date": "2020-01-01"},
+        {"action": "call", "outcome": "callback", "delivery_date": "2020-01-01"},
+        {"action": "call", "outcome": "agreed", "delivery_date": "2020-01-01"},
+        {"action": "agree_delivery", "delivery_date": "2020-01-01"},
+    ],
+)
+def test_a_past_date_is_a_400_for_every_sandbox_action_and_outcome_that_takes_a_date(
+    api_a_test, user_a, sandbox_product, body
+):
+    webhooks.endpoint_create(
+        actor=user_a, url="https://crm.example.kz/sandbox", events=["call.attempted"], is_test=True
+    )
+    order = _calling_test_order(api_a_test)
+
+    response = _advance(api_a_test, order["id"], body)
+
+    assert (response.status_code, _error(response)["code"]) == (400, "validation_error")
+    assert _error(response)["details"] == {"delivery_date": ["The delivery date 01.01.2020 is in the past."]}
+    assert Order.objects.get(pk=order["id"]).status == "calling"
+    assert not WebhookEvent.objects.filter(type="call.attempted").exists()
+
+
 def test_a_sandbox_call_sends_call_attempted_to_the_sandbox_endpoints_only(
     api_a_test, user_a, sandbox_product
 ):
