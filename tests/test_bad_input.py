@@ -389,6 +389,32 @@ def test_ids_that_are_not_numbers_get_the_api_404(api, path):
     assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/nonexistent/"),
+        ("post", "/api/v1/sandbox/orders/abc/advance/"),
+        ("get", "/api/v1/orders/%00/"),
+        ("get", "/api/v1/orders/abc/"),
+    ],
+)
+def test_an_api_url_that_matches_nothing_is_the_json_404_even_with_debug_on(api, settings, method, path):
+    """`make run` (the demo stack a partner's developer tries) runs with DEBUG on, where Django shows its technical
+    HTML page instead of calling handler404."""
+    settings.DEBUG = True
+
+    response = getattr(api, method)(path)
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+def test_an_api_url_missing_its_final_slash_is_still_redirected_to_it(api):
+    response = api.get("/api/v1/orders")
+
+    assert (response.status_code, response["Location"]) == (301, "/api/v1/orders/")
+
+
 # -- query strings and forms: text PostgreSQL cannot store (tests/test_parameter_sweep.py sweeps every URL) ----------
 
 NUL_REFUSED = (

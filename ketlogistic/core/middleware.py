@@ -67,6 +67,34 @@ class UnstorableInputMiddleware:
         return self.get_response(request)
 
 
+API_PREFIX = "/api/"
+
+
+class ApiErrorPagesMiddleware:
+    """Under /api/ a 404 or 400 of Django's own is the API's JSON error whatever DEBUG says.
+
+    With DEBUG on (`make run`, the demo stack partners' developers try the API on) Django answers a URL that matches
+    nothing (`/api/v1/nonexistent/`, `/api/v1/orders/abc/`) with its technical HTML page and never calls handler404;
+    the API's error handlers (handler404 / handler400) answer it here instead, as they do in production. Placed
+    inside CommonMiddleware, so a URL missing only its final slash is still redirected to it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code in (400, 404)
+            and request.path.startswith(API_PREFIX)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return get_resolver(get_urlconf()).resolve_error_handler(response.status_code)(
+                request, exception=None
+            )
+        return response
+
+
 class UserTimezoneMiddleware:
     """Show times in the user's zone: the partner's country for partner staff, the home country for ours."""
 

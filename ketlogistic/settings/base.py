@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "ketlogistic.core.middleware.RussianFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "ketlogistic.core.middleware.ApiErrorPagesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "ketlogistic.core.middleware.UserTimezoneMiddleware",
