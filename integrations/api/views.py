@@ -19,7 +19,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.models import Entry
+from billing.models import ENTRY_KIND_LABELS, Entry
 from billing.selectors import balance_entries, balance_summary
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
@@ -67,6 +67,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="1–255 printable characters; the same key and body within a day replay the first answer",
 )
+PAGE_SIZE_PARAMETER = OpenApiParameter(
+    "page_size",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
+    description=f"Rows per page: 1–{MAX_PAGE_SIZE}, default {PAGE_SIZE}; anything else is a 400",
+)
 # What any body can get: not JSON or not valid (400), too large (413), another content type (415).
 BODY = (400, 413, 415)
 
@@ -112,6 +117,18 @@ class PartnerApi(APIView):
         """The key's catalogue: a sandbox key's own products, or the live ones (never the other mode's)."""
         actor = self.request.user
         return access.scoped(actor, Product.objects.filter(is_test=actor.is_test))
+
+    def page_size(self) -> int:
+        """`page_size` from 1 to MAX_PAGE_SIZE (PAGE_SIZE when absent); any other value is a 400 naming it, never
+        silently clamped to something the partner did not ask for."""
+        raw = self.request.query_params.get("page_size")
+        if raw is None or not raw.strip():
+            return PAGE_SIZE
+        size = parse_id(raw)  # digits only and short: "-1", "1e3", 5 000 digits are no number of rows
+        if size is None or not 1 <= size <= MAX_PAGE_SIZE:
+            message = _("page_size must be a whole number from 1 to %(max)s.") % {"max": MAX_PAGE_SIZE}
+            raise ApplicationError(message, code="validation_error", extra={"page_size": [message]})
+        return size
 
     def orders(self):
         actor = self.request.user
@@ -172,9 +189,7 @@ class OrderListCreateApi(PartnerApi):
             ),
             OpenApiParameter("external_id", OpenApiTypes.STR),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page"),
-            OpenApiParameter(
-                "page_size", OpenApiTypes.INT, description=f"1–{MAX_PAGE_SIZE}, default {PAGE_SIZE}"
-            ),
+            PAGE_SIZE_PARAMETER,
         ],
         responses={
             200: inline_serializer(
@@ -220,10 +235,7 @@ class OrderListCreateApi(PartnerApi):
                 )
             queryset = queryset.filter(updated_at__gte=since)
             ordering = ["updated_at", "id"]
-        try:
-            size = min(max(int(params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
-        except ValueError:
-            raise ApplicationError(_("page_size must be a number.")) from None
+        size = self.page_size()
         queryset = queryset.select_related("city").prefetch_related(
             Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
             Prefetch("phones", queryset=OrderPhone.objects.only("id", "order_id", "masked", "position")),
@@ -689,7 +701,7 @@ class StockMovementsApi(PartnerApi):
             OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
             OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
             OpenApiParameter("cursor", OpenApiTypes.STR),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            PAGE_SIZE_PARAMETER,
         ],
         responses={
             200: inline_serializer(
@@ -722,13 +734,13 @@ class StockMovementsApi(PartnerApi):
                     _("Unknown city “%(value)s”.") % {"value": request.query_params["city"][:60]}
                 )
             moves = moves.filter(Q(from_warehouse__city=city) | Q(to_warehouse__city=city))
+        size = self.page_size()
         try:
-            size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
             page = keyset_paginate(
                 moves, ordering=["-at", "-id"], cursor=request.query_params.get("cursor"), page_size=size
             )
-        except ValueError:
-            raise ApplicationError(_("The cursor or page_size is not valid.")) from None
+        except ValueError:  # InvalidCursor, or a cursor's value of the wrong type
+            raise ApplicationError(_("The cursor is not valid; start again without it.")) from None
         return Response(
             {"results": s.StockMoveSerializer(page.items, many=True).data, "next_cursor": page.next_cursor}
         )
@@ -779,10 +791,12 @@ class BalanceEntriesApi(PartnerApi):
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATE, description="From this date (Asia/Almaty)"),
             OpenApiParameter("until", OpenApiTypes.DATE, description="Up to and including this date"),
-            OpenApiParameter("kind", OpenApiTypes.STR, description="cod, refusal_fee, payout, order_fee, …"),
+            OpenApiParameter(
+                "kind", OpenApiTypes.STR, enum=list(ENTRY_KIND_LABELS), description="One kind of entry"
+            ),
             OpenApiParameter("order", OpenApiTypes.INT, description="Only the entries of one order"),
             OpenApiParameter("cursor", OpenApiTypes.STR),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            PAGE_SIZE_PARAMETER,
         ],
         responses={
             200: inline_serializer(
@@ -803,22 +817,29 @@ class BalanceEntriesApi(PartnerApi):
         order_id = parse_id(params.get("order"))
         if params.get("order") and order_id is None:
             raise ApplicationError(_("order must be an order number."))
+        kind = params.get("kind") or None
+        if kind is not None and kind not in ENTRY_KIND_LABELS:
+            raise ApplicationError(
+                _("Unknown kind: %(values)s.") % {"values": kind[:60]},
+                code="invalid",
+                extra={"kind": [kind[:60]]},
+            )
         entries = balance_entries(
             access.scoped(request.user, Entry.objects.all()),
             since=since,
             until=until,
-            kind=params.get("kind") or None,
+            kind=kind,
             order_id=order_id,
         ).select_related("order", "city", "posting__run")
         if request.user.is_test:
             entries = entries.none()  # test orders are never billed; the parameters are still checked
+        size = self.page_size()
         try:
-            size = min(max(int(request.query_params.get("page_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
             page = keyset_paginate(
                 entries, ordering=["-at", "-id"], cursor=request.query_params.get("cursor"), page_size=size
             )
-        except ValueError:
-            raise ApplicationError(_("The cursor or page_size is not valid.")) from None
+        except ValueError:  # InvalidCursor, or a cursor's value of the wrong type
+            raise ApplicationError(_("The cursor is not valid; start again without it.")) from None
         rows = []
         for entry in page.items:
             entry.amount = -entry.amount  # for the partner: credits positive

@@ -109,6 +109,60 @@ def test_list_filters_and_cursor_pages(api_a, partner_a, product_a):
     assert api_a.get("/api/v1/orders/", {"status": "teleported"}).status_code == 400
 
 
+LIST_ENDPOINTS = ["/api/v1/orders/", "/api/v1/stock/movements/", "/api/v1/balance/entries/"]
+PAGE_SIZE_REFUSED = "page_size must be a whole number from 1 to 500."
+
+
+@pytest.mark.parametrize("endpoint", LIST_ENDPOINTS)
+@pytest.mark.parametrize("page_size", ["0", "-1", "501", "12345678901234567890", "9" * 5000, "ten", "1.5"])
+def test_a_page_size_outside_1_to_500_is_a_400_naming_it_never_clamped(api_a, endpoint, page_size):
+    response = api_a.get(endpoint, {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert _error(response) == {
+        "code": "validation_error",
+        "message": PAGE_SIZE_REFUSED,
+        "details": {"page_size": [PAGE_SIZE_REFUSED]},
+    }
+
+
+@pytest.mark.parametrize("endpoint", LIST_ENDPOINTS)
+def test_a_page_size_from_1_to_500_is_taken(api_a, endpoint):
+    assert [api_a.get(endpoint, {"page_size": size}).status_code for size in ("1", "500", "")] == [
+        200,
+        200,
+        200,
+    ]
+
+
+def test_the_schema_declares_page_sizes_from_1_to_500_and_the_entry_kinds(client):
+    spec = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    spec = json.loads(spec.content)
+
+    for path in LIST_ENDPOINTS:
+        [page_size] = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "page_size"]
+        assert (page_size["schema"]["minimum"], page_size["schema"]["maximum"]) == (1, 500)
+    [kind] = [
+        p for p in spec["paths"]["/api/v1/balance/entries/"]["get"]["parameters"] if p["name"] == "kind"
+    ]
+    assert "bogus" not in kind["schema"]["enum"] and {"cod", "payout", "order_fee"} <= set(
+        kind["schema"]["enum"]
+    )
+
+
+def test_an_unknown_choice_in_a_filter_is_a_400_on_every_endpoint(api_a):
+    statuses = api_a.get("/api/v1/orders/", {"status": "bogus"})
+    kinds = api_a.get("/api/v1/balance/entries/", {"kind": "bogus"})
+    known = api_a.get("/api/v1/balance/entries/", {"kind": "cod"})
+
+    assert (statuses.status_code, _error(statuses)["details"]) == (400, {"status": ["bogus"]})
+    assert (kinds.status_code, _error(kinds)) == (
+        400,
+        {"code": "invalid_request", "message": "Unknown kind: bogus.", "details": {"kind": ["bogus"]}},
+    )
+    assert (known.status_code, known.json()["results"]) == (200, [])
+
+
 def test_updated_since_returns_changes_oldest_first(api_a, make_user, partner_a, product_a):
     put_stock(product_a, "Алматы", 10)
     head = make_user(Role.HEAD_OF_DEPARTMENT, scopes=[{"partner": partner_a, "country": "KZ"}])
