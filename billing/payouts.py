@@ -38,7 +38,6 @@ S = Payout.Status
 # The country whose accounts a payout in this currency goes to.
 PAYOUT_COUNTRY = {"KZT": "KZ", "KGS": "KG"}
 _IBAN_REGISTRY = numdb.get("iban")  # python-stdnum's copy of the SWIFT IBAN registry (ISO 13616)
-_NOT_IBAN_SEPARATORS = " -"
 
 
 @dataclass(frozen=True)
@@ -59,22 +58,35 @@ def _iban_length(country: str) -> int | None:
     return 4 + sum(int(count) for count in re.findall(r"(\d+)!", info["bban"]))
 
 
-def _leading_account(text: str, length: int) -> tuple[str, int]:
-    """The first `length` letters and digits of the text (spaces and dashes between them skipped), and how many
-    letters and digits the leading run really has (more when the IBAN goes on, fewer when a comma cuts it)."""
-    taken = []
-    position = 0
-    while position < len(text) and len(taken) < length:
-        char = text[position]
-        if char.isascii() and char.isalnum():
-            taken.append(char.upper())
-        elif char not in _NOT_IBAN_SEPARATORS:
+# An account number is typed as one run of letters and digits ("KZ86125KZT5004100100") or in parts with a space
+# or a dash between them ("KZ86 125K ZT50 0410 0100", ISO 13616's paper format); the bank's name follows it.
+_FIRST_PART = re.compile(r"[A-Za-z0-9]+")
+_NEXT_PART = re.compile(r"(?: ?- ?| )([A-Za-z0-9]*[0-9][A-Za-z0-9]*)(?![A-Za-z0-9])")
+# Kazakhstan's and Kyrgyzstan's shortest bank names are three-letter abbreviations (БЦК, ВТБ, RSK)
+_BANK_LETTERS = 3
+
+
+def _leading_account(text: str, length: int) -> tuple[str, str]:
+    """The account number the text starts with (upper case, separators dropped) and the rest of the text.
+
+    Parts with a digit are read into the number up to the country's length, so the bank's name after it ("…
+    0100 Halyk", "… 0100 Bank") is never counted as part of it; past that length only parts of digits are (a
+    bank's name is never digits only), so a number typed too long is told with its own length."""
+    first = _FIRST_PART.match(text)
+    if first is None:
+        return "", text
+    parts, end = [first.group()], first.end()
+    while part := _NEXT_PART.match(text, end):
+        if sum(map(len, parts)) >= length and not part.group(1).isdigit():
             break
-        position += 1
-    run = len(taken)
-    while run == length and position < len(text) and text[position].isascii() and text[position].isalnum():
-        run, position = run + 1, position + 1
-    return "".join(taken), run
+        parts.append(part.group(1))
+        end = part.end()
+    return "".join(parts).upper(), text[end:]
+
+
+def _bank_named(rest: str) -> bool:
+    """Whether the text after the account names its bank (its name or its BIC): a few letters at least."""
+    return sum(char.isalpha() for char in rest) >= _BANK_LETTERS
 
 
 def _check_bank(text: str, currency: str) -> DetailsCheck:
@@ -84,8 +96,8 @@ def _check_bank(text: str, currency: str) -> DetailsCheck:
     if length is None:
         # Kyrgyzstan is not in the IBAN registry: its banks use 16-digit account numbers with no published
         # check digit, so only the shape is checked and the finance director is told so.
-        digits, run = _leading_account(text, 16)
-        if run != 16 or not digits.isdigit():
+        digits, rest = _leading_account(text, 16)
+        if len(digits) != 16 or not digits.isdigit():
             return DetailsCheck(
                 False,
                 _(
@@ -93,6 +105,10 @@ def _check_bank(text: str, currency: str) -> DetailsCheck:
                     "“1280016012345678, Demir Bank”."
                 )
                 % {"country": country_name},
+            )
+        if not _bank_named(rest):
+            return DetailsCheck(
+                False, _("Name the bank after the account number, e.g. “1280016012345678, Demir Bank”.")
             )
         return DetailsCheck(
             True,
@@ -114,8 +130,8 @@ def _check_bank(text: str, currency: str) -> DetailsCheck:
     }
     if not text[:2].upper() == country:
         return DetailsCheck(False, example)
-    number, run = _leading_account(text, length)
-    if run != length:
+    number, rest = _leading_account(text, length)
+    if len(number) != length:
         return DetailsCheck(
             False,
             ngettext(
@@ -123,7 +139,7 @@ def _check_bank(text: str, currency: str) -> DetailsCheck:
                 "A %(country)s IBAN has %(length)s characters; this one has %(count)s.",
                 length,
             )
-            % {"country": country_name, "length": length, "count": run},
+            % {"country": country_name, "length": length, "count": len(number)},
         )
     try:
         iban.validate(number)
@@ -142,6 +158,10 @@ def _check_bank(text: str, currency: str) -> DetailsCheck:
             _("The IBAN %(iban)s does not have the shape of a %(country)s IBAN.")
             % {"iban": iban.format(number), "country": country_name},
         )
+    if not _bank_named(rest):
+        return DetailsCheck(
+            False, _("Name the bank after the IBAN, e.g. “KZ86125KZT5004100100, Halyk Bank”.")
+        )
     return DetailsCheck(
         True,
         ngettext(
@@ -158,8 +178,9 @@ def _check_bank(text: str, currency: str) -> DetailsCheck:
 
 def check_details(method: str, details: str, currency: str) -> DetailsCheck:
     """Where the money goes, checked for all that can be checked: an IBAN by ISO 13616 (mod-97 and the country's
-    length in the registry), a card number by its Luhn check digit, a WMR purse by its format (R and 12 digits;
-    WebMoney purses carry no check digit), who collects cash by being named."""
+    length in the registry) or Kyrgyzstan's 16-digit account, each with its bank named after it; a card number by
+    its Luhn check digit, never one digit repeated or a 0 first; a WMR purse by its format (R and 12 digits;
+    WebMoney purses carry no check digit); who collects cash by being named."""
     text = " ".join((details or "").split())
     compact = re.sub(r"[\s-]", "", text).upper()
     if method == M.BANK:
@@ -170,6 +191,20 @@ def check_details(method: str, details: str, currency: str) -> DetailsCheck:
                 False, _("This is not a valid card number: a card number has 16 to 19 digits.")
             )
         masked = f"{compact[:4]} •••• •••• {compact[-4:]}"
+        # No card scheme issues these, though some pass Luhn (0000 0000 0000 0000 does): a number of one digit
+        # repeated, or one whose first digit (ISO/IEC 7812's major industry identifier) is 0, which is kept for
+        # ISO/TC 68 and never given to card issuers. python-stdnum has Luhn but no card-number module, and a
+        # table of live issuer ranges (IINs) changes monthly, so only these two are checked by hand.
+        if len(set(compact)) == 1:
+            return DetailsCheck(
+                False,
+                _("This is not a valid card number: %(card)s is one digit repeated.") % {"card": masked},
+            )
+        if compact[0] == "0":
+            return DetailsCheck(
+                False,
+                _("This is not a valid card number: no payment card's number starts with 0 (ISO/IEC 7812)."),
+            )
         if not luhn.is_valid(compact):
             return DetailsCheck(
                 False,

@@ -312,3 +312,102 @@ def test_finance_sees_the_details_check_when_approving(funded, user_a, finance, 
         in bad_page.content.decode()
     )
     assert desk.count('data-testid="details-failed"') == 1
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        "KZ86125KZT5004100100",
+        "KZ86 125K ZT50 0410 0100 —",
+        "KZ86125KZT5004100100, 12",
+        "KZ86125KZT5004100100 АО",
+    ],
+)
+def test_a_bank_payout_in_kazakhstan_names_the_bank_besides_the_iban(funded, user_a, login, details):
+    """The IBAN's bank code (its 5th–7th characters) is not a bank's name: the project has no trusted table of
+    them, so the partner names the bank."""
+    client = login(user_a)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = client.post(
+        reverse("billing:payouts"), {"amount": "100", "currency": "KZT", "method": "bank", "details": details}
+    )
+    with pytest.raises(ValidationError) as refused:
+        payouts.payout_request(actor=user_a, amount="100", currency="KZT", method="bank", details=details)
+
+    named = "Name the bank after the IBAN, e.g. “KZ86125KZT5004100100, Halyk Bank”."
+    assert page.status_code == 200
+    assert page.context["form"].errors["details"] == [named]
+    assert refused.value.message_dict["details"] == [named]
+    assert not Payout.objects.exists()
+    assert ledger.partner_balance(user_a.partner, "KZT") == Decimal("30000.00")
+
+
+@pytest.mark.parametrize("details", ["1234567890123456", "1234 5678 9012 3456", "1234567890123456, №"])
+def test_a_bank_payout_in_kyrgyzstan_names_the_bank_besides_the_account(
+    partner_kg, make_user, login, details
+):
+    owner = make_user("partner_admin", partner=partner_kg, username="owner_kg")
+    client = login(owner)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = client.post(
+        reverse("billing:payouts"), {"amount": "100", "currency": "KGS", "method": "bank", "details": details}
+    )
+    named = payouts.check_details("bank", details + " Optima Bank", "KGS")
+
+    assert page.context["form"].errors["details"] == [
+        "Name the bank after the account number, e.g. “1280016012345678, Demir Bank”."
+    ]
+    assert not Payout.objects.exists()
+    assert named.is_valid is True
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        ("KZ86125KZT500410010 Halyk", "A Kazakhstan IBAN has 20 characters; this one has 19."),
+        ("KZ86125KZT500410010 Halyk Bank", "A Kazakhstan IBAN has 20 characters; this one has 19."),
+        ("KZ86 125K ZT50 0410 010 Halyk", "A Kazakhstan IBAN has 20 characters; this one has 19."),
+        ("KZ86 125K ZT50 0410 Bank", "A Kazakhstan IBAN has 20 characters; this one has 16."),
+        ("KZ86125KZT5004100100 1 Halyk", "A Kazakhstan IBAN has 20 characters; this one has 21."),
+        ("KZ86 125K ZT50 0410 0100 0 Halyk", "A Kazakhstan IBAN has 20 characters; this one has 21."),
+    ],
+)
+def test_an_iban_s_length_is_its_own_not_counting_the_bank_s_name(details, message):
+    check = payouts.check_details("bank", details, "KZT")
+
+    assert (check.is_valid, check.summary) == (False, message)
+
+
+@pytest.mark.parametrize(
+    "details",
+    ["KZ86 125K ZT50 0410 0100 Bank", "KZ86-125K-ZT50-0410-0100 БЦК", "KZ86 125KZT5004100100 HSBKKZKX"],
+)
+def test_an_iban_in_parts_ends_where_the_bank_s_name_begins(details):
+    check = payouts.check_details("bank", details, "KZT")
+
+    assert (check.is_valid, check.cleaned) == (True, details)
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        # both pass Luhn
+        (
+            "0000 0000 0000 0000",
+            "This is not a valid card number: 0000 •••• •••• 0000 is one digit repeated.",
+        ),
+        ("8888888888888888", "This is not a valid card number: 8888 •••• •••• 8888 is one digit repeated."),
+        (
+            "0123 4567 8901 2347",
+            "This is not a valid card number: no payment card's number starts with 0 (ISO/IEC 7812).",
+        ),
+    ],
+)
+def test_a_card_number_no_issuer_gives_out_is_refused(funded, user_a, details, message):
+    with pytest.raises(ValidationError) as refused:
+        payouts.payout_request(actor=user_a, amount="100", currency="KZT", method="card", details=details)
+
+    assert refused.value.message_dict["details"] == [message]
+    assert not Payout.objects.exists()
