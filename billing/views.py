@@ -265,7 +265,7 @@ def desk(request):
     to_process = list(
         Payout.objects.filter(status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED])
         .select_related("partner")
-        .order_by("requested_at")
+        .order_by("requested_at", "pk")  # payouts asked at one instant in the order they were asked
     )
     for payout in to_process:
         payout.details_check = payouts.check_details(payout.method, payout.details, payout.currency)

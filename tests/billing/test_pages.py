@@ -2,11 +2,16 @@
 director's desk, runs, report and tariffs; isolation on every URL and endpoint."""
 
 import io
+import re
 from decimal import Decimal
 
 import openpyxl
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from billing import accruals, payouts, runs
 from billing.models import BillingRun, Payout
@@ -164,6 +169,58 @@ def test_a_sandbox_key_never_sees_the_live_balance(charged, partner_a, client):
     )
     assert (entries.status_code, entries.json()) == (200, {"results": [], "next_cursor": None})
     assert client.get("/api/v1/balance/entries/", {"since": "yesterday"}, **headers).status_code == 400
+
+
+def test_the_desk_shows_every_payouts_details_check_with_its_summary(
+    charged, user_a, partner_a, finance, login
+):
+    director = login(finance)
+    director.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    payouts.payout_request(actor=user_a, amount="1000", currency="KZT", method="bank", details=IBAN)
+    with CaptureQueriesContext(connection) as one:
+        director.get(reverse("billing:desk"))
+    # a payout whose card number was never checked (asked before the check existed)
+    Payout.objects.create(
+        partner=partner_a,
+        amount="500",
+        currency="KZT",
+        method="card",
+        details="4400 0000 0000 0000",
+        requested_at=timezone.now(),
+        requested_by=user_a,
+    )
+    payouts.payout_request(
+        actor=user_a, amount="2000", currency="KZT", method="webmoney", details="R123456789012"
+    )
+
+    with CaptureQueriesContext(connection) as three:
+        desk = director.get(reverse("billing:desk")).content.decode()
+
+    badges = re.findall(
+        r'<span class="badge (badge-\w+)" title="([^"]*)" data-testid="details-(\w+)">([^<]*)<', desk
+    )
+    assert badges == [
+        (
+            "badge-ok",
+            "IBAN KZ86 125K ZT50 0410 0100 checked: check digits valid (ISO 13616 mod-97), Kazakhstan, "
+            "20 characters, bank code 125.",
+            "passed",
+            "details pass their check",
+        ),
+        (
+            "badge-bad",
+            "This is not a valid card number: 4400 •••• •••• 0000 fails its check digit (Luhn).",
+            "failed",
+            "details fail their check",
+        ),
+        (
+            "badge-ok",
+            "WMR purse R123456789012: format valid (R and 12 digits; WebMoney purses have no check digit).",
+            "passed",
+            "details pass their check",
+        ),
+    ]
+    assert len(three) == len(one)  # the checks read no row of their own
 
 
 # -- isolation --------------------------------------------------------------------------------------------------------
