@@ -193,3 +193,17 @@ def test_the_page_asks_for_both_and_explains(public, reference_data):
 
     assert page.status_code == 200 and 'name="last_digits"' in page.content.decode()
     assert _track(public, "", "12").status_code == 200
+
+
+def test_twenty_wrong_guesses_an_hour_are_answered_and_the_twenty_first_is_refused(delivered_order, public):
+    """The README's number at its default, counted exactly: lookups that find the order use none of the
+    allowance (a customer who checks their order twice and then mistypes it still has all twenty)."""
+    found = [_track(public, delivered_order.pk, "4567") for _n in range(3)]
+    wrong = [_track(public, 1_000_000 + n, "1234") for n in range(20)]
+
+    refused = _track(public, 1_000_020, "1234")
+
+    assert [page.context["result"]["number"] for page in found] == [delivered_order.pk] * 3
+    assert [page.status_code for page in wrong] == [200] * 20
+    assert [page.context["result"] for page in wrong] == [None] * 20
+    assert refused.status_code == 429
