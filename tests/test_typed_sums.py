@@ -43,14 +43,28 @@ from warehouses.models import Product
 pytestmark = pytest.mark.django_db
 
 PLAIN = "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."
+TOO_LARGE = "The sum is too large: at most 999\u202f999\u202f999.99."
+NEGATIVE = "The sum cannot be negative."
+
+
+def grouped(typed: str) -> str:
+    return (
+        f"“{typed}” is ambiguous: a comma or a point between groups of three digits may separate thousands or start "
+        "the fraction. Write thousands without a separator or with spaces (1000 or 1 000), and at most two digits "
+        "after the point."
+    )
+
+
 TYPED = [
     ("1e3", PLAIN),
     ("1E+3", PLAIN),
     ("inf", PLAIN),
     ("-Infinity", PLAIN),
     ("nan", PLAIN),
-    ("1,000,000", PLAIN),
-    ("1,000", "Enter a sum with at most two digits after the point."),  # a thousand, or one?
+    ("1,000,000", grouped("1,000,000")),
+    ("1,000", grouped("1,000")),  # a thousand, or one?
+    ("1.000,50", grouped("1.000,50")),
+    ("1000,505", "Enter a sum with at most two digits after the point."),
     ("25 000", Decimal("25000.00")),
     ("25000,50", Decimal("25000.50")),
 ]
@@ -314,7 +328,8 @@ def _json_with_numbers(external_id: str, cod_amount: str, price: str = "12500") 
 def test_a_json_number_is_a_number_whatever_its_notation(partner_a, product_a):
     """A JSON number is read by its value, rounded half up to cents (intake's rule for numbers, Excel's number
     cells too): 1e3 is the number 1000, a float's binary noise is no third decimal; a number past what a float
-    holds (1e400 parses as infinity) is refused, as are the strings "1e3" and "Infinity" (the test above)."""
+    holds (1e400 parses as infinity) is too large, and the strings "1e3" and "Infinity" are refused (the test
+    above)."""
     api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
 
     exponent = api.post("/api/v1/orders/", raw=_json_with_numbers("N-1", "1e3", price="1.5e4"))
@@ -328,8 +343,41 @@ def test_a_json_number_is_a_number_whatever_its_notation(partner_a, product_a):
         "15000.00",
     )
     assert (noise.status_code, noise.json()["cod_amount"]) == (201, "13750.00")
-    assert (infinite.status_code, infinite.json()["error"]["details"]) == (400, {"cod_amount": [PLAIN]})
+    assert (infinite.status_code, infinite.json()["error"]["details"]) == (400, {"cod_amount": [TOO_LARGE]})
     assert sorted(Order.objects.values_list("external_id", flat=True)) == ["N-1", "N-2"]
+
+
+def test_a_negative_json_number_is_refused_before_it_is_rounded(partner_a, product_a):
+    """-0.001 rounds to 0.00, but it is a negative sum: refused, as "-0.001" and -5 are."""
+    api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
+
+    tiny = api.post("/api/v1/orders/", raw=_json_with_numbers("N-1", "-0.001"))
+    price = api.post("/api/v1/orders/", raw=_json_with_numbers("N-2", "100", price="-0.004"))
+
+    assert (tiny.status_code, tiny.json()["error"]["details"]) == (400, {"cod_amount": [NEGATIVE]})
+    assert (price.status_code, price.json()["error"]["details"]) == (400, {"items[0].price": [NEGATIVE]})
+    assert not Order.objects.exists()
+
+
+def test_a_json_number_of_thousands_of_digits_is_too_large_not_a_python_message(partner_a, product_a):
+    """Python converts at most 4 300 digits of text to an int (`sys.set_int_max_str_digits`); the JSON parser's
+    message said so. A number that long is a sum too large, named by its field, as the same digits in a string."""
+    api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
+    digits = "9" * 5000
+
+    number = api.post("/api/v1/orders/", raw=_json_with_numbers("N-1", digits))
+    negative = api.post("/api/v1/orders/", raw=_json_with_numbers("N-2", f"-{digits}"))
+    text = api.post("/api/v1/orders/", raw=_json_with_numbers("N-3", f'"{digits}"'))
+    product = api.post("/api/v1/products/", raw=f'{{"sku": "Z-1", "name": "Утюг", "price": {digits}}}')
+
+    assert (number.status_code, number.json()["error"]["details"]) == (400, {"cod_amount": [TOO_LARGE]})
+    assert (negative.status_code, negative.json()["error"]["details"]) == (400, {"cod_amount": [NEGATIVE]})
+    assert (text.status_code, text.json()["error"]["details"]) == (400, {"cod_amount": [TOO_LARGE]})
+    assert (product.status_code, product.json()["error"]["details"]) == (
+        400,
+        {"price": ["The sum is too large: at most 999\u202f999\u202f999\u202f999.99."]},
+    )
+    assert not Order.objects.exists() and not Product.objects.filter(sku="Z-1").exists()
 
 
 # -- no other door: a sweep over every form, model form, admin and API input ---------------------------------------

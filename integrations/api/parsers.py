@@ -1,6 +1,8 @@
 """JSON that cannot hurt us: a size limit, UTF-8 only, a depth limit, only text PostgreSQL can store."""
 
 import json
+import sys
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -41,7 +43,7 @@ class SafeJSONParser(JSONParser):
         except UnicodeDecodeError as exc:
             raise exceptions.ParseError(_("The body is not valid UTF-8.")) from exc
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, parse_int=_whole_number)
         except RecursionError as exc:
             raise exceptions.ParseError(_("The JSON is nested too deeply.")) from exc
         except ValueError as exc:
@@ -68,6 +70,16 @@ def _has_unstorable(value) -> bool:
     if isinstance(value, list):
         return any(_has_unstorable(v) for v in value)
     return False
+
+
+def _whole_number(text: str):
+    """A JSON integer: an int, or a Decimal past the digits Python converts to an int from text (4 300 by default).
+
+    json.loads refuses those with a message about `sys.set_int_max_str_digits`; as a Decimal the number reaches the
+    field that reads it, which answers what it always does for a number that large (a sum: too large; a quantity:
+    at most 10 000)."""
+    limit = sys.get_int_max_str_digits()
+    return Decimal(text) if limit and len(text.lstrip("-")) > limit else int(text)
 
 
 def _reject_constant(name):

@@ -46,6 +46,9 @@ MAX_MONEY = Decimal("999999999999.99")
 _PLAIN_SUM = re.compile(
     r"(?P<minus>-)?(?P<whole>[0-9]+|[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+)(?:[.,](?P<fraction>[0-9]+))?"
 )
+# Groups of three digits split by a comma or a point ("1,000", "1.000", "12,345.50", "1.000.000"): thousands or a
+# fraction? Refused with a message of its own, never read either way.
+_GROUPED_BY_POINT_OR_COMMA = re.compile(r"-?[1-9][0-9]{0,2}(?:[.,][0-9]{3})+(?:[.,][0-9]+)?")
 
 
 def parse_money(
@@ -53,12 +56,15 @@ def parse_money(
 ) -> Decimal:
     """A sum a person typed ("15000", "15 000", "15000,50", "15 000.50") as Decimal, or ValidationError({field: why}).
 
-    The one parser for typed sums: plain decimal notation only. "1e3", "Infinity", "NaN", "1,000,000",
-    "1.000,50", "15 0000" and three digits after the point ("1,000" is not a thousand) are refused rather than
-    read as something else. A Decimal or an int (a sum the code already holds) is taken as it is; a spreadsheet's
-    number cell (a float) is read as the shortest text that is that float (15000.5 → "15000.5").
+    The one parser for typed sums: plain decimal notation only. "1e3", "Infinity", "NaN", "15 0000" and more than
+    two digits after the point are refused rather than read as something else; so are groups of three digits split
+    by a comma or a point ("1,000", "1.000,50", "1,000,000": a thousand, or one?), with a message of their own.
+    A Decimal or an int (a sum the code already holds) is taken as it is; a spreadsheet's number cell (a float) is
+    read as the shortest text that is that float (15000.5 → "15000.5"). A negative float is refused as it is,
+    before any rounding (-0.001 is not 0.00).
 
-    `numbers_to_cents`: a float that is a finite number is taken by its value rounded half up to cents instead.
+    `numbers_to_cents`: a float that is a finite number is taken by its value rounded half up to cents instead
+    (an infinite one, a JSON number past a float's range such as 1e5000, is too large).
     Order intake has always read a JSON number or a spreadsheet's number cell so: it is a number, not text that
     could be misread (a JSON 1e3 is the number 1000), and a formula cell carries binary noise that the partner
     never sees (12500 × 1.1 = 13750.000000000002, shown as 13 750.00). `largest`: a lower ceiling than the
@@ -69,6 +75,10 @@ def parse_money(
             {field: gettext("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
         )
     if isinstance(value, float):
+        if value < 0:  # before rounding: -0.001 is a negative sum, not 0.00
+            raise ValidationError({field: gettext("The sum cannot be negative.")})
+        if numbers_to_cents and math.isinf(value):  # a JSON number past a float's range (1e5000)
+            raise _too_large(field, largest)
         if numbers_to_cents and math.isfinite(value):
             value = Decimal(repr(value))
             if abs(value) <= MAX_MONEY:
@@ -81,6 +91,17 @@ def parse_money(
             raise ValidationError({field: gettext("Enter a sum with at most two digits after the point.")})
     else:
         text = str(value if value is not None else "").strip()
+        if _GROUPED_BY_POINT_OR_COMMA.fullmatch(text):
+            raise ValidationError(
+                {
+                    field: gettext(
+                        "“%(value)s” is ambiguous: a comma or a point between groups of three digits may separate "
+                        "thousands or start the fraction. Write thousands without a separator or with spaces "
+                        "(1000 or 1 000), and at most two digits after the point."
+                    )
+                    % {"value": text[:40]}
+                }
+            )
         match = _PLAIN_SUM.fullmatch(text)
         if match is None:
             raise ValidationError(
@@ -94,13 +115,14 @@ def parse_money(
     if amount < 0:
         raise ValidationError({field: gettext("The sum cannot be negative.")})
     if amount > largest:
-        raise ValidationError(
-            {
-                field: gettext("The sum is too large: at most %(largest)s.")
-                % {"largest": format_money(largest)}
-            }
-        )
+        raise _too_large(field, largest)
     return round_money(amount)
+
+
+def _too_large(field: str, largest: Decimal) -> ValidationError:
+    return ValidationError(
+        {field: gettext("The sum is too large: at most %(largest)s.") % {"largest": format_money(largest)}}
+    )
 
 
 def percent_of(amount: Decimal, rate_percent: Decimal) -> Decimal:

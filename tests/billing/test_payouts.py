@@ -257,11 +257,21 @@ def test_cards_are_checked_by_luhn_and_wmr_purses_by_their_format(method, detail
         ("1E+3", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("Infinity", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("NaN", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
-        ("1,000,000", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        (
+            "1,000,000",
+            "“1,000,000” is ambiguous: a comma or a point between groups of three digits may separate thousands or start the "
+            "fraction. Write thousands without a separator or with spaces (1000 or 1 000), and at most two digits after "
+            "the point.",
+        ),
         ("1 0000", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("１０００", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("0x3e8", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
-        ("1,000", "Enter a sum with at most two digits after the point."),
+        (
+            "1,000",
+            "“1,000” is ambiguous: a comma or a point between groups of three digits may separate thousands or start the "
+            "fraction. Write thousands without a separator or with spaces (1000 or 1 000), and at most two digits after "
+            "the point.",
+        ),
         ("1000.005", "Enter a sum with at most two digits after the point."),
     ],
 )

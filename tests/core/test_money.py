@@ -57,13 +57,23 @@ def test_typed_sums_are_read_in_plain_decimal(typed, amount):
         ("inf", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("-Infinity", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("nan", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
-        ("1.000,50", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
+        (
+            "1.000,50",
+            "“1.000,50” is ambiguous: a comma or a point between groups of three digits may separate thousands or start the "
+            "fraction. Write thousands without a separator or with spaces (1000 or 1 000), and at most two digits after "
+            "the point.",
+        ),
         ("+100", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         (".5", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         ("", "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         (1e16, "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
         (float("nan"), "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."),
-        ("1,000", "Enter a sum with at most two digits after the point."),
+        (
+            "1,000",
+            "“1,000” is ambiguous: a comma or a point between groups of three digits may separate thousands or start the "
+            "fraction. Write thousands without a separator or with spaces (1000 or 1 000), and at most two digits after "
+            "the point.",
+        ),
         (Decimal("1.005"), "Enter a sum with at most two digits after the point."),
         (Decimal("Infinity"), "Enter a sum with at most two digits after the point."),
         ("-5", "The sum cannot be negative."),
