@@ -106,8 +106,12 @@ def stock_rows(
             cell = row.cities[key] = StockCell()
         name = PLACE_FIELD[place]
         setattr(cell, name, getattr(cell, name) + quantity)
+    # The same order on every read (the grouped query comes in whatever order PostgreSQL aggregates it): products
+    # by partner and SKU, each product's cities by country and name.
+    for row in rows.values():
+        row.cities = dict(sorted(row.cities.items()))
     ordered_cities = [(country_, name, cities[(country_, name)]) for country_, name in sorted(cities)]
-    return sorted(rows.values(), key=lambda row: (row.partner, row.sku)), ordered_cities
+    return sorted(rows.values(), key=lambda row: (row.partner, row.sku, row.product_id)), ordered_cities
 
 
 def stock_by_country(rows: list[StockRow]) -> list[dict]:

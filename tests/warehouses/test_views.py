@@ -246,6 +246,35 @@ def test_stock_list_queries_do_not_grow_with_rows(client_a, partner_a, product_a
     assert len(many) == len(few)
 
 
+def test_the_stock_api_lists_rows_in_one_order_every_time(partner_a, product_a):
+    """By SKU, then country and city: a CRM comparing two reads sees no reshuffle."""
+    second = ProductFactory(partner=partner_a, sku="A-0", name="Утюг")
+    for product, city_name in [
+        (product_a, "Шымкент"),
+        (second, "Алматы"),
+        (product_a, "Алматы"),
+        (product_a, "Бишкек"),
+        (second, "Караганда"),
+        (product_a, "Астана"),
+    ]:
+        put_stock(product, city_name, 5)
+    api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
+
+    reads = [
+        [(r["sku"], r["country"], r["city"]) for r in api.get("/api/v1/stock/").json()] for _ in range(3)
+    ]
+
+    assert reads[0] == [
+        ("A-0", "KZ", "Алматы"),
+        ("A-0", "KZ", "Караганда"),
+        ("A-1", "KG", "Бишкек"),
+        ("A-1", "KZ", "Алматы"),
+        ("A-1", "KZ", "Астана"),
+        ("A-1", "KZ", "Шымкент"),
+    ]
+    assert reads[1] == reads[2] == reads[0]
+
+
 def test_stock_api_and_movements_api(partner_a, partner_b, product_a, shipped):
     key_a = ApiClient(api_key_create(partner=partner_a, name="a").key)
     key_b = ApiClient(api_key_create(partner=partner_b, name="b").key)
