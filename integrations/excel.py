@@ -911,6 +911,31 @@ class ImportRefused(Exception):
     pass
 
 
+def nothing_to_import(record: ExcelImport) -> str:
+    """Why a checked file offers nothing to import, counting what it holds: orders already in the system, orders
+    with errors."""
+    with_errors = record.orders_total - record.orders_valid
+    if not record.orders_valid:
+        return _("No order of this file can be imported: fix the errors and upload it again.")
+    if not with_errors:
+        return _("Every order of this file is already in the system: there is nothing to import.")
+    # every valid order is known (nothing is new), and the others have errors
+    known = ngettext(
+        "%(count)s order is already in the system",
+        "%(count)s orders are already in the system",
+        record.orders_valid,
+    ) % {"count": record.orders_valid}
+    bad = ngettext("%(count)s order has errors", "%(count)s orders have errors", with_errors) % {
+        "count": with_errors
+    }
+    return _(
+        "Nothing to import from this file: %(known)s, %(bad)s. Fix the errors and upload the file again."
+    ) % {
+        "known": known,
+        "bad": bad,
+    }
+
+
 @transaction.atomic
 def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> ExcelImport:
     """Import a checked file: everything, or (if the user chose so) only the orders without errors."""
@@ -924,11 +949,7 @@ def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> Exc
     if record.orders_valid and not record.checked_orders:  # forgotten after a week unimported
         raise ImportRefused(_("This file can no longer be read; upload it again."))
     if not record.orders_new:
-        raise ImportRefused(
-            _("Every order of this file is already in the system: there is nothing to import.")
-            if record.orders_valid
-            else _("No order of this file can be imported: fix the errors and upload it again.")
-        )
+        raise ImportRefused(nothing_to_import(record))
     # Cleaned again by the intake: a product or city that changed since the check is reported, not imported.
     rows = checked_orders(record)
     results = (

@@ -225,6 +225,7 @@ def excel_import_detail(request, import_id: int):
             "errors": errors,
             "earlier": excel.earlier_upload(record),
             "preview": excel.preview_rows(record),
+            "nothing_to_import": excel.nothing_to_import(record) if not record.orders_new else "",
         },
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -467,6 +468,28 @@ def test_a_file_whose_orders_are_all_known_offers_nothing_to_import(client_a, ca
     assert [order["is_known"] for order in again.preview] == [True, True]
     again.refresh_from_db()
     assert (again.state, Order.objects.count()) == ("validated", 2)
+
+
+def test_a_reupload_whose_valid_orders_are_all_known_says_how_many_are_known_and_how_many_have_errors(
+    client_a, catalogue
+):
+    excel.excel_import(record=_check(catalogue, _xlsx([_row("K-1"), _row("K-2")])), actor=None)
+
+    again = _check(
+        catalogue, _xlsx([_row("K-1"), _row("K-2"), _row("K-3", sku="NOPE"), _row("K-4", sku="NOPE")])
+    )
+    with pytest.raises(excel.ImportRefused) as refused:
+        excel.excel_import(record=again, actor=None, only_valid=True)
+    client_a.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client_a.get(reverse("integrations:excel_import", args=[again.pk])).content.decode()
+
+    expected = (
+        "Nothing to import from this file: 2 orders are already in the system, 2 orders have errors. Fix the errors "
+        "and upload the file again."
+    )
+    assert str(refused.value) == expected
+    assert f'data-testid="nothing-to-import">{expected}</div>' in page
+    assert Order.objects.count() == 2
 
 
 def test_the_import_button_counts_only_the_new_orders(client_a, catalogue):
