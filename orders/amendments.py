@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,7 +33,7 @@ from ketlogistic.core.roles import Role
 
 from .guard import order_door
 from .intake import MAX_QUANTITY, UNSTORABLE, parse_sum
-from .models import Order, OrderAmendment, OrderItem, PartnerRules
+from .models import Discussion, DiscussionMessage, Order, OrderAmendment, OrderItem, PartnerRules
 from .statuses import AmendmentSource, DeliveryKind, OrderStatus
 from .workflow import FINAL_STATUSES, actor_label
 
@@ -137,6 +138,40 @@ def cod_limits(order: Order, *, value: Decimal, rules: PartnerRules | None = Non
         base = round_money(order.original_cod * value / order.original_goods_value)
     allowance = rules.max_discount if rules is not None and rules.discount_allowed else Decimal("0")
     return CodLimits(base=base, floor=max(base - allowance, Decimal("0.00")))
+
+
+# -- the partner's decision ------------------------------------------------------------------------------------------
+
+
+def partner_answer(order: Order) -> DiscussionMessage | None:
+    """The partner's answer a decision of the partner's may rest on (`order_amend(partner_agreed=True)`), or None.
+
+    It is the latest message in the order's discussion written by the partner's own staff after the partner's sum
+    was last decided — after the last change that set the partner's figures or rested on an answer — so one answer
+    carries one decision, and an answer given before a decision never carries a later one. Our staff's word that
+    the partner agreed is not enough: the partner says so in the discussion, where the partner sees it."""
+    answers = DiscussionMessage.objects.filter(
+        discussion__order_id=order.pk,
+        side=Discussion.Side.PARTNER,
+        author__partner_id=order.partner_id,  # a partner login of this order's partner (the database's own rule)
+    )
+    last_decision = (
+        OrderAmendment.objects.filter(order_id=order.pk)
+        .filter(
+            Q(partner_answer__isnull=False)
+            | Q(changes__has_key="original_cod")
+            | Q(changes__has_key="original_goods_value")
+        )
+        .order_by("-at", "-id")
+        .first()
+    )
+    if last_decision is not None:
+        if last_decision.partner_answer_id is not None:
+            # written at or after the decision and after the answer it rested on (one instant may hold both)
+            answers = answers.filter(at__gte=last_decision.at, pk__gt=last_decision.partner_answer_id)
+        else:
+            answers = answers.filter(at__gt=last_decision.at)
+    return answers.order_by("-at", "-id").first()
 
 
 # -- the service ------------------------------------------------------------------------------------------------------
@@ -272,7 +307,8 @@ def order_amend(
 ) -> OrderAmendment | None:
     """Change an order's money or data; None leaves a field as it is. Returns the history row, or None when
     nothing changed. `partner_agreed` (staff only): the partner decided the new sum, which becomes the partner's
-    own figure — no discount ceiling applies, and later discounts are measured from it."""
+    own figure — no discount ceiling applies, and later discounts are measured from it. It needs the partner's
+    answer in the order's discussion (`partner_answer`), which the history row keeps."""
     now = now or timezone.now()
     order_id = order.pk if isinstance(order, Order) else order
     reason = " ".join(UNSTORABLE.sub("", str(reason or "")).split())[:MAX_REASON]
@@ -314,6 +350,17 @@ def order_amend(
             raise ValidationError(refusal, code="not_allowed")
         if not reason:
             raise ValidationError({"reason": _("Write why the order is changed.")})
+        answer = partner_answer(locked) if partner_agreed else None
+        if partner_agreed and answer is None:
+            raise ValidationError(
+                {
+                    "partner_agreed": _(
+                        "The partner has not answered in the order's discussion since the partner's sum was last "
+                        "decided: ask the partner there, and apply the decision once the partner's staff answer."
+                    )
+                },
+                code="no_partner_answer",
+            )
 
         value = (
             goods_value(lines)
@@ -371,6 +418,7 @@ def order_amend(
             reason=reason,
             status=locked.status,
             changes=changes,
+            partner_answer=answer,
         )
         for hook in list(_hooks):
             hook(locked, amendment)

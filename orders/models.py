@@ -266,6 +266,17 @@ class OrderAmendment(models.Model):
     reason = models.TextField(_("reason"))
     status = models.CharField(_("status"), max_length=24, choices=OrderStatus.choices)
     changes = models.JSONField(_("changes"), default=dict)
+    # A partner's decision (staff applying a sum the partner agreed) rests on the partner's own answer in the
+    # order's discussion: the message it relied on. RESTRICT, not PROTECT: deleting the whole order (its discussion
+    # and its history together) still works, deleting only the answer does not.
+    partner_answer = models.ForeignKey(
+        "DiscussionMessage",
+        verbose_name=_("the partner's answer"),
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Prefetch, Q, Sum
 from django.db.models.functions import TruncWeek
@@ -110,16 +111,34 @@ def order_timeline(order: Order, actor) -> list[TimelineEntry]:
                 sequence=row.id,
             )
         )
-    for change in OrderAmendment.objects.filter(order=order).order_by("at", "id"):
+    for change in (
+        OrderAmendment.objects.filter(order=order)
+        .select_related("partner_answer__author")
+        .order_by("at", "id")
+    ):
+        details = _("%(changes)s. Why: %(reason)s") % {
+            "changes": describe(change.changes, order.currency),
+            "reason": change.reason,
+        }
+        answer = change.partner_answer
+        if answer is not None:  # a partner's decision: the answer in the discussion it rests on
+            details = _("%(details)s. The partner's answer: %(author)s, %(at)s") % {
+                "details": details,
+                "author": answer.author.display_name,
+                "at": timezone.localtime(answer.at, ZoneInfo(order.city.timezone)).strftime("%d.%m.%Y %H:%M"),
+            }
         entries.append(
             TimelineEntry(
                 at=change.at,
                 kind="amendment",
                 title=str(_("Order changed")),
                 actor=change.actor_label,
-                details=_("%(changes)s. Why: %(reason)s")
-                % {"changes": describe(change.changes, order.currency), "reason": change.reason},
-                extra={"source": change.get_source_display(), "changes": change.changes},
+                details=details,
+                extra={
+                    "source": change.get_source_display(),
+                    "changes": change.changes,
+                    "partner_answer": change.partner_answer_id,
+                },
                 sequence=change.id,
             )
         )

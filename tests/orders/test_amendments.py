@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -26,7 +27,7 @@ from orders import amendments
 from orders.delivery import services as delivery
 from orders.delivery.models import CourierDay, DeliveryStop
 from orders.models import Order, OrderAmendment, OrderItem, PartnerRules
-from orders.services import order_cancel, personal_data_erase_expired
+from orders.services import discussion_post, order_cancel, personal_data_erase_expired
 from tests.delivery import conftest as delivery_fixtures
 from tests.delivery.conftest import WEDNESDAY
 from tests.factories import city, make_order
@@ -383,9 +384,11 @@ def test_changes_outside_a_channels_rights_are_refused_and_change_nothing(
 
 
 def test_the_partners_decision_sets_a_new_partner_sum_beyond_the_ceiling(
-    calling_order, head, logist, ceiling_1000, at_tuesday_10
+    calling_order, head, logist, user_a, ceiling_1000, at_tuesday_10
 ):
     order = calling_order(items=ONE_KETTLE)
+    discussion_post(actor=head, order=order, text="Клиент согласен на 20 000 — согласуете?")
+    answer = discussion_post(actor=user_a, order=order, text="Согласны на 20 000")
 
     amendments.order_amend(
         order=order,
@@ -406,6 +409,90 @@ def test_the_partners_decision_sets_a_new_partner_sum_beyond_the_ceiling(
             "original_cod": {"old": "25000.00", "new": "20000.00"},
         }
     ]
+    assert OrderAmendment.objects.get(order=order).partner_answer == answer
+
+
+NO_ANSWER = (
+    "The partner has not answered in the order's discussion since the partner's sum was last decided: ask the "
+    "partner there, and apply the decision once the partner's staff answer."
+)
+
+
+def test_a_partners_decision_needs_the_partners_own_answer_in_the_orders_discussion(
+    calling_order, head, logist, user_a, login, ceiling_1000, at_tuesday_10
+):
+    """«Эту сумму решил партнёр» lifts the discount ceiling: only on the partner's own answer in the order's
+    discussion, written after the partner's sum was last decided; the history row keeps the message it rests on."""
+    order = calling_order(items=ONE_KETTLE)
+
+    def decide(amount):
+        with pytest.raises(ValidationError) as error:
+            amendments.order_amend(
+                order=order,
+                actor=head,
+                source="staff",
+                reason="Партнёр согласен",
+                cod_amount=amount,
+                partner_agreed=True,
+            )
+        return error.value.message_dict
+
+    # the tester's way: the order card, an empty discussion — refused, the partner's sum untouched
+    client = login(head)
+    response = client.post(
+        reverse("orders:amend", args=[order.pk]),
+        {
+            "cod_amount": "20000",
+            "address": order.address,
+            "reason": "Партнёр согласен",
+            "partner_agreed": "on",
+        },
+    )
+    with translation.override("ru"):  # the card speaks Russian
+        assert [str(message) for message in get_messages(response.wsgi_request)] == [
+            translation.gettext(NO_ANSWER)
+        ]
+    # our staff's question alone is no answer
+    discussion_post(actor=head, order=order, text="Клиент просит 20 000 — согласуете?")
+    assert decide("20000") == {"partner_agreed": [NO_ANSWER]}
+    order.refresh_from_db()
+    assert (order.cod_amount, order.original_cod) == (Decimal("25000.00"), Decimal("25000.00"))
+    with pytest.raises(
+        ValidationError, match="beyond what the partner allows"
+    ):  # so no cut below 24 000 either
+        _call(logist, order, confirmed_sum="19000")
+
+    # the partner answers: the decision rests on that message
+    first = discussion_post(actor=user_a, order=order, text="Согласны на 20 000")
+    amendments.order_amend(
+        order=order,
+        actor=head,
+        source="staff",
+        reason="Партнёр согласен",
+        cod_amount="20000",
+        partner_agreed=True,
+    )
+    # the same answer does not carry a second decision
+    assert decide("15000") == {"partner_agreed": [NO_ANSWER]}
+    second = discussion_post(actor=user_a, order=order, text="Пусть будет 15 000")
+    amendments.order_amend(
+        order=order,
+        actor=head,
+        source="staff",
+        reason="Партнёр снизил",
+        cod_amount="15000",
+        partner_agreed=True,
+    )
+
+    order.refresh_from_db()
+    assert (order.cod_amount, order.original_cod) == (Decimal("15000.00"), Decimal("15000.00"))
+    rows = OrderAmendment.objects.filter(order=order).order_by("id")
+    assert [(row.changes["original_cod"]["new"], row.partner_answer_id) for row in rows] == [
+        ("20000.00", first.pk),
+        ("15000.00", second.pk),
+    ]
+    card = client.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    assert f"{user_a.display_name}, 24.11.2026 10:00" in card
 
 
 # -- the partner is told ----------------------------------------------------------------------------------------------
