@@ -190,6 +190,36 @@ def _kind_for(actor) -> str:
     return ATTEMPT_KINDS.get(getattr(actor, "role", ""), CallAttempt.Kind.LOGIST)
 
 
+# Whose customer a call may be placed to, by the permission it is placed under: the call center while the order is
+# being called (the statuses `call_outcome` records outcomes in), couriers and their administrators while the order is
+# on its delivery day. An order «на отправку», still on its way to the city, shipped by post or closed (paid, refused,
+# returned, not reached, cancelled) is never dialled. The hotline returns a customer's own missed call through
+# `inbound_call_back`: the number that phoned us, not an order's call.
+CALLED_STATUSES = frozenset({OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED})
+DIALLED_IN = {
+    "callcenter.call": CALLED_STATUSES,
+    "delivery.call": frozenset({OrderStatus.IN_REGISTRY, OrderStatus.WITH_COURIER}),
+}
+
+
+def dial_refusal(order: Order, permission: str = "callcenter.call") -> str | None:
+    """Why the customer of this order may not be called now (None: a call may be placed). For screens, to offer
+    «Call» only where `call_dial` places it; `call_dial` asks again under the order's lock."""
+    if order.is_test:
+        return _("Test orders are never called.")
+    if order.status not in DIALLED_IN.get(permission, frozenset()):
+        if permission == "delivery.call":
+            return _(
+                "The customer is called from the delivery screens only while the order is on its delivery day "
+                "(status: %(status)s)."
+            ) % {"status": order.get_status_display()}
+        return _(
+            "The customer is called only while the order is being called or its delivery is agreed "
+            "(status: %(status)s)."
+        ) % {"status": order.get_status_display()}
+    return None
+
+
 def customer_number(order: Order) -> str:
     phone = OrderPhone.objects.filter(order=order).order_by("position").first()
     if phone is None:
@@ -205,12 +235,15 @@ def call_dial(
     Couriers and their administrators call from the delivery screens (`permission="delivery.call"`).
 
     A call placed to the customer is what starts work on an order (and its fee), whatever comes of it; recording
-    an outcome without a call, or passing the order to a supervisor, does not."""
+    an outcome without a call, or passing the order to a supervisor, does not. Only the customers of orders being
+    called (or, from the delivery screens, on their delivery day) are dialled (`DIALLED_IN`); never a test order
+    nor a customer who asked not to be contacted."""
     if not access.can(actor, permission):
         raise PermissionDenied
     order = access.get_scoped_or_404(actor, Order.objects.select_for_update(of=("self",)), pk=order.pk)
-    if order.is_test:
-        raise ApplicationError(_("Test orders are never called."))
+    refusal = dial_refusal(order, permission)
+    if refusal:
+        raise ApplicationError(refusal)
     now = now or timezone.now()
     from orders.selectors import customer_profile
 
@@ -292,10 +325,7 @@ def call_outcome(
     order = access.get_scoped_or_404(
         actor, Order.objects.select_for_update(of=("self",)).select_related("city", "partner"), pk=order.pk
     )
-    if (
-        order.status not in (OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED)
-        and outcome != Outcome.ESCALATED
-    ):
+    if order.status not in CALLED_STATUSES and outcome != Outcome.ESCALATED:
         raise ApplicationError(
             _("The order is not being called now (status: %(status)s).")
             % {"status": order.get_status_display()}
@@ -815,7 +845,10 @@ def escalation_resolve(*, actor, escalation: Escalation, resolution: str) -> Esc
     escalation.resolved_at = timezone.now()
     escalation.resolution = resolution.strip()
     escalation.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
-    CallState.objects.filter(order_id=escalation.order_id).update(next_call_at=timezone.now())
+    # an order being called is due again at once; any other waits for its own next step
+    CallState.objects.filter(order_id=escalation.order_id, order__status=OrderStatus.CALLING).update(
+        next_call_at=timezone.now()
+    )
     return escalation
 
 

@@ -26,6 +26,7 @@ from ketlogistic.core.phones import PhoneError, normalize_phone
 from orders.models import Order
 from orders.selectors import customer_profile
 from orders.services import rules_for
+from orders.statuses import OrderStatus
 from warehouses.models import Warehouse
 
 from . import scripts, selectors, services, telephony
@@ -145,6 +146,7 @@ def call_screen(request, order_id: int):
     status_section, topics = scripts.sections_for(order)
     values = scripts.values_for(order)
     order_items = list(order.items.select_related("product"))
+    profile = customer_profile(order)
     return render(
         request,
         "callcenter/call.html",
@@ -152,7 +154,10 @@ def call_screen(request, order_id: int):
             "order": order,
             "form": form,
             "items": order_items,
-            "profile": customer_profile(order),
+            "profile": profile,
+            # «Call» only where the call would be placed (the service asks again)
+            "dial_refusal": services.dial_refusal(order)
+            or (_("The customer asked not to be contacted.") if profile.do_not_contact else None),
             "rules": rules_for(order.partner),
             "attempts": selectors.previous_attempts(order)[:20],
             "state": CallState.objects.filter(order=order).first(),
@@ -475,7 +480,17 @@ def escalation_resolve(request, escalation_id: int):
         except (ValidationError, ApplicationError) as exc:
             _error_messages(request, exc)
         else:
-            messages.success(request, _("Resolved; the order is back in the calling queue."))
+            order = Order.objects.only("status").get(pk=escalation.order_id)
+            if order.status == OrderStatus.CALLING:
+                messages.success(request, _("Resolved; the order is back in the calling queue."))
+            else:  # only an order being called goes back to the logists
+                messages.success(
+                    request,
+                    _(
+                        "Resolved. Order №%(number)s stays “%(status)s”: it does not go back to the calling queue."
+                    )
+                    % {"number": order.pk, "status": order.get_status_display()},
+                )
     return redirect("callcenter:escalations")
 
 

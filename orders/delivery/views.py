@@ -497,7 +497,9 @@ def stop_page(request, stop_id: int):
             "rules": rules_for(order.partner),
             "partial_token": new_token(),
             "partial_error": partial_error,
-            "can_call": access.can(request.user, "delivery.call"),
+            # «Call the customer» only where the call would be placed (the service asks again)
+            "can_call": access.can(request.user, "delivery.call")
+            and call_services.dial_refusal(order, "delivery.call") is None,
             "is_courier": access.can(request.user, "delivery.courier"),
         },
     )

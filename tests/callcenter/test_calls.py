@@ -289,3 +289,86 @@ def test_do_not_contact_customers_are_not_called(calling_order, logist, make_use
 
     with pytest.raises(ApplicationError, match="not to be contacted"):
         services.call_dial(actor=logist, order=order)
+
+
+def test_only_customers_of_orders_being_called_are_dialled(
+    calling_order, partner_a, product_a, head, logist, user_a, login, monkeypatch, at_tuesday_10
+):
+    """An order «на отправку», cancelled or paid is never dialled: no PBX call, no attempt on the timeline, no
+    `call.attempted` for the partner (not even once an escalation is recorded), no «Call» on the screen, and the
+    operator reads why. Orders being called and agreed ones are dialled as before."""
+    from callcenter import telephony
+    from orders import workflow
+    from orders.statuses import OrderSource
+    from tests.factories import make_order
+
+    dialled = []
+    real_dial = telephony.DevBackend.dial
+
+    def dial(backend, **call):
+        dialled.append(call["call_id"])
+        return real_dial(backend, **call)
+
+    monkeypatch.setattr(telephony.DevBackend, "dial", dial)
+    to_send = make_order(partner_a, product=product_a)
+    cancelled = make_order(partner_a, product=product_a)
+    workflow.perform(cancelled, action="cancel", actor=user_a, source=OrderSource.CABINET)
+    paid = calling_order()
+    for action, data in (
+        ("agree_delivery", {"delivery_date": date(2026, 11, 25)}),
+        ("add_to_registry", {}),
+        ("hand_to_courier", {}),
+        ("mark_paid", {"collected_amount": "25000"}),
+    ):
+        workflow.perform(paid, action=action, actor=None, source=OrderSource.TASK, data=data)
+    agreed = calling_order()
+    workflow.perform(
+        agreed,
+        action="agree_delivery",
+        actor=None,
+        source=OrderSource.TASK,
+        data={"delivery_date": date(2026, 11, 25)},
+    )
+    client = login(logist)
+
+    refusals = []
+    for order in (to_send, cancelled, paid):
+        url = reverse("callcenter:call", args=[order.pk])
+        assert 'data-testid="dial"' not in client.get(url).content.decode()
+        response = client.post(url, {"action": "dial"}, follow=True)
+        assert response.status_code == 200
+        refusals.append([str(message) for message in response.context["messages"]])
+        services.call_outcome(
+            actor=logist, order=order, outcome=Outcome.ESCALATED, reason="Клиент звонил", needed="Разобраться"
+        )
+
+    assert dialled == []
+    assert CallAttempt.objects.filter(order__in=[to_send, cancelled, paid]).count() == 0
+    assert (
+        WebhookEvent.objects.filter(order__in=[to_send, cancelled, paid], type="call.attempted").count() == 0
+    )
+    assert [Order.objects.get(pk=o.pk).work_started_at for o in (to_send, cancelled)] == [
+        None,
+        None,
+    ]  # no fee
+    from django.utils import translation
+
+    with translation.override("ru"):
+        expected = [
+            [
+                translation.gettext(
+                    "The customer is called only while the order is being called or its delivery is agreed "
+                    "(status: %(status)s)."
+                )
+                % {"status": translation.gettext(label)}
+            ]
+            for label in ("To send", "Cancelled", "Paid")
+        ]
+    assert refusals == expected
+    # being called, and agreed: «Call» is there and places the call
+    for order in (calling_order(), agreed):
+        url = reverse("callcenter:call", args=[order.pk])
+        assert 'data-testid="dial"' in client.get(url).content.decode()
+        client.post(url, {"action": "dial"})
+        assert CallAttempt.objects.filter(order=order).count() == 1
+    assert len(dialled) == 2

@@ -67,6 +67,41 @@ def test_the_supervisor_sees_the_task_with_its_due_time_and_resolves_it(
     assert "Партнёр разрешил скидку 1 000 ₸" in card
 
 
+def test_resolving_an_escalation_says_the_order_is_back_in_the_queue_only_when_it_is_being_called(
+    escalated, partner_a, product_a, user_a, logist, supervisor, login, at_tuesday_10
+):
+    from django.contrib.messages import get_messages
+    from django.utils import translation
+
+    from orders import workflow
+    from tests.factories import make_order
+
+    cancelled = make_order(partner_a, product=product_a)
+    workflow.perform(cancelled, action="cancel", actor=user_a, source="cabinet")
+    services.call_outcome(
+        actor=logist, order=cancelled, outcome=Outcome.ESCALATED, reason="Клиент звонил", needed="Разобраться"
+    )
+    client = login(supervisor)
+
+    for order in (cancelled, escalated):
+        escalation = Escalation.objects.get(order=order)
+        response = client.post(
+            reverse("callcenter:escalation_resolve", args=[escalation.pk]), {"resolution": "Разобрались"}
+        )
+
+    with translation.override("ru"):  # the supervisor reads Russian
+        expected = [
+            translation.gettext(
+                "Resolved. Order №%(number)s stays “%(status)s”: it does not go back to the calling queue."
+            )
+            % {"number": cancelled.pk, "status": translation.gettext("Cancelled")},
+            translation.gettext("Resolved; the order is back in the calling queue."),
+        ]
+    assert [str(message) for message in get_messages(response.wsgi_request)] == expected
+    assert Escalation.objects.filter(status=Escalation.Status.RESOLVED).count() == 2
+    assert services.queue_next(actor=logist).pk == escalated.pk
+
+
 def test_resolving_needs_a_resolution(escalated, supervisor):
     escalation = Escalation.objects.get(order=escalated)
 

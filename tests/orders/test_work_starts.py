@@ -18,6 +18,7 @@ from billing.tariffs import load_default_tariffs
 from callcenter import services as calls
 from callcenter.models import CallAttempt, Escalation, Outcome
 from integrations.api_keys import api_key_create
+from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import Role
 from orders import workflow
 from orders.models import Order
@@ -164,7 +165,8 @@ def test_a_call_to_a_customer_whose_order_is_still_to_send_starts_no_work(
 ):
     order = _order(partner_a, product_a)
 
-    calls.call_dial(actor=logist, order=order)
+    with pytest.raises(ApplicationError, match="only while the order is being called"):  # nor is it called
+        calls.call_dial(actor=logist, order=order)
 
     assert _work_started(order) is None
     workflow.perform(order, action="cancel", actor=user_a, source=OrderSource.CABINET)
