@@ -351,12 +351,20 @@ def call_outcome(
             errors["agreed_date"] = _("The date is in the past.")
         elif agreed_date == local_today and order.delivery_kind != DeliveryKind.SAME_DAY:
             errors["agreed_date"] = _("Delivery today is for same-day (ДВД) orders only.")
+        elif too_far := workflow.too_far_ahead(agreed_date, local_today):
+            errors["agreed_date"] = too_far
         if not (address_confirmed and sum_confirmed and goods_confirmed):
             errors["confirmations"] = _("Confirm the address, the sum, and the goods with their quantities.")
     if outcome == Outcome.CALLBACK and callback_at is None:
         errors["callback_at"] = _("Give the time to call back.")
+    elif outcome == Outcome.CALLBACK and (
+        too_far := workflow.too_far_ahead(scheduling.local_day(order, callback_at), local_today)
+    ):
+        errors["callback_at"] = too_far
     if outcome == Outcome.POSTPONED and (postponed_to is None or postponed_to <= local_today):
         errors["postponed_to"] = _("Give a date after today.")
+    elif outcome == Outcome.POSTPONED and (too_far := workflow.too_far_ahead(postponed_to, local_today)):
+        errors["postponed_to"] = too_far
     if outcome == Outcome.REFUSED and not reason:
         errors["reason"] = _("Write why the customer refused.")
     if outcome == Outcome.ESCALATED and (not reason or not (needed or "").strip()):

@@ -35,7 +35,7 @@ from .guard import order_door
 from .intake import MAX_QUANTITY, UNSTORABLE, parse_sum
 from .models import Discussion, DiscussionMessage, Order, OrderAmendment, OrderItem, PartnerRules
 from .statuses import AmendmentSource, DeliveryKind, OrderStatus
-from .workflow import FINAL_STATUSES, actor_label
+from .workflow import FINAL_STATUSES, actor_label, too_far_ahead
 
 S = OrderStatus
 R = Role
@@ -244,6 +244,8 @@ def _clean_date(name: str, value, order: Order, now: datetime, errors: dict) -> 
         errors[name] = _("The date is in the past.")
     elif name == DELIVERY_DATE and value == today and order.delivery_kind != DeliveryKind.SAME_DAY:
         errors[name] = _("Delivery today is for same-day (ДВД) orders only.")
+    elif too_far := too_far_ahead(value, today):
+        errors[name] = too_far
     else:
         return value
     return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +33,26 @@ R = Role
 PARTNERS = frozenset(PARTNER_ROLES)
 
 FINAL_STATUSES = frozenset({S.PAID, S.REFUSED, S.RETURNED, S.NOT_REACHED, S.CANCELLED})
+
+
+# How far ahead a delivery may be agreed or asked for: two months (as the courier's «another day» always allowed).
+# One rule for the agreement itself, the call screen's agreed, postponed and call-back dates, the courier's «another
+# day» and staff's dates on the order card. Any day of the week: couriers deliver every day (the day's registry is
+# built for every day), and a call due on a day off moves to the next working morning (`callcenter.scheduling`).
+DELIVERY_DAYS_AHEAD = 60
+
+
+def latest_delivery_day(today: date) -> date:
+    """The furthest day a delivery may be agreed for, `today` being the customer's local day."""
+    return today + timedelta(days=DELIVERY_DAYS_AHEAD)
+
+
+def too_far_ahead(day: date, today: date) -> str | None:
+    """Why `day` is too far ahead to agree a delivery for (None when it is not)."""
+    latest = latest_delivery_day(today)
+    if day <= latest:
+        return None
+    return _("At most two months ahead: %(day)s at the latest.") % {"day": latest.strftime("%d.%m.%Y")}
 
 
 class TransitionError(ApplicationError):
@@ -346,6 +366,8 @@ def _check_data(order: Order, transition: Transition, context: Context) -> None:
                 code="invalid",
                 extra={"field": "delivery_date"},
             )
+        if refusal := too_far_ahead(day, today):
+            raise TransitionError(refusal, code="invalid", extra={"field": "delivery_date"})
 
 
 def _apply(order: Order, transition: Transition, context: Context) -> None:

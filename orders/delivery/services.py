@@ -618,8 +618,8 @@ def stop_postponed(
     today = timezone.localtime(now, calendar.zone).date()
     if new_date is None or new_date <= today:
         raise ValidationError({"new_date": _("Give a date after today.")})
-    if new_date > today + timedelta(days=60):
-        raise ValidationError({"new_date": _("At most two months ahead.")})
+    if too_far := workflow.too_far_ahead(new_date, today):  # the one rule of how far ahead a delivery goes
+        raise ValidationError({"new_date": too_far})
     eve = new_date - timedelta(days=1)
     while eve > today and not calendar.is_working_day(eve):
         eve -= timedelta(days=1)

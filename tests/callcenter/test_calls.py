@@ -372,3 +372,79 @@ def test_only_customers_of_orders_being_called_are_dialled(
         client.post(url, {"action": "dial"})
         assert CallAttempt.objects.filter(order=order).count() == 1
     assert len(dialled) == 2
+
+
+def test_a_delivery_is_agreed_postponed_or_called_back_at_most_two_months_ahead(
+    calling_order, logist, login, at_tuesday_10
+):
+    """The courier's «another day» rule (`workflow.DELIVERY_DAYS_AHEAD`) on the call screen too: from Tuesday
+    24.11.2026 the latest day is 23.01.2027 — any day of the week (couriers deliver every day)."""
+    from orders import workflow
+    from orders.statuses import OrderSource
+
+    confirmed = {"address_confirmed": True, "sum_confirmed": True, "goods_confirmed": True}
+    too_far = "At most two months ahead: 23.01.2027 at the latest."
+    order = calling_order()
+    services.call_dial(actor=logist, order=order)
+
+    refused = []
+    for outcome, data in (
+        (Outcome.AGREED, {"agreed_date": date(2030, 1, 1), **confirmed}),
+        (Outcome.AGREED, {"agreed_date": date(2027, 1, 24), **confirmed}),
+        (Outcome.POSTPONED, {"postponed_to": date(2027, 1, 24)}),
+        (Outcome.CALLBACK, {"callback_at": datetime(2027, 1, 24, 10, 0, tzinfo=ALMATY)}),
+    ):
+        with pytest.raises(ValidationError) as error:
+            services.call_outcome(actor=logist, order=order, outcome=outcome, **data)
+        refused.append(error.value.message_dict)
+    # the tester's way: the call screen
+    page = login(logist).post(
+        reverse("callcenter:call", args=[order.pk]),
+        {
+            "outcome": "agreed",
+            "agreed_date": "2030-01-01",
+            "address_confirmed": "on",
+            "sum_confirmed": "on",
+            "goods_confirmed": "on",
+            "confirmed_sum": "25000",
+            "then": "desk",
+        },
+    )
+    with pytest.raises(workflow.TransitionError, match="At most two months ahead"):  # the agreement itself
+        workflow.perform(
+            order,
+            action="agree_delivery",
+            actor=None,
+            source=OrderSource.TASK,
+            data={"delivery_date": date(2027, 1, 24)},
+        )
+
+    assert refused == [
+        {"agreed_date": [too_far]},
+        {"agreed_date": [too_far]},
+        {"postponed_to": [too_far]},
+        {"callback_at": [too_far]},
+    ]
+    assert page.status_code == 200 and "23.01.2027" in page.content.decode()
+    assert Order.objects.get(pk=order.pk).status == "calling"
+    # the latest day itself, and a Sunday, are taken; agreeing again further on is refused as well
+    services.call_outcome(
+        actor=logist, order=order, outcome=Outcome.AGREED, agreed_date=date(2027, 1, 23), **confirmed
+    )
+    sunday = calling_order()
+    _call(logist, sunday, Outcome.AGREED, agreed_date=date(2026, 12, 13), **confirmed)
+    services.call_dial(actor=logist, order=order)
+    with pytest.raises(ValidationError) as again:
+        services.call_outcome(
+            actor=logist,
+            order=order,
+            outcome=Outcome.AGREED,
+            agreed_date=date(2027, 1, 24),
+            reason="Клиент уезжает",
+            **confirmed,
+        )
+    assert again.value.message_dict == {"agreed_date": [too_far]}
+    assert [Order.objects.values_list("status", "delivery_date").get(pk=o.pk) for o in (order, sunday)] == [
+        ("delivery_agreed", date(2027, 1, 23)),
+        ("delivery_agreed", date(2026, 12, 13)),
+    ]

@@ -304,6 +304,42 @@ def test_a_customer_asking_for_another_day_at_the_door_is_a_change_by_the_courie
     assert Order.objects.get(pk=stop.order_id).requested_delivery_date == date(2026, 11, 27)
 
 
+def test_staff_and_the_courier_take_a_delivery_day_at_most_two_months_ahead(
+    calling_order, head, at_the_door, couriers
+):
+    """One rule for how far ahead a delivery goes (`workflow.DELIVERY_DAYS_AHEAD`): staff's dates on Tuesday
+    24.11.2026 reach 23.01.2027, the courier's «another day» on Wednesday reaches 24.01.2027."""
+    order = calling_order()
+    with pytest.raises(ValidationError) as staff:
+        amendments.order_amend(
+            order=order,
+            actor=head,
+            source="staff",
+            reason="Клиент просит",
+            requested_delivery_date=date(2030, 1, 1),
+        )
+    amendments.order_amend(
+        order=order,
+        actor=head,
+        source="staff",
+        reason="Клиент просит",
+        requested_delivery_date=date(2027, 1, 23),
+    )
+    stop = at_the_door()
+    with pytest.raises(ValidationError) as courier:
+        delivery.stop_postponed(actor=couriers[0], stop=stop, new_date=date(2027, 1, 25))
+    delivery.stop_postponed(actor=couriers[0], stop=stop, new_date=date(2027, 1, 24))
+
+    assert staff.value.message_dict == {
+        "requested_delivery_date": ["At most two months ahead: 23.01.2027 at the latest."]
+    }
+    assert courier.value.message_dict == {"new_date": ["At most two months ahead: 24.01.2027 at the latest."]}
+    assert [Order.objects.get(pk=pk).requested_delivery_date for pk in (order.pk, stop.order_id)] == [
+        date(2027, 1, 23),
+        date(2027, 1, 24),
+    ]
+
+
 def test_staff_change_an_order_on_its_card_with_a_reason(calling_order, head, logist, login, at_tuesday_10):
     order = calling_order(address="ул. Абая, 10")
     url = reverse("orders:amend", args=[order.pk])
