@@ -62,14 +62,18 @@ def sandbox_advance(
     """Take `action` on a test order (the natural next step when None). Raises `workflow.TransitionError`
     (nothing changed) when the move is not possible from the order's status."""
     now = now or timezone.now()
-    if delivery_date is not None and delivery_date < _city_today(order, now):
-        # A date in the past is refused whatever the action or the call's outcome takes it for (an agreed delivery,
-        # a postponement, a call back): never a next call or a delivery in the past.
-        raise workflow.TransitionError(
-            _("The delivery date %(day)s is in the past.") % {"day": delivery_date.strftime("%d.%m.%Y")},
-            code="invalid",
-            extra={"field": "delivery_date"},
-        )
+    if delivery_date is not None:
+        # A date in the past, or further ahead than a delivery may be agreed, is refused whatever the action or the
+        # call's outcome takes it for (an agreed delivery, a postponement, a call back), as the call screen does.
+        today = _city_today(order, now)
+        if delivery_date < today:
+            raise workflow.TransitionError(
+                _("The delivery date %(day)s is in the past.") % {"day": delivery_date.strftime("%d.%m.%Y")},
+                code="invalid",
+                extra={"field": "delivery_date"},
+            )
+        if too_far := workflow.too_far_ahead(delivery_date, today):
+            raise workflow.TransitionError(too_far, code="invalid", extra={"field": "delivery_date"})
     action = action or NEXT_STEP.get(order.status)
     if not action:
         raise workflow.TransitionError(_("The order is in a final status."), code="not_allowed")

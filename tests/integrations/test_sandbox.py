@@ -4,10 +4,15 @@ webhooks never meet the live ones; its advance endpoint is idempotent, typed and
 The sandbox's balance: tests/billing/test_pages.py; its Idempotency-Keys: tests/integrations/test_idempotency.py;
 the demo's sandbox key: tests/integrations/test_demo_key.py."""
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.utils import timezone
 
 from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookEvent
+from orders import workflow
 from orders.models import Order, OrderHistory
 from tests.factories import ProductFactory, put_stock
 from tests.integrations.conftest import api_order
@@ -208,6 +213,30 @@ def test_a_past_date_is_a_400_for_every_sandbox_action_and_outcome_that_takes_a_
     assert _error(response)["details"] == {"delivery_date": ["The delivery date 01.01.2020 is in the past."]}
     assert Order.objects.get(pk=order["id"]).status == "calling"
     assert not WebhookEvent.objects.filter(type="call.attempted").exists()
+
+
+@pytest.mark.parametrize("outcome", ["postponed", "callback"])
+def test_a_sandbox_call_takes_no_date_further_ahead_than_a_delivery_may_be_agreed(
+    api_a_test, sandbox_product, outcome
+):
+    order = _calling_test_order(api_a_test)
+    today = timezone.localdate(timezone=ZoneInfo(Order.objects.get(pk=order["id"]).city.timezone))
+    latest = today + timedelta(days=workflow.DELIVERY_DAYS_AHEAD)
+
+    too_far = _advance(
+        api_a_test,
+        order["id"],
+        {"action": "call", "outcome": outcome, "delivery_date": (latest + timedelta(days=1)).isoformat()},
+    )
+    furthest = _advance(
+        api_a_test, order["id"], {"action": "call", "outcome": outcome, "delivery_date": latest.isoformat()}
+    )
+
+    assert (too_far.status_code, _error(too_far)["details"]) == (
+        400,
+        {"delivery_date": [f"At most two months ahead: {latest:%d.%m.%Y} at the latest."]},
+    )
+    assert furthest.status_code == 200
 
 
 def test_a_sandbox_call_sends_call_attempted_to_the_sandbox_endpoints_only(
