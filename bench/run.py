@@ -696,7 +696,9 @@ def context(orders: int) -> dict:
         "partners": [p.pk for p in partners],
         "users": [users[p.pk] for p in partners],
         "keys": keys,
-        "skus": [list(p.products.filter(is_test=False).values_list("sku", flat=True)[:100]) for p in partners],
+        "skus": [
+            list(p.products.filter(is_test=False).values_list("sku", flat=True)[:100]) for p in partners
+        ],
         "cities": ["Алматы" if p.country == "KZ" else "Бишкек" for p in partners],
         "deep_cursor": encode_cursor(list(deep_row), "n"),
         "almaty": City.objects.get(name="Алматы").pk,
