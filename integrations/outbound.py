@@ -10,8 +10,8 @@ backslashes, spaces and control characters, IPv4 addresses written as one number
 dot, a name that IDNA maps to another one (full-width letters). It resolves the host once and checks every
 address. `request()` then connects to the address that was checked, sending the host name in the Host header
 and checking the TLS certificate for it (SNI), never follows a redirect (a 3xx comes back to the caller with its
-Location), stops at an overall deadline (not a per-read timeout, which a slow endpoint resets with every byte)
-and keeps at most `max_bytes` of the answer.
+Location), stops at an overall deadline that counts the DNS lookup too (not a per-read timeout, which a slow
+endpoint resets with every byte) and keeps at most `max_bytes` of the answer.
 
 Why hand-written: `requests` resolves the name a second time when it connects (a second DNS answer may point
 elsewhere) and has no overall deadline; `advocate`, the library that pinned addresses for requests, is
@@ -42,6 +42,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 logger = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 5
+# How long saving a URL waits for its name to resolve (a web request: as long as a connection may take).
+CHECK_DNS_SECONDS = 5
 CHUNK_BYTES = 65536
 # A last label that is a number makes the whole host an IPv4 address to browsers and some clients.
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
@@ -183,13 +185,43 @@ def _refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return not address.is_global
 
 
-def resolve(target: Target) -> Target:
-    """Resolve the host once and check every address it has; the Target now says where to connect."""
+def _getaddrinfo(host: str, port: int, seconds: float) -> list:
+    """`socket.getaddrinfo` given at most `seconds`: a slow name server does not hold the caller past it.
+
+    Why a thread: getaddrinfo has no timeout of its own (the system's resolver retries each name server for 5 s
+    and more), and only the system's resolver reads /etc/hosts and nsswitch as every other program on the host
+    does (dnspython, which has a lifetime, asks the name servers only). The lookup goes on in a daemon thread
+    until the resolver gives up; its answer is then thrown away and it keeps no worker or process from ending.
+    """
+    outcome: dict[str, object] = {}
+
+    def look_up() -> None:
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except Exception as exc:  # noqa: BLE001 - handed over to the caller's thread as it was raised
+            outcome["error"] = exc
+
+    lookup = threading.Thread(target=look_up, name=f"outbound-dns {host}", daemon=True)
+    lookup.start()
+    lookup.join(max(seconds, 0))
+    if lookup.is_alive():
+        raise OutboundTimeout(
+            _("The host name %(host)s did not resolve within %(seconds)s s.")
+            % {"host": host, "seconds": f"{seconds:g}"}
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["infos"]
+
+
+def resolve(target: Target, *, seconds: float) -> Target:
+    """Resolve the host once, within `seconds`, and check every address it has; the Target now says where to
+    connect. A name server slower than that raises OutboundTimeout."""
     if target.is_ip_literal:
         candidates = [target.host]
     else:
         try:
-            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            infos = _getaddrinfo(target.host, target.port, seconds)
         except (socket.gaierror, UnicodeError) as exc:
             raise OutboundURLError(
                 _("The host name %(host)s does not resolve.") % {"host": target.host}
@@ -207,23 +239,28 @@ def resolve(target: Target) -> Target:
 
 
 def check_outbound_url(url: str) -> Target:
-    """What a form checks when a partner saves a URL (DNS only where private addresses are refused)."""
+    """What a form checks when a partner saves a URL (DNS only where private addresses are refused): the web
+    request waits for the name server at most CHECK_DNS_SECONDS, and a slower one is a refusal to try again."""
     target = parse_outbound_url(url)
     if settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS:
         return target
-    return resolve(target)
+    try:
+        return resolve(target, seconds=CHECK_DNS_SECONDS)
+    except OutboundTimeout as exc:
+        raise OutboundURLError(str(exc)) from exc
 
 
 class _Watchdog:
     """Shuts the connection's socket when the overall deadline passes, whatever the server trickles meanwhile."""
 
-    def __init__(self, seconds: float):
-        self.started = time.monotonic()
+    def __init__(self, seconds: float, *, started: float | None = None):
+        # `started`: when the call began (before its DNS lookup), so the deadline counts the lookup too
+        self.started = time.monotonic() if started is None else started
         self.seconds = seconds
         self.expired = False
         self._sock = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(seconds, 0), self._fire)
+        self._timer = threading.Timer(max(seconds - (time.monotonic() - self.started), 0), self._fire)
         self._timer.daemon = True
 
     def left(self) -> float:
@@ -299,13 +336,15 @@ def request(
 ) -> Answer:
     """One HTTP request to the checked address, ended at `deadline` seconds, keeping `max_bytes` of the answer.
 
+    The deadline counts from the start: the DNS lookup, the connection and the answer together end by then.
     Raises OutboundURLError (refused before any connection) or OutboundError (no complete answer in time).
     """
-    target = resolve(parse_outbound_url(url))
+    started = time.monotonic()
+    target = resolve(parse_outbound_url(url), seconds=deadline)
     sent_headers = {name: value for name, value in (headers or {}).items() if name.lower() not in OWN_HEADERS}
     sent_headers.update({"Host": target.host_header, "Accept-Encoding": "identity", "Connection": "close"})
     connection = None
-    with _Watchdog(deadline) as watchdog:
+    with _Watchdog(deadline, started=started) as watchdog:
         try:
             connection = _connect(target, watchdog)
             connection.sock.settimeout(watchdog.left())

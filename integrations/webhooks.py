@@ -5,9 +5,10 @@ Redis outage can neither lose an event nor send one for a change that did not ha
 task delivers due rows (kicked after each commit, and every few seconds by beat); failures back off
 exponentially; an endpoint failing for a whole day is disabled and the partner is told.
 
-Each call goes through `outbound.request` (the checked address, no redirects, a 10 s overall deadline, a few KB of
-the answer kept). A run claims a batch of due rows; a slow receiver may outlast the batch's claim, so each row is
-rechecked as still this run's claim right before it is sent (another run may have claimed and sent it meanwhile).
+Each call goes through `outbound.request` (the checked address, no redirects, a 10 s overall deadline that counts
+the DNS lookup too, a few KB of the answer kept). A run claims a batch of due rows; a slow receiver may outlast the
+batch's claim, so each row is rechecked as still this run's claim right before it is sent (another run may have
+claimed and sent it meanwhile), and its outcome is written back only while the row is still this run's claim.
 
 Signature: header `X-KetLogistic-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 """
@@ -399,11 +400,16 @@ def deliver_due(*, limit: int = BATCH) -> int:
         for delivery in deliveries.order_by("next_attempt_at", "id"):
             if not _still_mine(delivery.pk, token):
                 continue
-            attempt_delivery(delivery)
+            attempt_delivery(delivery, token=token)
             sent += 1
 
 
-def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
+def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookDelivery | None:
+    """Send one claimed row and record the outcome, if the row is still this run's claim (`token`) by then.
+
+    The send ends within the webhook deadline (DNS included) and the claim outlasts it by 30 s, so the claim
+    holds; should it not (a row sent again by hand meanwhile, a claim another run took over), the outcome is
+    dropped (None): the row, its attempts and its endpoint are what their new holder records."""
     endpoint = delivery.endpoint
     body = json.dumps(delivery.event.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     timestamp = int(time.time())
@@ -438,6 +444,17 @@ def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
     ok = status_code is not None and 200 <= status_code < 300
     now = timezone.now()
     with transaction.atomic():
+        mine = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk, claim_token=token).first()
+        if mine is None:
+            logger.warning(
+                "Webhook delivery %s: the claim passed to another run while it was sent; its outcome "
+                "(HTTP %s%s) is not recorded",
+                delivery.pk,
+                status_code if status_code is not None else "—",
+                f", {error[:200]}" if error else "",
+            )
+            return None
+        delivery = mine
         WebhookAttempt.objects.create(
             delivery=delivery,
             partner_id=delivery.partner_id,
@@ -446,7 +463,6 @@ def attempt_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
             duration_ms=duration,
             response_snippet=snippet[:500],
         )
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.last_status_code = status_code

@@ -7,6 +7,7 @@ is served by a loopback receiver, and any other connection attempt fails the tes
 import ipaddress
 import json
 import socket
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -15,8 +16,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from integrations import connectors, outbound, webhooks
-from integrations.models import PullConnector, WebhookAttempt
+from integrations.models import PullConnector, WebhookAttempt, WebhookEndpoint
 from integrations.services import connector_save
+from ketlogistic.core import crypto
 from tests.factories import make_order
 from tests.http_servers import Recorder, Trickler
 
@@ -255,6 +257,51 @@ def test_slow_endpoint_is_cut_at_the_overall_deadline(user_a, partner_a, product
     attempt = WebhookAttempt.objects.get()
     assert (attempt.status_code, attempt.error) == (None, "No complete answer within 0.5 s.")
     assert attempt.delivery.state == "pending"
+
+
+@pytest.fixture
+def slow_dns(network, monkeypatch):
+    """partner.example's name server answers only when the test ends (or after 2 s, when nothing waits for it)."""
+    answered = threading.Event()
+    fake_getaddrinfo = socket.getaddrinfo  # the network fixture's
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "partner.example":
+            answered.wait(2)
+        return fake_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield network
+    answered.set()
+
+
+def test_dns_lookup_counts_against_the_overall_deadline(
+    user_a, partner_a, product_a, slow_dns, production_rules, settings, monkeypatch
+):
+    """A slow name server held a webhook run 30 s and more before the deadline's clock started, past the row's
+    claim (deadline + 30 s): another run sent the event meanwhile, and this one sent it again."""
+    settings.INTEGRATIONS_CONNECTOR_DEADLINE_SECONDS = 0.2
+    settings.INTEGRATIONS_WEBHOOK_DEADLINE_SECONDS = 0.2
+    monkeypatch.setattr(outbound, "CHECK_DNS_SECONDS", 0.2)
+    with Recorder(default=(200, [], None)) as partner_system:
+        slow_dns.routes = {PUBLIC: "127.0.0.1"}
+        url = f"http://partner.example:{partner_system.port}/orders.json"
+        with pytest.raises(ValidationError) as when_saved:
+            _connector(user_a, url)
+        run = connectors.connector_run(connector=_stored(user_a, url))
+        endpoint = WebhookEndpoint.objects.create(
+            partner=partner_a, url=url, events=["order.created"], secret_ciphertext=crypto.encrypt("whsec_x")
+        )
+        make_order(partner_a, product=product_a)
+        webhooks.deliver_due()
+
+        assert partner_system.requests == []
+    message = "The host name partner.example did not resolve within 0.2 s."
+    assert when_saved.value.message_dict == {"url": [message]}
+    assert (run.state, run.error) == ("failed", f"The partner's system did not answer: {message}")
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.delivery.endpoint_id, attempt.status_code, attempt.error) == (endpoint.pk, None, message)
+    assert (attempt.delivery.state, attempt.delivery.attempts) == ("pending", 1)
 
 
 def test_response_larger_than_the_cap_is_cut(user_a, product_a, settings):

@@ -166,6 +166,46 @@ def test_parallel_delivery_runs_send_each_event_once(user_a, partner_a, product_
     assert len(first_claim) == 5 and second_claim == []
 
 
+def test_a_delivery_outcome_is_written_back_only_while_the_run_still_holds_the_claim(
+    user_a, partner_a, product_a, monkeypatch
+):
+    """Run A's claim ran out while it sent; run B claimed the row and delivered it. A's late failure no longer
+    overwrites B's success: no second attempt counted, no failing endpoint, the row stays delivered."""
+    from integrations import outbound
+
+    real_request = outbound.request
+    second_run = []
+
+    def another_run_takes_over_before_the_answer_is_recorded(method, url, **kwargs):
+        answer = real_request(method, url, **kwargs)
+        if not second_run:
+            second_run.append(None)
+            WebhookDelivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+            second_run[0] = webhooks.deliver_due()
+        return answer
+
+    monkeypatch.setattr(outbound, "request", another_run_takes_over_before_the_answer_is_recorded)
+    with Recorder(responses=[(500, b"down", "text/plain")], default=(200, b"ok", "text/plain")) as receiver:
+        endpoint, _secret = _endpoint(user_a, receiver.url, events=["order.created"])
+        make_order(partner_a, product=product_a)
+
+        first_run = webhooks.deliver_due()
+
+        assert len(receiver.requests) == 2
+    delivery = WebhookDelivery.objects.get()
+    assert (first_run, second_run) == (1, [1])
+    assert (delivery.state, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
+        "succeeded",
+        1,
+        200,
+        "",
+    )
+    assert (delivery.claim_token, delivery.claimed_until) == (None, None)
+    assert [attempt.status_code for attempt in delivery.attempt_log.all()] == [200]
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
+
+
 def test_sandbox_events_go_to_sandbox_endpoints_only(user_a, partner_a, product_a):
     from orders.intake import orders_create_many
     from tests.factories import ProductFactory, order_row
