@@ -128,6 +128,10 @@ def _fetch(connector: PullConnector) -> tuple[int, object]:
 ACTIVE_STATES = (ConnectorRun.State.QUEUED, ConnectorRun.State.RUNNING)
 # A run still "running" this long after it started lost its worker (the deadline is far shorter).
 STALE_RUN = timedelta(minutes=15)
+# A run still queued this long after «Run now» lost its kick (the broker was down): beat's sweep queues its task
+# again, for at most REKICK_PER_TICK runs a minute.
+LOST_KICK = timedelta(minutes=1)
+REKICK_PER_TICK = 20
 
 
 @transaction.atomic
@@ -157,11 +161,12 @@ def _kick_run(run_id: int) -> None:
 
     from .tasks import run_connector
 
-    kick(run_connector, (run_id,), what="connector run")  # if the broker is down, beat's sweep runs it
+    kick(run_connector, (run_id,), what="connector run")  # if the broker is down, beat's sweep kicks it again
 
 
 def run_queued(*, run_id: int, now: datetime | None = None) -> ConnectorRun | None:
-    """Make a queued run (the task and beat's sweep may both try: the first to mark it running makes it)."""
+    """Make a queued run (its task may be delivered twice, or kicked again by beat's sweep: the first to mark it
+    running makes it)."""
     now = now or timezone.now()
     if not ConnectorRun.objects.filter(pk=run_id, state=ConnectorRun.State.QUEUED).update(
         state=ConnectorRun.State.RUNNING, started_at=now
@@ -248,17 +253,34 @@ def claim_due(*, now: datetime | None = None, limit: int = 20) -> list[int]:
     return ids
 
 
+def rekick_queued(*, now: datetime | None = None, limit: int = REKICK_PER_TICK) -> list[int]:
+    """Runs queued by «Run now» still waiting LOST_KICK after they were queued: their task is asked for again
+    (after this commits), the oldest first and at most `limit` a minute. The sweep never makes them itself: each
+    may take the whole connector deadline and its intake, and one beat task would make them one after another.
+    A task delivered twice makes its run once (`run_queued`)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            ConnectorRun.objects.filter(state=ConnectorRun.State.QUEUED, started_at__lt=now - LOST_KICK)
+            .order_by("started_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        for run_id in ids:
+            transaction.on_commit(lambda run_id=run_id: _kick_run(run_id))
+    return ids
+
+
 def run_due(*, now: datetime | None = None) -> int:
-    """Beat's minute: runs queued by «Run now» whose kick was lost, then the connectors whose time has come."""
+    """Beat's minute: runs queued by «Run now» whose kick was lost are queued again (`rekick_queued`), then the
+    connectors whose time has come are run. Returns how many runs it made."""
     now = now or timezone.now()
     ConnectorRun.objects.filter(state=ConnectorRun.State.RUNNING, started_at__lt=now - STALE_RUN).update(
         state=ConnectorRun.State.FAILED,
         finished_at=now,
         error=_("The run was interrupted (its worker stopped); the next run fetches again."),
     )
+    rekick_queued(now=now)
     ran = 0
-    for run_id in ConnectorRun.objects.filter(state=ConnectorRun.State.QUEUED).values_list("id", flat=True):
-        ran += run_queued(run_id=run_id, now=now) is not None
     for connector_id in claim_due(now=now):
         connector = PullConnector.objects.select_related("partner").get(pk=connector_id)
         connector_run(connector=connector, now=now)

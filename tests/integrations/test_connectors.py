@@ -227,26 +227,77 @@ def test_run_now_clicked_again_while_a_run_waits_queues_no_second_run(user_a, pr
     assert [m.level_tag for m in again.context["messages"]] == ["info"]
 
 
-def test_a_queued_run_whose_kick_was_lost_is_made_by_the_minute_sweep(user_a, product_a):
-    """The broker was down when «Run now» queued it; a run whose worker died is closed as interrupted."""
+def test_a_queued_run_whose_kick_was_lost_is_made_by_the_minute_sweep(
+    user_a, product_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The broker was down when «Run now» queued it: the sweep queues its task again, and the task makes it;
+    a run whose worker died is closed as interrupted."""
+    from integrations import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.run_connector, "apply_async", lambda args=(), **kwargs: queued.append(args))
     with Recorder(default=(200, _answer(701), None)) as partner_system:
         connector = _connector(user_a, partner_system.url)
         later = timezone.now() + timedelta(hours=1)
         PullConnector.objects.filter(pk=connector.pk).update(next_run_at=later)
-        queued, _ = connectors.connector_run_request(actor=user_a, connector=connector)
+        queued_run, _ = connectors.connector_run_request(actor=user_a, connector=connector)
         dead = ConnectorRun.objects.create(
             connector=connector,
             partner=connector.partner,
             started_at=timezone.now() - timedelta(minutes=16),
             state=ConnectorRun.State.RUNNING,
         )
+        with django_capture_on_commit_callbacks(execute=True):
+            assert connectors.run_due(now=timezone.now() + timedelta(minutes=2)) == 0
+        assert (queued, partner_system.requests) == ([(queued_run.pk,)], [])
 
-        assert connectors.run_due() == 1
+        tasks.run_connector(*queued[0])  # the worker
+
         assert len(partner_system.requests) == 1
-    queued.refresh_from_db()
+    queued_run.refresh_from_db()
     dead.refresh_from_db()
-    assert (queued.state, queued.created) == ("succeeded", 1)
+    assert (queued_run.state, queued_run.created) == ("succeeded", 1)
     assert (dead.state, dead.error) == (
         "failed",
         "The run was interrupted (its worker stopped); the next run fetches again.",
     )
+
+
+def test_the_minute_sweep_queues_lost_runs_again_and_never_makes_them_itself(
+    user_a, partner_a, product_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Beat's sweep made every queued run itself, one after another (each up to its deadline and intake) inside
+    one task: it only queues again, for a worker each, runs waiting over a minute, the oldest 20 a minute."""
+    from integrations import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.run_connector, "apply_async", lambda args=(), **kwargs: queued.append(args))
+    with Recorder(default=(200, _answer(801), None)) as partner_system:
+        start = timezone.now()
+        runs = []
+        for index in range(22):
+            connector = PullConnector.objects.create(
+                partner=partner_a,
+                name=f"CRM {index}",
+                url=partner_system.url,
+                next_run_at=start + timedelta(hours=1),
+            )
+            runs.append(
+                ConnectorRun.objects.create(
+                    connector=connector,
+                    partner=partner_a,
+                    started_at=start - timedelta(minutes=22 - index),  # the oldest first
+                    state=ConnectorRun.State.QUEUED,
+                )
+            )
+        ConnectorRun.objects.create(  # queued half a minute ago: its own kick is on its way
+            connector=connector, partner=partner_a, started_at=start, state=ConnectorRun.State.QUEUED
+        )
+
+        with django_capture_on_commit_callbacks(execute=True):
+            made = connectors.run_due(now=start + timedelta(seconds=30))
+
+        assert partner_system.requests == []
+    assert made == 0
+    assert queued == [(run.pk,) for run in runs[:20]]
+    assert set(ConnectorRun.objects.values_list("state", flat=True)) == {"queued"}
