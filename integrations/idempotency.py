@@ -4,7 +4,8 @@
 * the same key with a different request → 422;
 * the same key while the first request is still being processed → 409;
 * keys belong to the partner and to the mode: another partner's identical key, or the same partner's sandbox
-  key using the live key's string, is a different key; replies are kept 48 hours.
+  key using the live key's string, is a different key; replies are kept 48 hours: after that the key is new
+  again (an expired reply is never replayed, whenever the purge task removes its row).
 
 Which answers are stored (Stripe's rule: a result is saved only if the endpoint started executing):
 
@@ -120,6 +121,11 @@ def idempotent(method):
                         code="idempotency_key_in_flight",
                     )
                 record = IdempotencyRecord.objects.filter(**scope).first()
+                if record is not None and record.created_at < timezone.now() - KEEP_FOR:
+                    # kept its 48 hours: the key is new again, whether or not the purge has run yet (its row
+                    # makes way under the key's lock, and comes back if this request stores nothing)
+                    record.delete()
+                    record = None
                 if record is not None:
                     if record.request_fingerprint != print_:
                         return json_error(

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+import time_machine
 from django.utils import timezone
 
 from integrations.api_keys import api_key_create
@@ -150,6 +151,36 @@ def test_replies_are_kept_at_least_a_day(api_a):
     )
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=49))
     assert purge_expired() == 1
+
+
+def test_a_reply_older_than_48_hours_is_never_replayed_even_before_the_purge(api_a):
+    """Replies were replayed until the purge task happened to run, not for 48 hours: a key past its 48 hours is
+    new again (its row replaced under the key's lock), whether or not the purge has run."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-old")
+    with time_machine.travel(start + timedelta(hours=48), tick=False):
+        kept = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-old")
+    with time_machine.travel(start + timedelta(hours=48, seconds=1), tick=False):
+        same_body = api_a.post("/api/v1/orders/", api_order(), HTTP_IDEMPOTENCY_KEY="k-old")
+        other_body = api_a.post(
+            "/api/v1/orders/", api_order(external_id="CRM-2"), HTTP_IDEMPOTENCY_KEY="k-old"
+        )
+
+    assert (first.status_code, kept.status_code, kept["Idempotent-Replayed"]) == (201, 201, "true")
+    assert kept.content == first.content
+    # executed again: the order number is taken (a stored outcome), which now stands under the key …
+    assert "Idempotent-Replayed" not in same_body
+    assert (same_body.status_code, same_body.json()["error"]["code"]) == (409, "order_exists")
+    # … until it too is 48 hours old: another request with the key within them is a reuse
+    assert (other_body.status_code, other_body.json()["error"]["code"]) == (422, "idempotency_key_reused")
+    record = IdempotencyRecord.objects.get()
+    assert (record.key, record.response_status, record.created_at) == (
+        "k-old",
+        409,
+        start + timedelta(hours=48, seconds=1),
+    )
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["CRM-1"]
 
 
 def test_invalid_keys_are_refused(api_a):
