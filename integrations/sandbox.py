@@ -20,7 +20,7 @@ from callcenter import scheduling
 from callcenter.models import CallAttempt, Outcome
 from orders import workflow
 from orders.models import Order
-from orders.statuses import OrderSource, OrderStatus
+from orders.statuses import CALLED_STATUSES, OrderSource, OrderStatus
 
 from . import webhooks
 
@@ -39,7 +39,6 @@ NEXT_STEP = {
     OrderStatus.WITH_COURIER: "mark_paid",
     OrderStatus.POST_SHIPPED: "post_paid",
 }
-CALLED_STATUSES = (OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED)
 SANDBOX_TRACKING_NUMBER = "SANDBOX1"
 
 

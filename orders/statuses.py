@@ -21,6 +21,12 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# An order the call center works on with the customer: being called, or its delivery agreed (agreed again, its
+# date or sum changed on a call). Only these customers are dialled and only these orders take call outcomes, the
+# call center's and the hotline's changes, and the sandbox's call outcomes.
+CALLED_STATUSES = frozenset({OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED})
+
+
 class DeliveryKind(models.TextChoices):
     EXPRESS = "express", _("Express courier")
     SAME_DAY = "same_day", _("Same day (ДВД)")

@@ -337,9 +337,6 @@ def goods_hand_over(*, actor, day: CourierDay, now: datetime | None = None) -> i
 # -- at the door ----------------------------------------------------------------------------------------------------
 
 
-_money = parse_money
-
-
 def _door(actor, stop: DeliveryStop, token: str, kind: str):
     """Lock the stop for an action at the door. Returns (stop, done): done is True when this very action was
     recorded already (a repeated tap, a retried request) and nothing must happen again."""
@@ -419,7 +416,7 @@ def stop_paid(
         return stop
     now = now or timezone.now()
     order = stop.order
-    amount = _money(collected, "collected")
+    amount = parse_money(collected, "collected")
     if amount != order.cod_amount:
         raise ValidationError(
             {
@@ -485,7 +482,7 @@ def stop_partial(
             errors["kept"] = _("The customer kept nothing: record a refusal instead.")
         elif all(kept_quantities[item.pk] == item.quantity for item in items):
             errors["kept"] = _("The customer kept everything: record it as paid.")
-    amount = _money(collected, "collected")
+    amount = parse_money(collected, "collected")
     if not errors:
         # the kept goods at the partner's prices; less only within the discount the partner allows, measured
         # from the partner's own figures (the amendment below checks the same)
@@ -725,7 +722,7 @@ def cash_handover(
         raise ApplicationError(_("This courier's day is closed."))
     if day.discrepancies.filter(resolution="").exists():
         raise ApplicationError(_("Resolve the open discrepancy first."))
-    counted = _money(counted, "counted")
+    counted = parse_money(counted, "counted")
     now = now or timezone.now()
     courier_account = cash.courier(day.courier_id, day.currency, day.warehouse_id)
     expected = cash.balance(courier_account, lock=True)  # no "paid" can slip in between the read and the move
