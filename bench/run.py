@@ -71,6 +71,7 @@ def round_the_clock_calendar() -> None:
     measure the empty pull instead of the real one; with this calendar it measures the same at any hour."""
     from datetime import time
 
+    from ketlogistic.core.calendar import calendars_changed
     from ketlogistic.core.countries import Country
     from ketlogistic.core.models import CalendarException, WorkingCalendar
 
@@ -84,6 +85,7 @@ def round_the_clock_calendar() -> None:
             },
         )
     CalendarException.objects.all().delete()
+    calendars_changed()
 
 
 def use_round_the_clock_calendar(env: dict) -> None:

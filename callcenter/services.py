@@ -26,7 +26,7 @@ from orders import workflow
 from orders.amendments import order_amend
 from orders.models import Order, OrderPhone, PartnerRules
 from orders.services import discussion_post, order_mark_work_started
-from orders.statuses import AmendmentSource, DeliveryKind, OrderSource, OrderStatus
+from orders.statuses import CALLED_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 
 from . import hooks, scheduling, telephony
 from .models import (
@@ -78,16 +78,18 @@ def on_transition(order: Order, transition, context) -> None:
 # -- the queue ------------------------------------------------------------------------------------------------------
 
 
-def queue(actor, *, now: datetime | None = None):
+def queue(actor, *, now: datetime | None = None, at_work: list[str] | None = None):
     """Orders due for a call that this logist serves, in priority order: same-day orders, call-backs that are
     due, new orders (goods in the city, for next-day delivery), then the rest oldest first; only customers whose
     working hours it is, in their own zone (a call due at 17:30 and not made waits for the next morning).
 
     The ranking is the calling state's (`CallState.priority`, kept with the order by the database), so the best
     few come from the first rows of the `call_state_queue` index whatever the number of orders (or of
-    `call_state_queue_country` while only one country is at work)."""
+    `call_state_queue_country` while only one country is at work). `at_work`: `countries_at_work(now)`, when the
+    caller has it already (a pull asks the queue several times at one moment)."""
     now = now or timezone.now()
-    at_work = countries_at_work(now)
+    if at_work is None:
+        at_work = countries_at_work(now)
     # `is_calling` is the order's status = calling and not a test, copied in the same transaction; asking the order
     # again would make the planner expect to skip most states and rank them all. The same holds for the country.
     due = Order.objects.filter(call_state__is_calling=True, call_state__next_call_at__lte=now)
@@ -113,14 +115,14 @@ def queue(actor, *, now: datetime | None = None):
 QUEUE_LOOKAHEAD = 20
 
 
-def _lock_first_due(actor, now: datetime) -> Order | None:
+def _lock_first_due(actor, now: datetime, at_work: list[str]) -> Order | None:
     """The best-ranked due order that no other logist holds, locked (None when none is free).
 
     The ranking reads ids only and locks nothing (a locking query must lock as it goes, and waits or skips on
     every row another logist holds); then the first of the best few is locked with SKIP LOCKED, one primary-key
     lookup each: ten logists pulling at once each take a different one.
     """
-    ranked = list(queue(actor, now=now).values_list("pk", flat=True)[:QUEUE_LOOKAHEAD])
+    ranked = list(queue(actor, now=now, at_work=at_work).values_list("pk", flat=True)[:QUEUE_LOOKAHEAD])
     for candidate_id in ranked:
         locked = (
             Order.objects.filter(pk=candidate_id).select_for_update(skip_locked=True, of=("self",)).first()
@@ -128,11 +130,11 @@ def _lock_first_due(actor, now: datetime) -> Order | None:
         if locked is not None:
             return locked
     # every one of the best few is being taken at this moment: rank again once their claims are visible
-    return None if not ranked else _lock_any_due(actor, now)
+    return None if not ranked else _lock_any_due(actor, now, at_work)
 
 
-def _lock_any_due(actor, now: datetime) -> Order | None:
-    return queue(actor, now=now).select_for_update(skip_locked=True, of=("self",)).first()
+def _lock_any_due(actor, now: datetime, at_work: list[str]) -> Order | None:
+    return queue(actor, now=now, at_work=at_work).select_for_update(skip_locked=True, of=("self",)).first()
 
 
 def queue_next(*, actor, now: datetime | None = None) -> Order | None:
@@ -143,14 +145,17 @@ def queue_next(*, actor, now: datetime | None = None) -> Order | None:
     existing = CallClaim.objects.filter(operator=actor, expires_at__gt=now).select_related("order").first()
     if existing and existing.order.status == OrderStatus.CALLING:
         return existing.order
+    at_work = countries_at_work(now)  # once per pull: the same moment for every look at the queue
+    if not at_work:
+        return None
     for _attempt in range(5):
         with transaction.atomic():
-            candidate = _lock_first_due(actor, now)
+            candidate = _lock_first_due(actor, now, at_work)
             if candidate is None:
                 return None
             # Between our snapshot and our lock another logist may have claimed it, or called it and let it go
             # (no longer due): look again with a fresh snapshot, now that the row is ours.
-            if not queue(actor, now=now).filter(pk=candidate.pk).exists():
+            if not queue(actor, now=now, at_work=at_work).filter(pk=candidate.pk).exists():
                 continue
             # an expired claim on this order, and this logist's previous one
             CallClaim.objects.filter(Q(order=candidate) | Q(operator=actor)).delete()
@@ -195,7 +200,6 @@ def _kind_for(actor) -> str:
 # on its delivery day. An order «на отправку», still on its way to the city, shipped by post or closed (paid, refused,
 # returned, not reached, cancelled) is never dialled. The hotline returns a customer's own missed call through
 # `inbound_call_back`: the number that phoned us, not an order's call.
-CALLED_STATUSES = frozenset({OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED})
 DIALLED_IN = {
     "callcenter.call": CALLED_STATUSES,
     "delivery.call": frozenset({OrderStatus.IN_REGISTRY, OrderStatus.WITH_COURIER}),
@@ -377,16 +381,23 @@ def call_outcome(
         ) % {"day": order.delivery_date.strftime("%d.%m.%Y") if order.delivery_date else "—"}
     if errors:
         raise ValidationError(errors)
-    if outcome == Outcome.AGREED:
-        # what the customer confirmed goes through the one door for changing an order: the partner's discount
-        # ceiling, the history, the partner's webhook; an agreed order agreed again changes its date there too
+    new_address = confirmed_address if confirmed_address and confirmed_address.strip() else None
+    new_date = agreed_date if reagreement else None
+    if outcome == Outcome.AGREED and (
+        (new_sum is not None and new_sum != order.cod_amount)
+        or (new_address is not None and new_address != order.address)
+        or (new_date is not None and new_date != order.delivery_date)
+    ):
+        # what the customer changed goes through the one door for changing an order: the partner's discount
+        # ceiling, the history, the partner's webhook; an agreed order agreed again changes its date there too.
+        # Confirmed as it is (the order is locked and read already), nothing is asked of the door.
         _amend_from_call(
             actor=actor,
             order=order,
             reason=reason or (note or "").strip() or _("Confirmed with the customer on the call"),
             cod_amount=new_sum,
-            address=confirmed_address if confirmed_address and confirmed_address.strip() else None,
-            delivery_date=agreed_date if reagreement else None,
+            address=new_address,
+            delivery_date=new_date,
             now=now,
         )
 

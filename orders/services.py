@@ -228,18 +228,19 @@ def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
     now = timezone.now()
     side = _side(actor)
     awaiting = Discussion.Side.STAFF if side == Discussion.Side.PARTNER else Discussion.Side.PARTNER
-    due = (
-        calendar_for(order.partner.country).add_working_hours(now, PARTNER_QUESTION_ANSWER_HOURS)
-        if awaiting == Discussion.Side.STAFF
-        else None
-    )
+
+    def new_question_due() -> datetime | None:
+        if awaiting != Discussion.Side.STAFF:
+            return None
+        return calendar_for(order.partner.country).add_working_hours(now, PARTNER_QUESTION_ANSWER_HOURS)
+
     discussion, created = Discussion.objects.select_for_update().get_or_create(
         order=order,
         defaults={
             "partner_id": order.partner_id,
             "awaiting": awaiting,
             "last_message_at": now,
-            "answer_due_at": due,
+            "answer_due_at": new_question_due,  # called only when the thread is created
         },
     )
     if not created:
@@ -248,8 +249,12 @@ def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
             and discussion.awaiting == Discussion.Side.STAFF
             and discussion.answer_due_at is not None
         )
-        if awaiting == Discussion.Side.STAFF and still_unanswered:
-            due = discussion.answer_due_at
+        # a partner's message adding to an unanswered question keeps its due time: no calendar is read for it
+        due = (
+            discussion.answer_due_at
+            if awaiting == Discussion.Side.STAFF and still_unanswered
+            else new_question_due()
+        )
         discussion.is_open = True
         discussion.awaiting = awaiting
         discussion.last_message_at = now

@@ -101,6 +101,17 @@ def product_a(partner_a):
 
 
 @pytest.fixture(autouse=True)
+def fresh_calendars():
+    """Each test reads the working calendars of its own database: a process keeps the calendars it read
+    (`ketlogistic.core.calendar`), and the previous test's rows were rolled back."""
+    from ketlogistic.core.calendar import calendars_changed
+
+    calendars_changed()
+    yield
+    calendars_changed()
+
+
+@pytest.fixture(autouse=True)
 def english_messages():
     """Services speak the active language; tests of services read English. Pages are tested in Russian.
 

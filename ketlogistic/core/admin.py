@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from . import access
+from .calendar import calendars_changed
 from .forms import LockoutAdminAuthenticationForm
 from .models import AuditEntry, CalendarException, Partner, StaffScope, User, WorkingCalendar
 from .services import audit_record
@@ -63,13 +64,30 @@ class KetUserAdmin(UserAdmin):
             )
 
 
+class CalendarAdmin(admin.ModelAdmin):
+    """Working hours and exceptions: every write makes the processes read the calendars again
+    (`calendar.calendars_changed`; the bulk delete goes through `delete_queryset`)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        calendars_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        calendars_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        calendars_changed()
+
+
 @admin.register(WorkingCalendar)
-class WorkingCalendarAdmin(admin.ModelAdmin):
+class WorkingCalendarAdmin(CalendarAdmin):
     list_display = ["country", "day_starts_at", "day_ends_at", "working_weekdays"]
 
 
 @admin.register(CalendarException)
-class CalendarExceptionAdmin(admin.ModelAdmin):
+class CalendarExceptionAdmin(CalendarAdmin):
     list_display = ["country", "date", "name", "is_working_day"]
     list_filter = ["country", "is_working_day"]
     date_hierarchy = "date"

@@ -9,6 +9,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from .calendar import calendars_changed
 from .models import CalendarException, WorkingCalendar
 
 FIXED_HOLIDAYS = {
@@ -82,4 +83,5 @@ def load_calendars(*, years: list[int] | None = None) -> dict[str, int]:
             for day, day_names in sorted(names.items())
             if day not in existing
         )
+    calendars_changed()
     return {"calendars": WorkingCalendar.objects.count(), "exceptions": CalendarException.objects.count()}

@@ -310,6 +310,9 @@ RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
 # Call center: how long a logist keeps an order taken from the queue; the daily registry cut-off
 # (local time of each city); telephony ("dev" records calls locally, "http" talks to a cloud PBX).
 CALL_CLAIM_MINUTES = env_int("CALL_CLAIM_MINUTES", 15)
+# How long a process keeps the working calendars it read (the queue reads them on every pull, intake for every
+# order); the admin's changes are seen at once by its own process, by the others within this time.
+WORKING_CALENDAR_CACHE_SECONDS = env_int("WORKING_CALENDAR_CACHE_SECONDS", 60)
 REGISTRY_CUTOFF = env_str("REGISTRY_CUTOFF", "17:00")
 # the public tracking page: wrong guesses allowed per client address in the window (none per order number: a
 # stranger's guesses would lock the real customer out)

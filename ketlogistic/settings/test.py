@@ -26,3 +26,6 @@ CELERY_TASK_ALWAYS_EAGER = False
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 INTEGRATIONS_ALLOW_HTTP = True
 INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True
+# Calendars are kept until changed (tests/conftest.py forgets them before each test): a measurement must not
+# depend on whether a minute passed between two of its requests.
+WORKING_CALENDAR_CACHE_SECONDS = None

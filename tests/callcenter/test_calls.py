@@ -5,12 +5,14 @@ from datetime import date, datetime, timedelta
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from callcenter import services
 from callcenter.models import CallAttempt, CallState, Escalation, Outcome
 from integrations.models import WebhookEvent
-from orders.models import Discussion, Order, OrderHistory, PartnerRules
+from orders.models import Discussion, Order, OrderAmendment, OrderHistory, PartnerRules
 from tests.clock import ALMATY
 
 pytestmark = pytest.mark.django_db
@@ -448,3 +450,56 @@ def test_a_delivery_is_agreed_postponed_or_called_back_at_most_two_months_ahead(
         ("delivery_agreed", date(2027, 1, 23)),
         ("delivery_agreed", date(2026, 12, 13)),
     ]
+
+
+def test_an_agreement_that_changes_nothing_asks_nothing_of_the_amendment_door(
+    calling_order, logist, at_tuesday_10
+):
+    """The customer confirms the sum and the address as they are: the order, locked and read by the outcome
+    already, is not locked again nor are its goods read, and nothing goes on record as a change."""
+    order = calling_order()
+    services.call_dial(actor=logist, order=order)
+
+    with CaptureQueriesContext(connection) as queries:
+        services.call_outcome(
+            actor=logist,
+            order=order,
+            outcome=Outcome.AGREED,
+            agreed_date=date(2026, 11, 25),
+            confirmed_sum=str(order.cod_amount),
+            confirmed_address=order.address,
+            address_confirmed=True,
+            sum_confirmed=True,
+            goods_confirmed=True,
+        )
+    statements = [query["sql"] for query in queries.captured_queries]
+
+    assert Order.objects.get(pk=order.pk).status == "delivery_agreed"
+    assert not OrderAmendment.objects.filter(order=order).exists()
+    assert [sql for sql in statements if "orders_orderitem" in sql] == []
+    assert len(statements) == 28
+
+
+def test_an_agreement_that_changes_the_sum_goes_through_the_amendment_door(
+    calling_order, logist, partner_a, at_tuesday_10
+):
+    PartnerRules.objects.create(partner=partner_a, discount_allowed=True, max_discount=1000)
+    order = calling_order()
+    services.call_dial(actor=logist, order=order)
+
+    services.call_outcome(
+        actor=logist,
+        order=order,
+        outcome=Outcome.AGREED,
+        agreed_date=date(2026, 11, 25),
+        confirmed_sum=str(order.cod_amount - 500),
+        confirmed_address=order.address,
+        address_confirmed=True,
+        sum_confirmed=True,
+        goods_confirmed=True,
+    )
+
+    amendment = OrderAmendment.objects.get(order=order)
+    assert amendment.changes == {
+        "cod_amount": {"old": str(order.cod_amount), "new": str(order.cod_amount - 500)}
+    }

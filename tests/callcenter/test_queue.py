@@ -1,16 +1,20 @@
 """The logists' queue: priorities, claims that never overlap, claims that expire, scopes."""
 
+import importlib
 import threading
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from callcenter import services
 from callcenter.models import CallClaim, CallState
+from ketlogistic.core.calendar import calendars_changed
+from ketlogistic.core.models import CalendarException
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from orders.services import order_send
@@ -219,6 +223,29 @@ def test_the_calling_state_copies_its_order_whatever_the_code_writes(calling_ord
     assert (state.is_calling, state.attempts, state.priority) == (False, 1, 3)
 
 
+def test_the_country_backfill_rewrites_only_the_states_without_a_country(calling_order, at_tuesday_10):
+    """Callcenter migration 0004 gives the states written before it their order's country; a state that has one
+    (every state the trigger wrote since) is left as it is, not rewritten with the rest."""
+    backfill = importlib.import_module("callcenter.migrations.0004_queue_in_working_hours").FORWARDS
+    with_country, without = calling_order(), calling_order()
+    with connection.cursor() as cursor:
+        # a state as written before the migration (the trigger would copy the country on this very update); the
+        # rows' deferred checks run first, as a table with pending ones cannot be altered
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE callcenter_callstate DISABLE TRIGGER callcenter_call_state_from_order")
+        cursor.execute("UPDATE callcenter_callstate SET country = '' WHERE order_id = %s", [without.pk])
+        cursor.execute("ALTER TABLE callcenter_callstate ENABLE TRIGGER callcenter_call_state_from_order")
+        cursor.execute("SELECT order_id, ctid::text FROM callcenter_callstate")
+        before = dict(cursor.fetchall())
+        cursor.execute(backfill)
+        cursor.execute("SELECT order_id, ctid::text, country FROM callcenter_callstate")
+        after = {order_id: (row, country) for order_id, row, country in cursor.fetchall()}
+
+    assert after[with_country.pk] == (before[with_country.pk], "KZ")  # the same row version: not rewritten
+    assert after[without.pk][1] == "KZ"
+    assert after[without.pk][0] != before[without.pk]
+
+
 def test_orders_leaving_calling_by_a_bulk_update_leave_the_queue(calling_order, logist, at_tuesday_10):
     orders = [calling_order(), calling_order()]
     Order.objects.filter(pk=orders[0].pk).update(status="agreed")
@@ -261,3 +288,53 @@ def test_the_queue_ranks_from_the_calling_states_index(calling_order, logist, at
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert f"{index} on" in plan
     assert "Sort" not in plan.split(index)[0]  # rows come in the index's order: no sort above it
+
+
+# -- what a pull reads -----------------------------------------------------------------------------------------------
+
+
+def _pull_queries(logist) -> list[str]:
+    """The statements of one pull by a logist who holds nothing, with no calendar read before in this process."""
+    CallClaim.objects.all().delete()
+    calendars_changed()
+    with CaptureQueriesContext(connection) as queries:
+        assert services.queue_next(actor=logist) is not None
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def _calendar_reads(statements: list[str]) -> list[str]:
+    return [sql for sql in statements if "core_workingcalendar" in sql or "core_calendarexception" in sql]
+
+
+def test_a_pull_reads_each_countrys_calendar_once(calling_order, logist, at_tuesday_10, settings):
+    """The queue is looked at twice or more in a pull (ranked, then checked again under the lock, again on a
+    retry), all at one moment: the countries at work are worked out once, even with no calendar kept."""
+    settings.WORKING_CALENDAR_CACHE_SECONDS = 0  # nothing kept between reads
+    calling_order()
+    _pull_queries(logist)  # the logist's scopes, read once for the user
+
+    statements = _pull_queries(logist)
+
+    # each country's hours and its exceptions, once: KZ and KG
+    assert len(_calendar_reads(statements)) == 4
+    assert len(statements) == 14
+
+
+def test_a_pulls_queries_do_not_depend_on_the_calendars_exceptions(calling_order, logist, at_tuesday_10):
+    calling_order()
+    _pull_queries(logist)  # the logist's scopes, read once for the user
+    few = _pull_queries(logist)
+    CalendarException.objects.bulk_create(
+        CalendarException(country=country, date=date(2030, 1, 1) + timedelta(days=n), name="перенос")
+        for country in ("KZ", "KG")
+        for n in range(200)
+    )
+
+    many = _pull_queries(logist)
+    CallClaim.objects.all().delete()
+    with CaptureQueriesContext(connection) as queries:
+        services.queue_next(actor=logist)  # the calendars this process read already
+    kept = [query["sql"] for query in queries.captured_queries]
+
+    assert (len(few), len(many), len(kept)) == (14, 14, 10)
+    assert (len(_calendar_reads(few)), len(_calendar_reads(many)), len(_calendar_reads(kept))) == (4, 4, 0)

@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ketlogistic.core.models import AuditEntry
@@ -55,6 +57,28 @@ def test_question_due_is_8_working_hours_after_first_unanswered_message(order, u
     assert [first, again, third] == [("staff", due), ("staff", due), ("staff", due)]
     assert answered == ("partner", None)
     assert new_question == ("staff", datetime(2026, 11, 27, 15, 0, tzinfo=ALMATY))
+
+
+def test_only_a_new_question_reads_the_working_calendar(order, user_a, head, settings):
+    """Its due time is the only use of the calendar: a partner's message adding to an unanswered question keeps
+    the question's due time, and our answer has none."""
+    settings.WORKING_CALENDAR_CACHE_SECONDS = 0  # nothing kept: every use reads it
+
+    def calendar_reads(actor, text) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            discussion_post(actor=actor, order=order, text=text)
+        return len([q for q in queries.captured_queries if "core_workingcalendar" in q["sql"]])
+
+    with time_machine.travel(datetime(2026, 11, 24, 15, 0, tzinfo=ALMATY), tick=False):
+        reads = [
+            calendar_reads(user_a, "Клиент хочет добавить товар — можно?"),  # a new thread's question
+            calendar_reads(user_a, "Ответьте, пожалуйста"),  # adds to it
+            calendar_reads(head, "Да, добавим"),  # our answer
+            calendar_reads(user_a, "А если клиент откажется?"),  # a new question in the thread
+        ]
+
+    assert reads == [1, 0, 0, 1]
+    assert Discussion.objects.get(order=order).answer_due_at == datetime(2026, 11, 25, 14, 0, tzinfo=ALMATY)
 
 
 def test_a_question_in_a_closed_thread_is_due_from_its_own_message(order, user_a, head):
