@@ -34,7 +34,7 @@ from ketlogistic.core.roles import Role
 from .guard import order_door
 from .intake import MAX_QUANTITY, UNSTORABLE, parse_sum
 from .models import Discussion, DiscussionMessage, Order, OrderAmendment, OrderItem, PartnerRules
-from .statuses import AmendmentSource, DeliveryKind, OrderStatus
+from .statuses import CALLED_STATUSES, AmendmentSource, DeliveryKind, OrderStatus
 from .workflow import FINAL_STATUSES, actor_label, too_far_ahead
 
 S = OrderStatus
@@ -60,7 +60,7 @@ def _channel(roles, statuses, fields) -> Channel:
 
 
 BEFORE_THE_REGISTRY = {S.TO_SEND, S.SENT, S.AWAITING_STOCK, S.AWAITING_RECEIPT, S.CALLING, S.DELIVERY_AGREED}
-CALLED = {S.CALLING, S.DELIVERY_AGREED}
+CALLED = CALLED_STATUSES
 CHANNELS: dict[str, Channel] = {
     # the customer confirms (or changes) the sum, the address and the date on a call
     A.CALL_CENTER: _channel(
