@@ -347,28 +347,28 @@ def call_outcome(
         errors["outcome"] = _(
             "Press «Call» first: “%(outcome)s” is what a call placed through the telephony came to."
         ) % {"outcome": Outcome(outcome).label}
-    local_today = scheduling.local_day(order, now)
+    # the delivery dates: the one rule and «today» of every channel (workflow.delivery_date_refusal)
     if outcome == Outcome.AGREED:
         if agreed_date is None:
             errors["agreed_date"] = _("Give the agreed delivery date.")
-        elif agreed_date < local_today:
-            errors["agreed_date"] = _("The date is in the past.")
-        elif agreed_date == local_today and order.delivery_kind != DeliveryKind.SAME_DAY:
-            errors["agreed_date"] = _("Delivery today is for same-day (ДВД) orders only.")
-        elif too_far := workflow.too_far_ahead(agreed_date, local_today):
-            errors["agreed_date"] = too_far
+        elif refusal := workflow.delivery_date_refusal(agreed_date, order, now):
+            errors["agreed_date"] = refusal
         if not (address_confirmed and sum_confirmed and goods_confirmed):
             errors["confirmations"] = _("Confirm the address, the sum, and the goods with their quantities.")
     if outcome == Outcome.CALLBACK and callback_at is None:
         errors["callback_at"] = _("Give the time to call back.")
     elif outcome == Outcome.CALLBACK and (
-        too_far := workflow.too_far_ahead(scheduling.local_day(order, callback_at), local_today)
+        too_far := workflow.too_far_ahead(
+            workflow.local_today(order, callback_at), workflow.local_today(order, now)
+        )
     ):
         errors["callback_at"] = too_far
-    if outcome == Outcome.POSTPONED and (postponed_to is None or postponed_to <= local_today):
+    if outcome == Outcome.POSTPONED and postponed_to is None:
         errors["postponed_to"] = _("Give a date after today.")
-    elif outcome == Outcome.POSTPONED and (too_far := workflow.too_far_ahead(postponed_to, local_today)):
-        errors["postponed_to"] = too_far
+    elif outcome == Outcome.POSTPONED and (
+        refusal := workflow.delivery_date_refusal(postponed_to, order, now, same_day_allowed=False)
+    ):
+        errors["postponed_to"] = refusal
     if outcome == Outcome.REFUSED and not reason:
         errors["reason"] = _("Write why the customer refused.")
     if outcome == Outcome.ESCALATED and (not reason or not (needed or "").strip()):
@@ -394,7 +394,8 @@ def call_outcome(
         _amend_from_call(
             actor=actor,
             order=order,
-            reason=reason or (note or "").strip() or _("Confirmed with the customer on the call"),
+            # never the operator's free note (it often holds a new address or another phone): it stays on the call
+            reason=reason or _("Confirmed with the customer on the call"),
             cod_amount=new_sum,
             address=new_address,
             delivery_date=new_date,

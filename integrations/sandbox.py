@@ -9,7 +9,6 @@ refused → refused).
 """
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -42,10 +41,6 @@ NEXT_STEP = {
 SANDBOX_TRACKING_NUMBER = "SANDBOX1"
 
 
-def _city_today(order: Order, now: datetime) -> date:
-    return timezone.localtime(now, ZoneInfo(order.city.timezone)).date()
-
-
 @transaction.atomic
 def sandbox_advance(
     *,
@@ -64,15 +59,8 @@ def sandbox_advance(
     if delivery_date is not None:
         # A date in the past, or further ahead than a delivery may be agreed, is refused whatever the action or the
         # call's outcome takes it for (an agreed delivery, a postponement, a call back), as the call screen does.
-        today = _city_today(order, now)
-        if delivery_date < today:
-            raise workflow.TransitionError(
-                _("The delivery date %(day)s is in the past.") % {"day": delivery_date.strftime("%d.%m.%Y")},
-                code="invalid",
-                extra={"field": "delivery_date"},
-            )
-        if too_far := workflow.too_far_ahead(delivery_date, today):
-            raise workflow.TransitionError(too_far, code="invalid", extra={"field": "delivery_date"})
+        if refusal := workflow.delivery_date_refusal(delivery_date, order, now, same_day_allowed=True):
+            raise workflow.TransitionError(refusal, code="invalid", extra={"field": "delivery_date"})
     action = action or NEXT_STEP.get(order.status)
     if not action:
         raise workflow.TransitionError(_("The order is in a final status."), code="not_allowed")
@@ -92,7 +80,7 @@ def sandbox_advance(
         source=OrderSource.SANDBOX,
         reason=reason or "sandbox",
         data={
-            "delivery_date": delivery_date or _city_today(order, now),
+            "delivery_date": delivery_date or workflow.local_today(order, now),
             "tracking_number": tracking_number or SANDBOX_TRACKING_NUMBER,
             "collected_amount": str(order.cod_amount),
         },

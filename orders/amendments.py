@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,8 +33,8 @@ from ketlogistic.core.roles import Role
 from .guard import order_door
 from .intake import MAX_QUANTITY, UNSTORABLE, parse_sum
 from .models import Discussion, DiscussionMessage, Order, OrderAmendment, OrderItem, PartnerRules
-from .statuses import CALLED_STATUSES, AmendmentSource, DeliveryKind, OrderStatus
-from .workflow import FINAL_STATUSES, actor_label, too_far_ahead
+from .statuses import CALLED_STATUSES, AmendmentSource, OrderStatus
+from .workflow import FINAL_STATUSES, actor_label, delivery_date_refusal
 
 S = OrderStatus
 R = Role
@@ -211,10 +210,6 @@ def _refusal(order: Order, actor, source: str, fields: set[str], partner_agreed:
     return None
 
 
-def _local_today(order: Order, now: datetime) -> date:
-    return timezone.localtime(now, ZoneInfo(order.city.timezone)).date()
-
-
 def _clean_money(value, errors: dict) -> Decimal | None:
     """The new sum, read as intake reads the partner's (the one money parser; "1e3", "1,000" refused)."""
     try:
@@ -239,16 +234,13 @@ def _clean_date(name: str, value, order: Order, now: datetime, errors: dict) -> 
     if not isinstance(value, date) or isinstance(value, datetime):
         errors[name] = _("Must be a date.")
         return None
-    today = _local_today(order, now)
-    if value < today:
-        errors[name] = _("The date is in the past.")
-    elif name == DELIVERY_DATE and value == today and order.delivery_kind != DeliveryKind.SAME_DAY:
-        errors[name] = _("Delivery today is for same-day (ДВД) orders only.")
-    elif too_far := too_far_ahead(value, today):
-        errors[name] = too_far
-    else:
-        return value
-    return None
+    # the agreed day is today only for a same-day order; the day a customer asks for may be today
+    if refusal := delivery_date_refusal(
+        value, order, now, same_day_allowed=None if name == DELIVERY_DATE else True
+    ):
+        errors[name] = refusal
+        return None
+    return value
 
 
 def _line(item: OrderItem, quantity: int) -> dict:
@@ -308,9 +300,11 @@ def order_amend(
     now: datetime | None = None,
 ) -> OrderAmendment | None:
     """Change an order's money or data; None leaves a field as it is. Returns the history row, or None when
-    nothing changed. `partner_agreed` (staff only): the partner decided the new sum, which becomes the partner's
-    own figure — no discount ceiling applies, and later discounts are measured from it. It needs the partner's
-    answer in the order's discussion (`partner_answer`), which the history row keeps."""
+    nothing changed. `partner_agreed` (staff only): the partner decided the new sum (or the new goods at the
+    partner's own sum), which becomes the partner's own figure — no discount ceiling applies, and later discounts
+    are measured from it. It needs the partner's answer in the order's discussion (`partner_answer`), which the
+    history row keeps. It is ignored when neither the sum nor the goods change (the answer stays unused), and goods
+    changed under a discounted sum need the sum restated: a discounted sum never becomes the partner's."""
     now = now or timezone.now()
     order_id = order.pk if isinstance(order, Order) else order
     reason = " ".join(UNSTORABLE.sub("", str(reason or "")).split())[:MAX_REASON]
@@ -352,6 +346,25 @@ def order_amend(
             raise ValidationError(refusal, code="not_allowed")
         if not reason:
             raise ValidationError({"reason": _("Write why the order is changed.")})
+        # The partner decides money and goods: with neither changing there is no decision to record, and the
+        # partner's answer stays for the decision it was given for.
+        partner_agreed = partner_agreed and (COD in new or ITEMS in new)
+        if partner_agreed and COD not in new and locked.cod_amount != locked.original_cod:
+            # The goods change and the sum stays: the sum left is an operator's discount, not the partner's figure
+            # (copied into the partner's sum it would lift the discount ceiling's base down, call after call).
+            raise ValidationError(
+                {
+                    COD: _(
+                        "The sum to collect, %(sum)s, is not the partner's own %(partner)s: give the sum the "
+                        "partner decided; it becomes the partner's sum."
+                    )
+                    % {
+                        "sum": format_money(locked.cod_amount, locked.currency),
+                        "partner": format_money(locked.original_cod, locked.currency),
+                    }
+                },
+                code="partner_sum",
+            )
         answer = partner_answer(locked) if partner_agreed else None
         if partner_agreed and answer is None:
             raise ValidationError(

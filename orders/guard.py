@@ -2,9 +2,10 @@
 
 Triggers (orders migration 0010) refuse any change of an order's sum, address, delivery dates, the partner's
 figures and what never changes after intake, and any write of its items, unless the write comes through its door:
-the intake writes items through the door "intake", the amendment service (`orders.amendments`) changes an order
-through the door "amendment". Two other doors are recognised by the triggers from the write itself: a workflow
-move sets or clears the agreed date with the status, the retention task blanks the personal data as it stamps the
+the intake writes items through the door "intake" (only for orders its own transaction created), the amendment
+service (`orders.amendments`) changes an order through the door "amendment", the workflow (`orders.workflow`) sets
+or clears the agreed date through the door "workflow", in the same UPDATE as the status. One more door is
+recognised by the trigger from the write itself: the retention task blanks the personal data as it stamps the
 erasure. Anything else — a forgotten `.update()`, a form saving a model, the Django admin, raw SQL — is refused.
 """
 
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 SETTING = "ketlogistic.order_door"
-DOORS = frozenset({"intake", "amendment"})
+DOORS = frozenset({"intake", "amendment", "workflow"})
 
 
 @contextmanager

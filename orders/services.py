@@ -299,15 +299,16 @@ def saved_filter_delete(*, user, filter_id: int) -> None:
 
 
 ERASED_NAME = "—"
+ERASED_REASON = "—"
 
 
 @transaction.atomic
 def personal_data_erase_expired(*, now: datetime | None = None) -> int:
     """Erase customers' personal data of orders closed longer ago than the country's retention period.
 
-    Names, addresses, comments and phones go (from the order, its change history and its status history);
-    statuses, cities, sums, items and dates stay for reports and billing. Set-based: a DELETE and an UPDATE per
-    table and country.
+    Names, addresses, comments and phones go (from the order, its change history — the changes' reasons too — and
+    its status history); statuses, cities, sums, items and dates stay for reports and billing. Set-based: a DELETE
+    and an UPDATE per table and country.
     """
     now = now or timezone.now()
     erased = 0
@@ -325,10 +326,12 @@ def personal_data_erase_expired(*, now: datetime | None = None) -> int:
         erased += Order.objects.filter(id__in=ids).update(
             customer_name=ERASED_NAME, address="", comment="", personal_data_erased_at=now, updated_at=now
         )
-        # the addresses in the order's change history are the customer's too: the change stays, not its values
+        # the addresses in the order's change history are the customer's too: the change stays, not its values;
+        # and its reasons, written by people (a new address, another phone), go as well
         OrderAmendment.objects.filter(order_id__in=ids, changes__has_key="address").update(
             changes=RawSQL("changes || %s::jsonb", ['{"address": {"old": "", "new": ""}}'])
         )
+        OrderAmendment.objects.filter(order_id__in=ids).update(reason=ERASED_REASON)
         # and so are those the status history kept before it stopped keeping them (workflow.PERSONAL_DETAIL_KEYS)
         OrderHistory.objects.filter(
             order_id__in=ids, details__has_any_keys=workflow.PERSONAL_DETAIL_KEYS

@@ -348,7 +348,7 @@ def _door(actor, stop: DeliveryStop, token: str, kind: str):
     stop = access.get_scoped_or_404(
         actor,
         DeliveryStop.objects.select_for_update(of=("self",)).select_related(
-            "day__courier", "day__warehouse__city", "order"
+            "day__courier", "day__warehouse__city", "order__city"
         ),
         pk=stop.pk,
     )
@@ -612,11 +612,12 @@ def stop_postponed(
     now = now or timezone.now()
     order = stop.order
     calendar = calendar_for(order.country)
-    today = timezone.localtime(now, calendar.zone).date()
-    if new_date is None or new_date <= today:
+    today = workflow.local_today(order, now)
+    if new_date is None:
         raise ValidationError({"new_date": _("Give a date after today.")})
-    if too_far := workflow.too_far_ahead(new_date, today):  # the one rule of how far ahead a delivery goes
-        raise ValidationError({"new_date": too_far})
+    # the one rule of a delivery day (another day: never today)
+    if refusal := workflow.delivery_date_refusal(new_date, order, now, same_day_allowed=False):
+        raise ValidationError({"new_date": refusal})
     eve = new_date - timedelta(days=1)
     while eve > today and not calendar.is_working_day(eve):
         eve -= timedelta(days=1)

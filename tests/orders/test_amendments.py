@@ -5,7 +5,7 @@ writes an order's money or data."""
 
 import ast
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,16 +23,18 @@ from integrations import webhooks
 from integrations.api_keys import api_key_create
 from integrations.models import WebhookDelivery, WebhookEvent
 from ketlogistic.core.roles import Role
-from orders import amendments
+from orders import amendments, workflow
 from orders.delivery import services as delivery
 from orders.delivery.models import CourierDay, DeliveryStop
-from orders.models import Order, OrderAmendment, OrderItem, PartnerRules
+from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, PartnerRules
 from orders.services import discussion_post, order_cancel, personal_data_erase_expired
+from tests.clock import ALMATY
 from tests.delivery import conftest as delivery_fixtures
 from tests.delivery.conftest import WEDNESDAY
-from tests.factories import city, make_order
+from tests.factories import PartnerFactory, ProductFactory, city, make_order
 from tests.http_servers import Recorder
 from tests.integrations.conftest import ApiClient
+from warehouses.models import City
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +149,7 @@ def test_every_change_is_a_history_row_with_old_and_new_who_why_and_the_channel(
         "call_center",
         logist,
         logist.get_full_name(),
-        "Скидка постоянному",
+        "Confirmed with the customer on the call",
         "calling",
         order.partner_id,
     )
@@ -337,6 +339,82 @@ def test_staff_and_the_courier_take_a_delivery_day_at_most_two_months_ahead(
     assert [Order.objects.get(pk=pk).requested_delivery_date for pk in (order.pk, stop.order_id)] == [
         date(2027, 1, 23),
         date(2027, 1, 24),
+    ]
+
+
+def test_every_channel_takes_a_delivery_day_by_one_rule_and_the_orders_own_today(
+    calling_order, head, logist, at_the_door, couriers, at_tuesday_10
+):
+    """One rule (`workflow.delivery_date_refusal`) and one «today», the order's city's (`workflow.local_today`):
+    the call screen and the courier's «another day» used to take the country calendar's day, the amendment door, the
+    workflow and the sandbox the city's. Here the city runs an hour ahead of the country's calendar: Wednesday 23:30
+    on the calendar is Thursday 00:30 where the customer is."""
+    agreed_order = calling_order()
+    amendments_order = calling_order()
+    stop = at_the_door()
+    workflow.perform(
+        amendments_order,
+        action="agree_delivery",
+        actor=logist,
+        source="staff",
+        data={"delivery_date": THURSDAY + timedelta(days=1)},
+    )
+    City.objects.filter(name="Алматы", country="KZ").update(timezone="Asia/Bishkek")
+    at_tuesday_10.move_to(datetime(2026, 11, 25, 23, 30, tzinfo=ALMATY))
+    wednesday, thursday = WEDNESDAY, THURSDAY
+
+    def refusal(call, *args, **kwargs):
+        with pytest.raises((ValidationError, workflow.TransitionError)) as error:
+            call(*args, **kwargs)
+        return getattr(error.value, "message_dict", None) or {"workflow": [error.value.message]}
+
+    agree = {
+        "address_confirmed": True,
+        "sum_confirmed": True,
+        "goods_confirmed": True,
+        "outcome": Outcome.AGREED,
+    }
+    refused = [
+        refusal(calls.call_outcome, actor=logist, order=agreed_order, agreed_date=wednesday, **agree),
+        refusal(calls.call_outcome, actor=logist, order=agreed_order, agreed_date=thursday, **agree),
+        refusal(
+            calls.call_outcome,
+            actor=logist,
+            order=agreed_order,
+            outcome=Outcome.POSTPONED,
+            postponed_to=thursday,
+        ),
+        refusal(delivery.stop_postponed, actor=couriers[0], stop=stop, new_date=thursday),
+        refusal(
+            amendments.order_amend,
+            order=amendments_order,
+            actor=head,
+            source="staff",
+            reason="Клиент просит",
+            delivery_date=thursday,
+        ),
+        refusal(
+            workflow.perform,
+            agreed_order,
+            action="agree_delivery",
+            actor=logist,
+            source="staff",
+            data={"delivery_date": wednesday},
+        ),
+    ]
+
+    past, today_for_same_day_only, after_today = (
+        "The delivery date 25.11.2026 is in the past.",
+        "Delivery today is for same-day (ДВД) orders only.",
+        "Give a date after today.",
+    )
+    assert refused == [
+        {"agreed_date": [past]},
+        {"agreed_date": [today_for_same_day_only]},
+        {"postponed_to": [after_today]},
+        {"new_date": [after_today]},
+        {"delivery_date": [today_for_same_day_only]},
+        {"workflow": [past]},
     ]
 
 
@@ -531,6 +609,74 @@ def test_a_partners_decision_needs_the_partners_own_answer_in_the_orders_discuss
     assert f"{user_a.display_name}, 24.11.2026 10:00" in card
 
 
+def test_a_partners_decision_never_makes_a_discounted_sum_the_partners(
+    partner_a, product_a, calling_order, head, logist, user_a, login, ceiling_1000, at_tuesday_10
+):
+    """«Эту сумму решил партнёр» with the sum left as it is: the card sends the sum it shows, so the operator's
+    discounted sum used to become the partner's own, and the next call could take the partner's 1 000 off again."""
+    client = login(head)
+
+    # on a call: 24 000 of the partner's 25 000; the partner answers about the address only
+    order = calling_order(items=ONE_KETTLE, address="ул. Абая, 10")
+    _call(logist, order, confirmed_sum="24000")
+    answer = discussion_post(actor=user_a, order=order, text="Да, везите на Сатпаева, 5")
+    client.post(
+        reverse("orders:amend", args=[order.pk]),
+        {"cod_amount": "24000", "address": "ул. Сатпаева, 5", "reason": "Партнёр", "partner_agreed": "on"},
+    )
+    with pytest.raises(ValidationError, match="beyond what the partner allows"):
+        _call(logist, order, reason="Просит ещё скидку", confirmed_sum="23000")
+    order.refresh_from_db()
+    assert (order.address, order.cod_amount, order.original_cod) == (
+        "ул. Сатпаева, 5",
+        Decimal("24000.00"),
+        Decimal("25000.00"),
+    )
+    row = OrderAmendment.objects.filter(order=order).latest("id")
+    assert (row.changes, row.partner_answer) == (
+        {"address": {"old": "ул. Абая, 10", "new": "ул. Сатпаева, 5"}},
+        None,
+    )
+    assert amendments.partner_answer(order) == answer  # unused: it still carries the partner's decision
+
+    # before sending: staff gave 1 000 off two kettles; the partner answers «one kettle» and the sum is not retyped
+    to_send = make_order(
+        partner_a, product=product_a, items=[{"sku": "A-1", "quantity": 2, "price": "12500"}]
+    )
+    item = to_send.items.get()
+    amendments.order_amend(order=to_send, actor=head, source="staff", reason="Скидка", cod_amount="24000")
+    discussion_post(actor=user_a, order=to_send, text="Оставьте один чайник")
+    decision = {
+        "actor": head,
+        "source": "staff",
+        "reason": "Партнёр",
+        "items": {item.pk: 1},
+        "partner_agreed": True,
+    }
+    with pytest.raises(ValidationError) as error:
+        amendments.order_amend(order=to_send, cod_amount="24000", **decision)  # the sum the card shows
+    assert error.value.message_dict == {
+        "cod_amount": [
+            f"The sum to collect, {_money('24 000.00')}, is not the partner's own {_money('25 000.00')}: give the "
+            "sum the partner decided; it becomes the partner's sum."
+        ]
+    }
+    to_send.refresh_from_db()
+    assert (to_send.cod_amount, to_send.original_cod, to_send.items.get().quantity) == (
+        Decimal("24000.00"),
+        Decimal("25000.00"),
+        2,
+    )
+    # with the partner's sum given, the decision holds
+    amendments.order_amend(order=to_send, cod_amount="12500", **decision)
+    to_send.refresh_from_db()
+    assert (to_send.cod_amount, to_send.original_cod, to_send.original_goods_value) == (
+        Decimal("12500.00"),
+        Decimal("12500.00"),
+        Decimal("12500.00"),
+    )
+
+
 # -- the partner is told ----------------------------------------------------------------------------------------------
 
 
@@ -549,7 +695,7 @@ def test_the_api_history_has_every_change_in_the_order_it_happened(
     ]
     amend = history[-2]
     assert {key: amend[key] for key in ("reason", "source", "actor", "changes")} == {
-        "reason": "Скидка",
+        "reason": "Confirmed with the customer on the call",
         "source": "call_center",
         "actor": logist.get_full_name(),
         "changes": {"cod_amount": {"old": "25000.00", "new": "24500.00"}},
@@ -570,7 +716,7 @@ def test_an_order_amended_webhook_is_queued_with_the_change(
     assert (data["order"]["id"], data["order"]["cod_amount"], data["reason"], data["source"]) == (
         order.pk,
         "24500.00",
-        "Скидка",
+        "Confirmed with the customer on the call",
         "call_center",
     )
     # the address is the customer's: the partner reads it from the order, not from the event
@@ -592,6 +738,58 @@ def test_erasing_personal_data_erases_the_addresses_in_the_change_history(
 
     assert _changes(order) == [{"address": {"old": "", "new": ""}}]
     assert Order.objects.get(pk=order.pk).address == ""
+
+
+def test_retention_erases_the_reasons_of_an_orders_changes(
+    calling_order, head, logist, ceiling_1000, at_tuesday_10
+):
+    """A reason is written by people and often holds the customer's data: erased with the rest."""
+    order = calling_order(items=ONE_KETTLE, address="ул. Абая, 10")
+    kept = calling_order(items=ONE_KETTLE)
+    for target in (order, kept):
+        amendments.order_amend(
+            order=target,
+            actor=head,
+            source="staff",
+            reason="Клиентка Айгерим просит везти на Сатпаева, 5, звонить на +7 701 000 00 00",
+            address="ул. Сатпаева, 5",
+        )
+    _call(logist, order, confirmed_sum="24500")
+    Order.objects.filter(pk=order.pk).update(status="paid", closed_at=timezone.now() - timedelta(days=400))
+
+    assert personal_data_erase_expired() == 1
+
+    assert [
+        (row.reason, row.changes) for row in OrderAmendment.objects.filter(order=order).order_by("id")
+    ] == [
+        ("—", {"address": {"old": "", "new": ""}}),
+        ("—", {"cod_amount": {"old": "25000.00", "new": "24500.00"}}),
+    ]
+    assert OrderAmendment.objects.get(order=kept).reason == (
+        "Клиентка Айгерим просит везти на Сатпаева, 5, звонить на +7 701 000 00 00"
+    )
+
+
+def test_an_operators_note_stays_on_the_call_and_is_never_the_reason_of_a_change(
+    user_a, calling_order, logist, ceiling_1000, at_tuesday_10
+):
+    """The call screen's free note used to become the change's reason, sent to the partner in `order.amended`
+    (which hides the address itself) and kept past retention."""
+    note = "Новый адрес ул. Мира, 5, кв. 2; второй номер +7 701 000 00 00"
+    with Recorder() as receiver:
+        webhooks.endpoint_create(actor=user_a, url=receiver.url, events=["order.amended"])
+        order = calling_order(items=ONE_KETTLE)
+        attempt = _call(
+            logist, order, confirmed_sum="24500", confirmed_address="ул. Мира, 5, кв. 2", note=note
+        )
+
+    row = OrderAmendment.objects.get(order=order)
+    event = WebhookEvent.objects.get(type="order.amended")
+    assert (row.reason, event.payload["data"]["reason"], attempt.note) == (
+        "Confirmed with the customer on the call",
+        "Confirmed with the customer on the call",
+        note,
+    )
 
 
 # -- the guard: nothing else writes an order's money or data ----------------------------------------------------------
@@ -629,13 +827,73 @@ def test_the_database_refuses_changing_an_orders_money_or_data_outside_the_door(
         with pytest.raises(IntegrityError, match="order items"), transaction.atomic():
             write()
     # the other doors: a status move sets the agreed date with the status, the retention task erases and stamps
-    Order.objects.filter(pk=order.pk).update(status="delivery_agreed", delivery_date=WEDNESDAY)
+    with amendments.order_door("workflow"):
+        Order.objects.filter(pk=order.pk).update(status="delivery_agreed", delivery_date=WEDNESDAY)
     Order.objects.filter(pk=order.pk).update(address="", personal_data_erased_at=timezone.now())
     # and the amendment service's own door closes behind it
     with pytest.raises(IntegrityError), transaction.atomic():
         with amendments.order_door("amendment"):
             pass
         Order.objects.filter(pk=order.pk).update(cod_amount=Decimal("1"))
+
+
+def test_the_agreed_date_changes_only_with_a_status_move_through_the_workflows_door(
+    calling_order, logist, at_tuesday_10
+):
+    """Any UPDATE that changed the status used to pass the guard with any delivery date, from any code."""
+    order = calling_order()
+    refused = [
+        # no door: a status move written by hand
+        ({"status": "delivery_agreed", "delivery_date": WEDNESDAY}, None),
+        # the workflow's door without a status move
+        ({"delivery_date": WEDNESDAY}, "workflow"),
+        # the workflow's door with a status move and anything but the date
+        ({"status": "delivery_agreed", "delivery_date": WEDNESDAY, "cod_amount": Decimal("1")}, "workflow"),
+        # another door's
+        ({"status": "delivery_agreed", "delivery_date": WEDNESDAY}, "intake"),
+    ]
+    for change, door in refused:
+        with pytest.raises(IntegrityError, match="only through orders.amendments"), transaction.atomic():
+            if door:
+                with amendments.order_door(door):
+                    Order.objects.filter(pk=order.pk).update(**change)
+            else:
+                Order.objects.filter(pk=order.pk).update(**change)
+
+    workflow.perform(
+        order, action="agree_delivery", actor=logist, source="staff", data={"delivery_date": WEDNESDAY}
+    )
+    workflow.perform(order, action="return_to_calling", actor=logist, source="staff", reason="Клиент уехал")
+
+    assert [(row.action, row.to_status) for row in OrderHistory.objects.filter(order=order).order_by("id")][
+        -2:
+    ] == [
+        ("agree_delivery", "delivery_agreed"),
+        ("return_to_calling", "calling"),
+    ]
+    assert Order.objects.get(pk=order.pk).delivery_date is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_intake_writes_items_only_for_the_orders_its_transaction_created(reference_data):
+    """Inside the intake's door, items could be added to any order; now only to the orders of the same transaction
+    (savepoints included: Django's nested `atomic` blocks)."""
+    partner = PartnerFactory()
+    product = ProductFactory(partner=partner, sku="A-1")
+    committed = make_order(partner, product=product)  # created and committed before
+
+    item = {"partner_id": partner.pk, "product": product, "quantity": 1, "unit_price": Decimal("1")}
+    with pytest.raises(IntegrityError, match="only for the orders it creates"), transaction.atomic():
+        with amendments.order_door("intake"):
+            OrderItem.objects.create(order=committed, **item)
+    with transaction.atomic():
+        fresh = make_order(
+            partner, product=product
+        )  # the intake's own items, in a savepoint of this transaction
+        with transaction.atomic(), amendments.order_door("intake"):
+            OrderItem.objects.create(order=fresh, **item)
+
+    assert [order.items.count() for order in (committed, fresh)] == [1, 2]
 
 
 def test_the_admin_shows_orders_and_changes_none(calling_order, make_user, login):
@@ -671,7 +929,8 @@ ALLOWED = {
     ("orders/intake.py", "Order(…)"): "the intake builds the row it just inserted",
     ("orders/intake.py", "orders_order"): "the intake inserts orders",
     ("orders/intake.py", "orders_orderitem"): "the intake inserts items (through the door «intake»)",
-    ("orders/workflow.py", "delivery_date"): "a status move sets or clears the agreed date with the status",
+    ("orders/workflow.py", "delivery_date"): "a status move sets or clears the agreed date with the status "
+    "(through its door «workflow»)",
     ("orders/services.py", "address"): "the retention task erases the address as it stamps the erasure",
     ("ketlogistic/core/volume.py", "orders_order"): "the volume generator inserts orders",
     ("ketlogistic/core/volume.py", "orders_orderitem"): "the volume generator inserts items",
