@@ -455,17 +455,7 @@ def call_outcome(
     CallClaim.objects.filter(order=order).delete()
 
     if outcome == Outcome.AGREED:
-        if order.status == OrderStatus.CALLING:
-            workflow.perform(
-                order,
-                action="agree_delivery",
-                actor=actor,
-                source=OrderSource.STAFF,
-                # no address: the customer's personal data stays on the order (its changes in the amendments)
-                data={"delivery_date": agreed_date, "sum": str(order.cod_amount)},
-                now=now,
-            )
-            registry_add_late(order, now=now)
+        _agree_delivery(actor=actor, order=order, agreed_date=agreed_date, reason="", now=now)
     elif outcome == Outcome.REFUSED:
         workflow.perform(
             order, action="refuse", actor=actor, source=OrderSource.STAFF, reason=reason, now=now
@@ -480,6 +470,24 @@ def call_outcome(
         )
     hooks.run_attempt_hooks(attempt)
     return attempt
+
+
+def _agree_delivery(*, actor, order: Order, agreed_date: date | None, reason: str, now: datetime) -> None:
+    """An order being called moves to «delivery agreed» (an agreed order stays: a re-agreement is the amendment
+    door's) and joins a registry already built for its day."""
+    if order.status != OrderStatus.CALLING:
+        return
+    workflow.perform(
+        order,
+        action="agree_delivery",
+        actor=actor,
+        source=OrderSource.STAFF,
+        reason=reason,
+        # no address: the customer's personal data stays on the order (its changes in the amendments)
+        data={"delivery_date": agreed_date, "sum": str(order.cod_amount)},
+        now=now,
+    )
+    registry_add_late(order, now=now)
 
 
 def _decision_without_a_call(
@@ -509,17 +517,7 @@ def _decision_without_a_call(
             now=now,
         )
     elif outcome == Outcome.AGREED:
-        if order.status == OrderStatus.CALLING:
-            workflow.perform(
-                order,
-                action="agree_delivery",
-                actor=actor,
-                source=OrderSource.STAFF,
-                reason=note,
-                data={"delivery_date": agreed_date, "sum": str(order.cod_amount)},
-                now=now,
-            )
-            registry_add_late(order, now=now)
+        _agree_delivery(actor=actor, order=order, agreed_date=agreed_date, reason=note, now=now)
     elif outcome == Outcome.REFUSED:
         workflow.perform(
             order,
