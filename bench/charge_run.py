@@ -20,7 +20,7 @@ from django.db import connection, transaction  # noqa: E402
 from bench.load import median  # noqa: E402
 from billing import runs  # noqa: E402
 from billing.models import BillingRun, Charge  # noqa: E402
-from ketlogistic.core.volume import generate  # noqa: E402
+from setup.volume import generate  # noqa: E402
 
 BARE = """
 WITH fees AS (

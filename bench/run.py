@@ -662,11 +662,11 @@ def context(orders: int) -> dict:
     """Everything the benchmarks need from the data: partners, keys, logins, cursors, tracking pairs."""
     from django.db import connection
 
+    from geography.models import City
     from integrations.api_keys import api_key_create
     from ketlogistic.core.models import Partner, User
     from ketlogistic.core.pagination import encode_cursor
     from ketlogistic.core.roles import Role
-    from warehouses.models import City
 
     partners = list(Partner.objects.filter(name__startswith="Объём-").order_by("pk")[:4])
     users = {p.pk: User.objects.get(partner=p, username__startswith="volume_").username for p in partners}

@@ -7,7 +7,7 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
-        from orders.delivery import services as delivery
+        from delivery import services as delivery
 
         from . import accruals
 

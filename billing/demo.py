@@ -96,7 +96,7 @@ def _week_orders(partner: Partner, week_start, rng: random.Random, people: dict)
 
 def _collected(orders_paid, courier) -> None:
     """The couriers' cash of those days, handed over in the evening: collections, accrued to the partner."""
-    from orders.delivery.models import Collection
+    from delivery.models import Collection
 
     for order, paid_at in orders_paid:
         collection = Collection.objects.create(

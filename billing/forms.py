@@ -24,7 +24,7 @@ class StatementFilter(forms.Form):
 
     def __init__(self, *args, partner=None, **kwargs):
         super().__init__(*args, **kwargs)
-        from warehouses.models import City
+        from geography.models import City
 
         self.fields["kind"].choices = [("", _("Everything")), *ENTRY_KIND_LABELS.items()]
         self.fields["city"].queryset = (
@@ -94,8 +94,8 @@ class TariffLineForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        from geography.models import City
         from ketlogistic.core.models import Partner
-        from warehouses.models import City
 
         self.fields["partner"].queryset = Partner.objects.order_by("country", "name")
         self.fields["city"].queryset = City.objects.order_by("country", "name")

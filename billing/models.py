@@ -75,7 +75,7 @@ class TariffLine(models.Model):
     percent = models.DecimalField(_("percent"), max_digits=5, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     city = models.ForeignKey(
-        "warehouses.City",
+        "geography.City",
         verbose_name=_("city"),
         on_delete=models.PROTECT,
         null=True,
@@ -197,7 +197,7 @@ class Charge(models.Model):
         db_index=False,
     )
     city = models.ForeignKey(
-        "warehouses.City",
+        "geography.City",
         on_delete=models.DO_NOTHING,
         null=True,
         blank=True,
@@ -382,7 +382,7 @@ class Entry(models.Model):
         Charge, on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
     )
     city = models.ForeignKey(
-        "warehouses.City",
+        "geography.City",
         on_delete=models.DO_NOTHING,
         null=True,
         blank=True,

@@ -182,7 +182,7 @@ def all_balances() -> list[dict]:
 
 def couriers_cash() -> list[dict]:
     """Cash still with couriers (collected, not handed over), per courier."""
-    from orders.delivery.models import CashBalance
+    from delivery.models import CashBalance
 
     return list(
         CashBalance.objects.filter(account="courier", amount__gt=0)

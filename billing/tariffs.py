@@ -42,7 +42,7 @@ COUNTRY_DEFAULTS = {
 def load_default_tariffs() -> int:
     """The country defaults, the distance bands of the reference data, storage and unscheduled returns from the
     settings. Loading twice adds nothing."""
-    from warehouses.models import DistanceBand
+    from geography.models import DistanceBand
 
     created = 0
     for country, values in COUNTRY_DEFAULTS.items():

@@ -7,11 +7,11 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from geography.models import Warehouse
 from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import User
 from orders.models import Order
 from orders.statuses import OrderStatus
-from warehouses.models import Warehouse
 
 from . import services, telephony
 from .models import CallAttempt, CallState, Outcome, QualityReview

@@ -49,7 +49,7 @@ class HotlineSearchForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from warehouses.models import City
+        from geography.models import City
 
         self.fields["city"].queryset = City.objects.order_by("country", "name")
 

@@ -148,7 +148,7 @@ class CallAttempt(models.Model):
 class DeliveryRegistry(models.Model):
     """The day's registry of a city: customers who agreed to delivery on that day (реестр на доставку)."""
 
-    warehouse = models.ForeignKey("warehouses.Warehouse", on_delete=models.PROTECT, related_name="registries")
+    warehouse = models.ForeignKey("geography.Warehouse", on_delete=models.PROTECT, related_name="registries")
     date = models.DateField(_("delivery date"))
     built_at = models.DateTimeField(_("built"))
 

@@ -734,7 +734,7 @@ def registry_add_late(order: Order, *, now: datetime) -> None:
 
 def registries_build_due(*, now: datetime | None = None) -> int:
     """At the cut-off, every city's registry for tomorrow (run by beat; building twice adds nothing)."""
-    from warehouses.models import Warehouse
+    from geography.models import Warehouse
 
     now = now or timezone.now()
     cutoff = time.fromisoformat(settings.REGISTRY_CUTOFF)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from geography.models import Warehouse
 from ketlogistic.core import access, crypto
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
@@ -27,7 +28,6 @@ from orders.models import Order
 from orders.selectors import customer_profile
 from orders.services import rules_for
 from orders.statuses import OrderStatus
-from warehouses.models import Warehouse
 
 from . import scripts, selectors, services, telephony
 from .forms import EscalationResolveForm, HotlineSearchForm, InboundForm, OutcomeForm, ReviewForm, SectionForm

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalogue.models import Product
 from ketlogistic.core.models import Partner
-from warehouses.models import Product
 
 from .api_keys import active_key, api_key_create
 from .models import ApiKey

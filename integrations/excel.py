@@ -32,6 +32,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from catalogue.models import Product
+from geography.models import City
 from ketlogistic.core import crypto, xlsx_reader
 from ketlogistic.core.excel import FileRejected, sniff_xlsx
 from ketlogistic.core.models import Partner
@@ -49,7 +51,6 @@ from orders.intake import (
 )
 from orders.models import Order
 from orders.statuses import DeliveryKind, OrderSource
-from warehouses.models import City, Product
 
 from .models import ExcelImport, ExcelMapping
 

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from delivery import views as delivery_views
 from ketlogistic.core import views as core_views
 from orders import views as order_views
-from orders.delivery import views as delivery_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -18,7 +18,7 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("warehouses/", include("warehouses.urls")),
     path("callcenter/", include("callcenter.urls")),
-    path("delivery/", include("orders.delivery.urls")),
+    path("delivery/", include("delivery.urls")),
     path("billing/", include("billing.urls")),
     path("track/", delivery_views.track, name="track"),
     path("api/v1/", include("integrations.api.urls")),

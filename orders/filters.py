@@ -8,10 +8,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from geography.models import City
 from ketlogistic.core import access, crypto
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from ketlogistic.core.widgets import FastCheckboxSelectMultiple, FastSelect
-from warehouses.models import City
 
 from .models import Order, OrderItem, OrderPhone
 from .statuses import DeliveryKind, OrderStatus

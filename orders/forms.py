@@ -2,9 +2,10 @@ from django import forms
 from django.forms import formset_factory
 from django.utils.translation import gettext_lazy as _
 
+from catalogue.models import Product
+from geography.models import City
 from ketlogistic.core import access
 from ketlogistic.core.forms import MoneyInputField
-from warehouses.models import City, Product
 
 from .statuses import DeliveryKind
 

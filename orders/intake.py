@@ -22,13 +22,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from catalogue.models import Product
+from geography.models import City
 from ketlogistic.core import crypto
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import parse_money, round_money
 from ketlogistic.core.params import UNSTORABLE, parse_id
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
-from warehouses.models import City, Product
 
 from .models import Order
 from .statuses import DeliveryKind, OrderStatus

@@ -28,7 +28,7 @@ class Order(models.Model):
     customer_name = models.CharField(_("customer"), max_length=200)
     country = models.CharField(_("country"), max_length=2, choices=Country.choices)
     city = models.ForeignKey(
-        "warehouses.City", verbose_name=_("city"), on_delete=models.PROTECT, related_name="orders"
+        "geography.City", verbose_name=_("city"), on_delete=models.PROTECT, related_name="orders"
     )
     address = models.CharField(_("address"), max_length=500)
     distance_km = models.DecimalField(
@@ -151,7 +151,7 @@ class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
     partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
     product = models.ForeignKey(
-        "warehouses.Product", verbose_name=_("product"), on_delete=models.PROTECT, related_name="order_items"
+        "catalogue.Product", verbose_name=_("product"), on_delete=models.PROTECT, related_name="order_items"
     )
     quantity = models.PositiveIntegerField(_("quantity"))
     unit_price = MoneyField(_("unit price"))

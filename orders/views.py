@@ -16,13 +16,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, count_up_to
 from ketlogistic.core.params import parse_id
-from warehouses.models import Product
 
 from . import amendments, exports, selectors, services, workflow
 from .filters import SORTS, phone_search_key

@@ -18,10 +18,10 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 def ensure_reference_data() -> None:
     """Geography and calendars: loaded once, and again after a transactional test flushed them."""
+    from geography.loader import load_geography
+    from geography.models import City
     from ketlogistic.core.models import WorkingCalendar
     from ketlogistic.core.reference import load_calendars
-    from warehouses.geography import load_geography
-    from warehouses.models import City
 
     if not City.objects.exists():
         load_geography()

@@ -3,9 +3,10 @@
 import factory
 from django.contrib.auth.hashers import make_password
 
+from catalogue.models import Product
+from geography.models import City
 from ketlogistic.core.models import Partner, StaffScope, User
 from ketlogistic.core.roles import PARTNER_ROLES, Role
-from warehouses.models import City, Product
 
 PASSWORD = "test-pass-12345"
 _HASHED = make_password(PASSWORD)
@@ -94,8 +95,9 @@ _order_counter = [0]
 
 def put_stock(product, city_name: str, quantity: int = 100, *, country: str | None = None):
     """Units on the shelf of a city's warehouse (a count surplus: the simplest honest ledger entry)."""
+    from geography.models import Warehouse
     from warehouses import ledger
-    from warehouses.models import MoveKind, Place, Warehouse
+    from warehouses.models import MoveKind, Place
 
     warehouse = Warehouse.objects.get(city=city(city_name, country))
     ledger.apply_moves(

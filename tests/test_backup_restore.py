@@ -14,7 +14,7 @@ from django.db import connection
 
 from billing.tariffs import load_default_tariffs
 from ketlogistic.core import crypto
-from ketlogistic.core.volume import generate, verify
+from setup.volume import generate, verify
 from tests.faults_support import database_url
 
 ROOT = Path(__file__).resolve().parent.parent

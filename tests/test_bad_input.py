@@ -475,9 +475,9 @@ def test_a_nul_in_a_form_is_refused_and_changes_nothing(cabinet, product_a):
 
 @pytest.fixture
 def shipped(partner_a, product_a, make_user):
+    from geography.models import Warehouse
     from ketlogistic.core.roles import Role
     from warehouses import transfers
-    from warehouses.models import Warehouse
 
     keeper = make_user(Role.WAREHOUSE, scopes=[{"country": "KZ"}])
     put_stock(product_a, "Астана", 3)

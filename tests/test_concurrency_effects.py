@@ -39,11 +39,12 @@ from billing.models import Payout, Posting
 from billing.tariffs import load_default_tariffs
 from callcenter import services as calls
 from callcenter.models import Outcome, RegistryEntry
+from delivery import cash
+from delivery import services as delivery
+from delivery.models import CashHandover, CashMove, CourierDay, DeliveryStop
+from geography.models import Warehouse
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import Role
-from orders.delivery import cash
-from orders.delivery import services as delivery
-from orders.delivery.models import CashHandover, CashMove, CourierDay, DeliveryStop
 from orders.models import Order, OrderHistory
 from orders.services import order_send
 from tests.billing.conftest import make_collection, make_worked_orders
@@ -53,7 +54,7 @@ from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, m
 from tests.warehouses.conftest import photo
 from warehouses import fulfilment, transfers
 from warehouses import ledger as stock_ledger
-from warehouses.models import Transfer, Warehouse
+from warehouses.models import Transfer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

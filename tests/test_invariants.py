@@ -41,24 +41,25 @@ from billing.models import Payout
 from billing.tariffs import load_default_tariffs
 from callcenter import services as calls
 from callcenter.models import Outcome
-from ketlogistic.core.calendar import calendar_for
-from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.roles import Role
-from orders import services as order_services
-from orders.delivery import cash
-from orders.delivery import services as delivery
-from orders.delivery.models import (
+from delivery import cash
+from delivery import services as delivery
+from delivery.models import (
     CashDiscrepancy,
     CourierDay,
     DeliveryStop,
 )
+from geography.models import Warehouse
+from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.roles import Role
+from orders import services as order_services
 from orders.models import Order, PartnerRules
 from tests.clock import ALMATY
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, order_row
 from tests.warehouses.conftest import photo
 from warehouses import fulfilment, transfers
 from warehouses import ledger as stock_ledger
-from warehouses.models import Place, Transfer, Warehouse
+from warehouses.models import Place, Transfer
 
 IBAN = "KZ86125KZT5004100100, Halyk Bank"
 # a Friday morning: the first working day after it is in a new week, so weekly runs find work to charge

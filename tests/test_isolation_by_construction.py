@@ -296,8 +296,9 @@ def _agreed_for_a_day_without_registry(world):
 def test_b_s_writes_naming_a_s_objects_are_refused_and_change_nothing(world, clients, db):
     import json
 
+    from geography.models import Warehouse
     from orders.models import OrderItem
-    from warehouses.models import Transfer, Warehouse
+    from warehouses.models import Transfer
 
     a, b = world.objects["partner"], world.objects["partner_b"]
     agreed = _agreed_for_a_day_without_registry(world)
@@ -433,8 +434,8 @@ def test_b_s_exports_hold_b_s_rows_and_none_of_a_s(world, clients, db):
 
 
 def test_the_task_releasing_waiting_orders_keeps_to_the_partner_it_is_given(world, db):
+    from geography.models import Warehouse
     from orders.models import Order
-    from warehouses.models import Warehouse
     from warehouses.tasks import release_waiting
 
     waiting = Order.objects.filter(partner=world.objects["partner"], status="awaiting_stock")

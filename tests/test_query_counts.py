@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from integrations.api_keys import api_key_create
 from ketlogistic.core.models import Partner, StaffScope, User
 from ketlogistic.core.roles import Role
-from ketlogistic.core.volume import generate
+from setup.volume import generate
 
 pytestmark = pytest.mark.django_db
 

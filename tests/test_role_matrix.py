@@ -12,11 +12,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from geography.models import Warehouse
 from integrations.api_keys import api_key_create
 from ketlogistic.core.roles import Role
 from tests.factories import city
 from tests.url_catalogue import routes
-from warehouses.models import Warehouse
 
 pytestmark = pytest.mark.django_db
 

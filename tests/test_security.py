@@ -29,13 +29,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from callcenter import services as calls
 from callcenter.models import CallAttempt, Outcome
+from delivery import services as delivery
+from delivery.models import CourierDay, DeliveryStop
 from integrations import webhooks
 from integrations.models import ApiKey
 from ketlogistic.core import access
 from ketlogistic.core.models import AuditEntry, User
 from ketlogistic.core.roles import Role
-from orders.delivery import services as delivery
-from orders.delivery.models import CourierDay, DeliveryStop
 from orders.models import Order
 from orders.services import order_send
 from tests.billing import conftest as billing_fixtures
@@ -256,11 +256,12 @@ def _candidates(user) -> dict[str, list[int]]:
     """For each URL argument, ids of objects this user may see (decided by `access.scoped`)."""
     from billing.models import BillingRun, Payout
     from callcenter.models import DeliveryRegistry, Escalation, InboundCall, ScriptSection
+    from catalogue.models import Product
+    from delivery.models import CashDiscrepancy, PostShipment
     from integrations.models import ExcelImport, PullConnector, WebhookEndpoint
     from ketlogistic.core.models import Notice, Partner
-    from orders.delivery.models import CashDiscrepancy, PostShipment
     from orders.models import SavedFilter
-    from warehouses.models import Product, Receipt, Transfer
+    from warehouses.models import Receipt, Transfer
 
     models = {
         "order_id": Order,
@@ -367,7 +368,8 @@ def test_uploaded_files_are_served_only_by_checking_views_and_never_as_html_or_s
 ):
     from django.core.files.storage import default_storage
 
-    from warehouses.models import Transfer, Warehouse
+    from geography.models import Warehouse
+    from warehouses.models import Transfer
     from warehouses.transfers import check_photo
 
     # 1. nothing under MEDIA_URL is served: not a planted page, not a recording, not an Excel import

@@ -25,20 +25,20 @@ from billing.forms import PayoutRequestForm, TariffLineForm
 from callcenter import services as calls
 from callcenter.forms import OutcomeForm
 from callcenter.models import Outcome
+from catalogue.models import Product
+from delivery.forms import PostStatusForm
 from integrations import excel
 from integrations.api import serializers as api_serializers
 from integrations.api_keys import api_key_create
 from ketlogistic.core.forms import MoneyInputField
 from ketlogistic.core.money import MoneyField
 from orders import amendments
-from orders.delivery.forms import PostStatusForm
 from orders.forms import AmendForm, OrderForm, OrderItemForm, RulesForm
 from orders.models import Order, OrderAmendment, PartnerRules
 from tests.clock import TUESDAY_10
 from tests.factories import city
 from tests.integrations.conftest import ApiClient, api_order
 from warehouses.forms import ReceiptForm
-from warehouses.models import Product
 
 pytestmark = pytest.mark.django_db
 

@@ -145,17 +145,17 @@ def build_world() -> World:
         Script,
         ScriptSection,
     )
+    from delivery import services as delivery
+    from delivery.models import CashDiscrepancy, CourierDay, DeliveryStop, PostShipment
     from integrations import excel, webhooks
     from integrations.api_keys import api_key_create
     from integrations.models import ApiKey, PullConnector, WebhookDelivery
-    from ketlogistic.core.management.commands.seed_demo import DEMO_STEPS
     from ketlogistic.core.models import Partner, StaffScope, User
     from ketlogistic.core.roles import Role
     from ketlogistic.core.services import notice_post
-    from orders.delivery import services as delivery
-    from orders.delivery.models import CashDiscrepancy, CourierDay, DeliveryStop, PostShipment
     from orders.intake import orders_create_many
     from orders.services import discussion_post, order_send, saved_filter_save
+    from setup.demo import DEMO_STEPS
     from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order, order_row
     from warehouses.models import Receipt, Transfer
 

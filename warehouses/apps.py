@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 class WarehousesConfig(AppConfig):
     name = "warehouses"
-    verbose_name = _("Warehouses and geography")
+    verbose_name = _("Warehouses")
 
     def ready(self):
         # Units follow orders (reserve on send, courier, delivery, refusal) inside the order's transaction.

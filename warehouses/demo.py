@@ -9,10 +9,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from catalogue.models import Product
+from geography.models import Warehouse
 from ketlogistic.core.models import Partner, User
 
 from . import transfers
-from .models import Product, Receipt, Transfer, Warehouse
+from .models import Receipt, Transfer
 
 CATALOGUE = {
     "Алем Трейд": [

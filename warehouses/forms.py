@@ -1,11 +1,11 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from catalogue.models import Product
+from geography.models import City, Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.countries import Country
 from ketlogistic.core.forms import MoneyInputField
-
-from .models import City, Product, Warehouse
 
 
 class StockFilterForm(forms.Form):

@@ -19,13 +19,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from geography.models import ShippingGroup, Warehouse
 from orders import workflow
 from orders.models import Order, OrderItem
 from orders.statuses import DeliveryKind, OrderSource, OrderStatus
 
 from . import ledger
 from .ledger import Move, StockError
-from .models import MoveKind, Place, ShippingGroup, StockBalance, Transfer, TransferLine, Warehouse
+from .models import MoveKind, Place, StockBalance, Transfer, TransferLine
 
 
 def main_warehouse() -> Warehouse:

@@ -18,9 +18,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalogue.models import Product
+from geography.models import Warehouse
 from ketlogistic.core.errors import ApplicationError
 
-from .models import BALANCE_PLACES, Place, Product, StockBalance, StockMove, Warehouse
+from .models import BALANCE_PLACES, Place, StockBalance, StockMove
 
 
 class StockError(ApplicationError):

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 from django.db.models import Sum
 
+from catalogue.models import Product
+from geography.models import Warehouse
 from ketlogistic.core import access
 
-from .models import Place, Product, StockBalance, StockMove, Transfer, Warehouse
+from .models import Place, StockBalance, StockMove, Transfer
 
 
 @dataclass

@@ -5,8 +5,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from geography.models import Warehouse
+
 from . import contract_end, fulfilment, transfers
-from .models import Warehouse
 
 
 @shared_task(name="warehouses.plan_supply", ignore_result=True)

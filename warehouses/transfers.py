@@ -23,6 +23,8 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalogue.models import Product
+from geography.models import City, Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -32,16 +34,13 @@ from orders.statuses import OrderSource, OrderStatus
 from . import fulfilment, ledger
 from .ledger import Move
 from .models import (
-    City,
     MoveKind,
     Place,
-    Product,
     Receipt,
     ReceiptLine,
     StockBalance,
     Transfer,
     TransferLine,
-    Warehouse,
     WarehouseCharge,
 )
 
@@ -253,7 +252,7 @@ def plan_supply(*, ship_date: date, now=None, partner_ids=None) -> list[Transfer
 
 
 def _weekdays(city: City) -> list[int]:
-    from .models import ShippingGroup
+    from geography.models import ShippingGroup
 
     found = (
         ShippingGroup.objects.filter(number=city.shipping_group).values_list("weekdays", flat=True).first()

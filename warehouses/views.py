@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
@@ -22,7 +23,7 @@ from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 
 from . import contract_end, selectors, transfers
 from .forms import LinesForm, ReceiptForm, ReturnForm, StockFilterForm
-from .models import ContractEnd, Product, Receipt, Transfer, WarehouseCharge
+from .models import ContractEnd, Receipt, Transfer, WarehouseCharge
 from .transfers import PHOTO_FORMATS
 
 

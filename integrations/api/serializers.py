@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from callcenter.models import Outcome
+from catalogue.models import Product
 from ketlogistic.core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, parse_money
 from orders.statuses import DeliveryKind, OrderStatus
-from warehouses.models import Product
 
 from ..sandbox import ACTIONS as SANDBOX_ACTIONS
 

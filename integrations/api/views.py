@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from billing.models import ENTRY_KIND_LABELS, Entry
 from billing.selectors import balance_entries, balance_summary
+from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -31,7 +32,6 @@ from orders import workflow
 from orders.intake import CityDirectory, orders_create_many
 from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, OrderPhone
 from orders.statuses import OrderSource, OrderStatus
-from warehouses.models import Product
 
 from ..idempotency import idempotent
 from ..sandbox import NEXT_STEP, sandbox_advance
@@ -522,7 +522,7 @@ class ProductListCreateApi(PartnerApi):
     def post(self, request):
         serializer = s.ProductSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        from warehouses.services import product_create
+        from catalogue.services import product_create
 
         product = product_create(
             actor=request.user,
@@ -553,7 +553,7 @@ class ProductDetailApi(PartnerApi):
         },
     )
     def patch(self, request, product_id: int):
-        from warehouses.services import product_update
+        from catalogue.services import product_update
 
         product = self._product(product_id)
         serializer = s.ProductSerializer(product, data=request.data, partial=True)
@@ -571,7 +571,7 @@ class ProductDetailApi(PartnerApi):
         },
     )
     def put(self, request, product_id: int):
-        from warehouses.services import product_update
+        from catalogue.services import product_update
 
         product = self._product(product_id)
         serializer = s.ProductSerializer(product, data=request.data)

@@ -124,7 +124,7 @@ class StaffScope(models.Model):
         Partner, verbose_name=_("partner"), on_delete=models.CASCADE, null=True, blank=True
     )
     city = models.ForeignKey(
-        "warehouses.City", verbose_name=_("city"), on_delete=models.CASCADE, null=True, blank=True
+        "geography.City", verbose_name=_("city"), on_delete=models.CASCADE, null=True, blank=True
     )
 
     class Meta:

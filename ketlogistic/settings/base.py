@@ -28,12 +28,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "ketlogistic.core",
-    "warehouses",
+    "geography",
+    "catalogue",
     "orders",
-    "orders.delivery",
+    "warehouses",
     "callcenter",
+    "delivery",
     "billing",
     "integrations",
+    "setup",
 ]
 
 MIDDLEWARE = [

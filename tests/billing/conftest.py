@@ -10,8 +10,8 @@ import pytest
 import time_machine
 
 from billing.tariffs import load_default_tariffs
+from delivery.models import Collection
 from ketlogistic.core.roles import Role
-from orders.delivery.models import Collection
 from orders.intake import orders_create_many
 from orders.models import Order
 from orders.services import order_mark_work_started
@@ -63,7 +63,7 @@ def make_worked_orders(
 ):
     """n orders created through the intake (at `created`, by default two hours before `started`), put into work and
     their work started (the first call) at `started`; with `started=None` they stay «на отправку», never worked."""
-    from warehouses.models import Product
+    from catalogue.models import Product
 
     product = product or Product.objects.filter(partner=partner).first()
     rows = []

@@ -8,14 +8,14 @@ import pytest
 import time_machine
 
 from callcenter import services as calls
+from delivery import services
+from delivery.models import CourierDay
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from orders import workflow
-from orders.delivery import services
-from orders.delivery.models import CourierDay
 from orders.services import order_send
 from orders.statuses import OrderSource
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, make_order, put_stock
-from warehouses.models import Warehouse
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WEDNESDAY_MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Almaty"))

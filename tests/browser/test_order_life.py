@@ -25,15 +25,16 @@ from billing import ledger
 from billing.models import BillingRun, Charge, Entry, Payout, Posting
 from billing.tariffs import load_default_tariffs
 from callcenter.scripts import load_default_script
+from delivery.models import CashHandover, CashMove, Collection, CourierDay
+from geography.models import Warehouse
 from integrations import webhooks
 from integrations.models import WebhookDelivery
 from ketlogistic.core.roles import Role
-from orders.delivery.models import CashHandover, CashMove, Collection, CourierDay
 from orders.models import Order
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, put_stock
 from tests.faults_support import wait_until
 from tests.http_servers import Recorder
-from warehouses.models import Transfer, Warehouse
+from warehouses.models import Transfer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -5,10 +5,10 @@ import io
 import pytest
 from playwright.sync_api import expect
 
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, city, put_stock
 from warehouses import transfers
-from warehouses.models import Warehouse
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from callcenter import scripts, services
 from callcenter.models import Escalation, Outcome, Script, ScriptSection
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from tests.isolation import assert_hidden
-from warehouses.models import Warehouse
 
 pytestmark = pytest.mark.django_db
 SECRET_NAME = "Гульнара Секретова"

@@ -11,12 +11,12 @@ from django.urls import reverse
 
 from callcenter import services, tasks
 from callcenter.models import DeliveryRegistry, Outcome, RegistryEntry
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from orders.statuses import OrderStatus
 from tests.clock import ALMATY
 from tests.factories import ProductFactory, make_order, put_stock
-from warehouses.models import Warehouse
 
 pytestmark = pytest.mark.django_db
 WEDNESDAY = date(2026, 11, 25)

@@ -10,12 +10,13 @@ from django.utils import timezone
 
 from billing.models import BillingRun, Charge, ChargeKind
 from callcenter.models import DeliveryRegistry, RegistryEntry
+from catalogue.models import Product
+from delivery.models import CourierDay, DeliveryStop
+from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.models import Partner
 from ketlogistic.core.roles import Role
-from orders.delivery.models import CourierDay, DeliveryStop
 from tests.factories import ProductFactory, city, make_order
-from warehouses.models import Product, Warehouse
 
 pytestmark = pytest.mark.django_db
 

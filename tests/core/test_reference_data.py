@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from warehouses.geography import find_city, load_geography
-from warehouses.models import City, DistanceBand, Warehouse
+from geography.loader import find_city, load_geography
+from geography.models import City, DistanceBand, Warehouse
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,11 @@ import pytest
 
 from callcenter import services as calls
 from callcenter.models import Outcome
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from tests.clock import ALMATY
 from tests.factories import city
-from warehouses.models import Warehouse
 
 WEDNESDAY = date(2026, 11, 25)
 WEDNESDAY_9 = datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY)

@@ -4,10 +4,10 @@ re-assignment during the day."""
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from delivery import services
+from delivery.models import CourierDay, DeliveryEvent, DeliveryStop, StopOutcome
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import Role
-from orders.delivery import services
-from orders.delivery.models import CourierDay, DeliveryEvent, DeliveryStop, StopOutcome
 from orders.models import Order
 from tests.delivery.conftest import WEDNESDAY
 from tests.factories import city

@@ -7,10 +7,10 @@ import pytest
 from django.db import Error as DatabaseError
 from django.db import transaction
 
+from delivery import cash, services
+from delivery.models import CashDiscrepancy, CashMove, CourierDay, DeliveryStop, StopOutcome
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import Role
-from orders.delivery import cash, services
-from orders.delivery.models import CashDiscrepancy, CashMove, CourierDay, DeliveryStop, StopOutcome
 from tests.delivery.conftest import WEDNESDAY
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
+from delivery import cash, services
+from delivery.models import CashMove, Collection, CourierDay, DeliveryEvent, DeliveryStop, StopOutcome
 from ketlogistic.core.errors import ApplicationError
-from orders.delivery import cash, services
-from orders.delivery.models import CashMove, Collection, CourierDay, DeliveryEvent, DeliveryStop, StopOutcome
 from orders.models import Order, OrderHistory, PartnerRules
 from tests.concurrency import run_in_parallel
 from tests.delivery.conftest import WEDNESDAY

@@ -9,10 +9,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from delivery import cash, services
+from delivery.models import CashDiscrepancy, CashHandover, CourierDay, DeliveryStop, StopOutcome
 from ketlogistic.core.roles import Role
 from orders import workflow
-from orders.delivery import cash, services
-from orders.delivery.models import CashDiscrepancy, CashHandover, CourierDay, DeliveryStop, StopOutcome
 from orders.models import Order
 from orders.statuses import OrderSource
 from tests.clock import ALMATY

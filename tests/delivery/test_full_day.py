@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from callcenter.models import CallState
-from orders.delivery import cash, services
-from orders.delivery.models import (
+from delivery import cash, services
+from delivery.models import (
     CashAccount,
     CashBalance,
     CashDiscrepancy,

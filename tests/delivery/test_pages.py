@@ -4,9 +4,9 @@ courier's own route only; the partner's timeline and today's deliveries; isolati
 import pytest
 from django.urls import reverse
 
+from delivery import services
+from delivery.models import CourierDay, DeliveryStop, StopOutcome
 from ketlogistic.core.roles import Role
-from orders.delivery import services
-from orders.delivery.models import CourierDay, DeliveryStop, StopOutcome
 from orders.models import Order
 from tests.delivery.conftest import WEDNESDAY
 from tests.factories import ProductFactory, city, make_order, put_stock
@@ -120,7 +120,7 @@ def test_the_administrator_sees_it_live_and_the_partner_on_the_timeline(
     day_in_progress, couriers, login, courier_admin, client_a, almaty
 ):
     first = day_in_progress[0]
-    from orders.delivery import services as door
+    from delivery import services as door
 
     door.stop_refused(actor=couriers[0], stop=_stop(first), reason="Нет денег")
 
@@ -141,7 +141,7 @@ def test_the_partner_sees_today_s_deliveries_per_city(day_in_progress, client_a,
 
 
 def test_cash_pages_count_and_close(day_in_progress, couriers, courier_admin, login):
-    from orders.delivery import services as door
+    from delivery import services as door
 
     door.stop_paid(actor=couriers[1], stop=_stop(day_in_progress[2]), collected="10000")
     day = CourierDay.objects.get(courier=couriers[1])

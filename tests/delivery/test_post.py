@@ -11,10 +11,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from delivery import post
+from delivery.models import Collection, PostShipment
 from ketlogistic.core.excel import FileRejected
 from ketlogistic.core.roles import Role
-from orders.delivery import post
-from orders.delivery.models import Collection, PostShipment
 from orders.models import Order
 from orders.services import order_send
 from tests.factories import make_order

@@ -8,8 +8,8 @@ import pytest
 from billing import ledger
 from billing.models import Posting
 from billing.tariffs import load_default_tariffs
-from orders.delivery import services
-from orders.delivery.models import CourierDay, DeliveryStop
+from delivery import services
+from delivery.models import CourierDay, DeliveryStop
 from orders.models import PartnerRules
 from tests.delivery.conftest import WEDNESDAY
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from orders.delivery import services
-from orders.delivery.models import CourierDay, DeliveryStop, StopOutcome
+from delivery import services
+from delivery.models import CourierDay, DeliveryStop, StopOutcome
 from orders.selectors import order_timeline
 from tests.delivery.conftest import WEDNESDAY
 from tests.factories import make_order

@@ -7,8 +7,8 @@ import pytest
 
 from integrations import demo
 from integrations.models import ApiKey
-from ketlogistic.core import demo as core_demo
 from ketlogistic.core.models import Partner
+from setup import people as core_demo
 from tests.integrations.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db

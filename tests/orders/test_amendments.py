@@ -19,13 +19,14 @@ from django.utils import timezone, translation
 
 from callcenter import services as calls
 from callcenter.models import Outcome, RegistryEntry
+from delivery import services as delivery
+from delivery.models import CourierDay, DeliveryStop
+from geography.models import City
 from integrations import webhooks
 from integrations.api_keys import api_key_create
 from integrations.models import WebhookDelivery, WebhookEvent
 from ketlogistic.core.roles import Role
 from orders import amendments, workflow
-from orders.delivery import services as delivery
-from orders.delivery.models import CourierDay, DeliveryStop
 from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, PartnerRules
 from orders.services import discussion_post, order_cancel, personal_data_erase_expired
 from tests.clock import ALMATY
@@ -34,7 +35,6 @@ from tests.delivery.conftest import WEDNESDAY
 from tests.factories import PartnerFactory, ProductFactory, city, make_order
 from tests.http_servers import Recorder
 from tests.integrations.conftest import ApiClient
-from warehouses.models import City
 
 pytestmark = pytest.mark.django_db
 
@@ -932,8 +932,8 @@ ALLOWED = {
     ("orders/workflow.py", "delivery_date"): "a status move sets or clears the agreed date with the status "
     "(through its door «workflow»)",
     ("orders/services.py", "address"): "the retention task erases the address as it stamps the erasure",
-    ("ketlogistic/core/volume.py", "orders_order"): "the volume generator inserts orders",
-    ("ketlogistic/core/volume.py", "orders_orderitem"): "the volume generator inserts items",
+    ("setup/volume.py", "orders_order"): "the volume generator inserts orders",
+    ("setup/volume.py", "orders_orderitem"): "the volume generator inserts items",
 }
 
 

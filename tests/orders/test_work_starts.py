@@ -17,6 +17,7 @@ from billing.models import Charge
 from billing.tariffs import load_default_tariffs
 from callcenter import services as calls
 from callcenter.models import CallAttempt, Escalation, Outcome
+from geography.models import Warehouse
 from integrations.api_keys import api_key_create
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import Role
@@ -27,7 +28,6 @@ from orders.statuses import OrderSource
 from tests.clock import ALMATY, TUESDAY_10
 from tests.factories import city, make_order
 from tests.integrations.conftest import ApiClient
-from warehouses.models import Warehouse
 
 pytestmark = pytest.mark.django_db
 
@@ -174,8 +174,8 @@ def test_a_call_to_a_customer_whose_order_is_still_to_send_starts_no_work(
 
 
 def test_handing_the_goods_to_a_courier_starts_work(calling_order, make_user, at_tuesday_10):
-    from orders.delivery import services as delivery
-    from orders.delivery.models import CourierDay
+    from delivery import services as delivery
+    from delivery.models import CourierDay
 
     order = calling_order()
     workflow.perform(
@@ -198,7 +198,7 @@ def test_handing_the_goods_to_a_courier_starts_work(calling_order, make_user, at
 
 
 def test_handing_the_parcel_to_the_post_starts_work(partner_a, product_a, head, make_user, at_tuesday_10):
-    from orders.delivery import post
+    from delivery import post
 
     order = _order(partner_a, product_a, delivery_kind="post", city="Шымкент")
     order_send(order=order, actor=head)

@@ -3,9 +3,9 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from tests.factories import city
-from warehouses.models import Warehouse
 
 
 @pytest.fixture

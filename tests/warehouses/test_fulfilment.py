@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from geography.models import Warehouse
 from orders import workflow
 from orders.models import Order, PartnerRules
 from orders.services import order_send
 from tests.factories import ProductFactory, make_order, put_stock
 from tests.warehouses.conftest import photo
 from warehouses import fulfilment, ledger, transfers
-from warehouses.models import Place, StockBalance, TransferLine, Warehouse
+from warehouses.models import Place, StockBalance, TransferLine
 
 pytestmark = pytest.mark.django_db
 

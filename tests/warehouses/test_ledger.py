@@ -5,11 +5,12 @@ import io
 import pytest
 from django.core.management import call_command
 
+from geography.models import Warehouse
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory, city, make_order, put_stock
 from warehouses import fulfilment, ledger
 from warehouses.ledger import Move, StockError
-from warehouses.models import MoveKind, Place, StockBalance, StockMove, Warehouse
+from warehouses.models import MoveKind, Place, StockBalance, StockMove
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from geography.models import Warehouse
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Notice, Partner
 from orders.models import Order
@@ -16,15 +17,7 @@ from orders.services import order_send
 from tests.factories import ProductFactory, make_order, put_stock
 from tests.warehouses.conftest import photo
 from warehouses import contract_end, ledger, transfers
-from warehouses.models import (
-    ContractEnd,
-    Place,
-    StockBalance,
-    StockMove,
-    Transfer,
-    Warehouse,
-    WarehouseCharge,
-)
+from warehouses.models import ContractEnd, Place, StockBalance, StockMove, Transfer, WarehouseCharge
 
 pytestmark = pytest.mark.django_db
 ALMATY_TZ = ZoneInfo("Asia/Almaty")

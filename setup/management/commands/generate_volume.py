@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from ketlogistic.core.volume import generate
+from setup.volume import generate
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         total = sum(seconds for _name, seconds, _rows in report.steps)
         self.stdout.write(f"Done in {total:.1f} s ({orders / total:,.0f} orders/s)")
         if check:
-            from ketlogistic.core.volume import verify
+            from setup.volume import verify
 
             problems = verify()
             for problem in problems[:50]:

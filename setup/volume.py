@@ -486,9 +486,9 @@ def generate(
     the last one, left as the finance director finds it on Monday: a computed draft. Returns a Report."""
     from billing import ledger
     from billing.models import Account
+    from geography.models import Warehouse
     from ketlogistic.core.bulk import copy_rows
     from ketlogistic.core.models import Partner, User
-    from warehouses.models import Warehouse
 
     report = Report()
     now = end or timezone.now()

@@ -1,13 +1,12 @@
-"""Demo data of the core: two partners and one login for every role (printed by `make run`)."""
+"""Demo people: two partners and one login for every role (printed by `make run`)."""
 
 from dataclasses import dataclass
 
 from django.db import transaction
 
-from warehouses.models import City
-
-from .models import Partner, StaffScope, User
-from .roles import Role
+from geography.models import City
+from ketlogistic.core.models import Partner, StaffScope, User
+from ketlogistic.core.roles import Role
 
 DEMO_PASSWORD = "ketdemo-2026"
 

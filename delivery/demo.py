@@ -9,13 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from callcenter import services as calls
+from geography.models import City, Warehouse
 from ketlogistic.core.models import Partner, User
 from orders import workflow
 from orders.intake import orders_create_many
 from orders.models import Order
 from orders.services import order_send
 from orders.statuses import OrderSource, OrderStatus
-from warehouses.models import City, Warehouse
 
 from . import post, services
 from .models import CourierDay, DeliveryStop, PostShipment, StopOutcome

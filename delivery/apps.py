@@ -3,9 +3,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class DeliveryConfig(AppConfig):
-    """The delivery day (день доставки): a Django app of its own inside `orders/`, labelled `delivery`."""
+    """The delivery day (день доставки): couriers' days, cash custody, the post and tracking."""
 
-    name = "orders.delivery"
+    name = "delivery"
     label = "delivery"
     verbose_name = _("Delivery")
 

@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
+from delivery.post import make_tracking_number
 from ketlogistic.core.models import Partner, User
-
-from . import workflow
-from .intake import orders_create_many
-from .models import Order, PartnerRules
-from .services import discussion_post, order_mark_work_started
-from .statuses import OrderSource
+from orders import workflow
+from orders.intake import orders_create_many
+from orders.models import Order, PartnerRules
+from orders.services import discussion_post, order_mark_work_started
+from orders.statuses import OrderSource
 
 # (target status, the moves that lead there from "на отправку"); "first_call" is the first call to the customer, which
 # starts work on the order (the call center's demo records the calls behind it)
@@ -164,8 +164,6 @@ def seed(context: dict | None = None) -> dict:
                     local_day = timezone.localtime(min(moment, now), ZoneInfo(order.city.timezone)).date()
                     payload["delivery_date"] = local_day + timedelta(days=payload["delivery_date"])
                 if payload.get("tracking_number") == "auto":
-                    from .delivery.post import make_tracking_number
-
                     payload["tracking_number"] = make_tracking_number(10_000_000 + order.pk)
                 if payload.get("collected_amount") == "cod":
                     payload["collected_amount"] = str(order.cod_amount)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from warehouses.geography import load_geography
+from geography.loader import load_geography
 
 
 class Command(BaseCommand):

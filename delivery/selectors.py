@@ -11,13 +11,13 @@ from django.db.models import Count, Prefetch, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.money import format_money
 from orders.models import Order, OrderItem, PartnerRules
 from orders.selectors import TimelineEntry
 from orders.statuses import DeliveryKind, OrderStatus
-from warehouses.models import Warehouse
 
 from . import cash
 from .models import (

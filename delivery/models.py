@@ -24,7 +24,7 @@ class CourierDay(models.Model):
         related_name="courier_days",
     )
     warehouse = models.ForeignKey(
-        "warehouses.Warehouse", verbose_name=_("warehouse"), on_delete=models.PROTECT, related_name="+"
+        "geography.Warehouse", verbose_name=_("warehouse"), on_delete=models.PROTECT, related_name="+"
     )
     date = models.DateField(_("date"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
@@ -185,7 +185,7 @@ class Collection(models.Model):
     amount = MoneyField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     collected_at = models.DateTimeField(_("collected"))
-    city = models.ForeignKey("warehouses.City", on_delete=models.PROTECT, related_name="+")
+    city = models.ForeignKey("geography.City", on_delete=models.PROTECT, related_name="+")
     courier = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -243,7 +243,7 @@ class CashMove(models.Model):
     amount = MoneyField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     courier = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    warehouse = models.ForeignKey("warehouses.Warehouse", on_delete=models.PROTECT, related_name="+")
+    warehouse = models.ForeignKey("geography.Warehouse", on_delete=models.PROTECT, related_name="+")
     day = models.ForeignKey(
         CourierDay, on_delete=models.PROTECT, null=True, blank=True, related_name="cash_moves"
     )
@@ -293,7 +293,7 @@ class CashBalance(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     warehouse = models.ForeignKey(
-        "warehouses.Warehouse", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "geography.Warehouse", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     amount = MoneyField(_("amount"), default=0)
 

@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand
+from django.utils import translation
+
+from setup.demo import seed_demo
+from setup.people import logins_table
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo data set (partners, products, a login for every role, …), loading the reference data first "
+        "when it is missing. Idempotent."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--logins-only", action="store_true", help="Only print the demo logins.")
+
+    def handle(self, *args, logins_only=False, **options):
+        with translation.override("ru"):
+            if not logins_only:
+                seed_demo(report=self.stdout.write)
+            self.stdout.write(logins_table())
