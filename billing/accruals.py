@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from delivery.events import CollectionsSettled
+
 from . import ledger
 from .models import Account, Posting
 
@@ -57,6 +59,6 @@ def accrue(collections, *, at=None) -> int:
     return posted
 
 
-def on_collections_settled(collections) -> None:
-    """Hook of the delivery day: the courier's cash was handed over, or the post remitted."""
-    accrue(collections)
+def on_collections_settled(settled: CollectionsSettled) -> None:
+    """The courier's cash was handed over, or the post remitted: it reaches the partners' balances."""
+    accrue(settled.collections)

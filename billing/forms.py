@@ -1,8 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ketlogistic.core.forms import MoneyInputField
-from ketlogistic.core.money import Currency
+from ketlogistic.core.money import Currency, MoneyInputField
 from ketlogistic.core.params import EARLIEST_DAY, LATEST_DAY
 
 from .models import ENTRY_KIND_LABELS, Payout, TariffLine

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ketlogistic.core.forms import MoneyInputField
+from ketlogistic.core.money import MoneyInputField
 
 from .models import InboundCall, Outcome, ScriptSection
 from .quality import CHECKLIST

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ketlogistic.core import access, crypto
+from ketlogistic.core import access, crypto, reactions
 from ketlogistic.core.calendar import calendar_for, countries_at_work
 from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
@@ -23,12 +23,15 @@ from ketlogistic.core.money import parse_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from ketlogistic.core.services import audit_record
 from orders import workflow
-from orders.amendments import order_amend
+from orders.amendments import OrderAmended, order_amend
 from orders.models import Order, OrderPhone, PartnerRules
-from orders.services import discussion_post, order_mark_work_started
+from orders.services import discussion_post
 from orders.statuses import CALLED_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus
+from orders.work import order_mark_work_started
+from orders.workflow import OrderMoved
 
-from . import hooks, scheduling, telephony
+from . import scheduling, telephony
+from .events import CallAttempted
 from .models import (
     UNANSWERED,
     CallAttempt,
@@ -53,15 +56,15 @@ def _claim_minutes() -> int:
 # -- keeping the calling state in step with the workflow -------------------------------------------------------------
 
 
-def on_transition(order: Order, transition, context) -> None:
-    """Workflow hook: an order entering calling gets its next call time; leaving calling frees its claim."""
+def on_order_moved(moved: OrderMoved) -> None:
+    """An order entering calling gets its next call time; leaving calling frees its claim."""
+    order, context = moved.order, moved.context
     if order.is_test:
         return
     if order.status == OrderStatus.CALLING:
-        call_on = context.data.get("call_on")
         due = (
-            scheduling.start_of(calendar_for(order.country), call_on)
-            if isinstance(call_on, date)
+            scheduling.start_of(calendar_for(order.country), context.call_on)
+            if context.call_on is not None
             else scheduling.first_call_at(order, context.now)
         )
         state, created = CallState.objects.get_or_create(
@@ -468,7 +471,7 @@ def call_outcome(
             order=order,
             text=_("We cannot reach the customer: the phone number is wrong. Please send a correct number."),
         )
-    hooks.run_attempt_hooks(attempt)
+    reactions.react(CallAttempted(attempt=attempt))
     return attempt
 
 
@@ -569,9 +572,10 @@ def _amend_from_call(*, actor, order: Order, reason: str, now: datetime, **value
         ) from exc
 
 
-def on_amended(order: Order, amendment) -> None:
-    """Amendment hook: an agreed order agreed again for another day goes into that day's registry if it was
-    built already (its addendum), as a first agreement does."""
+def on_order_amended(amended: OrderAmended) -> None:
+    """An agreed order agreed again for another day goes into that day's registry if it was built already (its
+    addendum), as a first agreement does."""
+    order, amendment = amended.order, amended.amendment
     if (
         "delivery_date" in amendment.changes
         and order.status == OrderStatus.DELIVERY_AGREED

@@ -3,7 +3,7 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ketlogistic.core.forms import MoneyInputField
+from ketlogistic.core.money import MoneyInputField
 
 from .models import CashDiscrepancy, PostShipment
 

@@ -18,7 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
@@ -28,8 +28,10 @@ from ketlogistic.core.services import audit_record
 from orders import amendments, workflow
 from orders.models import Order, OrderItem, PartnerRules
 from orders.statuses import AmendmentSource, DeliveryKind, OrderSource, OrderStatus
+from orders.workflow import OrderMoved
 
 from . import cash
+from .events import CollectionsSettled
 from .models import (
     CashAccount,
     CashDiscrepancy,
@@ -44,20 +46,9 @@ from .models import (
 
 E = DeliveryEvent.Kind
 
-# Billing accrues collected cash to partners when it reaches the company (registered in its AppConfig).
-_settled_hooks: list = []
-
-
-def register_settled_hook(hook) -> None:
-    """`hook(collections)` runs when collected cash reaches the company: a courier's hand-over, a post remittance."""
-    if hook not in _settled_hooks:
-        _settled_hooks.append(hook)
-
 
 def collections_settled(collections) -> None:
-    collections = list(collections)
-    for hook in list(_settled_hooks):
-        hook(collections)
+    reactions.react(CollectionsSettled(collections=list(collections)))
 
 
 # -- days and couriers ----------------------------------------------------------------------------------------------
@@ -325,6 +316,7 @@ def goods_hand_over(*, actor, day: CourierDay, now: datetime | None = None) -> i
             source=OrderSource.STAFF,
             now=now,
             data={"courier": day.courier.display_name},
+            from_route=True,
         )
         _event(stop.order, E.GOODS_HANDED, at=now, actor=actor, stop=stop, courier=day.courier)
         handed += 1
@@ -433,6 +425,7 @@ def stop_paid(
         source=OrderSource.STAFF,
         now=now,
         data={"collected_amount": str(amount), "courier": stop.day.courier.display_name},
+        from_route=True,
     )
     if amount > 0:
         _collect(stop, kind=Collection.Kind.COD, amount=amount, actor=actor, at=now)
@@ -534,6 +527,8 @@ def stop_partial(
             "lines": lines,
             "courier": stop.day.courier.display_name,
         },
+        from_route=True,
+        kept=dict(by_product),
     )
     _collect(stop, kind=Collection.Kind.COD, amount=amount, actor=actor, at=now)
     _finish(stop, StopOutcome.PARTIAL, now, collected_amount=amount)
@@ -580,6 +575,7 @@ def stop_refused(
         reason=reason,
         now=now,
         data={"courier": stop.day.courier.display_name},
+        from_route=True,
     )
     if fee_collected:
         _collect(stop, kind=Collection.Kind.REFUSAL_FEE, amount=fee, actor=actor, at=now)
@@ -641,6 +637,8 @@ def stop_postponed(
             "requested_date": new_date,
             "courier": stop.day.courier.display_name,
         },
+        from_route=True,
+        call_on=eve if eve > today else None,
     )
     _finish(stop, StopOutcome.POSTPONED, now, postponed_to=new_date)
     _event(
@@ -679,10 +677,11 @@ def stop_not_home(
     return stop
 
 
-def on_transition(order: Order, transition, context) -> None:
-    """Workflow hook: an order that leaves the courier's hands by another path (the hotline refuses it, a
-    supervisor sends it back to calling) leaves the route too, so the day can close."""
-    if "courier" in context.data or order.status in ASSIGNABLE:
+def on_order_moved(moved: OrderMoved) -> None:
+    """An order that leaves the courier's hands by another path (the hotline refuses it, a supervisor sends it
+    back to calling) leaves the route too, so the day can close."""
+    order, transition, context = moved.order, moved.transition, moved.context
+    if context.from_route or order.status in ASSIGNABLE:
         return  # the delivery day's own moves finish their stops themselves
     for stop in DeliveryStop.objects.select_for_update(of=("self",)).filter(
         order=order, outcome=StopOutcome.PENDING
@@ -891,6 +890,7 @@ def day_close(*, actor, day: CourierDay, now: datetime | None = None) -> Courier
             now=now,
             reason=reason,
             data={"courier": day.courier.display_name},
+            from_route=True,
         )
         _finish(stop, StopOutcome.RETURNED, now, note=reason)
         _event(stop.order, E.RETURNED, at=now, actor=actor, stop=stop, details={"reason": reason})

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto
+from ketlogistic.core.broker import kick
 from ketlogistic.core.countries import zone_of
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
@@ -157,11 +158,9 @@ def connector_run_request(*, actor, connector: PullConnector) -> tuple[Connector
 
 
 def _kick_run(run_id: int) -> None:
-    from ketlogistic.core.broker import kick
-
-    from .tasks import run_connector
-
-    kick(run_connector, (run_id,), what="connector run")  # if the broker is down, beat's sweep kicks it again
+    kick(
+        "integrations.run_connector", (run_id,), what="connector run"
+    )  # if the broker is down, beat's sweep kicks it again
 
 
 def run_queued(*, run_id: int, now: datetime | None = None) -> ConnectorRun | None:

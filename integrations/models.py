@@ -45,7 +45,7 @@ class ApiKey(models.Model):
 class IdempotencyRecord(models.Model):
     """The reply to a request sent with an `Idempotency-Key`, replayed byte for byte on retries.
 
-    Written in the same transaction as the request's own changes (`integrations.idempotency`): a row exists
+    Written in the same transaction as the request's own changes (`integrations.api.idempotency`): a row exists
     exactly when the request's effects were committed. A key is scoped by partner and mode: a sandbox key's
     request never replays a live reply, nor the other way round."""
 

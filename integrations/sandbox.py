@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from callcenter import scheduling
+from callcenter.events import CallAttempted
 from callcenter.models import CallAttempt, Outcome
 from orders import workflow
 from orders.models import Order
@@ -123,5 +124,5 @@ def _call(
             postponed_to=delivery_date if outcome == Outcome.POSTPONED else None,
         ),
     )
-    webhooks.on_call_attempt(attempt)
+    webhooks.on_call_attempt(CallAttempted(attempt=attempt))
     return order

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from . import connectors, excel, idempotency, webhooks
+from . import connectors, excel, webhooks
+from .api import idempotency
 
 
 @shared_task(name="integrations.deliver_webhooks", ignore_result=True)

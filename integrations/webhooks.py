@@ -33,10 +33,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from callcenter.events import CallAttempted
 from ketlogistic.core import access, crypto
+from ketlogistic.core.broker import kick
 from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner
+from orders.amendments import OrderAmended
 from orders.models import Order
+from orders.workflow import OrderMoved, OrdersCreated
 
 from . import outbound
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -145,17 +149,16 @@ def record_events(items: list[tuple]) -> list[uuid.UUID]:
 
 def kick_delivery() -> None:
     """Ask a worker to deliver now; if the broker is down, beat's periodic run will do it later."""
-    from ketlogistic.core.broker import kick
-
-    from .tasks import deliver_webhooks
-
-    kick(deliver_webhooks, what="webhook delivery")  # the events are safe in the database; beat retries
+    kick(
+        "integrations.deliver_webhooks", what="webhook delivery"
+    )  # the events are safe in the database; beat retries
 
 
-# -- hooks the orders workflow calls inside its transaction --------------------------------------------------------
+# -- reactions (ketlogistic/wiring.py), run inside the transaction of the change they report -----------------------
 
 
-def on_orders_created(orders: list[Order], source: str, actor) -> None:
+def on_orders_created(created: OrdersCreated) -> None:
+    orders, source = created.orders, created.source
     record_events(
         [
             (
@@ -170,11 +173,11 @@ def on_orders_created(orders: list[Order], source: str, actor) -> None:
     )
 
 
-def on_transition(order: Order, transition, context) -> None:
-    history = order.history.order_by("-id").first()
+def on_order_moved(moved: OrderMoved) -> None:
+    order, transition, context = moved.order, moved.transition, moved.context
     data = {
         "order": order_summary(order),
-        "from": history.from_status if history else None,
+        "from": moved.from_status,
         "to": order.status,
         "reason": context.reason,
         "source": context.source,
@@ -207,9 +210,10 @@ def on_transition(order: Order, transition, context) -> None:
     record_events(items)
 
 
-def on_order_amended(order: Order, amendment) -> None:
+def on_order_amended(amended: OrderAmended) -> None:
     """`order.amended`: what changed (old → new), why and through which channel. An address is the customer's
     personal data: the event says it changed, the order itself (`GET /orders/{id}/`) says to what."""
+    order, amendment = amended.order, amended.amendment
     changes = {
         name: {"changed": True} if name == "address" else change for name, change in amendment.changes.items()
     }
@@ -223,8 +227,9 @@ def on_order_amended(order: Order, amendment) -> None:
     record_events([(order.partner_id, "order.amended", data, order, order.is_test)])
 
 
-def on_call_attempt(attempt) -> None:
+def on_call_attempt(attempted: CallAttempted) -> None:
     """`call.attempted` for every call; an unanswered call or a wrong number is also a `delivery.problem`."""
+    attempt = attempted.attempt
     order = attempt.order
     data = {
         "order": order_summary(order),

@@ -6,7 +6,7 @@ kept at the door, staff applying the partner's decision. It locks the order's ro
 which status (the channel table below), measures a lower sum against the partner's own figures (never against a
 sum already reduced, so repeated small discounts cannot add up beyond the partner's ceiling), writes the change
 and one history row (field → old and new, who, why, through which channel) in the same transaction, and tells the
-registered hooks (the call center's registries, the partner's `order.amended` webhook). Anything refused raises
+reactions listed in `ketlogistic/wiring.py` (the call center's registries, the partner's `order.amended` webhook). Anything refused raises
 `ValidationError` and changes nothing.
 
 The database holds the other half of the rule: its guard (`orders.guard`, orders migration 0010) refuses any
@@ -15,7 +15,6 @@ change of these columns that does not come through this module's door.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,7 +25,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
+from ketlogistic.core.actors import acting_user
 from ketlogistic.core.money import format_money, round_money
 from ketlogistic.core.roles import Role
 
@@ -97,14 +97,12 @@ def field_labels() -> dict[str, str]:
     }
 
 
-AmendedHook = Callable[[Order, OrderAmendment], None]
-_hooks: list[AmendedHook] = []
+@dataclass(frozen=True)
+class OrderAmended:
+    """An order's money or data changed through this door: after its `OrderAmendment` row, in its transaction."""
 
-
-def register_amended_hook(hook: AmendedHook) -> None:
-    """Run `hook(order, amendment)` after every change of an order, inside its transaction."""
-    if hook not in _hooks:
-        _hooks.append(hook)
+    order: Order
+    amendment: OrderAmendment
 
 
 # -- the partner's discount ceiling ---------------------------------------------------------------------------------
@@ -427,7 +425,7 @@ def order_amend(
             order=locked,
             partner_id=locked.partner_id,
             at=now,
-            actor=actor if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None,
+            actor=acting_user(actor),
             actor_label=actor_label(actor)[:150],
             source=source,
             reason=reason,
@@ -435,8 +433,7 @@ def order_amend(
             changes=changes,
             partner_answer=answer,
         )
-        for hook in list(_hooks):
-            hook(locked, amendment)
+        reactions.react(OrderAmended(order=locked, amendment=amendment))
         if isinstance(order, Order) and order is not locked:
             order.refresh_from_db()
         return amendment

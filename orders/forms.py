@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from catalogue.models import Product
 from geography.models import City
 from ketlogistic.core import access
-from ketlogistic.core.forms import MoneyInputField
+from ketlogistic.core.money import MoneyInputField
 
 from .statuses import DeliveryKind
 

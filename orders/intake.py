@@ -25,14 +25,18 @@ from django.utils.translation import ngettext
 from catalogue.models import Product
 from geography.models import City
 from ketlogistic.core import crypto
+from ketlogistic.core.actors import acting_user, actor_label
+from ketlogistic.core.bulk import copy_rows, insert_returning
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import parse_money, round_money
 from ketlogistic.core.params import UNSTORABLE, parse_id
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 
+from .guard import order_door
 from .models import Order
 from .statuses import DeliveryKind, OrderStatus
+from .workflow import announce_created
 
 MAX_PHONES = 3
 MAX_ITEMS = 50
@@ -504,13 +508,9 @@ ORDER_COLUMNS = [
 
 def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
     """Orders in one array insert (conflicts skipped), then items, phones and history by COPY."""
-    from ketlogistic.core.bulk import copy_rows, insert_returning
-
-    from .guard import order_door
-    from .workflow import actor_label, run_created_hooks
-
     work_from = calendar_for(partner.country).work_starts_for(now)
-    user_id = actor.pk if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None
+    user = acting_user(actor)
+    user_id = user.pk if user is not None else None
     rows = [
         (
             partner.id,
@@ -639,4 +639,4 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
             ],
             history,
         )
-        run_created_hooks(created, source=source, actor=actor)
+        announce_created(created, source=source, actor=actor)

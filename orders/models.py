@@ -10,7 +10,7 @@ from ketlogistic.core.countries import Country
 from ketlogistic.core.money import Currency, MoneyField
 from ketlogistic.core.tenancy import Tenancy
 
-from .statuses import AmendmentSource, DeliveryKind, OrderSource, OrderStatus
+from .statuses import FINAL_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 
 
 class Order(models.Model):
@@ -136,8 +136,6 @@ class Order(models.Model):
 
     @property
     def is_final(self) -> bool:
-        from .workflow import FINAL_STATUSES
-
         return self.status in FINAL_STATUSES
 
     @property

@@ -13,7 +13,8 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.pagination import KeysetPage, keyset_paginate
 
 from .amendments import describe
@@ -82,14 +83,9 @@ class TimelineEntry:
     sequence: int = 0
 
 
-TimelineProvider = Callable[[Order, object], list[TimelineEntry]]
-_timeline_providers: list[TimelineProvider] = []
-
-
-def register_timeline_provider(provider: TimelineProvider) -> None:
-    """Apps that act on orders (calls, courier visits, stock moves) add their entries to the timeline."""
-    if provider not in _timeline_providers:
-        _timeline_providers.append(provider)
+# Apps that act on orders (calls, courier visits, post events) add their entries to the timeline: the wiring's
+# TIMELINE_PROVIDERS (ketlogistic/wiring.py), each `provider(order, actor)`.
+TimelineProvider = Callable[[Order, Actor], list[TimelineEntry]]
 
 
 def order_timeline(order: Order, actor) -> list[TimelineEntry]:
@@ -142,24 +138,20 @@ def order_timeline(order: Order, actor) -> list[TimelineEntry]:
                 sequence=change.id,
             )
         )
-    for provider in _timeline_providers:
+    for provider in reactions.extension("TIMELINE_PROVIDERS", ()):
         entries.extend(provider(order, actor))
     entries.sort(key=lambda entry: (entry.at, entry.sequence))
     return entries
 
 
-CardPanel = Callable[[Order, object], tuple[str, dict] | None]
-_card_panels: list[CardPanel] = []
+# Apps add a panel to the order card: the wiring's CARD_PANELS, each `panel(order, actor)` returning (template
+# name, context) or None.
+CardPanel = Callable[[Order, Actor], tuple[str, dict] | None]
 
 
-def register_card_panel(panel: CardPanel) -> None:
-    """Apps add a panel to the order card: `panel(order, actor)` returns (template name, context) or None."""
-    if panel not in _card_panels:
-        _card_panels.append(panel)
-
-
-def card_panels(order: Order, actor) -> list[tuple[str, dict]]:
-    return [found for panel in _card_panels if (found := panel(order, actor)) is not None]
+def card_panels(order: Order, actor: Actor) -> list[tuple[str, dict]]:
+    panels: tuple[CardPanel, ...] = reactions.extension("CARD_PANELS", ())
+    return [found for panel in panels if (found := panel(order, actor)) is not None]
 
 
 class Reliability:
@@ -206,14 +198,9 @@ class CustomerProfile:
         return str(Reliability.LABELS[self.reliability])
 
 
+# The call center reports unanswered calls per customer (by phone index) for the reliability signal: the wiring's
+# UNANSWERED_CALLS.
 UnansweredCounter = Callable[[list[str]], int]
-_unanswered_counter: UnansweredCounter | None = None
-
-
-def set_unanswered_counter(counter: UnansweredCounter) -> None:
-    """The call center reports unanswered calls per customer (by phone index) for the reliability signal."""
-    global _unanswered_counter
-    _unanswered_counter = counter
 
 
 def customer_profile(order: Order) -> CustomerProfile:
@@ -228,7 +215,8 @@ def customer_profile(order: Order) -> CustomerProfile:
         paid=Count("id", filter=Q(status=OrderStatus.PAID)),
     )
     mark = CustomerMark.objects.filter(phone_index__in=indexes, do_not_contact=True).first()
-    unanswered = _unanswered_counter(indexes) if _unanswered_counter else 0
+    counter: UnansweredCounter | None = reactions.extension("UNANSWERED_CALLS")
+    unanswered = counter(indexes) if counter else 0
     return CustomerProfile(
         refused_or_returned=counts["refused"],
         paid=counts["paid"],

@@ -35,7 +35,7 @@ from .models import (
     RetentionPolicy,
     SavedFilter,
 )
-from .statuses import OrderSource, OrderStatus
+from .statuses import OrderSource
 
 REVEAL_REASON_MIN_LENGTH = 10
 PARTNER_QUESTION_ANSWER_HOURS = 8  # seed 003: a partner's question is answered within 8 working hours
@@ -56,29 +56,6 @@ def order_cancel(*, order: Order | int, actor, source: str, reason: str = "") ->
 def order_send(*, order: Order | int, actor, source: str = OrderSource.STAFF) -> Order:
     """The partner's manager puts the order into work ("на отправку" → "отправлен")."""
     return workflow.perform(order, action="send", actor=actor, source=source)
-
-
-# What starts work on an order, and so makes its per-order fee due whatever its final status (seed 000: «работа =
-# хотя бы 1 звонок с нашей стороны клиенту»): a call placed to the customer (`callcenter.services.call_dial`), or the
-# goods handed to a courier or to the post (the workflow's moves marked `starts_work`). Nothing else: not an
-# escalation to a supervisor, not a status set by staff without a call (refused, not reached, delivery agreed).
-WORK_STARTS_WITH = frozenset({"call", "hand_to_courier", "ship_by_post"})
-# An order "на отправку" is not in work yet: the partner may still cancel it, and then it is never charged.
-NOT_IN_WORK = (OrderStatus.TO_SEND, OrderStatus.CANCELLED)
-
-
-@transaction.atomic
-def order_mark_work_started(*, order_id: int, at: datetime, cause: str) -> bool:
-    """The only writer of `Order.work_started_at`: work on the order starts now, because of `cause` (one of
-    `WORK_STARTS_WITH`), unless it started before or the order is not in work. True if it started now."""
-    if cause not in WORK_STARTS_WITH:
-        raise ValueError(f"Work on an order does not start with {cause!r}.")
-    updated = (
-        Order.objects.filter(pk=order_id, work_started_at__isnull=True)
-        .exclude(status__in=NOT_IN_WORK)
-        .update(work_started_at=at, updated_at=timezone.now())
-    )
-    return bool(updated)
 
 
 @transaction.atomic

@@ -51,3 +51,15 @@ class AmendmentSource(models.TextChoices):
     HOTLINE = "hotline", _("Hotline")
     COURIER = "courier", _("Courier")
     STAFF = "staff", _("Staff")
+
+
+# The statuses an order's life ends in: no move leads out of them.
+FINAL_STATUSES = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.REFUSED,
+        OrderStatus.RETURNED,
+        OrderStatus.NOT_REACHED,
+        OrderStatus.CANCELLED,
+    }
+)

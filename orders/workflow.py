@@ -5,14 +5,15 @@ locks the order row (so two concurrent moves cannot both win), checks the move i
 current status, by this actor, with the data it needs, applies it, and writes the history row in
 the same transaction. An illegal move raises `TransitionError` and changes nothing.
 
-Other apps react to moves through hooks registered here (`register_hook`), run inside the same
-transaction: the warehouses reserve stock when an order is sent, integrations record webhook
-events. The route an order takes right after it is sent is decided by the registered router.
+Other apps react to a move (`OrderMoved`) and to new orders (`OrdersCreated`) inside the same transaction,
+through `ketlogistic.core.reactions`: the list of who reacts, in order, is `ketlogistic/wiring.py` (the
+warehouses move stock, the call center schedules calls, the delivery day closes stops, integrations record
+webhook events). The route an order takes right after it is sent is the wiring's `ROUTE_SENT_ORDER`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,20 +24,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
+from ketlogistic.core.actors import Actor, acting_user, actor_label
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import PARTNER_ROLES, Role
 
 from .guard import order_door
 from .models import Order, OrderHistory
-from .statuses import DeliveryKind, OrderSource, OrderStatus
+from .statuses import FINAL_STATUSES, DeliveryKind, OrderSource, OrderStatus
+from .work import order_mark_work_started
 
 S = OrderStatus
 R = Role
 PARTNERS = frozenset(PARTNER_ROLES)
-
-FINAL_STATUSES = frozenset({S.PAID, S.REFUSED, S.RETURNED, S.NOT_REACHED, S.CANCELLED})
-
 
 # How far ahead a delivery may be agreed or asked for: two months (as the courier's «another day» always allowed).
 # One rule for the agreement itself, the call screen's agreed, postponed and call-back dates, the courier's «another
@@ -99,7 +99,7 @@ class Transition:
     delivery_kinds: frozenset[str] | None = None  # only for these kinds of delivery
     bulk: bool = False  # offered as a bulk action in the lists
     # the goods leave us (to a courier, to the post): work on the order has started, whatever came before
-    # (`orders.services.order_mark_work_started`); no status by itself says a customer was called
+    # (`orders.work.order_mark_work_started`); no status by itself says a customer was called
     starts_work: bool = False
 
 
@@ -264,64 +264,59 @@ def graph() -> dict[str, list[str]]:
 
 @dataclass
 class Context:
-    """What a move carries: who did it, through what, why, and its data."""
+    """What a move carries: who did it, through what, why, the data its history records, and the typed facts the
+    reactions read (never keys of `data`)."""
 
-    actor: object | None
+    actor: Actor | None
     source: str
     reason: str = ""
-    data: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # what the history row records (`OrderHistory.details`)
     now: datetime = field(default_factory=timezone.now)
     changed_fields: set[str] = field(default_factory=set)
+    # back to calling: the day calling starts again (the eve of a day the customer asked for), or None for now
+    call_on: date | None = None
+    # a partial buyout: units the customer kept, by product id (the rest goes back to stock)
+    kept: Mapping[int, int] | None = None
+    # the delivery day's own move (a courier's stop outcome): it finishes its stop itself
+    from_route: bool = False
 
 
-Hook = Callable[[Order, Transition, Context], None]
-_hooks: list[tuple[str | None, Hook]] = []
+@dataclass(frozen=True)
+class OrderMoved:
+    """An order changed status: after its history row, inside the move's transaction."""
+
+    order: Order
+    transition: Transition
+    context: Context
+    from_status: str
+
+    @property
+    def action(self) -> str:
+        return self.transition.action
 
 
-def register_hook(hook: Hook, *, action: str | None = None) -> None:
-    """Run `hook(order, transition, context)` after every move (or after `action`), in its transaction."""
-    if (action, hook) not in _hooks:
-        _hooks.append((action, hook))
+@dataclass(frozen=True)
+class OrdersCreated:
+    """Orders were created (by any intake channel), inside the intake's transaction."""
+
+    orders: list[Order]
+    source: str
+    actor: Actor | None
 
 
-CreatedHook = Callable[[list[Order], str, object], None]
-_created_hooks: list[CreatedHook] = []
-
-
-def register_created_hook(hook: CreatedHook) -> None:
-    """Run `hook(orders, source, actor)` after orders are created, in the same transaction."""
-    if hook not in _created_hooks:
-        _created_hooks.append(hook)
-
-
-def run_created_hooks(orders: list[Order], *, source: str, actor) -> None:
+def announce_created(orders: list[Order], *, source: str, actor: Actor | None) -> None:
     if orders:
-        for hook in list(_created_hooks):
-            hook(orders, source, actor)
+        reactions.react(OrdersCreated(orders=list(orders), source=source, actor=actor))
 
 
-def _default_router(order: Order, context: Context) -> None:
-    """Without stock tracking, a sent order goes straight to calling."""
+def start_calling_at_once(order: Order, context: Context) -> None:
+    """The route of a sent order without stock tracking: straight to calling."""
     perform(order, action="start_calling", actor=None, source=OrderSource.TASK, now=context.now)
 
 
-_router: Callable[[Order, Context], None] = _default_router
-
-
-def set_router(router: Callable[[Order, Context], None]) -> None:
-    """Decide where a just-sent order goes (calling, waiting for stock, awaiting the city's receipt)."""
-    global _router
-    _router = router
-
-
-def actor_label(actor) -> str:
-    if actor is None:
-        return "system"
-    label = getattr(actor, "actor_label", None)
-    if label:
-        return label
-    name = actor.get_full_name() if hasattr(actor, "get_full_name") else ""
-    return name or getattr(actor, "username", "") or str(actor)
+def _route_sent_order(order: Order, context: Context) -> None:
+    route = reactions.extension("ROUTE_SENT_ORDER", start_calling_at_once)
+    route(order, context)
 
 
 def allowed_actions(order: Order, actor) -> list[Transition]:
@@ -412,8 +407,6 @@ def _apply(order: Order, transition: Transition, context: Context) -> None:
         order.save(update_fields=[*sorted(fields), "updated_at"])
     if transition.starts_work and order.work_started_at is None:
         # imported here: the services move orders through this module
-        from .services import order_mark_work_started
-
         if order_mark_work_started(order_id=order.pk, at=context.now, cause=transition.action):
             order.work_started_at = context.now
             context.changed_fields.add("work_started_at")
@@ -447,13 +440,19 @@ def perform(
     order: Order | int,
     *,
     action: str,
-    actor,
+    actor: Actor | None,
     source: str,
     reason: str = "",
     data: dict | None = None,
     now: datetime | None = None,
+    call_on: date | None = None,
+    kept: Mapping[int, int] | None = None,
+    from_route: bool = False,
 ) -> Order:
-    """Move one order. Locks its row; raises TransitionError (and changes nothing) if not allowed."""
+    """Move one order. Locks its row; raises TransitionError (and changes nothing) if not allowed.
+
+    `data` is what the history row records; `call_on`, `kept` and `from_route` are the typed facts the
+    reactions read (see `Context`)."""
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise TransitionError(_("Unknown action “%(action)s”.") % {"action": action}, code="unknown_action")
@@ -464,6 +463,9 @@ def perform(
         reason=(reason or "").strip(),
         data=dict(data or {}),
         now=now or timezone.now(),
+        call_on=call_on,
+        kept=kept,
+        from_route=from_route,
     )
     with transaction.atomic():
         queryset = Order.objects.select_for_update(of=("self",)).select_related("city", "partner")
@@ -486,7 +488,7 @@ def perform(
             order=locked,
             partner_id=locked.partner_id,
             at=context.now,
-            actor=actor if getattr(actor, "_meta", None) is not None and getattr(actor, "pk", None) else None,
+            actor=acting_user(actor),
             actor_label=actor_label(actor)[:150],
             action=action,
             from_status=from_status,
@@ -495,11 +497,11 @@ def perform(
             source=source,
             details=_json_safe(context.data),
         )
-        for hook_action, hook in list(_hooks):
-            if hook_action is None or hook_action == action:
-                hook(locked, transition, context)
+        reactions.react(
+            OrderMoved(order=locked, transition=transition, context=context, from_status=from_status)
+        )
         if action == "send" and not locked.is_test:
-            _router(locked, context)
+            _route_sent_order(locked, context)
             locked.refresh_from_db()
         if isinstance(order, Order) and order is not locked:
             order.refresh_from_db()

@@ -12,8 +12,9 @@ from ketlogistic.core.models import Partner, User
 from orders import workflow
 from orders.intake import orders_create_many
 from orders.models import Order, PartnerRules
-from orders.services import discussion_post, order_mark_work_started
+from orders.services import discussion_post
 from orders.statuses import OrderSource
+from orders.work import order_mark_work_started
 
 # (target status, the moves that lead there from "на отправку"); "first_call" is the first call to the customer, which
 # starts work on the order (the call center's demo records the calls behind it)

@@ -30,8 +30,7 @@ from delivery.forms import PostStatusForm
 from integrations import excel
 from integrations.api import serializers as api_serializers
 from integrations.api_keys import api_key_create
-from ketlogistic.core.forms import MoneyInputField
-from ketlogistic.core.money import MoneyField
+from ketlogistic.core.money import MoneyField, MoneyInputField
 from orders import amendments
 from orders.forms import AmendForm, OrderForm, OrderItemForm, RulesForm
 from orders.models import Order, OrderAmendment, PartnerRules

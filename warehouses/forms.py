@@ -5,7 +5,7 @@ from catalogue.models import Product
 from geography.models import City, Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.countries import Country
-from ketlogistic.core.forms import MoneyInputField
+from ketlogistic.core.money import MoneyInputField
 
 
 class StockFilterForm(forms.Form):

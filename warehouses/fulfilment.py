@@ -20,9 +20,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from geography.models import ShippingGroup, Warehouse
+from ketlogistic.core.broker import kick
 from orders import workflow
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderItem, PartnerRules
 from orders.statuses import DeliveryKind, OrderSource, OrderStatus
+from orders.workflow import Context, OrderMoved
 
 from . import ledger
 from .ledger import Move, StockError
@@ -45,8 +47,6 @@ def serving_warehouse(order: Order) -> Warehouse:
 
 
 def fulfilment_mode(order: Order) -> str:
-    from orders.models import PartnerRules
-
     return (
         PartnerRules.objects.filter(partner_id=order.partner_id)
         .values_list("fulfilment_mode", flat=True)
@@ -125,8 +125,8 @@ def add_parcel(order: Order, destination: Warehouse) -> Transfer:
     return transfer
 
 
-def route_sent_order(order: Order, context) -> None:
-    """The router the workflow calls right after an order is put into work."""
+def route_sent_order(order: Order, context: Context) -> None:
+    """The route the workflow takes right after an order is put into work (the wiring's ROUTE_SENT_ORDER)."""
     place_order(order, now=context.now)
 
 
@@ -243,8 +243,9 @@ def deliver_kept_units(order: Order, *, kept: dict, actor=None) -> int:
     return returned
 
 
-def on_transition(order: Order, transition, context) -> None:
-    """The units follow the order (registered as a workflow hook; runs in the order's transaction)."""
+def on_order_moved(moved: OrderMoved) -> None:
+    """The units follow the order (a reaction to every move; runs in the order's transaction)."""
+    order, transition, context = moved.order, moved.transition, moved.context
     if order.is_test:
         return
     action = transition.action
@@ -278,8 +279,8 @@ def on_transition(order: Order, transition, context) -> None:
             move_order_units(
                 order, from_place=Place.COURIER, to=Place.RESERVED, kind=MoveKind.RESERVE, actor=context.actor
             )
-        elif action == "mark_paid" and context.data.get("kept") is not None:
-            if deliver_kept_units(order, kept=context.data["kept"], actor=context.actor):
+        elif action == "mark_paid" and context.kept is not None:
+            if deliver_kept_units(order, kept=context.kept, actor=context.actor):
                 _release_later(serving_warehouse(order).pk, order.partner_id)
         elif action == "mark_paid":
             move_order_units(
@@ -321,11 +322,7 @@ def _release_later(warehouse_id: int, partner_id: int) -> None:
     """After the commit, let a worker give the returned units to orders waiting for them."""
 
     def release():
-        from ketlogistic.core.broker import kick
-
-        from .tasks import release_waiting
-
         # the next receipt or transfer releases them anyway if the broker is down
-        kick(release_waiting, (warehouse_id, partner_id), what="release of waiting orders")
+        kick("warehouses.release_waiting", (warehouse_id, partner_id), what="release of waiting orders")
 
     transaction.on_commit(release)

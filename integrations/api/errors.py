@@ -62,7 +62,7 @@ def api_exception_handler(exc, context):
         )
     if isinstance(exc, OperationalError | InterfaceError):
         # The connection to PostgreSQL was lost (a restart, a failover, a terminated backend). Outside an
-        # Idempotency-Key (which answers for itself, `integrations.idempotency`) nobody knows whether an earlier
+        # Idempotency-Key (which answers for itself, `integrations.api.idempotency`) nobody knows whether an earlier
         # transaction of the request committed; a read changed nothing.
         request = context.get("request")
         return database_unavailable(

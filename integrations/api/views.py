@@ -33,11 +33,11 @@ from orders.intake import CityDirectory, orders_create_many
 from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, OrderPhone
 from orders.statuses import OrderSource, OrderStatus
 
-from ..idempotency import idempotent
 from ..sandbox import NEXT_STEP, sandbox_advance
 from . import serializers as s
 from .authentication import ApiKeyAuthentication
 from .errors import error_body
+from .idempotency import idempotent
 from .parsers import SafeJSONParser
 from .throttling import ApiKeyBulkRateThrottle, ApiKeyRateThrottle
 

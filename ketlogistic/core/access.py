@@ -13,8 +13,6 @@ Views, APIs, exports and tasks get their querysets through `scoped` and their ob
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
@@ -155,14 +153,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "warehouse_charges.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
 }
-
-
-class Actor(Protocol):
-    """A user or an API key acting for someone."""
-
-    is_authenticated: bool
-    role: str
-    partner_id: int | None
 
 
 def _role(actor) -> str | None:

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import logging
 
+from celery import Task, current_app
+
 logger = logging.getLogger(__name__)
 
 
-def kick(task, args: tuple = (), *, what: str) -> bool:
-    """Send `task` if the broker answers on the first try; else log a warning and return False."""
+def kick(task: Task | str, args: tuple = (), *, what: str) -> bool:
+    """Send `task` (a task or its registered name) if the broker answers on the first try; else log a warning and
+    return False. A service names its task rather than importing it, because the app's tasks module imports the
+    services (no import cycle between the files of an app)."""
+    if isinstance(task, str):
+        task = current_app.tasks[task]
     try:
         # One connection attempt, no retries (the pool's connections retry for seconds when Redis is down).
         with task.app.connection_for_write(transport_options={"max_retries": 0}) as connection:

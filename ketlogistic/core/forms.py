@@ -1,31 +1,10 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import lockout
-from .money import parse_money
-
-
-class MoneyInputField(forms.Field):
-    """A sum typed by a person, read by the one money parser (`money.parse_money`): plain decimal only."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault(
-            "widget",
-            forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "maxlength": "30"}),
-        )
-        super().__init__(**kwargs)
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        try:
-            return parse_money(value, "amount")
-        except ValidationError as exc:
-            raise ValidationError(exc.message_dict["amount"]) from None
 
 
 class LockoutAuthenticationForm(AuthenticationForm):

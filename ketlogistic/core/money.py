@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext
@@ -177,6 +178,25 @@ def format_money(amount: Decimal | None, currency: str = "") -> str:
     return f"{text}\u00a0{symbol}" if symbol else text
 
 
+class MoneyInputField(forms.Field):
+    """A sum typed by a person, read by the one money parser (`money.parse_money`): plain decimal only."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "maxlength": "30"}),
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_money(value, "amount")
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["amount"]) from None
+
+
 class MoneyField(models.DecimalField):
     """A DecimalField with the project's precision for money."""
 
@@ -192,8 +212,6 @@ class MoneyField(models.DecimalField):
     def formfield(self, **kwargs):
         """A ModelForm's (and the admin's) field for this column reads the sum with `parse_money`, as every form does:
         Django's forms.DecimalField would take "1e3", "Infinity" and "NaN"."""
-        from .forms import MoneyInputField  # forms import this module
-
         # models.Field.formfield, not DecimalField's: that one adds max_digits and decimal_places, which
         # parse_money enforces itself
         return models.Field.formfield(self, **{"form_class": MoneyInputField, **kwargs})

@@ -56,6 +56,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "ketlogistic.urls"
+# The one list of cross-app reactions (ketlogistic.core.reactions)
+WIRING_MODULE = "ketlogistic.wiring"
 WSGI_APPLICATION = "ketlogistic.wsgi.application"
 ASGI_APPLICATION = "ketlogistic.asgi.application"
 

@@ -14,8 +14,8 @@ from delivery.models import Collection
 from ketlogistic.core.roles import Role
 from orders.intake import orders_create_many
 from orders.models import Order
-from orders.services import order_mark_work_started
 from orders.statuses import OrderStatus
+from orders.work import order_mark_work_started
 from tests.factories import order_row
 
 ALMATY = ZoneInfo("Asia/Almaty")

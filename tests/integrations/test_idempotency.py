@@ -10,8 +10,8 @@ import requests
 import time_machine
 from django.utils import timezone
 
+from integrations.api.idempotency import lock_id, purge_expired
 from integrations.api_keys import api_key_create
-from integrations.idempotency import lock_id, purge_expired
 from integrations.models import IdempotencyRecord
 from orders.models import Order
 from tests.concurrency import run_in_parallel

@@ -23,8 +23,9 @@ from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import Role
 from orders import workflow
 from orders.models import Order
-from orders.services import order_mark_work_started, order_send
+from orders.services import order_send
 from orders.statuses import OrderSource
+from orders.work import order_mark_work_started
 from tests.clock import ALMATY, TUESDAY_10
 from tests.factories import city, make_order
 from tests.integrations.conftest import ApiClient

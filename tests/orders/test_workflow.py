@@ -9,8 +9,9 @@ from django.utils import timezone
 from ketlogistic.core.roles import Role
 from orders import workflow
 from orders.models import Order, OrderHistory
-from orders.services import order_cancel, order_mark_work_started, order_send
+from orders.services import order_cancel, order_send
 from orders.statuses import OrderStatus
+from orders.work import order_mark_work_started
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order
 

@@ -35,8 +35,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
-from .api.errors import database_unavailable, json_error
-from .models import IdempotencyRecord
+from ..models import IdempotencyRecord
+from .errors import database_unavailable, json_error
 
 KEEP_FOR = timedelta(hours=48)
 # The connection to PostgreSQL lost (a restart, a failover, a terminated backend): the transaction is gone.

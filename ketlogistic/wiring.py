@@ -1,0 +1,62 @@
+"""The one list of reactions: who reacts to what, in the order they run.
+
+The floors (docs/ARCHITECTURE.md) let an app import only the apps below it, so a lower app tells of its work with a
+typed event and `ketlogistic.core.reactions.react(event)`; this module, above every app, says who hears it. Every
+reaction runs inside the transaction of the change it reacts to: if one fails, the change fails with it. Reading
+this file tells everything a status change, an order's creation, a change of an order, a call attempt or settled
+cash sets off.
+"""
+
+from billing import accruals
+from callcenter import selectors as callcenter_selectors
+from callcenter import services as callcenter
+from callcenter import views as callcenter_views
+from callcenter.events import CallAttempted
+from delivery import selectors as delivery_selectors
+from delivery import services as delivery
+from delivery.events import CollectionsSettled
+from integrations import webhooks
+from orders.amendments import OrderAmended
+from orders.workflow import OrderMoved, OrdersCreated
+from warehouses import fulfilment
+
+REACTIONS = {
+    # An order's status changed (orders.workflow.perform, after its history row).
+    OrderMoved: (
+        fulfilment.on_order_moved,  # the units follow the order: reserve, to the courier, delivered, back to stock
+        delivery.on_order_moved,  # an order taken off the courier by another path leaves the route
+        callcenter.on_order_moved,  # entering calling schedules its first call; leaving it frees the claim
+        webhooks.on_order_moved,  # order.status_changed, delivery.agreed, delivery.problem
+    ),
+    # Orders were created by any intake channel (orders.intake).
+    OrdersCreated: (
+        webhooks.on_orders_created,  # order.created
+    ),
+    # An order's money or data changed through its door (orders.amendments.order_amend).
+    OrderAmended: (
+        callcenter.on_order_amended,  # agreed again for a day whose registry is built: its addendum
+        webhooks.on_order_amended,  # order.amended
+    ),
+    # A call attempt was recorded (callcenter.services).
+    CallAttempted: (
+        webhooks.on_call_attempt,  # call.attempted, and delivery.problem for no answer / busy / wrong number
+    ),
+    # Collected cash reached the company: a courier's hand-over, a post remittance (delivery).
+    CollectionsSettled: (
+        accruals.on_collections_settled,  # the cash reaches the partners' balances
+    ),
+}
+
+# Right after an order is sent: where it goes (calling at once, waiting for stock, awaiting its city's receipt).
+ROUTE_SENT_ORDER = fulfilment.route_sent_order
+
+# What the order card shows of the upper apps' work.
+TIMELINE_PROVIDERS = (
+    delivery_selectors.timeline_entries,  # courier visits and post events
+    callcenter_selectors.timeline_entries,  # calls and escalations
+)
+CARD_PANELS = (
+    delivery_selectors.post_panel,  # the post parcel
+    callcenter_views.calling_panel,  # the calling state
+)
+UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's reliability signal
