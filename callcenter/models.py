@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.fields import EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
 
 
@@ -281,7 +282,9 @@ class InboundCall(models.Model):
     )
     phone_index = models.CharField(max_length=64, blank=True)
     masked_phone = models.CharField(max_length=24, blank=True)
-    phone_ciphertext = models.TextField(blank=True, help_text="To call a missed caller back; encrypted")
+    phone_ciphertext = EncryptedTextField(
+        blank=True, blind_index_field="phone_index", help_text="To call a missed caller back; encrypted"
+    )
     country = models.CharField(max_length=2, default="KZ")
     received_at = models.DateTimeField(_("received"))
     operator = models.ForeignKey(

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
 
 
@@ -76,7 +77,7 @@ class WebhookEndpoint(models.Model):
 
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(_("URL"), max_length=500)
-    secret_ciphertext = models.TextField()
+    secret_ciphertext = EncryptedTextField()
     events = ArrayField(models.CharField(max_length=40), verbose_name=_("events"))
     is_test = models.BooleanField(_("receives sandbox events"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
@@ -216,9 +217,9 @@ class ExcelImport(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    file = EncryptedFileField(upload_to="imports/%Y/%m/", blank=True)
     # The valid orders as the check read them (encrypted): the import writes these, without reading the file again.
-    checked_orders = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    checked_orders = EncryptedFileField(upload_to="imports/%Y/%m/", blank=True)
     original_name = models.CharField(_("file"), max_length=255)
     file_sha256 = models.CharField(max_length=64, db_index=True)
     mapping = models.ForeignKey(
@@ -260,7 +261,7 @@ class PullConnector(models.Model):
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="connectors")
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)
-    auth_header_ciphertext = models.TextField(blank=True)
+    auth_header_ciphertext = EncryptedTextField(blank=True)
     schedule = models.CharField(
         _("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.INTERVAL
     )

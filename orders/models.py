@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core.countries import Country
+from ketlogistic.core.fields import EncryptedTextField
 from ketlogistic.core.money import Currency, MoneyField
 from ketlogistic.core.tenancy import Tenancy
 
@@ -179,7 +180,7 @@ class OrderPhone(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="phones")
     partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
-    ciphertext = models.TextField()
+    ciphertext = EncryptedTextField(blind_index_field="blind_index")
     blind_index = models.CharField(max_length=64)
     masked = models.CharField(_("phone"), max_length=24)
     last_digits = models.CharField(max_length=4)

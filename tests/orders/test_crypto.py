@@ -1,7 +1,7 @@
-"""Phones at rest: encrypted, rotatable, tamper-evident; searchable only through a keyed hash."""
+"""Phones at rest: encrypted, tamper-evident; searchable only through a keyed hash. Key rotation:
+`tests/core/test_key_rotation.py`."""
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from ketlogistic.core import crypto
@@ -9,8 +9,6 @@ from orders.models import OrderPhone
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
-OLD_KEY = "dGVzdC1rZXktb2xkZXItMDAwMDAwMDAwMDAwMDAwMDA="
-NEW_KEY = "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA="
 
 
 def test_encrypt_round_trip_and_ciphertext_hides_the_number():
@@ -35,30 +33,6 @@ def test_blind_index_is_stable_keyed_and_not_the_number(settings):
     assert "7011234567" not in first
     settings.BLIND_INDEX_KEY = "another-key"
     assert crypto.blind_index("+77011234567") != first
-
-
-def test_keys_rotate_old_rows_still_decrypt_then_reencrypt(settings, partner_a, product_a):
-    settings.FIELD_ENCRYPTION_KEYS = [OLD_KEY]
-    order = make_order(partner_a, product=product_a)
-    phone = OrderPhone.objects.get(order=order)
-    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
-
-    assert crypto.decrypt(phone.ciphertext) == "+77011234567"
-    assert not crypto.encrypted_with_newest_key(phone.ciphertext)
-
-    call_command("rotate_phone_keys", stdout=open("/dev/null", "w"))
-    phone.refresh_from_db()
-    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
-    assert crypto.decrypt(phone.ciphertext) == "+77011234567"
-
-
-def test_reindex_after_a_new_blind_index_key(settings, partner_a, product_a):
-    order = make_order(partner_a, product=product_a)
-    settings.BLIND_INDEX_KEY = "rotated-blind-index-key"
-
-    call_command("rotate_phone_keys", "--reindex", stdout=open("/dev/null", "w"))
-
-    assert OrderPhone.objects.get(order=order).blind_index == crypto.blind_index("+77011234567")
 
 
 def test_no_plaintext_phone_in_any_database_column(partner_a, product_a, partner_kg):

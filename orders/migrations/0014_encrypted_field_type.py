@@ -1,0 +1,19 @@
+"""The phone's ciphertext is declared an encrypted column (`ketlogistic.core.fields.EncryptedTextField`, with its
+blind index), so that `rotate_phone_keys` finds it. State only: the column, its type and its content stay as they are."""
+
+import ketlogistic.core.fields
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("orders", "0013_amendment_partner_answer"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="orderphone",
+            name="ciphertext",
+            field=ketlogistic.core.fields.EncryptedTextField(blind_index_field="blind_index"),
+        ),
+    ]
