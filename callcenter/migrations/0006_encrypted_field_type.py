@@ -7,7 +7,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("callcenter", "0004_queue_in_working_hours"),
+        ("callcenter", "0005_warehouse_moved_out"),
     ]
 
     operations = [

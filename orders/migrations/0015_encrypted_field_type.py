@@ -7,7 +7,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0013_amendment_partner_answer"),
+        ("orders", "0014_city_and_product_moved_out"),
     ]
 
     operations = [
