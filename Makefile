@@ -47,10 +47,13 @@ test-all: test test-slow
 bench: $(STAMP)
 	$(PY) -m ketlogistic.devstack shell --mode test -- $(PY) -m bench.run $(BENCH_ARGS)
 
+# lint-imports: the floors (every app imports only the apps below it) and no import cycle between the files of an
+# app, the contracts in pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run --settings=ketlogistic.settings.test
+	$(VENV)/bin/lint-imports
 
 # A database made and filled by the BASE revision's own code migrates forward to this working tree with no row
 # lost, content types following moved models, both ledgers consistent (ketlogistic/migrate_check.py).
