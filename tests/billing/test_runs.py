@@ -80,7 +80,8 @@ def test_kg_partner_week_is_a_bishkek_week(
     one's, Asia/Almaty. Bishkek is an hour ahead: Monday 00:30 there is still Sunday 23:30 in Almaty."""
     bishkek, almaty = ZoneInfo("Asia/Bishkek"), ZoneInfo("Asia/Almaty")
     ProductFactory(partner=partner_kg, sku="KG-1")
-    first_hour = datetime(2026, 11, 16, 0, 30, tzinfo=bishkek)  # Sunday 15th, 23:30 in Almaty: last week's there
+    # Monday 00:30 in Bishkek, Sunday 23:30 in Almaty: the week before's there
+    first_hour = datetime(2026, 11, 16, 0, 30, tzinfo=bishkek)
     next_first_hour = datetime(2026, 11, 23, 0, 30, tzinfo=bishkek)  # Sunday 22nd, 23:30 in Almaty
     assert next_first_hour == datetime(2026, 11, 22, 23, 30, tzinfo=almaty)
     [opens_the_week] = worked_orders(partner_kg, 1, started=first_hour)
