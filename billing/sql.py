@@ -6,8 +6,8 @@ from __future__ import annotations
 
 
 class Table:
-    """A model's table in a statement, under an alias. Formatted into the SQL text, `{o}` is the table and its alias
-    (`orders_order o`, for FROM and JOIN) and `{o.work_started_at}` a field's column under the alias
+    """A model's table in a statement, under an alias. Formatted into the SQL text, `{o}` is the table's name and the
+    alias (`<table> o`, for FROM and JOIN) and `{o.work_started_at}` a field's column under the alias
     (`o.work_started_at`; a foreign key's column: `{o.partner}` is `o.partner_id`). Without an alias, `{t}` is the
     bare table name (INSERT INTO, UPDATE) and `{t.field}` the bare column."""
 
