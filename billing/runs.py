@@ -62,7 +62,8 @@ def last_closed_week(now: datetime | None = None) -> date:
 
 @transaction.atomic
 def run_for_week(*, week_start: date, actor=None) -> BillingRun:
-    """The run of a closed week: found if it exists, else created with the next number."""
+    """The run of a week over in every country: found if it exists, else created with the next number. One run
+    covers every partner, each in its own country's week."""
     if week_start.weekday() != 0:
         raise ApplicationError(_("A week starts on a Monday."))
     if week_bounds(week_start)[1] > timezone.now():
