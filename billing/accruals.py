@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from delivery.events import CollectionsSettled
+from delivery.models import Collection
 
 from . import ledger
 from .models import Account, Posting
@@ -21,7 +22,7 @@ def accrue(collections, *, at=None) -> int:
             continue
         description = (
             _("Cash collected for order №%(number)s")
-            if collection.kind == "cod"
+            if collection.kind == Collection.Kind.COD
             else _("Refusal fee paid by the customer of order №%(number)s")
         ) % {"number": collection.order_id}
         try:

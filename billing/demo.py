@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import Partner, User
 from orders import workflow
 from orders.intake import orders_create_many
@@ -34,7 +34,7 @@ def _week_orders(partner: Partner, week_start, rng: random.Random, people: dict)
     while still "на отправку". Returns the paid ones with the moment they were paid."""
     cities, count, paid, refused, _cancelled = PLAN[partner.name]
     products = list(partner.products.filter(is_test=False).order_by("sku"))
-    zone = ZoneInfo("Asia/Almaty" if partner.country == "KZ" else "Asia/Bishkek")
+    zone = zone_of(partner.country)
     paid_orders = []
     for number in range(count):
         day = week_start + timedelta(days=number % 5)
@@ -134,7 +134,8 @@ def seed(context: dict | None = None) -> dict:
         run = runs.run_for_week(week_start=week_start, actor=finance)
         runs.run_compute(run=run, actor=finance)
         if week_start != last_week:
-            approved_at = datetime.combine(week_start + timedelta(days=7), time(11, 0), tzinfo=runs.ALMATY)
+            # the Monday after, late morning
+            approved_at = runs.week_bounds(week_start)[1] + timedelta(hours=11)
             runs.run_approve(run=run, actor=finance, now=approved_at)
     _payouts(finance)
     return {}

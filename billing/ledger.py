@@ -21,10 +21,23 @@ from django.utils.translation import gettext as _
 
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import round_money
+from orders.models import Order
+from warehouses.models import WarehouseCharge
 
-from .models import Account, Entry, Posting
+from .models import Account, Charge, Entry, Posting
+from .sql import Table
 
 ZERO = Decimal("0.00")
+
+# The tables `check_ledger` reads, under their aliases (an order's, a warehouse charge's: see `billing.sql`).
+TABLES = {
+    "p": Table(Posting, "p"),
+    "e": Table(Entry, "e"),
+    "a": Table(Account, "a"),
+    "c": Table(Charge, "c"),
+    "o": Table(Order, "o"),
+    "w": Table(WarehouseCharge, "w"),
+}
 
 
 class LedgerError(ApplicationError):
@@ -58,7 +71,7 @@ def seal(posting_id: int) -> None:
     it now (it would at commit anyway): switching the deferred check to immediate runs it for what is pending."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE billing_posting SET digest = 'seal' WHERE id = %s AND digest = ''", [posting_id]
+            f"UPDATE {Table(Posting)} SET digest = 'seal' WHERE id = %s AND digest = ''", [posting_id]
         )
         cursor.execute("SET CONSTRAINTS billing_posting_balanced IMMEDIATE")
         cursor.execute("SET CONSTRAINTS billing_posting_balanced DEFERRED")
@@ -176,11 +189,13 @@ def check_ledger() -> list[str]:
     charge's partner) true to its cause. Returns the problems (empty when all is well)."""
     problems = []
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT p.id, p.digest, billing_posting_digest(p.id)
-            FROM billing_posting p
+            FROM {p}
             WHERE p.digest = '' OR p.digest <> billing_posting_digest(p.id)
-        """)
+        """.format(**TABLES)
+        )
         for posting_id, stored, actual in cursor.fetchall():
             problems.append(
                 f"posting {posting_id}: "
@@ -190,42 +205,52 @@ def check_ledger() -> list[str]:
                     else f"entries changed (digest {stored[:12]}… ≠ {actual[:12]}…)"
                 )
             )
-        cursor.execute("""
-            SELECT e.posting_id, e.currency, SUM(e.amount) FROM billing_entry e
+        cursor.execute(
+            """
+            SELECT e.posting_id, e.currency, SUM(e.amount) FROM {e}
             GROUP BY e.posting_id, e.currency HAVING SUM(e.amount) <> 0
-        """)
+        """.format(**TABLES)
+        )
         for posting_id, currency, total in cursor.fetchall():
             problems.append(f"posting {posting_id}: {currency} entries sum to {total}, not 0")
-        cursor.execute("""
-            SELECT e.id FROM billing_entry e JOIN billing_account a ON a.id = e.account_id
-            JOIN billing_posting p ON p.id = e.posting_id
+        cursor.execute(
+            """
+            SELECT e.id FROM {e} JOIN {a} ON a.id = e.account_id
+            JOIN {p} ON p.id = e.posting_id
             WHERE e.currency <> a.currency OR e.currency <> p.currency
                OR (a.partner_id IS NOT NULL AND a.partner_id IS DISTINCT FROM e.partner_id)
-        """)
+        """.format(**TABLES)
+        )
         for (entry_id,) in cursor.fetchall():
             problems.append(f"entry {entry_id}: its currency or partner does not match its account")
-        cursor.execute("""
-            SELECT p.id FROM billing_posting p LEFT JOIN billing_entry e ON e.posting_id = p.id
+        cursor.execute(
+            """
+            SELECT p.id FROM {p} LEFT JOIN {e} ON e.posting_id = p.id
             GROUP BY p.id HAVING COUNT(e.id) < 2
-        """)
+        """.format(**TABLES)
+        )
         for (posting_id,) in cursor.fetchall():
             problems.append(f"posting {posting_id}: fewer than two entries")
         # the copies that carry no foreign key: an entry's order and partner, a charge's partner
-        cursor.execute("""
-            SELECT e.id FROM billing_entry e LEFT JOIN orders_order o ON o.id = e.order_id
-            LEFT JOIN billing_charge c ON c.id = e.charge_id
-            WHERE (e.order_id IS NOT NULL AND (o.id IS NULL OR o.partner_id IS DISTINCT FROM e.partner_id))
+        cursor.execute(
+            """
+            SELECT e.id FROM {e} LEFT JOIN {o} ON {o.id} = e.order_id
+            LEFT JOIN {c} ON c.id = e.charge_id
+            WHERE (e.order_id IS NOT NULL AND ({o.id} IS NULL OR {o.partner} IS DISTINCT FROM e.partner_id))
                OR (e.charge_id IS NOT NULL AND (c.order_id IS DISTINCT FROM e.order_id
                                                 OR c.partner_id IS DISTINCT FROM e.partner_id))
-        """)
+        """.format(**TABLES)
+        )
         for (entry_id,) in cursor.fetchall():
             problems.append(f"entry {entry_id}: its order or partner does not match its order or charge")
-        cursor.execute("""
-            SELECT c.id FROM billing_charge c
-            LEFT JOIN orders_order o ON o.id = c.order_id
-            LEFT JOIN warehouses_warehousecharge w ON w.id = c.warehouse_charge_id
-            WHERE c.partner_id IS DISTINCT FROM coalesce(o.partner_id, w.partner_id)
-        """)
+        cursor.execute(
+            """
+            SELECT c.id FROM {c}
+            LEFT JOIN {o} ON {o.id} = c.order_id
+            LEFT JOIN {w} ON {w.id} = c.warehouse_charge_id
+            WHERE c.partner_id IS DISTINCT FROM coalesce({o.partner}, {w.partner})
+        """.format(**TABLES)
+        )
         for (charge_id,) in cursor.fetchall():
             problems.append(f"charge {charge_id}: its partner is not its order's")
     return problems

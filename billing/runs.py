@@ -1,20 +1,24 @@
 """The weekly charge run (еженедельное списание).
 
-`run_for_week` makes (or finds) the run of a closed week — Monday 00:00 to Monday 00:00, Asia/Almaty —
-and `run_compute` fills its draft with set-based SQL: every charge that is due by the week's end and was
-never charged before, whatever week it belongs to. `run_approve` posts the draft to the ledger, one posting
-per partner and currency, each in its own transaction, so an interrupted approval resumes where it stopped:
-approving again, or beat's `billing.resume_approvals` (every 10 minutes) for a run left «approving».
+`run_for_week` makes (or finds) the run of a closed week — Monday 00:00 to Monday 00:00 in each partner's country's
+own zone (KZ: Asia/Almaty, KG: Asia/Bishkek; `ketlogistic.core.countries`), one run for both countries, made once the
+week is over in both — and `run_compute` fills its draft with set-based SQL: every charge that is due by the end of
+its country's week and was never charged before, whatever week it belongs to, due on its day in that zone.
+`run_approve` posts the draft to the ledger, one posting per partner and currency, each in its own transaction, so an
+interrupted approval resumes where it stopped: approving again, or beat's `billing.resume_approvals` (every 10
+minutes) for a run left «approving».
 
 Exactly once: a charge row is unique per order and kind (and per warehouse charge); the inserts say
 `ON CONFLICT DO NOTHING`, so two workers, a rerun or a redelivered task add nothing twice; a run posting is
 unique per run, partner and currency. Run numbers come from one locked counter, so they have no gaps.
+
+The statements read other apps' tables: their names, columns, statuses and kinds come from those apps' models and
+enums (imported below), the values passed as parameters.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
@@ -22,31 +26,44 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from delivery.models import Collection
 from ketlogistic.core import access
+from ketlogistic.core.countries import Country, facts, zone_of
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.models import Partner
 from ketlogistic.core.services import audit_record
+from orders.models import Order, OrderHistory
+from orders.statuses import OrderStatus
+from orders.workflow import COURIER_KINDS, TRANSITIONS
+from warehouses.models import WarehouseCharge
 
 from . import ledger
-from .models import Account, BillingRun, Charge, ChargeKind, Posting
-
-ALMATY = ZoneInfo("Asia/Almaty")
-COURIER_KINDS = ("express", "same_day", "field")
+from .models import Account, BillingRun, Charge, ChargeKind, Entry, Posting, TariffLine
+from .sql import Table
 
 
-def week_bounds(week_start: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(week_start, time(0, 0), tzinfo=ALMATY)
+def week_bounds(week_start: date, country: str | None = None) -> tuple[datetime, datetime]:
+    """When a billing week starts and ends: Monday 00:00 to the next Monday 00:00 in the country's own zone. Without
+    a country, the span of both countries' weeks: from the first of them to start to the last to end (Asia/Bishkek
+    is an hour ahead of Asia/Almaty, so a KG week starts and ends an hour before the KZ one)."""
+    if country is None:
+        bounds = [week_bounds(week_start, each) for each in Country.values]
+        return min(start for start, _end in bounds), max(end for _start, end in bounds)
+    start = datetime.combine(week_start, time(0, 0), tzinfo=zone_of(country))
     return start, start + timedelta(days=7)
 
 
 def last_closed_week(now: datetime | None = None) -> date:
-    """The Monday of the last full week (Asia/Almaty)."""
-    today = timezone.localtime(now or timezone.now(), ALMATY).date()
-    return today - timedelta(days=today.weekday() + 7)
+    """The Monday of the last week that is over in every country (each on its own calendar)."""
+    moment = now or timezone.now()
+    todays = [timezone.localtime(moment, zone_of(country)).date() for country in Country.values]
+    return min(today - timedelta(days=today.weekday() + 7) for today in todays)
 
 
 @transaction.atomic
 def run_for_week(*, week_start: date, actor=None) -> BillingRun:
-    """The run of a closed week: found if it exists, else created with the next number."""
+    """The run of a week over in every country: found if it exists, else created with the next number. One run
+    covers every partner, each in its own country's week."""
     if week_start.weekday() != 0:
         raise ApplicationError(_("A week starts on a Monday."))
     if week_bounds(week_start)[1] > timezone.now():
@@ -70,8 +87,57 @@ def run_for_week(*, week_start: date, actor=None) -> BillingRun:
     )
 
 
-TARIFF = """
-    SELECT tl.id, tl.amount, tl.percent FROM billing_tariffline tl
+# The tables the statements read and write, under their aliases.
+ORDERS = Table(Order, "o")
+HISTORY = Table(OrderHistory, "h")
+COLLECTIONS = Table(Collection, "c")
+WAREHOUSE_CHARGES_TABLE = Table(WarehouseCharge, "w")
+PARTNERS = Table(Partner, "p")
+LINES = Table(TariffLine, "tl")
+CHARGES = Table(Charge)
+
+# The values the statements compare with, from their owners' enums; passed as parameters with every statement.
+HANDED_TO_COURIER = TRANSITIONS["hand_to_courier"].action  # the orders a courier took out
+VALUES = {
+    "order_fee": ChargeKind.ORDER_FEE.value,
+    "discount": TariffLine.Kind.DISCOUNT.value,
+    "cod": Collection.Kind.COD.value,
+    "post": Collection.Channel.POST.value,
+    "cod_post": ChargeKind.COD_POST.value,
+    "cod_courier": ChargeKind.COD_COURIER.value,
+    "distance": ChargeKind.DISTANCE.value,
+    "refusal_transport": ChargeKind.REFUSAL_TRANSPORT.value,
+    "pickup": WarehouseCharge.Kind.PICKUP.value,
+    "handed_to_courier": HANDED_TO_COURIER,
+    "courier_kinds": sorted(kind.value for kind in COURIER_KINDS),
+    "closed": [OrderStatus.PAID.value, OrderStatus.REFUSED.value],
+    "refused": [OrderStatus.REFUSED.value],
+}
+
+# Each country's billing week, as rows the statements join on (an order by its country, a collection by its
+# currency: one per country): the instant the country's week ends, and the zone whose days its charges are due on.
+# The statements also bound their scans by the span of both weeks (`%(since)s`, `%(end)s`), which the indexes serve.
+WEEKS = """weeks AS (
+    SELECT * FROM unnest(%(countries)s::text[], %(currencies)s::text[], %(zones)s::text[],
+                         %(week_ends)s::timestamptz[]) AS w (country, currency, zone, week_end)
+)"""
+
+
+def weeks_params(week_start: date) -> dict:
+    """The parameters of `WEEKS` for the week starting on `week_start`, from the countries' registry."""
+    countries = Country.values
+    return {
+        "countries": countries,
+        "currencies": [facts(country).currency for country in countries],
+        "zones": [facts(country).timezone for country in countries],
+        "week_ends": [week_bounds(week_start, country)[1] for country in countries],
+    }
+
+
+def tariff(*, kind: str, country: str, partner: str, day: str) -> str:
+    """The tariff line of a kind in force for a partner on a day: its own, else the country's default."""
+    return f"""
+    SELECT tl.id, tl.amount, tl.percent FROM {LINES}
     WHERE tl.kind = {kind} AND tl.country = {country} AND (tl.partner_id = {partner} OR tl.partner_id IS NULL)
       AND tl.effective_from <= {day}
     ORDER BY tl.partner_id IS NULL, tl.effective_from DESC LIMIT 1
@@ -80,52 +146,58 @@ TARIFF = """
 
 def not_charged(order: str, kind: str) -> str:
     """Not charged yet for this kind (the planner hashes the charges once: cheaper than a probe per candidate)."""
-    return f"NOT EXISTS (SELECT 1 FROM billing_charge x WHERE x.order_id = {order} AND x.kind = {kind})"
+    return f"NOT EXISTS (SELECT 1 FROM {Table(Charge, 'x')} WHERE x.order_id = {order} AND x.kind = {kind})"
 
 
 # The tariff of each (partner, day) is looked up once per pair, not once per order: a week of 100 000 orders has
 # a few hundred pairs.
 ORDER_FEES = """
-WITH due AS (
-    SELECT o.id, o.partner_id, o.country, o.city_id, o.currency,
-           (o.work_started_at AT TIME ZONE 'Asia/Almaty')::date AS day
-    FROM orders_order o
-    WHERE o.work_started_at < %(end)s AND o.work_started_at >= %(since)s AND o.is_test = false
+WITH {weeks}, due AS (
+    SELECT {o.id} AS id, {o.partner} AS partner_id, {o.country} AS country, {o.city} AS city_id,
+           {o.currency} AS currency, ({o.work_started_at} AT TIME ZONE w.zone)::date AS day
+    FROM {o} JOIN weeks w ON w.country = {o.country}
+    WHERE {o.work_started_at} < w.week_end
+      AND {o.work_started_at} < %(end)s AND {o.work_started_at} >= %(since)s AND {o.is_test} = false
       AND {charged}
 ), price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.day, t.id AS line_id,
-           CASE WHEN %(kind)s = 'order_fee' AND d.percent IS NOT NULL
+           CASE WHEN %(kind)s = %(order_fee)s AND d.percent IS NOT NULL
                 THEN round(t.amount * (100 - d.percent) / 100, 2) ELSE t.amount END AS amount,
-           CASE WHEN %(kind)s = 'order_fee' THEN d.percent END AS rate
+           CASE WHEN %(kind)s = %(order_fee)s THEN d.percent END AS rate
     FROM (SELECT DISTINCT partner_id, country, day FROM due) k
     CROSS JOIN LATERAL ({tariff}) t
     LEFT JOIN LATERAL (
-        SELECT tl.percent FROM billing_tariffline tl
-        WHERE tl.kind = 'discount' AND tl.partner_id = k.partner_id AND tl.effective_from <= k.day
+        SELECT tl.percent FROM {lines}
+        WHERE tl.kind = %(discount)s AND tl.partner_id = k.partner_id AND tl.effective_from <= k.day
         ORDER BY tl.effective_from DESC LIMIT 1) d ON true
 )
-INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                            basis, rate, tariff_line_id, due_on)
+INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                       basis, rate, tariff_line_id, due_on)
 SELECT %(run)s, due.partner_id, %(kind)s, due.id, NULL, due.city_id, price.amount, due.currency, NULL, price.rate,
        price.line_id, due.day
 FROM due JOIN price USING (partner_id, country, day)
 WHERE price.amount > 0
 ON CONFLICT DO NOTHING
 """.format(
-    tariff=TARIFF.format(kind="%(kind)s", country="k.country", partner="k.partner_id", day="k.day"),
-    charged=not_charged("o.id", "%(kind)s"),
+    weeks=WEEKS,
+    o=ORDERS,
+    lines=LINES,
+    charges=CHARGES,
+    tariff=tariff(kind="%(kind)s", country="k.country", partner="k.partner_id", day="k.day"),
+    charged=not_charged(ORDERS.id, "%(kind)s"),
 )
 
 COD_COMMISSIONS = """
-WITH due AS (
+WITH {weeks}, due AS (
     -- the country from the currency (one per country), so no join to the orders; test orders never reach a
     -- courier or the post, so they have no collections
-    SELECT c.order_id, c.partner_id, CASE c.currency WHEN 'KGS' THEN 'KG' ELSE 'KZ' END AS country, c.city_id,
-           c.currency, c.amount, CASE c.channel WHEN 'post' THEN 'cod_post' ELSE 'cod_courier' END AS kind,
-           (c.collected_at AT TIME ZONE 'Asia/Almaty')::date AS day
-    FROM delivery_collection c
-    WHERE c.kind = 'cod' AND c.collected_at < %(end)s
-      AND (c.id > %(collections_seen)s OR c.collected_at >= %(since)s)
+    SELECT {c.order} AS order_id, {c.partner} AS partner_id, w.country, {c.city} AS city_id,
+           {c.currency} AS currency, {c.amount} AS amount,
+           CASE {c.channel} WHEN %(post)s THEN %(cod_post)s ELSE %(cod_courier)s END AS kind,
+           ({c.collected_at} AT TIME ZONE w.zone)::date AS day
+    FROM {c} JOIN weeks w ON w.currency = {c.currency}
+    WHERE {c.kind} = %(cod)s AND {c.collected_at} < w.week_end AND {c.collected_at} < %(end)s
+      AND ({c.id} > %(collections_seen)s OR {c.collected_at} >= %(since)s)
 ), fresh AS (
     SELECT * FROM due WHERE {charged}
 ), price AS MATERIALIZED (
@@ -133,86 +205,110 @@ WITH due AS (
     FROM (SELECT DISTINCT partner_id, country, kind, day FROM fresh) k
     CROSS JOIN LATERAL ({tariff}) t
 )
-INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                            basis, rate, tariff_line_id, due_on)
+INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                       basis, rate, tariff_line_id, due_on)
 SELECT %(run)s, f.partner_id, f.kind, f.order_id, NULL, f.city_id, round(f.amount * p.percent / 100, 2), f.currency,
        f.amount, p.percent, p.line_id, f.day
 FROM fresh f JOIN price p USING (partner_id, country, kind, day)
 WHERE round(f.amount * p.percent / 100, 2) > 0
 ON CONFLICT DO NOTHING
 """.format(
-    tariff=TARIFF.format(kind="k.kind", country="k.country", partner="k.partner_id", day="k.day"),
+    weeks=WEEKS,
+    c=COLLECTIONS,
+    charges=CHARGES,
+    tariff=tariff(kind="k.kind", country="k.country", partner="k.partner_id", day="k.day"),
     charged=not_charged("due.order_id", "due.kind"),
 )
 
 # Surcharges of orders a courier took out (they were handed to a courier), charged when the order closed.
 TAKEN_OUT = (
-    "EXISTS (SELECT 1 FROM orders_orderhistory h WHERE h.order_id = o.id AND h.action = 'hand_to_courier')"
+    f"EXISTS (SELECT 1 FROM {HISTORY} WHERE {HISTORY.order} = {ORDERS.id}"
+    f" AND {HISTORY.action} = %(handed_to_courier)s)"
 )
 
-CLOSED_TAKEN_OUT = f"""
-    SELECT o.id, o.partner_id, o.country, o.city_id, o.currency, o.distance_km,
-           (o.closed_at AT TIME ZONE 'Asia/Almaty')::date AS day
-    FROM orders_order o
-    WHERE o.status IN {{statuses}} AND o.closed_at < %(end)s AND o.closed_at >= %(since)s AND o.is_test = false
-      AND o.delivery_kind IN ('express', 'same_day', 'field') AND {TAKEN_OUT}
-      AND {not_charged("o.id", "{kind}")}
+
+def closed_taken_out(*, statuses: str, kind: str) -> str:
+    """The orders a courier took out that closed in one of `statuses` in their country's week, not yet charged
+    `kind`: the `due` of the surcharges (with `WEEKS` before it)."""
+    o = ORDERS
+    return f"""
+    SELECT {o.id} AS id, {o.partner} AS partner_id, {o.country} AS country, {o.city} AS city_id,
+           {o.currency} AS currency, {o.distance_km} AS distance_km, ({o.closed_at} AT TIME ZONE w.zone)::date AS day
+    FROM {o} JOIN weeks w ON w.country = {o.country}
+    WHERE {o.status} = ANY({statuses}) AND {o.closed_at} < w.week_end
+      AND {o.closed_at} < %(end)s AND {o.closed_at} >= %(since)s AND {o.is_test} = false
+      AND {o.delivery_kind} = ANY(%(courier_kinds)s) AND {TAKEN_OUT}
+      AND {not_charged(o.id, kind)}
 """
+
 
 # The band of each order's distance, by a join on the city's lines (a few per city), not a lookup per order.
 DISTANCE = """
-WITH due AS MATERIALIZED ({due}), best AS (
+WITH {weeks}, due AS MATERIALIZED ({due}), best AS (
     SELECT DISTINCT ON (d.id) d.*, tl.id AS line_id, tl.amount
     FROM due d
-    JOIN billing_tariffline tl ON tl.kind = 'distance' AND tl.city_id = d.city_id AND tl.country = d.country
+    JOIN {lines} ON tl.kind = %(distance)s AND tl.city_id = d.city_id AND tl.country = d.country
          AND (tl.partner_id = d.partner_id OR tl.partner_id IS NULL) AND tl.effective_from <= d.day
          AND tl.from_km < d.distance_km AND (tl.to_km IS NULL OR tl.to_km >= d.distance_km)
     ORDER BY d.id, tl.partner_id IS NULL, tl.effective_from DESC
 )
-INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                            basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, partner_id, 'distance', id, NULL, city_id, amount, currency, NULL, NULL, line_id, day
+INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                       basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, partner_id, %(distance)s, id, NULL, city_id, amount, currency, NULL, NULL, line_id, day
 FROM best WHERE amount > 0
 ON CONFLICT DO NOTHING
 """.format(
-    due=CLOSED_TAKEN_OUT.format(statuses="('paid', 'refused')", kind="'distance'") + " AND o.distance_km > 0"
+    weeks=WEEKS,
+    lines=LINES,
+    charges=CHARGES,
+    due=closed_taken_out(statuses="%(closed)s", kind="%(distance)s") + f" AND {ORDERS.distance_km} > 0",
 )
 
 REFUSAL_TRANSPORT = """
-WITH due AS MATERIALIZED ({due}), price AS MATERIALIZED (
+WITH {weeks}, due AS MATERIALIZED ({due}), price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.day, t.id AS line_id, t.amount
     FROM (SELECT DISTINCT partner_id, country, day FROM due) k
     CROSS JOIN LATERAL ({tariff}) t
 )
-INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                            basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, due.partner_id, 'refusal_transport', due.id, NULL, due.city_id, price.amount, due.currency,
+INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                       basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, due.partner_id, %(refusal_transport)s, due.id, NULL, due.city_id, price.amount, due.currency,
        NULL, NULL, price.line_id, due.day
 FROM due JOIN price USING (partner_id, country, day)
 WHERE price.amount > 0
 ON CONFLICT DO NOTHING
 """.format(
-    due=CLOSED_TAKEN_OUT.format(statuses="('refused')", kind="'refusal_transport'"),
-    tariff=TARIFF.format(
-        kind="'refusal_transport'", country="k.country", partner="k.partner_id", day="k.day"
-    ),
+    weeks=WEEKS,
+    charges=CHARGES,
+    due=closed_taken_out(statuses="%(refused)s", kind="%(refusal_transport)s"),
+    tariff=tariff(kind="%(refusal_transport)s", country="k.country", partner="k.partner_id", day="k.day"),
 )
 
+# Warehouse charges are dated (their day in their country), so the week's last day bounds them for both countries.
 WAREHOUSE_CHARGES = """
-INSERT INTO billing_charge (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                            basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, w.partner_id, w.kind, NULL, w.id, NULL,
-       CASE WHEN w.kind = 'pickup' OR t.id IS NULL THEN w.amount ELSE t.amount END, w.currency, NULL, NULL, t.id,
-       w.occurred_on
-FROM warehouses_warehousecharge w
-JOIN core_partner p ON p.id = w.partner_id
-LEFT JOIN LATERAL ({tariff}) t ON w.kind <> 'pickup'
-WHERE w.occurred_on < %(end_day)s
-  AND NOT EXISTS (SELECT 1 FROM billing_charge c WHERE c.warehouse_charge_id = w.id)
-  AND (CASE WHEN w.kind = 'pickup' OR t.id IS NULL THEN w.amount ELSE t.amount END) > 0
+INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                       basis, rate, tariff_line_id, due_on)
+SELECT %(run)s, {w.partner}, {w.kind}, NULL, {w.id}, NULL,
+       CASE WHEN {w.kind} = %(pickup)s OR t.id IS NULL THEN {w.amount} ELSE t.amount END, {w.currency}, NULL, NULL,
+       t.id, {w.occurred_on}
+FROM {w}
+JOIN {p} ON {p.id} = {w.partner}
+LEFT JOIN LATERAL ({tariff}) t ON {w.kind} <> %(pickup)s
+WHERE {w.occurred_on} < %(end_day)s
+  AND NOT EXISTS (SELECT 1 FROM {c} WHERE c.warehouse_charge_id = {w.id})
+  AND (CASE WHEN {w.kind} = %(pickup)s OR t.id IS NULL THEN {w.amount} ELSE t.amount END) > 0
 ON CONFLICT DO NOTHING
 """.format(
-    tariff=TARIFF.format(kind="w.kind", country="p.country", partner="w.partner_id", day="w.occurred_on")
+    w=WAREHOUSE_CHARGES_TABLE,
+    p=PARTNERS,
+    c=Table(Charge, "c"),
+    charges=CHARGES,
+    tariff=tariff(
+        kind=WAREHOUSE_CHARGES_TABLE.kind,
+        country=PARTNERS.country,
+        partner=WAREHOUSE_CHARGES_TABLE.partner,
+        day=WAREHOUSE_CHARGES_TABLE.occurred_on,
+    ),
 )
 
 
@@ -226,15 +322,16 @@ def run_compute(*, run: BillingRun, actor=None) -> int:
     if run.status != BillingRun.Status.DRAFT:
         raise ApplicationError(_("Run №%(number)s is approved: it cannot change.") % {"number": run.number})
     # What a run looks at: facts recorded as they happen (a work start, a courier's closing) from the previous
-    # run's week end on (less a day: a transaction still open then, a clock a little off); collections, which may
-    # be dated in the past (a post remittance entered weeks later), also whenever they were recorded after the
-    # previous run was computed. What was charged before is skipped by the anti-join on the unique (order, kind).
-    _start, end = week_bounds(run.week_start)
+    # run's week end on (the first country's; less a day: a transaction still open then, a clock a little off);
+    # collections, which may be dated in the past (a post remittance entered weeks later), also whenever they were
+    # recorded after the previous run was computed. What was charged before is skipped by the anti-join on the
+    # unique (order, kind). Each country's facts up to the end of its own week (`WEEKS`).
+    end = week_bounds(run.week_start)[1]
     previous = BillingRun.objects.filter(week_start__lt=run.week_start).order_by("-week_start").first()
     since = (
-        week_bounds(previous.week_start)[1] - timedelta(days=1)
+        min(week_bounds(previous.week_start, country)[1] for country in Country.values) - timedelta(days=1)
         if previous
-        else datetime(2000, 1, 1, tzinfo=ALMATY)
+        else datetime(2000, 1, 1, tzinfo=UTC)
     )
     collections_seen = (
         BillingRun.objects.filter(week_start__lt=run.week_start).aggregate(seen=Max("collections_seen"))[
@@ -243,19 +340,19 @@ def run_compute(*, run: BillingRun, actor=None) -> int:
         or 0
     )
     params = {
+        **VALUES,
+        **weeks_params(run.week_start),
         "run": run.pk,
         "end": end,
         "end_day": run.week_end,
         "since": since,
         "collections_seen": collections_seen,
     }
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM delivery_collection")
-        seen_now = cursor.fetchone()[0]
+    seen_now = Collection.objects.aggregate(seen=Max("id"))["seen"] or 0
     added = 0
     with connection.cursor() as cursor:
         for kind in (ChargeKind.ORDER_FEE, ChargeKind.PACKAGING):
-            cursor.execute(ORDER_FEES, {**params, "kind": kind})
+            cursor.execute(ORDER_FEES, {**params, "kind": kind.value})
             added += cursor.rowcount
         for statement in (COD_COMMISSIONS, DISTANCE, REFUSAL_TRANSPORT, WAREHOUSE_CHARGES):
             cursor.execute(statement, params)
@@ -297,24 +394,22 @@ def _revenue_accounts(currency: str) -> None:
 
 
 POST_RUN = """
-INSERT INTO billing_entry (posting_id, account_id, amount, currency, partner_id, kind, order_id, charge_id, city_id, at)
+INSERT INTO {entries} (posting_id, account_id, amount, currency, partner_id, kind, order_id, charge_id, city_id, at)
 SELECT %(posting)s, %(partner_account)s, c.amount, c.currency, c.partner_id, c.kind, c.order_id, c.id, c.city_id, %(at)s
-FROM billing_charge c
+FROM {c}
 WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
 UNION ALL
 SELECT %(posting)s, a.id, -SUM(c.amount), c.currency, c.partner_id, c.kind, NULL, NULL, NULL, %(at)s
-FROM billing_charge c
-JOIN billing_account a ON a.kind = 'revenue' AND a.revenue_kind = c.kind AND a.currency = c.currency
+FROM {c}
+JOIN {a} ON a.kind = %(revenue)s AND a.revenue_kind = c.kind AND a.currency = c.currency
                       AND a.partner_id IS NULL
 WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
 GROUP BY a.id, c.currency, c.partner_id, c.kind
-"""
+""".format(entries=Table(Entry), c=Table(Charge, "c"), a=Table(Account, "a"))
 
 
 def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: datetime) -> bool:
     """Post one partner's charges of the run, once: False when it was posted already."""
-    from ketlogistic.core.models import Partner
-
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [run.pk, partner_id])
@@ -355,6 +450,7 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: da
                     "run": run.pk,
                     "partner": partner_id,
                     "currency": currency,
+                    "revenue": Account.Kind.REVENUE.value,
                 },
             )
         ledger.seal(posting.pk)

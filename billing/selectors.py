@@ -1,5 +1,9 @@
 """Reads of billing: a partner's balance and statement, buyout by city, weekly summaries and the chart; the
-finance director's desk and the period report. Sums are computed in the database."""
+finance director's desk and the period report. Sums are computed in the database.
+
+A partner's own reads count days, weeks and months in its country's zone (KZ: Asia/Almaty, KG: Asia/Bishkek), the
+zone its pages show times in and its billing weeks are cut in; reads across partners (the API's entries, the period
+report) in the project's default zone (`TIME_ZONE`)."""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from ketlogistic.core import access
+from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import Partner
 
 from . import ledger
 from .models import Account, BillingRun, Charge, ChargeKind, Entry, Payout, Posting
-from .runs import ALMATY
 
 ZERO = Decimal("0.00")
 
@@ -26,7 +30,8 @@ def partners_for(actor):
 
 def balance_summary(partner) -> list[dict]:
     """Per currency the partner works in: the balance, payouts in progress, collected and charged this month."""
-    month_start = datetime.combine(timezone.localdate().replace(day=1), time(0), tzinfo=ALMATY)
+    zone = zone_of(partner.country)
+    month_start = datetime.combine(timezone.localdate(timezone=zone).replace(day=1), time(0), tzinfo=zone)
     entries = Entry.objects.filter(
         account__kind=Account.Kind.PARTNER, account__partner=partner, account__currency=partner.currency
     )
@@ -48,10 +53,11 @@ def balance_summary(partner) -> list[dict]:
     ]
 
 
-def day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    """A period of whole days (Asia/Almaty, the week's zone) as the instants it starts and ends."""
-    start = datetime.combine(since, time(0), tzinfo=ALMATY) if since else None
-    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=ALMATY) if until else None
+def day_bounds(since: date | None, until: date | None, zone=None) -> tuple[datetime | None, datetime | None]:
+    """A period of whole days in `zone` (by default the project's, `TIME_ZONE`) as the instants it starts and ends."""
+    zone = zone or timezone.get_default_timezone()
+    start = datetime.combine(since, time(0), tzinfo=zone) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=zone) if until else None
     return start, end
 
 
@@ -63,10 +69,12 @@ def balance_entries(
     kind: str | None = None,
     city_id: int | None = None,
     order_id: int | None = None,
+    zone=None,
 ):
-    """The entries on partners' balances among `entries` (already scoped to the reader), filtered."""
+    """The entries on partners' balances among `entries` (already scoped to the reader), filtered; the days in
+    `zone` (by default the project's)."""
     entries = entries.filter(account__kind=Account.Kind.PARTNER)
-    start, end = day_bounds(since, until)
+    start, end = day_bounds(since, until, zone)
     if start:
         entries = entries.filter(at__gte=start)
     if end:
@@ -89,11 +97,17 @@ def statement(
     city_id: int | None = None,
 ):
     """Every entry on the partner's balance, with its order and city, newest first; plus the opening and
-    closing balance of the period."""
+    closing balance of the period (days in the partner's country's zone)."""
+    zone = zone_of(partner.country)
     entries = balance_entries(
-        Entry.objects.filter(account__partner=partner), since=since, until=until, kind=kind, city_id=city_id
+        Entry.objects.filter(account__partner=partner),
+        since=since,
+        until=until,
+        kind=kind,
+        city_id=city_id,
+        zone=zone,
     ).select_related("order", "city", "posting")
-    start, end = day_bounds(since, until)
+    start, end = day_bounds(since, until, zone)
     opening = ledger.partner_balance(partner, partner.currency, until=start) if start else ZERO
     closing = ledger.partner_balance(partner, partner.currency, until=end)
     return entries.order_by("-at", "-id"), opening, closing
@@ -102,7 +116,11 @@ def statement(
 def buyout_by_city(partner, *, since: date | None = None, until: date | None = None) -> list[dict]:
     """How much buyout money came from each city (the collected cash accrued to the partner)."""
     entries = balance_entries(
-        Entry.objects.filter(account__partner=partner), since=since, until=until, kind="cod"
+        Entry.objects.filter(account__partner=partner),
+        since=since,
+        until=until,
+        kind="cod",
+        zone=zone_of(partner.country),
     )
     return [
         {"city": row["city__name"] or "—", "orders": row["orders"], "total": -row["total"]}
@@ -131,16 +149,18 @@ def run_summaries(partner, limit: int = 12) -> list[dict]:
 
 
 def weekly_chart(partner, weeks: int = 12) -> list[dict]:
-    """Balance at each week's end and the buyout accrued in the week, for the last `weeks` weeks."""
-    today = timezone.localdate()
+    """Balance at each week's end and the buyout accrued in the week, for the last `weeks` weeks: the partner's
+    weeks, as its charge runs cut them (Monday 00:00 in its country's zone)."""
+    zone = zone_of(partner.country)
+    today = timezone.localdate(timezone=zone)
     first = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
-    start = datetime.combine(first, time(0), tzinfo=ALMATY)
+    start = datetime.combine(first, time(0), tzinfo=zone)
     entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER, account__partner=partner)
     opening = -(entries.filter(at__lt=start).aggregate(total=Sum("amount"))["total"] or ZERO)
     by_week = {
         row["week"].date() if hasattr(row["week"], "date") else row["week"]: row
         for row in entries.filter(at__gte=start)
-        .annotate(week=TruncWeek("at", tzinfo=ALMATY))
+        .annotate(week=TruncWeek("at", tzinfo=zone))
         .values("week")
         .annotate(change=Sum("amount"), buyout=Sum("amount", filter=Q(kind="cod")))
     }

@@ -3,7 +3,9 @@ director's desk, runs, report and tariffs; isolation on every URL and endpoint."
 
 import io
 import re
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -13,10 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import accruals, payouts, runs
+from billing import accruals, payouts, runs, selectors
 from billing.models import BillingRun, Payout
 from integrations.api_keys import api_key_create
 from tests.billing.conftest import WEEK
+from tests.factories import ProductFactory
 from tests.isolation import assert_hidden
 
 pytestmark = pytest.mark.django_db
@@ -341,3 +344,18 @@ def test_the_balances_of_all_partners_take_the_same_queries_for_more_partners(
     with django_assert_num_queries(len(one_partner.captured_queries)):
         rows = client.get(reverse("billing:balance")).context["rows"]
     assert len(rows) == 6
+
+
+def test_a_kg_partners_balance_weeks_and_days_are_bishkek_ones(partner_kg, worked_orders, collect, monday):
+    """The chart's weeks and the statement's days of a KG partner are cut at midnight Asia/Bishkek, as its charge
+    runs are: cash collected at Monday 00:30 there (Sunday 23:30 in Almaty) is that Monday's, in that week."""
+    ProductFactory(partner=partner_kg, sku="KG-1")
+    monday_first_hour = datetime(2026, 11, 16, 0, 30, tzinfo=ZoneInfo("Asia/Bishkek"))
+    [order] = worked_orders(partner_kg, 1, started=monday_first_hour - timedelta(days=3))
+    accruals.accrue([collect(order, "1000.00", at=monday_first_hour)], at=monday_first_hour)
+
+    chart = {point["week"]: point["buyout"] for point in selectors.weekly_chart(partner_kg)}
+    assert (chart[WEEK - timedelta(days=7)], chart[WEEK]) == (0, Decimal("1000.00"))
+    entries, _opening, _closing = selectors.statement(partner_kg, since=WEEK, until=WEEK)
+    assert [entry.amount for entry in entries] == [Decimal("-1000.00")]
+    assert list(selectors.statement(partner_kg, until=date(2026, 11, 15))[0]) == []

@@ -1,8 +1,9 @@
 """The weekly charge run: the seed's worked example exact to the tiyn, what is charged and what never is,
 exactly once whatever reruns, approvals and workers do."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -70,6 +71,53 @@ def test_a_kyrgyz_week_is_440_per_order_and_3_percent(partner_kg, worked_orders,
     commissions = Charge.objects.filter(run=run, kind="cod_courier")
     assert [c.amount for c in commissions] == [Decimal("37.04")] * 4  # 3 % of 1 234.50 = 37.035 → 37.04
     assert {c.currency for c in Charge.objects.filter(run=run)} == {"KGS"}
+
+
+def test_kg_partner_week_is_a_bishkek_week(
+    partner_a, product_a, partner_kg, worked_orders, collect, finance, monday
+):
+    """A KG partner's week runs Monday 00:00 to Monday 00:00 Asia/Bishkek, its charges due on Bishkek days; a KZ
+    one's, Asia/Almaty. Bishkek is an hour ahead: Monday 00:30 there is still Sunday 23:30 in Almaty."""
+    bishkek, almaty = ZoneInfo("Asia/Bishkek"), ZoneInfo("Asia/Almaty")
+    ProductFactory(partner=partner_kg, sku="KG-1")
+    # Monday 00:30 in Bishkek, Sunday 23:30 in Almaty: the week before's there
+    first_hour = datetime(2026, 11, 16, 0, 30, tzinfo=bishkek)
+    next_first_hour = datetime(2026, 11, 23, 0, 30, tzinfo=bishkek)  # Sunday 22nd, 23:30 in Almaty
+    assert next_first_hour == datetime(2026, 11, 22, 23, 30, tzinfo=almaty)
+    [opens_the_week] = worked_orders(partner_kg, 1, started=first_hour)
+    [opens_the_next] = worked_orders(partner_kg, 1, started=next_first_hour)
+    collect(opens_the_week, "1000.00", at=next_first_hour)
+    [kz_same_instant] = worked_orders(partner_a, 1, started=next_first_hour)
+
+    run = _week_run(finance)
+
+    assert sorted(run.charges.values_list("order_id", "kind", "due_on")) == sorted(
+        [
+            (opens_the_week.pk, "order_fee", date(2026, 11, 16)),
+            (opens_the_week.pk, "packaging", date(2026, 11, 16)),
+            (kz_same_instant.pk, "order_fee", date(2026, 11, 22)),  # still the KZ week
+        ]
+    )
+    monday.shift(timedelta(days=7))
+    later = runs.run_for_week(week_start=WEEK + timedelta(days=7), actor=finance)
+    runs.run_compute(run=later, actor=finance)
+    assert sorted(later.charges.values_list("order_id", "kind", "due_on", "amount")) == sorted(
+        [
+            (opens_the_next.pk, "order_fee", date(2026, 11, 23), Decimal("400")),
+            (opens_the_next.pk, "packaging", date(2026, 11, 23), Decimal("40")),
+            (opens_the_week.pk, "cod_courier", date(2026, 11, 23), Decimal("30.00")),
+        ]
+    )
+
+
+def test_the_last_closed_week_is_over_in_both_countries(monday):
+    """Between Monday 00:00 Bishkek and Monday 00:00 Almaty only the KG week is over: the run waits for the KZ one."""
+    sunday_late = datetime(2026, 11, 22, 23, 30, tzinfo=ZoneInfo("Asia/Almaty"))
+    assert runs.last_closed_week(sunday_late) == WEEK - timedelta(days=7)
+    assert runs.last_closed_week(sunday_late + timedelta(hours=1)) == WEEK
+    monday.move_to(sunday_late)
+    with pytest.raises(ApplicationError, match="not over"):
+        runs.run_for_week(week_start=WEEK)
 
 
 def test_an_order_cancelled_before_work_is_never_charged_nor_one_never_worked(
