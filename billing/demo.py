@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from delivery.models import Collection
 from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import Partner, User
 from orders import workflow
@@ -96,8 +97,6 @@ def _week_orders(partner: Partner, week_start, rng: random.Random, people: dict)
 
 def _collected(orders_paid, courier) -> None:
     """The couriers' cash of those days, handed over in the evening: collections, accrued to the partner."""
-    from delivery.models import Collection
-
     for order, paid_at in orders_paid:
         collection = Collection.objects.create(
             order=order,

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from geography.models import City
+from ketlogistic.core.models import Partner
 from ketlogistic.core.money import Currency, MoneyInputField
 from ketlogistic.core.params import EARLIEST_DAY, LATEST_DAY
 
@@ -23,7 +25,6 @@ class StatementFilter(forms.Form):
 
     def __init__(self, *args, partner=None, **kwargs):
         super().__init__(*args, **kwargs)
-        from geography.models import City
 
         self.fields["kind"].choices = [("", _("Everything")), *ENTRY_KIND_LABELS.items()]
         self.fields["city"].queryset = (
@@ -93,8 +94,6 @@ class TariffLineForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from geography.models import City
-        from ketlogistic.core.models import Partner
 
         self.fields["partner"].queryset = Partner.objects.order_by("country", "name")
         self.fields["city"].queryset = City.objects.order_by("country", "name")

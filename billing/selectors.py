@@ -14,6 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from delivery.models import CashBalance
 from ketlogistic.core import access
 from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import Partner
@@ -202,8 +203,6 @@ def all_balances() -> list[dict]:
 
 def couriers_cash() -> list[dict]:
     """Cash still with couriers (collected, not handed over), per courier."""
-    from delivery.models import CashBalance
-
     return list(
         CashBalance.objects.filter(account="courier", amount__gt=0)
         .select_related("courier", "warehouse__city")

@@ -12,6 +12,9 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils.translation import gettext as _
 
+from geography.models import DistanceBand
+from ketlogistic.core import access
+from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.services import audit_record
 
@@ -42,8 +45,6 @@ COUNTRY_DEFAULTS = {
 def load_default_tariffs() -> int:
     """The country defaults, the distance bands of the reference data, storage and unscheduled returns from the
     settings. Loading twice adds nothing."""
-    from geography.models import DistanceBand
-
     created = 0
     for country, values in COUNTRY_DEFAULTS.items():
         currency = values["currency"]
@@ -143,9 +144,6 @@ def tariff_line_add(
 ) -> TariffLine:
     """A new price from a date. What was already charged keeps its price; a line charges already used is never
     changed, so a new price always comes as a new line."""
-    from ketlogistic.core import access
-    from ketlogistic.core.countries import facts
-
     if not access.can(actor, "billing.finance"):
         from django.core.exceptions import PermissionDenied
 

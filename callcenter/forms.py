@@ -1,11 +1,13 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from geography.models import City
 from ketlogistic.core.money import MoneyInputField
+from orders.statuses import OrderStatus
 
 from .models import InboundCall, Outcome, ScriptSection
 from .quality import CHECKLIST
-from .scripts import PLACEHOLDERS
+from .scripts import PLACEHOLDERS, unknown_placeholders
 
 
 class OutcomeForm(forms.Form):
@@ -49,7 +51,6 @@ class HotlineSearchForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from geography.models import City
 
         self.fields["city"].queryset = City.objects.order_by("country", "name")
 
@@ -69,7 +70,6 @@ class SectionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from orders.statuses import OrderStatus
 
         self.fields["status"] = forms.ChoiceField(
             label=_("Order status"),
@@ -87,8 +87,6 @@ class SectionForm(forms.ModelForm):
         return data
 
     def clean_body(self):
-        from .scripts import unknown_placeholders
-
         body = self.cleaned_data["body"]
         unknown = unknown_placeholders(body)
         if unknown:

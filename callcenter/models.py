@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core.fields import EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
+from orders.statuses import OrderStatus
 
 
 class Outcome(models.TextChoices):
@@ -257,8 +258,6 @@ class ScriptSection(models.Model):
 
     @property
     def status_label(self) -> str:
-        from orders.statuses import OrderStatus
-
         return OrderStatus(self.status).label if self.status in OrderStatus.values else self.status
 
 

@@ -22,6 +22,7 @@ from ketlogistic.core import access, reactions
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.models import User
 from ketlogistic.core.money import format_money, parse_money
 from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
@@ -60,8 +61,6 @@ def local_today(warehouse) -> date:
 
 def couriers_of(warehouse):
     """The active couriers who work in the warehouse's city."""
-    from ketlogistic.core.models import User
-
     return (
         User.objects.filter(role=Role.COURIER, is_active=True, scopes__city=warehouse.city)
         .distinct()

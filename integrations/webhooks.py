@@ -38,6 +38,7 @@ from ketlogistic.core import access, crypto
 from ketlogistic.core.broker import kick
 from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner
+from ketlogistic.core.services import notice_post
 from orders.amendments import OrderAmended
 from orders.models import Order
 from orders.workflow import OrderMoved, OrdersCreated
@@ -495,8 +496,6 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
 
 
 def _disable(endpoint: WebhookEndpoint, now) -> None:
-    from ketlogistic.core.services import notice_post
-
     endpoint.is_active = False
     endpoint.disabled_reason = _("Every delivery failed for a day; the endpoint was switched off.")
     endpoint.save(update_fields=["is_active", "disabled_reason"])

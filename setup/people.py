@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from geography.models import City
+from integrations.demo import demo_sandbox_key
 from ketlogistic.core.models import Partner, StaffScope, User
 from ketlogistic.core.roles import Role
 
@@ -134,7 +135,6 @@ def logins_table() -> str:
     for login in LOGINS:
         who = f"{Role(login.role).label}" + (f" — {login.partner}" if login.partner else "")
         lines.append(f"  {login.username.ljust(width)}  {who}")
-    from integrations.demo import demo_sandbox_key
 
     key = demo_sandbox_key()
     if key is None:

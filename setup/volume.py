@@ -26,8 +26,17 @@ from django.contrib.auth.hashers import make_password
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from billing import ledger, runs
+from billing.ledger import check_ledger
+from billing.models import Account, BillingRun
+from geography.models import Warehouse
 from ketlogistic.core import crypto
+from ketlogistic.core.bulk import copy_rows
+from ketlogistic.core.models import Partner, StaffScope, User
 from ketlogistic.core.phones import mask_phone
+from ketlogistic.core.roles import Role
+from orders.models import PartnerRules
+from warehouses.ledger import check_ledger as check_stock_ledger
 
 PARTNER_PREFIX = "Объём"
 # the temporary tables of one batch (dropped at commit, or at the start of the next batch in one transaction)
@@ -65,10 +74,6 @@ def _execute(sql: str, params=None) -> int:
 
 def _partners(count: int, password_hash: str) -> list[int]:
     """The volume partners (about 70 % in KZ), each with rules and an administrator login; created once."""
-    from ketlogistic.core.models import Partner, User
-    from ketlogistic.core.roles import Role
-    from orders.models import PartnerRules
-
     ids = []
     for index in range(1, count + 1):
         country = "KG" if index % 10 in (3, 7, 0) else "KZ"
@@ -104,9 +109,6 @@ def _partners(count: int, password_hash: str) -> list[int]:
 
 def _staff(password_hash: str) -> None:
     """Twenty logists serving both countries (the benchmark's call center)."""
-    from ketlogistic.core.models import StaffScope, User
-    from ketlogistic.core.roles import Role
-
     for index in range(1, 21):
         user, created = User.objects.get_or_create(
             username=f"volume_logist_{index:02d}",
@@ -484,12 +486,6 @@ def generate(
     """Add `orders` orders (and everything that goes with them) to the volume partners, created over the `weeks`
     before `end` (now by default). With `runs`, every closed week's charge run is computed and approved except
     the last one, left as the finance director finds it on Monday: a computed draft. Returns a Report."""
-    from billing import ledger
-    from billing.models import Account
-    from geography.models import Warehouse
-    from ketlogistic.core.bulk import copy_rows
-    from ketlogistic.core.models import Partner, User
-
     report = Report()
     now = end or timezone.now()
     start = now - timedelta(days=7 * weeks + 7)
@@ -612,9 +608,6 @@ def generate(
 
 def _charge_runs(weeks: int) -> int:
     """Every closed week's run, in order; approved but for the last, which stays a computed draft."""
-    from billing import runs
-    from billing.models import BillingRun
-
     last = runs.last_closed_week()
     day, charged = last - timedelta(days=7 * (weeks + 1)), 0
     while day <= last:
@@ -652,9 +645,6 @@ def _bulk_mode():
 
 def verify() -> list[str]:
     """Both ledgers consistent after generation: the stock balances equal the moves, every posting balances."""
-    from billing.ledger import check_ledger
-    from warehouses.ledger import check_ledger as check_stock_ledger
-
     return check_stock_ledger() + check_ledger()
 
 

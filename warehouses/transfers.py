@@ -24,10 +24,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalogue.models import Product
-from geography.models import City, Warehouse
+from geography.models import City, ShippingGroup, Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
+from orders import workflow
 from orders.models import Order, OrderItem
 from orders.statuses import OrderSource, OrderStatus
 
@@ -252,8 +253,6 @@ def plan_supply(*, ship_date: date, now=None, partner_ids=None) -> list[Transfer
 
 
 def _weekdays(city: City) -> list[int]:
-    from geography.models import ShippingGroup
-
     found = (
         ShippingGroup.objects.filter(number=city.shipping_group).values_list("weekdays", flat=True).first()
     )
@@ -482,7 +481,6 @@ def transfer_receive(
     transfer.received_by = actor if getattr(actor, "pk", None) else None
     transfer.receipt_note = note
     transfer.save(update_fields=["status", "received_at", "received_by", "receipt_photo", "receipt_note"])
-    from orders import workflow
 
     for order in Order.objects.filter(pk__in=set(parcels), status=OrderStatus.AWAITING_RECEIPT).order_by(
         "sent_at"

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
+from .models import Partner
 from .roles import COMPANY_WIDE_ROLES, PARTNER_ROLES, SCOPED_ROLES, Role
 
 R = Role
@@ -331,8 +332,6 @@ def get_scoped_or_404(actor, queryset: QuerySet, **lookup):
 
 
 def visible_partners(actor) -> QuerySet:
-    from .models import Partner
-
     return scoped(actor, Partner.objects.all())
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .countries import Country, zone_of
+from .models import CalendarException, WorkingCalendar
 
 DEFAULT_START = time(9, 0)
 DEFAULT_END = time(18, 0)
@@ -137,8 +138,6 @@ def calendar_for(country: str, *, year_from: int | None = None) -> CountryCalend
 
 
 def _read_calendar(country: str, first_year: int) -> CountryCalendar:
-    from .models import CalendarException, WorkingCalendar
-
     config = WorkingCalendar.objects.filter(country=country).first()
     exceptions = dict(
         CalendarException.objects.filter(country=country, date__year__gte=first_year).values_list(

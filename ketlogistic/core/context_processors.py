@@ -1,4 +1,5 @@
 from . import access
+from .models import Notice
 from .navigation import menu_for
 
 
@@ -8,7 +9,5 @@ def menu(request):
         return {"menu": []}
     notices = []
     if access.is_partner_actor(user):
-        from .models import Notice
-
         notices = list(Notice.objects.filter(partner_id=user.partner_id, dismissed_at__isnull=True)[:5])
     return {"menu": menu_for(user, request.path), "notices": notices}

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from . import access
-from .models import AuditEntry, Partner, User
+from .models import AuditEntry, Notice, Partner, User
 from .roles import Role
 
 
@@ -92,8 +92,6 @@ def partner_user_set_active(*, actor: User, user: User, is_active: bool) -> User
 
 def notice_post(*, partner: Partner, key: str, text: str, level: str = "info"):
     """Tell a partner something on every cabinet page; one open notice per key (posting twice is once)."""
-    from .models import Notice
-
     notice, _created = Notice.objects.get_or_create(
         partner=partner, key=key, dismissed_at=None, defaults={"text": text[:500], "level": level}
     )
@@ -103,8 +101,6 @@ def notice_post(*, partner: Partner, key: str, text: str, level: str = "info"):
 @transaction.atomic
 def notice_dismiss(*, actor, notice_id: int) -> None:
     from django.utils import timezone
-
-    from .models import Notice
 
     notice = access.get_scoped_or_404(actor, Notice.objects.filter(dismissed_at__isnull=True), id=notice_id)
     notice.dismissed_at = timezone.now()

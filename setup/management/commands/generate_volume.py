@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from setup.volume import generate
+from setup.volume import generate, verify
 
 
 class Command(BaseCommand):
@@ -34,8 +34,6 @@ class Command(BaseCommand):
         total = sum(seconds for _name, seconds, _rows in report.steps)
         self.stdout.write(f"Done in {total:.1f} s ({orders / total:,.0f} orders/s)")
         if check:
-            from setup.volume import verify
-
             problems = verify()
             for problem in problems[:50]:
                 self.stderr.write(problem)
