@@ -41,7 +41,7 @@ from .errors import error_body
 from .parsers import SafeJSONParser
 from .throttling import ApiKeyBulkRateThrottle, ApiKeyRateThrottle
 
-MAX_BULK = 1000
+MAX_BULK = s.MAX_BULK
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 ERRORS = {
