@@ -19,17 +19,13 @@ from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.params import parse_day, parse_id
 
 from . import payouts, runs, selectors, tariffs
 from .forms import PayoutDecisionForm, PayoutRequestForm, RunForm, StatementFilter, TariffLineForm
 from .models import ENTRY_KIND_LABELS, BillingRun, ChargeKind, Payout, TariffLine
-
-
-def _errors(request, exc) -> None:
-    for message in exc.messages if isinstance(exc, ValidationError) else [getattr(exc, "message", str(exc))]:
-        messages.error(request, message)
 
 
 def _partner_of(request, partner_id: int | None) -> Partner:
@@ -145,13 +141,9 @@ def payout_list(request):
             try:
                 payout = payouts.payout_request(actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-                ):
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                errors_to_form(form, exc)
             except ApplicationError as exc:
-                _errors(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(request, _("Payout requested. The finance director will process it."))
                 return redirect("billing:payout", payout_id=payout.pk)
@@ -202,7 +194,7 @@ def payout_detail(request, payout_id: int):
             else:
                 raise ApplicationError(_("Unknown action."))
         except (ValidationError, ApplicationError) as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("Saved."))
         return redirect("billing:payout", payout_id=payout.pk)
@@ -292,7 +284,7 @@ def run_list(request):
                 added = runs.run_compute(run=run, actor=request.user)
                 messages.success(request, _charges_added(added))
         except ApplicationError as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             return redirect("billing:run", run_id=run.pk)
     return render(
@@ -322,7 +314,7 @@ def run_detail(request, run_id: int):
                 added = runs.run_compute(run=run, actor=request.user)
                 messages.success(request, _charges_added(added))
         except ApplicationError as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         return redirect("billing:run", run_id=run.pk)
     partner_id = parse_id(request.GET.get("partner"))
     rows = runs.summary(run)

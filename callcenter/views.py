@@ -21,6 +21,7 @@ from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.params import parse_count, parse_id
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from orders.models import Order
@@ -43,14 +44,6 @@ from .models import (
     ScriptSection,
 )
 from .quality import CHECKLIST
-
-
-def _error_messages(request, exc) -> None:
-    if isinstance(exc, ValidationError):
-        for message in exc.messages:
-            messages.error(request, message)
-    else:
-        messages.error(request, str(getattr(exc, "message", exc)))
 
 
 @permission_required("callcenter.queue")
@@ -113,7 +106,7 @@ def call_screen(request, order_id: int):
             try:
                 services.call_dial(actor=request.user, order=order, request=request)
             except ApplicationError as exc:
-                _error_messages(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(request, _("Calling… your phone rings first."))
             return redirect("callcenter:call", order_id=order.pk)
@@ -125,13 +118,9 @@ def call_screen(request, order_id: int):
             try:
                 services.call_outcome(actor=request.user, order=order, **data)
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-                ):
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                errors_to_form(form, exc)
             except ApplicationError as exc:
-                _error_messages(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(
                     request, _("Saved: %(outcome)s.") % {"outcome": Outcome(data["outcome"]).label}
@@ -413,7 +402,7 @@ def hotline(request):
                 country=order.country if order else "KZ",
             )
         except ValidationError as exc:
-            _error_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("The call is logged."))
             return redirect(request.get_full_path())
@@ -478,7 +467,7 @@ def escalation_resolve(request, escalation_id: int):
                 actor=request.user, escalation=escalation, resolution=form.cleaned_data["resolution"]
             )
         except (ValidationError, ApplicationError) as exc:
-            _error_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             order = Order.objects.only("status").get(pk=escalation.order_id)
             if order.status == OrderStatus.CALLING:

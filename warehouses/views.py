@@ -17,6 +17,7 @@ from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.forms import errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 
@@ -24,15 +25,6 @@ from . import contract_end, selectors, transfers
 from .forms import LinesForm, ReceiptForm, ReturnForm, StockFilterForm
 from .models import ContractEnd, Product, Receipt, Transfer, WarehouseCharge
 from .transfers import PHOTO_FORMATS
-
-
-def _errors_to_messages(request, exc) -> None:
-    if isinstance(exc, ValidationError):
-        for message in exc.messages:
-            messages.error(request, message)
-    else:
-        messages.error(request, str(getattr(exc, "message", exc)))
-
 
 # -- stock ----------------------------------------------------------------------------------------------------------
 
@@ -211,7 +203,7 @@ def receipt_create(request):
                 note=form.cleaned_data["note"],
             )
         except ValidationError as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("Receipt №%(number)s is expected.") % {"number": receipt.pk})
             return redirect("warehouses:receipt", receipt_id=receipt.pk)
@@ -234,7 +226,7 @@ def receipt_detail(request, receipt_id: int):
         try:
             transfers.receipt_confirm(actor=request.user, receipt=receipt, counted=counted)
         except (ValidationError, ApplicationError) as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("The goods are on the shelf of the main warehouse."))
             return redirect("warehouses:receipt", receipt_id=receipt.pk)
@@ -325,7 +317,7 @@ def transfer_detail(request, transfer_id: int):
             else:
                 raise PermissionDenied
         except (ValidationError, ApplicationError) as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             return redirect("warehouses:transfer", transfer_id=transfer.pk)
     return render(
@@ -431,7 +423,7 @@ def return_create(request):
                 lines=lines.chosen(),
             )
         except (ValidationError, ApplicationError) as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN:
                 messages.warning(request, _("Outside the 4th–6th this return is paid by the partner."))
@@ -459,7 +451,7 @@ def contract_end_view(request, partner_id: int):
                 contract_end.contract_end_collect(actor=request.user, partner=partner)
                 messages.success(request, _("The partner collected its goods."))
         except ApplicationError as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         return redirect("warehouses:contract_end", partner_id=partner.pk)
     rows, _cities = selectors.stock_rows(request.user, partner_id=partner.pk)
     return render(
