@@ -20,7 +20,6 @@ from ketlogistic.core import access, crypto
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.excel import SafeWorkbook
 from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.params import parse_count, parse_id
 from ketlogistic.core.phones import PhoneError, normalize_phone
@@ -30,7 +29,7 @@ from orders.services import rules_for
 from orders.statuses import OrderStatus
 from warehouses.models import Warehouse
 
-from . import scripts, selectors, services, telephony
+from . import exports, scripts, selectors, services, telephony
 from .forms import EscalationResolveForm, HotlineSearchForm, InboundForm, OutcomeForm, ReviewForm, SectionForm
 from .models import (
     CallAttempt,
@@ -278,38 +277,7 @@ def registry_detail(request, registry_id: int):
     )
     entries = list(entries.filter(order__in=access.scoped(request.user, Order.objects.all())))
     if request.GET.get("format") == "xlsx":
-        book = SafeWorkbook()
-        sheet = book.sheet(
-            _("Registry"),
-            [
-                _("Order"),
-                _("Partner"),
-                _("Customer"),
-                _("Phone"),
-                _("Address"),
-                _("Goods"),
-                _("Sum to collect"),
-                _("Delivery"),
-                _("Addendum"),
-            ],
-            widths=[9, 18, 26, 18, 40, 40, 14, 14, 10],
-        )
-        for entry in entries:
-            order = entry.order
-            sheet.append(
-                [
-                    order.pk,
-                    order.partner.name,
-                    order.customer_name,
-                    ", ".join(p.masked for p in order.phones.all()),
-                    order.address,
-                    "; ".join(f"{i.product.name} × {i.quantity}" for i in order.items.all()),
-                    order.cod_amount,
-                    order.get_delivery_kind_display(),
-                    _("yes") if entry.is_addendum else "",
-                ]
-            )
-        return book.response(f"registry-{registry.warehouse.city.name_en}-{registry.date:%Y%m%d}.xlsx")
+        return exports.registry_workbook_response(registry, entries)
     return render(request, "callcenter/registry.html", {"registry": registry, "entries": entries})
 
 

@@ -1,4 +1,5 @@
-"""One way views turn errors into messages and onto forms (`ketlogistic.core.forms`), not a copy per app."""
+"""One way views turn errors into messages and onto forms (`ketlogistic.core.forms`), and one place per app for its
+Excel exports (`exports.py`): not a copy per view."""
 
 import re
 from pathlib import Path
@@ -80,6 +81,19 @@ def test_views_turn_errors_into_messages_through_the_one_helper():
         path.relative_to(ROOT).as_posix()
         for path in sorted(ROOT.rglob("views.py"))
         if ".venv" not in path.parts and copies.search(path.read_text(encoding="utf-8"))
+    ]
+
+    assert found == []
+
+
+def test_excel_exports_are_made_in_their_apps_exports_modules():
+    """A view asks its app's `exports.py` for a workbook; no view or selector builds one itself."""
+    builders = re.compile(r"\b(?:SafeWorkbook|Workbook)\(")
+    found = [
+        path.relative_to(ROOT).as_posix()
+        for name in ("views.py", "selectors.py")
+        for path in sorted(ROOT.rglob(name))
+        if ".venv" not in path.parts and builders.search(path.read_text(encoding="utf-8"))
     ]
 
     assert found == []
