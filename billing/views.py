@@ -18,18 +18,13 @@ from django.utils.translation import ngettext
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.params import parse_day, parse_id
 
-from . import payouts, runs, selectors, tariffs
+from . import exports, payouts, runs, selectors, tariffs
 from .forms import PayoutDecisionForm, PayoutRequestForm, RunForm, StatementFilter, TariffLineForm
-from .models import ENTRY_KIND_LABELS, BillingRun, ChargeKind, Payout, TariffLine
-
-
-def _errors(request, exc) -> None:
-    for message in exc.messages if isinstance(exc, ValidationError) else [getattr(exc, "message", str(exc))]:
-        messages.error(request, message)
+from .models import BillingRun, ChargeKind, Payout, TariffLine
 
 
 def _partner_of(request, partner_id: int | None) -> Partner:
@@ -98,37 +93,7 @@ def statement_export(request, partner_id: int | None = None):
         kind=data.get("kind") or None,
         city_id=data["city"].pk if data.get("city") else None,
     )
-    book = SafeWorkbook()
-    sheet = book.sheet(
-        _("Statement"),
-        [
-            _("Date"),
-            _("What"),
-            _("Order"),
-            _("Partner's number"),
-            _("City"),
-            _("Credited"),
-            _("Charged"),
-            _("Description"),
-        ],
-        widths=[18, 30, 10, 16, 16, 14, 14, 50],
-    )
-    sheet.append([_("Opening balance"), "", "", "", "", opening, "", ""])
-    for entry in entries.iterator(chunk_size=2000):
-        sheet.append(
-            [
-                timezone.localtime(entry.at),
-                ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
-                entry.order_id or "",
-                entry.order.external_id if entry.order_id else "",
-                entry.city.name if entry.city_id else "",
-                -entry.amount if entry.amount < 0 else "",
-                entry.amount if entry.amount > 0 else "",
-                entry.posting.description,
-            ]
-        )
-    sheet.append([_("Closing balance"), "", "", "", "", closing, "", ""])
-    return book.response(f"statement-{partner.pk}-{timezone.localdate():%Y%m%d}.xlsx")
+    return exports.statement_workbook_response(partner, entries, opening=opening, closing=closing)
 
 
 # -- payouts --------------------------------------------------------------------------------------------------------
@@ -145,13 +110,9 @@ def payout_list(request):
             try:
                 payout = payouts.payout_request(actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-                ):
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                errors_to_form(form, exc)
             except ApplicationError as exc:
-                _errors(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(request, _("Payout requested. The finance director will process it."))
                 return redirect("billing:payout", payout_id=payout.pk)
@@ -202,7 +163,7 @@ def payout_detail(request, payout_id: int):
             else:
                 raise ApplicationError(_("Unknown action."))
         except (ValidationError, ApplicationError) as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("Saved."))
         return redirect("billing:payout", payout_id=payout.pk)
@@ -235,26 +196,7 @@ def payout_detail(request, payout_id: int):
 @permission_required("billing.view")
 def payout_registry(request, payout_id: int):
     payout = access.get_scoped_or_404(request.user, Payout.objects.select_related("partner"), pk=payout_id)
-    book = SafeWorkbook()
-    sheet = book.sheet(
-        _("Payout registry"),
-        [_("Date"), _("What"), _("Order"), _("Partner's number"), _("City"), _("Credited"), _("Charged")],
-        widths=[18, 30, 10, 16, 16, 14, 14],
-    )
-    for entry in payouts.registry_entries(payout).iterator(chunk_size=2000):
-        sheet.append(
-            [
-                timezone.localtime(entry.at),
-                ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
-                entry.order_id or "",
-                entry.order.external_id if entry.order_id else "",
-                entry.city.name if entry.city_id else "",
-                -entry.amount if entry.amount < 0 else "",
-                entry.amount if entry.amount > 0 else "",
-            ]
-        )
-    sheet.append([_("Payout"), payout.get_method_display(), "", "", "", "", payout.amount])
-    return book.response(f"payout-{payout.pk}-registry.xlsx")
+    return exports.payout_registry_response(payout, payouts.registry_entries(payout))
 
 
 # -- the finance director -------------------------------------------------------------------------------------------
@@ -292,7 +234,7 @@ def run_list(request):
                 added = runs.run_compute(run=run, actor=request.user)
                 messages.success(request, _charges_added(added))
         except ApplicationError as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             return redirect("billing:run", run_id=run.pk)
     return render(
@@ -322,7 +264,7 @@ def run_detail(request, run_id: int):
                 added = runs.run_compute(run=run, actor=request.user)
                 messages.success(request, _charges_added(added))
         except ApplicationError as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         return redirect("billing:run", run_id=run.pk)
     partner_id = parse_id(request.GET.get("partner"))
     rows = runs.summary(run)

@@ -21,7 +21,7 @@ from ketlogistic.core import access, crypto
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.params import parse_count, parse_id
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from orders.models import Order
@@ -29,7 +29,7 @@ from orders.selectors import customer_profile
 from orders.services import rules_for
 from orders.statuses import OrderStatus
 
-from . import scripts, selectors, services, telephony
+from . import exports, scripts, selectors, services, telephony
 from .forms import EscalationResolveForm, HotlineSearchForm, InboundForm, OutcomeForm, ReviewForm, SectionForm
 from .models import (
     CallAttempt,
@@ -43,14 +43,6 @@ from .models import (
     ScriptSection,
 )
 from .quality import CHECKLIST
-
-
-def _error_messages(request, exc) -> None:
-    if isinstance(exc, ValidationError):
-        for message in exc.messages:
-            messages.error(request, message)
-    else:
-        messages.error(request, str(getattr(exc, "message", exc)))
 
 
 @permission_required("callcenter.queue")
@@ -113,7 +105,7 @@ def call_screen(request, order_id: int):
             try:
                 services.call_dial(actor=request.user, order=order, request=request)
             except ApplicationError as exc:
-                _error_messages(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(request, _("Calling… your phone rings first."))
             return redirect("callcenter:call", order_id=order.pk)
@@ -125,13 +117,9 @@ def call_screen(request, order_id: int):
             try:
                 services.call_outcome(actor=request.user, order=order, **data)
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-                ):
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                errors_to_form(form, exc)
             except ApplicationError as exc:
-                _error_messages(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(
                     request, _("Saved: %(outcome)s.") % {"outcome": Outcome(data["outcome"]).label}
@@ -289,38 +277,7 @@ def registry_detail(request, registry_id: int):
     )
     entries = list(entries.filter(order__in=access.scoped(request.user, Order.objects.all())))
     if request.GET.get("format") == "xlsx":
-        book = SafeWorkbook()
-        sheet = book.sheet(
-            _("Registry"),
-            [
-                _("Order"),
-                _("Partner"),
-                _("Customer"),
-                _("Phone"),
-                _("Address"),
-                _("Goods"),
-                _("Sum to collect"),
-                _("Delivery"),
-                _("Addendum"),
-            ],
-            widths=[9, 18, 26, 18, 40, 40, 14, 14, 10],
-        )
-        for entry in entries:
-            order = entry.order
-            sheet.append(
-                [
-                    order.pk,
-                    order.partner.name,
-                    order.customer_name,
-                    ", ".join(p.masked for p in order.phones.all()),
-                    order.address,
-                    "; ".join(f"{i.product.name} × {i.quantity}" for i in order.items.all()),
-                    order.cod_amount,
-                    order.get_delivery_kind_display(),
-                    _("yes") if entry.is_addendum else "",
-                ]
-            )
-        return book.response(f"registry-{registry.warehouse.city.name_en}-{registry.date:%Y%m%d}.xlsx")
+        return exports.registry_workbook_response(registry, entries)
     return render(request, "callcenter/registry.html", {"registry": registry, "entries": entries})
 
 
@@ -413,7 +370,7 @@ def hotline(request):
                 country=order.country if order else "KZ",
             )
         except ValidationError as exc:
-            _error_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("The call is logged."))
             return redirect(request.get_full_path())
@@ -478,7 +435,7 @@ def escalation_resolve(request, escalation_id: int):
                 actor=request.user, escalation=escalation, resolution=form.cleaned_data["resolution"]
             )
         except (ValidationError, ApplicationError) as exc:
-            _error_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             order = Order.objects.only("status").get(pk=escalation.order_id)
             if order.status == OrderStatus.CALLING:

@@ -21,6 +21,7 @@ from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import FileRejected
+from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.models import User
 from ketlogistic.core.params import parse_id
 from orders.models import Order
@@ -40,14 +41,6 @@ from .forms import (
     new_token,
 )
 from .models import CashDiscrepancy, CourierDay, DeliveryStop, PostShipment
-
-
-def _errors(request, exc) -> None:
-    if isinstance(exc, ValidationError):
-        for message in exc.messages:
-            messages.error(request, message)
-    else:
-        messages.error(request, str(getattr(exc, "message", exc)))
 
 
 def _board_params(request):
@@ -163,7 +156,7 @@ def assign(request):
                     )
                 )
     except (ApplicationError, ValidationError) as exc:
-        _errors(request, exc)
+        errors_to_messages(request, exc)
     else:
         messages.success(
             request,
@@ -234,7 +227,7 @@ def stop_action(request, stop_id: int):
         else:
             raise Http404
     except (ApplicationError, ValidationError) as exc:
-        _errors(request, exc)
+        errors_to_messages(request, exc)
     return redirect(_safe_next(request, reverse("delivery:day", args=[stop.day_id])))
 
 
@@ -288,7 +281,7 @@ def goods(request, day_id: int):
     try:
         handed = services.goods_hand_over(actor=request.user, day=day)
     except (ApplicationError, ValidationError) as exc:
-        _errors(request, exc)
+        errors_to_messages(request, exc)
     else:
         messages.success(
             request,
@@ -316,7 +309,7 @@ def handover(request, day_id: int):
                 token=form.cleaned_data["token"],
             )
         except (ApplicationError, ValidationError) as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             if counted.counted == counted.expected:
                 messages.success(request, _("The cash matches the ledger."))
@@ -334,7 +327,7 @@ def resolve(request, discrepancy_id: int):
         try:
             services.discrepancy_resolve(actor=request.user, discrepancy=discrepancy, **form.cleaned_data)
         except (ApplicationError, ValidationError) as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("The discrepancy is resolved."))
     else:
@@ -349,7 +342,7 @@ def close(request, day_id: int):
     try:
         services.day_close(actor=request.user, day=day)
     except (ApplicationError, ValidationError) as exc:
-        _errors(request, exc)
+        errors_to_messages(request, exc)
     else:
         messages.success(request, _("The day is closed."))
     return redirect("delivery:day", day_id=day.pk)
@@ -448,7 +441,7 @@ def stop_page(request, stop_id: int):
         except ValidationError as exc:
             partial_error = " ".join(exc.messages)
         except ApplicationError as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
             return redirect("delivery:stop", stop_id=stop.pk)
         else:
             messages.success(request, _("Partial buyout recorded."))
@@ -461,7 +454,7 @@ def stop_page(request, stop_id: int):
                 actor=request.user, order=order, request=request, permission="delivery.call"
             )
         except (ApplicationError, PermissionDenied) as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("Calling… your phone rings first."))
         return redirect("delivery:stop", stop_id=stop.pk)
@@ -473,13 +466,9 @@ def stop_page(request, stop_id: int):
             try:
                 perform(request.user, stop, form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-                ):
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                errors_to_form(form, exc)
             except ApplicationError as exc:
-                _errors(request, exc)
+                errors_to_messages(request, exc)
                 return redirect("delivery:stop", stop_id=stop.pk)
             else:
                 messages.success(request, _("Recorded."))
@@ -545,7 +534,7 @@ def post_desk(request):
                     actor=request.user, order=order, tracking_number=form.cleaned_data["tracking_number"]
                 )
             except (ApplicationError, ValidationError) as exc:
-                _errors(request, exc)
+                errors_to_messages(request, exc)
             else:
                 messages.success(request, _("Order №%(number)s is shipped by post.") % {"number": order.pk})
                 return redirect("delivery:post")
@@ -608,7 +597,7 @@ def post_update(request, shipment_id: int):
                 note=form.cleaned_data["note"],
             )
         except (ApplicationError, ValidationError) as exc:
-            _errors(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("Saved."))
     else:

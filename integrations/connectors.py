@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 from ketlogistic.core import access, crypto
 from ketlogistic.core.broker import kick
 from ketlogistic.core.countries import zone_of
+from orders import intake
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
 
@@ -37,19 +38,9 @@ from .models import ConnectorRun, PullConnector
 
 MAX_RECORDS = 5000
 MAX_BACKOFF = timedelta(hours=6)
-ORDER_FIELDS = [
-    "external_id",
-    "customer_name",
-    "phone",
-    "city",
-    "address",
-    "distance_km",
-    "delivery_kind",
-    "cod_amount",
-    "comment",
-    "requested_delivery_date",
-]
-ITEM_FIELDS = ["sku", "quantity", "price"]
+# The intake's fields: a record gives one phone (its path may lead to a list of them), and its items apart.
+ORDER_FIELDS = [name for name in intake.ORDER_FIELDS if name not in ("phones", "items")]
+ITEM_FIELDS = list(intake.ITEM_FIELDS)
 DEFAULT_MAPPING = {**{f: f for f in ORDER_FIELDS}, "items": "items", **{f"items.{f}": f for f in ITEM_FIELDS}}
 
 

@@ -39,6 +39,7 @@ from ketlogistic.core.excel import FileRejected, sniff_xlsx
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from orders import intake
 from orders.intake import (
     CityDirectory,
     IntakeContext,
@@ -62,7 +63,8 @@ HEADER_SEARCH_ROWS = 10
 STORED_ERRORS = 2000
 PREVIEW_ORDERS = 5
 
-# (field, Russian header, English header, required) — the template's columns, in order.
+# (field, Russian header, English header, required) — the template's columns, in order: the intake's fields
+# (`orders.intake.ORDER_FIELDS`, `ITEM_FIELDS`), an order's phones as two columns, its items one a row.
 COLUMNS = [
     ("external_id", "Номер заказа", "Order number", True),
     ("customer_name", "ФИО клиента", "Customer name", True),
@@ -112,19 +114,9 @@ SYNONYMS = {
     "requested_delivery_date": ["дата доставки", "желаемая дата"],
     "comment": ["примечание", "комментарии"],
 }
-ORDER_FIELDS = [
-    "customer_name",
-    "phone",
-    "phone_2",
-    "city",
-    "address",
-    "distance_km",
-    "delivery_kind",
-    "cod_amount",
-    "requested_delivery_date",
-    "comment",
-]
-ITEM_FIELDS = ["sku", "quantity", "price"]
+ITEM_FIELDS = list(intake.ITEM_FIELDS)
+# The order-level columns (what the rows of one order must agree on): the rest but the order number.
+ORDER_FIELDS = [field_ for field_, *_rest in COLUMNS if field_ != "external_id" and field_ not in ITEM_FIELDS]
 # Order-level columns a mapping may declare per line: each row holds its item's share, the order's value is the sum.
 PER_LINE_FIELDS = ["cod_amount"]
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.excel import XLSX_CONTENT_TYPE
+from ketlogistic.core.forms import errors_to_form
 from ketlogistic.core.models import Partner
 
 from . import api_keys, connectors, excel, services, webhooks
@@ -96,9 +97,7 @@ def webhook_list(request):
         try:
             endpoint, secret = webhooks.endpoint_create(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            errors_to_form(form, exc)
         else:
             messages.success(
                 request, _("The endpoint is added. Copy its signing secret now: it is shown once.")
@@ -340,9 +339,7 @@ def connector_edit(request, connector_id: int | None = None):
                 actor=request.user, partner=partner, connector=connector, **data
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            errors_to_form(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("integrations:connector", connector_id=connector.pk)

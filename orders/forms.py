@@ -7,6 +7,13 @@ from geography.models import City
 from ketlogistic.core import access
 from ketlogistic.core.money import MoneyInputField
 
+from .intake import (
+    ADDRESS_MAX_LENGTH,
+    CUSTOMER_NAME_MAX_LENGTH,
+    EXTERNAL_ID_MAX_LENGTH,
+    MAX_ITEMS,
+    MAX_QUANTITY,
+)
 from .statuses import DeliveryKind
 
 
@@ -16,17 +23,17 @@ class OrderForm(forms.Form):
     partner = forms.ModelChoiceField(label=_("Partner"), queryset=None, required=False)
     external_id = forms.CharField(
         label=_("Your order number"),
-        max_length=64,
+        max_length=EXTERNAL_ID_MAX_LENGTH,
         required=False,
         help_text=_("Leave empty to get one generated."),
     )
-    customer_name = forms.CharField(label=_("Customer's full name"), max_length=200)
+    customer_name = forms.CharField(label=_("Customer's full name"), max_length=CUSTOMER_NAME_MAX_LENGTH)
     phone = forms.CharField(label=_("Phone"), max_length=40, widget=forms.TextInput(attrs={"type": "tel"}))
     phone_2 = forms.CharField(
         label=_("Second phone"), max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"})
     )
     city = forms.ModelChoiceField(label=_("City"), queryset=City.objects.none())
-    address = forms.CharField(label=_("Address"), max_length=500)
+    address = forms.CharField(label=_("Address"), max_length=ADDRESS_MAX_LENGTH)
     distance_km = forms.DecimalField(
         label=_("Distance from point A, km"), required=False, min_value=0, max_digits=6, decimal_places=1
     )
@@ -50,7 +57,7 @@ class OrderForm(forms.Form):
 
 class OrderItemForm(forms.Form):
     product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none(), required=False)
-    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10_000, required=False)
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY, required=False)
     price = MoneyInputField(label=_("Price"), required=False)
 
     def __init__(self, *args, products=None, **kwargs):
@@ -59,7 +66,7 @@ class OrderItemForm(forms.Form):
         self.fields["product"].queryset = products if products is not None else Product.objects.none()
 
 
-OrderItemFormSet = formset_factory(OrderItemForm, extra=3, max_num=50)
+OrderItemFormSet = formset_factory(OrderItemForm, extra=3, max_num=MAX_ITEMS)
 
 
 class ReasonForm(forms.Form):

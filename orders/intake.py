@@ -38,26 +38,70 @@ from .models import Order
 from .statuses import DeliveryKind, OrderStatus
 from .workflow import announce_created
 
+# The intake's rules, defined once: every channel is held to them, and the API's schema
+# (`integrations.api.serializers`) and the cabinet's form are built from them, so they never promise what intake
+# refuses.
 MAX_PHONES = 3
 MAX_ITEMS = 50
 MAX_QUANTITY = 10_000
 MAX_AMOUNT = Decimal("999999999.99")
-EXTERNAL_ID_RE = re.compile(r"^[\w\-./#:]{1,64}$", re.UNICODE)
+EXTERNAL_ID_MAX_LENGTH = 64
+CUSTOMER_NAME_MAX_LENGTH = 200
+ADDRESS_MAX_LENGTH = 500
+COMMENT_MAX_LENGTH = 2000  # longer comments are cut, never refused
+SKU_MAX_LENGTH = 64
+DISTANCE_KM_MIN = 0
+DISTANCE_KM_MAX = 1000
+DISTANCE_KM_PLACES = 1  # read to a tenth of a kilometre
+EXTERNAL_ID_RE = re.compile(rf"^[\w\-./#:]{{1,{EXTERNAL_ID_MAX_LENGTH}}}$", re.UNICODE)
+# What a channel may send for an order, and for each of its items: the one list of the intake's fields. The Excel
+# template's columns and the pull connectors' mapping are made of these; the API's order schema has exactly these.
+ORDER_FIELDS = (
+    "external_id",
+    "customer_name",
+    "phone",
+    "phones",
+    "city",
+    "address",
+    "distance_km",
+    "delivery_kind",
+    "items",
+    "cod_amount",
+    "comment",
+    "requested_delivery_date",
+)
+ITEM_FIELDS = ("sku", "quantity", "price")
+TEXT_FIELDS = ("external_id", "customer_name", "city", "address", "comment")
+# Besides each kind's code and its name as the cabinet shows it in any of the site's languages.
 DELIVERY_KIND_ALIASES = {
-    "express": DeliveryKind.EXPRESS,
     "экспресс": DeliveryKind.EXPRESS,
     "курьер": DeliveryKind.EXPRESS,
-    "same_day": DeliveryKind.SAME_DAY,
     "двд": DeliveryKind.SAME_DAY,
     "день в день": DeliveryKind.SAME_DAY,
-    "field": DeliveryKind.FIELD,
     "выездной": DeliveryKind.FIELD,
     "выезд": DeliveryKind.FIELD,
-    "post": DeliveryKind.POST,
     "почта": DeliveryKind.POST,
     "казпочта": DeliveryKind.POST,
 }
+_delivery_kind_names: dict[str, str] = {}
 _delivery_kind_spellings: dict[str, str] = {}
+
+
+def delivery_kind_names() -> dict[str, str]:
+    """Every way of writing a delivery kind the intake takes, as written → the kind: its code (express, same_day,
+    field, post), a usual alias, or its name as the cabinet shows it in any of the site's languages
+    («Экспресс-курьер», «День в день (ДВД)»). Any case, ё or е, and any spacing of these is taken too
+    (`delivery_kind_of`). The one list every channel reads, and the API's schema lists."""
+    if not _delivery_kind_names:
+        names = {kind: kind for kind in DeliveryKind.values}
+        for alias, kind in DELIVERY_KIND_ALIASES.items():
+            names.setdefault(alias, kind)
+        for language, _name in settings.LANGUAGES:
+            with translation.override(language):
+                for kind, label in DeliveryKind.choices:
+                    names.setdefault(str(label), kind)
+        _delivery_kind_names.update(names)
+    return dict(_delivery_kind_names)
 
 
 def _spelling_key(text: str) -> str:
@@ -65,14 +109,11 @@ def _spelling_key(text: str) -> str:
 
 
 def delivery_kind_of(value) -> str | None:
-    """The delivery kind a partner wrote: its code, a usual alias, or its name as the cabinet shows it in any of
-    the site's languages («Экспресс-курьер», «День в день (ДВД)»). The one list every channel reads."""
+    """The delivery kind a partner wrote (any of `delivery_kind_names`), or None."""
     if not _delivery_kind_spellings:
-        spellings = {_spelling_key(alias): kind for alias, kind in DELIVERY_KIND_ALIASES.items()}
-        for language, _name in settings.LANGUAGES:
-            with translation.override(language):
-                for kind, label in DeliveryKind.choices:
-                    spellings.setdefault(_spelling_key(str(label)), kind)
+        spellings: dict[str, str] = {}
+        for name, kind in delivery_kind_names().items():
+            spellings.setdefault(_spelling_key(name), kind)
         _delivery_kind_spellings.update(spellings)
     if isinstance(value, dict | list | bool):
         return None
@@ -152,7 +193,7 @@ class IntakeContext:
             items = row.get("items") if isinstance(row, dict) else None
             for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and item.get("sku") is not None:
-                    skus.add(_text(item["sku"], limit=64))
+                    skus.add(_text(item["sku"], limit=SKU_MAX_LENGTH))
         self.products = {
             p.sku: p for p in Product.objects.filter(partner=partner, is_test=is_test, sku__in=skus)
         }
@@ -197,7 +238,8 @@ def parse_sum(value, field: str) -> Decimal:
     return parse_money(value, field, numbers_to_cents=True, largest=MAX_AMOUNT)
 
 
-TEXT_FIELDS = ("external_id", "customer_name", "city", "address", "comment")
+def _at_most_characters(count: int) -> str:
+    return ngettext("At most %(count)s character.", "At most %(count)s characters.", count) % {"count": count}
 
 
 def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dict[str, list[str]]]:
@@ -214,13 +256,21 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
     if not external_id:
         error("external_id", _("Required: your own order number."))
     elif not EXTERNAL_ID_RE.match(external_id):
-        error("external_id", _("At most 64 letters, digits and - _ . / # : without spaces."))
+        error(
+            "external_id",
+            ngettext(
+                "At most %(count)s letter, digit or - _ . / # : without spaces.",
+                "At most %(count)s letters, digits and - _ . / # : without spaces.",
+                EXTERNAL_ID_MAX_LENGTH,
+            )
+            % {"count": EXTERNAL_ID_MAX_LENGTH},
+        )
 
-    customer_name = _text(raw.get("customer_name"), limit=201)
+    customer_name = _text(raw.get("customer_name"), limit=CUSTOMER_NAME_MAX_LENGTH + 1)
     if not customer_name:
         error("customer_name", _("Required: the customer's full name."))
-    elif len(customer_name) > 200:
-        error("customer_name", _("At most 200 characters."))
+    elif len(customer_name) > CUSTOMER_NAME_MAX_LENGTH:
+        error("customer_name", _at_most_characters(CUSTOMER_NAME_MAX_LENGTH))
 
     city = None
     city_value = raw.get("city")
@@ -265,18 +315,26 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
             if normalised not in phones:
                 phones.append(normalised)
 
-    address = _text(raw.get("address"), limit=501)
+    address = _text(raw.get("address"), limit=ADDRESS_MAX_LENGTH + 1)
     if not address:
         error("address", _("Required: street, house, flat."))
-    elif len(address) > 500:
-        error("address", _("At most 500 characters."))
+    elif len(address) > ADDRESS_MAX_LENGTH:
+        error("address", _at_most_characters(ADDRESS_MAX_LENGTH))
 
     distance_km = None
     if raw.get("distance_km") not in (None, ""):
         try:
-            distance_km = _decimal(raw["distance_km"]).quantize(Decimal("0.1"))
-            if distance_km < 0 or distance_km > 1000:
-                error("distance_km", _("Must be between 0 and 1000 km."))
+            distance_km = _decimal(raw["distance_km"]).quantize(Decimal(1).scaleb(-DISTANCE_KM_PLACES))
+            if distance_km < DISTANCE_KM_MIN or distance_km > DISTANCE_KM_MAX:
+                error(
+                    "distance_km",
+                    ngettext(
+                        "Must be between %(min)s and %(max)s km.",
+                        "Must be between %(min)s and %(max)s km.",
+                        DISTANCE_KM_MAX,
+                    )
+                    % {"min": DISTANCE_KM_MIN, "max": DISTANCE_KM_MAX},
+                )
         except (InvalidOperation, ValueError):
             error("distance_km", _("Must be a number of kilometres."))
 
@@ -329,7 +387,7 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         if not isinstance(item, dict):
             error(prefix, _("Each item must be an object with sku, quantity and price."))
             continue
-        sku = _text(item.get("sku"), limit=64)
+        sku = _text(item.get("sku"), limit=SKU_MAX_LENGTH)
         product = context.products.get(sku) if sku else None
         if not sku:
             error(f"{prefix}.sku", _("Required."))
@@ -389,7 +447,7 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
     elif items and "items" not in errors:
         cod_amount = round_money(sum((i.unit_price * i.quantity for i in items), Decimal(0)))
 
-    comment = _text(raw.get("comment"), limit=2000)
+    comment = _text(raw.get("comment"), limit=COMMENT_MAX_LENGTH)
 
     requested_delivery_date = None
     if raw.get("requested_delivery_date") not in (None, ""):
@@ -452,7 +510,9 @@ def orders_create_many(
     seen: dict[str, int] = {}
     for index, raw in enumerate(rows):
         cleaned, errors = clean_row(raw, context)
-        external_id = _text(raw.get("external_id"), limit=64) if isinstance(raw, dict) else ""
+        external_id = (
+            _text(raw.get("external_id"), limit=EXTERNAL_ID_MAX_LENGTH) if isinstance(raw, dict) else ""
+        )
         if cleaned is not None and cleaned.external_id in seen:
             errors = {
                 "external_id": [

@@ -20,6 +20,7 @@ from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.forms import errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, count_up_to
 from ketlogistic.core.params import parse_id
@@ -415,10 +416,7 @@ def order_amend(request, order_id: int):
     order = selectors.order_for_card(request.user, order_id)
     form = AmendForm(request.POST, order=order)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            label = form.fields[field].label if field in form.fields else ""
-            for error in errors:
-                messages.error(request, f"{label}: {error}" if label else error)
+        errors_to_messages(request, form)
         return redirect("orders:detail", order_id=order.pk)
     try:
         changed = amendments.order_amend(
@@ -429,8 +427,7 @@ def order_amend(request, order_id: int):
             **form.amendment(),
         )
     except ValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
+        errors_to_messages(request, exc)
     else:
         if changed is None:
             messages.info(request, _("Nothing was changed."))

@@ -73,7 +73,7 @@ django.setup()
 from bench.run import context
 from ketlogistic.core.models import StaffScope, User
 from ketlogistic.core.roles import Role
-from warehouses.models import City
+from geography.models import City
 ctx = context(int(sys.argv[1]))
 almaty = City.objects.get(name="Алматы")
 couriers = []

@@ -17,23 +17,14 @@ from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
-from ketlogistic.core.excel import SafeWorkbook
+from ketlogistic.core.forms import errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 
-from . import contract_end, selectors, transfers
+from . import contract_end, exports, selectors, transfers
 from .forms import LinesForm, ReceiptForm, ReturnForm, StockFilterForm
 from .models import ContractEnd, Receipt, Transfer, WarehouseCharge
 from .transfers import PHOTO_FORMATS
-
-
-def _errors_to_messages(request, exc) -> None:
-    if isinstance(exc, ValidationError):
-        for message in exc.messages:
-            messages.error(request, message)
-    else:
-        messages.error(request, str(getattr(exc, "message", exc)))
-
 
 # -- stock ----------------------------------------------------------------------------------------------------------
 
@@ -49,7 +40,7 @@ def stock(request):
         sku=filters.get("sku") or None,
     )
     if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
-        return _stock_workbook(rows, cities)
+        return exports.stock_workbook_response(rows, cities)
     for row in rows:  # one cell per city column, looked up once (the template must not search per cell)
         row.cells = [row.cities.get((country, name)) for country, name, _city_id in cities]
     return render(
@@ -67,45 +58,6 @@ def stock(request):
     )
 
 
-def _stock_workbook(rows, cities):
-    book = SafeWorkbook()
-    sheet = book.sheet(
-        _("Stock"),
-        [
-            _("Partner"),
-            _("SKU"),
-            _("Product"),
-            _("Country"),
-            _("City"),
-            _("Free"),
-            _("Reserved"),
-            _("In transit"),
-            _("With couriers"),
-            _("In the post"),
-            _("Total"),
-        ],
-        widths=[20, 14, 32, 8, 18, 9, 10, 10, 12, 10, 9],
-    )
-    for row in rows:
-        for (country, city), cell in row.cities.items():
-            sheet.append(
-                [
-                    row.partner,
-                    row.sku,
-                    row.name,
-                    country,
-                    city,
-                    cell.free,
-                    cell.reserved,
-                    cell.in_transit,
-                    cell.with_courier,
-                    cell.in_post,
-                    cell.total,
-                ]
-            )
-    return book.response(f"stock-{timezone.localdate():%Y%m%d}.xlsx")
-
-
 @permission_required("stock.view")
 def product_moves(request, product_id: int):
     # a sandbox product is never stocked and never shown on a live page
@@ -114,7 +66,7 @@ def product_moves(request, product_id: int):
     )
     moves = selectors.moves_visible(request.user).filter(product=product)
     if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
-        return _moves_workbook(product, moves)
+        return exports.moves_workbook_response(product, moves)
     try:
         page = keyset_paginate(
             moves, ordering=["-at", "-id"], cursor=request.GET.get("cursor"), page_size=100
@@ -132,48 +84,6 @@ def product_moves(request, product_id: int):
             "can_export": access.can(request.user, "stock.export"),
         },
     )
-
-
-def _moves_workbook(product, moves):
-    book = SafeWorkbook()
-    sheet = book.sheet(
-        product.sku,
-        [
-            _("When"),
-            _("Movement"),
-            _("Quantity"),
-            _("From"),
-            _("To"),
-            _("Order"),
-            _("Transfer"),
-            _("Who"),
-            _("Note"),
-        ],
-        widths=[17, 28, 9, 30, 30, 9, 9, 20, 30],
-    )
-    for move in moves.order_by("-at", "-id").iterator(chunk_size=2000):
-        sheet.append(
-            [
-                timezone.localtime(move.at),
-                move.get_kind_display(),
-                move.quantity,
-                _where(move, "from"),
-                _where(move, "to"),
-                move.order_id,
-                move.transfer_id,
-                move.actor_label,
-                move.note,
-            ]
-        )
-    return book.response(f"moves-{product.sku}.xlsx")
-
-
-def _where(move, side: str) -> str:
-    place = getattr(move, f"{side}_place")
-    warehouse = getattr(move, f"{side}_warehouse")
-    label = move._meta.get_field(f"{side}_place").choices
-    name = dict(label).get(place, place)
-    return f"{name} — {warehouse.city.name}" if warehouse else str(name)
 
 
 # -- receipts -------------------------------------------------------------------------------------------------------
@@ -212,7 +122,7 @@ def receipt_create(request):
                 note=form.cleaned_data["note"],
             )
         except ValidationError as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("Receipt №%(number)s is expected.") % {"number": receipt.pk})
             return redirect("warehouses:receipt", receipt_id=receipt.pk)
@@ -235,7 +145,7 @@ def receipt_detail(request, receipt_id: int):
         try:
             transfers.receipt_confirm(actor=request.user, receipt=receipt, counted=counted)
         except (ValidationError, ApplicationError) as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             messages.success(request, _("The goods are on the shelf of the main warehouse."))
             return redirect("warehouses:receipt", receipt_id=receipt.pk)
@@ -326,7 +236,7 @@ def transfer_detail(request, transfer_id: int):
             else:
                 raise PermissionDenied
         except (ValidationError, ApplicationError) as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             return redirect("warehouses:transfer", transfer_id=transfer.pk)
     return render(
@@ -350,24 +260,7 @@ def transfer_act(request, transfer_id: int):
     )
     lines = list(transfer.lines.select_related("product", "order").order_by("order_id", "product__sku"))
     if request.GET.get("format") == "xlsx":
-        book = SafeWorkbook()
-        sheet = book.sheet(
-            _("Act"),
-            [_("SKU"), _("Product"), _("Order"), _("Shipped"), _("Received"), _("Discrepancy")],
-            widths=[14, 34, 9, 10, 10, 30],
-        )
-        for line in lines:
-            sheet.append(
-                [
-                    line.product.sku,
-                    line.product.name,
-                    line.order_id,
-                    line.shipped_quantity,
-                    line.received_quantity,
-                    line.discrepancy_reason,
-                ]
-            )
-        return book.response(f"act-transfer-{transfer.pk}.xlsx")
+        return exports.transfer_act_response(transfer, lines)
     return render(request, "warehouses/transfer_act.html", {"transfer": transfer, "lines": lines})
 
 
@@ -432,7 +325,7 @@ def return_create(request):
                 lines=lines.chosen(),
             )
         except (ValidationError, ApplicationError) as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         else:
             if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN:
                 messages.warning(request, _("Outside the 4th–6th this return is paid by the partner."))
@@ -460,7 +353,7 @@ def contract_end_view(request, partner_id: int):
                 contract_end.contract_end_collect(actor=request.user, partner=partner)
                 messages.success(request, _("The partner collected its goods."))
         except ApplicationError as exc:
-            _errors_to_messages(request, exc)
+            errors_to_messages(request, exc)
         return redirect("warehouses:contract_end", partner_id=partner.pk)
     rows, _cities = selectors.stock_rows(request.user, partner_id=partner.pk)
     return render(

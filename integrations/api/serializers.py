@@ -1,14 +1,19 @@
 """API shapes. Input is validated by orders' intake (one set of rules for every channel); these
-serializers describe the fields for the schema and shape the output."""
+serializers describe the fields for the schema, built from the intake's own limits and lists (`orders.intake`), and
+shape the output."""
+
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from callcenter.models import Outcome
 from catalogue.models import Product
-from ketlogistic.core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, parse_money
+from ketlogistic.core.money import MAX_MONEY, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, parse_money
+from orders import intake
 from orders.statuses import DeliveryKind, OrderStatus
 
 from ..sandbox import ACTIONS as SANDBOX_ACTIONS
@@ -17,9 +22,10 @@ from ..sandbox import ACTIONS as SANDBOX_ACTIONS
 class SumField(serializers.DecimalField):
     """A sum the API reads, by the one money parser with intake's rule: text in plain decimal only ("1e3", "NaN",
     "Infinity", "1,000,000" refused; "25 000", "25000,50" read), a JSON number by its value rounded to cents.
-    DRF's own DecimalField would read the string "1e3" as a thousand."""
+    DRF's own DecimalField would read the string "1e3" as a thousand. `largest`: the most it takes."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, largest: Decimal = MAX_MONEY, **kwargs):
+        self.largest = largest
         kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
         kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
         kwargs.setdefault("min_value", 0)
@@ -27,40 +33,97 @@ class SumField(serializers.DecimalField):
 
     def to_internal_value(self, data):
         try:
-            return parse_money(data, "sum", numbers_to_cents=True)
+            return parse_money(data, "sum", numbers_to_cents=True, largest=self.largest)
         except ValidationError as exc:
             raise serializers.ValidationError(exc.message_dict["sum"]) from None
 
 
+class SumFieldSchema(OpenApiSerializerFieldExtension):
+    """A sum in the schema as text the money parser always takes: digits, at most as many as `largest` has before
+    the point, and at most two after it (DRF's own pattern would allow a minus sign, an empty text and more digits)."""
+
+    target_class = SumField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        whole = len(str(int(self.target.largest)))
+        return {"type": "string", "format": "decimal", "pattern": rf"^\d{{1,{whole}}}(?:\.\d{{1,2}})?$"}
+
+
+class DeliveryKindInField(serializers.CharField):
+    """A delivery kind as a partner may write it (`orders.intake.delivery_kind_names`)."""
+
+
+class DeliveryKindInSchema(OpenApiSerializerFieldExtension):
+    """Every spelling of a delivery kind the intake takes, as the enum `DeliveryKindIn` (the orders' own
+    `DeliveryKindEnum` stays the four codes), read from the intake when the schema is made."""
+
+    target_class = DeliveryKindInField
+
+    def get_name(self):
+        return "DeliveryKindIn"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": list(intake.delivery_kind_names())}
+
+
 class OrderItemInSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64, help_text=_("Your product's SKU (create products first)"))
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    price = SumField(required=False, help_text=_("Unit price; the catalogue price when absent"))
+    """One item of an order, as the intake takes it (`orders.intake.ITEM_FIELDS`)."""
+
+    sku = serializers.CharField(
+        max_length=intake.SKU_MAX_LENGTH, help_text=_("Your product's SKU (create products first)")
+    )
+    quantity = serializers.IntegerField(min_value=1, max_value=intake.MAX_QUANTITY)
+    price = SumField(
+        required=False, largest=intake.MAX_AMOUNT, help_text=_("Unit price; the catalogue price when absent")
+    )
 
 
 class OrderInSerializer(serializers.Serializer):
+    """An order as the intake takes it (`orders.intake.ORDER_FIELDS`, its limits and delivery kinds). Never used to
+    validate: the intake does, for every channel; this describes the same rules in the schema."""
+
     external_id = serializers.CharField(
-        max_length=64, help_text=_("Your own order id: never makes a second order")
+        max_length=intake.EXTERNAL_ID_MAX_LENGTH, help_text=_("Your own order id: never makes a second order")
     )
-    customer_name = serializers.CharField(max_length=200)
+    customer_name = serializers.CharField(max_length=intake.CUSTOMER_NAME_MAX_LENGTH)
     phone = serializers.CharField(
         max_length=40, required=False, help_text=_("+7 701 123 45 67, 8 701 …, +996 555 …: any usual form")
     )
-    phones = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=3)
-    city = serializers.CharField(max_length=100, help_text=_("A city id or name from the reference list"))
-    address = serializers.CharField(max_length=500)
-    distance_km = serializers.DecimalField(
-        max_digits=6, decimal_places=1, required=False, allow_null=True, min_value=0
+    phones = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, max_length=intake.MAX_PHONES
     )
-    delivery_kind = serializers.ChoiceField(choices=DeliveryKind.choices, required=False)
-    items = OrderItemInSerializer(many=True, allow_empty=False)
-    cod_amount = SumField(required=False, help_text=_("Sum to collect; the items' sum when absent"))
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, help_text=_("A city id or name from the reference list"))
+    address = serializers.CharField(max_length=intake.ADDRESS_MAX_LENGTH)
+    distance_km = serializers.DecimalField(
+        max_digits=len(str(intake.DISTANCE_KM_MAX)) + intake.DISTANCE_KM_PLACES,
+        decimal_places=intake.DISTANCE_KM_PLACES,
+        min_value=intake.DISTANCE_KM_MIN,
+        max_value=intake.DISTANCE_KM_MAX,
+        coerce_to_string=False,
+        required=False,
+        allow_null=True,
+    )
+    delivery_kind = DeliveryKindInField(
+        required=False,
+        help_text=_(
+            "The kind's code, a usual alias or its name as the cabinet shows it, in any case; by the city when "
+            "absent"
+        ),
+    )
+    items = serializers.ListField(child=OrderItemInSerializer(), min_length=1, max_length=intake.MAX_ITEMS)
+    cod_amount = SumField(
+        required=False, largest=intake.MAX_AMOUNT, help_text=_("Sum to collect; the items' sum when absent")
+    )
+    comment = serializers.CharField(max_length=intake.COMMENT_MAX_LENGTH, required=False, allow_blank=True)
     requested_delivery_date = serializers.DateField(required=False, allow_null=True)
 
 
+MAX_BULK = 1000
+
+
 class BulkOrdersInSerializer(serializers.Serializer):
-    orders = OrderInSerializer(many=True)
+    orders = serializers.ListField(child=OrderInSerializer(), min_length=1, max_length=MAX_BULK)
 
 
 class CityOutSerializer(serializers.Serializer):

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 from django.db.models import Prefetch
 from django.utils import translation
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -19,21 +18,22 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.models import ENTRY_KIND_LABELS, Entry
-from billing.selectors import balance_entries, balance_summary
+from billing.models import Entry
+from billing.selectors import balance_summary
 from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
-from ketlogistic.core.params import parse_day, parse_id
+from ketlogistic.core.params import parse_id
 from orders import services as order_services
 from orders import workflow
-from orders.intake import CityDirectory, orders_create_many
+from orders.intake import orders_create_many
 from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, OrderPhone
 from orders.statuses import OrderSource, OrderStatus
 
 from ..sandbox import NEXT_STEP, sandbox_advance
+from . import filters
 from . import serializers as s
 from .authentication import ApiKeyAuthentication
 from .errors import error_body
@@ -41,7 +41,7 @@ from .idempotency import idempotent
 from .parsers import SafeJSONParser
 from .throttling import ApiKeyBulkRateThrottle, ApiKeyRateThrottle
 
-MAX_BULK = 1000
+MAX_BULK = s.MAX_BULK
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 ERRORS = {
@@ -130,6 +130,17 @@ class PartnerApi(APIView):
             raise ApplicationError(message, code="validation_error", extra={"page_size": [message]})
         return size
 
+    def query(self, filterset_class, queryset=None):
+        """The list's query parameters checked by its FilterSet (`filters`): a bad one is a 400 `validation_error`
+        naming each bad parameter, its first reason as the message, like `page_size`."""
+        filterset = filterset_class(self.request.query_params, queryset=queryset, request=self.request)
+        if not filterset.is_valid():
+            details = {
+                name: [str(message) for message in messages] for name, messages in filterset.errors.items()
+            }
+            raise ApplicationError(next(iter(details.values()))[0], code="validation_error", extra=details)
+        return filterset
+
     def orders(self):
         actor = self.request.user
         return access.scoped(actor, Order.objects.filter(is_test=actor.is_test))
@@ -178,16 +189,7 @@ class OrderListCreateApi(PartnerApi):
         operation_id="orders_list",
         summary="List orders",
         parameters=[
-            OpenApiParameter(
-                "status", OpenApiTypes.STR, description="One status or several, comma-separated"
-            ),
-            OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
-            OpenApiParameter(
-                "updated_since",
-                OpenApiTypes.DATETIME,
-                description="Only orders changed since (ISO 8601); sorted oldest change first",
-            ),
-            OpenApiParameter("external_id", OpenApiTypes.STR),
+            *filters.parameters(filters.OrderFilter),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page"),
             PAGE_SIZE_PARAMETER,
         ],
@@ -203,38 +205,12 @@ class OrderListCreateApi(PartnerApi):
         },
     )
     def get(self, request):
-        queryset = self.orders()
         params = request.query_params
-        if params.get("status"):
-            statuses = [value.strip() for value in params["status"].split(",") if value.strip()]
-            unknown = sorted(set(statuses) - set(OrderStatus.values))
-            if unknown:
-                raise ApplicationError(
-                    _("Unknown status: %(values)s.") % {"values": ", ".join(unknown)},
-                    code="invalid",
-                    extra={"status": unknown},
-                )
-            queryset = queryset.filter(status__in=statuses)
-        if params.get("city"):
-            city = CityDirectory().find(params["city"])
-            if city is None:
-                raise ApplicationError(
-                    _("Unknown city “%(value)s”.") % {"value": params["city"][:60]},
-                    extra={"city": params["city"][:60]},
-                )
-            queryset = queryset.filter(city=city)
-        if params.get("external_id"):
-            queryset = queryset.filter(external_id=params["external_id"])
-        ordering = ["-created_at", "-id"]
-        if params.get("updated_since"):
-            since = parse_datetime(params["updated_since"])
-            if since is None:
-                raise ApplicationError(
-                    _("updated_since must be an ISO 8601 date and time."),
-                    extra={"updated_since": params["updated_since"][:40]},
-                )
-            queryset = queryset.filter(updated_at__gte=since)
-            ordering = ["updated_at", "id"]
+        found = self.query(filters.OrderFilter, self.orders())
+        queryset = found.qs
+        ordering = (
+            ["updated_at", "id"] if found.form.cleaned_data["updated_since"] else ["-created_at", "-id"]
+        )
         size = self.page_size()
         queryset = queryset.select_related("city").prefetch_related(
             Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
@@ -495,13 +471,11 @@ class ProductListCreateApi(PartnerApi):
         operation_id="products_list",
         summary="Your products",
         description="With a sandbox key: the sandbox's own catalogue, apart from the live one.",
-        parameters=[OpenApiParameter("sku", OpenApiTypes.STR)],
+        parameters=filters.parameters(filters.ProductFilter),
         responses={200: s.ProductSerializer(many=True), **errors()},
     )
     def get(self, request):
-        products = self.products().order_by("sku")
-        if request.query_params.get("sku"):
-            products = products.filter(sku=request.query_params["sku"])
+        products = self.query(filters.ProductFilter, self.products().order_by("sku")).qs
         return Response(s.ProductSerializer(products[:5000], many=True).data)
 
     @extend_schema(
@@ -647,10 +621,7 @@ class StockApi(PartnerApi):
         operation_id="stock_list",
         summary="Your stock by product and city",
         description="With a sandbox key: always empty (the sandbox holds no goods; live stock is never shown).",
-        parameters=[
-            OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
-            OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
-        ],
+        parameters=filters.parameters(filters.StockFilter),
         responses={
             200: s.StockRowSerializer(many=True),
             **errors(400),
@@ -659,18 +630,13 @@ class StockApi(PartnerApi):
     def get(self, request):
         from warehouses.selectors import stock_rows
 
-        city_id = None
-        if request.query_params.get("city"):
-            city = CityDirectory().find(request.query_params["city"])
-            if city is None:
-                raise ApplicationError(
-                    _("Unknown city “%(value)s”.") % {"value": request.query_params["city"][:60]}
-                )
-            city_id = city.pk
+        wanted = self.query(filters.StockFilter).form.cleaned_data
         if request.user.is_test:
             return Response([])  # the sandbox's products are never stocked
         rows, _cities = stock_rows(
-            request.user, city_id=city_id, sku=request.query_params.get("product") or None
+            request.user,
+            city_id=wanted["city"].pk if wanted["city"] else None,
+            sku=wanted["product"] or None,
         )
         data = [
             {
@@ -698,8 +664,7 @@ class StockMovementsApi(PartnerApi):
         summary="Every movement of your goods, newest first",
         description="With a sandbox key: always an empty page.",
         parameters=[
-            OpenApiParameter("product", OpenApiTypes.STR, description="SKU"),
-            OpenApiParameter("city", OpenApiTypes.STR, description="City id or name"),
+            *filters.parameters(filters.StockMoveFilter),
             OpenApiParameter("cursor", OpenApiTypes.STR),
             PAGE_SIZE_PARAMETER,
         ],
@@ -715,8 +680,6 @@ class StockMovementsApi(PartnerApi):
         },
     )
     def get(self, request):
-        from django.db.models import Q
-
         from warehouses.models import StockMove
 
         moves = access.scoped(
@@ -725,15 +688,7 @@ class StockMovementsApi(PartnerApi):
         )
         if request.user.is_test:
             moves = moves.none()  # the sandbox's products never move; the parameters are still checked
-        if request.query_params.get("product"):
-            moves = moves.filter(product__sku=request.query_params["product"])
-        if request.query_params.get("city"):
-            city = CityDirectory().find(request.query_params["city"])
-            if city is None:
-                raise ApplicationError(
-                    _("Unknown city “%(value)s”.") % {"value": request.query_params["city"][:60]}
-                )
-            moves = moves.filter(Q(from_warehouse__city=city) | Q(to_warehouse__city=city))
+        moves = self.query(filters.StockMoveFilter, moves).qs
         size = self.page_size()
         try:
             page = keyset_paginate(
@@ -789,12 +744,7 @@ class BalanceEntriesApi(PartnerApi):
         summary="Every entry on your balance, newest first (cursor pages)",
         description="With a sandbox key: always an empty page.",
         parameters=[
-            OpenApiParameter("since", OpenApiTypes.DATE, description="From this date (Asia/Almaty)"),
-            OpenApiParameter("until", OpenApiTypes.DATE, description="Up to and including this date"),
-            OpenApiParameter(
-                "kind", OpenApiTypes.STR, enum=list(ENTRY_KIND_LABELS), description="One kind of entry"
-            ),
-            OpenApiParameter("order", OpenApiTypes.INT, description="Only the entries of one order"),
+            *filters.parameters(filters.BalanceEntryFilter),
             OpenApiParameter("cursor", OpenApiTypes.STR),
             PAGE_SIZE_PARAMETER,
         ],
@@ -810,27 +760,9 @@ class BalanceEntriesApi(PartnerApi):
         },
     )
     def get(self, request):
-        params = request.query_params
-        since, until = parse_day(params.get("since")), parse_day(params.get("until"))
-        if (params.get("since") and since is None) or (params.get("until") and until is None):
-            raise ApplicationError(_("Dates are written as 2026-11-23 (years 2000 to 2100)."))
-        order_id = parse_id(params.get("order"))
-        if params.get("order") and order_id is None:
-            raise ApplicationError(_("order must be an order number."))
-        kind = params.get("kind") or None
-        if kind is not None and kind not in ENTRY_KIND_LABELS:
-            raise ApplicationError(
-                _("Unknown kind: %(values)s.") % {"values": kind[:60]},
-                code="invalid",
-                extra={"kind": [kind[:60]]},
-            )
-        entries = balance_entries(
-            access.scoped(request.user, Entry.objects.all()),
-            since=since,
-            until=until,
-            kind=kind,
-            order_id=order_id,
-        ).select_related("order", "city", "posting__run")
+        entries = self.query(
+            filters.BalanceEntryFilter, access.scoped(request.user, Entry.objects.all())
+        ).qs.select_related("order", "city", "posting__run")
         if request.user.is_test:
             entries = entries.none()  # test orders are never billed; the parameters are still checked
         size = self.page_size()

@@ -1,10 +1,37 @@
 from django import forms
+from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import lockout
+
+
+def errors_to_messages(request, error) -> None:
+    """Every message of an error, to show on the next page (`messages.error`): a bound form's errors (each after its
+    field's label), a ValidationError's messages, or another error's message (an ApplicationError's, a
+    TransitionError's). The one way views turn errors into messages."""
+    if isinstance(error, forms.BaseForm):
+        for name, errors in error.errors.items():
+            label = error.fields[name].label if name in error.fields else ""
+            for message in errors:
+                messages.error(request, f"{label}: {message}" if label else message)
+    elif isinstance(error, ValidationError):
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.error(request, str(getattr(error, "message", error)))
+
+
+def errors_to_form(form: forms.BaseForm, error: ValidationError) -> None:
+    """A service's ValidationError onto the form that asked: each message under its field, or the form's own
+    when the form has no field of that name (or the error names none)."""
+    named = error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+    for name, errors in named:
+        for message in errors:
+            form.add_error(name if name in form.fields else None, message)
 
 
 class LockoutAuthenticationForm(AuthenticationForm):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from . import access, services
 from .decorators import permission_required
-from .forms import LockoutAuthenticationForm, PartnerUserForm
+from .forms import LockoutAuthenticationForm, PartnerUserForm, errors_to_form
 from .models import AuditEntry, Partner, User
 
 
@@ -46,11 +46,7 @@ def cabinet_team(request):
         try:
             user = services.partner_user_create(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in (
-                exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-            ):
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            errors_to_form(form, exc)
         else:
             messages.success(request, _("Login %(username)s created.") % {"username": user.username})
             return redirect("cabinet:team")
