@@ -21,6 +21,9 @@ def kick(task: Task | str, args: tuple = (), *, what: str) -> bool:
     return False. A service names its task rather than importing it, because the app's tasks module imports the
     services (no import cycle between the files of an app)."""
     if isinstance(task, str):
+        if task not in current_app.tasks:
+            # a web process imports the apps' tasks modules only when something asks: autodiscovery, once
+            current_app.loader.import_default_modules()
         task = current_app.tasks[task]
     try:
         # One connection attempt, no retries (the pool's connections retry for seconds when Redis is down).

@@ -75,3 +75,38 @@ def test_a_real_worker_runs_the_heartbeat():
     finally:
         worker.terminate()
         worker.wait(20)
+
+
+def test_a_service_kicks_a_task_by_name_in_a_process_that_never_imported_the_tasks(tmp_path):
+    """Services name their tasks (each app's tasks module imports its services); a web process has imported no
+    tasks module when a service first kicks one, and the kick must still find it (it answered NotRegistered, a
+    500 after the commit, in the live server of the browser journeys)."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    script = (
+        "import django; django.setup()\n"
+        "from celery import current_app\n"
+        "from ketlogistic.core.broker import kick\n"
+        "assert 'warehouses.release_waiting' not in current_app.tasks\n"
+        "print(kick('warehouses.release_waiting', (1, 1), what='a test kick'))\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.test",
+        # a broker nobody answers on: the kick gives up at once and says so (it never raises)
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
