@@ -329,6 +329,69 @@ def call_outcome(
     if outcome not in Outcome.values:
         raise ValidationError({"outcome": _("Choose the outcome of the call.")})
     now = now or timezone.now()
+    order = _lock_called_order(actor, order, outcome)
+    attempt = _lock_open_attempt(actor, order)
+    reason = (reason or "").strip()
+    new_sum, reagreement = _validate_outcome(
+        order=order,
+        attempt=attempt,
+        outcome=outcome,
+        agreed_date=agreed_date,
+        confirmed_sum=confirmed_sum,
+        all_confirmed=address_confirmed and sum_confirmed and goods_confirmed,
+        callback_at=callback_at,
+        postponed_to=postponed_to,
+        reason=reason,
+        needed=needed,
+        now=now,
+    )
+    if outcome == Outcome.AGREED:
+        _amend_what_changed(
+            actor=actor,
+            order=order,
+            new_sum=new_sum,
+            confirmed_address=confirmed_address,
+            new_date=agreed_date if reagreement else None,
+            reason=reason,
+            now=now,
+        )
+    if attempt is None:
+        _decision_without_a_call(
+            actor=actor,
+            order=order,
+            outcome=outcome,
+            agreed_date=agreed_date,
+            callback_at=callback_at,
+            postponed_to=postponed_to,
+            reason=reason,
+            needed=needed,
+            note=(note or "").strip(),
+            now=now,
+        )
+        return None
+    _close_attempt(attempt, outcome=outcome, agreed_date=agreed_date, note=note, reason=reason, now=now)
+    state = _count_the_call(order, attempt, outcome=outcome, now=now)
+    _schedule_next_call(
+        order, attempt, state, outcome=outcome, callback_at=callback_at, postponed_to=postponed_to, now=now
+    )
+    attempt.save()
+    state.save()
+    CallClaim.objects.filter(order=order).delete()
+    _move_after_the_call(
+        actor=actor,
+        order=order,
+        outcome=outcome,
+        agreed_date=agreed_date,
+        reason=reason,
+        needed=needed,
+        now=now,
+    )
+    reactions.react(CallAttempted(attempt=attempt))
+    return attempt
+
+
+def _lock_called_order(actor, order: Order, outcome: str) -> Order:
+    """The order, locked, as this actor may see it; refused unless it is being called (an escalation excepted)."""
     order = access.get_scoped_or_404(
         actor, Order.objects.select_for_update(of=("self",)).select_related("city", "partner"), pk=order.pk
     )
@@ -337,15 +400,36 @@ def call_outcome(
             _("The order is not being called now (status: %(status)s).")
             % {"status": order.get_status_display()}
         )
-    # the call this outcome is of: the one this operator placed and has not recorded yet
-    attempt = (
+    return order
+
+
+def _lock_open_attempt(actor, order: Order) -> CallAttempt | None:
+    """The call this outcome is of, locked: the one this operator placed and has not recorded yet."""
+    return (
         CallAttempt.objects.select_for_update()
         .filter(order=order, operator=actor, outcome="")
         .order_by("-started_at")
         .first()
     )
+
+
+def _validate_outcome(
+    *,
+    order: Order,
+    attempt: CallAttempt | None,
+    outcome: str,
+    agreed_date: date | None,
+    confirmed_sum,
+    all_confirmed: bool,
+    callback_at: datetime | None,
+    postponed_to: date | None,
+    reason: str,
+    needed: str,
+    now: datetime,
+) -> tuple[Decimal | None, bool]:
+    """What the outcome needs, all checked at once (ValidationError, field → why). Returns the sum the customer
+    confirmed (an agreement's only) and whether an agreed order is agreed again."""
     errors: dict[str, str] = {}
-    reason = (reason or "").strip()
     if attempt is None and outcome in CALL_RESULTS:
         errors["outcome"] = _(
             "Press «Call» first: “%(outcome)s” is what a call placed through the telephony came to."
@@ -356,7 +440,7 @@ def call_outcome(
             errors["agreed_date"] = _("Give the agreed delivery date.")
         elif refusal := workflow.delivery_date_refusal(agreed_date, order, now):
             errors["agreed_date"] = refusal
-        if not (address_confirmed and sum_confirmed and goods_confirmed):
+        if not all_confirmed:
             errors["confirmations"] = _("Confirm the address, the sum, and the goods with their quantities.")
     if outcome == Outcome.CALLBACK and callback_at is None:
         errors["callback_at"] = _("Give the time to call back.")
@@ -384,9 +468,22 @@ def call_outcome(
         ) % {"day": order.delivery_date.strftime("%d.%m.%Y") if order.delivery_date else "—"}
     if errors:
         raise ValidationError(errors)
+    return new_sum, reagreement
+
+
+def _amend_what_changed(
+    *,
+    actor,
+    order: Order,
+    new_sum: Decimal | None,
+    confirmed_address: str | None,
+    new_date: date | None,
+    reason: str,
+    now: datetime,
+) -> None:
+    """An agreement that changes the sum, the address or (agreed again) the date: through the amendment door."""
     new_address = confirmed_address if confirmed_address and confirmed_address.strip() else None
-    new_date = agreed_date if reagreement else None
-    if outcome == Outcome.AGREED and (
+    if (
         (new_sum is not None and new_sum != order.cod_amount)
         or (new_address is not None and new_address != order.address)
         or (new_date is not None and new_date != order.delivery_date)
@@ -405,20 +502,11 @@ def call_outcome(
             now=now,
         )
 
-    if attempt is None:
-        _decision_without_a_call(
-            actor=actor,
-            order=order,
-            outcome=outcome,
-            agreed_date=agreed_date,
-            callback_at=callback_at,
-            postponed_to=postponed_to,
-            reason=reason,
-            needed=needed,
-            note=(note or "").strip(),
-            now=now,
-        )
-        return None
+
+def _close_attempt(
+    attempt: CallAttempt, *, outcome: str, agreed_date: date | None, note: str, reason: str, now: datetime
+) -> None:
+    """The outcome on the operator's attempt (not saved yet); the dev telephony's line ends with it."""
     attempt.outcome = outcome
     attempt.outcome_at = now
     attempt.note = (note or reason or "").strip()[:2000]
@@ -429,6 +517,11 @@ def call_outcome(
     ):
         attempt.line_state = CallAttempt.Line.COMPLETED
         attempt.duration_seconds = max(int((now - attempt.started_at).total_seconds()), 1)
+
+
+def _count_the_call(order: Order, attempt: CallAttempt, *, outcome: str, now: datetime) -> CallState:
+    """The call in the order's calling state, locked (not saved yet): the day's and all calls, the last outcome,
+    the first call (the attempt is then the first)."""
     state, _created = CallState.objects.select_for_update().get_or_create(
         order=order, defaults={"partner_id": order.partner_id, "next_call_at": now}
     )
@@ -441,6 +534,20 @@ def call_outcome(
     if state.first_attempt_at is None:
         state.first_attempt_at = now
         attempt.is_first = True
+    return state
+
+
+def _schedule_next_call(
+    order: Order,
+    attempt: CallAttempt,
+    state: CallState,
+    *,
+    outcome: str,
+    callback_at: datetime | None,
+    postponed_to: date | None,
+    now: datetime,
+) -> None:
+    """The next call after this one (`scheduling.next_call_after`), on the attempt and the calling state."""
     next_at = scheduling.next_call_after(
         order,
         outcome=outcome,
@@ -453,10 +560,12 @@ def call_outcome(
     if next_at is not None:
         state.next_call_at = next_at
     state.is_callback = outcome == Outcome.CALLBACK
-    attempt.save()
-    state.save()
-    CallClaim.objects.filter(order=order).delete()
 
+
+def _move_after_the_call(
+    *, actor, order: Order, outcome: str, agreed_date: date | None, reason: str, needed: str, now: datetime
+) -> None:
+    """What the call came to: delivery agreed, refused, the supervisor's task, or the partner asked for a number."""
     if outcome == Outcome.AGREED:
         _agree_delivery(actor=actor, order=order, agreed_date=agreed_date, reason="", now=now)
     elif outcome == Outcome.REFUSED:
@@ -471,8 +580,6 @@ def call_outcome(
             order=order,
             text=_("We cannot reach the customer: the phone number is wrong. Please send a correct number."),
         )
-    reactions.react(CallAttempted(attempt=attempt))
-    return attempt
 
 
 def _agree_delivery(*, actor, order: Order, agreed_date: date | None, reason: str, now: datetime) -> None:

@@ -243,221 +243,24 @@ def _at_most_characters(count: int) -> str:
 
 
 def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dict[str, list[str]]]:
-    """Validate one order; errors are field → messages, with item fields as `items[0].sku`."""
-    errors: dict[str, list[str]] = {}
+    """Validate one order; errors are field → messages, with item fields as `items[0].sku`.
 
-    def error(name: str, message: str) -> None:
-        errors.setdefault(name, []).append(message)
-
+    The steps run in the order the errors are reported in; each adds its field's errors to `errors`."""
     if not isinstance(raw, dict):
         return None, {"non_field_errors": [_("An order must be an object with fields.")]}
-
-    external_id = _text(raw.get("external_id"), limit=200)
-    if not external_id:
-        error("external_id", _("Required: your own order number."))
-    elif not EXTERNAL_ID_RE.match(external_id):
-        error(
-            "external_id",
-            ngettext(
-                "At most %(count)s letter, digit or - _ . / # : without spaces.",
-                "At most %(count)s letters, digits and - _ . / # : without spaces.",
-                EXTERNAL_ID_MAX_LENGTH,
-            )
-            % {"count": EXTERNAL_ID_MAX_LENGTH},
-        )
-
-    customer_name = _text(raw.get("customer_name"), limit=CUSTOMER_NAME_MAX_LENGTH + 1)
-    if not customer_name:
-        error("customer_name", _("Required: the customer's full name."))
-    elif len(customer_name) > CUSTOMER_NAME_MAX_LENGTH:
-        error("customer_name", _at_most_characters(CUSTOMER_NAME_MAX_LENGTH))
-
-    city = None
-    city_value = raw.get("city")
-    if city_value in (None, ""):
-        error("city", _("Required: a city from the reference list."))
-    else:
-        city = context.cities.find(city_value)
-        if city is None:
-            error(
-                "city",
-                _("Unknown city “%(value)s”: use a name from the reference list.")
-                % {"value": _text(city_value, limit=60)},
-            )
-        elif city.country != context.partner.country:
-            error("city", _("%(city)s is not in your country.") % {"city": city.name})
-            city = None
-
-    phones_raw = raw.get("phones")
-    if phones_raw is None:
-        phones_raw = [raw.get("phone")] if raw.get("phone") not in (None, "") else []
-    if isinstance(phones_raw, str):
-        phones_raw = [p for p in re.split(r"[;,]", phones_raw) if p.strip()]
-    if not isinstance(phones_raw, list):
-        error("phone", _("Must be a phone number or a list of them."))
-        phones_raw = []
-    phones: list[str] = []
-    if not phones_raw and "phone" not in errors:
-        error("phone", _("Required: at least one customer phone."))
-    for position, phone in enumerate(phones_raw[: MAX_PHONES + 1]):
-        if position >= MAX_PHONES:
-            error(
-                "phone",
-                ngettext("At most %(count)s phone.", "At most %(count)s phones.", MAX_PHONES)
-                % {"count": MAX_PHONES},
-            )
-            break
-        try:
-            normalised = normalize_phone(phone, context.partner.country)
-        except PhoneError as exc:
-            error("phone", str(exc))
-        else:
-            if normalised not in phones:
-                phones.append(normalised)
-
-    address = _text(raw.get("address"), limit=ADDRESS_MAX_LENGTH + 1)
-    if not address:
-        error("address", _("Required: street, house, flat."))
-    elif len(address) > ADDRESS_MAX_LENGTH:
-        error("address", _at_most_characters(ADDRESS_MAX_LENGTH))
-
-    distance_km = None
-    if raw.get("distance_km") not in (None, ""):
-        try:
-            distance_km = _decimal(raw["distance_km"]).quantize(Decimal(1).scaleb(-DISTANCE_KM_PLACES))
-            if distance_km < DISTANCE_KM_MIN or distance_km > DISTANCE_KM_MAX:
-                error(
-                    "distance_km",
-                    ngettext(
-                        "Must be between %(min)s and %(max)s km.",
-                        "Must be between %(min)s and %(max)s km.",
-                        DISTANCE_KM_MAX,
-                    )
-                    % {"min": DISTANCE_KM_MIN, "max": DISTANCE_KM_MAX},
-                )
-        except (InvalidOperation, ValueError):
-            error("distance_km", _("Must be a number of kilometres."))
-
-    kind_value = raw.get("delivery_kind")
-    if kind_value in (None, ""):
-        delivery_kind = (
-            DeliveryKind.FIELD if city is not None and not city.is_express else DeliveryKind.EXPRESS
-        )
-    else:
-        delivery_kind = delivery_kind_of(kind_value)
-        if delivery_kind is None:
-            error(
-                "delivery_kind",
-                _(
-                    "Unknown delivery kind “%(value)s”: express, same_day, field or post, or the kind's name as "
-                    "the cabinet shows it."
-                )
-                % {"value": str(kind_value)[:30]},
-            )
-    if city is not None and delivery_kind:
-        if delivery_kind in (DeliveryKind.EXPRESS, DeliveryKind.SAME_DAY) and not city.is_express:
-            error(
-                "delivery_kind",
-                _("%(city)s is served by field trips: use field or post.") % {"city": city.name},
-            )
-        elif delivery_kind == DeliveryKind.FIELD and city.is_express:
-            error(
-                "delivery_kind",
-                _("%(city)s has express delivery: use express, same_day or post.") % {"city": city.name},
-            )
-        elif delivery_kind == DeliveryKind.POST and city.country != "KZ":
-            error("delivery_kind", _("Post delivery is available in Kazakhstan only."))
-
-    items: list[CleanItem] = []
-    items_raw = raw.get("items")
-    if not isinstance(items_raw, list) or not items_raw:
-        error("items", _("Required: at least one item with sku and quantity."))
-        items_raw = []
-    elif len(items_raw) > MAX_ITEMS:
-        error(
-            "items",
-            ngettext(
-                "At most %(count)s item in one order.", "At most %(count)s items in one order.", MAX_ITEMS
-            )
-            % {"count": MAX_ITEMS},
-        )
-        items_raw = []
-    for index, item in enumerate(items_raw):
-        prefix = f"items[{index}]"
-        if not isinstance(item, dict):
-            error(prefix, _("Each item must be an object with sku, quantity and price."))
-            continue
-        sku = _text(item.get("sku"), limit=SKU_MAX_LENGTH)
-        product = context.products.get(sku) if sku else None
-        if not sku:
-            error(f"{prefix}.sku", _("Required."))
-        elif product is None:
-            error(
-                f"{prefix}.sku",
-                (
-                    _(
-                        "Unknown SKU “%(sku)s” in the sandbox catalogue: add the product with your sandbox key "
-                        "first (POST /api/v1/products/)."
-                    )
-                    if context.is_test
-                    else _("Unknown SKU “%(sku)s”: add the product to your catalogue first.")
-                )
-                % {"sku": sku},
-            )
-        quantity = item.get("quantity")
-        try:
-            if isinstance(quantity, bool):
-                raise ValueError
-            quantity_dec = _decimal(quantity)
-            if quantity_dec != quantity_dec.to_integral_value():
-                raise ValueError
-            quantity = int(quantity_dec)
-            if quantity <= 0:
-                error(f"{prefix}.quantity", _("Must be at least 1."))
-            elif quantity > MAX_QUANTITY:
-                error(f"{prefix}.quantity", _("At most %(count)s.") % {"count": MAX_QUANTITY})
-        except (InvalidOperation, ValueError, TypeError):
-            error(f"{prefix}.quantity", _("Must be a whole number."))
-            quantity = None
-        price_value = item.get("price")
-        unit_price = None
-        if price_value in (None, ""):
-            if product is not None and product.price is not None:
-                unit_price = product.price
-            elif product is not None:
-                error(f"{prefix}.price", _("Required: the product has no catalogue price."))
-        else:
-            try:
-                unit_price = parse_sum(price_value, f"{prefix}.price")
-            except ValidationError as exc:
-                error(f"{prefix}.price", exc.messages[0])
-        if product is not None and isinstance(quantity, int) and quantity > 0 and unit_price is not None:
-            items.append(CleanItem(product=product, quantity=quantity, unit_price=unit_price))
-
-    if items and sum((i.unit_price * i.quantity for i in items), Decimal(0)) > MAX_AMOUNT:
-        # the items' value is kept on the order (the partner's figures) in a money column, as is the sum
-        error("items", _("The items together must cost at most 999 999 999.99."))
-        items = []
-    cod_amount = None
-    if raw.get("cod_amount") not in (None, ""):
-        try:
-            cod_amount = parse_sum(raw["cod_amount"], "cod_amount")
-        except ValidationError as exc:
-            error("cod_amount", exc.messages[0])
-    elif items and "items" not in errors:
-        cod_amount = round_money(sum((i.unit_price * i.quantity for i in items), Decimal(0)))
-
+    errors: dict[str, list[str]] = {}
+    external_id = _clean_external_id(raw, errors)
+    customer_name = _clean_customer_name(raw, errors)
+    city = _clean_city(raw, context, errors)
+    phones = _clean_phones(raw, context, errors)
+    address = _clean_address(raw, errors)
+    distance_km = _clean_distance(raw, errors)
+    delivery_kind = _clean_delivery_kind(raw, city, errors)
+    items = _clean_items(raw, context, errors)
+    cod_amount = _clean_cod_amount(raw, items, errors)
     comment = _text(raw.get("comment"), limit=COMMENT_MAX_LENGTH)
-
-    requested_delivery_date = None
-    if raw.get("requested_delivery_date") not in (None, ""):
-        requested_delivery_date = parse_date_value(raw["requested_delivery_date"])
-        if requested_delivery_date is None:
-            error("requested_delivery_date", _("Must be a date, e.g. 25.11.2026 or 2026-11-25."))
-
-    for name in TEXT_FIELDS:
-        if isinstance(raw.get(name), dict | list | bool):  # never stored as "{'first': …}" or "True"
-            errors[name] = [_("Must be text, not a list, an object or true/false.")]
+    requested_delivery_date = _clean_requested_date(raw, errors)
+    _refuse_non_text(raw, errors)
     if errors:
         return None, errors
     return CleanOrder(
@@ -473,6 +276,282 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         comment=comment,
         requested_delivery_date=requested_delivery_date,
     ), {}
+
+
+def _add_error(errors: dict[str, list[str]], name: str, message: str) -> None:
+    """One more message for the field `name`, after those it has."""
+    errors.setdefault(name, []).append(message)
+
+
+def _clean_external_id(raw: dict, errors: dict[str, list[str]]) -> str:
+    """The partner's own order number: required, in the characters an id may hold."""
+    external_id = _text(raw.get("external_id"), limit=200)
+    if not external_id:
+        _add_error(errors, "external_id", _("Required: your own order number."))
+    elif not EXTERNAL_ID_RE.match(external_id):
+        _add_error(
+            errors,
+            "external_id",
+            ngettext(
+                "At most %(count)s letter, digit or - _ . / # : without spaces.",
+                "At most %(count)s letters, digits and - _ . / # : without spaces.",
+                EXTERNAL_ID_MAX_LENGTH,
+            )
+            % {"count": EXTERNAL_ID_MAX_LENGTH},
+        )
+    return external_id
+
+
+def _clean_customer_name(raw: dict, errors: dict[str, list[str]]) -> str:
+    """The customer's full name: required, at most CUSTOMER_NAME_MAX_LENGTH characters."""
+    customer_name = _text(raw.get("customer_name"), limit=CUSTOMER_NAME_MAX_LENGTH + 1)
+    if not customer_name:
+        _add_error(errors, "customer_name", _("Required: the customer's full name."))
+    elif len(customer_name) > 200:
+        _add_error(errors, "customer_name", _at_most_characters(CUSTOMER_NAME_MAX_LENGTH))
+    return customer_name
+
+
+def _clean_city(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> City | None:
+    """The city, by id or any of its spellings, in the partner's country; None when it is not one."""
+    city_value = raw.get("city")
+    if city_value in (None, ""):
+        _add_error(errors, "city", _("Required: a city from the reference list."))
+        return None
+    city = context.cities.find(city_value)
+    if city is None:
+        _add_error(
+            errors,
+            "city",
+            _("Unknown city “%(value)s”: use a name from the reference list.")
+            % {"value": _text(city_value, limit=60)},
+        )
+    elif city.country != context.partner.country:
+        _add_error(errors, "city", _("%(city)s is not in your country.") % {"city": city.name})
+        city = None
+    return city
+
+
+def _clean_phones(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> list[str]:
+    """The customer's phones (`phones` as a list or a text with ; or , between them, or one `phone`), normalised for
+    the partner's country, without repeats, at most MAX_PHONES."""
+    phones_raw = raw.get("phones")
+    if phones_raw is None:
+        phones_raw = [raw.get("phone")] if raw.get("phone") not in (None, "") else []
+    if isinstance(phones_raw, str):
+        phones_raw = [p for p in re.split(r"[;,]", phones_raw) if p.strip()]
+    if not isinstance(phones_raw, list):
+        _add_error(errors, "phone", _("Must be a phone number or a list of them."))
+        phones_raw = []
+    phones: list[str] = []
+    if not phones_raw and "phone" not in errors:
+        _add_error(errors, "phone", _("Required: at least one customer phone."))
+    for position, phone in enumerate(phones_raw[: MAX_PHONES + 1]):
+        if position >= MAX_PHONES:
+            _add_error(
+                errors,
+                "phone",
+                ngettext("At most %(count)s phone.", "At most %(count)s phones.", MAX_PHONES)
+                % {"count": MAX_PHONES},
+            )
+            break
+        try:
+            normalised = normalize_phone(phone, context.partner.country)
+        except PhoneError as exc:
+            _add_error(errors, "phone", str(exc))
+        else:
+            if normalised not in phones:
+                phones.append(normalised)
+    return phones
+
+
+def _clean_address(raw: dict, errors: dict[str, list[str]]) -> str:
+    """The address in the city: required, at most ADDRESS_MAX_LENGTH characters."""
+    address = _text(raw.get("address"), limit=ADDRESS_MAX_LENGTH + 1)
+    if not address:
+        _add_error(errors, "address", _("Required: street, house, flat."))
+    elif len(address) > 500:
+        _add_error(errors, "address", _at_most_characters(ADDRESS_MAX_LENGTH))
+    return address
+
+
+def _clean_distance(raw: dict, errors: dict[str, list[str]]) -> Decimal | None:
+    """The distance in km, to DISTANCE_KM_PLACES decimals, between DISTANCE_KM_MIN and DISTANCE_KM_MAX; None when not
+    given."""
+    if raw.get("distance_km") in (None, ""):
+        return None
+    distance_km = None
+    try:
+        distance_km = _decimal(raw["distance_km"]).quantize(Decimal(1).scaleb(-DISTANCE_KM_PLACES))
+        if distance_km < DISTANCE_KM_MIN or distance_km > DISTANCE_KM_MAX:
+            _add_error(
+                errors,
+                "distance_km",
+                ngettext(
+                    "Must be between %(min)s and %(max)s km.",
+                    "Must be between %(min)s and %(max)s km.",
+                    DISTANCE_KM_MAX,
+                )
+                % {"min": DISTANCE_KM_MIN, "max": DISTANCE_KM_MAX},
+            )
+    except (InvalidOperation, ValueError):
+        _add_error(errors, "distance_km", _("Must be a number of kilometres."))
+    return distance_km
+
+
+def _clean_delivery_kind(raw: dict, city: City | None, errors: dict[str, list[str]]) -> str | None:
+    """The delivery kind as written (`delivery_kind_of`), or the city's own when none is: one the city is served
+    by."""
+    kind_value = raw.get("delivery_kind")
+    if kind_value in (None, ""):
+        delivery_kind = (
+            DeliveryKind.FIELD if city is not None and not city.is_express else DeliveryKind.EXPRESS
+        )
+    else:
+        delivery_kind = delivery_kind_of(kind_value)
+        if delivery_kind is None:
+            _add_error(
+                errors,
+                "delivery_kind",
+                _(
+                    "Unknown delivery kind “%(value)s”: express, same_day, field or post, or the kind's name as "
+                    "the cabinet shows it."
+                )
+                % {"value": str(kind_value)[:30]},
+            )
+    if city is not None and delivery_kind:
+        if delivery_kind in (DeliveryKind.EXPRESS, DeliveryKind.SAME_DAY) and not city.is_express:
+            _add_error(
+                errors,
+                "delivery_kind",
+                _("%(city)s is served by field trips: use field or post.") % {"city": city.name},
+            )
+        elif delivery_kind == DeliveryKind.FIELD and city.is_express:
+            _add_error(
+                errors,
+                "delivery_kind",
+                _("%(city)s has express delivery: use express, same_day or post.") % {"city": city.name},
+            )
+        elif delivery_kind == DeliveryKind.POST and city.country != "KZ":
+            _add_error(errors, "delivery_kind", _("Post delivery is available in Kazakhstan only."))
+    return delivery_kind
+
+
+def _clean_items(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> list[CleanItem]:
+    """The items: at least one, at most MAX_ITEMS, each checked by `_clean_item`; together at most MAX_AMOUNT.
+    Only the items with no errors are returned."""
+    items: list[CleanItem] = []
+    items_raw = raw.get("items")
+    if not isinstance(items_raw, list) or not items_raw:
+        _add_error(errors, "items", _("Required: at least one item with sku and quantity."))
+        items_raw = []
+    elif len(items_raw) > MAX_ITEMS:
+        _add_error(
+            errors,
+            "items",
+            ngettext(
+                "At most %(count)s item in one order.", "At most %(count)s items in one order.", MAX_ITEMS
+            )
+            % {"count": MAX_ITEMS},
+        )
+        items_raw = []
+    for index, item in enumerate(items_raw):
+        cleaned = _clean_item(index, item, context, errors)
+        if cleaned is not None:
+            items.append(cleaned)
+    if items and sum((i.unit_price * i.quantity for i in items), Decimal(0)) > MAX_AMOUNT:
+        # the items' value is kept on the order (the partner's figures) in a money column, as is the sum
+        _add_error(errors, "items", _("The items together must cost at most 999 999 999.99."))
+        items = []
+    return items
+
+
+def _clean_item(index: int, item, context: IntakeContext, errors: dict[str, list[str]]) -> CleanItem | None:
+    """One item (errors under `items[index].…`): a product of the batch's catalogue by its sku, a whole quantity,
+    the price given or the catalogue's. None when any of them is wrong."""
+    prefix = f"items[{index}]"
+    if not isinstance(item, dict):
+        _add_error(errors, prefix, _("Each item must be an object with sku, quantity and price."))
+        return None
+    sku = _text(item.get("sku"), limit=SKU_MAX_LENGTH)
+    product = context.products.get(sku) if sku else None
+    if not sku:
+        _add_error(errors, f"{prefix}.sku", _("Required."))
+    elif product is None:
+        _add_error(
+            errors,
+            f"{prefix}.sku",
+            (
+                _(
+                    "Unknown SKU “%(sku)s” in the sandbox catalogue: add the product with your sandbox key "
+                    "first (POST /api/v1/products/)."
+                )
+                if context.is_test
+                else _("Unknown SKU “%(sku)s”: add the product to your catalogue first.")
+            )
+            % {"sku": sku},
+        )
+    quantity = item.get("quantity")
+    try:
+        if isinstance(quantity, bool):
+            raise ValueError
+        quantity_dec = _decimal(quantity)
+        if quantity_dec != quantity_dec.to_integral_value():
+            raise ValueError
+        quantity = int(quantity_dec)
+        if quantity <= 0:
+            _add_error(errors, f"{prefix}.quantity", _("Must be at least 1."))
+        elif quantity > MAX_QUANTITY:
+            _add_error(errors, f"{prefix}.quantity", _("At most %(count)s.") % {"count": MAX_QUANTITY})
+    except (InvalidOperation, ValueError, TypeError):
+        _add_error(errors, f"{prefix}.quantity", _("Must be a whole number."))
+        quantity = None
+    price_value = item.get("price")
+    unit_price = None
+    if price_value in (None, ""):
+        if product is not None and product.price is not None:
+            unit_price = product.price
+        elif product is not None:
+            _add_error(errors, f"{prefix}.price", _("Required: the product has no catalogue price."))
+    else:
+        try:
+            unit_price = parse_sum(price_value, f"{prefix}.price")
+        except ValidationError as exc:
+            _add_error(errors, f"{prefix}.price", exc.messages[0])
+    if product is not None and isinstance(quantity, int) and quantity > 0 and unit_price is not None:
+        return CleanItem(product=product, quantity=quantity, unit_price=unit_price)
+    return None
+
+
+def _clean_cod_amount(raw: dict, items: list[CleanItem], errors: dict[str, list[str]]) -> Decimal | None:
+    """The sum to collect: as given (`parse_sum`), or else the items' value when they are all right."""
+    if raw.get("cod_amount") not in (None, ""):
+        try:
+            return parse_sum(raw["cod_amount"], "cod_amount")
+        except ValidationError as exc:
+            _add_error(errors, "cod_amount", exc.messages[0])
+            return None
+    if items and "items" not in errors:
+        return round_money(sum((i.unit_price * i.quantity for i in items), Decimal(0)))
+    return None
+
+
+def _clean_requested_date(raw: dict, errors: dict[str, list[str]]) -> date | None:
+    """The delivery date the partner asks for, as people write dates (`parse_date_value`); None when not given."""
+    if raw.get("requested_delivery_date") in (None, ""):
+        return None
+    requested_delivery_date = parse_date_value(raw["requested_delivery_date"])
+    if requested_delivery_date is None:
+        _add_error(errors, "requested_delivery_date", _("Must be a date, e.g. 25.11.2026 or 2026-11-25."))
+    return requested_delivery_date
+
+
+def _refuse_non_text(raw: dict, errors: dict[str, list[str]]) -> None:
+    """A text field sent as a list, an object or true/false: that is its only error (never stored as
+    "{'first': …}" or "True")."""
+    for name in TEXT_FIELDS:
+        if isinstance(raw.get(name), dict | list | bool):
+            errors[name] = [_("Must be text, not a list, an object or true/false.")]
 
 
 DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y", "%d.%m.%y", "%d-%m-%Y")
@@ -571,53 +650,18 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
     work_from = calendar_for(partner.country).work_starts_for(now)
     user = acting_user(actor)
     user_id = user.pk if user is not None else None
-    rows = [
-        (
-            partner.id,
-            order.external_id,
-            is_test,
-            order.customer_name,
-            partner.country,
-            order.city.id,
-            order.address,
-            order.distance_km,
-            order.delivery_kind,
-            order.cod_amount,
-            order.cod_amount,
-            order.goods_value,
-            partner.currency,
-            order.comment,
-            order.requested_delivery_date,
-            OrderStatus.TO_SEND,
-            now,
-            source,
-            user_id,
-            now,
-            now,
-            work_from,
-        )
-        for _index, order in valid
-    ]
+    common = {
+        "partner": partner,
+        "is_test": is_test,
+        "source": source,
+        "user_id": user_id,
+        "now": now,
+        "work_from": work_from,
+    }
+    rows = [_order_row(order, **common) for _index, order in valid]
     with transaction.atomic():
-        inserted = {
-            external_id: order_id
-            for order_id, external_id in insert_returning(
-                "orders_order",
-                ORDER_COLUMNS,
-                rows,
-                conflict="ON CONFLICT (partner_id, external_id, is_test) DO NOTHING",
-                returning=("id", "external_id"),
-            )
-        }
-        missing = [order.external_id for _i, order in valid if order.external_id not in inserted]
-        existing = (
-            {
-                o.external_id: o
-                for o in Order.objects.filter(partner=partner, is_test=is_test, external_id__in=missing)
-            }
-            if missing
-            else {}
-        )
+        inserted = _insert_orders(rows)
+        existing = _existing_orders(partner=partner, is_test=is_test, valid=valid, inserted=inserted)
         label = actor_label(actor)[:150]
         items, phones, history, created = [], [], [], []
         for index, order in valid:
@@ -626,77 +670,151 @@ def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
             if order_id is None:
                 result.status, result.order = "exists", existing.get(order.external_id)
                 continue
-            for item in order.items:
-                items.append((order_id, partner.id, item.product.id, item.quantity, item.unit_price))
-            for position, phone in enumerate(order.phones):
-                phones.append(
-                    (
-                        order_id,
-                        partner.id,
-                        position,
-                        crypto.encrypt(phone),
-                        crypto.blind_index(phone),
-                        mask_phone(phone),
-                        phone[-4:],
-                    )
-                )
+            items.extend(_item_rows(order_id, partner, order))
+            phones.extend(_phone_rows(order_id, partner, order))
             history.append(
                 (order_id, partner.id, now, user_id, label, "create", "", OrderStatus.TO_SEND, "", source, {})
             )
-            # The row as it was just inserted, without reading it back.
-            instance = Order(
-                pk=order_id,
-                partner_id=partner.id,
-                external_id=order.external_id,
-                is_test=is_test,
-                customer_name=order.customer_name,
-                country=partner.country,
-                city=order.city,
-                address=order.address,
-                distance_km=order.distance_km,
-                delivery_kind=order.delivery_kind,
-                cod_amount=order.cod_amount,
-                original_cod=order.cod_amount,
-                original_goods_value=order.goods_value,
-                currency=partner.currency,
-                comment=order.comment,
-                requested_delivery_date=order.requested_delivery_date,
-                status=OrderStatus.TO_SEND,
-                status_changed_at=now,
-                source=source,
-                created_by_id=user_id,
-                created_at=now,
-                updated_at=now,
-                work_available_from=work_from,
-            )
-            instance._state.adding = False
-            instance._state.db = "default"
+            instance = _inserted_order(order_id, order, **common)
             result.status, result.order = "created", instance
             created.append(instance)
-        with order_door("intake"):
-            copy_rows(
-                "orders_orderitem", ["order_id", "partner_id", "product_id", "quantity", "unit_price"], items
-            )
-        copy_rows(
-            "orders_orderphone",
-            ["order_id", "partner_id", "position", "ciphertext", "blind_index", "masked", "last_digits"],
-            phones,
-        )
-        copy_rows(
-            "orders_orderhistory",
-            [
-                "order_id",
-                "partner_id",
-                "at",
-                "actor_id",
-                "actor_label",
-                "action",
-                "from_status",
-                "to_status",
-                "reason",
-                "source",
-                "details",
-            ],
-            history,
-        )
+        _copy_children(items=items, phones=phones, history=history)
         announce_created(created, source=source, actor=actor)
+
+
+def _order_row(order: CleanOrder, *, partner, is_test, source, user_id, now, work_from) -> tuple:
+    """The `orders_order` row of one clean order, in ORDER_COLUMNS' order."""
+    return (
+        partner.id,
+        order.external_id,
+        is_test,
+        order.customer_name,
+        partner.country,
+        order.city.id,
+        order.address,
+        order.distance_km,
+        order.delivery_kind,
+        order.cod_amount,
+        order.cod_amount,
+        order.goods_value,
+        partner.currency,
+        order.comment,
+        order.requested_delivery_date,
+        OrderStatus.TO_SEND,
+        now,
+        source,
+        user_id,
+        now,
+        now,
+        work_from,
+    )
+
+
+def _insert_orders(rows: list[tuple]) -> dict[str, int]:
+    """The orders in one array insert, a partner's order id already there skipped: external id → new order's id."""
+    return {
+        external_id: order_id
+        for order_id, external_id in insert_returning(
+            "orders_order",
+            ORDER_COLUMNS,
+            rows,
+            conflict="ON CONFLICT (partner_id, external_id, is_test) DO NOTHING",
+            returning=("id", "external_id"),
+        )
+    }
+
+
+def _existing_orders(*, partner, is_test, valid, inserted: dict[str, int]) -> dict[str, Order]:
+    """The orders that were there already for the rows the insert skipped (no query when none was)."""
+    missing = [order.external_id for _i, order in valid if order.external_id not in inserted]
+    if not missing:
+        return {}
+    return {
+        o.external_id: o
+        for o in Order.objects.filter(partner=partner, is_test=is_test, external_id__in=missing)
+    }
+
+
+def _item_rows(order_id: int, partner, order: CleanOrder) -> list[tuple]:
+    """The `orders_orderitem` rows of a new order."""
+    return [(order_id, partner.id, item.product.id, item.quantity, item.unit_price) for item in order.items]
+
+
+def _phone_rows(order_id: int, partner, order: CleanOrder) -> list[tuple]:
+    """The `orders_orderphone` rows of a new order: each phone encrypted, with its blind index and masked forms."""
+    return [
+        (
+            order_id,
+            partner.id,
+            position,
+            crypto.encrypt(phone),
+            crypto.blind_index(phone),
+            mask_phone(phone),
+            phone[-4:],
+        )
+        for position, phone in enumerate(order.phones)
+    ]
+
+
+def _inserted_order(
+    order_id: int, order: CleanOrder, *, partner, is_test, source, user_id, now, work_from
+) -> Order:
+    """The row as it was just inserted, without reading it back."""
+    instance = Order(
+        pk=order_id,
+        partner_id=partner.id,
+        external_id=order.external_id,
+        is_test=is_test,
+        customer_name=order.customer_name,
+        country=partner.country,
+        city=order.city,
+        address=order.address,
+        distance_km=order.distance_km,
+        delivery_kind=order.delivery_kind,
+        cod_amount=order.cod_amount,
+        original_cod=order.cod_amount,
+        original_goods_value=order.goods_value,
+        currency=partner.currency,
+        comment=order.comment,
+        requested_delivery_date=order.requested_delivery_date,
+        status=OrderStatus.TO_SEND,
+        status_changed_at=now,
+        source=source,
+        created_by_id=user_id,
+        created_at=now,
+        updated_at=now,
+        work_available_from=work_from,
+    )
+    instance._state.adding = False
+    instance._state.db = "default"
+    return instance
+
+
+def _copy_children(*, items: list[tuple], phones: list[tuple], history: list[tuple]) -> None:
+    """The new orders' items (through the intake's door), phones and «created» history rows, by COPY."""
+    with order_door("intake"):
+        copy_rows(
+            "orders_orderitem", ["order_id", "partner_id", "product_id", "quantity", "unit_price"], items
+        )
+    copy_rows(
+        "orders_orderphone",
+        ["order_id", "partner_id", "position", "ciphertext", "blind_index", "masked", "last_digits"],
+        phones,
+    )
+    copy_rows(
+        "orders_orderhistory",
+        [
+            "order_id",
+            "partner_id",
+            "at",
+            "actor_id",
+            "actor_label",
+            "action",
+            "from_status",
+            "to_status",
+            "reason",
+            "source",
+            "details",
+        ],
+        history,
+    )
