@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import round_money
 from orders.models import Order
@@ -86,7 +87,7 @@ def post(
     description: str,
     lines: list[Line],
     at: datetime | None = None,
-    actor=None,
+    actor: Actor | None = None,
     **cause,
 ) -> Posting:
     """One balanced posting: all its entries in one statement, then sealed."""
@@ -114,7 +115,7 @@ def post(
         currency=currency,
         posted_at=at,
         description=description[:300],
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=acting_user(actor),
         **cause,
     )
     Entry.objects.bulk_create(
@@ -139,7 +140,7 @@ def post(
 
 
 @transaction.atomic
-def reverse(*, posting: Posting, reason: str, actor=None) -> Posting:
+def reverse(*, posting: Posting, reason: str, actor: Actor | None = None) -> Posting:
     """The correction of a posting: the same entries with opposite signs, pointing back at it."""
     if not (reason or "").strip():
         raise LedgerError(_("Write why the posting is reversed."))

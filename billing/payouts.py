@@ -23,6 +23,7 @@ from stdnum.exceptions import InvalidChecksum
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import format_money, parse_money
@@ -262,7 +263,7 @@ def available(partner, currency: str) -> Decimal:
 
 
 @transaction.atomic
-def payout_request(*, actor, amount, currency: str, method: str, details: str) -> Payout:
+def payout_request(*, actor: Actor, amount, currency: str, method: str, details: str) -> Payout:
     if not access.can(actor, "billing.payouts.request"):
         raise PermissionDenied
     partner = actor.partner
@@ -327,7 +328,7 @@ def payout_request(*, actor, amount, currency: str, method: str, details: str) -
     return payout
 
 
-def _locked(actor, payout: Payout, *, finance: bool) -> Payout:
+def _locked(actor: Actor, payout: Payout, *, finance: bool) -> Payout:
     if finance and not access.can(actor, "billing.finance"):
         raise PermissionDenied
     return access.get_scoped_or_404(
@@ -340,7 +341,7 @@ def _tell(payout: Payout, text: str) -> None:
 
 
 @transaction.atomic
-def payout_approve(*, actor, payout: Payout) -> Payout:
+def payout_approve(*, actor: Actor, payout: Payout) -> Payout:
     payout = _locked(actor, payout, finance=True)
     if payout.status == S.APPROVED:
         return payout
@@ -366,7 +367,7 @@ def payout_approve(*, actor, payout: Payout) -> Payout:
 
 
 @transaction.atomic
-def payout_mark_paid(*, actor, payout: Payout, reference: str) -> Payout:
+def payout_mark_paid(*, actor: Actor, payout: Payout, reference: str) -> Payout:
     payout = _locked(actor, payout, finance=True)
     if payout.status == S.PAID:
         return payout
@@ -410,7 +411,7 @@ def payout_mark_paid(*, actor, payout: Payout, reference: str) -> Payout:
     return payout
 
 
-def _return(payout: Payout, actor, description: str) -> None:
+def _return(payout: Payout, actor: Actor, description: str) -> None:
     ledger.post(
         kind=Posting.Kind.PAYOUT_RETURNED,
         partner=payout.partner,
@@ -428,7 +429,7 @@ def _return(payout: Payout, actor, description: str) -> None:
 
 
 @transaction.atomic
-def payout_reject(*, actor, payout: Payout, reason: str) -> Payout:
+def payout_reject(*, actor: Actor, payout: Payout, reason: str) -> Payout:
     payout = _locked(actor, payout, finance=True)
     if payout.status == S.REJECTED:
         return payout
@@ -464,7 +465,7 @@ def payout_reject(*, actor, payout: Payout, reason: str) -> Payout:
 
 
 @transaction.atomic
-def payout_cancel(*, actor, payout: Payout) -> Payout:
+def payout_cancel(*, actor: Actor, payout: Payout) -> Payout:
     """The partner changes its mind before the payout is approved."""
     if not access.can(actor, "billing.payouts.request"):
         raise PermissionDenied

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from delivery.models import Collection
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.countries import Country, facts, zone_of
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -61,7 +62,7 @@ def last_closed_week(now: datetime | None = None) -> date:
 
 
 @transaction.atomic
-def run_for_week(*, week_start: date, actor=None) -> BillingRun:
+def run_for_week(*, week_start: date, actor: Actor | None = None) -> BillingRun:
     """The run of a week over in every country: found if it exists, else created with the next number. One run
     covers every partner, each in its own country's week."""
     if week_start.weekday() != 0:
@@ -83,7 +84,7 @@ def run_for_week(*, week_start: date, actor=None) -> BillingRun:
         number=number,
         week_start=week_start,
         week_end=week_start + timedelta(days=7),
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
 
 
@@ -313,7 +314,7 @@ ON CONFLICT DO NOTHING
 
 
 @transaction.atomic
-def run_compute(*, run: BillingRun, actor=None) -> int:
+def run_compute(*, run: BillingRun, actor: Actor | None = None) -> int:
     """Fill (or refresh) the draft: add every charge due by the week's end that was never charged. Returns how
     many charges were added. A draft computed twice, or by two workers at once, gets each charge once."""
     if actor is not None and not access.can(actor, "billing.finance"):
@@ -408,7 +409,7 @@ GROUP BY a.id, c.currency, c.partner_id, c.kind
 """.format(entries=Table(Entry), c=Table(Charge, "c"), a=Table(Account, "a"))
 
 
-def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: datetime) -> bool:
+def _post_partner(run: BillingRun, partner_id: int, currency: str, actor: Actor, at: datetime) -> bool:
     """Post one partner's charges of the run, once: False when it was posted already."""
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -430,7 +431,7 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: da
                     currency=currency,
                     run=run,
                     posted_at=at,
-                    actor=actor if getattr(actor, "pk", None) else None,
+                    actor=acting_user(actor),
                     description=_("Weekly charges, run №%(number)s (%(start)s–%(end)s)")
                     % {
                         "number": run.number,
@@ -457,7 +458,7 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor, at: da
     return True
 
 
-def run_approve(*, run: BillingRun, actor, now: datetime | None = None) -> BillingRun:
+def run_approve(*, run: BillingRun, actor: Actor, now: datetime | None = None) -> BillingRun:
     """Approve the draft: post it. Each partner's posting is its own transaction, so an approval that stops
     midway (a worker killed, a deploy) resumes on the next call and never posts anything twice. `now` dates
     the postings (the demo's past weeks); by default, the moment of approval."""
@@ -471,7 +472,7 @@ def run_approve(*, run: BillingRun, actor, now: datetime | None = None) -> Billi
             raise ApplicationError(_("Compute the draft before approving it."))
         if run.status == BillingRun.Status.DRAFT:
             run.status = BillingRun.Status.APPROVING
-            run.approved_by = actor if getattr(actor, "pk", None) else None
+            run.approved_by = acting_user(actor)
             run.save(update_fields=["status", "approved_by"])
             audit_record(
                 actor=actor,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from delivery.models import CashBalance
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import zone_of
 from ketlogistic.core.models import Partner
 
@@ -25,7 +26,7 @@ from .models import Account, BillingRun, Charge, ChargeKind, Entry, Payout, Post
 ZERO = Decimal("0.00")
 
 
-def partners_for(actor):
+def partners_for(actor: Actor):
     return access.visible_partners(actor).order_by("name")
 
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from geography.models import DistanceBand
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.services import audit_record
@@ -130,7 +131,7 @@ def current_lines(*, country: str, partner_id: int | None, day: date) -> list[Ta
 @transaction.atomic
 def tariff_line_add(
     *,
-    actor,
+    actor: Actor,
     country: str,
     kind: str,
     effective_from: date,

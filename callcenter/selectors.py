@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from orders.models import Order
 from orders.selectors import TimelineEntry
 from orders.statuses import OrderStatus
@@ -19,7 +20,7 @@ from orders.statuses import OrderStatus
 from .models import UNANSWERED, CallAttempt, CallState, Escalation, InboundCall, Outcome, QualityReview
 
 
-def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
+def timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
     """Calls (with their recordings) and escalations on the order's timeline, for staff and the partner."""
     entries = []
     can_listen = access.can(actor, "recordings.listen")
@@ -111,17 +112,17 @@ def previous_attempts(order: Order):
     return CallAttempt.objects.filter(order=order).select_related("operator").order_by("-started_at")
 
 
-def escalations_visible(actor):
+def escalations_visible(actor: Actor):
     return access.scoped(actor, Escalation.objects.select_related("order", "order__partner", "raised_by"))
 
 
-def missed_calls(actor):
+def missed_calls(actor: Actor):
     calls = InboundCall.objects.filter(is_missed=True, called_back_at__isnull=True).select_related("order")
     return access.scoped(actor, calls) if not access.is_company_wide(actor) else calls
 
 
 def quality_sample(
-    actor,
+    actor: Actor,
     *,
     size: int = 10,
     days: int = 7,
@@ -145,7 +146,7 @@ def quality_sample(
     return calls.order_by("?")[:size]
 
 
-def dashboard(actor, *, since: datetime, group: str) -> list[dict]:
+def dashboard(actor: Actor, *, since: datetime, group: str) -> list[dict]:
     """Per logist, city or partner: calls per order, time from intake to first call, agreement rate, buyout
     rate (of the orders they called), missed inbound calls returned in time."""
     key = {"logist": "operator__username", "city": "order__city__name", "partner": "partner__name"}[group]
@@ -196,7 +197,7 @@ def dashboard(actor, *, since: datetime, group: str) -> list[dict]:
     return result
 
 
-def missed_returned_in_time(actor, *, since: datetime) -> dict:
+def missed_returned_in_time(actor: Actor, *, since: datetime) -> dict:
     calls = InboundCall.objects.filter(is_missed=True, received_at__gte=since)
     if not access.is_company_wide(actor):
         calls = access.scoped(actor, calls)
@@ -214,13 +215,13 @@ def missed_returned_in_time(actor, *, since: datetime) -> dict:
     }
 
 
-def my_scores(actor):
+def my_scores(actor: Actor):
     reviews = QualityReview.objects.filter(operator=actor).select_related("attempt", "reviewer")
     return reviews, reviews.aggregate(average=Avg("score"), first=Min("reviewed_at"))
 
 
 def customer_orders(
-    actor, *, phone_index: str | None = None, name: str | None = None, city_id: int | None = None
+    actor: Actor, *, phone_index: str | None = None, name: str | None = None, city_id: int | None = None
 ):
     """The hotline's customer card: every order of the customer (by phone, or by name within a city)."""
     orders = (

@@ -16,11 +16,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto, reactions
+from ketlogistic.core.actors import Actor, acting_user, role_of
 from ketlogistic.core.calendar import calendar_for, countries_at_work
 from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import parse_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
 from orders import workflow
 from orders.amendments import OrderAmended, order_amend
@@ -81,7 +83,7 @@ def on_order_moved(moved: OrderMoved) -> None:
 # -- the queue ------------------------------------------------------------------------------------------------------
 
 
-def queue(actor, *, now: datetime | None = None, at_work: list[str] | None = None):
+def queue(actor: Actor, *, now: datetime | None = None, at_work: list[str] | None = None):
     """Orders due for a call that this logist serves, in priority order: same-day orders, call-backs that are
     due, new orders (goods in the city, for next-day delivery), then the rest oldest first; only customers whose
     working hours it is, in their own zone (a call due at 17:30 and not made waits for the next morning).
@@ -118,7 +120,7 @@ def queue(actor, *, now: datetime | None = None, at_work: list[str] | None = Non
 QUEUE_LOOKAHEAD = 20
 
 
-def _lock_first_due(actor, now: datetime, at_work: list[str]) -> Order | None:
+def _lock_first_due(actor: Actor, now: datetime, at_work: list[str]) -> Order | None:
     """The best-ranked due order that no other logist holds, locked (None when none is free).
 
     The ranking reads ids only and locks nothing (a locking query must lock as it goes, and waits or skips on
@@ -136,11 +138,11 @@ def _lock_first_due(actor, now: datetime, at_work: list[str]) -> Order | None:
     return None if not ranked else _lock_any_due(actor, now, at_work)
 
 
-def _lock_any_due(actor, now: datetime, at_work: list[str]) -> Order | None:
+def _lock_any_due(actor: Actor, now: datetime, at_work: list[str]) -> Order | None:
     return queue(actor, now=now, at_work=at_work).select_for_update(skip_locked=True, of=("self",)).first()
 
 
-def queue_next(*, actor, now: datetime | None = None) -> Order | None:
+def queue_next(*, actor: Actor, now: datetime | None = None) -> Order | None:
     """Give the logist the next customer to call; two logists never get the same order at the same time."""
     if not access.can(actor, "callcenter.queue"):
         raise PermissionDenied
@@ -176,11 +178,11 @@ def queue_next(*, actor, now: datetime | None = None) -> Order | None:
     return None
 
 
-def claim_release(*, actor, order: Order) -> None:
+def claim_release(*, actor: Actor, order: Order) -> None:
     CallClaim.objects.filter(order=order, operator=actor).delete()
 
 
-def claim_for(actor, order: Order, now: datetime | None = None) -> CallClaim | None:
+def claim_for(actor: Actor, order: Order, now: datetime | None = None) -> CallClaim | None:
     return CallClaim.objects.filter(order=order, operator=actor, expires_at__gt=now or timezone.now()).first()
 
 
@@ -194,8 +196,8 @@ ATTEMPT_KINDS = {
 }
 
 
-def _kind_for(actor) -> str:
-    return ATTEMPT_KINDS.get(getattr(actor, "role", ""), CallAttempt.Kind.LOGIST)
+def _kind_for(actor: Actor) -> str:
+    return ATTEMPT_KINDS.get(role_of(actor), CallAttempt.Kind.LOGIST)
 
 
 # Whose customer a call may be placed to, by the permission it is placed under: the call center while the order is
@@ -236,7 +238,12 @@ def customer_number(order: Order) -> str:
 
 @transaction.atomic
 def call_dial(
-    *, actor, order: Order, request=None, now: datetime | None = None, permission: str = "callcenter.call"
+    *,
+    actor: Actor,
+    order: Order,
+    request=None,
+    now: datetime | None = None,
+    permission: str = "callcenter.call",
 ) -> CallAttempt:
     """Place the call through the telephony: the operator's extension rings, then the customer's number.
     Couriers and their administrators call from the delivery screens (`permission="delivery.call"`).
@@ -298,7 +305,7 @@ CALL_RESULTS = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.WRONG_NUMBER}
 @transaction.atomic
 def call_outcome(
     *,
-    actor,
+    actor: Actor,
     order: Order,
     outcome: str,
     agreed_date: date | None = None,
@@ -390,7 +397,7 @@ def call_outcome(
     return attempt
 
 
-def _lock_called_order(actor, order: Order, outcome: str) -> Order:
+def _lock_called_order(actor: Actor, order: Order, outcome: str) -> Order:
     """The order, locked, as this actor may see it; refused unless it is being called (an escalation excepted)."""
     order = access.get_scoped_or_404(
         actor, Order.objects.select_for_update(of=("self",)).select_related("city", "partner"), pk=order.pk
@@ -403,7 +410,7 @@ def _lock_called_order(actor, order: Order, outcome: str) -> Order:
     return order
 
 
-def _lock_open_attempt(actor, order: Order) -> CallAttempt | None:
+def _lock_open_attempt(actor: Actor, order: Order) -> CallAttempt | None:
     """The call this outcome is of, locked: the one this operator placed and has not recorded yet."""
     return (
         CallAttempt.objects.select_for_update()
@@ -473,7 +480,7 @@ def _validate_outcome(
 
 def _amend_what_changed(
     *,
-    actor,
+    actor: Actor,
     order: Order,
     new_sum: Decimal | None,
     confirmed_address: str | None,
@@ -563,7 +570,14 @@ def _schedule_next_call(
 
 
 def _move_after_the_call(
-    *, actor, order: Order, outcome: str, agreed_date: date | None, reason: str, needed: str, now: datetime
+    *,
+    actor: Actor,
+    order: Order,
+    outcome: str,
+    agreed_date: date | None,
+    reason: str,
+    needed: str,
+    now: datetime,
 ) -> None:
     """What the call came to: delivery agreed, refused, the supervisor's task, or the partner asked for a number."""
     if outcome == Outcome.AGREED:
@@ -582,7 +596,9 @@ def _move_after_the_call(
         )
 
 
-def _agree_delivery(*, actor, order: Order, agreed_date: date | None, reason: str, now: datetime) -> None:
+def _agree_delivery(
+    *, actor: Actor, order: Order, agreed_date: date | None, reason: str, now: datetime
+) -> None:
     """An order being called moves to «delivery agreed» (an agreed order stays: a re-agreement is the amendment
     door's) and joins a registry already built for its day."""
     if order.status != OrderStatus.CALLING:
@@ -602,7 +618,7 @@ def _agree_delivery(*, actor, order: Order, agreed_date: date | None, reason: st
 
 def _decision_without_a_call(
     *,
-    actor,
+    actor: Actor,
     order: Order,
     outcome: str,
     agreed_date: date | None,
@@ -665,10 +681,8 @@ def _decision_without_a_call(
 CALL_FIELDS = {"cod_amount": "confirmed_sum", "address": "confirmed_address", "delivery_date": "agreed_date"}
 
 
-def _amend_from_call(*, actor, order: Order, reason: str, now: datetime, **values) -> None:
-    source = (
-        AmendmentSource.HOTLINE if getattr(actor, "role", "") == "hotline" else AmendmentSource.CALL_CENTER
-    )
+def _amend_from_call(*, actor: Actor, order: Order, reason: str, now: datetime, **values) -> None:
+    source = AmendmentSource.HOTLINE if role_of(actor) == Role.HOTLINE else AmendmentSource.CALL_CENTER
     try:
         order_amend(order=order, actor=actor, source=source, reason=reason, now=now, **values)
     except ValidationError as exc:
@@ -866,7 +880,7 @@ def registries_build_due(*, now: datetime | None = None) -> int:
 @transaction.atomic
 def inbound_log(
     *,
-    actor,
+    actor: Actor,
     phone: str = "",
     country: str = "KZ",
     order: Order | None = None,
@@ -882,7 +896,7 @@ def inbound_log(
     received_at = received_at or timezone.now()
     call = InboundCall(
         received_at=received_at,
-        operator=actor if getattr(actor, "pk", None) else None,
+        operator=acting_user(actor),
         is_missed=missed,
         topic=topic,
         result=(result or "").strip()[:2000],
@@ -915,7 +929,7 @@ def inbound_log(
 
 
 @transaction.atomic
-def inbound_call_back(*, actor, call: InboundCall, request=None) -> InboundCall:
+def inbound_call_back(*, actor: Actor, call: InboundCall, request=None) -> InboundCall:
     """Return a missed call through the telephony (the number stays hidden) and mark it done."""
     if not access.can(actor, "hotline.use"):
         raise PermissionDenied
@@ -940,7 +954,7 @@ def inbound_call_back(*, actor, call: InboundCall, request=None) -> InboundCall:
 
 @transaction.atomic
 def escalation_raise(
-    *, actor, order: Order, reason: str, needed: str, now: datetime | None = None
+    *, actor: Actor, order: Order, reason: str, needed: str, now: datetime | None = None
 ) -> Escalation:
     if not access.can(actor, "escalations.raise"):
         raise PermissionDenied
@@ -961,7 +975,7 @@ def escalation_raise(
 
 
 @transaction.atomic
-def escalation_resolve(*, actor, escalation: Escalation, resolution: str) -> Escalation:
+def escalation_resolve(*, actor: Actor, escalation: Escalation, resolution: str) -> Escalation:
     if not access.can(actor, "escalations.resolve"):
         raise PermissionDenied
     escalation = access.get_scoped_or_404(actor, Escalation.objects.select_for_update(), pk=escalation.pk)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from geography.models import Warehouse
 from ketlogistic.core import access, crypto
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
@@ -523,7 +524,7 @@ def my_scores(request):
     )
 
 
-def calling_panel(order, actor):
+def calling_panel(order, actor: Actor):
     """The calling summary on the order card (partners and staff)."""
     summary = selectors.calling_summary(order)
     if summary is None:

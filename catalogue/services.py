@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 
@@ -14,7 +15,7 @@ PRODUCT_FIELDS = {"sku", "name", "price", "weight_grams", "size", "is_active"}
 
 
 def product_create(
-    *, actor, partner: Partner, sku: str, name: str, is_test: bool = False, **fields
+    *, actor: Actor, partner: Partner, sku: str, name: str, is_test: bool = False, **fields
 ) -> Product:
     """A product of the partner's catalogue; `is_test` puts it in the sandbox's own catalogue (sandbox keys)."""
     if not access.can(actor, "products.manage") or not access.may_act_for_partner(actor, partner.id):
@@ -39,7 +40,7 @@ def product_create(
 
 
 @transaction.atomic
-def product_update(*, actor, product: Product, **fields) -> Product:
+def product_update(*, actor: Actor, product: Product, **fields) -> Product:
     if not access.can(actor, "products.manage"):
         raise PermissionDenied
     product = access.get_scoped_or_404(actor, Product.objects.select_for_update(), pk=product.pk)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import format_money, round_money
 
@@ -83,7 +84,7 @@ def move(
     day_id: int | None = None,
     order_id: int | None = None,
     partner_id: int | None = None,
-    actor=None,
+    actor: Actor | None = None,
     note: str = "",
     at=None,
 ) -> CashMove:
@@ -138,7 +139,7 @@ def move(
         day_id=day_id,
         order_id=order_id,
         partner_id=partner_id,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=acting_user(actor),
         note=note[:300],
         at=at,
     )

@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from openpyxl import load_workbook
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import FileRejected, SafeWorkbook, sniff_xlsx
@@ -89,19 +90,21 @@ def make_tracking_number(serial: int, prefix: str = "RR", country: str = "KZ") -
     return f"{prefix}{digits}{check_digit(digits)}{country}"
 
 
-def _event(shipment: PostShipment, kind: str, *, at, actor, details=None) -> None:
+def _event(shipment: PostShipment, kind: str, *, at, actor: Actor, details=None) -> None:
     DeliveryEvent.objects.create(
         order_id=shipment.order_id,
         partner_id=shipment.partner_id,
         kind=kind,
         at=at,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=acting_user(actor),
         details=details or {},
     )
 
 
 @transaction.atomic
-def post_ship(*, actor, order: Order, tracking_number: str, now: datetime | None = None) -> PostShipment:
+def post_ship(
+    *, actor: Actor, order: Order, tracking_number: str, now: datetime | None = None
+) -> PostShipment:
     """The parcel is handed to the post: the order is shipped by post with its tracking number."""
     if not access.can(actor, "post.manage"):
         raise PermissionDenied
@@ -146,7 +149,7 @@ RANK = {S.SHIPPED: 0, S.ARRIVED: 1, S.PAID: 2, S.RETURNED: 2}
 @transaction.atomic
 def post_status(
     *,
-    actor,
+    actor: Actor,
     shipment: PostShipment,
     status: str,
     at: datetime | None = None,
@@ -379,7 +382,7 @@ def read_import(content: bytes, filename: str) -> ImportResult:
     return result
 
 
-def post_import(*, actor, content: bytes, filename: str) -> ImportResult:
+def post_import(*, actor: Actor, content: bytes, filename: str) -> ImportResult:
     """Apply a status file all or nothing: every row is checked first (its parcel exists and is visible, the
     move is allowed); nothing is applied while any row has a problem. Rows already applied change nothing."""
     if not access.can(actor, "post.manage"):
@@ -464,7 +467,7 @@ def import_template() -> SafeWorkbook:
     return book
 
 
-def orders_to_ship(actor):
+def orders_to_ship(actor: Actor):
     """Post orders agreed with the customer, waiting to be handed to the post."""
     return (
         access.scoped(

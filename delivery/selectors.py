@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from geography.models import Warehouse
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.money import format_money
 from orders.models import Order, OrderItem, PartnerRules
@@ -32,7 +33,7 @@ from .models import (
 from .services import couriers_of, local_today
 
 
-def warehouses_for(actor):
+def warehouses_for(actor: Actor):
     """The city warehouses whose delivery day this user works with."""
     return [
         warehouse
@@ -47,7 +48,7 @@ def _orders_with_details(queryset):
     return queryset.select_related("partner", "city").prefetch_related("items__product", "phones")
 
 
-def board(actor, warehouse, day: date) -> list[dict]:
+def board(actor: Actor, warehouse, day: date) -> list[dict]:
     """Every order of the city's registry for the day (and any order on a courier's route that day), with its
     stop and state; same-day orders first, then by courier and route."""
     city = warehouse.city
@@ -87,7 +88,7 @@ def board(actor, warehouse, day: date) -> list[dict]:
     return rows
 
 
-def live(actor, warehouse, day: date) -> list[dict]:
+def live(actor: Actor, warehouse, day: date) -> list[dict]:
     """Per courier: the route's size, what is done, the cash collected and still held, discrepancies. The counts
     come from the stops this user may see (staff of one partner see that partner's); cash only for those who
     may see company cash."""
@@ -146,7 +147,7 @@ def live(actor, warehouse, day: date) -> list[dict]:
     return result
 
 
-def recent_events(actor, warehouse, day: date, limit: int = 30):
+def recent_events(actor: Actor, warehouse, day: date, limit: int = 30):
     return (
         access.scoped(
             actor, DeliveryEvent.objects.filter(stop__day__warehouse=warehouse, stop__day__date=day)
@@ -191,7 +192,7 @@ def courier_cash(day: CourierDay) -> Decimal:
     return cash.balance(cash.courier(day.courier_id, day.currency, day.warehouse_id))
 
 
-def partner_today(actor) -> list[dict]:
+def partner_today(actor: Actor) -> list[dict]:
     """Today's deliveries per city (each country's own today), for the partner or the staff who serve it."""
     rows = []
     for country in ("KZ", "KG"):
@@ -254,7 +255,7 @@ def partner_today(actor) -> list[dict]:
     return rows
 
 
-def partner_today_orders(actor, city_name: str | None = None):
+def partner_today_orders(actor: Actor, city_name: str | None = None):
     today = {c: timezone.localtime(timezone.now(), calendar_for(c).zone).date() for c in ("KZ", "KG")}
     orders = access.scoped(
         actor,
@@ -325,7 +326,7 @@ def _details(event: DeliveryEvent) -> str:
     return " · ".join(parts)
 
 
-def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
+def timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
     """Courier actions and post events on the order's timeline (partners and staff)."""
     entries = []
     for event in (
@@ -347,7 +348,7 @@ def timeline_entries(order: Order, actor) -> list[TimelineEntry]:
     return entries
 
 
-def post_panel(order: Order, actor):
+def post_panel(order: Order, actor: Actor):
     """The post shipment on the order card: tracking number and what the post reported."""
     if not access.can(actor, "post.view"):
         return None

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access, reactions
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
@@ -89,7 +90,7 @@ def _event(
     kind: str,
     *,
     at: datetime,
-    actor=None,
+    actor: Actor | None = None,
     stop: DeliveryStop | None = None,
     courier=None,
     details: dict | None = None,
@@ -102,13 +103,13 @@ def _event(
         kind=kind,
         at=at,
         courier=courier or (stop.day.courier if stop else None),
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=acting_user(actor),
         details=details or {},
         client_token=token[:64],
     )
 
 
-def _require_city(actor, warehouse) -> None:
+def _require_city(actor: Actor, warehouse) -> None:
     """Delivery is managed per city: the administrator must serve the warehouse's city."""
     if not access.serves_city(actor, warehouse.city):
         raise PermissionDenied
@@ -121,7 +122,7 @@ ASSIGNABLE = (OrderStatus.IN_REGISTRY, OrderStatus.WITH_COURIER)
 
 @transaction.atomic
 def stops_assign(
-    *, actor, orders, courier, warehouse, day: date, now: datetime | None = None
+    *, actor: Actor, orders, courier, warehouse, day: date, now: datetime | None = None
 ) -> list[DeliveryStop]:
     """Put orders on a courier's route for the day (at its end); an order on another courier's route is moved."""
     if not access.can(actor, "delivery.manage"):
@@ -203,7 +204,7 @@ def stops_assign(
 
 
 @transaction.atomic
-def stop_unassign(*, actor, stop: DeliveryStop, now: datetime | None = None) -> None:
+def stop_unassign(*, actor: Actor, stop: DeliveryStop, now: datetime | None = None) -> None:
     """Take an order off a route before its goods were handed over (it stays in the registry)."""
     if not access.can(actor, "delivery.manage"):
         raise PermissionDenied
@@ -229,7 +230,7 @@ def stop_unassign(*, actor, stop: DeliveryStop, now: datetime | None = None) -> 
 
 
 @transaction.atomic
-def route_reorder(*, actor, day: CourierDay, stop_ids: list[int]) -> None:
+def route_reorder(*, actor: Actor, day: CourierDay, stop_ids: list[int]) -> None:
     """The courier's route in this order (drag-and-drop or arrows send the whole new order)."""
     if not access.can(actor, "delivery.manage"):
         raise PermissionDenied
@@ -242,7 +243,7 @@ def route_reorder(*, actor, day: CourierDay, stop_ids: list[int]) -> None:
             DeliveryStop.objects.filter(pk=stop.pk).update(position=index)
 
 
-def route_move(*, actor, stop: DeliveryStop, offset: int) -> None:
+def route_move(*, actor: Actor, stop: DeliveryStop, offset: int) -> None:
     """Move one stop up (-1) or down (+1) the route."""
     day = stop.day
     ids = list(day.stops.order_by("position", "pk").values_list("pk", flat=True))
@@ -294,7 +295,7 @@ def suggest_split(orders: list[Order], couriers: list) -> dict[int, list[Order]]
 
 
 @transaction.atomic
-def goods_hand_over(*, actor, day: CourierDay, now: datetime | None = None) -> int:
+def goods_hand_over(*, actor: Actor, day: CourierDay, now: datetime | None = None) -> int:
     """The courier takes the goods of every order on the route that are still at the warehouse."""
     if not access.can(actor, "delivery.manage"):
         raise PermissionDenied
@@ -328,7 +329,7 @@ def goods_hand_over(*, actor, day: CourierDay, now: datetime | None = None) -> i
 # -- at the door ----------------------------------------------------------------------------------------------------
 
 
-def _door(actor, stop: DeliveryStop, token: str, kind: str):
+def _door(actor: Actor, stop: DeliveryStop, token: str, kind: str):
     """Lock the stop for an action at the door. Returns (stop, done): done is True when this very action was
     recorded already (a repeated tap, a retried request) and nothing must happen again."""
     if not access.can(actor, "delivery.record"):
@@ -360,7 +361,7 @@ def _door(actor, stop: DeliveryStop, token: str, kind: str):
     return stop, False
 
 
-def _collect(stop: DeliveryStop, *, kind: str, amount: Decimal, actor, at: datetime) -> None:
+def _collect(stop: DeliveryStop, *, kind: str, amount: Decimal, actor: Actor, at: datetime) -> None:
     """The courier now holds the cash; billing will accrue it to the partner (the collection)."""
     order, day = stop.order, stop.day
     Collection.objects.create(
@@ -399,7 +400,7 @@ def _finish(stop: DeliveryStop, outcome: str, at: datetime, **fields) -> None:
 
 @transaction.atomic
 def stop_paid(
-    *, actor, stop: DeliveryStop, collected, token: str = "", now: datetime | None = None
+    *, actor: Actor, stop: DeliveryStop, collected, token: str = "", now: datetime | None = None
 ) -> DeliveryStop:
     """Delivered and paid in full: the order is paid, the units delivered, the cash with the courier."""
     stop, done = _door(actor, stop, token, StopOutcome.PAID)
@@ -444,7 +445,7 @@ def stop_paid(
 @transaction.atomic
 def stop_partial(
     *,
-    actor,
+    actor: Actor,
     stop: DeliveryStop,
     kept: dict[int, int],
     collected,
@@ -546,7 +547,7 @@ def stop_partial(
 @transaction.atomic
 def stop_refused(
     *,
-    actor,
+    actor: Actor,
     stop: DeliveryStop,
     reason: str,
     fee_collected: bool = False,
@@ -598,7 +599,7 @@ def stop_refused(
 
 @transaction.atomic
 def stop_postponed(
-    *, actor, stop: DeliveryStop, new_date: date, token: str = "", now: datetime | None = None
+    *, actor: Actor, stop: DeliveryStop, new_date: date, token: str = "", now: datetime | None = None
 ) -> DeliveryStop:
     """The customer asks for another day: back to the call center with the date, called on the eve of it."""
     stop, done = _door(actor, stop, token, StopOutcome.POSTPONED)
@@ -654,7 +655,7 @@ def stop_postponed(
 
 @transaction.atomic
 def stop_not_home(
-    *, actor, stop: DeliveryStop, note: str = "", token: str = "", now: datetime | None = None
+    *, actor: Actor, stop: DeliveryStop, note: str = "", token: str = "", now: datetime | None = None
 ) -> DeliveryStop:
     """Not at home / no answer: recorded; the order stays on the route for another try (and goes back to
     calling if the day ends without delivery)."""
@@ -705,7 +706,7 @@ def token_used(token: str) -> bool:
 
 @transaction.atomic
 def cash_handover(
-    *, actor, day: CourierDay, counted, token: str = "", now: datetime | None = None
+    *, actor: Actor, day: CourierDay, counted, token: str = "", now: datetime | None = None
 ) -> CashHandover:
     """The administrator counts the courier's cash and enters the sum; a mismatch becomes a discrepancy.
 
@@ -773,7 +774,7 @@ def cash_handover(
 
 @transaction.atomic
 def discrepancy_resolve(
-    *, actor, discrepancy: CashDiscrepancy, resolution: str, reason: str, now: datetime | None = None
+    *, actor: Actor, discrepancy: CashDiscrepancy, resolution: str, reason: str, now: datetime | None = None
 ) -> CashDiscrepancy:
     """Found (the courier brings the money / the surplus is explained), charged to the courier, or written off
     by a supervisor with a reason."""
@@ -851,7 +852,7 @@ def discrepancy_resolve(
 
 
 @transaction.atomic
-def day_close(*, actor, day: CourierDay, now: datetime | None = None) -> CourierDay:
+def day_close(*, actor: Actor, day: CourierDay, now: datetime | None = None) -> CourierDay:
     """Close the courier's day: the cash is handed over and every discrepancy resolved; orders not delivered
     go back to the call center (their goods back to the shelf, still reserved)."""
     if not access.can(actor, "delivery.cash"):

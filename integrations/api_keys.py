@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.models import Partner
 from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
@@ -36,7 +37,7 @@ class IssuedKey:
 
 @transaction.atomic
 def api_key_create(
-    *, partner: Partner, name: str, actor=None, is_test: bool = False, read_only: bool = False
+    *, partner: Partner, name: str, actor: Actor | None = None, is_test: bool = False, read_only: bool = False
 ) -> IssuedKey:
     if actor is not None and (not access.can(actor, "api_keys.manage") or actor.partner_id != partner.id):
         raise PermissionDenied
@@ -50,7 +51,7 @@ def api_key_create(
         key_hash=_hash(key),
         is_test=is_test,
         read_only=read_only,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     audit_record(
         actor=actor,
@@ -64,7 +65,7 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey, actor) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
     if not access.can(actor, "api_keys.manage") or actor.partner_id != key.partner_id:
         raise PermissionDenied
     if key.revoked_at is None:

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.broker import kick
 from ketlogistic.core.countries import zone_of
 from orders import intake
@@ -127,7 +128,7 @@ REKICK_PER_TICK = 20
 
 
 @transaction.atomic
-def connector_run_request(*, actor, connector: PullConnector) -> tuple[ConnectorRun, bool]:
+def connector_run_request(*, actor: Actor, connector: PullConnector) -> tuple[ConnectorRun, bool]:
     """«Run now»: a run queued for a worker, never made inside the web request (a slow partner system would hold
     a web thread for its whole deadline). A run already waiting or going is the answer to a second click."""
     if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(

@@ -35,6 +35,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from catalogue.models import Product
 from geography.models import City
 from ketlogistic.core import crypto, xlsx_reader
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.excel import FileRejected, sniff_xlsx
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
@@ -798,13 +799,13 @@ def _preview_of(group: OrderGroup, order, *, is_known: bool) -> dict:
 
 @transaction.atomic
 def excel_upload(
-    *, partner: Partner, actor, filename: str, content: bytes, mapping: ExcelMapping | None = None
+    *, partner: Partner, actor: Actor, filename: str, content: bytes, mapping: ExcelMapping | None = None
 ) -> ExcelImport:
     """Store the file and its validation report; nothing is imported yet."""
     digest = hashlib.sha256(content).hexdigest()
     record = ExcelImport(
         partner=partner,
-        uploaded_by=actor if getattr(actor, "pk", None) else None,
+        uploaded_by=acting_user(actor),
         original_name=filename[:255],
         file_sha256=digest,
         mapping=mapping,
@@ -930,7 +931,7 @@ def nothing_to_import(record: ExcelImport) -> str:
 
 
 @transaction.atomic
-def excel_import(*, record: ExcelImport, actor, only_valid: bool = False) -> ExcelImport:
+def excel_import(*, record: ExcelImport, actor: Actor, only_valid: bool = False) -> ExcelImport:
     """Import a checked file: everything, or (if the user chose so) only the orders without errors."""
     record = ExcelImport.objects.select_for_update().get(pk=record.pk)
     if record.state != ExcelImport.State.VALIDATED:
@@ -1006,7 +1007,7 @@ def earlier_upload(record: ExcelImport) -> ExcelImport | None:
 
 @transaction.atomic
 def mapping_save(
-    *, partner: Partner, actor, name: str, columns: dict[str, str], per_line: list[str] | tuple = ()
+    *, partner: Partner, actor: Actor, name: str, columns: dict[str, str], per_line: list[str] | tuple = ()
 ) -> ExcelMapping:
     columns = {f: h for f, h in columns.items() if h and f in FIELD_LABELS}
     missing = [f for f, _ru, _en, required in COLUMNS if required and f not in columns]
@@ -1023,7 +1024,7 @@ def mapping_save(
         defaults={
             "columns": columns,
             "per_line": [f for f in PER_LINE_FIELDS if f in per_line and f in columns],
-            "created_by": actor if getattr(actor, "pk", None) else None,
+            "created_by": acting_user(actor),
         },
     )
     return mapping

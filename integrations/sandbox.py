@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from callcenter import scheduling
 from callcenter.events import CallAttempted
 from callcenter.models import CallAttempt, Outcome
+from ketlogistic.core.actors import Actor
 from orders import workflow
 from orders.models import Order
 from orders.statuses import CALLED_STATUSES, OrderSource, OrderStatus
@@ -45,7 +46,7 @@ SANDBOX_TRACKING_NUMBER = "SANDBOX1"
 @transaction.atomic
 def sandbox_advance(
     *,
-    actor,
+    actor: Actor,
     order: Order,
     action: str | None = None,
     reason: str = "",
@@ -90,7 +91,7 @@ def sandbox_advance(
 
 
 def _call(
-    *, actor, order: Order, outcome: str, reason: str, delivery_date: date | None, now: datetime
+    *, actor: Actor, order: Order, outcome: str, reason: str, delivery_date: date | None, now: datetime
 ) -> Order:
     order = Order.objects.select_for_update(of=("self",)).select_related("city").get(pk=order.pk)
     if order.status not in CALLED_STATUSES:

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access, crypto
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.models import Partner
 
 from . import outbound
@@ -17,7 +18,7 @@ from .outbound import OutboundURLError, check_outbound_url
 @transaction.atomic
 def connector_save(
     *,
-    actor,
+    actor: Actor,
     partner: Partner,
     connector: PullConnector | None = None,
     name: str,

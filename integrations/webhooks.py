@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy
 
 from callcenter.events import CallAttempted
 from ketlogistic.core import access, crypto
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.broker import kick
 from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner
@@ -264,7 +265,7 @@ def _check_events(events: list[str]) -> list[str]:
 
 @transaction.atomic
 def endpoint_create(
-    *, actor, url: str, events: list[str], is_test: bool = False
+    *, actor: Actor, url: str, events: list[str], is_test: bool = False
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (shown once)."""
     if not access.can(actor, "webhooks.manage"):
@@ -280,14 +281,14 @@ def endpoint_create(
         events=_check_events(events),
         is_test=is_test,
         secret_ciphertext=crypto.encrypt(secret),
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     return endpoint, secret
 
 
 @transaction.atomic
 def endpoint_update(
-    *, actor, endpoint: WebhookEndpoint, events: list[str], is_active: bool
+    *, actor: Actor, endpoint: WebhookEndpoint, events: list[str], is_active: bool
 ) -> WebhookEndpoint:
     if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
         raise PermissionDenied
@@ -301,7 +302,7 @@ def endpoint_update(
 
 
 @transaction.atomic
-def endpoint_rotate_secret(*, actor, endpoint: WebhookEndpoint) -> str:
+def endpoint_rotate_secret(*, actor: Actor, endpoint: WebhookEndpoint) -> str:
     if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
         raise PermissionDenied
     secret = "whsec_" + secrets.token_urlsafe(32)
@@ -311,7 +312,7 @@ def endpoint_rotate_secret(*, actor, endpoint: WebhookEndpoint) -> str:
 
 
 @transaction.atomic
-def endpoint_send_test(*, actor, endpoint: WebhookEndpoint) -> WebhookEvent:
+def endpoint_send_test(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookEvent:
     """A `ping` through the real path, so the partner can check its receiver."""
     if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
         raise PermissionDenied
@@ -338,7 +339,7 @@ def endpoint_send_test(*, actor, endpoint: WebhookEndpoint) -> WebhookEvent:
 
 
 @transaction.atomic
-def delivery_resend(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
+def delivery_resend(*, actor: Actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """ "Send again": the same event (same id) is queued for delivery at once."""
     if not access.can(actor, "webhooks.manage") or delivery.partner_id != actor.partner_id:
         raise PermissionDenied

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access, reactions
-from ketlogistic.core.actors import acting_user
+from ketlogistic.core.actors import Actor, acting_user, is_read_only, role_of
 from ketlogistic.core.money import format_money, round_money
 from ketlogistic.core.roles import Role
 
@@ -174,11 +174,11 @@ def partner_answer(order: Order) -> DiscussionMessage | None:
 # -- the service ------------------------------------------------------------------------------------------------------
 
 
-def _refusal(order: Order, actor, source: str, fields: set[str], partner_agreed: bool) -> str | None:
+def _refusal(order: Order, actor: Actor, source: str, fields: set[str], partner_agreed: bool) -> str | None:
     channel = CHANNELS.get(source)
     if channel is None:
         return _("Unknown channel “%(source)s”.") % {"source": source}
-    if getattr(actor, "read_only", False):
+    if is_read_only(actor):
         return _("An order is changed by a person, with a reason.")
     if order.is_test:
         return _("Test orders are not changed by staff.")
@@ -187,7 +187,7 @@ def _refusal(order: Order, actor, source: str, fields: set[str], partner_agreed:
             "number": order.pk,
             "status": order.get_status_display(),
         }
-    role = getattr(actor, "role", None)
+    role = role_of(actor) or None
     if role != R.ADMINISTRATOR and role not in channel.roles:
         return _("Your role may not change orders through this channel.")
     if order.status not in channel.statuses:
@@ -286,7 +286,7 @@ def _clean_items(value, lines: list[OrderItem], source: str, errors: dict) -> di
 def order_amend(
     *,
     order: Order | int,
-    actor,
+    actor: Actor,
     source: str,
     reason: str,
     cod_amount=None,

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from geography.models import City
 from ketlogistic.core import access, crypto
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from ketlogistic.core.widgets import FastCheckboxSelectMultiple, FastSelect
 
@@ -64,7 +65,7 @@ class OrderFilter(django_filters.FilterSet):
         model = Order
         fields: list[str] = []
 
-    def __init__(self, *args, actor=None, **kwargs):
+    def __init__(self, *args, actor: Actor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.actor = actor
         # Choices come through the access module: a partner never sees another partner's name.
@@ -127,7 +128,7 @@ class OrderFilter(django_filters.FilterSet):
         return queryset.filter(partner=value) if value else queryset
 
 
-def phone_search_key(value: str, actor) -> str | None:
+def phone_search_key(value: str, actor: Actor) -> str | None:
     """The blind index of a typed number (any usual form), or None if it is not a phone number."""
     country = actor.partner.country if access.is_partner_actor(actor) else "KZ"
     try:

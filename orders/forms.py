@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from catalogue.models import Product
 from geography.models import City
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.money import MoneyInputField
 
 from .intake import (
@@ -43,7 +44,7 @@ class OrderForm(forms.Form):
     )
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args, actor, **kwargs):
+    def __init__(self, *args, actor: Actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.actor = actor
         if access.is_partner_actor(actor):

@@ -25,7 +25,7 @@ from django.utils.translation import ngettext
 from catalogue.models import Product
 from geography.models import City
 from ketlogistic.core import crypto
-from ketlogistic.core.actors import acting_user, actor_label
+from ketlogistic.core.actors import Actor, acting_user, actor_label
 from ketlogistic.core.bulk import copy_rows, insert_returning
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.models import Partner
@@ -576,7 +576,7 @@ def orders_create_many(
     *,
     partner: Partner,
     rows: list[dict],
-    actor,
+    actor: Actor,
     source: str,
     is_test: bool = False,
     now: datetime | None = None,
@@ -645,7 +645,7 @@ ORDER_COLUMNS = [
 ]
 
 
-def _write(*, partner, valid, results, actor, source, is_test, now) -> None:
+def _write(*, partner, valid, results, actor: Actor, source, is_test, now) -> None:
     """Orders in one array insert (conflicts skipped), then items, phones and history by COPY."""
     work_from = calendar_for(partner.country).work_starts_for(now)
     user = acting_user(actor)

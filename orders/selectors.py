@@ -35,15 +35,17 @@ from .statuses import OrderStatus
 PAGE_SIZE = 50
 
 
-def orders_visible(actor):
+def orders_visible(actor: Actor):
     return access.scoped(actor, Order.objects.all())
 
 
-def order_filter(actor, params) -> OrderFilter:
+def order_filter(actor: Actor, params) -> OrderFilter:
     return OrderFilter(params, queryset=orders_visible(actor), actor=actor)
 
 
-def order_list_page(actor, params, *, page_size: int = PAGE_SIZE) -> tuple[OrderFilter, KeysetPage, str]:
+def order_list_page(
+    actor: Actor, params, *, page_size: int = PAGE_SIZE
+) -> tuple[OrderFilter, KeysetPage, str]:
     """One page of the filtered list (keyset pagination: the same speed on the first and the 20 000th page)."""
     filterset = order_filter(actor, params)
     queryset = filterset.qs if filterset.is_valid() else orders_visible(actor).none()
@@ -57,7 +59,7 @@ def order_list_page(actor, params, *, page_size: int = PAGE_SIZE) -> tuple[Order
     return filterset, page, sort
 
 
-def order_for_card(actor, order_id: int) -> Order:
+def order_for_card(actor: Actor, order_id: int) -> Order:
     return access.get_scoped_or_404(
         actor,
         Order.objects.select_related("city", "partner", "partner__rules", "created_by").prefetch_related(
@@ -88,7 +90,7 @@ class TimelineEntry:
 TimelineProvider = Callable[[Order, Actor], list[TimelineEntry]]
 
 
-def order_timeline(order: Order, actor) -> list[TimelineEntry]:
+def order_timeline(order: Order, actor: Actor) -> list[TimelineEntry]:
     """Everything that happened to the order, oldest first: status changes and what other apps add."""
     labels = dict(OrderStatus.choices)
     entries = []
@@ -226,7 +228,7 @@ def customer_profile(order: Order) -> CustomerProfile:
     )
 
 
-def phone_reveals_visible(actor):
+def phone_reveals_visible(actor: Actor):
     return access.scoped(actor, PhoneReveal.objects.select_related("revealed_by", "order", "phone"))
 
 
@@ -246,7 +248,7 @@ def unread_count(discussion: Discussion | None, user) -> int:
     return messages.filter(at__gt=read).count() if read else messages.count()
 
 
-def open_questions(actor, *, awaiting: str | None = None):
+def open_questions(actor: Actor, *, awaiting: str | None = None):
     """Open discussions the actor may see, with unread counts for this user; optionally awaiting one side."""
     threads = access.scoped(actor, Discussion.objects.filter(is_open=True)).select_related(
         "order", "order__partner", "order__city"
@@ -285,7 +287,7 @@ def _rate(paid: int, refused: int) -> Decimal | None:
     return (Decimal(paid) * 100 / total).quantize(Decimal("0.1")) if total else None
 
 
-def dashboard(actor, *, weeks: int = 12, now: datetime | None = None) -> Dashboard:
+def dashboard(actor: Actor, *, weeks: int = 12, now: datetime | None = None) -> Dashboard:
     now = timezone.localtime(now or timezone.now())
     start_today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start_week = start_today - timedelta(days=start_today.weekday())

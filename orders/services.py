@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ketlogistic.core import access, crypto
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -41,25 +42,27 @@ REVEAL_REASON_MIN_LENGTH = 10
 PARTNER_QUESTION_ANSWER_HOURS = 8  # seed 003: a partner's question is answered within 8 working hours
 
 
-def order_create(*, partner: Partner, actor, source: str, data: dict, is_test: bool = False) -> RowResult:
+def order_create(
+    *, partner: Partner, actor: Actor, source: str, data: dict, is_test: bool = False
+) -> RowResult:
     """One order from one channel; same rules and code path as bulk intake."""
     if actor is not None and not access.may_act_for_partner(actor, partner.id):
         raise PermissionDenied
     return orders_create_many(partner=partner, rows=[data], actor=actor, source=source, is_test=is_test)[0]
 
 
-def order_cancel(*, order: Order | int, actor, source: str, reason: str = "") -> Order:
+def order_cancel(*, order: Order | int, actor: Actor, source: str, reason: str = "") -> Order:
     """Only an order still "на отправку" can be cancelled; a cancelled order is never charged."""
     return workflow.perform(order, action="cancel", actor=actor, source=source, reason=reason)
 
 
-def order_send(*, order: Order | int, actor, source: str = OrderSource.STAFF) -> Order:
+def order_send(*, order: Order | int, actor: Actor, source: str = OrderSource.STAFF) -> Order:
     """The partner's manager puts the order into work ("на отправку" → "отправлен")."""
     return workflow.perform(order, action="send", actor=actor, source=source)
 
 
 @transaction.atomic
-def phone_reveal(*, actor, order: Order, reason: str, ip_address: str | None = None) -> list[str]:
+def phone_reveal(*, actor: Actor, order: Order, reason: str, ip_address: str | None = None) -> list[str]:
     """A manager sees the customer's real numbers, with a written reason; every reveal is logged."""
     if not access.can(actor, "phones.reveal"):
         raise PermissionDenied
@@ -97,7 +100,9 @@ def phone_reveal(*, actor, order: Order, reason: str, ip_address: str | None = N
 
 
 @transaction.atomic
-def customer_mark_set(*, actor, order: Order, do_not_contact: bool, reason: str = "") -> CustomerMark | None:
+def customer_mark_set(
+    *, actor: Actor, order: Order, do_not_contact: bool, reason: str = ""
+) -> CustomerMark | None:
     """Staff mark the customer of an order (by phone, across partners) as "do not contact" or lift it."""
     if not access.can(actor, "customers.mark"):
         raise PermissionDenied
@@ -144,7 +149,7 @@ RULE_FIELDS = [
 
 
 @transaction.atomic
-def partner_rules_update(*, actor, partner: Partner, **values) -> PartnerRules:
+def partner_rules_update(*, actor: Actor, partner: Partner, **values) -> PartnerRules:
     """The head of department records what the partner agreed before work started."""
     if not access.can(actor, "partner_rules.edit") or not access.may_act_for_partner(actor, partner.id):
         raise PermissionDenied
@@ -183,12 +188,12 @@ def rules_for(partner: Partner) -> PartnerRules:
         return PartnerRules(partner=partner)
 
 
-def _side(actor) -> str:
+def _side(actor: Actor) -> str:
     return Discussion.Side.PARTNER if access.is_partner_actor(actor) else Discussion.Side.STAFF
 
 
 @transaction.atomic
-def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
+def discussion_post(*, actor: Actor, order: Order, text: str) -> DiscussionMessage:
     """A message in the order's shared thread; the thread then awaits the other side's answer.
 
     A partner's question is due 8 working hours after its first unanswered message (seed 003): further partner
@@ -245,7 +250,7 @@ def discussion_post(*, actor, order: Order, text: str) -> DiscussionMessage:
 
 
 @transaction.atomic
-def discussion_close(*, actor, order: Order) -> Discussion:
+def discussion_close(*, actor: Actor, order: Order) -> Discussion:
     if not access.can(actor, "discussion.post"):
         raise PermissionDenied
     discussion = access.get_scoped_or_404(actor, Discussion.objects.select_for_update(), order_id=order.pk)

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ketlogistic.core import access, reactions
-from ketlogistic.core.actors import Actor, acting_user, actor_label
+from ketlogistic.core.actors import Actor, acting_user, actor_label, is_read_only, partner_id_of, role_of
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import PARTNER_ROLES, Role
 
@@ -319,12 +319,12 @@ def _route_sent_order(order: Order, context: Context) -> None:
     route(order, context)
 
 
-def allowed_actions(order: Order, actor) -> list[Transition]:
+def allowed_actions(order: Order, actor: Actor) -> list[Transition]:
     """The moves this actor could try on this order now (for buttons)."""
     return [t for t in TRANSITIONS.values() if _refusal(order, t, actor, source=OrderSource.CABINET) is None]
 
 
-def _refusal(order: Order, transition: Transition, actor, *, source: str) -> str | None:
+def _refusal(order: Order, transition: Transition, actor: Actor, *, source: str) -> str | None:
     if order.status not in transition.sources:
         return _("“%(action)s” is not possible for an order in status “%(status)s”.") % {
             "action": transition.label,
@@ -344,15 +344,15 @@ def _refusal(order: Order, transition: Transition, actor, *, source: str) -> str
     if source == OrderSource.SANDBOX:
         if not order.is_test:
             return _("Only test orders can be moved through the sandbox.")
-        if actor is None or getattr(actor, "partner_id", None) != order.partner_id:
+        if actor is None or partner_id_of(actor) != order.partner_id:
             return _("Only the order's partner can move its test orders.")
         return None
     if actor is None:
         if not transition.system:
             return _("“%(action)s” needs a person to do it.") % {"action": transition.label}
         return None
-    role = getattr(actor, "role", None)
-    if getattr(actor, "read_only", False):
+    role = role_of(actor) or None
+    if is_read_only(actor):
         return _("This key may only read.")
     if role != R.ADMINISTRATOR and role not in transition.roles:
         return _("Your role may not “%(action)s”.") % {"action": transition.label}
@@ -472,7 +472,7 @@ def perform(
         if actor is not None and source != OrderSource.SANDBOX:
             queryset = access.scoped(actor, queryset)
         elif actor is not None:
-            queryset = queryset.filter(partner_id=getattr(actor, "partner_id", None))
+            queryset = queryset.filter(partner_id=partner_id_of(actor))
         locked = queryset.filter(pk=order_id).first()
         if locked is None:
             raise TransitionError(_("Order not found."), code="not_found")
@@ -515,7 +515,7 @@ class BulkResult:
 
 
 def perform_many(
-    order_ids, *, action: str, actor, source: str, reason: str = "", data: dict | None = None
+    order_ids, *, action: str, actor: Actor, source: str, reason: str = "", data: dict | None = None
 ) -> BulkResult:
     """The same move on many orders; each passes its own guards and gets its own history row."""
     result = BulkResult()

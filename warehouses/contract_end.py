@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -28,7 +29,7 @@ COLLECTION_WORKING_DAYS = 7
 
 
 @transaction.atomic
-def contract_end_start(*, actor, partner: Partner) -> ContractEnd:
+def contract_end_start(*, actor: Actor, partner: Partner) -> ContractEnd:
     """Stop the partner's supplies and bring every unit of its goods back to the main warehouse."""
     if actor is not None and (
         not access.can(actor, "contract_end.manage") or not access.may_act_for_partner(actor, partner.id)
@@ -37,7 +38,7 @@ def contract_end_start(*, actor, partner: Partner) -> ContractEnd:
     partner = Partner.objects.select_for_update().get(pk=partner.pk)
     end, created = ContractEnd.objects.get_or_create(
         partner=partner,
-        defaults={"started_at": timezone.now(), "started_by": actor if getattr(actor, "pk", None) else None},
+        defaults={"started_at": timezone.now(), "started_by": acting_user(actor)},
     )
     if not created:
         return end
@@ -154,7 +155,7 @@ def _post_storage(partner: Partner, end: ContractEnd, *, through: date) -> int:
 
 
 @transaction.atomic
-def contract_end_collect(*, actor, partner: Partner) -> ContractEnd:
+def contract_end_collect(*, actor: Actor, partner: Partner) -> ContractEnd:
     """The partner took its goods: every unit at the main warehouse goes back to the partner; charges stop."""
     if actor is not None and (
         not access.can(actor, "contract_end.manage") or not access.may_act_for_partner(actor, partner.id)

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from catalogue.models import Product
 from geography.models import City, Warehouse
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import Country
 from ketlogistic.core.money import MoneyInputField
 
@@ -17,7 +18,7 @@ class StockFilterForm(forms.Form):
     )
     sku = forms.CharField(label=_("SKU"), required=False, max_length=64)
 
-    def __init__(self, *args, actor, **kwargs):
+    def __init__(self, *args, actor: Actor, **kwargs):
         super().__init__(*args, **kwargs)
         cities = City.objects.filter(warehouse__isnull=False).order_by("country", "name")
         if access.is_partner_actor(actor):
@@ -27,7 +28,7 @@ class StockFilterForm(forms.Form):
 
 
 class _PartnerChoiceMixin:
-    def _partner_field(self, actor, partner):
+    def _partner_field(self, actor: Actor, partner):
         partners = access.visible_partners(actor)
         self.fields["partner"].queryset = partners
         if partner is not None:
@@ -57,7 +58,7 @@ class ReceiptForm(_PartnerChoiceMixin, forms.Form):
     pickup_price = MoneyInputField(label=_("Agreed pick-up price"), required=False)
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, actor, partner=None, **kwargs):
+    def __init__(self, *args, actor: Actor, partner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._partner_field(actor, partner)
 
@@ -66,7 +67,7 @@ class ReturnForm(_PartnerChoiceMixin, forms.Form):
     partner = forms.ModelChoiceField(label=_("Partner"), queryset=None)
     origin = forms.ModelChoiceField(label=_("From the city warehouse"), queryset=Warehouse.objects.none())
 
-    def __init__(self, *args, actor, partner=None, **kwargs):
+    def __init__(self, *args, actor: Actor, partner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._partner_field(actor, partner)
         self.fields["origin"].queryset = (

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from geography.models import ShippingGroup, Warehouse
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.broker import kick
 from orders import workflow
 from orders.models import Order, OrderItem, PartnerRules
@@ -59,7 +60,7 @@ def _items(order: Order) -> list[OrderItem]:
     return list(OrderItem.objects.filter(order=order).select_related("product").order_by("product_id"))
 
 
-def reserve_for_order(order: Order, warehouse: Warehouse, *, actor=None) -> bool:
+def reserve_for_order(order: Order, warehouse: Warehouse, *, actor: Actor | None = None) -> bool:
     """Reserve all of the order's goods at `warehouse`, or nothing (False if any unit is missing)."""
     moves = [
         Move(item.product, item.quantity, ledger.stock(warehouse.pk), ledger.reserved(warehouse.pk, order.pk))
@@ -188,7 +189,7 @@ def _order_balances(order: Order, place: str) -> list[StockBalance]:
     )
 
 
-def move_order_units(order: Order, *, from_place: str, to: str, kind: str, actor=None) -> int:
+def move_order_units(order: Order, *, from_place: str, to: str, kind: str, actor: Actor | None = None) -> int:
     """Move whatever units of the order are at `from_place` to a place of the same warehouse (or outside)."""
     moves = []
     for balance in _order_balances(order, from_place):
@@ -208,7 +209,7 @@ def move_order_units(order: Order, *, from_place: str, to: str, kind: str, actor
     return sum(m.quantity for m in moves)
 
 
-def deliver_kept_units(order: Order, *, kept: dict, actor=None) -> int:
+def deliver_kept_units(order: Order, *, kept: dict, actor: Actor | None = None) -> int:
     """A partial buyout: the units the customer kept are delivered, the rest go back to the city's shelf.
     `kept` is {product id: quantity}; returns how many units went back to stock."""
     kept = {int(product_id): int(quantity) for product_id, quantity in kept.items()}

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from catalogue.models import Product
 from geography.models import Warehouse
+from ketlogistic.core.actors import Actor, acting_user, actor_login
 from ketlogistic.core.errors import ApplicationError
 
 from .models import BALANCE_PLACES, Place, StockBalance, StockMove
@@ -99,7 +100,7 @@ def apply_moves(
     *,
     kind: str,
     partner_id: int,
-    actor=None,
+    actor: Actor | None = None,
     order_id: int | None = None,
     transfer_id: int | None = None,
     receipt_id: int | None = None,
@@ -179,10 +180,8 @@ def apply_moves(
                 order_id=order_id or move.source.order_id or move.target.order_id,
                 transfer_id=transfer_id or move.source.transfer_id or move.target.transfer_id,
                 receipt_id=receipt_id,
-                actor=actor if getattr(actor, "_meta", None) is not None and actor.pk else None,
-                actor_label=(
-                    getattr(actor, "actor_label", None) or getattr(actor, "username", "") or "system"
-                )[:150],
+                actor=acting_user(actor),
+                actor_label=actor_login(actor)[:150],
                 note=note[:300],
                 at=at,
             )

@@ -11,6 +11,7 @@ from django.db.models import Sum
 from catalogue.models import Product
 from geography.models import Warehouse
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 
 from .models import Place, StockBalance, StockMove, Transfer
 
@@ -58,7 +59,7 @@ PLACE_FIELD = {
 
 
 def stock_rows(
-    actor,
+    actor: Actor,
     *,
     product_id: int | None = None,
     city_id: int | None = None,
@@ -133,7 +134,7 @@ def stock_by_country(rows: list[StockRow]) -> list[dict]:
     ]
 
 
-def moves_visible(actor):
+def moves_visible(actor: Actor):
     return access.scoped(
         actor,
         StockMove.objects.select_related(
@@ -142,7 +143,7 @@ def moves_visible(actor):
     )
 
 
-def transfers_visible(actor):
+def transfers_visible(actor: Actor):
     return access.scoped(
         actor, Transfer.objects.select_related("partner", "origin__city", "destination__city")
     )

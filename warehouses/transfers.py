@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from catalogue.models import Product
 from geography.models import City, ShippingGroup, Warehouse
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from orders import workflow
@@ -51,7 +52,7 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
-def _require(actor, permission: str) -> None:
+def _require(actor: Actor, permission: str) -> None:
     if actor is not None and not access.can(actor, permission):
         raise PermissionDenied
 
@@ -62,7 +63,7 @@ def _require(actor, permission: str) -> None:
 @transaction.atomic
 def receipt_create(
     *,
-    actor,
+    actor: Actor,
     partner: Partner,
     lines: list[tuple[Product, int]],
     expected_on: date | None = None,
@@ -86,7 +87,7 @@ def receipt_create(
         pickup_from=pickup_from,
         pickup_price=pickup_price if is_pickup else None,
         note=note,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     ReceiptLine.objects.bulk_create(
         ReceiptLine(receipt=receipt, partner=partner, product=product, expected_quantity=quantity)
@@ -96,7 +97,7 @@ def receipt_create(
 
 
 @transaction.atomic
-def receipt_confirm(*, actor, receipt: Receipt, counted: dict[int, tuple[int, str]]) -> Receipt:
+def receipt_confirm(*, actor: Actor, receipt: Receipt, counted: dict[int, tuple[int, str]]) -> Receipt:
     """Counted quantities per line (and the reason of any difference) enter the main warehouse's stock."""
     _require(actor, "receipts.manage")
     receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
@@ -123,7 +124,7 @@ def receipt_confirm(*, actor, receipt: Receipt, counted: dict[int, tuple[int, st
     )
     receipt.status = Receipt.Status.RECEIVED
     receipt.received_at = timezone.now()
-    receipt.received_by = actor if getattr(actor, "pk", None) else None
+    receipt.received_by = acting_user(actor)
     receipt.save(update_fields=["status", "received_at", "received_by"])
     if receipt.is_pickup and receipt.pickup_price:
         WarehouseCharge.objects.get_or_create(
@@ -265,7 +266,7 @@ def _weekdays(city: City) -> list[int]:
 @transaction.atomic
 def transfer_set_quantities(
     *,
-    actor,
+    actor: Actor,
     transfer: Transfer,
     quantities: dict[int, int],
     additions: list[tuple[Product, int]] | None = None,
@@ -295,7 +296,7 @@ def transfer_set_quantities(
 @transaction.atomic
 def transfer_create(
     *,
-    actor,
+    actor: Actor,
     partner: Partner,
     origin: Warehouse,
     destination: Warehouse,
@@ -324,14 +325,14 @@ def transfer_create(
         + timedelta(
             days=(destination.city.effective_transit_days or origin.city.effective_transit_days or 1)
         ),
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     transfer_set_quantities(actor=actor, transfer=transfer, quantities={}, additions=lines)
     return transfer
 
 
 @transaction.atomic
-def transfer_ship(*, actor, transfer: Transfer) -> Transfer:
+def transfer_ship(*, actor: Actor, transfer: Transfer) -> Transfer:
     """Pick and ship: the units leave the origin's shelf (and packed parcels their reservation) for "in transit"."""
     _require(actor, "transfers.manage")
     transfer = (
@@ -363,7 +364,7 @@ def transfer_ship(*, actor, transfer: Transfer) -> Transfer:
     TransferLine.objects.bulk_update(lines, ["shipped_quantity"])
     transfer.status = Transfer.Status.SHIPPED
     transfer.shipped_at = timezone.now()
-    transfer.shipped_by = actor if getattr(actor, "pk", None) else None
+    transfer.shipped_by = acting_user(actor)
     transfer.save(update_fields=["status", "shipped_at", "shipped_by"])
     if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN:
         _charge_unscheduled_return(transfer)
@@ -409,7 +410,7 @@ def check_photo(upload) -> None:
 
 @transaction.atomic
 def transfer_receive(
-    *, actor, transfer: Transfer, received: dict[int, tuple[int, str]], photo, note: str = ""
+    *, actor: Actor, transfer: Transfer, received: dict[int, tuple[int, str]], photo, note: str = ""
 ) -> Transfer:
     """The destination counts what arrived (with a photo report); units enter its stock; waiting orders go on."""
     _require(actor, "transfers.receive")
@@ -478,7 +479,7 @@ def transfer_receive(
     transfer.receipt_photo.save(f"transfer-{transfer.pk}.{_extension(photo)}", photo, save=False)
     transfer.status = Transfer.Status.RECEIVED
     transfer.received_at = timezone.now()
-    transfer.received_by = actor if getattr(actor, "pk", None) else None
+    transfer.received_by = acting_user(actor)
     transfer.receipt_note = note
     transfer.save(update_fields=["status", "received_at", "received_by", "receipt_photo", "receipt_note"])
 
@@ -506,7 +507,7 @@ def _extension(upload) -> str:
 
 
 @transaction.atomic
-def transfer_cancel(*, actor, transfer: Transfer) -> Transfer:
+def transfer_cancel(*, actor: Actor, transfer: Transfer) -> Transfer:
     _require(actor, "transfers.manage")
     transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
     if transfer.status != Transfer.Status.DRAFT:
@@ -579,7 +580,7 @@ def is_return_window(day: date) -> bool:
 
 
 def return_create(
-    *, actor, partner: Partner, origin: Warehouse, lines: list[tuple[Product, int]]
+    *, actor: Actor, partner: Partner, origin: Warehouse, lines: list[tuple[Product, int]]
 ) -> Transfer:
     """A return to the main warehouse asked for now: free in the monthly window, charged outside it."""
     kind = (

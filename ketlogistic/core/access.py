@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
+from .actors import Actor
 from .models import Partner
 from .roles import COMPANY_WIDE_ROLES, PARTNER_ROLES, SCOPED_ROLES, Role
 
@@ -156,7 +157,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _role(actor) -> str | None:
+def _role(actor: Actor) -> str | None:
     if (
         actor is None
         or not getattr(actor, "is_authenticated", False)
@@ -166,7 +167,7 @@ def _role(actor) -> str | None:
     return getattr(actor, "role", None) or None
 
 
-def can(actor, permission: str) -> bool:
+def can(actor: Actor, permission: str) -> bool:
     """Whether the actor holds a permission. An unknown permission name is a programming error."""
     if permission not in PERMISSIONS:
         raise ImproperlyConfigured(f"Unknown permission {permission!r}: add it to ketlogistic.core.access")
@@ -188,20 +189,20 @@ def permission_writes(permission: str) -> bool:
     return not permission.endswith((".view", ".export"))
 
 
-def require(actor, permission: str) -> None:
+def require(actor: Actor, permission: str) -> None:
     if not can(actor, permission):
         raise PermissionDenied
 
 
-def is_partner_actor(actor) -> bool:
+def is_partner_actor(actor: Actor) -> bool:
     return _role(actor) in PARTNER_ROLES
 
 
-def is_company_wide(actor) -> bool:
+def is_company_wide(actor: Actor) -> bool:
     return _role(actor) in COMPANY_WIDE_ROLES
 
 
-def staff_scopes(actor) -> list:
+def staff_scopes(actor: Actor) -> list:
     """The actor's StaffScope rows, loaded once per actor object."""
     cached = getattr(actor, "_access_scopes", None)
     if cached is None:
@@ -231,7 +232,7 @@ def _through_many(model: type[Model], path: str | None) -> bool:
     return False
 
 
-def scope_condition(actor, model: type[Model]) -> Q | None:
+def scope_condition(actor: Actor, model: type[Model]) -> Q | None:
     """The filter that limits `model` to what the actor may see; None means nothing at all. A path through a
     to-many relation (a courier's day → its stops' partners) becomes a subquery, so rows never repeat."""
     condition = _scope_condition(actor, model)
@@ -244,7 +245,7 @@ def scope_condition(actor, model: type[Model]) -> Q | None:
     return condition
 
 
-def _scope_condition(actor, model: type[Model]) -> Q | None:
+def _scope_condition(actor: Actor, model: type[Model]) -> Q | None:
     tenancy = _tenancy(model)
     role = _role(actor)
     if role is None:
@@ -295,7 +296,7 @@ def _scope_part(scope, tenancy) -> Q | None:
     return part
 
 
-def serves_city(actor, city, *, whole: bool = False) -> bool:
+def serves_city(actor: Actor, city, *, whole: bool = False) -> bool:
     """Whether staff work in a city (its registries, couriers and cash desk hold many partners' orders):
     company-wide staff, or a scope naming the city or its country. Staff scoped to a partner there pass too,
     and see that partner's rows only (the rows still come through `scoped`) — unless `whole`: a write on the
@@ -315,7 +316,7 @@ def serves_city(actor, city, *, whole: bool = False) -> bool:
     return False
 
 
-def scoped(actor, queryset: QuerySet) -> QuerySet:
+def scoped(actor: Actor, queryset: QuerySet) -> QuerySet:
     """The rows of `queryset` the actor may see."""
     condition = scope_condition(actor, queryset.model)
     if condition is None:
@@ -323,7 +324,7 @@ def scoped(actor, queryset: QuerySet) -> QuerySet:
     return queryset.filter(condition) if condition else queryset
 
 
-def get_scoped_or_404(actor, queryset: QuerySet, **lookup):
+def get_scoped_or_404(actor: Actor, queryset: QuerySet, **lookup):
     """One row the actor may see, or 404 — the same answer whether it is foreign or missing."""
     try:
         return scoped(actor, queryset).get(**lookup)
@@ -331,10 +332,10 @@ def get_scoped_or_404(actor, queryset: QuerySet, **lookup):
         raise Http404 from exc
 
 
-def visible_partners(actor) -> QuerySet:
+def visible_partners(actor: Actor) -> QuerySet:
     return scoped(actor, Partner.objects.all())
 
 
-def may_act_for_partner(actor, partner_id: int) -> bool:
+def may_act_for_partner(actor: Actor, partner_id: int) -> bool:
     """Whether a write naming `partner_id` (an id smuggled in a body, a form choice) is within reach."""
     return visible_partners(actor).filter(id=partner_id).exists()

@@ -37,3 +37,23 @@ def actor_label(actor: Actor | None) -> str:
     if isinstance(actor, User):
         return actor.get_full_name() or actor.username
     return str(actor)
+
+
+def role_of(actor: Actor | None) -> str:
+    """The actor's role, or "" for the system (no actor)."""
+    return getattr(actor, "role", "") or ""
+
+
+def partner_id_of(actor: Actor | None) -> int | None:
+    """The partner a partner user or an API key acts for; None for staff and the system."""
+    return getattr(actor, "partner_id", None)
+
+
+def is_read_only(actor: Actor | None) -> bool:
+    """A read-only API key: it may read, never write."""
+    return bool(getattr(actor, "read_only", False))
+
+
+def actor_login(actor: Actor | None) -> str:
+    """The compact "who" of the stock ledger's rows: an API key's label, a user's login, or «system»."""
+    return getattr(actor, "actor_label", None) or getattr(actor, "username", "") or SYSTEM

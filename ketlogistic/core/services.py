@@ -6,13 +6,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from . import access
+from .actors import Actor, acting_user
 from .models import AuditEntry, Notice, Partner, User
 from .roles import Role
 
 
 def audit_record(
     *,
-    actor,
+    actor: Actor,
     action: str,
     summary: str,
     partner: Partner | None = None,
@@ -22,7 +23,7 @@ def audit_record(
 ) -> AuditEntry:
     """Write one audit entry. Called by services inside their own transaction."""
     return AuditEntry.objects.create(
-        actor=actor if getattr(actor, "pk", None) and isinstance(actor, User) else None,
+        actor=acting_user(actor),
         action=action,
         summary=summary[:500],
         partner=partner,
@@ -99,7 +100,7 @@ def notice_post(*, partner: Partner, key: str, text: str, level: str = "info"):
 
 
 @transaction.atomic
-def notice_dismiss(*, actor, notice_id: int) -> None:
+def notice_dismiss(*, actor: Actor, notice_id: int) -> None:
     from django.utils import timezone
 
     notice = access.get_scoped_or_404(actor, Notice.objects.filter(dismissed_at__isnull=True), id=notice_id)

@@ -97,3 +97,47 @@ def test_excel_exports_are_made_in_their_apps_exports_modules():
     ]
 
     assert found == []
+
+
+APPS = ("ketlogistic", "geography", "catalogue", "orders", "warehouses", "callcenter", "delivery", "billing",
+        "integrations", "setup")  # fmt: skip
+
+
+def _product_sources():
+    for app in APPS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def test_who_acted_is_read_through_the_actors_helpers_not_probed_at_each_site():
+    """`ketlogistic.core.actors`: the user to record (`acting_user`), the label, the role, the partner, read-only;
+    no service probes an actor's attributes itself (a probe that forgot `_meta` once recorded an API key's
+    stand-in as a user)."""
+    probe = re.compile(r'getattr\(actor, "(pk|_meta|username|role|partner_id|read_only|actor_label)"')
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _product_sources()
+        if path.name != "actors.py" and path.relative_to(ROOT).as_posix() != "ketlogistic/core/access.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if probe.search(line)
+    ]
+    assert found == []
+
+
+def test_every_actor_parameter_is_typed():
+    """`actor: Actor` (or `Actor | None` where the system acts) on every function that takes one."""
+    import ast
+
+    untyped = []
+    for path in _product_sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                untyped += [
+                    f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+                    for argument in arguments
+                    if argument.arg == "actor" and argument.annotation is None
+                ]
+    assert untyped == []
