@@ -1,0 +1,131 @@
+"""The floors of the house (issue 16): one list of reactions at the top, typed events, no registry in a ready(),
+the setup commands on the top floor, and the moved models' stored references following them."""
+
+import ast
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.db import transaction
+
+from callcenter.events import CallAttempted
+from delivery.events import CollectionsSettled
+from ketlogistic import wiring
+from ketlogistic.core import reactions
+from ketlogistic.core.model_moves import _move
+from ketlogistic.core.models import AuditEntry
+from orders.amendments import OrderAmended
+from orders.workflow import OrderMoved, OrdersCreated
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ("ketlogistic", "geography", "catalogue", "orders", "warehouses", "callcenter", "delivery", "billing",
+        "integrations", "setup")  # fmt: skip
+
+
+def test_every_event_a_floor_raises_has_its_reactions_listed_in_the_wiring():
+    assert set(wiring.REACTIONS) == {
+        OrderMoved,
+        OrdersCreated,
+        OrderAmended,
+        CallAttempted,
+        CollectionsSettled,
+    }
+    assert all(wiring.REACTIONS[event] for event in wiring.REACTIONS)
+    assert reactions.reactions_to(OrderMoved) == wiring.REACTIONS[OrderMoved]
+
+
+def test_no_app_registers_a_reaction_in_its_ready_method():
+    """Reading `ketlogistic/wiring.py` tells everything a change sets off: no AppConfig wires anything itself."""
+    readies = [
+        str(path.relative_to(ROOT))
+        for app in APPS
+        for path in (ROOT / app).rglob("apps.py")
+        if any(
+            isinstance(node, ast.FunctionDef) and node.name == "ready"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
+    assert readies == []
+
+
+def test_reactions_run_in_the_listed_order_inside_the_callers_transaction(monkeypatch):
+    heard = []
+
+    class Happened:
+        pass
+
+    monkeypatch.setattr(
+        wiring,
+        "REACTIONS",
+        {
+            Happened: (
+                lambda event: heard.append(("first", event)),
+                lambda event: heard.append(("second", event)),
+            )
+        },
+    )
+    event = Happened()
+    reactions.react(event)
+    assert heard == [("first", event), ("second", event)]
+
+
+@pytest.mark.django_db
+def test_a_failing_reaction_fails_the_order_move_it_reacts_to(partner_a, product_a, head, monkeypatch):
+    """A reaction runs in the move's transaction: if it raises, the status change and its history are undone."""
+    from orders import workflow
+    from orders.models import OrderHistory
+    from tests.factories import make_order
+
+    order_a = make_order(partner_a, product=product_a)
+
+    def broken(moved):
+        raise RuntimeError("the reaction failed")
+
+    monkeypatch.setattr(wiring, "REACTIONS", {**wiring.REACTIONS, OrderMoved: (broken,)})
+    before = order_a.status
+    with pytest.raises(RuntimeError), transaction.atomic():
+        workflow.perform(order_a, action="send", actor=head, source="staff")
+    order_a.refresh_from_db()
+    assert order_a.status == before
+    assert not OrderHistory.objects.filter(order=order_a, action="send").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_on_a_database_without_reference_data_loads_it_first():
+    """`seed_demo` right after `migrate` (no `load_reference_data`) answered City.DoesNotExist."""
+    from geography.models import City, ShippingGroup
+    from ketlogistic.core.models import Partner, WorkingCalendar
+
+    call_command("flush", "--no-input", stdout=StringIO())
+    assert not City.objects.exists()
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+
+    assert City.objects.exists() and ShippingGroup.objects.count() == 2 and WorkingCalendar.objects.exists()
+    assert Partner.objects.exists()
+    assert "Geography:" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_moved_models_content_type_and_audit_labels_follow_it_to_its_new_app():
+    """The data migration of a move (geography 0002, catalogue 0002): same content type id, new label; the audit
+    log's object labels follow; running it back restores both."""
+    from django.contrib.contenttypes.models import ContentType
+
+    city_type = ContentType.objects.get_for_model(apps.get_model("geography", "City"))
+    AuditEntry.objects.create(action="test", object_type="geography.City", object_id="1", summary="x")
+
+    _move(apps, "default", "geography", "warehouses", ["City"])  # as before the upgrade
+    assert ContentType.objects.get(pk=city_type.pk).app_label == "warehouses"
+    assert AuditEntry.objects.filter(object_type="warehouses.City").count() == 1
+
+    # an interrupted upgrade's post_migrate made a new, empty content type under the new label: the old one wins
+    stray = ContentType.objects.create(app_label="geography", model="city")
+    _move(apps, "default", "warehouses", "geography", ["City"])
+    assert ContentType.objects.get(pk=city_type.pk).app_label == "geography"
+    assert not ContentType.objects.filter(pk=stray.pk).exists()
+    assert AuditEntry.objects.filter(object_type="geography.City").count() == 1
+    ContentType.objects.clear_cache()
