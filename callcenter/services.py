@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from geography.models import Warehouse
 from ketlogistic.core import access, crypto, reactions
 from ketlogistic.core.actors import Actor, acting_user, role_of
 from ketlogistic.core.calendar import calendar_for, countries_at_work
@@ -27,10 +28,12 @@ from ketlogistic.core.services import audit_record
 from orders import workflow
 from orders.amendments import OrderAmended, order_amend
 from orders.models import Order, OrderPhone, PartnerRules
+from orders.selectors import customer_profile
 from orders.services import discussion_post
 from orders.statuses import CALLED_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 from orders.work import order_mark_work_started
 from orders.workflow import OrderMoved
+from warehouses.fulfilment import serving_warehouse
 
 from . import scheduling, telephony
 from .events import CallAttempted
@@ -259,7 +262,6 @@ def call_dial(
     if refusal:
         raise ApplicationError(refusal)
     now = now or timezone.now()
-    from orders.selectors import customer_profile
 
     if customer_profile(order).do_not_contact:
         raise ApplicationError(_("The customer asked not to be contacted."))
@@ -839,8 +841,6 @@ def _enter(registry: DeliveryRegistry, order: Order, *, now: datetime, addendum:
 
 def registry_add_late(order: Order, *, now: datetime) -> None:
     """An agreement after the day's registry was built goes into its addendum (same-day orders at once)."""
-    from warehouses.fulfilment import serving_warehouse
-
     if order.delivery_kind == DeliveryKind.POST:
         return
     warehouse = serving_warehouse(order)
@@ -859,8 +859,6 @@ def registry_add_late(order: Order, *, now: datetime) -> None:
 
 def registries_build_due(*, now: datetime | None = None) -> int:
     """At the cut-off, every city's registry for tomorrow (run by beat; building twice adds nothing)."""
-    from geography.models import Warehouse
-
     now = now or timezone.now()
     cutoff = time.fromisoformat(settings.REGISTRY_CUTOFF)
     built = 0

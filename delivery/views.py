@@ -25,6 +25,7 @@ from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.models import User
 from ketlogistic.core.params import parse_id
 from orders.models import Order
+from orders.services import rules_for
 
 from . import post, selectors, services, tracking
 from .forms import (
@@ -473,7 +474,6 @@ def stop_page(request, stop_id: int):
             else:
                 messages.success(request, _("Recorded."))
                 return _after_door(request)
-    from orders.services import rules_for
 
     return render(
         request,

@@ -8,6 +8,7 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.money import MoneyInputField
 
+from .amendments import changeable_fields
 from .intake import (
     ADDRESS_MAX_LENGTH,
     CUSTOMER_NAME_MAX_LENGTH,
@@ -153,8 +154,6 @@ class AmendForm(forms.Form):
     reason = forms.CharField(label=_("Why"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, order, **kwargs):
-        from .amendments import changeable_fields
-
         kwargs.setdefault(
             "initial",
             {

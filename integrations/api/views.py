@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from billing.models import Entry
 from billing.selectors import balance_summary
 from catalogue.models import Product
+from catalogue.services import product_create, product_update
 from ketlogistic.core import access
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -31,6 +32,8 @@ from orders import workflow
 from orders.intake import orders_create_many
 from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, OrderPhone
 from orders.statuses import OrderSource, OrderStatus
+from warehouses.models import StockMove
+from warehouses.selectors import stock_rows
 
 from ..sandbox import NEXT_STEP, sandbox_advance
 from . import filters
@@ -496,7 +499,6 @@ class ProductListCreateApi(PartnerApi):
     def post(self, request):
         serializer = s.ProductSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        from catalogue.services import product_create
 
         product = product_create(
             actor=request.user,
@@ -527,8 +529,6 @@ class ProductDetailApi(PartnerApi):
         },
     )
     def patch(self, request, product_id: int):
-        from catalogue.services import product_update
-
         product = self._product(product_id)
         serializer = s.ProductSerializer(product, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -545,8 +545,6 @@ class ProductDetailApi(PartnerApi):
         },
     )
     def put(self, request, product_id: int):
-        from catalogue.services import product_update
-
         product = self._product(product_id)
         serializer = s.ProductSerializer(product, data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -628,8 +626,6 @@ class StockApi(PartnerApi):
         },
     )
     def get(self, request):
-        from warehouses.selectors import stock_rows
-
         wanted = self.query(filters.StockFilter).form.cleaned_data
         if request.user.is_test:
             return Response([])  # the sandbox's products are never stocked
@@ -680,8 +676,6 @@ class StockMovementsApi(PartnerApi):
         },
     )
     def get(self, request):
-        from warehouses.models import StockMove
-
         moves = access.scoped(
             request.user,
             StockMove.objects.select_related("product", "from_warehouse__city", "to_warehouse__city"),
