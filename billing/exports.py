@@ -8,6 +8,19 @@ from ketlogistic.core.excel import SafeWorkbook
 from .models import ENTRY_KIND_LABELS
 
 
+def _entry_cells(entry) -> list:
+    """An entry's columns: date, what, order, partner's number, city, credited, charged."""
+    return [
+        timezone.localtime(entry.at),
+        ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
+        entry.order_id or "",
+        entry.order.external_id if entry.order_id else "",
+        entry.city.name if entry.city_id else "",
+        -entry.amount if entry.amount < 0 else "",
+        entry.amount if entry.amount > 0 else "",
+    ]
+
+
 def statement_workbook_response(partner, entries, *, opening, closing):
     """The statement as the page filters it (`selectors.statement`): the opening balance, every entry, the closing."""
     book = SafeWorkbook()
@@ -27,18 +40,7 @@ def statement_workbook_response(partner, entries, *, opening, closing):
     )
     sheet.append([_("Opening balance"), "", "", "", "", opening, "", ""])
     for entry in entries.iterator(chunk_size=2000):
-        sheet.append(
-            [
-                timezone.localtime(entry.at),
-                ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
-                entry.order_id or "",
-                entry.order.external_id if entry.order_id else "",
-                entry.city.name if entry.city_id else "",
-                -entry.amount if entry.amount < 0 else "",
-                entry.amount if entry.amount > 0 else "",
-                entry.posting.description,
-            ]
-        )
+        sheet.append([*_entry_cells(entry), entry.posting.description])
     sheet.append([_("Closing balance"), "", "", "", "", closing, "", ""])
     return book.response(f"statement-{partner.pk}-{timezone.localdate():%Y%m%d}.xlsx")
 
@@ -52,16 +54,6 @@ def payout_registry_response(payout, entries):
         widths=[18, 30, 10, 16, 16, 14, 14],
     )
     for entry in entries.iterator(chunk_size=2000):
-        sheet.append(
-            [
-                timezone.localtime(entry.at),
-                ENTRY_KIND_LABELS.get(entry.kind, entry.kind),
-                entry.order_id or "",
-                entry.order.external_id if entry.order_id else "",
-                entry.city.name if entry.city_id else "",
-                -entry.amount if entry.amount < 0 else "",
-                entry.amount if entry.amount > 0 else "",
-            ]
-        )
+        sheet.append(_entry_cells(entry))
     sheet.append([_("Payout"), payout.get_method_display(), "", "", "", "", payout.amount])
     return book.response(f"payout-{payout.pk}-registry.xlsx")
