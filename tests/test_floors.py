@@ -2,6 +2,7 @@
 the setup commands on the top floor, and the moved models' stored references following them."""
 
 import ast
+import tomllib
 from io import StringIO
 from pathlib import Path
 
@@ -20,8 +21,26 @@ from orders.amendments import OrderAmended
 from orders.workflow import OrderMoved, OrdersCreated
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("ketlogistic", "geography", "catalogue", "orders", "warehouses", "callcenter", "delivery", "billing",
-        "integrations", "setup")  # fmt: skip
+IMPORT_LINTER = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+# the project's packages, as the import contracts name them (one list: a new app is added there)
+APPS = tuple(IMPORT_LINTER["root_packages"])
+
+
+def _floors() -> list[str]:
+    """The layers contract's floors, ground first, each floor's apps in the order written."""
+    layers = next(c for c in IMPORT_LINTER["contracts"] if c["type"] == "layers")["layers"]
+    return [app.strip() for layer in reversed(layers) for app in layer.split("|")]
+
+
+def test_installed_apps_stand_in_the_order_of_the_floors():
+    """INSTALLED_APPS lists the project's apps ground first, as the layers contract does, and every app of the
+    contract is installed and packaged."""
+    from django.conf import settings
+
+    ours = [app for app in settings.INSTALLED_APPS if app.split(".")[0] in APPS]
+    assert ours == _floors()
+    packaged = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert {pattern.rstrip("*") for pattern in packaged["packages"]["find"]["include"]} == set(APPS)
 
 
 def test_every_event_a_floor_raises_has_its_reactions_listed_in_the_wiring():

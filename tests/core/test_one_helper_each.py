@@ -2,6 +2,7 @@
 Excel exports (`exports.py`): not a copy per view."""
 
 import re
+import tomllib
 from pathlib import Path
 
 from django import forms
@@ -99,8 +100,11 @@ def test_excel_exports_are_made_in_their_apps_exports_modules():
     assert found == []
 
 
-APPS = ("ketlogistic", "geography", "catalogue", "orders", "warehouses", "callcenter", "delivery", "billing",
-        "integrations", "setup")  # fmt: skip
+APPS = tuple(
+    tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"][
+        "root_packages"
+    ]
+)
 
 
 def _product_sources():
