@@ -9,7 +9,6 @@ their accounts (see the migration `0002_ledger_rules`). A correction is a revers
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,11 +25,11 @@ from orders.models import Order
 from warehouses.models import WarehouseCharge
 
 from .models import Account, Charge, Entry, Posting
-from .sql import Table
+from ketlogistic.core.sql import Table
 
 ZERO = Decimal("0.00")
 
-# The tables `check_ledger` reads, under their aliases (an order's, a warehouse charge's: see `billing.sql`).
+# The tables `check_ledger` reads, under their aliases (an order's, a warehouse charge's: see `ketlogistic.core.sql`).
 TABLES = {
     "p": Table(Posting, "p"),
     "e": Table(Entry, "e"),
@@ -255,10 +254,3 @@ def check_ledger() -> list[str]:
         for (charge_id,) in cursor.fetchall():
             problems.append(f"charge {charge_id}: its partner is not its order's")
     return problems
-
-
-def totals_by_kind(entries) -> dict[str, Decimal]:
-    result: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for row in entries.values("kind").annotate(total=Sum("amount")):
-        result[row["kind"]] += row["total"]
-    return dict(result)

@@ -40,7 +40,7 @@ from warehouses.models import WarehouseCharge
 
 from . import ledger
 from .models import Account, BillingRun, Charge, ChargeKind, Entry, Posting, TariffLine
-from .sql import Table
+from ketlogistic.core.sql import Table
 
 
 def week_bounds(week_start: date, country: str | None = None) -> tuple[datetime, datetime]:

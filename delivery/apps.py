@@ -6,5 +6,5 @@ class DeliveryConfig(AppConfig):
     """The delivery day (день доставки): couriers' days, cash custody, the post and tracking."""
 
     name = "delivery"
-    label = "delivery"
+    label = "delivery"  # the tables, migrations and content types are named by it: it never changes
     verbose_name = _("Delivery")

@@ -697,10 +697,6 @@ def on_order_moved(moved: OrderMoved) -> None:
         )
 
 
-def token_used(token: str) -> bool:
-    return bool(token) and DeliveryEvent.objects.filter(client_token=token[:64]).exists()
-
-
 # -- closing the day: cash hand-over and discrepancies -------------------------------------------------------------
 
 
@@ -755,7 +751,7 @@ def cash_handover(
             currency=day.currency,
             kind=CashDiscrepancy.Kind.SURPLUS if counted > expected else CashDiscrepancy.Kind.SHORTFALL,
         )
-    # the day's collections are now the company's: the partners' balances get them (billing's hook)
+    # the day's collections are now the company's: the partners' balances get them (the CollectionsSettled reaction)
     collections_settled(
         Collection.objects.filter(
             channel=Collection.Channel.COURIER,

@@ -9,9 +9,13 @@ from pathlib import Path
 
 from django.db import transaction
 
-from .models import City, DistanceBand, Warehouse
+from .models import City, DistanceBand, ShippingGroup, Warehouse
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "geography.json"
+
+# The two shipping groups of the offer (seed 000): group 1 receives on Mon/Wed/Fri, group 2 on Tue/Thu/Sat. Created
+# when missing; the weekdays an administrator changed in the admin are kept.
+SHIPPING_GROUPS = ((1, [1, 3, 5]), (2, [2, 4, 6]))
 
 
 def _bands(limits: list[int], surcharges: list[int]) -> list[tuple[Decimal, Decimal | None, Decimal]]:
@@ -70,11 +74,14 @@ def load_geography(*, path: Path = DATA_FILE) -> dict[str, int]:
             Warehouse.objects.get_or_create(
                 city=city, defaults={"kind": Warehouse.Kind.CITY, "name": f"Склад {city.name}"}
             )
+    for number, weekdays in SHIPPING_GROUPS:
+        ShippingGroup.objects.get_or_create(number=number, defaults={"weekdays": weekdays})
     return {
         "cities": len(cities),
         "express": sum(1 for c in cities.values() if c.is_express),
         "bands": DistanceBand.objects.count(),
         "warehouses": Warehouse.objects.count(),
+        "shipping_groups": ShippingGroup.objects.count(),
     }
 
 

@@ -3,8 +3,8 @@
 Test orders are never called, stocked or billed. Every move goes through the one door (`orders.workflow`, source
 "sandbox"), so the partner's sandbox webhooks receive what its live ones would. A call on a test order is not a
 row of the call center (nobody phones a test customer and no operator made it): its `call.attempted` (and, for an
-unanswered call or a wrong number, `delivery.problem`) event is recorded as a live call's is, by the same
-function (`webhooks.on_call_attempt`), with the moves a live call's outcome makes (agreed → delivery agreed,
+unanswered call or a wrong number, `delivery.problem`) event is recorded as a live call's is, through the same
+reactions (`CallAttempted`, ketlogistic/wiring.py), with the moves a live call's outcome makes (agreed → delivery agreed,
 refused → refused).
 """
 
@@ -18,12 +18,11 @@ from django.utils.translation import gettext as _
 from callcenter import scheduling
 from callcenter.events import CallAttempted
 from callcenter.models import CallAttempt, Outcome
+from ketlogistic.core import reactions
 from ketlogistic.core.actors import Actor
 from orders import workflow
 from orders.models import Order
 from orders.statuses import CALLED_STATUSES, OrderSource, OrderStatus
-
-from . import webhooks
 
 CALL = "call"
 # What `action` may name: every move of the workflow, and a call to the customer.
@@ -125,5 +124,5 @@ def _call(
             postponed_to=delivery_date if outcome == Outcome.POSTPONED else None,
         ),
     )
-    webhooks.on_call_attempt(CallAttempted(attempt=attempt))
+    reactions.react(CallAttempted(attempt=attempt))
     return order

@@ -9,11 +9,11 @@ cash sets off.
 
 from billing import accruals
 from callcenter import selectors as callcenter_selectors
-from callcenter import services as callcenter
+from callcenter import services as callcenter_services
 from callcenter import views as callcenter_views
 from callcenter.events import CallAttempted
 from delivery import selectors as delivery_selectors
-from delivery import services as delivery
+from delivery import services as delivery_services
 from delivery.events import CollectionsSettled
 from integrations import webhooks
 from orders.amendments import OrderAmended
@@ -24,8 +24,8 @@ REACTIONS = {
     # An order's status changed (orders.workflow.perform, after its history row).
     OrderMoved: (
         fulfilment.on_order_moved,  # the units follow the order: reserve, to the courier, delivered, back to stock
-        delivery.on_order_moved,  # an order taken off the courier by another path leaves the route
-        callcenter.on_order_moved,  # entering calling schedules its first call; leaving it frees the claim
+        delivery_services.on_order_moved,  # an order taken off the courier by another path leaves the route
+        callcenter_services.on_order_moved,  # entering calling schedules its first call; leaving it frees the claim
         webhooks.on_order_moved,  # order.status_changed, delivery.agreed, delivery.problem
     ),
     # Orders were created by any intake channel (orders.intake).
@@ -34,10 +34,10 @@ REACTIONS = {
     ),
     # An order's money or data changed through its door (orders.amendments.order_amend).
     OrderAmended: (
-        callcenter.on_order_amended,  # agreed again for a day whose registry is built: its addendum
+        callcenter_services.on_order_amended,  # agreed again for a day whose registry is built: its addendum
         webhooks.on_order_amended,  # order.amended
     ),
-    # A call attempt was recorded (callcenter.services).
+    # A call attempt was recorded (callcenter.services; the sandbox's simulated calls on test orders too).
     CallAttempted: (
         webhooks.on_call_attempt,  # call.attempted, and delivery.problem for no answer / busy / wrong number
     ),

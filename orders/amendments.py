@@ -26,15 +26,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access, reactions
-from ketlogistic.core.actors import Actor, acting_user, is_read_only, role_of
+from ketlogistic.core.actors import Actor, acting_user, actor_label, is_read_only, role_of
 from ketlogistic.core.money import format_money, round_money
+from ketlogistic.core.params import UNSTORABLE
 from ketlogistic.core.roles import Role
 
 from .guard import order_door
-from .intake import MAX_QUANTITY, UNSTORABLE, parse_sum
+from .intake import MAX_QUANTITY, parse_sum
 from .models import Discussion, DiscussionMessage, Order, OrderAmendment, OrderItem, PartnerRules
-from .statuses import CALLED_STATUSES, AmendmentSource, OrderStatus
-from .workflow import FINAL_STATUSES, actor_label, delivery_date_refusal
+from .statuses import CALLED_STATUSES, FINAL_STATUSES, AmendmentSource, OrderStatus
+from .workflow import delivery_date_refusal
 
 S = OrderStatus
 R = Role

@@ -140,7 +140,7 @@ def order_timeline(order: Order, actor: Actor) -> list[TimelineEntry]:
                 sequence=change.id,
             )
         )
-    for provider in reactions.extension("TIMELINE_PROVIDERS", ()):
+    for provider in reactions.extension("TIMELINE_PROVIDERS"):
         entries.extend(provider(order, actor))
     entries.sort(key=lambda entry: (entry.at, entry.sequence))
     return entries
@@ -152,7 +152,7 @@ CardPanel = Callable[[Order, Actor], tuple[str, dict] | None]
 
 
 def card_panels(order: Order, actor: Actor) -> list[tuple[str, dict]]:
-    panels: tuple[CardPanel, ...] = reactions.extension("CARD_PANELS", ())
+    panels: tuple[CardPanel, ...] = reactions.extension("CARD_PANELS")
     return [found for panel in panels if (found := panel(order, actor)) is not None]
 
 
@@ -217,8 +217,8 @@ def customer_profile(order: Order) -> CustomerProfile:
         paid=Count("id", filter=Q(status=OrderStatus.PAID)),
     )
     mark = CustomerMark.objects.filter(phone_index__in=indexes, do_not_contact=True).first()
-    counter: UnansweredCounter | None = reactions.extension("UNANSWERED_CALLS")
-    unanswered = counter(indexes) if counter else 0
+    counter: UnansweredCounter = reactions.extension("UNANSWERED_CALLS")
+    unanswered = counter(indexes)
     return CustomerProfile(
         refused_or_returned=counts["refused"],
         paid=counts["paid"],

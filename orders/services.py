@@ -36,7 +36,7 @@ from .models import (
     RetentionPolicy,
     SavedFilter,
 )
-from .statuses import OrderSource
+from .statuses import FINAL_STATUSES, OrderSource
 
 REVEAL_REASON_MIN_LENGTH = 10
 PARTNER_QUESTION_ANSWER_HOURS = 8  # seed 003: a partner's question is answered within 8 working hours
@@ -300,7 +300,7 @@ def personal_data_erase_expired(*, now: datetime | None = None) -> int:
         cutoff = now - timedelta(days=days)
         expired = Order.objects.filter(
             country=country, closed_at__lt=cutoff, personal_data_erased_at__isnull=True
-        ).filter(Q(status__in=workflow.FINAL_STATUSES))
+        ).filter(Q(status__in=FINAL_STATUSES))
         ids = list(expired.values_list("id", flat=True)[:50_000])
         if not ids:
             continue

@@ -29,7 +29,7 @@ from . import amendments, exports, selectors, services, workflow
 from .filters import SORTS, phone_search_key
 from .forms import AmendForm, OrderForm, OrderItemFormSet, ReasonForm, RulesForm
 from .models import Discussion, Order, PartnerRules, SavedFilter
-from .statuses import AmendmentSource, OrderSource, OrderStatus
+from .statuses import FINAL_STATUSES, AmendmentSource, OrderSource, OrderStatus
 
 LIST_PARAMS = (
     "status",
@@ -246,7 +246,7 @@ def order_bulk(request):
             messages.warning(request, _("No orders selected."))
         return redirect(back_to_list)
     signature = _bulk_confirmation(request.user, action, ids)
-    if every_match or transition.target in workflow.FINAL_STATUSES:
+    if every_match or transition.target in FINAL_STATUSES:
         given = request.POST.get("confirmation", "")
         if not constant_time_compare(given, signature):
             return _bulk_confirm_page(
@@ -310,7 +310,7 @@ def _bulk_confirm_page(request, transition, ids, skipped, signature, *, every_ma
             "ids": ids,
             "shown_ids": ids[:30],
             "every_match": every_match,
-            "is_final": transition.target in workflow.FINAL_STATUSES,
+            "is_final": transition.target in FINAL_STATUSES,
             "final_status": OrderStatus(transition.target).label,
             "at_limit": every_match and count == BULK_LIMIT,
             "limit": BULK_LIMIT,

@@ -309,13 +309,10 @@ def announce_created(orders: list[Order], *, source: str, actor: Actor | None) -
         reactions.react(OrdersCreated(orders=list(orders), source=source, actor=actor))
 
 
-def start_calling_at_once(order: Order, context: Context) -> None:
-    """The route of a sent order without stock tracking: straight to calling."""
-    perform(order, action="start_calling", actor=None, source=OrderSource.TASK, now=context.now)
-
-
 def _route_sent_order(order: Order, context: Context) -> None:
-    route = reactions.extension("ROUTE_SENT_ORDER", start_calling_at_once)
+    """Where a just-sent order goes (calling, waiting for stock, awaiting its city's receipt): the wiring's
+    ROUTE_SENT_ORDER decides."""
+    route = reactions.extension("ROUTE_SENT_ORDER")
     route(order, context)
 
 

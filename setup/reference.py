@@ -1,5 +1,5 @@
-"""All reference data, in the order the floors need it: geography, working calendars, shipping groups, default
-tariffs, the call script. Every step is idempotent: loading twice changes nothing."""
+"""All reference data, in the order the floors need it: geography (with the shipping groups), working calendars,
+default tariffs, the call script. Every step is idempotent: loading twice changes nothing."""
 
 from dataclasses import dataclass
 
@@ -10,9 +10,6 @@ from callcenter.scripts import load_default_script
 from geography.loader import load_geography
 from geography.models import City, ShippingGroup
 from ketlogistic.core.reference import load_calendars
-
-# The two shipping groups of the offer (seed 000): group 1 receives on Mon/Wed/Fri, group 2 on Tue/Thu/Sat.
-SHIPPING_GROUPS = ((1, [1, 3, 5]), (2, [2, 4, 6]))
 
 
 @dataclass(frozen=True)
@@ -26,7 +23,7 @@ class ReferenceLoaded:
         geo = self.geography
         return [
             f"Geography: {geo['cities']} settlements ({geo['express']} express), "
-            f"{geo['bands']} distance bands, {geo['warehouses']} warehouses",
+            f"{geo['bands']} distance bands, {geo['warehouses']} warehouses, {geo['shipping_groups']} shipping groups",
             f"Calendars: {self.calendars['calendars']} countries, {self.calendars['exceptions']} holidays",
             f"Tariff lines: {self.tariff_lines_added} added",
             f"Call script: {self.script_sections} sections",
@@ -37,8 +34,6 @@ class ReferenceLoaded:
 def load_reference_data() -> ReferenceLoaded:
     geography = load_geography()
     calendars = load_calendars()
-    for number, weekdays in SHIPPING_GROUPS:
-        ShippingGroup.objects.get_or_create(number=number, defaults={"weekdays": weekdays})
     tariff_lines_added = load_default_tariffs()
     script = load_default_script()
     return ReferenceLoaded(geography, calendars, tariff_lines_added, script.sections.count())

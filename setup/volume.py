@@ -28,15 +28,20 @@ from django.utils import timezone
 
 from billing import ledger, runs
 from billing.ledger import check_ledger
-from billing.models import Account, BillingRun
-from geography.models import Warehouse
+from billing.models import Account, BillingRun, Entry, Posting
+from callcenter.models import CallAttempt, CallState
+from catalogue.models import Product
+from delivery.models import Collection
+from geography.models import City, Warehouse
 from ketlogistic.core import crypto
 from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner, StaffScope, User
 from ketlogistic.core.phones import mask_phone
 from ketlogistic.core.roles import Role
-from orders.models import PartnerRules
+from ketlogistic.core.sql import Table
+from orders.models import Order, OrderHistory, OrderItem, OrderPhone, PartnerRules
 from warehouses.ledger import check_ledger as check_stock_ledger
+from warehouses.models import Receipt, ReceiptLine, StockBalance, StockMove, Transfer, TransferLine
 
 PARTNER_PREFIX = "Объём"
 # the temporary tables of one batch (dropped at commit, or at the start of the next batch in one transaction)
@@ -125,16 +130,31 @@ def _staff(password_hash: str) -> None:
             )
 
 
+# The tables the generator writes, from their models: a renamed table or a moved model shows here, at import.
+TABLES = {
+    model.__name__: Table(model)
+    for model in (
+        Partner, Order, OrderItem, OrderPhone, OrderHistory, Product, City, Warehouse, StockMove, StockBalance,
+        Transfer, TransferLine, Receipt, ReceiptLine, CallState, CallAttempt, Collection, Posting, Entry, Account,
+    )
+}  # fmt: skip
+
+
+ITEMS_FROM_SCRATCH = """
+INSERT INTO {OrderItem} (order_id, partner_id, product_id, quantity, unit_price)
+SELECT order_id, partner_id, product_id, quantity, price FROM vol_item
+""".format(**TABLES)
+
 PRODUCTS = """
-INSERT INTO warehouses_product (partner_id, sku, name, price, weight_grams, size, is_active, created_at, updated_at)
+INSERT INTO {Product} (partner_id, sku, name, price, weight_grams, size, is_active, created_at, updated_at)
 SELECT p.id, 'V' || p.id || '-' || lpad(n::text, 3, '0'),
        (%(names)s::text[])[1 + n %% 10] || ' модель ' || n,
        CASE p.currency WHEN 'KZT' THEN 3000 + (n * 733) %% 27000 ELSE 300 + (n * 97) %% 4500 END,
        100 + (n * 37) %% 2000, '', true, now(), now()
-FROM core_partner p CROSS JOIN generate_series(1, %(per_partner)s) n
+FROM {Partner} p CROSS JOIN generate_series(1, %(per_partner)s) n
 WHERE p.id = ANY(%(partners)s)
 ON CONFLICT DO NOTHING
-"""
+""".format(**TABLES)
 
 # The cities an order may go to, per country, with the warehouse that serves them (a field-trip settlement is
 # served from its express city; Astana by the main warehouse) and a weight (big cities get more orders).
@@ -143,16 +163,16 @@ CREATE TEMP TABLE vol_city ON COMMIT DROP AS
 SELECT c.country, c.id AS city_id, w.id AS warehouse_id, c.delivery_mode = 'field' AS is_field,
        row_number() OVER (PARTITION BY c.country ORDER BY (c.delivery_mode = 'field'), c.id) - 1 AS idx,
        count(*) OVER (PARTITION BY c.country) AS cities
-FROM warehouses_city c
-JOIN warehouses_warehouse w ON w.city_id = coalesce(c.served_from_id, c.id)
-"""
+FROM {City} c
+JOIN {Warehouse} w ON w.city_id = coalesce(c.served_from_id, c.id)
+""".format(**TABLES)
 
 ORDERS = """
 CREATE TEMP TABLE vol_order ON COMMIT DROP AS
 WITH partner AS (
     SELECT p.id, p.country, p.currency, row_number() OVER (ORDER BY p.id) - 1 AS idx,
            (SELECT count(*) FROM vol_city c WHERE c.country = p.country) AS cities
-    FROM core_partner p WHERE p.id = ANY(%(partners)s)
+    FROM {Partner} p WHERE p.id = ANY(%(partners)s)
 ), base AS (
     SELECT n, floor(%(partner_count)s * power(random(), 1.6))::int AS pidx,
            %(now)s::timestamptz - random() * interval '1 day' * %(days)s AS created_at,
@@ -172,7 +192,7 @@ WITH partner AS (
            extract(epoch FROM %(now)s::timestamptz - created_at) / 86400 AS age
     FROM placed
 )
-SELECT nextval(pg_get_serial_sequence('orders_order', 'id')) AS id, n, partner_id, country, currency, city_id,
+SELECT nextval(pg_get_serial_sequence('{Order}', 'id')) AS id, n, partner_id, country, currency, city_id,
        CASE WHEN delivery_kind = 'post' THEN %(main)s ELSE warehouse_id END AS warehouse_id,
        delivery_kind, created_at,
        CASE
@@ -193,14 +213,14 @@ SELECT nextval(pg_get_serial_sequence('orders_order', 'id')) AS id, n, partner_i
        END AS status,
        (%(names)s::text[])[1 + floor(r_name * %(name_count)s)::int] AS customer_name
 FROM kinded
-"""
+""".format(**TABLES)
 
 PRODUCT_INDEX = """
 CREATE TEMP TABLE vol_product ON COMMIT DROP AS
 SELECT id, partner_id, price, row_number() OVER (PARTITION BY partner_id ORDER BY id) - 1 AS idx,
        count(*) OVER (PARTITION BY partner_id) AS products
-FROM warehouses_product WHERE partner_id = ANY(%(partners)s) AND sku LIKE 'V%%'
-"""
+FROM {Product} WHERE partner_id = ANY(%(partners)s) AND sku LIKE 'V%%'
+""".format(**TABLES)
 
 ITEMS = """
 CREATE TEMP TABLE vol_item ON COMMIT DROP AS
@@ -217,7 +237,7 @@ JOIN vol_product pr ON pr.partner_id = l.partner_id AND pr.idx = floor(l.r_produ
 """
 
 INSERT_ORDERS = """
-INSERT INTO orders_order (id, partner_id, external_id, is_test, customer_name, country, city_id, address, distance_km,
+INSERT INTO {Order} (id, partner_id, external_id, is_test, customer_name, country, city_id, address, distance_km,
     delivery_kind, cod_amount, original_cod, original_goods_value, currency, comment, status, status_changed_at,
     source, created_at, updated_at, work_available_from, sent_at, work_started_at, delivery_date, closed_at)
 SELECT o.id, o.partner_id, %(tag)s || '-' || o.n, false, o.customer_name, o.country, o.city_id,
@@ -228,7 +248,7 @@ SELECT o.id, o.partner_id, %(tag)s || '-' || o.n, false, o.customer_name, o.coun
 FROM vol_order o
 JOIN vol_times t ON t.id = o.id
 LEFT JOIN (SELECT order_id, sum(quantity * price) AS total FROM vol_item GROUP BY order_id) i ON i.order_id = o.id
-"""
+""".format(**TABLES)
 
 TIMES = """
 CREATE TEMP TABLE vol_times ON COMMIT DROP AS
@@ -245,9 +265,9 @@ FROM vol_order
 """
 
 HISTORY = """
-INSERT INTO orders_orderhistory (order_id, partner_id, at, actor_label, action, from_status, to_status, reason,
+INSERT INTO {OrderHistory} (order_id, partner_id, at, actor_label, action, from_status, to_status, reason,
                                  source, details)
-SELECT o.id, o.partner_id, h.at, h.actor, h.action, h.from_status, h.to_status, '', h.source, '{}'::jsonb
+SELECT o.id, o.partner_id, h.at, h.actor, h.action, h.from_status, h.to_status, '', h.source, '{{}}'::jsonb
 FROM vol_order o JOIN vol_times t ON t.id = o.id
 CROSS JOIN LATERAL (VALUES
     (o.created_at, 'API', 'create', '', 'to_send', 'api', true),
@@ -258,16 +278,16 @@ CROSS JOIN LATERAL (VALUES
      o.status NOT IN ('to_send', 'sent', 'awaiting_stock'))
 ) AS h(at, actor, action, from_status, to_status, source, happened)
 WHERE h.happened
-"""
+""".format(**TABLES)
 
 PHONES = """
-INSERT INTO orders_orderphone (order_id, partner_id, position, ciphertext, blind_index, masked, last_digits)
+INSERT INTO {OrderPhone} (order_id, partner_id, position, ciphertext, blind_index, masked, last_digits)
 SELECT o.id, o.partner_id, 0, ph.ciphertext, ph.blind_index, ph.masked, ph.last_digits
 FROM vol_order o JOIN vol_phone ph ON ph.country = o.country AND ph.idx = o.n %% %(pool)s
-"""
+""".format(**TABLES)
 
 CALLS = """
-INSERT INTO callcenter_callattempt (order_id, partner_id, operator_id, kind, started_at, outcome, outcome_at,
+INSERT INTO {CallAttempt} (order_id, partner_id, operator_id, kind, started_at, outcome, outcome_at,
     agreed_date, next_call_at, note, line_state, telephony_call_id, duration_seconds, recording, is_first)
 SELECT o.id, o.partner_id, (%(logists)s::bigint[])[1 + (o.id + s.k) %% cardinality(%(logists)s::bigint[])],
        'logist', s.at,
@@ -279,10 +299,10 @@ FROM vol_order o JOIN vol_times t ON t.id = o.id
 CROSS JOIN LATERAL (SELECT 1 + (o.id %% 5) AS calls) c
 CROSS JOIN LATERAL (SELECT k, t.started_at + (k - 1) * interval '4 hours' AS at FROM generate_series(1, c.calls) k) s
 WHERE t.started_at IS NOT NULL
-"""
+""".format(**TABLES)
 
 CALL_STATES = """
-INSERT INTO callcenter_callstate (order_id, partner_id, next_call_at, is_callback, day, calls_that_day, attempts,
+INSERT INTO {CallState} (order_id, partner_id, next_call_at, is_callback, day, calls_that_day, attempts,
                                   last_outcome, last_attempt_at, first_attempt_at,
                                   is_calling, is_same_day, order_created_at, country)  -- the trigger's copy (bulk mode skips it)
 SELECT o.id, o.partner_id,
@@ -294,16 +314,16 @@ SELECT o.id, o.partner_id,
        o.status = 'calling', o.delivery_kind = 'same_day', o.created_at, o.country
 FROM vol_order o JOIN vol_times t ON t.id = o.id
 WHERE t.started_at IS NOT NULL  -- every order that was called keeps its state, as in real work
-"""
+""".format(**TABLES)
 
 COLLECTIONS = """
-INSERT INTO delivery_collection (order_id, partner_id, kind, channel, amount, currency, collected_at, city_id)
+INSERT INTO {Collection} (order_id, partner_id, kind, channel, amount, currency, collected_at, city_id)
 SELECT o.id, o.partner_id, 'cod', CASE WHEN o.delivery_kind = 'post' THEN 'post' ELSE 'courier' END,
        i.total, o.currency, t.closed_at, o.city_id
 FROM vol_order o JOIN vol_times t ON t.id = o.id
 JOIN (SELECT order_id, sum(quantity * price) AS total FROM vol_item GROUP BY order_id) i ON i.order_id = o.id
 WHERE o.status = 'paid' AND i.total > 0
-"""
+""".format(**TABLES)
 
 # -- the stock ledger ------------------------------------------------------------------------------------------------
 # Each item's units take the path of its order; the supply that fed them (a receipt at the main warehouse, one
@@ -325,18 +345,18 @@ FROM vol_move GROUP BY partner_id, product_id, warehouse_id
 
 RECEIPTS = """
 WITH made AS (
-    INSERT INTO warehouses_receipt (partner_id, warehouse_id, status, expected_on, is_pickup, pickup_from, note,
+    INSERT INTO {Receipt} (partner_id, warehouse_id, status, expected_on, is_pickup, pickup_from, note,
                                     created_at, received_at)
     SELECT DISTINCT partner_id, %(main)s, 'received', %(start)s::date, false, '', %(tag)s, %(start)s, %(start)s
     FROM vol_supply
     RETURNING id, partner_id
 )
 INSERT INTO vol_receipt SELECT id, partner_id FROM made
-"""
+""".format(**TABLES)
 
 TRANSFERS = """
 WITH made AS (
-    INSERT INTO warehouses_transfer (partner_id, kind, origin_id, destination_id, status, planned_ship_date,
+    INSERT INTO {Transfer} (partner_id, kind, origin_id, destination_id, status, planned_ship_date,
         expected_arrival, is_auto, created_at, shipped_at, received_at, receipt_photo, receipt_note)
     SELECT DISTINCT partner_id, 'supply', %(main)s, warehouse_id, 'received', %(start)s::date,
            %(start)s::date + 2, false, %(start)s, %(start)s, %(start)s + interval '2 days', '', %(tag)s
@@ -344,23 +364,23 @@ WITH made AS (
     RETURNING id, partner_id, destination_id
 )
 INSERT INTO vol_transfer SELECT id, partner_id, destination_id FROM made
-"""
+""".format(**TABLES)
 
 SUPPLY_LINES = """
-INSERT INTO warehouses_receiptline (receipt_id, partner_id, product_id, expected_quantity, counted_quantity,
+INSERT INTO {ReceiptLine} (receipt_id, partner_id, product_id, expected_quantity, counted_quantity,
                                     discrepancy_reason)
 SELECT r.id, s.partner_id, s.product_id, sum(s.quantity), sum(s.quantity), ''
 FROM vol_supply s JOIN vol_receipt r ON r.partner_id = s.partner_id
 GROUP BY r.id, s.partner_id, s.product_id;
 
-INSERT INTO warehouses_transferline (transfer_id, partner_id, product_id, suggested_quantity, quantity,
+INSERT INTO {TransferLine} (transfer_id, partner_id, product_id, suggested_quantity, quantity,
                                      shipped_quantity, received_quantity, discrepancy_reason)
 SELECT t.id, s.partner_id, s.product_id, s.quantity, s.quantity, s.quantity, s.quantity, ''
 FROM vol_supply s JOIN vol_transfer t ON t.partner_id = s.partner_id AND t.destination_id = s.warehouse_id;
-"""
+""".format(**TABLES)
 
 STOCK_MOVES = """
-INSERT INTO warehouses_stockmove (partner_id, product_id, quantity, kind, from_place, from_slot, from_warehouse_id,
+INSERT INTO {StockMove} (partner_id, product_id, quantity, kind, from_place, from_slot, from_warehouse_id,
     to_place, to_slot, to_warehouse_id, order_id, transfer_id, receipt_id, actor_label, note, at)
 -- receipts at the main warehouse
 SELECT s.partner_id, s.product_id, sum(s.quantity), 'receipt', 'partner', '', NULL::bigint, 'stock', 'stock:w' || %(main)s,
@@ -405,49 +425,49 @@ SELECT m.partner_id, m.product_id, m.quantity,
        CASE WHEN m.status = 'paid' THEN NULL ELSE m.warehouse_id END, m.order_id, NULL::bigint, NULL::bigint, 'Курьер', '',
        m.closed_at
 FROM vol_move m WHERE m.status IN ('paid', 'refused', 'returned')
-"""
+""".format(**TABLES)
 
 # Balances: what came into each slot minus what left it, over this batch's moves only (added to what was there).
 BALANCES = """
-INSERT INTO warehouses_stockbalance (partner_id, product_id, place, slot, warehouse_id, order_id, transfer_id,
+INSERT INTO {StockBalance} (partner_id, product_id, place, slot, warehouse_id, order_id, transfer_id,
                                      quantity, updated_at)
 SELECT partner_id, product_id, place, slot, warehouse_id, order_id, transfer_id, sum(delta), now()
 FROM (
     SELECT partner_id, product_id, to_place AS place, to_slot AS slot, to_warehouse_id AS warehouse_id,
            CASE WHEN to_place IN ('reserved', 'courier', 'post') THEN order_id END AS order_id,
            CASE WHEN to_place = 'transit' THEN transfer_id END AS transfer_id, quantity AS delta
-    FROM warehouses_stockmove WHERE id > %(after)s AND to_slot <> ''
+    FROM {StockMove} WHERE id > %(after)s AND to_slot <> ''
     UNION ALL
     SELECT partner_id, product_id, from_place, from_slot, from_warehouse_id,
            CASE WHEN from_place IN ('reserved', 'courier', 'post') THEN order_id END,
            CASE WHEN from_place = 'transit' THEN transfer_id END, -quantity
-    FROM warehouses_stockmove WHERE id > %(after)s AND from_slot <> ''
+    FROM {StockMove} WHERE id > %(after)s AND from_slot <> ''
 ) d
 GROUP BY partner_id, product_id, place, slot, warehouse_id, order_id, transfer_id
-ON CONFLICT (product_id, slot) DO UPDATE SET quantity = warehouses_stockbalance.quantity + EXCLUDED.quantity
-"""
+ON CONFLICT (product_id, slot) DO UPDATE SET quantity = {StockBalance}.quantity + EXCLUDED.quantity
+""".format(**TABLES)
 
 # -- billing: the cash of paid orders accrued, one sealed posting per collection, as `billing.accruals` posts it --
 
 ACCRUALS = """
 CREATE TEMP TABLE vol_accrual ON COMMIT DROP AS
-SELECT nextval(pg_get_serial_sequence('billing_posting', 'id')) AS posting_id, c.*
-FROM delivery_collection c
-WHERE NOT EXISTS (SELECT 1 FROM billing_posting p WHERE p.collection_id = c.id);
+SELECT nextval(pg_get_serial_sequence('{Posting}', 'id')) AS posting_id, c.*
+FROM {Collection} c
+WHERE NOT EXISTS (SELECT 1 FROM {Posting} p WHERE p.collection_id = c.id);
 
-INSERT INTO billing_posting (id, kind, partner_id, currency, posted_at, description, collection_id, order_id, digest)
+INSERT INTO {Posting} (id, kind, partner_id, currency, posted_at, description, collection_id, order_id, digest)
 SELECT posting_id, 'accrual', partner_id, currency, collected_at + interval '4 hours',
        'Выкуп по заказу №' || order_id, id, order_id, ''
 FROM vol_accrual;
 
-INSERT INTO billing_entry (posting_id, account_id, amount, currency, partner_id, kind, order_id, city_id, at)
+INSERT INTO {Entry} (posting_id, account_id, amount, currency, partner_id, kind, order_id, city_id, at)
 SELECT a.posting_id, acc.id, CASE WHEN acc.kind = 'collected' THEN a.amount ELSE -a.amount END, a.currency,
        a.partner_id, a.kind, a.order_id, a.city_id, a.collected_at + interval '4 hours'
 FROM vol_accrual a
-JOIN billing_account acc ON acc.currency = a.currency AND acc.revenue_kind = ''
+JOIN {Account} acc ON acc.currency = a.currency AND acc.revenue_kind = ''
      AND ((acc.kind = 'collected' AND acc.partner_id IS NULL) OR (acc.kind = 'partner' AND acc.partner_id = a.partner_id));
 
-UPDATE billing_posting SET digest = {seal} WHERE id IN (SELECT posting_id FROM vol_accrual);
+UPDATE {Posting} SET digest = {seal} WHERE id IN (SELECT posting_id FROM vol_accrual);
 """
 
 
@@ -545,10 +565,7 @@ def generate(
         # the items' guard (orders migration 0010) lets only the intake's door write them; in bulk mode (a
         # superuser) the triggers are off anyway
         _execute("SELECT set_config('ketlogistic.order_door', 'intake', true)")
-        count = _execute(
-            "INSERT INTO orders_orderitem (order_id, partner_id, product_id, quantity, unit_price) "
-            "SELECT order_id, partner_id, product_id, quantity, price FROM vol_item"
-        )
+        count = _execute(ITEMS_FROM_SCRATCH)
         _execute("SELECT set_config('ketlogistic.order_door', '', true)")
         report.step("order items", started, count, out)
         started = time.perf_counter()
@@ -572,7 +589,7 @@ def generate(
             started = time.perf_counter()
             report.step(name, started, _execute(sql, params), out)
         started = time.perf_counter()
-        after = _last_id("warehouses_stockmove")
+        after = _last_id(StockMove)
         _execute(ITEM_MOVES)
         _execute("ANALYZE vol_move")
         _execute(SUPPLY)
@@ -594,7 +611,7 @@ def generate(
     started = time.perf_counter()
     with transaction.atomic(), _bulk_mode() as fast:
         # with the triggers off the seal is written here, by the same function the trigger uses
-        _execute(ACCRUALS.format(seal="billing_posting_digest(id)" if fast else "'seal'"))
+        _execute(ACCRUALS.format(seal="billing_posting_digest(id)" if fast else "'seal'", **TABLES))
         accrued = _execute("SELECT 1 FROM vol_accrual")
     report.step("accruals (ledger postings)", started, accrued, out)
 
@@ -619,7 +636,7 @@ def _charge_runs(weeks: int) -> int:
         day += timedelta(days=7)
     # the generated history of closed weeks counts as seen by their runs (as it would have been, day by day)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM delivery_collection")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {Collection._meta.db_table}")
         seen = cursor.fetchone()[0]
     BillingRun.objects.filter(week_start__lt=last).update(collections_seen=seen)
     return charged
@@ -648,7 +665,7 @@ def verify() -> list[str]:
     return check_stock_ledger() + check_ledger()
 
 
-def _last_id(table: str) -> int:
+def _last_id(model) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")
         return cursor.fetchone()[0]

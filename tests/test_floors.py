@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import transaction
 
@@ -165,3 +166,24 @@ def test_no_function_imports_a_module_of_the_project_to_dodge_a_cycle():
                     if relative or (module or "").split(".")[0] in APPS:
                         found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+def test_an_event_the_wiring_does_not_list_is_an_error_not_a_silence():
+    class Unlisted:
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="Unlisted"):
+        reactions.react(Unlisted())
+    with pytest.raises(ImproperlyConfigured, match="ROUTE_SENT_ORDR"):
+        reactions.extension("ROUTE_SENT_ORDR")
+
+
+def test_manage_py_check_reports_a_wiring_that_does_not_import_or_misses_an_extension(settings, monkeypatch):
+    assert reactions.wiring_is_complete() == []
+
+    settings.WIRING_MODULE = "ketlogistic.no_such_wiring"
+    assert [error.id for error in reactions.wiring_is_complete()] == ["core.E201"]
+
+    settings.WIRING_MODULE = "ketlogistic.wiring"
+    monkeypatch.delattr(wiring, "ROUTE_SENT_ORDER")
+    assert [error.id for error in reactions.wiring_is_complete()] == ["core.E203"]

@@ -19,7 +19,7 @@ from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.services import audit_record, notice_post
 from orders.models import Order
-from orders.workflow import FINAL_STATUSES
+from orders.statuses import FINAL_STATUSES
 
 from . import fulfilment, ledger, transfers
 from .ledger import Move

@@ -147,13 +147,6 @@ def receipt_confirm(*, actor: Actor, receipt: Receipt, counted: dict[int, tuple[
 # -- supply planning ------------------------------------------------------------------------------------------------
 
 
-def _free_stock(warehouse_id: int, partner_id: int | None = None) -> dict[int, int]:
-    rows = StockBalance.objects.filter(warehouse_id=warehouse_id, place=Place.STOCK, quantity__gt=0)
-    if partner_id:
-        rows = rows.filter(partner_id=partner_id)
-    return dict(rows.values_list("product_id", "quantity"))
-
-
 def plan_supply(*, ship_date: date, now=None, partner_ids=None) -> list[Transfer]:
     """Draft supply transfers for every city that ships on `ship_date`, with a suggested quantity per product
     (for the partners named by `partner_ids` only, when given: the ones the person planning serves).

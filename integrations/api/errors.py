@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -126,9 +126,6 @@ def database_unavailable(*, saved: bool | None) -> Response:
 def json_error(status_code: int, message: str, *, code: str | None = None, details=None) -> JsonResponse:
     """The same format outside DRF (middleware, Django's own 404s under /api/)."""
     return JsonResponse(error_body(status_code, message, code=code, details=details), status=status_code)
-
-
-HTTP_413 = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
 # -- Django's own error pages, in the API's format under /api/ (e.g. /api/v1/orders/abc/ matches no URL) ----------

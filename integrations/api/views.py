@@ -31,7 +31,7 @@ from orders import services as order_services
 from orders import workflow
 from orders.intake import orders_create_many
 from orders.models import Order, OrderAmendment, OrderHistory, OrderItem, OrderPhone
-from orders.statuses import OrderSource, OrderStatus
+from orders.statuses import FINAL_STATUSES, OrderSource, OrderStatus
 from warehouses.models import StockMove
 from warehouses.selectors import stock_rows
 
@@ -448,7 +448,7 @@ class StatusGraphApi(APIView):
                     "code": code,
                     "name_ru": ru,
                     "name_en": en,
-                    "is_final": code in workflow.FINAL_STATUSES,
+                    "is_final": code in FINAL_STATUSES,
                     "next": edges[code],
                 }
             )

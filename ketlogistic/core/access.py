@@ -13,7 +13,7 @@ Views, APIs, exports and tasks get their querysets through `scoped` and their ob
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
@@ -187,11 +187,6 @@ def can(actor: Actor, permission: str) -> bool:
 def permission_writes(permission: str) -> bool:
     """Read-only API keys hold only permissions that read (by convention: `.view`, `.export`)."""
     return not permission.endswith((".view", ".export"))
-
-
-def require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied
 
 
 def is_partner_actor(actor: Actor) -> bool:

@@ -24,6 +24,11 @@ def kick(task: Task | str, args: tuple = (), *, what: str) -> bool:
         if task not in current_app.tasks:
             # a web process imports the apps' tasks modules only when something asks: autodiscovery, once
             current_app.loader.import_default_modules()
+        if task not in current_app.tasks:
+            # a kick runs after the commit: never fail the request whose work is saved (a test proves every name
+            # the code kicks is a registered task)
+            logger.error("%s not queued: no task is named %r", what, task)
+            return False
         task = current_app.tasks[task]
     try:
         # One connection attempt, no retries (the pool's connections retry for seconds when Redis is down).

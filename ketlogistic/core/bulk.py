@@ -5,7 +5,6 @@ values the query conversion alone costs seconds. COPY streams rows instead, and 
 `INSERT … SELECT FROM unnest(arrays)` sends one parameter per column whatever the number of rows.
 """
 
-import json
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
@@ -47,7 +46,3 @@ def insert_returning(
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
         return cursor.fetchall()
-
-
-def json_text(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

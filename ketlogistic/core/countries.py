@@ -38,9 +38,5 @@ def facts(country: str) -> CountryFacts:
     return FACTS[country]
 
 
-def currency_of(country: str) -> str:
-    return FACTS[country].currency
-
-
 def zone_of(country: str) -> ZoneInfo:
     return FACTS[country].zone

@@ -1,5 +1,5 @@
 """No coupling that no import shows: billing's raw SQL names no table and compares with no status, kind, country or
-currency written into its text. Tables and columns come from the models (`billing.sql.Table`), the values from their
+currency written into its text. Tables and columns come from the models (`ketlogistic.core.sql.Table`), the values from their
 enums and the countries' registry, passed as parameters. The migrations are history and keep their literal SQL."""
 
 import ast
@@ -48,7 +48,7 @@ def test_billing_sql_names_no_table_literally():
         if match.group(0) not in fields
     ]
 
-    assert named == [], "take the table from the model: billing.sql.Table(Model, alias)"
+    assert named == [], "take the table from the model: ketlogistic.core.sql.Table(Model, alias)"
 
 
 def test_billing_sql_takes_statuses_and_kinds_as_parameters():

@@ -10,7 +10,7 @@ from ketlogistic.core.roles import Role
 from orders import workflow
 from orders.models import Order, OrderHistory
 from orders.services import order_cancel, order_send
-from orders.statuses import OrderStatus
+from orders.statuses import FINAL_STATUSES, OrderStatus
 from orders.work import order_mark_work_started
 from tests.concurrency import run_in_parallel
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order
@@ -263,7 +263,7 @@ def test_status_graph_lists_every_status_and_final_ones_are_dead_ends():
     graph = workflow.graph()
 
     assert set(graph) == set(OrderStatus.values)
-    for status in workflow.FINAL_STATUSES:
+    for status in FINAL_STATUSES:
         assert graph[status] == []
     assert graph["to_send"] == ["cancelled", "sent"]
 

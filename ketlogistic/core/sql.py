@@ -1,4 +1,4 @@
-"""Names for billing's raw SQL, taken from the models: a statement that reads another app's table imports its model,
+"""Names for raw SQL, taken from the models: a statement that reads another app's table imports its model,
 so the coupling shows in the imports, and a renamed table or field fails when the statement is built (at import),
 not in the database at the next run."""
 
