@@ -21,11 +21,11 @@ from django.utils.translation import gettext as _
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.money import round_money
+from ketlogistic.core.sql import Table
 from orders.models import Order
 from warehouses.models import WarehouseCharge
 
 from .models import Account, Charge, Entry, Posting
-from ketlogistic.core.sql import Table
 
 ZERO = Decimal("0.00")
 

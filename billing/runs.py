@@ -33,6 +33,7 @@ from ketlogistic.core.countries import Country, facts, zone_of
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.services import audit_record
+from ketlogistic.core.sql import Table
 from orders.models import Order, OrderHistory
 from orders.statuses import OrderStatus
 from orders.workflow import COURIER_KINDS, TRANSITIONS
@@ -40,7 +41,6 @@ from warehouses.models import WarehouseCharge
 
 from . import ledger
 from .models import Account, BillingRun, Charge, ChargeKind, Entry, Posting, TariffLine
-from ketlogistic.core.sql import Table
 
 
 def week_bounds(week_start: date, country: str | None = None) -> tuple[datetime, datetime]:
