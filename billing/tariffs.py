@@ -110,6 +110,21 @@ def line_for(
     return lines.order_by(F("partner_id").asc(nulls_last=True), "-effective_from").first()
 
 
+def warehouse_fee(*, partner, kind: str, day: date) -> Decimal | None:
+    """What a warehouse service (storage after the contract ended, an unscheduled return) costs a partner on a day:
+    the tariff line in force, as the weekly run charges it, so that what the partner is told and shown is what is
+    billed. Without a line (reference data not loaded) the settings' default, as the default line itself is made."""
+    line = line_for(kind=kind, country=partner.country, partner_id=partner.pk, day=day)
+    if line is not None:
+        return line.amount
+    defaults = {
+        K.STORAGE: settings.STORAGE_FEE_PER_DAY,
+        K.UNSCHEDULED_RETURN: settings.UNSCHEDULED_RETURN_FEE,
+    }
+    fee = defaults[kind].get(partner.currency)
+    return Decimal(fee) if fee else None
+
+
 def current_lines(*, country: str, partner_id: int | None, day: date) -> list[TariffLine]:
     """The lines in force on a day for a partner (its own where it has them), for the tariff page."""
     chosen: dict[tuple, TariffLine] = {}

@@ -7,7 +7,7 @@ this file tells everything a status change, an order's creation, a change of an 
 cash sets off.
 """
 
-from billing import accruals
+from billing import accruals, tariffs
 from callcenter import selectors as callcenter_selectors
 from callcenter import services as callcenter_services
 from callcenter import views as callcenter_views
@@ -60,3 +60,7 @@ CARD_PANELS = (
     callcenter_views.calling_panel,  # the calling state
 )
 UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's reliability signal
+
+# What a warehouse service costs a partner on a day (storage after the contract ended, an unscheduled return): the
+# tariff line in force, so the partner is told and shown what the weekly run bills.
+WAREHOUSE_FEE = tariffs.warehouse_fee

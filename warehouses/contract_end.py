@@ -6,17 +6,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
+from ketlogistic.core.money import format_money
 from ketlogistic.core.services import audit_record, notice_post
 from orders.models import Order
 from orders.statuses import FINAL_STATUSES
@@ -110,7 +110,10 @@ def contract_end_daily(*, today: date | None = None) -> dict[str, int]:
                             "All your goods are gathered at the main warehouse in Astana. Please collect them by "
                             "%(day)s; after that storage costs %(fee)s a day."
                         )
-                        % {"day": end.collect_by.strftime("%d.%m.%Y"), "fee": _storage_fee_text(partner)},
+                        % {
+                            "day": end.collect_by.strftime("%d.%m.%Y"),
+                            "fee": _storage_fee_text(partner, end.collect_by + timedelta(days=1)),
+                        },
                     )
                     told += 1
                 continue
@@ -119,24 +122,25 @@ def contract_end_daily(*, today: date | None = None) -> dict[str, int]:
     return {"told": told, "charged": charged}
 
 
-def _storage_fee(partner: Partner) -> Decimal | None:
-    fee = settings.STORAGE_FEE_PER_DAY.get(partner.currency)
-    return Decimal(fee) if fee else None
+def _storage_fee(partner: Partner, day: date) -> Decimal | None:
+    """A day's storage: the tariff in force that day (the wiring's WAREHOUSE_FEE, billing's tariff lines)."""
+    return reactions.extension("WAREHOUSE_FEE")(partner=partner, kind=WarehouseCharge.Kind.STORAGE, day=day)
 
 
-def _storage_fee_text(partner: Partner) -> str:
-    fee = _storage_fee(partner)
-    return f"{fee} {partner.currency}" if fee else "—"
+def _storage_fee_text(partner: Partner, day: date) -> str:
+    fee = _storage_fee(partner, day)
+    return format_money(fee, partner.currency) if fee else "—"
 
 
 def _post_storage(partner: Partner, end: ContractEnd, *, through: date) -> int:
     """One charge per day after the deadline up to `through` (each day's key makes a re-run charge once)."""
-    fee = _storage_fee(partner)
-    if not fee:
-        return 0
     posted = 0
     day = end.collect_by + timedelta(days=1)
     while day <= through:
+        fee = _storage_fee(partner, day)
+        if not fee:
+            day += timedelta(days=1)
+            continue
         _charge, created = WarehouseCharge.objects.get_or_create(
             key=f"storage:{partner.pk}:{day.isoformat()}",
             defaults={

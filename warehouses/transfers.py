@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from catalogue.models import Product
 from geography.models import City, ShippingGroup, Warehouse
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -365,16 +365,19 @@ def transfer_ship(*, actor: Actor, transfer: Transfer) -> Transfer:
 
 
 def _charge_unscheduled_return(transfer: Transfer) -> None:
-    fee = settings.UNSCHEDULED_RETURN_FEE.get(transfer.partner.currency)
+    today = timezone.localdate()
+    fee = reactions.extension("WAREHOUSE_FEE")(
+        partner=transfer.partner, kind=WarehouseCharge.Kind.UNSCHEDULED_RETURN, day=today
+    )
     if fee:
         WarehouseCharge.objects.get_or_create(
             key=f"return:transfer:{transfer.pk}",
             defaults={
                 "partner_id": transfer.partner_id,
                 "kind": WarehouseCharge.Kind.UNSCHEDULED_RETURN,
-                "amount": Decimal(fee),
+                "amount": fee,
                 "currency": transfer.partner.currency,
-                "occurred_on": timezone.localdate(),
+                "occurred_on": today,
                 "transfer": transfer,
                 "description": _("Unscheduled return %(origin)s → main warehouse, transfer №%(number)s")
                 % {"origin": transfer.origin.city.name, "number": transfer.pk},

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from geography.models import Warehouse
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Notice, Partner
+from ketlogistic.core.money import format_money
 from orders.models import Order
 from orders.services import order_send
 from tests.factories import ProductFactory, make_order, put_stock
@@ -342,3 +343,58 @@ def test_city_staff_receive_only_their_citys_transfers(partner_a, product_a, mai
             received={transfer.lines.get().pk: (1, "")},
         )
     assert Warehouse.objects.filter(pk=almaty.pk).exists() and _transit(product_a) == 1
+
+
+def _finance_prices(partner, make_user, **amounts):
+    from billing import tariffs
+    from ketlogistic.core.roles import Role
+
+    tariffs.load_default_tariffs()
+    finance = make_user(Role.FINANCE_DIRECTOR)
+    for kind, amount in amounts.items():
+        tariffs.tariff_line_add(
+            actor=finance,
+            country="KZ",
+            kind=kind,
+            partner=partner,
+            amount=Decimal(amount),
+            effective_from=date(2026, 12, 1),
+        )
+
+
+def test_an_unscheduled_return_costs_the_tariff_in_force_so_the_partner_is_shown_what_is_billed(
+    partner_a, product_a, almaty, keeper, make_user
+):
+    """An unscheduled return was priced from the settings while the weekly run bills the tariff line: once finance
+    changed the line, the partner's warehouse charges showed one fee and the bill another."""
+    _finance_prices(partner_a, make_user, unscheduled_return="6000")
+    put_stock(product_a, "Алматы", 3)
+    with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=ALMATY_TZ)):
+        returned = transfers.return_create(
+            actor=keeper, partner=partner_a, origin=almaty, lines=[(product_a, 3)]
+        )
+        transfers.transfer_ship(actor=keeper, transfer=returned)
+
+    assert WarehouseCharge.objects.get(transfer=returned).amount == Decimal("6000")
+
+
+def test_storage_after_the_contract_ended_costs_the_tariff_in_force_so_the_partner_is_told_what_is_billed(
+    partner_a, product_a, head, main, almaty, keeper, make_user
+):
+    """The partner's notice and the daily storage charges took the settings' fee while the run bills the tariff
+    line: the fee is the line in force on the day, for the notice, the charge and the bill."""
+    _finance_prices(partner_a, make_user, storage="2500")
+    put_stock(product_a, "Алматы", 4)
+    put_stock(product_a, "Астана", 6)
+    contract_end.contract_end_start(actor=head, partner=partner_a)
+    gathering = Transfer.objects.get(kind="contract_end")
+    transfers.transfer_ship(actor=keeper, transfer=gathering)
+    transfers.transfer_receive(
+        actor=keeper, transfer=gathering, photo=photo(), received={gathering.lines.get().pk: (4, "")}
+    )
+
+    assert contract_end.contract_end_daily(today=date(2026, 12, 1))["told"] == 1
+    told = Notice.objects.get(partner=partner_a, key="contract-end-gathered")
+    assert format_money(Decimal("2500"), "KZT") in told.text
+    assert contract_end.contract_end_daily(today=date(2026, 12, 12))["charged"] == 2
+    assert {charge.amount for charge in WarehouseCharge.objects.filter(kind="storage")} == {Decimal("2500")}
