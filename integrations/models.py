@@ -78,6 +78,9 @@ class WebhookEndpoint(models.Model):
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(_("URL"), max_length=500)
     secret_ciphertext = EncryptedTextField()
+    # the secret replaced by *New secret*: it still signs deliveries (a second signature) until it expires
+    previous_secret_ciphertext = EncryptedTextField(blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(_("previous secret valid until"), null=True, blank=True)
     events = ArrayField(models.CharField(max_length=40), verbose_name=_("events"))
     is_test = models.BooleanField(_("receives sandbox events"), default=False)
     is_active = models.BooleanField(_("active"), default=True)

@@ -134,7 +134,9 @@ def webhook_detail(request, endpoint_id: int):
 def webhook_rotate(request, endpoint_id: int):
     endpoint = access.get_scoped_or_404(request.user, WebhookEndpoint.objects.all(), pk=endpoint_id)
     secret = webhooks.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
-    return render(request, "integrations/webhook_secret.html", {"endpoint": endpoint, "secret": secret})
+    return render(
+        request, "integrations/webhook_secret.html", {"endpoint": endpoint, "secret": secret, "rotated": True}
+    )
 
 
 @require_POST

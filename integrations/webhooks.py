@@ -10,11 +10,19 @@ the DNS lookup too, a few KB of the answer kept). A run claims a batch of due ro
 batch's claim, so each row is rechecked as still this run's claim right before it is sent (another run may have
 claimed and sent it meanwhile), and its outcome is written back only while the row is still this run's claim.
 
-Signature: header `X-KetLogistic-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
+Signature: the Standard Webhooks scheme (https://www.standardwebhooks.com), so partners verify with the official
+libraries: `webhook-id` (the event's id, the same on every retry), `webhook-timestamp` (the attempt's unix time)
+and `webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<raw body>")>`, where the key is the
+base64-decoded part of the `whsec_…` secret. For 24 hours after *New secret* the replaced secret signs too:
+`v1,<new> v1,<old>` (the spec's space-separated list), so a receiver switches secrets without losing a message.
+This replaced the earlier `X-KetLogistic-Signature: t=…,v1=<hex>` header; `X-KetLogistic-Event-Id` and
+`X-KetLogistic-Event-Type`, which docs/API.md promises, are still sent.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -22,6 +30,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -58,7 +67,10 @@ EVENT_TYPES = {
     "call.attempted": gettext_lazy("A call to the customer was made"),
     "order.amended": gettext_lazy("An order's sum, address, goods or dates were changed"),
 }
-SIGNATURE_HEADER = "X-KetLogistic-Signature"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # the spec asks for 24–64 random bytes
+PREVIOUS_SECRET_VALID = timedelta(hours=24)  # after *New secret*, the replaced one still signs this long
+TOLERANCE_SECONDS = 300  # what the official libraries accept either side of now
 BATCH = 50
 DISABLE_AFTER = timedelta(days=1)
 # Moves that are a delivery problem, and the reason code the partner receives.
@@ -75,22 +87,75 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def new_secret() -> str:
+    """`whsec_` + standard base64 (padded) of fresh random bytes: what the official libraries read."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
-def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300, now: int | None = None) -> bool:
-    """What a receiver does (also documented in docs/API.md)."""
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a stored secret: the base64-decoded part after `whsec_`, as the spec says.
+
+    Secrets made before the Standard Webhooks scheme are `whsec_` + `secrets.token_urlsafe(32)`: 43 characters
+    of the URL-safe alphabet without padding, never valid (padded, standard-alphabet) base64, so they are told
+    apart without a migration. Their key stays what it always was, the whole string's bytes: rotating every
+    stored secret in a data migration would have cut every receiver off at the deploy, with no way to show the
+    partners their new secrets (a secret is shown once). A partner keeps such a secret, or gives the official
+    libraries its spec form `whsec_` + base64(the whole old secret) (see `spec_form`), or presses *New secret*
+    (the old one keeps signing for 24 hours).
+    """
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    if secret.startswith(SECRET_PREFIX) and encoded:
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret.encode("utf-8")  # an earlier secret: its own bytes were the key
+
+
+def spec_form(secret: str) -> str:
+    """The secret as the official libraries take it (`whsec_` + base64 of the key): itself for new secrets."""
+    return SECRET_PREFIX + base64.b64encode(signing_key(secret)).decode("ascii")
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One signature: `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`."""
+    mac = hmac.new(signing_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """`webhook-signature`: one signature per valid secret, the current one first, space-separated."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets_)
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance: int = TOLERANCE_SECONDS,
+    now: int | None = None,
+) -> bool:
+    """What a receiver does (the official libraries do the same; docs/API.md shows them)."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    msg_id, signatures = headers.get("webhook-id", ""), headers.get("webhook-signature", "")
     try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
+        timestamp = int(headers.get("webhook-timestamp", ""))
+    except ValueError:
         return False
-    if abs((now or int(time.time())) - timestamp) > tolerance:
+    if not msg_id or abs((now or int(time.time())) - timestamp) > tolerance:
         return False
-    expected = sign(secret, timestamp, body).split("v1=")[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    expected = sign(secret, msg_id, timestamp, body)
+    return any(hmac.compare_digest(expected, given) for given in signatures.split(" "))
+
+
+def signing_secrets(endpoint: WebhookEndpoint, now=None) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the replaced one for 24 h after a rotation."""
+    found = [crypto.decrypt(endpoint.secret_ciphertext)]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret_ciphertext and expires is not None and (now or timezone.now()) < expires:
+        found.append(crypto.decrypt(endpoint.previous_secret_ciphertext))
+    return found
 
 
 def order_summary(order: Order) -> dict:
@@ -274,7 +339,7 @@ def endpoint_create(
         check_outbound_url(url)
     except OutboundURLError as exc:
         raise ValidationError({"url": str(exc)}) from exc
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = new_secret()
     endpoint = WebhookEndpoint.objects.create(
         partner_id=actor.partner_id,
         url=url,
@@ -305,9 +370,17 @@ def endpoint_update(
 def endpoint_rotate_secret(*, actor: Actor, endpoint: WebhookEndpoint) -> str:
     if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
         raise PermissionDenied
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    """A new secret (shown once); the replaced one keeps signing for 24 hours, so the receiver can switch.
+
+    Rotating again within those 24 hours keeps only the secret just replaced: the one before it stops at once."""
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    secret = new_secret()
+    endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext
+    endpoint.previous_secret_expires_at = timezone.now() + PREVIOUS_SECRET_VALID
     endpoint.secret_ciphertext = crypto.encrypt(secret)
-    endpoint.save(update_fields=["secret_ciphertext"])
+    endpoint.save(
+        update_fields=["secret_ciphertext", "previous_secret_ciphertext", "previous_secret_expires_at"]
+    )
     return secret
 
 
@@ -420,6 +493,7 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
     endpoint = delivery.endpoint
     body = json.dumps(delivery.event.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     timestamp = int(time.time())
+    msg_id = str(delivery.event_id)
     status_code, error, snippet = None, "", ""
     started = time.monotonic()
     try:
@@ -432,9 +506,13 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": "KetLogistic-Webhooks/1",
-                "X-KetLogistic-Event-Id": str(delivery.event_id),
+                # Standard Webhooks: the event's id is the message id, so every retry and *Send again* of
+                # the event carries the same one (receivers dedupe on it); the timestamp is this attempt's
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature_header(signing_secrets(endpoint), msg_id, timestamp, body),
+                "X-KetLogistic-Event-Id": msg_id,  # promised by docs/API.md before webhook-id existed
                 "X-KetLogistic-Event-Type": delivery.event.type,
-                SIGNATURE_HEADER: sign(crypto.decrypt(endpoint.secret_ciphertext), timestamp, body),
             },
         )
         status_code = answer.status
