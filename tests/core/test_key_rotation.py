@@ -52,7 +52,10 @@ def _rotate(*args) -> str:
 def _store_one_of_everything(user, partner, product):
     """One value of each kind the application encrypts, made the way the application makes it."""
     make_order(partner, product=product)
-    webhooks.endpoint_create(actor=user, url="https://shop.example.kz/h", events=["order.created"])
+    endpoint, _secret = webhooks.endpoint_create(
+        actor=user, url="https://shop.example.kz/h", events=["order.created"]
+    )
+    webhooks.endpoint_rotate_secret(actor=user, endpoint=endpoint)  # the replaced secret, kept for 24 h
     connector_save(
         actor=user,
         partner=partner,
@@ -140,9 +143,10 @@ def test_rotation_finds_every_encrypted_field_without_a_list(settings, user_a, p
         for row in apps.get_model(label)._base_manager.exclude(**{name: ""}):
             with getattr(row, name).open("rb") as handle:
                 assert crypto.decrypt_bytes(handle.read()), f"{label}.{name}"
-    # the customer's and the missed caller's phones; the webhook secret, the connector's header and the two files
+    # the customer's and the missed caller's phones; the webhook's secret and its replaced one, the connector's
+    # header and the two files
     assert (
-        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 4"
+        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 5"
     )
 
 
