@@ -11,6 +11,7 @@ answers the retry with the first request's real outcome.
 The test suite runs these same functions against a live server (tests/integrations/test_api_example.py).
 """
 
+import base64
 import hashlib
 import hmac
 import json
@@ -115,17 +116,21 @@ def _retry_after(value: str | None, attempt: int) -> float:
         return _backoff(attempt)
 
 
-def verify_webhook(secret: str, signature_header: str, raw_body: bytes, tolerance_seconds: int = 300) -> bool:
-    """X-KetLogistic-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>."""
+def verify_webhook(secret: str, headers: dict, raw_body: bytes, tolerance_seconds: int = 300) -> bool:
+    """Standard Webhooks (https://www.standardwebhooks.com) with the standard library only; the official
+    `standardwebhooks` package does the same: `Webhook(secret).verify(raw_body, headers)`."""
+    headers = {name.lower(): value for name, value in headers.items()}
     try:
-        parts = dict(item.split("=", 1) for item in signature_header.split(","))
-        timestamp = int(parts["t"])
+        msg_id, timestamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+        signatures = headers["webhook-signature"].split(" ")
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except (KeyError, ValueError):
         return False
     if abs(time.time() - timestamp) > tolerance_seconds:
         return False  # an old message replayed
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + raw_body, hashlib.sha256).digest()
+    expected = "v1," + base64.b64encode(mac).decode()
+    return any(hmac.compare_digest(expected, signature) for signature in signatures)
 
 
 if __name__ == "__main__":

@@ -57,11 +57,6 @@ def test_the_documented_client_creates_follows_and_cancels(live_server, referenc
     assert cancel_status == 409
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/examples/crm_client.py still checks the replaced X-KetLogistic-Signature scheme: its Standard "
-    "Webhooks verify_webhook(secret, headers, raw_body) is in the stdhooks report; drop this mark with it",
-)
 def test_the_documented_signature_check_accepts_ours():
     body = json.dumps({"id": "evt", "type": "order.created"}).encode()
     secret, at = webhooks.new_secret(), int(time.time())
