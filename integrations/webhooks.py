@@ -15,8 +15,10 @@ libraries: `webhook-id` (the event's id, the same on every retry), `webhook-time
 and `webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<raw body>")>`, where the key is the
 base64-decoded part of the `whsec_…` secret. For 24 hours after *New secret* the replaced secret signs too:
 `v1,<new> v1,<old>` (the spec's space-separated list), so a receiver switches secrets without losing a message.
-This replaced the earlier `X-KetLogistic-Signature: t=…,v1=<hex>` header; `X-KetLogistic-Event-Id` and
-`X-KetLogistic-Event-Type`, which docs/API.md promises, are still sent.
+The earlier `X-KetLogistic-Signature: t=…,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` header is still sent
+beside it (`legacy_signature`, the current secret only), so receivers built on it keep working after the upgrade
+instead of refusing every event until the endpoint is switched off; docs/API.md calls it deprecated.
+`X-KetLogistic-Event-Id` and `X-KetLogistic-Event-Type`, which docs/API.md promises, are still sent.
 """
 
 from __future__ import annotations
@@ -121,6 +123,12 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One signature: `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`."""
     mac = hmac.new(signing_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def legacy_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The earlier, deprecated scheme: `t=<unix time>,v1=<hex HMAC-SHA256(secret as text, "<t>.<raw body>")>`."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
 
 
 def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -497,6 +505,7 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
     status_code, error, snippet = None, "", ""
     started = time.monotonic()
     try:
+        secrets_now = signing_secrets(endpoint)
         answer = outbound.request(
             "POST",
             endpoint.url,
@@ -510,7 +519,9 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
                 # the event carries the same one (receivers dedupe on it); the timestamp is this attempt's
                 "webhook-id": msg_id,
                 "webhook-timestamp": str(timestamp),
-                "webhook-signature": signature_header(signing_secrets(endpoint), msg_id, timestamp, body),
+                "webhook-signature": signature_header(secrets_now, msg_id, timestamp, body),
+                # deprecated: receivers built before the Standard Webhooks scheme verify this one
+                "X-KetLogistic-Signature": legacy_signature(secrets_now[0], timestamp, body),
                 "X-KetLogistic-Event-Id": msg_id,  # promised by docs/API.md before webhook-id existed
                 "X-KetLogistic-Event-Type": delivery.event.type,
             },

@@ -44,7 +44,6 @@ def test_a_delivery_verifies_with_the_official_standardwebhooks_library(user_a, 
     assert payload["type"] == "order.created"
     assert request["headers"]["webhook-id"] == payload["id"]
     assert request["headers"]["webhook-signature"].startswith("v1,")
-    assert "X-KetLogistic-Signature" not in request["headers"]  # the old scheme is replaced
     assert not _verifies(webhooks.new_secret(), request)
 
 
@@ -162,3 +161,22 @@ def test_the_cabinet_shows_a_rotated_secret_whole_once_in_whsec_form(client_a, u
     assert crypto.decrypt(endpoint.secret_ciphertext) == secret
     assert 'data-testid="rotation"' in page.content.decode()
     assert secret not in client_a.get(reverse("integrations:webhook", args=[endpoint.pk])).content.decode()
+
+
+def test_receivers_built_on_the_earlier_signature_keep_verifying_after_the_upgrade(
+    user_a, partner_a, product_a
+):
+    """Removing the earlier header at the upgrade would have made every existing receiver refuse every event until
+    its endpoint was switched off a day later: it is still sent (deprecated), with the current secret."""
+    import hashlib
+    import hmac
+
+    with Recorder() as receiver:
+        _endpoint, secret, request = _deliver_one(user_a, partner_a, product_a, receiver)
+
+    header = request["headers"]["X-KetLogistic-Signature"]
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(
+        secret.encode(), f"{parts['t']}.".encode() + request["body"], hashlib.sha256
+    ).hexdigest()
+    assert parts["v1"] == expected and parts["t"] == request["headers"]["webhook-timestamp"]
