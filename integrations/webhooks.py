@@ -33,7 +33,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -51,6 +51,7 @@ from ketlogistic.core.broker import kick
 from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.models import Partner
 from ketlogistic.core.services import notice_post
+from ketlogistic.core.times import utc_rfc3339
 from orders.amendments import OrderAmended
 from orders.models import Order
 from orders.workflow import OrderMoved, OrdersCreated
@@ -82,6 +83,16 @@ PROBLEM_ACTIONS = {
     "close_not_reached": "not_reached",
     "post_returned": "returned_by_post",
 }
+
+
+class PayloadEncoder(DjangoJSONEncoder):
+    """Event payloads as JSON: every time as RFC 3339 UTC with `Z` (`utc_rfc3339`, as the API writes them), dates as
+    `YYYY-MM-DD`, sums as text."""
+
+    def default(self, o):
+        if isinstance(o, datetime):
+            return utc_rfc3339(o)
+        return super().default(o)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -172,7 +183,7 @@ def order_summary(order: Order) -> dict:
         "id": order.pk,
         "external_id": order.external_id,
         "status": order.status,
-        "status_changed_at": order.status_changed_at.isoformat() if order.status_changed_at else None,
+        "status_changed_at": utc_rfc3339(order.status_changed_at),
         "city": order.city.name if order.city_id else None,
         "delivery_kind": order.delivery_kind,
         "cod_amount": str(order.cod_amount),
@@ -186,7 +197,7 @@ def record_events(items: list[tuple]) -> list[uuid.UUID]:
     if not items:
         return []
     now = timezone.now()
-    stamp = timezone.localtime(now).isoformat()
+    stamp = utc_rfc3339(now)
     partners = {partner_id for partner_id, *_rest in items}
     endpoints = list(WebhookEndpoint.objects.filter(partner_id__in=partners, is_active=True))
     events, deliveries = [], []
@@ -197,7 +208,7 @@ def record_events(items: list[tuple]) -> list[uuid.UUID]:
             "type": type_,
             "created_at": stamp,
             "livemode": not is_test,
-            "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+            "data": json.loads(json.dumps(data, cls=PayloadEncoder)),
         }
         events.append(
             (event_id, partner_id, type_, order.pk if order is not None else None, payload, is_test, now)
@@ -297,7 +308,7 @@ def on_order_amended(amended: OrderAmended) -> None:
         "changes": changes,
         "reason": amendment.reason,
         "source": amendment.source,
-        "amended_at": amendment.at.isoformat(),
+        "amended_at": utc_rfc3339(amendment.at),
     }
     record_events([(order.partner_id, "order.amended", data, order, order.is_test)])
 
@@ -309,8 +320,8 @@ def on_call_attempt(attempted: CallAttempted) -> None:
     data = {
         "order": order_summary(order),
         "outcome": attempt.outcome,
-        "attempt_at": attempt.started_at.isoformat(),
-        "next_call_at": attempt.next_call_at.isoformat() if attempt.next_call_at else None,
+        "attempt_at": utc_rfc3339(attempt.started_at),
+        "next_call_at": utc_rfc3339(attempt.next_call_at),
     }
     items = [(order.partner_id, "call.attempted", data, order, order.is_test)]
     if attempt.outcome in ("no_answer", "busy", "wrong_number"):
@@ -404,11 +415,11 @@ def endpoint_send_test(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookEve
             {
                 "id": str(event.id),
                 "type": "ping",
-                "created_at": now,
+                "created_at": utc_rfc3339(now),
                 "livemode": not endpoint.is_test,
                 "data": {},
             },
-            cls=DjangoJSONEncoder,
+            cls=PayloadEncoder,
         )
     )
     event.save()

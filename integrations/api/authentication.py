@@ -3,18 +3,22 @@ from rest_framework import authentication, exceptions
 
 from integrations.api_keys import ApiKeyActor, authenticate_key
 
+# The header's schemes, each taking the same key by the same rules: `Api-Key` (ours) and `Bearer` (what generated
+# clients and most HTTP libraries send). Any other scheme, or none, is not a key: the answer is 401.
+KEYWORDS = ("Api-Key", "Bearer")
+
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Api-Key <key>`."""
+    """`Authorization: Api-Key <key>` or `Authorization: Bearer <key>`."""
 
-    keyword = "Api-Key"
+    keywords = KEYWORDS
 
     def authenticate(self, request):
         header = request.headers.get("Authorization", "")
         if not header:
             return None
         keyword, _sep, value = header.partition(" ")
-        if keyword.lower() != self.keyword.lower():
+        if keyword.lower() not in {known.lower() for known in self.keywords}:
             return None
         key = authenticate_key(value)
         if key is None:
@@ -22,4 +26,4 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return ApiKeyActor(key), key
 
     def authenticate_header(self, request):
-        return self.keyword
+        return ", ".join(self.keywords)  # WWW-Authenticate: both challenges

@@ -5,6 +5,7 @@ shape the output."""
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db.models import DateTimeField
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
@@ -13,10 +14,20 @@ from rest_framework import serializers
 from callcenter.models import Outcome
 from catalogue.models import Product
 from ketlogistic.core.money import MAX_MONEY, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, parse_money
+from ketlogistic.core.times import utc_rfc3339
 from orders import intake
 from orders.statuses import DeliveryKind, OrderStatus
 
 from ..sandbox import ACTIONS as SANDBOX_ACTIONS
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """Every time the API answers with: RFC 3339 in UTC with `Z` (`ketlogistic.core.times.utc_rfc3339`), whatever
+    time zone is active (DRF's own field would write the current zone's offset). Still `format: date-time` in the
+    schema; the fields are output only (inputs such as `updated_since` take any offset)."""
+
+    def to_representation(self, value):
+        return utc_rfc3339(value) if value else None
 
 
 class SumField(serializers.DecimalField):
@@ -145,7 +156,7 @@ class OrderOutSerializer(serializers.Serializer):
     is_test = serializers.BooleanField()
     status = serializers.ChoiceField(choices=OrderStatus.choices)
     status_name = serializers.CharField(source="get_status_display")
-    status_changed_at = serializers.DateTimeField()
+    status_changed_at = UtcDateTimeField()
     customer_name = serializers.CharField()
     phones = serializers.SerializerMethodField(help_text=_("Masked: +7 *** *** 45 67"))
     city = CityOutSerializer()
@@ -158,9 +169,9 @@ class OrderOutSerializer(serializers.Serializer):
     comment = serializers.CharField()
     requested_delivery_date = serializers.DateField(allow_null=True)
     delivery_date = serializers.DateField(allow_null=True)
-    work_available_from = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    work_available_from = UtcDateTimeField()
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_phones(self, order) -> list[str]:
@@ -173,7 +184,7 @@ class ChangeSerializer(serializers.Serializer):
 
 
 class HistoryOutSerializer(serializers.Serializer):
-    at = serializers.DateTimeField()
+    at = UtcDateTimeField()
     action = serializers.CharField(
         help_text=_(
             "A move of the status graph (`/statuses/`), `create`, or `amend`: the order's data changed"
@@ -244,6 +255,11 @@ class AdvanceInSerializer(serializers.Serializer):
 
 
 class ProductSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        DateTimeField: UtcDateTimeField,
+    }
+
     price = SumField(required=False, allow_null=True)
 
     class Meta:
@@ -307,7 +323,7 @@ class StockRowSerializer(serializers.Serializer):
 
 class StockMoveSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    at = serializers.DateTimeField()
+    at = UtcDateTimeField()
     sku = serializers.CharField(source="product.sku")
     quantity = serializers.IntegerField()
     kind = serializers.CharField()
@@ -329,7 +345,7 @@ class BalanceSerializer(serializers.Serializer):
 
 class BalanceEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    at = serializers.DateTimeField()
+    at = UtcDateTimeField()
     kind = serializers.CharField(
         help_text="cod, refusal_fee, payout, or a charge: order_fee, packaging, "
         "cod_courier, cod_post, distance, refusal_transport, storage, …"

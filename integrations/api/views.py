@@ -85,16 +85,29 @@ def errors(*codes: int) -> dict:
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):
+    """The key in either form the header takes: `ApiKey` (`Authorization: Api-Key <key>`) or `Bearer` (an `http`
+    bearer scheme, which generated clients fill in as `Authorization: Bearer <key>`); either one is enough."""
+
     target_class = "integrations.api.authentication.ApiKeyAuthentication"
-    name = "ApiKey"
+    name = ["ApiKey", "Bearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{name: []} for name in self.name]  # one or the other, not both
 
     def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Authorization: Api-Key kl_live_…` (sandbox keys start with `kl_test_`)",
-        }
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Authorization: Api-Key kl_live_…` (sandbox keys start with `kl_test_`)",
+            },
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "`Authorization: Bearer kl_live_…`: the same key as with `Api-Key`",
+            },
+        ]
 
 
 class HasPermission(permissions.BasePermission):

@@ -349,7 +349,9 @@ INTEGRATIONS_WEBHOOK_CLAIM_SECONDS = env_int("INTEGRATIONS_WEBHOOK_CLAIM_SECONDS
 SPECTACULAR_SETTINGS = {
     "TITLE": "KetLogistic API",
     "DESCRIPTION": "REST API for partner CRMs: orders, statuses, products (and stock and balance as they come). "
-    "Authenticate with `Authorization: Api-Key <key>`; keys are created in the cabinet under Integrations.",
+    "Authenticate with `Authorization: Api-Key <key>` or `Authorization: Bearer <key>`; keys are created in the "
+    "cabinet under Integrations. Times are RFC 3339 in UTC with `Z` and six fractional digits "
+    "(`2026-12-07T05:58:00.000000Z`); dates are `YYYY-MM-DD`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
