@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .excel import COLUMNS, PER_LINE_FIELDS
 from .models import PullConnector
-from .webhooks import EVENT_TYPES
+from .webhooks import EVENT_TYPES, LOGGED_EVENT_TYPES
 
 
 class ApiKeyForm(forms.Form):
@@ -28,6 +28,37 @@ class WebhookEditForm(forms.Form):
         label=_("Events"), choices=list(EVENT_TYPES.items()), widget=forms.CheckboxSelectMultiple
     )
     is_active = forms.BooleanField(label=_("Active"), required=False)
+
+
+class DeliveryLogFilter(forms.Form):
+    """The delivery log's filters (GET): an event type, our order's number, the partner's own order id."""
+
+    event = forms.ChoiceField(
+        label=_("Event"),
+        choices=(),
+        required=False,
+        error_messages={"invalid_choice": _("There is no event “%(value)s”: choose one from the list.")},
+    )
+    order = forms.IntegerField(
+        label=_("Order №"),
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={
+            name: _("An order number is a whole number from 1 up, such as 1834.")
+            for name in ("invalid", "min_value", "max_value")
+        },
+    )
+    external_id = forms.CharField(
+        label=_("Your order id"),
+        required=False,
+        max_length=64,
+        error_messages={"max_length": _("Your order id is at most 64 characters long.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["event"].choices = [("", _("Any event"))] + [(name, name) for name in LOGGED_EVENT_TYPES]
 
 
 class ExcelUploadForm(forms.Form):

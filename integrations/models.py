@@ -119,7 +119,11 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["partner", "-created_at"], name="webhook_event_partner")]
+        indexes = [
+            models.Index(fields=["partner", "-created_at"], name="webhook_event_partner"),
+            # the delivery log filtered by event type (a rare one, such as ping, among many)
+            models.Index(fields=["partner", "type", "-created_at"], name="webhook_event_partner_type"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"

@@ -3,23 +3,28 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from ketlogistic.core import access
+from ketlogistic.core.actors import Actor
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.excel import XLSX_CONTENT_TYPE
 from ketlogistic.core.forms import errors_to_form
 from ketlogistic.core.models import Partner
+from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 
 from . import api_keys, connectors, excel, services, webhooks
 from .forms import (
     ApiKeyForm,
     ConnectorForm,
+    DeliveryLogFilter,
     ExcelUploadForm,
     MappingForm,
     WebhookEditForm,
@@ -31,9 +36,14 @@ from .models import (
     ExcelImport,
     ExcelMapping,
     PullConnector,
+    WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookEvent,
 )
+
+DELIVERY_LOG_PAGE = 50
+ORDER_CARD_EVENTS = 20
 
 
 @permission_required("integrations.view")
@@ -120,12 +130,66 @@ def webhook_detail(request, endpoint_id: int):
         webhooks.endpoint_update(actor=request.user, endpoint=endpoint, **form.cleaned_data)
         messages.success(request, _("Saved."))
         return redirect("integrations:webhook", endpoint_id=endpoint.pk)
-    deliveries = Paginator(
-        WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id"), 50
-    ).get_page(request.GET.get("page"))
+    log_filter = DeliveryLogFilter(request.GET or None)
+    deliveries = _delivery_log(endpoint, log_filter)
+    if log_filter.is_bound and not log_filter.is_valid():
+        messages.error(
+            request, _("The filters are not valid; the log shows nothing until they are corrected.")
+        )
+    try:
+        page = keyset_paginate(
+            deliveries,
+            ordering=["-id"],
+            cursor=request.GET.get("cursor") or None,
+            page_size=DELIVERY_LOG_PAGE,
+        )
+    except InvalidCursor:  # a cursor edited by hand or cut short: the first page, with the same filters
+        query = request.GET.copy()
+        query.pop("cursor", None)
+        url = reverse("integrations:webhook", args=[endpoint.pk])
+        return redirect(f"{url}?{query.urlencode()}" if query else url)
     return render(
-        request, "integrations/webhook_detail.html", {"endpoint": endpoint, "form": form, "page": deliveries}
+        request,
+        "integrations/webhook_detail.html",
+        {"endpoint": endpoint, "form": form, "log_filter": log_filter, "page": page},
     )
+
+
+def _delivery_log(endpoint: WebhookEndpoint, log_filter: DeliveryLogFilter):
+    """The endpoint's deliveries the filters ask for (none while they are not valid), each with its event and every
+    attempt in two queries for the whole page. Indexed: the endpoint's deliveries by id, events by order and by
+    partner and type, orders by external id."""
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint)
+    if log_filter.is_bound:
+        if not log_filter.is_valid():
+            return deliveries.none()
+        wanted = log_filter.cleaned_data
+        if wanted["event"]:
+            deliveries = deliveries.filter(event__type=wanted["event"])
+        if wanted["order"]:
+            deliveries = deliveries.filter(event__order_id=wanted["order"])
+        if wanted["external_id"].strip():
+            deliveries = deliveries.filter(event__order__external_id=wanted["external_id"].strip())
+    return deliveries.select_related("event").prefetch_related(
+        Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("-at", "-id"))
+    )
+
+
+def webhook_panel(order, actor: Actor):
+    """The order card's webhook panel (the wiring's CARD_PANELS): the events sent for the order, each with its
+    deliveries' state, for those who manage the partner's webhooks."""
+    if not access.can(actor, "webhooks.manage"):
+        return None
+    events = list(
+        access.scoped(actor, WebhookEvent.objects.filter(order=order))
+        .order_by("-created_at")
+        .prefetch_related(
+            Prefetch("deliveries", queryset=WebhookDelivery.objects.select_related("endpoint").order_by("id"))
+        )[:ORDER_CARD_EVENTS]
+    )
+    if not events:
+        return None
+    return "integrations/includes/webhook_panel.html", {"events": events, "order": order}
 
 
 @never_cache

@@ -70,6 +70,10 @@ EVENT_TYPES = {
     "call.attempted": gettext_lazy("A call to the customer was made"),
     "order.amended": gettext_lazy("An order's sum, address, goods or dates were changed"),
 }
+# *Send a test event* sends `ping` to one endpoint whatever it subscribed to (`endpoint_send_test`): never
+# subscribable, but in the delivery log like any other event.
+PING = "ping"
+LOGGED_EVENT_TYPES = {**EVENT_TYPES, PING: gettext_lazy("A test event (Send a test event)")}
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the spec asks for 24–64 random bytes
 PREVIOUS_SECRET_VALID = timedelta(hours=24)  # after *New secret*, the replaced one still signs this long
@@ -409,12 +413,12 @@ def endpoint_send_test(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookEve
     if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
         raise PermissionDenied
     now = timezone.now()
-    event = WebhookEvent(partner_id=endpoint.partner_id, type="ping", is_test=endpoint.is_test, payload={})
+    event = WebhookEvent(partner_id=endpoint.partner_id, type=PING, is_test=endpoint.is_test, payload={})
     event.payload = json.loads(
         json.dumps(
             {
                 "id": str(event.id),
-                "type": "ping",
+                "type": PING,
                 "created_at": utc_rfc3339(now),
                 "livemode": not endpoint.is_test,
                 "data": {},

@@ -15,6 +15,7 @@ from callcenter.events import CallAttempted
 from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
 from delivery.events import CollectionsSettled
+from integrations import views as integrations_views
 from integrations import webhooks
 from orders.amendments import OrderAmended
 from orders.workflow import OrderMoved, OrdersCreated
@@ -58,6 +59,7 @@ TIMELINE_PROVIDERS = (
 CARD_PANELS = (
     delivery_selectors.post_panel,  # the post parcel
     callcenter_views.calling_panel,  # the calling state
+    integrations_views.webhook_panel,  # the webhook events sent for the order, and their delivery state
 )
 UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's reliability signal
 
