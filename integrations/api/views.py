@@ -142,11 +142,32 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
         ]
 
 
+def order_links(*operation_ids: str) -> dict:
+    """OpenAPI links from an answer that is an order (`OrderOut`) to the operations on that order, by its `id`:
+    generated clients and stateful tests (schemathesis) follow them."""
+    return {
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {"order_id": "$response.body#/id"},
+            "description": "The order just answered, by its `id`",
+        }
+        for operation_id in operation_ids
+    }
+
+
 class PartnerApiSchema(AutoSchema):
-    """Every key-authenticated operation declares `Retry-After` on its 429 and 503 (`errors`)."""
+    """Every key-authenticated operation declares `Retry-After` on its 429 and 503 (`errors`), and the OpenAPI
+    links of its view's `response_links` ({method: {status: links}})."""
 
     def get_override_parameters(self):
         return [*super().get_override_parameters(), RETRY_AFTER]
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        links = getattr(self.view, "response_links", {}).get(self.method, {})
+        for status_code, response_links in links.items():
+            operation["responses"][str(status_code)]["links"] = response_links
+        return operation
 
 
 class HasPermission(permissions.BasePermission):
@@ -244,6 +265,7 @@ def _detail(order_id) -> dict:
 
 class OrderListCreateApi(PartnerApi):
     permissions_by_method = {"GET": "orders.view", "POST": "orders.create"}
+    response_links = {"POST": {201: order_links("orders_retrieve", "orders_history", "orders_cancel")}}
 
     @extend_schema(
         operation_id="orders_list",
@@ -439,6 +461,7 @@ class OrderHistoryApi(PartnerApi):
 
 class OrderCancelApi(PartnerApi):
     permissions_by_method = {"POST": "orders.create"}
+    response_links = {"POST": {200: order_links("orders_retrieve", "orders_history")}}
 
     @extend_schema(
         operation_id="orders_cancel",

@@ -185,3 +185,27 @@ def test_a_list_parameter_is_taken_repeated_as_generated_clients_send_it(api_a):
     assert found("status=calling&status=to_send") == ["R-1"]
     assert found("status=calling&status=paid") == []
     assert api_a.get("/api/v1/orders/?status=to_send&status=bogus").status_code == 400
+
+
+def test_a_created_order_links_to_the_operations_on_it(schema):
+    """OpenAPI links by the answer's `id` (followed by the stateful run in tests/test_api_fuzz.py)."""
+    operations = {operation["operationId"]: operation for _path, _method, operation in _operations(schema)}
+
+    def links(operation_id, code):
+        return {
+            name: (link["operationId"], link["parameters"])
+            for name, link in operations[operation_id]["responses"][code]["links"].items()
+        }
+
+    by_id = {"order_id": "$response.body#/id"}
+    assert links("orders_create", "201") == {
+        name: (name, by_id) for name in ("orders_retrieve", "orders_history", "orders_cancel")
+    }
+    assert links("orders_cancel", "200") == {
+        name: (name, by_id) for name in ("orders_retrieve", "orders_history")
+    }
+    for operation_id, _code in (("orders_create", "201"), ("orders_cancel", "200")):
+        for target, _parameters in links(operation_id, _code).values():
+            assert "/{order_id}/" in next(
+                path for path, _m, op in _operations(schema) if op["operationId"] == target
+            )
