@@ -26,7 +26,8 @@ Checks not run, and why:
   Excel, API and connectors reads "12 500", "2", 25.11.2026 — so a schema-invalid body may rightly be accepted,
   and a schema-valid one rightly refused for business reasons (unknown SKU or city, a cancelled order).
   What must hold for every input is no 5xx and a documented answer, which the checks above prove.
-* `use_after_free`, `ensure_resource_availability`, stateful links: the API has no DELETE and no links.
+* `use_after_free`, `ensure_resource_availability`: the API has no DELETE. The links (create → read, history,
+  cancel; cancel → read, history) are followed by the stateful run below with the same checks.
 * `ignored_auth`: authentication is proven in tests/integrations/test_api_orders.py::test_authentication_errors
   (the coverage phase still sends requests without and with a broken key, and they must answer 401 as
   documented).
@@ -39,7 +40,7 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -94,9 +95,10 @@ def world(db, same_connection, partner_a, product_a, monkeypatch):
     }
 
 
-def _aim(case, world) -> None:
+def _aim(case, world, *, stateful: bool = False) -> None:
     """A fresh valid Idempotency-Key each time; every other valid case also gets real ids, and orders a fresh
-    number and a known city, SKU and phone."""
+    number and a known city, SKU and phone. In a stateful run every valid order is aimed, and the ids are the
+    ones the links carry."""
     world["aimed"][0] += 1
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and VALID_KEY.fullmatch(key) and len(key) < 240:
@@ -105,10 +107,10 @@ def _aim(case, world) -> None:
         case.headers["Idempotency-Key"] = f"{key}-{world['aimed'][0]}"
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
         return
-    if world["aimed"][0] % 2:
+    if world["aimed"][0] % 2 and not stateful:
         return
     sandbox = "/sandbox/" in case.operation.path
-    for name in ("order_id", "product_id"):
+    for name in ("order_id", "product_id") if not stateful else ():
         if isinstance((case.path_parameters or {}).get(name), int):
             case.path_parameters[name] = world["sandbox_order_id" if sandbox else name]
     if case.operation.path not in ("/api/v1/orders/", "/api/v1/orders/bulk/") or case.method != "POST":
@@ -144,3 +146,65 @@ def test_every_operation_answers_as_documented(case, world):
     key = world["test_key"] if "/sandbox/" in case.operation.path else world["live_key"]
 
     case.call_and_validate(headers={"Authorization": f"Api-Key {key}"}, checks=CHECKS)
+
+
+STATEFUL_STEPS = 8
+STATEFUL_EXAMPLES = 30
+
+
+def test_the_links_hold_statefully(world):
+    """schemathesis's stateful run along the schema's OpenAPI links: an order created (201) is read, its history
+    read and it is cancelled by the `id` its answer carries, and a cancelled order read again, with the checks of
+    every single call. At least one create → read scenario must happen, or the links were never followed."""
+    created, followed = set(), set()
+
+    class Workflow(schema.as_state_machine()):
+        # Each scenario from the same data: its writes rolled back and the same fresh keys and numbers, so that
+        # hypothesis, replaying a scenario, gets the same answers (else: FlakyStrategyDefinition).
+        def setup(self):
+            world["aimed"][0] = 0
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+
+        def before_call(self, case):
+            _aim(case, world, stateful=True)
+            if (case.method, case.operation.path) == ("POST", "/api/v1/orders/"):
+                # the links start from a created order: a valid one each time, whatever was generated
+                case.body = {
+                    "external_id": f"LINK-{world['aimed'][0]}",
+                    "customer_name": "Айдана",
+                    "phone": "+7 701 123 45 67",
+                    "city": "Алматы",
+                    "address": "пр. Абая, 1",
+                    "items": [{"sku": "A-1", "quantity": 1}],
+                }
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Api-Key {world['live_key']}"}}
+
+        def after_call(self, response, case):
+            if (case.method, case.operation.path, response.status_code) == ("POST", "/api/v1/orders/", 201):
+                created.add(response.json()["id"])
+            elif (case.path_parameters or {}).get("order_id") in created and response.status_code == 200:
+                followed.add((case.method, case.operation.path))
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=STATEFUL_STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert followed >= {
+        ("GET", "/api/v1/orders/{order_id}/"),
+        ("GET", "/api/v1/orders/{order_id}/history/"),
+        ("POST", "/api/v1/orders/{order_id}/cancel/"),
+    }

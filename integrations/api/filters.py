@@ -137,6 +137,25 @@ def parameters(filterset_class) -> list[OpenApiParameter]:
     return result
 
 
+def joined_lists(filterset_class, query_params):
+    """The query with each list parameter's repeated values (`status=sent&status=paid`, as generated clients send
+    an array) read as the one comma-separated value the schema describes (`status=sent,paid`); either form, or
+    both at once, name the same statuses."""
+    names = [
+        name
+        for name, filter_ in filterset_class.base_filters.items()
+        if isinstance(filter_, ChoicesFilter) and filter_.extra.get("many")
+    ]
+    if not any(len(query_params.getlist(name)) > 1 for name in names):
+        return query_params
+    data = query_params.copy()
+    for name in names:
+        values = data.getlist(name)
+        if len(values) > 1:
+            data[name] = ",".join(values)
+    return data
+
+
 # -- the lists -------------------------------------------------------------------------------------------------------
 
 

@@ -38,7 +38,9 @@ from rest_framework.response import Response
 from ..models import IdempotencyRecord
 from .errors import database_unavailable, json_error
 
-KEEP_FOR = timedelta(hours=48)
+# How long a stored reply is replayed: the one number of the code, the schema's texts and the docs.
+KEEP_HOURS = 48
+KEEP_FOR = timedelta(hours=KEEP_HOURS)
 # The connection to PostgreSQL lost (a restart, a failover, a terminated backend): the transaction is gone.
 CONNECTION_LOST = (OperationalError, InterfaceError)
 MAX_KEY_LENGTH = 255
@@ -122,7 +124,7 @@ def idempotent(method):
                     )
                 record = IdempotencyRecord.objects.filter(**scope).first()
                 if record is not None and record.created_at < timezone.now() - KEEP_FOR:
-                    # kept its 48 hours: the key is new again, whether or not the purge has run yet (its row
+                    # kept its KEEP_HOURS: the key is new again, whether or not the purge has run yet (its row
                     # makes way under the key's lock, and comes back if this request stores nothing)
                     record.delete()
                     record = None

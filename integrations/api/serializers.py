@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import DateTimeField
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
@@ -78,6 +79,27 @@ class DeliveryKindInSchema(OpenApiSerializerFieldExtension):
         return {"type": "string", "enum": list(intake.delivery_kind_names())}
 
 
+class CityInField(serializers.Field):
+    """A city as the intake takes it: its id (a number) or any of its names (`orders.intake.CityDirectory`)."""
+
+
+class CityInSchema(OpenApiSerializerFieldExtension):
+    """`city` in the schema: an integer id or a name, as `oneOf` (generated clients type it `int | str`)."""
+
+    target_class = CityInField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "description": "A city id from the reference list"},
+                {"type": "string", "minLength": 1, "maxLength": 100, "description": "A city name"},
+            ]
+        }
+
+
+PHONE_RULE = _("One of `phone` and `phones` is required (`phones` when both are sent).")
+
+
 class OrderItemInSerializer(serializers.Serializer):
     """One item of an order, as the intake takes it (`orders.intake.ITEM_FIELDS`)."""
 
@@ -98,13 +120,22 @@ class OrderInSerializer(serializers.Serializer):
         max_length=intake.EXTERNAL_ID_MAX_LENGTH, help_text=_("Your own order id: never makes a second order")
     )
     customer_name = serializers.CharField(max_length=intake.CUSTOMER_NAME_MAX_LENGTH)
+    # Either one is required (`PHONE_RULE`): said in the descriptions, both optional in the schema, since generated
+    # clients do not take an `anyOf` of required sets on an object; the intake refuses an order without either.
     phone = serializers.CharField(
-        max_length=40, required=False, help_text=_("+7 701 123 45 67, 8 701 …, +996 555 …: any usual form")
+        max_length=40,
+        required=False,
+        help_text=format_lazy(
+            "{} {}", _("+7 701 123 45 67, 8 701 …, +996 555 …: any usual form"), PHONE_RULE
+        ),
     )
     phones = serializers.ListField(
-        child=serializers.CharField(max_length=40), required=False, max_length=intake.MAX_PHONES
+        child=serializers.CharField(max_length=40),
+        required=False,
+        max_length=intake.MAX_PHONES,
+        help_text=PHONE_RULE,
     )
-    city = serializers.CharField(max_length=100, help_text=_("A city id or name from the reference list"))
+    city = CityInField(help_text=_("A city id or name from the reference list"))
     address = serializers.CharField(max_length=intake.ADDRESS_MAX_LENGTH)
     distance_km = serializers.DecimalField(
         max_digits=len(str(intake.DISTANCE_KM_MAX)) + intake.DISTANCE_KM_PLACES,
@@ -300,13 +331,87 @@ class StatusGraphSerializer(serializers.Serializer):
 
 
 class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
+    """Every error answer's body (`integrations.api.errors.error_body`)."""
+
+    code = serializers.CharField(
+        help_text=_("Machine-readable: validation_error, not_found, order_exists, …")
+    )
     message = serializers.CharField()
-    details = serializers.JSONField(required=False)
+    details = serializers.DictField(
+        required=False,
+        help_text=_("What the error is about, when there is more to say: e.g. field → reasons"),
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+class OrderExistsDetailsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = OrderOutSerializer()
+
+
+class OrderExistsErrorBodySerializer(ErrorBodySerializer):
+    """The error body, with `details` of `order_exists`."""
+
+    details = OrderExistsDetailsSerializer(
+        required=False, help_text=_("With `order_exists`: the order that has this external_id")
+    )
+
+
+class OrderExistsErrorSerializer(serializers.Serializer):
+    error = OrderExistsErrorBodySerializer()
+
+
+class NotAllowedDetailsSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    action = serializers.CharField(required=False, allow_null=True)
+
+
+class NotAllowedErrorBodySerializer(ErrorBodySerializer):
+    """The error body, with `details` of `not_allowed`."""
+
+    details = NotAllowedDetailsSerializer(
+        required=False, help_text=_("With `not_allowed`: the order's status (and the move asked for)")
+    )
+
+
+class NotAllowedErrorSerializer(serializers.Serializer):
+    error = NotAllowedErrorBodySerializer()
+
+
+class ThrottledDetailsSerializer(serializers.Serializer):
+    retry_after = serializers.IntegerField(min_value=1, help_text=_("Seconds to wait, as Retry-After says"))
+
+
+class ThrottledErrorBodySerializer(ErrorBodySerializer):
+    """The error body, with `details` of `throttled`."""
+
+    details = ThrottledDetailsSerializer(required=False)
+
+
+class ThrottledErrorSerializer(serializers.Serializer):
+    error = ThrottledErrorBodySerializer()
+
+
+class UnavailableDetailsSerializer(serializers.Serializer):
+    saved = serializers.ChoiceField(
+        choices=["no", "unknown"],
+        help_text=_(
+            "no: nothing of the request was saved; unknown: it may have been (retry with the same key)"
+        ),
+    )
+
+
+class UnavailableErrorBodySerializer(ErrorBodySerializer):
+    """The error body, with `details` of `database_unavailable`."""
+
+    details = UnavailableDetailsSerializer(required=False)
+
+
+class UnavailableErrorSerializer(serializers.Serializer):
+    error = UnavailableErrorBodySerializer()
 
 
 class StockRowSerializer(serializers.Serializer):

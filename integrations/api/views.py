@@ -12,6 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
@@ -40,7 +41,7 @@ from . import filters
 from . import serializers as s
 from .authentication import ApiKeyAuthentication
 from .errors import error_body
-from .idempotency import idempotent
+from .idempotency import KEEP_HOURS, idempotent
 from .parsers import SafeJSONParser
 from .throttling import ApiKeyBulkRateThrottle, ApiKeyRateThrottle
 
@@ -48,17 +49,23 @@ MAX_BULK = s.MAX_BULK
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 ERRORS = {
-    code: OpenApiResponse(s.ErrorSerializer, description=text)
-    for code, text in {
-        400: "Invalid request",
-        401: "Missing or invalid API key",
-        403: "Not allowed for this key",
-        404: "Not found",
-        413: "Body too large",
-        415: "The body is not JSON",
-        429: "Too many requests",
+    code: OpenApiResponse(serializer, description=text)
+    for code, (serializer, text) in {
+        400: (s.ErrorSerializer, "Invalid request: `details` names each bad field or parameter"),
+        401: (s.ErrorSerializer, "Missing or invalid API key"),
+        403: (s.ErrorSerializer, "Not allowed for this key"),
+        404: (s.ErrorSerializer, "Not found"),
+        413: (s.ErrorSerializer, "Body too large"),
+        415: (s.ErrorSerializer, "The body is not JSON"),
+        429: (s.ThrottledErrorSerializer, "Too many requests: retry after `Retry-After` seconds"),
+        503: (
+            s.UnavailableErrorSerializer,
+            "The database connection was lost: retry after `Retry-After` seconds (with the same Idempotency-Key)",
+        ),
     }.items()
 }
+REUSED = OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request")
+IN_FLIGHT = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_flight`)"
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     {
@@ -68,8 +75,31 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "pattern": r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
     },
     OpenApiParameter.HEADER,
-    description="1–255 printable characters; the same key and body within a day replay the first answer",
+    description=f"1–255 printable characters; the same key and body within {KEEP_HOURS} hours replay the first "
+    "answer (with `Idempotent-Replayed: true`)",
 )
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    {"type": "integer", "minimum": 1},
+    OpenApiParameter.HEADER,
+    response=[429, 503],
+    description="Seconds to wait before retrying",
+)
+
+
+def replayed(*codes: int) -> OpenApiParameter:
+    """`Idempotent-Replayed: true` on the answers an Idempotency-Key stores (`idempotency.is_stored`): sent when
+    the answer is the stored one of an earlier request with the same key and body."""
+    return OpenApiParameter(
+        "Idempotent-Replayed",
+        {"type": "string", "enum": ["true"]},
+        OpenApiParameter.HEADER,
+        response=list(codes),
+        description=f"`true` when this is the stored answer of an earlier request with the same Idempotency-Key "
+        f"and body (kept {KEEP_HOURS} hours); absent otherwise",
+    )
+
+
 PAGE_SIZE_PARAMETER = OpenApiParameter(
     "page_size",
     {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
@@ -80,8 +110,10 @@ BODY = (400, 413, 415)
 
 
 def errors(*codes: int) -> dict:
-    """The error answers an operation documents; every key-authenticated call may get 401 and 429."""
-    return {code: ERRORS[code] for code in sorted({401, 429, *codes})}
+    """The error answers an operation documents. Every key-authenticated call may get 400 (any parameter with a
+    NUL character or an unpaired surrogate), 401, 429 (with Retry-After) and 503 (the database connection lost,
+    with Retry-After)."""
+    return {code: ERRORS[code] for code in sorted({400, 401, 429, 503, *codes})}
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):
@@ -110,6 +142,34 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
         ]
 
 
+def order_links(*operation_ids: str) -> dict:
+    """OpenAPI links from an answer that is an order (`OrderOut`) to the operations on that order, by its `id`:
+    generated clients and stateful tests (schemathesis) follow them."""
+    return {
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {"order_id": "$response.body#/id"},
+            "description": "The order just answered, by its `id`",
+        }
+        for operation_id in operation_ids
+    }
+
+
+class PartnerApiSchema(AutoSchema):
+    """Every key-authenticated operation declares `Retry-After` on its 429 and 503 (`errors`), and the OpenAPI
+    links of its view's `response_links` ({method: {status: links}})."""
+
+    def get_override_parameters(self):
+        return [*super().get_override_parameters(), RETRY_AFTER]
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        links = getattr(self.view, "response_links", {}).get(self.method, {})
+        for status_code, response_links in links.items():
+            operation["responses"][str(status_code)]["links"] = response_links
+        return operation
+
+
 class HasPermission(permissions.BasePermission):
     def has_permission(self, request, view):
         if not hasattr(view, request.method.lower()):
@@ -124,6 +184,7 @@ class PartnerApi(APIView):
     throttle_classes = [ApiKeyRateThrottle]
     parser_classes = [SafeJSONParser]
     permissions_by_method: dict[str, str] = {}
+    schema = PartnerApiSchema()
 
     def initial(self, request, *args, **kwargs):
         translation.activate("en")  # API messages are English; the cabinet speaks Russian
@@ -149,7 +210,11 @@ class PartnerApi(APIView):
     def query(self, filterset_class, queryset=None):
         """The list's query parameters checked by its FilterSet (`filters`): a bad one is a 400 `validation_error`
         naming each bad parameter, its first reason as the message, like `page_size`."""
-        filterset = filterset_class(self.request.query_params, queryset=queryset, request=self.request)
+        filterset = filterset_class(
+            filters.joined_lists(filterset_class, self.request.query_params),
+            queryset=queryset,
+            request=self.request,
+        )
         if not filterset.is_valid():
             details = {
                 name: [str(message) for message in messages] for name, messages in filterset.errors.items()
@@ -200,6 +265,7 @@ def _detail(order_id) -> dict:
 
 class OrderListCreateApi(PartnerApi):
     permissions_by_method = {"GET": "orders.view", "POST": "orders.create"}
+    response_links = {"POST": {201: order_links("orders_retrieve", "orders_history", "orders_cancel")}}
 
     @extend_schema(
         operation_id="orders_list",
@@ -246,11 +312,14 @@ class OrderListCreateApi(PartnerApi):
         operation_id="orders_create",
         summary="Create one order",
         request=s.OrderInSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, replayed(201, 409)],
         responses={
             201: s.OrderOutSerializer,
-            409: OpenApiResponse(s.ErrorSerializer, "The order exists already"),
-            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            409: OpenApiResponse(
+                s.OrderExistsErrorSerializer,
+                f"`order_exists`: an order with this external_id exists (`details.order` is it); or {IN_FLIGHT}",
+            ),
+            422: REUSED,
             **errors(*BODY, 403),
         },
     )
@@ -300,13 +369,11 @@ class OrderBulkCreateApi(PartnerApi):
         operation_id="orders_bulk_create",
         summary=f"Create up to {MAX_BULK} orders",
         request=s.BulkOrdersInSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, replayed(200)],
         responses={
             200: s.BulkResponseSerializer,
-            409: OpenApiResponse(
-                s.ErrorSerializer, "A request with this Idempotency-Key is still in progress"
-            ),
-            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            409: OpenApiResponse(s.ErrorSerializer, IN_FLIGHT[0].upper() + IN_FLIGHT[1:]),
+            422: REUSED,
             **errors(*BODY, 403),
         },
         description="The valid orders are kept even when some fail; `results` says what became of each.",
@@ -394,16 +461,20 @@ class OrderHistoryApi(PartnerApi):
 
 class OrderCancelApi(PartnerApi):
     permissions_by_method = {"POST": "orders.create"}
+    response_links = {"POST": {200: order_links("orders_retrieve", "orders_history")}}
 
     @extend_schema(
         operation_id="orders_cancel",
         summary="Cancel an order that is still «на отправку»",
         request=s.CancelInSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, replayed(200, 409)],
         responses={
             200: s.OrderOutSerializer,
-            409: OpenApiResponse(s.ErrorSerializer, "The order is already in work"),
-            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            409: OpenApiResponse(
+                s.NotAllowedErrorSerializer,
+                f"`not_allowed`: the order is already in work (`details.status`); or {IN_FLIGHT}",
+            ),
+            422: REUSED,
             **errors(*BODY, 403, 404),
         },
     )
@@ -500,11 +571,11 @@ class ProductListCreateApi(PartnerApi):
         description="With a sandbox key the product goes into the sandbox's own catalogue (test orders name its "
         "SKUs); the live catalogue never changes through a sandbox key.",
         request=s.ProductSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, replayed(201, 409)],
         responses={
             201: s.ProductSerializer,
-            409: OpenApiResponse(s.ErrorSerializer, "The SKU exists"),
-            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            409: OpenApiResponse(s.ErrorSerializer, f"`conflict`: the SKU exists; or {IN_FLIGHT}"),
+            422: REUSED,
             **errors(*BODY, 403),
         },
     )
@@ -572,11 +643,14 @@ class SandboxAdvanceApi(PartnerApi):
         operation_id="sandbox_orders_advance",
         summary="Move a test order through the workflow, or call its customer (sandbox keys only)",
         request=s.AdvanceInSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, replayed(200, 409)],
         responses={
             200: s.OrderOutSerializer,
-            409: OpenApiResponse(s.ErrorSerializer, "Not possible from here"),
-            422: OpenApiResponse(s.ErrorSerializer, "Idempotency-Key reused with another request"),
+            409: OpenApiResponse(
+                s.NotAllowedErrorSerializer,
+                f"`not_allowed`: not possible from the order's status (`details`); or {IN_FLIGHT}",
+            ),
+            422: REUSED,
             **errors(*BODY, 403, 404),
         },
         description="Without `action`, takes the natural next step (to send → sent → calling → delivery agreed → "
