@@ -114,3 +114,39 @@ def test_the_quick_start_runs_as_written(live_server, user_a, partner_a, tmp_pat
     ]
     assert moved[0]["livemode"] is False
     assert "verified order.status_changed" in output
+
+
+# -- the Errors table names every code the API answers ---------------------------------------------------------------
+
+API_CODE = re.compile(r"""code=["']([a-z_]+)["']|["']code["']:\s*["']([a-z_]+)["']""")
+
+
+def _error_table_codes() -> set[str]:
+    text = API_MD.read_text(encoding="utf-8")
+    table = text[text.index("## Errors") : text.index("## Orders")]
+    return set(re.findall(r"`([a-z_]+)`", "\n".join(line for line in table.splitlines() if line.startswith("| "))))
+
+
+def test_the_errors_table_names_every_code_the_api_answers():
+    from integrations.api import errors
+
+    api = Path(errors.__file__).parent
+    spoken = set(errors.CODES.values()) - {"unprocessable"}  # no 422 is raised without its own code
+    for source in api.glob("*.py"):
+        for match in API_CODE.finditer(source.read_text(encoding="utf-8")):
+            spoken.add(match.group(1) or match.group(2))
+    spoken -= {"invalid", "invalid_choice"}  # Django's field-error codes, answered as `validation_error`
+
+    assert {"database_unavailable", "server_error", "order_exists", "not_allowed"} <= spoken
+    assert spoken - _error_table_codes() == set()
+
+
+def test_a_wrong_method_and_an_unacceptable_accept_get_their_documented_codes(partner_a):
+    from tests.integrations.conftest import ApiClient
+
+    api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
+    wrong_method = api.client.delete("/api/v1/orders/", **api.headers)
+    not_json = api.get("/api/v1/orders/", HTTP_ACCEPT="text/csv")
+
+    assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, "method_not_allowed")
+    assert (not_json.status_code, not_json.json()["error"]["code"]) == (406, "not_acceptable")
