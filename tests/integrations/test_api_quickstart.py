@@ -69,7 +69,9 @@ def test_the_quick_start_runs_as_written(live_server, user_a, partner_a, tmp_pat
     receiver = None
     try:
         for language, code in snippets:
-            if language == "python":  # the webhook receiver: registered as the cabinet does, then left running
+            if (
+                language == "python"
+            ):  # the webhook receiver: registered as the cabinet does, then left running
                 port = _free_port()
                 _endpoint, secret = webhooks.endpoint_create(
                     actor=user_a,
@@ -85,7 +87,10 @@ def test_the_quick_start_runs_as_written(live_server, user_a, partner_a, tmp_pat
                     stderr=subprocess.STDOUT,
                     text=True,
                 )
-                assert _wait_for(lambda: _listening(port) or receiver.poll() is not None) and receiver.poll() is None
+                up = _wait_for(
+                    lambda port=port, process=receiver: _listening(port) or process.poll() is not None
+                )
+                assert up and receiver.poll() is None, receiver.communicate()[0]
                 continue
             done = subprocess.run(
                 ["bash", "-e", "-o", "pipefail", "-c", code],
@@ -99,7 +104,9 @@ def test_the_quick_start_runs_as_written(live_server, user_a, partner_a, tmp_pat
 
         webhooks.deliver_due()  # what the worker does (tests run no Celery worker)
         log = tmp_path / "webhooks.jsonl"
-        verified = _wait_for(lambda: log.exists() and [json.loads(line) for line in log.read_text().splitlines()])
+        verified = _wait_for(
+            lambda: log.exists() and [json.loads(line) for line in log.read_text().splitlines()]
+        )
     finally:
         if receiver is not None:
             receiver.terminate()
@@ -124,7 +131,9 @@ API_CODE = re.compile(r"""code=["']([a-z_]+)["']|["']code["']:\s*["']([a-z_]+)["
 def _error_table_codes() -> set[str]:
     text = API_MD.read_text(encoding="utf-8")
     table = text[text.index("## Errors") : text.index("## Orders")]
-    return set(re.findall(r"`([a-z_]+)`", "\n".join(line for line in table.splitlines() if line.startswith("| "))))
+    return set(
+        re.findall(r"`([a-z_]+)`", "\n".join(line for line in table.splitlines() if line.startswith("| ")))
+    )
 
 
 def test_the_errors_table_names_every_code_the_api_answers():
