@@ -169,7 +169,8 @@ def verify(
     if not msg_id or abs((now or int(time.time())) - timestamp) > tolerance:
         return False
     expected = sign(secret, msg_id, timestamp, body)
-    return any(hmac.compare_digest(expected, given) for given in signatures.split(" "))
+    # as bytes: compare_digest raises on a str with non-ASCII characters (a forged header would crash the check)
+    return any(hmac.compare_digest(expected.encode(), given.encode()) for given in signatures.split(" "))
 
 
 def signing_secrets(endpoint: WebhookEndpoint, now=None) -> list[str]:
@@ -391,11 +392,11 @@ def endpoint_update(
 
 @transaction.atomic
 def endpoint_rotate_secret(*, actor: Actor, endpoint: WebhookEndpoint) -> str:
-    if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
-        raise PermissionDenied
     """A new secret (shown once); the replaced one keeps signing for 24 hours, so the receiver can switch.
 
     Rotating again within those 24 hours keeps only the secret just replaced: the one before it stops at once."""
+    if not access.can(actor, "webhooks.manage") or endpoint.partner_id != actor.partner_id:
+        raise PermissionDenied
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     secret = new_secret()
     endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext

@@ -130,7 +130,8 @@ def verify_webhook(secret: str, headers: dict, raw_body: bytes, tolerance_second
         return False  # an old message replayed
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + raw_body, hashlib.sha256).digest()
     expected = "v1," + base64.b64encode(mac).decode()
-    return any(hmac.compare_digest(expected, signature) for signature in signatures)
+    # as bytes: compare_digest raises on a str with non-ASCII characters (a forged header must not crash the check)
+    return any(hmac.compare_digest(expected.encode(), signature.encode()) for signature in signatures)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 
@@ -107,6 +108,21 @@ def _after_rows(queryset: QuerySet, ordering: list[str], values: list) -> QueryS
     return queryset.filter(_after(ordering, values))
 
 
+def _typed(queryset: QuerySet, names: list[str], values: list) -> list:
+    """Each cursor value as its column's type: a crafted cursor holding a string or a list where the id is would
+    otherwise reach PostgreSQL in the row comparison and fail there (a 500, not a refused cursor)."""
+    typed = []
+    for name, value in zip(names, values, strict=True):
+        field = queryset.model._meta.get_field(name)
+        if isinstance(value, list | dict):
+            raise InvalidCursor
+        try:
+            typed.append(None if value is None else field.to_python(value))
+        except (ValidationError, TypeError, ValueError, OverflowError) as exc:
+            raise InvalidCursor from exc
+    return typed
+
+
 def _reverse(ordering: list[str]) -> list[str]:
     return [field[1:] if field.startswith("-") else f"-{field}" for field in ordering]
 
@@ -121,6 +137,7 @@ def keyset_paginate(
         values, direction = decode_cursor(cursor)
         if len(values) != len(ordering):
             raise InvalidCursor
+        values = _typed(queryset, names, values)
         effective = ordering if direction == "n" else _reverse(ordering)
         rows = list(_after_rows(queryset, effective, values).order_by(*effective)[: page_size + 1])
     else:

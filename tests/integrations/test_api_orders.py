@@ -5,6 +5,7 @@ import json
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from integrations.api_keys import api_key_create, api_key_revoke
@@ -501,3 +502,30 @@ def test_product_choices_of_b_cannot_be_reached_by_a_key(api_a, partner_b):
     assert "SECRET" not in api_a.get("/api/v1/products/").content.decode()
     assert api_a.get("/api/v1/products/", {"sku": "SECRET"}).json() == []
     assert api_a.get(f"/api/v1/products/{foreign.id}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["x"], [True, "x"], [["nested"]], [{"t": "dt", "v": "2026-01-01T00:00:00"}]],
+    ids=["text-for-id", "bool-and-text", "a-list", "a-time-for-id"],
+)
+def test_a_cursor_holding_values_of_the_wrong_type_is_refused_not_a_500(client_a, api_a, values):
+    """A cursor that decodes but holds a string or a list where the sort puts a number reached PostgreSQL in the
+    row comparison and failed there: every keyset list (the order pages, the API, the delivery log) answered 500."""
+    import base64
+    import json
+
+    from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
+    from orders.models import Order
+
+    raw = json.dumps({"v": values, "d": "n"}).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    with pytest.raises(InvalidCursor):
+        keyset_paginate(Order.objects.all(), ordering=["-id"], cursor=cursor, page_size=10)
+    assert client_a.get(reverse("orders:list"), {"cursor": cursor}).status_code == 302
+    answer = api_a.get("/api/v1/orders/", {"cursor": cursor})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] in {
+        "invalid_request",
+        "validation_error",
+    }

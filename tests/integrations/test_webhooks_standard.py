@@ -2,6 +2,7 @@
 real local receiver got, the event's id survives retries, and a rotated secret keeps signing for 24 hours."""
 
 import base64
+import time
 from datetime import timedelta
 
 import pytest
@@ -180,3 +181,20 @@ def test_receivers_built_on_the_earlier_signature_keep_verifying_after_the_upgra
         secret.encode(), f"{parts['t']}.".encode() + request["body"], hashlib.sha256
     ).hexdigest()
     assert parts["v1"] == expected and parts["t"] == request["headers"]["webhook-timestamp"]
+
+
+def test_a_forged_signature_with_non_ascii_characters_is_refused_not_a_crash():
+    """`hmac.compare_digest` raises TypeError on a str holding non-ASCII characters: a forged `webhook-signature`
+    crashed the check (ours and the documented example's) instead of being refused."""
+    import importlib.util
+    from pathlib import Path
+
+    secret, at, body = webhooks.new_secret(), int(time.time()), b"{}"
+    headers = {"webhook-id": "evt", "webhook-timestamp": str(at), "webhook-signature": "v1,é"}
+    assert webhooks.verify(secret, headers, body) is False
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "crm_client.py"
+    spec = importlib.util.spec_from_file_location("crm_client_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.verify_webhook(secret, headers, body) is False
