@@ -8,7 +8,9 @@ from .api import idempotency
 
 @shared_task(name="integrations.deliver_webhooks", ignore_result=True)
 def deliver_webhooks() -> int:
-    """Send due webhook deliveries; rows are claimed, so parallel runs never send one twice."""
+    """Send due webhook deliveries; rows are claimed, so parallel runs never send one twice. Replaced secrets past
+    their 24 hours are forgotten on the way."""
+    webhooks.forget_expired_secrets()
     return webhooks.deliver_due()
 
 

@@ -182,6 +182,14 @@ def signing_secrets(endpoint: WebhookEndpoint, now=None) -> list[str]:
     return found
 
 
+def forget_expired_secrets(now=None) -> int:
+    """A replaced secret whose 24 hours are over signs nothing more: it is not kept either (nor re-encrypted by
+    each key rotation). Run with every delivery sweep; the endpoints are few, the update touches only those due."""
+    return WebhookEndpoint.objects.filter(previous_secret_expires_at__lte=now or timezone.now()).update(
+        previous_secret_ciphertext="", previous_secret_expires_at=None
+    )
+
+
 def order_summary(order: Order) -> dict:
     """What events say about an order: no personal data, the partner has it already."""
     return {

@@ -198,3 +198,25 @@ def test_a_forged_signature_with_non_ascii_characters_is_refused_not_a_crash():
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert example.verify_webhook(secret, headers, body) is False
+
+
+def test_a_replaced_secret_is_forgotten_by_the_delivery_sweep_once_its_24_hours_are_over(user_a):
+    """It signed nothing after its day but stayed stored (and re-encrypted by every key rotation) until the next
+    rotation; the minute's delivery sweep now forgets it."""
+    from integrations.models import WebhookEndpoint
+    from integrations.tasks import deliver_webhooks
+
+    endpoint, _first = webhooks.endpoint_create(
+        actor=user_a, url="https://a.example.kz/h", events=["order.created"]
+    )
+    webhooks.endpoint_rotate_secret(actor=user_a, endpoint=endpoint)
+    start = timezone.now()
+
+    with time_machine.travel(start + timedelta(hours=23)):
+        deliver_webhooks()
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).previous_secret_ciphertext
+
+    with time_machine.travel(start + timedelta(hours=24, minutes=1)):
+        deliver_webhooks()
+    forgotten = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    assert (forgotten.previous_secret_ciphertext, forgotten.previous_secret_expires_at) == ("", None)
