@@ -34,7 +34,7 @@ from orders import intake
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
 
-from . import outbound
+from . import crm, outbound
 from .models import ConnectorRun, PullConnector
 
 MAX_RECORDS = 5000
@@ -128,15 +128,20 @@ REKICK_PER_TICK = 20
 
 
 @transaction.atomic
-def connector_run_request(*, actor: Actor, connector: PullConnector) -> tuple[ConnectorRun, bool]:
-    """«Run now»: a run queued for a worker, never made inside the web request (a slow partner system would hold
-    a web thread for its whole deadline). A run already waiting or going is the answer to a second click."""
+def connector_run_request(
+    *, actor: Actor, connector: PullConnector, direction: str = ConnectorRun.Direction.PULL
+) -> tuple[ConnectorRun, bool]:
+    """«Run now» (or «Check the connection» of a CRM): a run queued for a worker, never made inside the web request
+    (a slow partner system would hold a web thread for its whole deadline). A run already waiting or going is the
+    answer to a second click."""
     if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(
         actor, connector.partner_id
     ):
         raise PermissionDenied
     connector = PullConnector.objects.select_for_update().get(pk=connector.pk)
-    waiting = ConnectorRun.objects.filter(connector=connector, state__in=ACTIVE_STATES).first()
+    waiting = ConnectorRun.objects.filter(
+        connector=connector, state__in=ACTIVE_STATES, direction=direction
+    ).first()
     if waiting is not None:
         return waiting, False
     run = ConnectorRun.objects.create(
@@ -144,6 +149,7 @@ def connector_run_request(*, actor: Actor, connector: PullConnector) -> tuple[Co
         partner_id=connector.partner_id,
         started_at=timezone.now(),
         state=ConnectorRun.State.QUEUED,
+        direction=direction,
     )
     transaction.on_commit(lambda: _kick_run(run.pk))
     return run, True
@@ -179,6 +185,19 @@ def connector_run(*, connector: PullConnector, now: datetime | None = None) -> C
 def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
     connector = run.connector
     run.state = ConnectorRun.State.FAILED
+    if crm.is_crm(connector):
+        try:
+            if run.direction == ConnectorRun.Direction.CHECK:
+                crm.check(run)
+            else:
+                crm.pull(run)
+            run.state = ConnectorRun.State.SUCCEEDED
+        except crm.CrmError as exc:
+            run.error = exc.message[:500]
+            run.http_status = exc.status
+        if run.calls:
+            run.http_status = run.calls[-1]["status"]
+        return _finish(run, connector=connector, now=now)
     try:
         run.http_status, answer = _fetch(connector)
         records = dig(answer, connector.records_path) if connector.records_path else answer
@@ -213,7 +232,15 @@ def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
         run.error = str(exc)[:500]
     except outbound.OutboundError as exc:
         run.error = (_("The partner's system did not answer: %(error)s") % {"error": exc})[:500]
+    return _finish(run, connector=connector, now=now)
+
+
+def _finish(run: ConnectorRun, *, connector: PullConnector, now: datetime) -> ConnectorRun:
+    """Record the run; a pull schedules the next one (doubling the wait after failures), a check changes nothing."""
     run.finished_at = timezone.now()
+    if run.direction == ConnectorRun.Direction.CHECK:
+        run.save()
+        return run
     with transaction.atomic():
         run.save()
         locked = PullConnector.objects.select_for_update().select_related("partner").get(pk=connector.pk)

@@ -259,13 +259,21 @@ class ExcelImport(models.Model):
 
 
 class PullConnector(models.Model):
-    """Polls a partner's JSON endpoint for new orders, every N minutes or once a day at a set time."""
+    """Polls a partner's system for new orders, every N minutes or once a day at a set time: a JSON endpoint read
+    through a mapping of paths, or a CRM (RetailCRM, Bitrix24) through its own API, whose orders then get our
+    statuses back (`integrations/crm.py`)."""
 
     class Schedule(models.TextChoices):
         INTERVAL = "interval", _("Every N minutes")
         DAILY = "daily", _("Once a day")
 
+    class Kind(models.TextChoices):
+        JSON = "json", _("JSON endpoint")
+        RETAILCRM = "retailcrm", "RetailCRM"
+        BITRIX24 = "bitrix24", "Bitrix24"
+
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="connectors")
+    kind = models.CharField(_("system"), max_length=12, choices=Kind.choices, default=Kind.JSON)
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)
     auth_header_ciphertext = EncryptedTextField(blank=True)
@@ -281,6 +289,14 @@ class PullConnector(models.Model):
         help_text=_("A dotted path such as data.orders; empty if the answer is a list"),
     )
     mapping = models.JSONField(_("field mapping"), default=dict)
+    # A CRM's key (RetailCRM's X-API-KEY, the secret part of a Bitrix24 inbound webhook), its kind's settings
+    # (validated by its adapter), which of our statuses go back as which CRM status, and the CRM's own lists
+    # (statuses, stages, stores) as the last check read them, offered as choices in the cabinet.
+    secret_ciphertext = EncryptedTextField(blank=True)
+    settings = models.JSONField(_("settings"), default=dict, blank=True)
+    status_map = models.JSONField(_("statuses sent back"), default=dict, blank=True)
+    reference = models.JSONField(default=dict, blank=True)
+    reference_read_at = models.DateTimeField(_("CRM lists read"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
@@ -304,7 +320,8 @@ class PullConnector(models.Model):
 
 
 class ConnectorRun(models.Model):
-    """One poll: what came back and what became of it."""
+    """One poll (what came back and what became of it), one sweep of statuses sent back to a CRM, or one check
+    of a CRM's connection and lists."""
 
     class State(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -312,7 +329,15 @@ class ConnectorRun(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
+    class Direction(models.TextChoices):
+        PULL = "pull", _("Orders in")
+        PUSH = "push", _("Statuses out")
+        CHECK = "check", _("Connection check")
+
     connector = models.ForeignKey(PullConnector, on_delete=models.CASCADE, related_name="runs")
+    direction = models.CharField(
+        _("direction"), max_length=5, choices=Direction.choices, default=Direction.PULL
+    )
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
     started_at = models.DateTimeField(_("started"))
     finished_at = models.DateTimeField(_("finished"), null=True)
@@ -324,6 +349,10 @@ class ConnectorRun(models.Model):
     failed = models.PositiveIntegerField(_("with errors"), default=0)
     errors = models.JSONField(default=list, blank=True)
     error = models.CharField(_("error"), max_length=500, blank=True)
+    pushed = models.PositiveIntegerField(_("statuses sent"), default=0)
+    push_failed = models.PositiveIntegerField(_("statuses not sent"), default=0)
+    # The calls made to the CRM: method, path (no key in it), answer code, milliseconds.
+    calls = models.JSONField(default=list, blank=True)
 
     tenancy = Tenancy(partner="partner")
 
@@ -332,3 +361,63 @@ class ConnectorRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector_id} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class CrmOrderLink(models.Model):
+    """An order that came from a CRM: which of the CRM's orders (or deals) it is, so its statuses go back there."""
+
+    connector = models.ForeignKey(PullConnector, on_delete=models.CASCADE, related_name="links")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="crm_link")
+    crm_id = models.CharField(_("id in the CRM"), max_length=64)
+    crm_number = models.CharField(_("number in the CRM"), max_length=64, blank=True)
+    crm_site = models.CharField(_("store in the CRM"), max_length=64, blank=True)
+    sent_code = models.CharField(_("last status sent"), max_length=64, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "crm_id"], name="crm_link_once")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.crm_id}"
+
+
+class CrmStatusPush(models.Model):
+    """Our status to be set on the CRM's order: an outbox row per order, the newest status replacing one not yet
+    sent (the CRM needs only where the order is now). Claimed by one sender at a time; retried with back-off."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    connector = models.ForeignKey(PullConnector, on_delete=models.CASCADE, related_name="pushes")
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    link = models.ForeignKey(CrmOrderLink, on_delete=models.CASCADE, related_name="pushes")
+    status = models.CharField(_("our status"), max_length=20)
+    code = models.CharField(_("CRM status"), max_length=64)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"))
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(_("error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link"], condition=Q(state="pending"), name="crm_push_one_pending"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="crm_push_due", condition=Q(state="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} → {self.code}"

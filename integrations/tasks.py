@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import connectors, excel, webhooks
+from . import connectors, crm, excel, webhooks
 from .api import idempotency
 
 
@@ -23,6 +23,12 @@ def run_due_connectors() -> int:
 def run_connector(run_id: int) -> None:
     """A run queued by «Run now» (made once: a second delivery of the task finds it no longer queued)."""
     connectors.run_queued(run_id=run_id)
+
+
+@shared_task(name="integrations.push_crm_statuses", ignore_result=True)
+def push_crm_statuses() -> int:
+    """Our statuses back to the partners' CRMs (claimed rows: parallel sweeps never send one twice)."""
+    return crm.push_due()
 
 
 @shared_task(name="integrations.purge_idempotency_keys", ignore_result=True)

@@ -233,6 +233,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },
+    # Our statuses back to the partners' CRMs (RetailCRM, Bitrix24): the outbox written with each status change.
+    "push-crm-statuses": {
+        "task": "integrations.push_crm_statuses",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 29},
+    },
     # Uploaded Excel files never imported are deleted after a week (they hold customers' phones).
     "forget-stale-uploads": {
         "task": "integrations.forget_stale_uploads",
