@@ -34,7 +34,7 @@ from orders import intake
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
 
-from . import crm, outbound
+from . import crm_sync, outbound
 from .models import ConnectorRun, PullConnector
 
 MAX_RECORDS = 5000
@@ -185,14 +185,14 @@ def connector_run(*, connector: PullConnector, now: datetime | None = None) -> C
 def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
     connector = run.connector
     run.state = ConnectorRun.State.FAILED
-    if crm.is_crm(connector):
+    if crm_sync.is_crm(connector):
         try:
             if run.direction == ConnectorRun.Direction.CHECK:
-                crm.check(run)
+                crm_sync.check(run)
             else:
-                crm.pull(run)
+                crm_sync.pull(run)
             run.state = ConnectorRun.State.SUCCEEDED
-        except crm.CrmError as exc:
+        except crm_sync.CrmError as exc:
             run.error = exc.message[:500]
             run.http_status = exc.status
         if run.calls:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import connectors, crm, excel, webhooks
+from . import connectors, crm_sync, excel, webhooks
 from .api import idempotency
 
 
@@ -28,7 +28,7 @@ def run_connector(run_id: int) -> None:
 @shared_task(name="integrations.push_crm_statuses", ignore_result=True)
 def push_crm_statuses() -> int:
     """Our statuses back to the partners' CRMs (claimed rows: parallel sweeps never send one twice)."""
-    return crm.push_due()
+    return crm_sync.push_due()
 
 
 @shared_task(name="integrations.purge_idempotency_keys", ignore_result=True)

@@ -15,7 +15,7 @@ from callcenter.events import CallAttempted
 from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
 from delivery.events import CollectionsSettled
-from integrations import crm, webhooks
+from integrations import crm_sync, webhooks
 from integrations import views as integrations_views
 from orders.amendments import OrderAmended
 from orders.workflow import OrderMoved, OrdersCreated
@@ -28,7 +28,7 @@ REACTIONS = {
         delivery_services.on_order_moved,  # an order taken off the courier by another path leaves the route
         callcenter_services.on_order_moved,  # entering calling schedules its first call; leaving it frees the claim
         webhooks.on_order_moved,  # order.status_changed, delivery.agreed, delivery.problem
-        crm.on_order_moved,  # an order from a partner's CRM: its new status queued for the CRM
+        crm_sync.on_order_moved,  # an order from a partner's CRM: its new status queued for the CRM
     ),
     # Orders were created by any intake channel (orders.intake).
     OrdersCreated: (

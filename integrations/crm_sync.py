@@ -1,0 +1,304 @@
+"""CRM connectors: a partner's RetailCRM or Bitrix24 gives us its new orders (deals) and gets our statuses back.
+
+A CRM connector is a `PullConnector` of another kind, so it is scheduled, leased, backed off, «run now» and logged
+exactly like the JSON one (`connectors.py`); only what a run fetches differs. Each CRM has an adapter (its own
+module: `retailcrm.py`, `bitrix24.py`) that speaks the CRM's documented HTTP API through `crm.CrmClient` and turns the
+CRM's orders into the intake's rows. What the framework keeps the same for every CRM:
+
+* an order taken from a CRM is linked to the CRM's order (`CrmOrderLink`, once per CRM id: a second run, a
+  redelivered task or two workers never make it twice, and the intake skips an external id it already has);
+* when the order moves, the reaction `on_order_moved` (listed in `ketlogistic/wiring.py`) writes our status, mapped
+  by the partner to the CRM's, to an outbox (`CrmStatusPush`, one pending row per order, the newest replacing an
+  unsent one) inside the move's transaction: a status is never lost with a worker, nor sent from a web request;
+* beat's minute sends the outbox (`push_due`): rows are claimed, so parallel sweeps never send one twice; a CRM
+  that is down (no answer, HTTP 429 or 5xx) stops its connector's sweep at the first failure and its rows wait,
+  doubling up to six hours; a refusal (HTTP 4xx: an unknown status, an order deleted in the CRM) is kept on the
+  row and retried a few times before the row is failed and shown;
+* every sweep that sent or failed something, every pull and every connection check is a `ConnectorRun` with the
+  calls it made (method, path without the key, answer code, milliseconds).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ketlogistic.core import crypto
+from orders.intake import orders_create_many
+from orders.statuses import OrderSource, OrderStatus
+
+from .bitrix24 import Bitrix24
+from .crm import Adapter, CrmError
+from .models import ConnectorRun, CrmOrderLink, CrmStatusPush, PullConnector
+from .retailcrm import RetailCrm
+
+MAX_ORDERS_PER_RUN = 5000
+PUSH_CLAIM = timedelta(minutes=5)
+PUSH_BATCH = 200
+PUSH_MAX_BACKOFF = timedelta(hours=6)
+# A CRM that refuses a status (4xx) is asked again this many times (the partner may fix the mapping or the CRM's
+# list of statuses meanwhile) before the row is failed and shown on the connector's page.
+PUSH_MAX_REFUSALS = 5
+# Our statuses a partner can send back (all of them; the cabinet offers a CRM status for each).
+MAPPABLE_STATUSES = tuple(OrderStatus)
+ADAPTERS: dict[str, type[Adapter]] = {RetailCrm.kind: RetailCrm, Bitrix24.kind: Bitrix24}
+
+
+def adapter_class(kind: str) -> type[Adapter]:
+    return ADAPTERS[kind]
+
+
+def adapter_for(connector: PullConnector) -> Adapter:
+    cls = adapter_class(connector.kind)
+    return cls(connector, cls.client_for(connector))
+
+
+def is_crm(connector: PullConnector) -> bool:
+    return connector.kind != PullConnector.Kind.JSON
+
+
+def secret_of(connector: PullConnector) -> str:
+    return crypto.decrypt(connector.secret_ciphertext) if connector.secret_ciphertext else ""
+
+
+def clean_status_map(connector_kind: str, values: dict) -> dict[str, str]:
+    """{our status: CRM code}; unknown statuses of ours refused, empty codes dropped."""
+    if not isinstance(values, dict):
+        raise ValidationError({"status_map": _("The status map must be an object.")})
+    known = {s.value for s in MAPPABLE_STATUSES}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValidationError(
+            {"status_map": _("Unknown statuses of ours: %(names)s.") % {"names": ", ".join(unknown)}}
+        )
+    cleaned = {}
+    for status, code in values.items():
+        code = str(code or "").strip()
+        if len(code) > 64:
+            raise ValidationError({"status_map": _("A CRM status code has at most 64 characters.")})
+        if code:
+            cleaned[status] = code
+    return cleaned
+
+
+# -- a pull run ------------------------------------------------------------------------------------------------------
+
+
+def pull(run: ConnectorRun) -> None:
+    """Fetch the CRM's waiting orders, create the new ones with their links, and queue their first status back
+    (which takes them out of the CRM's waiting status). Counts and errors go on `run`; CrmError propagates."""
+    connector = run.connector
+    adapter = adapter_for(connector)
+    try:
+        found = adapter.fetch_orders()[:MAX_ORDERS_PER_RUN]
+    finally:
+        run.calls = adapter.client.calls
+    run.fetched = len(found)
+    if not found:
+        return
+    linked = set(
+        CrmOrderLink.objects.filter(connector=connector, crm_id__in=[o.crm_id for o in found]).values_list(
+            "crm_id", flat=True
+        )
+    )
+    fresh = [o for o in found if o.crm_id not in linked]
+    run.skipped = len(found) - len(fresh)
+    if not fresh:
+        return
+    rows = [{**o.row, "external_id": o.crm_id} for o in fresh]
+    with transaction.atomic():
+        results = orders_create_many(
+            partner=connector.partner, rows=rows, actor=None, source=OrderSource.CONNECTOR
+        )
+        by_id = {o.crm_id: o for o in fresh}
+        created = [r for r in results if r.status == "created"]
+        links = CrmOrderLink.objects.bulk_create(
+            [
+                CrmOrderLink(
+                    connector=connector,
+                    partner_id=connector.partner_id,
+                    order=r.order,
+                    crm_id=r.external_id,
+                    crm_number=by_id[r.external_id].number[:64],
+                    crm_site=by_id[r.external_id].site[:64],
+                )
+                for r in created
+            ]
+        )
+        now = timezone.now()
+        for link, r in zip(links, created, strict=True):
+            _queue(connector=connector, link=link, status=r.order.status, now=now)
+    run.created += len(created)
+    run.skipped += sum(1 for r in results if r.status == "exists")
+    run.failed += sum(1 for r in results if r.status == "error")
+    run.errors = [
+        {
+            "external_id": r.external_id,
+            "number": by_id[r.external_id].number if r.external_id in by_id else "",
+            "errors": r.errors,
+        }
+        for r in results
+        if r.status == "error"
+    ][:200]
+
+
+def check(run: ConnectorRun) -> None:
+    """A connection check: read the CRM's lists (statuses, stages, stores) for the cabinet's choices."""
+    connector = run.connector
+    adapter = adapter_for(connector)
+    try:
+        reference = adapter.fetch_reference()
+    finally:
+        run.calls = adapter.client.calls
+    PullConnector.objects.filter(pk=connector.pk).update(
+        reference=reference, reference_read_at=timezone.now()
+    )
+    run.fetched = sum(len(v) for v in reference.values() if isinstance(v, list))
+
+
+# -- statuses back ---------------------------------------------------------------------------------------------------
+
+
+def _queue(*, connector: PullConnector, link: CrmOrderLink, status: str, now: datetime) -> None:
+    code = (connector.status_map or {}).get(status)
+    if not code or not connector.is_active:
+        return
+    updated = CrmStatusPush.objects.filter(link=link, state=CrmStatusPush.State.PENDING).update(
+        status=status, code=code, attempts=0, last_error="", next_attempt_at=now
+    )
+    if not updated:
+        CrmStatusPush.objects.create(
+            connector=connector,
+            partner_id=connector.partner_id,
+            link=link,
+            status=status,
+            code=code,
+            next_attempt_at=now,
+        )
+
+
+def on_order_moved(moved) -> None:
+    """Reaction to a status change (wiring.REACTIONS): an order from a CRM gets its new status queued for the CRM.
+    Orders from other channels cost nothing (their source says they have no link)."""
+    order = moved.order
+    if order.source != OrderSource.CONNECTOR or order.is_test:
+        return
+    link = CrmOrderLink.objects.select_related("connector").filter(order_id=order.pk).first()
+    if link is None:
+        return
+    _queue(connector=link.connector, link=link, status=order.status, now=timezone.now())
+
+
+def _claim(*, now: datetime, limit: int) -> list[int]:
+    with transaction.atomic():
+        ids = list(
+            CrmStatusPush.objects.select_for_update(skip_locked=True)
+            .filter(state=CrmStatusPush.State.PENDING, next_attempt_at__lte=now, connector__is_active=True)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        CrmStatusPush.objects.filter(id__in=ids).update(claimed_until=now + PUSH_CLAIM)
+    return ids
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(timedelta(minutes=1) * 2 ** min(attempts, 12), PUSH_MAX_BACKOFF)
+
+
+def push_due(*, now: datetime | None = None, limit: int = PUSH_BATCH) -> int:
+    """Beat's minute: send the claimed statuses, connector by connector, oldest first. Returns how many were sent."""
+    now = now or timezone.now()
+    ids = _claim(now=now, limit=limit)
+    if not ids:
+        return 0
+    rows = list(
+        CrmStatusPush.objects.filter(id__in=ids)
+        .select_related("link", "connector__partner")
+        .order_by("connector_id", "next_attempt_at", "id")
+    )
+    sent = 0
+    by_connector: dict[int, list[CrmStatusPush]] = {}
+    for row in rows:
+        by_connector.setdefault(row.connector_id, []).append(row)
+    for group in by_connector.values():
+        sent += _push_group(group, now=now)
+    return sent
+
+
+def _push_group(rows: list[CrmStatusPush], *, now: datetime) -> int:
+    connector = rows[0].connector
+    run = ConnectorRun(
+        connector=connector,
+        partner_id=connector.partner_id,
+        started_at=now,
+        state=ConnectorRun.State.RUNNING,
+        direction=ConnectorRun.Direction.PUSH,
+    )
+    adapter = adapter_for(connector)
+    errors = []
+    outage = None
+    for row in rows:
+        if outage is not None:
+            _release(row, error=outage, now=now, refused=False)
+            continue
+        try:
+            adapter.push_status(link=row.link, code=row.code)
+        except CrmError as exc:
+            if exc.transient:
+                outage = exc.message
+                _release(row, error=exc.message, now=now, refused=False)
+            else:
+                _release(row, error=exc.message, now=now, refused=True)
+                errors.append(
+                    {"external_id": row.link.crm_id, "number": row.link.crm_number, "error": exc.message}
+                )
+            run.push_failed += 1
+            continue
+        _sent(row, now=timezone.now())
+        run.pushed += 1
+    run.calls = adapter.client.calls
+    run.errors = errors[:200]
+    run.error = (outage or "")[:500]
+    run.state = ConnectorRun.State.FAILED if outage or errors else ConnectorRun.State.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save()
+    return run.pushed
+
+
+def _sent(row: CrmStatusPush, *, now: datetime) -> None:
+    with transaction.atomic():
+        # the row may have been given a newer status while it was being sent: then it stays pending for that one
+        done = CrmStatusPush.objects.filter(pk=row.pk, code=row.code, status=row.status).update(
+            state=CrmStatusPush.State.SENT,
+            sent_at=now,
+            claimed_until=None,
+            attempts=row.attempts + 1,
+            last_error="",
+        )
+        if not done:
+            CrmStatusPush.objects.filter(pk=row.pk).update(claimed_until=None)
+        CrmOrderLink.objects.filter(pk=row.link_id).update(sent_code=row.code, sent_at=now)
+
+
+def _release(row: CrmStatusPush, *, error: str, now: datetime, refused: bool) -> None:
+    attempts = row.attempts + 1
+    changes = {"claimed_until": None, "attempts": attempts, "last_error": error[:500]}
+    if refused and attempts >= PUSH_MAX_REFUSALS:
+        changes["state"] = CrmStatusPush.State.FAILED
+    else:
+        changes["next_attempt_at"] = now + _backoff(attempts)
+    # a newer status given meanwhile is tried at once, with its own count
+    CrmStatusPush.objects.filter(pk=row.pk, code=row.code, status=row.status).update(**changes)
+    CrmStatusPush.objects.filter(pk=row.pk).exclude(code=row.code, status=row.status).update(
+        claimed_until=None
+    )
+
+
+def pending_pushes(connector: PullConnector):
+    return CrmStatusPush.objects.filter(connector=connector, state=CrmStatusPush.State.PENDING)
