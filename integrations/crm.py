@@ -193,7 +193,9 @@ class Adapter:
 
     @classmethod
     def clean_settings(cls, values: dict) -> dict:
-        """The kind's settings as stored; raises ValidationError({name: message})."""
+        """The kind's settings as stored; raises ValidationError({name: message}) for a wrong value. A required
+        setting left empty is no error here: the connector is saved and waits for it (`crm_sync.missing_settings`),
+        since its choices come from the CRM's lists, read by the check that the first save queues."""
         return {s.name: values.get(s.name, s.default) for s in cls.settings_fields}
 
     @classmethod

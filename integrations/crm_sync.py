@@ -33,7 +33,7 @@ from orders.intake import orders_create_many
 from orders.statuses import OrderSource, OrderStatus
 
 from .bitrix24 import Bitrix24
-from .crm import Adapter, CrmError
+from .crm import Adapter, CrmError, Setting
 from .models import ConnectorRun, CrmOrderLink, CrmStatusPush, PullConnector
 from .retailcrm import RetailCrm
 
@@ -60,6 +60,12 @@ def adapter_for(connector: PullConnector) -> Adapter:
 
 def is_crm(connector: PullConnector) -> bool:
     return connector.kind != PullConnector.Kind.JSON
+
+
+def missing_settings(connector: PullConnector) -> list[Setting]:
+    """The kind's required settings not chosen yet: the connector waits for them (no pull is due)."""
+    values = connector.settings or {}
+    return [s for s in adapter_class(connector.kind).settings_fields if s.required and not values.get(s.name)]
 
 
 def secret_of(connector: PullConnector) -> str:
@@ -93,6 +99,13 @@ def pull(run: ConnectorRun) -> None:
     """Fetch the CRM's waiting orders, create the new ones with their links, and queue their first status back
     (which takes them out of the CRM's waiting status). Counts and errors go on `run`; CrmError propagates."""
     connector = run.connector
+    missing = missing_settings(connector)
+    if missing:
+        raise CrmError(
+            _("Choose in the connector's settings: %(names)s.")
+            % {"names": ", ".join(str(s.label) for s in missing)},
+            transient=False,
+        )
     adapter = adapter_for(connector)
     try:
         found = adapter.fetch_orders()[:MAX_ORDERS_PER_RUN]

@@ -9,9 +9,9 @@ from ketlogistic.core import access, crypto
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.models import Partner
 
-from . import outbound
-from .connectors import DEFAULT_MAPPING, next_run
-from .models import PullConnector
+from . import crm_sync, outbound
+from .connectors import DEFAULT_MAPPING, connector_run_request, next_run
+from .models import ConnectorRun, PullConnector
 from .outbound import OutboundURLError, check_outbound_url
 
 
@@ -68,4 +68,65 @@ def connector_save(
         connector.next_run_at = next_run(connector, timezone.now()) if schedule == "daily" else timezone.now()
     connector.full_clean(exclude=["auth_header_ciphertext"])
     connector.save()
+    return connector
+
+
+@transaction.atomic
+def crm_connector_save(
+    *,
+    actor: Actor,
+    partner: Partner,
+    connector: PullConnector | None = None,
+    kind: str,
+    name: str,
+    url: str,
+    secret: str | None,
+    settings: dict,
+    status_map: dict,
+    interval_minutes: int = 10,
+    is_active: bool = True,
+) -> PullConnector:
+    """A RetailCRM or Bitrix24 connector as the partner set it up. Its adapter checks the address, the key and the
+    kind's settings (ValidationError by field); `secret=None` keeps the stored key. A new connector, or one whose
+    address or key changed, gets a connection check queued (it reads the CRM's statuses for the cabinet's choices);
+    its first pull is due at once."""
+    if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(actor, partner.id):
+        raise PermissionDenied
+    if kind not in crm_sync.ADAPTERS:
+        raise ValidationError({"kind": _("Unknown CRM.")})
+    if connector is not None and connector.kind != kind:
+        raise ValidationError({"kind": _("A connector's CRM cannot be changed; create a new connector.")})
+    adapter = crm_sync.adapter_class(kind)
+    old_secret = crm_sync.secret_of(connector) if connector is not None else ""
+    base_url, new_secret = adapter.split_address(
+        (url or "").strip(), (secret or "").strip() if secret else ""
+    )
+    if not new_secret:
+        new_secret = old_secret
+    if not new_secret:
+        raise ValidationError({"secret": _("Give the CRM's API key.")})
+    try:
+        check_outbound_url(base_url)
+    except OutboundURLError as exc:
+        raise ValidationError({"url": str(exc)}) from exc
+    cleaned_settings = adapter.clean_settings(settings or {})
+    cleaned_map = crm_sync.clean_status_map(kind, status_map or {})
+    changed_address = connector is None or connector.url != base_url or old_secret != new_secret
+    connector = connector or PullConnector(partner=partner, kind=kind)
+    connector.name, connector.url = name.strip()[:100], base_url
+    connector.schedule, connector.daily_at = PullConnector.Schedule.INTERVAL, None
+    connector.interval_minutes = max(int(interval_minutes or 10), 1)
+    connector.settings, connector.status_map, connector.is_active = cleaned_settings, cleaned_map, is_active
+    if changed_address:
+        connector.secret_ciphertext = crypto.encrypt(new_secret)
+    # Settings chosen from the CRM's lists (its statuses, a pipeline's stage) can only be chosen once a check has
+    # read them: until then the connector is saved but waits (no run is due).
+    if crm_sync.missing_settings(connector):
+        connector.next_run_at = None
+    elif connector.next_run_at is None:
+        connector.next_run_at = timezone.now()
+    connector.full_clean(exclude=["secret_ciphertext", "auth_header_ciphertext"])
+    connector.save()
+    if changed_address:
+        connector_run_request(actor=actor, connector=connector, direction=ConnectorRun.Direction.CHECK)
     return connector
