@@ -34,7 +34,8 @@ class CrmError(Exception):
 @dataclass(frozen=True)
 class Setting:
     """A setting of a CRM kind, shown in the cabinet's form. `choices_from` names a list in the connector's
-    `reference` (read from the CRM by a check: [{"code", "name"}]) offered as a select once it has been read."""
+    `reference` (read from the CRM by a check: [{"code", "name"}]) offered as a select once it has been read;
+    `choices` gives fixed ones instead."""
 
     name: str
     label: str
@@ -43,6 +44,8 @@ class Setting:
     choices_from: str | None = None
     multiple: bool = False
     default: object = ""
+    # fixed choices [(value, label)] when the setting is not one of the CRM's lists
+    choices: tuple = ()
 
 
 @dataclass

@@ -259,6 +259,7 @@ def _push_group(rows: list[CrmStatusPush], *, now: datetime) -> int:
     for row in rows:
         if outage is not None:
             _release(row, error=outage, now=now, refused=False)
+            run.push_failed += 1
             continue
         try:
             adapter.push_status(link=row.link, code=row.code)
@@ -315,3 +316,47 @@ def _release(row: CrmStatusPush, *, error: str, now: datetime, refused: bool) ->
 
 def pending_pushes(connector: PullConnector):
     return CrmStatusPush.objects.filter(connector=connector, state=CrmStatusPush.State.PENDING)
+
+
+def connector_panel(connector: PullConnector) -> dict:
+    """What the connector's page shows of a CRM connector: its settings in words, the statuses waiting to go back
+    and the ones the CRM refused (the newest per order), with their orders."""
+    adapter = adapter_class(connector.kind)
+    reference = connector.reference or {}
+
+    def named(list_name: str | None, code) -> str:
+        for item in reference.get(list_name) or [] if list_name else []:
+            if str(item.get("code")) == str(code):
+                return f"{item.get('name')} ({code})"
+        return str(code)
+
+    settings_shown = []
+    for setting in adapter.settings_fields:
+        value = (connector.settings or {}).get(setting.name)
+        values = value if isinstance(value, list) else [value] if value not in (None, "") else []
+        fixed = dict(setting.choices)
+        shown = [str(fixed.get(v, v)) if fixed else named(setting.choices_from, v) for v in values]
+        settings_shown.append((setting.label, ", ".join(shown)))
+    status_labels = dict(OrderStatus.choices)
+    map_shown = [
+        (status_labels.get(status, status), named(adapter.status_choices_from, code))
+        for status, code in (connector.status_map or {}).items()
+    ]
+    pushes = CrmStatusPush.objects.filter(connector=connector)
+    newest = pushes.order_by("link_id", "-created_at", "-id").distinct("link_id").values_list("id", flat=True)
+    failed = list(
+        pushes.filter(id__in=newest, state=CrmStatusPush.State.FAILED)
+        .select_related("link__order")
+        .order_by("-created_at", "-id")[:50]
+    )
+    return {
+        "crm": {
+            "kind_label": connector.get_kind_display(),
+            "settings": settings_shown,
+            "status_map": map_shown,
+            "missing": [str(s.label) for s in missing_settings(connector)],
+            "pending": pushes.filter(state=CrmStatusPush.State.PENDING).count(),
+            "failed": failed,
+            "linked": CrmOrderLink.objects.filter(connector=connector).count(),
+        }
+    }

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .crm_sync import MAPPABLE_STATUSES
 from .excel import COLUMNS, PER_LINE_FIELDS
 from .models import PullConnector
 from .webhooks import EVENT_TYPES, LOGGED_EVENT_TYPES
@@ -128,3 +129,126 @@ class ConnectorForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
     )
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+
+class CrmConnectorForm(forms.Form):
+    """A RetailCRM or Bitrix24 connector: its address and key, its kind's settings and the statuses sent back.
+
+    Settings and the status map are selects of the CRM's own lists once a connection check has read them (a value
+    saved earlier but no longer in the CRM's list stays offered, marked, so saving never drops it silently); until
+    then they are typed codes."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    url = forms.CharField(label=_("CRM address"), max_length=500)
+    secret = forms.CharField(
+        label=_("API key"),
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    interval_minutes = forms.IntegerField(
+        label=_("Take new orders every, minutes"), min_value=1, max_value=1440
+    )
+    is_active = forms.BooleanField(label=_("Active"), required=False)
+
+    def __init__(
+        self, *args, adapter, reference: dict, saved_settings: dict, saved_map: dict, editing: bool, **kw
+    ):
+        super().__init__(*args, **kw)
+        self.adapter = adapter
+        self.fields["url"].label = adapter.url_label
+        self.fields["url"].help_text = adapter.url_help
+        if adapter.secret_label:
+            self.fields["secret"].label = adapter.secret_label
+            self.fields["secret"].help_text = (
+                _("Stored encrypted; leave empty to keep the saved one.") if editing else adapter.secret_help
+            )
+        else:
+            del self.fields["secret"]
+        self.setting_names = []
+        for setting in adapter.settings_fields:
+            name = f"set_{setting.name}"
+            self.setting_names.append(name)
+            self.fields[name] = self._field_for(
+                label=setting.label,
+                help_text=setting.help,
+                listed=reference.get(setting.choices_from) if setting.choices_from else None,
+                saved=saved_settings.get(setting.name),
+                multiple=setting.multiple,
+                choices=setting.choices,
+            )
+        statuses = reference.get(adapter.status_choices_from)
+        self.map_names = []
+        for status in MAPPABLE_STATUSES:
+            name = f"map_{status.value}"
+            self.map_names.append((name, status))
+            self.fields[name] = self._field_for(
+                label=status.label,
+                help_text="",
+                listed=statuses,
+                saved=saved_map.get(status.value),
+                multiple=False,
+                empty_label=_("— not sent —"),
+            )
+            self.fields[name].required = False
+
+    @staticmethod
+    def _field_for(*, label, help_text, listed, saved, multiple, choices=None, empty_label="—"):
+        if choices:
+            return forms.ChoiceField(label=label, help_text=help_text, choices=choices, required=False)
+        if isinstance(listed, list):
+            options = [
+                (str(item.get("code")), f"{item.get('name') or item.get('code')} ({item.get('code')})")
+                for item in listed
+            ]
+            known = {code for code, _label in options}
+            for value in saved if isinstance(saved, list) else [saved] if saved else []:
+                if str(value) not in known:
+                    options.append((str(value), _("%(code)s — not in the CRM's list") % {"code": value}))
+            if multiple:
+                return forms.MultipleChoiceField(
+                    label=label,
+                    help_text=help_text,
+                    choices=options,
+                    required=False,
+                    widget=forms.SelectMultiple(attrs={"size": min(max(len(options), 3), 8)}),
+                )
+            return forms.ChoiceField(
+                label=label,
+                help_text=help_text,
+                choices=[("", empty_label)] + options,
+                required=False,
+            )
+        help_more = (
+            _("Codes separated by commas; a connection check offers the CRM's list.")
+            if multiple
+            else _("A code; a connection check offers the CRM's list.")
+        )
+        return forms.CharField(
+            label=label, help_text=f"{help_text} {help_more}".strip(), required=False, max_length=500
+        )
+
+    def settings(self) -> dict:
+        values = {}
+        for setting in self.adapter.settings_fields:
+            value = self.cleaned_data.get(f"set_{setting.name}")
+            if setting.multiple and isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            values[setting.name] = value if value is not None else ""
+        return values
+
+    def status_map(self) -> dict:
+        return {status.value: self.cleaned_data.get(name) or "" for name, status in self.map_names}
+
+    def connection_fields(self):
+        return [
+            self[name]
+            for name in ("name", "url", "secret", "interval_minutes", "is_active")
+            if name in self.fields
+        ]
+
+    def setting_fields(self):
+        return [self[name] for name in self.setting_names]
+
+    def map_fields(self):
+        return [self[name] for name, _status in self.map_names]

@@ -11,7 +11,7 @@ from ketlogistic.core.models import Partner
 
 from . import crm_sync, outbound
 from .connectors import DEFAULT_MAPPING, connector_run_request, next_run
-from .models import ConnectorRun, PullConnector
+from .models import ConnectorRun, CrmStatusPush, PullConnector
 from .outbound import OutboundURLError, check_outbound_url
 
 
@@ -79,7 +79,7 @@ def crm_connector_save(
     connector: PullConnector | None = None,
     kind: str,
     name: str,
-    url: str,
+    url: str | None,
     secret: str | None,
     settings: dict,
     status_map: dict,
@@ -87,7 +87,8 @@ def crm_connector_save(
     is_active: bool = True,
 ) -> PullConnector:
     """A RetailCRM or Bitrix24 connector as the partner set it up. Its adapter checks the address, the key and the
-    kind's settings (ValidationError by field); `secret=None` keeps the stored key. A new connector, or one whose
+    kind's settings (ValidationError by field); `url=None` keeps the stored address (and a key inside it), an empty
+    `secret` keeps the stored key. A new connector, or one whose
     address or key changed, gets a connection check queued (it reads the CRM's statuses for the cabinet's choices);
     its first pull is due at once."""
     if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(actor, partner.id):
@@ -98,9 +99,10 @@ def crm_connector_save(
         raise ValidationError({"kind": _("A connector's CRM cannot be changed; create a new connector.")})
     adapter = crm_sync.adapter_class(kind)
     old_secret = crm_sync.secret_of(connector) if connector is not None else ""
-    base_url, new_secret = adapter.split_address(
-        (url or "").strip(), (secret or "").strip() if secret else ""
-    )
+    if url is None and connector is not None:
+        base_url, new_secret = connector.url, (secret or "").strip()
+    else:
+        base_url, new_secret = adapter.split_address((url or "").strip(), (secret or "").strip())
     if not new_secret:
         new_secret = old_secret
     if not new_secret:
@@ -125,8 +127,28 @@ def crm_connector_save(
         connector.next_run_at = None
     elif connector.next_run_at is None:
         connector.next_run_at = timezone.now()
-    connector.full_clean(exclude=["secret_ciphertext", "auth_header_ciphertext"])
+    connector.full_clean(exclude=["secret_ciphertext", "auth_header_ciphertext", "mapping", "records_path"])
     connector.save()
     if changed_address:
         connector_run_request(actor=actor, connector=connector, direction=ConnectorRun.Direction.CHECK)
     return connector
+
+
+@transaction.atomic
+def crm_pushes_retry(*, actor: Actor, connector: PullConnector) -> int:
+    """«Send again»: the statuses a CRM refused (failed after their tries) are queued once more, e.g. after the
+    partner fixed the status map or the CRM's list: an order's failed status only if it is still its newest (a
+    newer one, sent or pending, is what the CRM needs)."""
+    if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(
+        actor, connector.partner_id
+    ):
+        raise PermissionDenied
+    newest = (
+        CrmStatusPush.objects.filter(connector=connector)
+        .order_by("link_id", "-created_at", "-id")
+        .distinct("link_id")
+        .values_list("id", flat=True)
+    )
+    return CrmStatusPush.objects.filter(id__in=newest, state=CrmStatusPush.State.FAILED).update(
+        state=CrmStatusPush.State.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+    )

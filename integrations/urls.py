@@ -22,4 +22,6 @@ urlpatterns = [
     path("connectors/<int:connector_id>/", views.connector_detail, name="connector"),
     path("connectors/<int:connector_id>/edit/", views.connector_edit, name="connector_edit"),
     path("connectors/<int:connector_id>/run/", views.connector_run_now, name="connector_run"),
+    path("connectors/<int:connector_id>/check/", views.connector_check, name="connector_check"),
+    path("connectors/<int:connector_id>/resend/", views.connector_push_retry, name="connector_resend"),
 ]

@@ -20,10 +20,11 @@ from ketlogistic.core.forms import errors_to_form
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 
-from . import api_keys, connectors, excel, services, webhooks
+from . import api_keys, connectors, crm_sync, excel, services, webhooks
 from .forms import (
     ApiKeyForm,
     ConnectorForm,
+    CrmConnectorForm,
     DeliveryLogFilter,
     ExcelUploadForm,
     MappingForm,
@@ -365,6 +366,7 @@ def connector_list(request):
         {
             "connectors": connectors,
             "can_manage": access.can(request.user, "connectors.manage"),
+            "kinds": PullConnector.Kind.choices,
             "partners": access.visible_partners(request.user)
             if not access.is_partner_actor(request.user)
             else None,
@@ -379,6 +381,8 @@ def connector_edit(request, connector_id: int | None = None):
         connector = access.get_scoped_or_404(
             request.user, PullConnector.objects.select_related("partner"), pk=connector_id
         )
+        if crm_sync.is_crm(connector):
+            return _crm_connector_edit(request, connector=connector, partner=connector.partner)
         partner = connector.partner
         initial = {
             name: getattr(connector, name)
@@ -395,6 +399,9 @@ def connector_edit(request, connector_id: int | None = None):
         }
     else:
         partner = _connector_partner(request)
+        kind = request.POST.get("kind") or request.GET.get("kind") or PullConnector.Kind.JSON
+        if kind in crm_sync.ADAPTERS:
+            return _crm_connector_edit(request, connector=None, partner=partner, kind=kind)
         initial = {"is_active": True, "interval_minutes": 10}
     form = ConnectorForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -416,17 +423,139 @@ def connector_edit(request, connector_id: int | None = None):
     )
 
 
+def _crm_connector_edit(
+    request, *, connector: PullConnector | None, partner: Partner, kind: str | None = None
+):
+    """A RetailCRM or Bitrix24 connector: address and key, then (once a check has read the CRM's lists) which
+    orders to take and which of our statuses go back as which of the CRM's."""
+    kind = connector.kind if connector else kind
+    adapter = crm_sync.adapter_class(kind)
+    if connector is not None:
+        initial = {
+            "name": connector.name,
+            "url": connector.url,
+            "interval_minutes": connector.interval_minutes,
+            "is_active": connector.is_active,
+        }
+        for setting in adapter.settings_fields:
+            initial[f"set_{setting.name}"] = (connector.settings or {}).get(setting.name, setting.default)
+        for status, code in (connector.status_map or {}).items():
+            initial[f"map_{status}"] = code
+        reference, saved_settings, saved_map = (
+            connector.reference or {},
+            connector.settings or {},
+            connector.status_map or {},
+        )
+    else:
+        initial = {"is_active": True, "interval_minutes": 10}
+        reference, saved_settings, saved_map = {}, {}, {}
+    form = CrmConnectorForm(
+        request.POST or None,
+        initial=initial,
+        adapter=adapter,
+        reference=reference,
+        saved_settings=saved_settings,
+        saved_map=saved_map,
+        editing=connector is not None,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        url = data["url"].strip()
+        try:
+            connector = services.crm_connector_save(
+                actor=request.user,
+                partner=partner,
+                connector=connector,
+                kind=kind,
+                name=data["name"],
+                url=None if connector is not None and url == connector.url else url,
+                secret=data.get("secret") or "",
+                settings=form.settings(),
+                status_map=form.status_map(),
+                interval_minutes=data["interval_minutes"],
+                is_active=data["is_active"],
+            )
+        except ValidationError as exc:
+            errors_to_form(form, _crm_errors(form, exc))
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("integrations:connector", connector_id=connector.pk)
+    return render(
+        request,
+        "integrations/crm_connector_form.html",
+        {
+            "form": form,
+            "connector": connector,
+            "partner": partner,
+            "kind": kind,
+            "kind_label": PullConnector.Kind(kind).label,
+            "adapter": adapter,
+            "reference_read": bool(reference),
+        },
+    )
+
+
+def _crm_errors(form, exc: ValidationError) -> ValidationError:
+    """The service's errors by setting name onto the form's fields (`set_<name>`); others by their own name."""
+    if not hasattr(exc, "error_dict"):
+        return exc
+    return ValidationError(
+        {
+            (f"set_{name}" if f"set_{name}" in form.fields else name): errors
+            for name, errors in exc.error_dict.items()
+        }
+    )
+
+
 @permission_required("connectors.view")
 def connector_detail(request, connector_id: int):
     connector = access.get_scoped_or_404(
         request.user, PullConnector.objects.select_related("partner"), pk=connector_id
     )
     runs = Paginator(ConnectorRun.objects.filter(connector=connector), 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "integrations/connector_detail.html",
-        {"connector": connector, "page": runs, "can_manage": access.can(request.user, "connectors.manage")},
+    context = {
+        "connector": connector,
+        "page": runs,
+        "can_manage": access.can(request.user, "connectors.manage"),
+    }
+    if crm_sync.is_crm(connector):
+        context.update(crm_sync.connector_panel(connector))
+    return render(request, "integrations/connector_detail.html", context)
+
+
+@require_POST
+@permission_required("connectors.manage")
+def connector_check(request, connector_id: int):
+    connector = access.get_scoped_or_404(
+        request.user, PullConnector.objects.select_related("partner"), pk=connector_id
     )
+    if not crm_sync.is_crm(connector):
+        raise PermissionDenied
+    _run, queued = connectors.connector_run_request(
+        actor=request.user, connector=connector, direction=ConnectorRun.Direction.CHECK
+    )
+    if queued:
+        messages.success(
+            request, _("The check is queued; the CRM's lists appear in the settings when it is done.")
+        )
+    else:
+        messages.info(request, _("A check of this connector is already queued or running."))
+    return redirect("integrations:connector", connector_id=connector.pk)
+
+
+@require_POST
+@permission_required("connectors.manage")
+def connector_push_retry(request, connector_id: int):
+    connector = access.get_scoped_or_404(
+        request.user, PullConnector.objects.select_related("partner"), pk=connector_id
+    )
+    count = services.crm_pushes_retry(actor=request.user, connector=connector)
+    messages.success(
+        request,
+        ngettext("%(count)s status will be sent again.", "%(count)s statuses will be sent again.", count)
+        % {"count": count},
+    )
+    return redirect("integrations:connector", connector_id=connector.pk)
 
 
 @require_POST
