@@ -34,6 +34,7 @@ from .forms import (
 from .models import (
     ApiKey,
     ConnectorRun,
+    CrmOrderLink,
     ExcelImport,
     ExcelMapping,
     PullConnector,
@@ -191,6 +192,18 @@ def webhook_panel(order, actor: Actor):
     if not events:
         return None
     return "integrations/includes/webhook_panel.html", {"events": events, "order": order}
+
+
+def crm_panel(order, actor: Actor):
+    """The order card's CRM panel (the wiring's CARD_PANELS): which CRM order it is, the last status sent there and
+    one still waiting or refused, for those who see the partner's connectors."""
+    if order.source != "connector" or not access.can(actor, "connectors.view"):
+        return None
+    link = access.scoped(actor, CrmOrderLink.objects.filter(order=order)).select_related("connector").first()
+    if link is None:
+        return None
+    waiting = link.pushes.exclude(state="sent").order_by("-created_at", "-id").first()
+    return "integrations/includes/crm_panel.html", {"link": link, "waiting": waiting}
 
 
 @never_cache

@@ -61,6 +61,7 @@ CARD_PANELS = (
     delivery_selectors.post_panel,  # the post parcel
     callcenter_views.calling_panel,  # the calling state
     integrations_views.webhook_panel,  # the webhook events sent for the order, and their delivery state
+    integrations_views.crm_panel,  # the partner's CRM order it came from, and the status sent back there
 )
 UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's reliability signal
 

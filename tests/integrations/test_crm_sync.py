@@ -397,3 +397,15 @@ def test_a_wrong_setting_is_refused_on_its_field(user_a, client_a):
     assert answer.status_code == 200
     assert answer.context["form"].errors.get("url")
     assert not PullConnector.objects.exists()
+
+
+def test_the_order_card_says_which_crm_order_it_is_and_what_was_sent(user_a, client_a, product_a):
+    StandIn.orders = [CrmOrder(crm_id="51", number="51A", site="shop", row=_row(product_a, 51))]
+    connector = _connector(user_a)
+    _pull(connector)
+    order = CrmOrderLink.objects.get(crm_id="51").order
+    card = client_a.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    assert "crm-order-panel" in card and "51A" in card and "Waiting to be sent" in card
+    crm_sync.push_due()
+    card = client_a.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    assert "assembling" in card and "Waiting to be sent" not in card
