@@ -57,6 +57,9 @@ class CrmOrder:
     row: dict
     number: str = ""
     site: str = ""
+    # What the adapter found wrong with the CRM's order that the intake cannot tell (a sum in another currency, no
+    # customer linked): the order is not created and these are logged as its errors, by field like the intake's.
+    errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

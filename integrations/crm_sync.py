@@ -121,6 +121,10 @@ def pull(run: ConnectorRun) -> None:
     )
     fresh = [o for o in found if o.crm_id not in linked]
     run.skipped = len(found) - len(fresh)
+    refused = [o for o in fresh if o.errors]
+    fresh = [o for o in fresh if not o.errors]
+    run.failed = len(refused)
+    run.errors = [{"external_id": o.crm_id, "number": o.number, "errors": o.errors} for o in refused][:200]
     if not fresh:
         return
     rows = [{**o.row, "external_id": o.crm_id} for o in fresh]
@@ -149,15 +153,18 @@ def pull(run: ConnectorRun) -> None:
     run.created += len(created)
     run.skipped += sum(1 for r in results if r.status == "exists")
     run.failed += sum(1 for r in results if r.status == "error")
-    run.errors = [
-        {
-            "external_id": r.external_id,
-            "number": by_id[r.external_id].number if r.external_id in by_id else "",
-            "errors": r.errors,
-        }
-        for r in results
-        if r.status == "error"
-    ][:200]
+    run.errors = (
+        run.errors
+        + [
+            {
+                "external_id": r.external_id,
+                "number": by_id[r.external_id].number if r.external_id in by_id else "",
+                "errors": r.errors,
+            }
+            for r in results
+            if r.status == "error"
+        ]
+    )[:200]
 
 
 def check(run: ConnectorRun) -> None:
