@@ -35,7 +35,7 @@ from orders.intake import orders_create_many
 from orders.statuses import OrderSource
 
 from . import crm_sync, outbound
-from .models import ConnectorRun, PullConnector
+from .models import ConnectorRun, CrmStatusPush, PullConnector
 
 MAX_RECORDS = 5000
 MAX_BACKOFF = timedelta(hours=6)
@@ -125,6 +125,9 @@ STALE_RUN = timedelta(minutes=15)
 # again, for at most REKICK_PER_TICK runs a minute.
 LOST_KICK = timedelta(minutes=1)
 REKICK_PER_TICK = 20
+# The run log (pulls, checks, and a CRM's status sweeps, up to two a minute) and the statuses sent are kept this long:
+# enough to answer any question about last month's orders, small enough that a busy connector's log stays light.
+RUNS_KEPT = timedelta(days=90)
 
 
 @transaction.atomic
@@ -304,3 +307,14 @@ def run_due(*, now: datetime | None = None) -> int:
         connector_run(connector=connector, now=now)
         ran += 1
     return ran
+
+
+def forget_old_runs(*, now: datetime | None = None) -> int:
+    """Beat's night: runs and statuses sent back older than RUNS_KEPT are deleted (an order's link keeps the last
+    status sent). Returns how many runs went."""
+    now = now or timezone.now()
+    CrmStatusPush.objects.filter(state=CrmStatusPush.State.SENT, sent_at__lt=now - RUNS_KEPT).delete()
+    deleted, _by_model = ConnectorRun.objects.filter(
+        started_at__lt=now - RUNS_KEPT, state__in=(ConnectorRun.State.SUCCEEDED, ConnectorRun.State.FAILED)
+    ).delete()
+    return deleted

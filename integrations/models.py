@@ -358,6 +358,7 @@ class ConnectorRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        indexes = [models.Index(fields=["connector", "-started_at"], name="connector_run_log")]
 
     def __str__(self) -> str:
         return f"{self.connector_id} {self.started_at:%Y-%m-%d %H:%M}"

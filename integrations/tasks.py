@@ -31,6 +31,12 @@ def push_crm_statuses() -> int:
     return crm_sync.push_due()
 
 
+@shared_task(name="integrations.forget_old_runs", ignore_result=True)
+def forget_old_runs() -> int:
+    """Connector runs and statuses sent back, older than 90 days."""
+    return connectors.forget_old_runs()
+
+
 @shared_task(name="integrations.purge_idempotency_keys", ignore_result=True)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()

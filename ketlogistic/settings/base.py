@@ -239,6 +239,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 29},
     },
+    # Connector runs and statuses sent back to CRMs are kept 90 days.
+    "forget-old-connector-runs": {
+        "task": "integrations.forget_old_runs",
+        "schedule": crontab(hour=4, minute=40),
+        "options": {"expires": 60 * 60},
+    },
     # Uploaded Excel files never imported are deleted after a week (they hold customers' phones).
     "forget-stale-uploads": {
         "task": "integrations.forget_stale_uploads",

@@ -13,7 +13,7 @@ from django.db import connection, models
 from callcenter import services as calls
 from callcenter.models import InboundCall
 from integrations import excel, webhooks
-from integrations.services import connector_save
+from integrations.services import connector_save, crm_connector_save
 from ketlogistic.core import crypto
 from ketlogistic.core.fields import (
     EncryptedFileField,
@@ -64,6 +64,16 @@ def _store_one_of_everything(user, partner, product):
         schedule="interval",
         mapping={"external_id": "id"},
         auth_header="Authorization: Bearer s3cret",
+    )
+    crm_connector_save(
+        actor=user,
+        partner=partner,
+        kind="retailcrm",
+        name="RetailCRM",
+        url="https://shop.retailcrm.ru",
+        secret="retailcrm-api-key",
+        settings={},
+        status_map={},
     )
     calls.inbound_log(actor=None, phone="+7 701 555 44 33", missed=True)
     ProductFactory(partner=partner, sku="ART-1", price=15000)
@@ -146,7 +156,7 @@ def test_rotation_finds_every_encrypted_field_without_a_list(settings, user_a, p
     # the customer's and the missed caller's phones; the webhook's secret and its replaced one, the connector's
     # header and the two files
     assert (
-        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 5"
+        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 6"
     )
 
 
@@ -186,6 +196,7 @@ def test_a_newly_declared_encrypted_field_is_found(settings, declared_later):
         ("callcenter.InboundCall", "phone_ciphertext"),
         ("integrations.WebhookEndpoint", "secret_ciphertext"),
         ("integrations.PullConnector", "auth_header_ciphertext"),
+        ("integrations.PullConnector", "secret_ciphertext"),
         ("core.Later", "secret"),
     }
     assert found_files >= {

@@ -409,3 +409,19 @@ def test_the_order_card_says_which_crm_order_it_is_and_what_was_sent(user_a, cli
     crm_sync.push_due()
     card = client_a.get(reverse("orders:detail", args=[order.pk])).content.decode()
     assert "assembling" in card and "Waiting to be sent" not in card
+
+
+def test_runs_and_statuses_sent_are_kept_ninety_days(user_a, product_a):
+    StandIn.orders = [CrmOrder(crm_id="61", row=_row(product_a, 61))]
+    connector = _connector(user_a)
+    long_ago = timezone.now() - timedelta(days=91)
+    _pull(connector)
+    crm_sync.push_due()
+    ConnectorRun.objects.update(started_at=long_ago)
+    CrmStatusPush.objects.update(sent_at=long_ago)
+    recent = _pull(connector)
+
+    assert connectors.forget_old_runs() == 2
+    assert list(ConnectorRun.objects.exclude(state="queued").values_list("pk", flat=True)) == [recent.pk]
+    assert not CrmStatusPush.objects.exists()
+    assert CrmOrderLink.objects.get(crm_id="61").sent_code == "assembling"
