@@ -191,7 +191,9 @@ def _queue(*, connector: PullConnector, link: CrmOrderLink, status: str, now: da
     updated = CrmStatusPush.objects.filter(link=link, state=CrmStatusPush.State.PENDING).update(
         status=status, code=code, attempts=0, last_error="", next_attempt_at=now
     )
-    if not updated:
+    # Several of our statuses may map to one CRM status (sent, calling, agreed → «delivering»): the order's CRM status
+    # does not change, so nothing is sent again.
+    if not updated and code != link.sent_code:
         CrmStatusPush.objects.create(
             connector=connector,
             partner_id=connector.partner_id,

@@ -543,7 +543,10 @@ def connector_check(request, connector_id: int):
         request.user, PullConnector.objects.select_related("partner"), pk=connector_id
     )
     if not crm_sync.is_crm(connector):
-        raise PermissionDenied
+        messages.info(
+            request, _("A JSON connector has no connection check: «Run now» shows what its address answers.")
+        )
+        return redirect("integrations:connector", connector_id=connector.pk)
     _run, queued = connectors.connector_run_request(
         actor=request.user, connector=connector, direction=ConnectorRun.Direction.CHECK
     )

@@ -425,3 +425,17 @@ def test_runs_and_statuses_sent_are_kept_ninety_days(user_a, product_a):
     assert list(ConnectorRun.objects.exclude(state="queued").values_list("pk", flat=True)) == [recent.pk]
     assert not CrmStatusPush.objects.exists()
     assert CrmOrderLink.objects.get(crm_id="61").sent_code == "assembling"
+
+
+def test_a_status_mapped_to_the_crm_status_already_sent_is_not_sent_again(user_a, product_a):
+    StandIn.orders = [CrmOrder(crm_id="71", row=_row(product_a, 71))]
+    connector = _connector(user_a)
+    _pull(connector)
+    link = CrmOrderLink.objects.get(crm_id="71")
+    crm_sync._queue(connector=connector, link=link, status="sent", now=timezone.now())
+    crm_sync.push_due()
+    link.refresh_from_db()
+    crm_sync._queue(connector=connector, link=link, status="calling", now=timezone.now())  # also «delivering»
+
+    assert StandIn.pushed == [("71", "delivering")]
+    assert not CrmStatusPush.objects.filter(state="pending").exists()
