@@ -159,6 +159,9 @@ class Bitrix24(Adapter):
     secret_label = ""
     secret_help = ""
     status_choices_from = "stages"
+    # one batch call per status; Bitrix24's bucket takes a burst of 50 and drains 2 a second (60 between two
+    # sweeps), so 25 a sweep leave room for a pull run and for the portal's other integrations
+    pushes_per_sweep = 25
     settings_fields = (
         Setting(
             "stage",

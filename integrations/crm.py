@@ -184,6 +184,8 @@ class Adapter:
     settings_fields: tuple[Setting, ...] = ()
     # the reference list whose codes the status map offers (e.g. "statuses", "stages")
     status_choices_from = "statuses"
+    # statuses sent to one CRM in one sweep (every 30 s): what its rate limit takes without a refusal
+    pushes_per_sweep = 100
 
     def __init__(self, connector: PullConnector, client: CrmClient):
         self.connector = connector

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -217,13 +218,36 @@ def on_order_moved(moved) -> None:
 
 
 def _claim(*, now: datetime, limit: int) -> list[int]:
+    """The due statuses, oldest first, at most each kind's `pushes_per_sweep` per connector (what its CRM takes in
+    one go: Bitrix24's burst), so one connector's backlog neither trips its CRM's limiter nor holds the others back.
+    Leased for PUSH_CLAIM; rows another sweep holds are skipped."""
+    due = Q(state=CrmStatusPush.State.PENDING, next_attempt_at__lte=now, connector__is_active=True) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    cap = Case(
+        *[When(connector__kind=kind, then=Value(cls.pushes_per_sweep)) for kind, cls in ADAPTERS.items()],
+        default=Value(0),
+    )
+    candidates = list(
+        CrmStatusPush.objects.filter(due)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("connector_id")], order_by=[F("next_attempt_at"), F("id")]
+            ),
+            cap=cap,
+        )
+        .filter(rank__lte=F("cap"))
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not candidates:
+        return []
     with transaction.atomic():
+        # the conditions again under the lock: a row claimed meanwhile by another sweep no longer qualifies
         ids = list(
-            CrmStatusPush.objects.select_for_update(skip_locked=True)
-            .filter(state=CrmStatusPush.State.PENDING, next_attempt_at__lte=now, connector__is_active=True)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:limit]
+            CrmStatusPush.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(due, id__in=candidates)
+            .values_list("id", flat=True)
         )
         CrmStatusPush.objects.filter(id__in=ids).update(claimed_until=now + PUSH_CLAIM)
     return ids

@@ -439,3 +439,31 @@ def test_a_status_mapped_to_the_crm_status_already_sent_is_not_sent_again(user_a
 
     assert StandIn.pushed == [("71", "delivering")]
     assert not CrmStatusPush.objects.filter(state="pending").exists()
+
+
+def test_a_backlog_of_one_crm_is_sent_a_sweep_at_a_time_and_holds_no_other_back(
+    user_a, product_a, monkeypatch
+):
+    monkeypatch.setattr(StandIn, "pushes_per_sweep", 3)
+    StandIn.orders = [CrmOrder(crm_id=str(n), row=_row(product_a, n)) for n in range(81, 88)]
+    busy = _connector(user_a)
+    _pull(busy)
+    StandIn.orders = [CrmOrder(crm_id="91", row=_row(product_a, 91))]
+    other = crm_connector_save(
+        actor=user_a,
+        partner=user_a.partner,
+        kind="retailcrm",
+        name="Второй магазин",
+        url="http://127.0.0.1:10",
+        secret="k" * 32,
+        settings={"statuses": ["new"]},
+        status_map={"to_send": "assembling"},
+    )
+    _pull(other)
+    CrmStatusPush.objects.filter(connector=other).update(next_attempt_at=timezone.now())  # the newest of all
+
+    assert crm_sync.push_due() == 4
+    assert ("91", "assembling") in StandIn.pushed
+    assert CrmStatusPush.objects.filter(connector=busy, state="pending").count() == 4
+    assert crm_sync.push_due() == 3 and crm_sync.push_due() == 1
+    assert len(StandIn.pushed) == 8
