@@ -13,7 +13,12 @@ Servers are chosen in this order:
   answer, else the embedded ones. With `CI=true` the local servers are required: a missing one
   fails the run instead of silently falling back.
 
-Ctrl-C stops the web server, the Celery worker and beat, and the embedded servers.
+`run` also starts the demo CRMs (`tests/crm_demo.py`: a RetailCRM on 127.0.0.1:8791 and a Bitrix24 on :8792, the
+connector tests' doubles with the demo partner's orders), a developer's extra that docker-compose.yml never runs:
+`--retailcrm-port` / `--bitrix24-port` (or DEMO_RETAILCRM_PORT / DEMO_BITRIX24_PORT) move them, `off` leaves one
+out, and a port already taken only leaves that CRM out.
+
+Ctrl-C stops the web server, the Celery worker and beat, the demo CRMs and the embedded servers.
 """
 
 from __future__ import annotations
@@ -197,6 +202,34 @@ def process_commands(*, bind: str, web_workers: str, schedule: str) -> dict[str,
     }
 
 
+def demo_commands(*, retailcrm_port: str, bitrix24_port: str, ready_file: str) -> dict[str, list[str]]:
+    """`make run`'s extras beside the system's processes: a developer's tools, never in docker-compose.yml (a test
+    checks it). One exiting does not stop the others."""
+    return {
+        "crm-demo": [
+            "tests.crm_demo",
+            "--retailcrm-port",
+            retailcrm_port,
+            "--bitrix24-port",
+            bitrix24_port,
+            "--ready-file",
+            ready_file,
+        ]
+    }
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen, *, timeout: float) -> str | None:
+    """The text a process writes to `path` once it is ready; None when it exits or the time is up first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_text(encoding="utf-8").rstrip()
+        if proc.poll() is not None:
+            return path.read_text(encoding="utf-8").rstrip() if path.exists() else None
+        time.sleep(0.2)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     with servers("run") as server_env:
         env = {**os.environ, **server_env, "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.local"}
@@ -209,11 +242,31 @@ def run(args: argparse.Namespace) -> int:
                 bind=bind, web_workers=args.web_workers, schedule=str(DATA / "celerybeat-schedule")
             ).items()
         }
+        ready_file = DATA / "crm-demo-ready.txt"
+        ready_file.unlink(missing_ok=True)
+        extras = (
+            {}
+            if args.retailcrm_port == args.bitrix24_port == "off"
+            else {
+                name: [PYTHON, "-m", *command]
+                for name, command in demo_commands(
+                    retailcrm_port=args.retailcrm_port,
+                    bitrix24_port=args.bitrix24_port,
+                    ready_file=str(ready_file),
+                ).items()
+            }
+        )
         processes: dict[str, subprocess.Popen] = {}
-        for name, command in commands.items():
+        for name, command in {**commands, **extras}.items():
             processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
             say(f"started {name} (pid {processes[name].pid})")
         manage(env, "seed_demo", "--logins-only")
+        if "crm-demo" in processes:
+            text = _wait_for_file(ready_file, processes["crm-demo"], timeout=60)
+            if text:
+                print(text, flush=True)
+            else:
+                say("the demo CRMs did not start (see crm-demo above); the rest runs without them")
         say(f"KetLogistic is running on http://{bind}/ — Ctrl-C stops everything")
         stopping = False
 
@@ -224,13 +277,19 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         exit_code = 0
+        watched = dict(processes)
         while not stopping:
-            for name, proc in processes.items():
-                if proc.poll() is not None:
-                    say(f"{name} exited with code {proc.returncode}; stopping the rest")
-                    exit_code = proc.returncode or 1
-                    stopping = True
-                    break
+            for name, proc in list(watched.items()):
+                if proc.poll() is None:
+                    continue
+                if name in extras:
+                    say(f"{name} exited with code {proc.returncode}; the rest goes on without it")
+                    del watched[name]
+                    continue
+                say(f"{name} exited with code {proc.returncode}; stopping the rest")
+                exit_code = proc.returncode or 1
+                stopping = True
+                break
             time.sleep(0.5)
         say("stopping…")
         for proc in processes.values():
@@ -269,6 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--host", default="127.0.0.1")
     run_parser.add_argument("--port", default="8000")
     run_parser.add_argument("--web-workers", default="2")
+    run_parser.add_argument(
+        "--retailcrm-port",
+        default=os.environ.get("DEMO_RETAILCRM_PORT", "8791"),
+        help="the demo RetailCRM's port (default 8791, or DEMO_RETAILCRM_PORT); off: none",
+    )
+    run_parser.add_argument(
+        "--bitrix24-port",
+        default=os.environ.get("DEMO_BITRIX24_PORT", "8792"),
+        help="the demo Bitrix24's port (default 8792, or DEMO_BITRIX24_PORT); off: none",
+    )
     sub.add_parser("test")
     env_parser = sub.add_parser("env")
     env_parser.add_argument("--mode", choices=["run", "test"], default="test")

@@ -24,7 +24,10 @@ product rows) and answers `POST /rest/<user id>/<webhook code>/<method>[.json]` 
   not found), 401, 403, 404 `ERROR_METHOD_NOT_FOUND`, 503 `QUERY_LIMIT_EXCEEDED`;
 * an outage switch (`outage = "limit"`: 503 QUERY_LIMIT_EXCEEDED; `"error"`: 500 INTERNAL_SERVER_ERROR; `"down"`:
   the connection closed without an answer) and the leaky-bucket rate limit Bitrix24 documents
-  (`rate_limit(burst=50, per_second=2)`: past `burst` requests, drained by `per_second`, each request is 503).
+  (`rate_limit(burst=50, per_second=2)`: past `burst` requests, drained by `per_second`, each request is 503);
+* `GET /` (not part of Bitrix24's API): a read-only page of the portal's deals and every stage a `crm.deal.update`
+  asked for (`stage_log`, with its time and whether the deal moved), for `make run`'s demo CRM
+  (`tests/crm_demo.py`).
 
 Sources (read 2025): the official REST documentation, github.com/bitrix24/b24restdocs —
 `local-integrations/local-webhooks.md` (the URL https://<portal>/rest/<user id>/<code>/<method>.json, expiry gives
@@ -49,9 +52,12 @@ import json
 import re
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from tests import double_page
 
 PAGE = 50
 BATCH_MAX = 50
@@ -216,9 +222,10 @@ def _time() -> dict:
 
 
 class Bitrix24Double:
-    """One Bitrix24 portal with one inbound webhook (`webhook_url`), served on 127.0.0.1 while in a `with`."""
+    """One Bitrix24 portal with one inbound webhook (`webhook_url`), served on 127.0.0.1 while in a `with` (a free
+    port unless `port` is given; a taken one raises OSError here)."""
 
-    def __init__(self, *, user_id: str = "1", code: str = "k2xw7d1c2ckqv9m0", scopes=("crm",)):
+    def __init__(self, *, user_id: str = "1", code: str = "k2xw7d1c2ckqv9m0", scopes=("crm",), port: int = 0):
         self.user_id, self.code, self.scopes = str(user_id), code, set(scopes)
         self.revoked = False
         self.outage: str | None = None  # None | "limit" | "error" | "down"
@@ -243,6 +250,9 @@ class Bitrix24Double:
         self.batch_sizes: list[int] = []
         self.stage_sets: dict[str, list[str]] = {}
         self.stage_changes: dict[str, list[str]] = {}
+        # every STAGE_ID a crm.deal.update asked for: {"at", "deal_id", "was", "stage", "moved"}
+        self.stage_log: list[dict] = []
+        self.page_notes: list[str] = []  # shown at the top of the page at `/`
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -251,6 +261,14 @@ class Bitrix24Double:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.command == "GET" and urlsplit(self.path).path in ("/", "/index.html"):
+                    page = double.page()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 if double.outage == "down":
                     self.close_connection = True
                     return
@@ -269,7 +287,7 @@ class Bitrix24Double:
             def log_message(self, *args):
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     # -- the portal's address ------------------------------------------------------------------------------------
@@ -412,12 +430,17 @@ class Bitrix24Double:
         opportunity=None,
         currency: str = "KZT",
         comments: str = "",
+        deal_id: int | None = None,
         **fields,
     ) -> str:
         """A deal at `stage` (its pipeline from the stage's C<id>: prefix). `rows`: (product id, quantity, price) or
-        (None, quantity, price, name) for a row with no catalogue product."""
+        (None, quantity, price, name) for a row with no catalogue product. Its ID is the portal's next one unless
+        `deal_id` is given (the next ones follow the highest)."""
         with self.lock:
-            deal_id = self._next("deal")
+            if deal_id is None:
+                deal_id = self._next("deal")
+            else:
+                self._next_id["deal"] = max(self._next_id["deal"], deal_id)
             category = self._category_of(stage)
             deal_rows = []
             for row in rows:
@@ -476,6 +499,85 @@ class Bitrix24Double:
 
     def stage_of(self, deal_id: str) -> str:
         return self.deals[int(deal_id)]["STAGE_ID"]
+
+    # -- the page at `/` -----------------------------------------------------------------------------------------
+    def stage_name(self, code) -> str:
+        stage = next((s for s in self.stages if s["STATUS_ID"] == code), None)
+        if stage is None:
+            return str(code)
+        pipeline = self.categories.get(self._category_of(code), {}).get("name", "?")
+        return f"{pipeline}: {stage['NAME']} ({code})"
+
+    def page(self) -> bytes:
+        with self.lock:
+            deals = []
+            for deal_id in sorted(self.deals):
+                deal = self.deals[deal_id]
+                contact = (
+                    self.contacts.get(int(deal["CONTACT_ID"] or 0), {}) if deal.get("CONTACT_ID") else {}
+                )
+                phones = ", ".join(p.get("VALUE", "") for p in contact.get("PHONE") or [])
+                address = ", ".join(a for a in (contact.get("ADDRESS"), contact.get("ADDRESS_2")) if a)
+                rows = "; ".join(
+                    f"{r['PRODUCT_NAME']} [{self.products.get(r['PRODUCT_ID'], {}).get('XML_ID', '')}]"
+                    f" × {r['QUANTITY']} @ {r['PRICE']}"
+                    for r in self.rows.get(deal_id, [])
+                )
+                deals.append(
+                    [
+                        deal["ID"],
+                        deal["TITLE"],
+                        self.stage_name(deal["STAGE_ID"]),
+                        " ".join(p for p in (contact.get("LAST_NAME"), contact.get("NAME")) if p),
+                        phones,
+                        contact.get("ADDRESS_CITY") or "",
+                        address,
+                        rows,
+                        f"{deal['OPPORTUNITY']} {deal['CURRENCY_ID']}",
+                    ]
+                )
+            log = [
+                [
+                    double_page.when(e["at"]),
+                    e["deal_id"],
+                    self.stage_name(e["was"]),
+                    self.stage_name(e["stage"]),
+                    "moved"
+                    if e["moved"]
+                    else ("already there" if e["known"] else "unchanged: not a stage of the deal's pipeline"),
+                ]
+                for e in reversed(self.stage_log)
+            ]
+            stages = [
+                [
+                    self.categories.get(self._category_of(s["STATUS_ID"]), {}).get("name", "?"),
+                    s["STATUS_ID"],
+                    s["NAME"],
+                ]
+                for s in sorted(
+                    self.stages, key=lambda s: (self._category_of(s["STATUS_ID"]), int(s["SORT"]))
+                )
+            ]
+            requests = len(self.requests)
+        return double_page.render(
+            title="Demo Bitrix24",
+            subtitle=f"A local Bitrix24 portal (REST API, inbound webhook) at {self.url}: {requests} API calls so far. "
+            "Read-only.",
+            notes=self.page_notes,
+            sections=[
+                (
+                    "Deals",
+                    ["ID", "title", "stage", "contact", "phone", "city", "address", "products", "sum"],
+                    deals,
+                ),
+                (
+                    "Stages set by crm.deal.update (newest first)",
+                    ["time", "deal", "was", "asked for", "result"],
+                    log,
+                ),
+                ("Pipelines and their stages", ["pipeline", "STATUS_ID", "name"], stages),
+            ],
+        )
 
     def _next(self, kind: str) -> int:
         self._next_id[kind] += 1
@@ -668,7 +770,18 @@ class Bitrix24Double:
                     for s in self.stages
                     if self._category_of(s["STATUS_ID"]) == int(deal["CATEGORY_ID"])
                 }
-                if value in own and value != deal["STAGE_ID"]:
+                moved = value in own and value != deal["STAGE_ID"]
+                self.stage_log.append(
+                    {
+                        "at": datetime.now(UTC),
+                        "deal_id": str(deal_id),
+                        "was": deal["STAGE_ID"],
+                        "stage": value,
+                        "moved": moved,
+                        "known": value in own,
+                    }
+                )
+                if moved:
                     deal["STAGE_ID"] = value
                     self.stage_changes.setdefault(str(deal_id), []).append(value)
             elif name in DEAL_STANDARD and name not in ("ID", "CATEGORY_ID") or name in self.deal_user_fields:

@@ -17,6 +17,8 @@ What it speaks (everything under `/api/v5`, the key in the `X-API-KEY` header or
 * `outage = "busy"` answers every request 503 as RetailCRM's limiter does, `outage = "drop"` closes the connection
   without an answer; `busy_next(n)` answers only the next n requests 503; `rate_limit = n` answers 503 to any
   request past n in the last second (RetailCRM allows 10 a second).
+* `GET /` (no key, not part of RetailCRM's API): a read-only page of the account's orders and every status an edit
+  set or tried to set (`status_log`, with its time), for `make run`'s demo CRM (`tests/crm_demo.py`).
 
 Sources for these shapes (read while writing the adapter):
 
@@ -55,8 +57,11 @@ import json
 import threading
 import time
 from collections import deque
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests import double_page
 
 PAGE_LIMITS = (20, 50, 100)
 DEFAULT_STATUSES = (
@@ -72,10 +77,16 @@ DEFAULT_SITES = (("shop-kz", "Магазин KZ"), ("shop-kg", "Магазин K
 
 
 class RetailCrmDouble:
-    """A RetailCRM account: `with RetailCrmDouble(api_key=…) as crm:`, then `crm.url` is its address."""
+    """A RetailCRM account: `with RetailCrmDouble(api_key=…) as crm:`, then `crm.url` is its address (a free port
+    unless `port` is given; a taken one raises OSError here)."""
 
     def __init__(
-        self, *, api_key: str = "rcrm-test-key-0123456789abcdef", sites=DEFAULT_SITES, statuses=None
+        self,
+        *,
+        api_key: str = "rcrm-test-key-0123456789abcdef",
+        sites=DEFAULT_SITES,
+        statuses=None,
+        port: int = 0,
     ):
         self.api_key = api_key
         self.sites: dict[str, dict] = {
@@ -88,6 +99,9 @@ class RetailCrmDouble:
         }
         self.orders: dict[int, dict] = {}
         self.edits: dict[int, list[dict]] = {}
+        # every status an edit set or was refused: {"at", "order_id", "number", "was", "status", "outcome"}
+        self.status_log: list[dict] = []
+        self.page_notes: list[str] = []  # shown at the top of the page at `/`
         self.requests: list[dict] = []
         self.outage: str | None = None  # "busy" (503) or "drop" (no answer)
         self.rate_limit: int | None = None
@@ -103,6 +117,14 @@ class RetailCrmDouble:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.command == "GET" and urlsplit(self.path).path in ("/", "/index.html"):
+                    page = double.page()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 verdict = double._gate(self.command, self.path, dict(self.headers.items()), body)
                 if verdict == "drop":
                     self.close_connection = True
@@ -128,7 +150,7 @@ class RetailCrmDouble:
             def log_message(self, *args):
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -293,14 +315,105 @@ class RetailCrmDouble:
             return 404, {"success": False, "errorMsg": "Not found"}
         status = changes.get("status")
         if status is not None and not self.statuses.get(status, {}).get("active"):
+            self._log_status(order, status, "refused: no such active status")
             return 400, {
                 "success": False,
                 "errorMsg": "Errors in the entity format",
                 "errors": {"status": f'Status "{status}" does not exist.'},
             }
+        if status is not None:
+            self._log_status(
+                order, status, "set" if status != order.get("status") else "set (it had it already)"
+            )
         self.edits.setdefault(order["id"], []).append({"by": by, "site": site, "order": changes})
         order.update(changes)
         return 200, {"success": True, "id": order["id"], "order": _without_nulls(order)}
+
+    def _log_status(self, order: dict, status, outcome: str) -> None:
+        self.status_log.append(
+            {
+                "at": datetime.now(UTC),
+                "order_id": order["id"],
+                "number": order.get("number"),
+                "was": order.get("status"),
+                "status": status,
+                "outcome": outcome,
+            }
+        )
+
+    # -- the page at `/` ---------------------------------------------------------------------------------------------
+    def status_name(self, code) -> str:
+        name = self.statuses.get(code, {}).get("name")
+        return f"{name} ({code})" if name else str(code)
+
+    def page(self) -> bytes:
+        with self._lock:
+            orders = []
+            for order in sorted(self.orders.values(), key=lambda o: o["id"]):
+                delivery = order.get("delivery") if isinstance(order.get("delivery"), dict) else {}
+                address = delivery.get("address") if isinstance(delivery.get("address"), dict) else {}
+                items = order.get("items") if isinstance(order.get("items"), list) else []
+                orders.append(
+                    [
+                        order["id"],
+                        order.get("number", ""),
+                        order.get("site", ""),
+                        self.status_name(order.get("status")),
+                        " ".join(str(order.get(k) or "") for k in ("lastName", "firstName")).strip(),
+                        order.get("phone", ""),
+                        address.get("city", ""),
+                        address.get("text", ""),
+                        "; ".join(_item_text(i) for i in items),
+                        order.get("totalSumm", ""),
+                        order.get("prepaySum", ""),
+                        order.get("customerComment", ""),
+                    ]
+                )
+            log = [
+                [
+                    double_page.when(e["at"]),
+                    f"{e['order_id']} ({e['number']})",
+                    self.status_name(e["was"]),
+                    self.status_name(e["status"]),
+                    e["outcome"],
+                ]
+                for e in reversed(self.status_log)
+            ]
+            statuses = [[code, s["name"], s["group"]] for code, s in self.statuses.items() if s.get("active")]
+            sites = [[code, s["name"]] for code, s in self.sites.items()]
+            requests = len(self.requests)
+        return double_page.render(
+            title="Demo RetailCRM",
+            subtitle=f"A local RetailCRM (API v5) at {self.url}: {requests} API calls so far. Read-only.",
+            notes=self.page_notes,
+            sections=[
+                (
+                    "Orders",
+                    [
+                        "id",
+                        "number",
+                        "store",
+                        "status",
+                        "customer",
+                        "phone",
+                        "city",
+                        "address",
+                        "items",
+                        "totalSumm",
+                        "prepaySum",
+                        "comment",
+                    ],
+                    orders,
+                ),
+                (
+                    "Statuses set by API calls (newest first)",
+                    ["time", "order", "was", "set to", "outcome"],
+                    log,
+                ),
+                ("Order statuses", ["code", "name", "group"], statuses),
+                ("Stores", ["code", "name"], sites),
+            ],
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -309,6 +422,16 @@ class RetailCrmDouble:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def _item_text(item) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    offer = item.get("offer") if isinstance(item.get("offer"), dict) else {}
+    name = offer.get("name") or offer.get("article") or "?"
+    return (
+        f"{name} [{offer.get('article', '')}] × {item.get('quantity', '')} @ {item.get('initialPrice', '')}"
+    )
 
 
 def _without_nulls(order: dict) -> dict:

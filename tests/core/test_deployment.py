@@ -73,6 +73,19 @@ def test_compose_commands_are_the_ones_make_run_starts():
         assert compose_command[1 : 1 + len(target)] == target, name
 
 
+def test_the_demo_crms_are_make_runs_alone_never_a_process_of_the_system_nor_in_compose():
+    local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")
+    extras = devstack.demo_commands(retailcrm_port="8791", bitrix24_port="8792", ready_file="/tmp/ready")
+
+    assert set(extras) == {"crm-demo"} and not set(extras) & set(local)
+    assert extras["crm-demo"][0] == "tests.crm_demo"
+    for name, service in _compose()["services"].items():
+        command = service.get("command") or []
+        text = " ".join(command) if isinstance(command, list) else str(command)
+        assert "crm_demo" not in text and "tests." not in text, name
+    assert "crm_demo" not in (ROOT / "Dockerfile").read_text()
+
+
 def test_access_logs_never_carry_query_strings():
     web = _compose()["services"]["web"]["command"]
     local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")["web"]
