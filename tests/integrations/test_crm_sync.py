@@ -373,7 +373,7 @@ def test_a_status_the_crm_no_longer_lists_stays_offered_and_is_not_dropped(user_
     connector.reference = {"statuses": [{"code": "new", "name": "New"}]}
     connector.save(update_fields=["reference"])
     edit = client_a.get(reverse("integrations:connector_edit", args=[connector.pk])).content.decode()
-    assert "complete — not in the CRM&#x27;s list" in edit
+    assert "complete — нет в списке CRM" in edit, "pages are in Russian"
 
 
 def test_crm_connector_pages_are_isolated(user_a, client_a, client_b, product_a):
@@ -405,10 +405,10 @@ def test_the_order_card_says_which_crm_order_it_is_and_what_was_sent(user_a, cli
     _pull(connector)
     order = CrmOrderLink.objects.get(crm_id="51").order
     card = client_a.get(reverse("orders:detail", args=[order.pk])).content.decode()
-    assert "crm-order-panel" in card and "51A" in card and "Waiting to be sent" in card
+    assert "crm-order-panel" in card and "51A" in card and "Ждёт передачи" in card
     crm_sync.push_due()
     card = client_a.get(reverse("orders:detail", args=[order.pk])).content.decode()
-    assert "assembling" in card and "Waiting to be sent" not in card
+    assert "assembling" in card and "Ждёт передачи" not in card
 
 
 def test_runs_and_statuses_sent_are_kept_ninety_days(user_a, product_a):
