@@ -128,7 +128,6 @@ class Customer:
 class DemoData:
     """What the demo CRMs hold, read from our database."""
 
-    partner_name: str
     login: str
     currency: str
     products: list[tuple[str, str, Decimal]]  # sku, name, price
@@ -211,7 +210,6 @@ def demo_data(*, retailcrm_url: str = "", bitrix24_url: str = "") -> DemoData:
             else []
         )
     return DemoData(
-        partner_name=partner.name,
         login=login,
         currency=partner.currency,
         products=[(p.sku, p.name, p.price or Decimal(1000)) for p in products],
@@ -377,6 +375,8 @@ class DemoCrms:
 
     def instructions(self) -> str:
         """What `make run` prints after the logins."""
+        if self.retailcrm is None and self.bitrix24 is None:
+            return "\n".join(["No demo CRM this time:", *(f"  {line}" for line in self.skipped)])
         path = " → ".join(_ui(t) for t in ("Integrations", "Connectors", "New connector"))
         lines = [
             f"Demo CRMs to try the CRM connectors: log in as {self.data.login}, {path}, choose the system, give the "
@@ -391,11 +391,10 @@ class DemoCrms:
                 lines.append(f"  {name} — its side of things: {double.url}/")
                 lines += [f"    {line}" for line in notes(double)]
         lines += [f"  {line}" for line in self.skipped]
-        if self.retailcrm is not None or self.bitrix24 is not None:
-            lines.append(
-                f"  Orders are taken every 10 minutes («{_ui('Run now')}» takes them at once); our statuses go back "
-                "within 30 s."
-            )
+        lines.append(
+            f"  Orders are taken every 10 minutes («{_ui('Run now')}» takes them at once); our statuses go back "
+            "within 30 s."
+        )
         return "\n".join(lines)
 
 

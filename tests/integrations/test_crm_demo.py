@@ -256,6 +256,22 @@ def test_a_port_already_taken_leaves_that_crm_out_and_says_so(demo_partner):
             assert "Demo Bitrix24" in page(demo.bitrix24)
 
 
+def test_with_both_ports_taken_there_is_no_demo_crm_and_it_says_why(demo_partner):
+    with socket.socket() as one, socket.socket() as two:
+        for taken in (one, two):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+        ports = one.getsockname()[1], two.getsockname()[1]
+        with crm_demo.demo_crms(retailcrm_port=ports[0], bitrix24_port=ports[1]) as demo:
+            text = demo.instructions()
+
+    assert text.startswith("No demo CRM this time:")
+    assert (
+        f"port {ports[0]} on 127.0.0.1 is taken" in text and f"port {ports[1]} on 127.0.0.1 is taken" in text
+    )
+    assert "log in as" not in text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_process_make_run_starts_reads_our_database_serves_and_stops_on_sigterm(
     demo_partner, tmp_path
