@@ -128,42 +128,57 @@ def pull(run: ConnectorRun) -> None:
     run.errors = [{"external_id": o.crm_id, "number": o.number, "errors": o.errors} for o in refused][:200]
     if not fresh:
         return
-    rows = [{**o.row, "external_id": o.crm_id} for o in fresh]
+    prefix = connector.number_prefix or ""
+    rows = [{**o.row, "external_id": prefix + o.crm_id} for o in fresh]
     with transaction.atomic():
         results = orders_create_many(
             partner=connector.partner, rows=rows, actor=None, source=OrderSource.CONNECTOR
         )
-        by_id = {o.crm_id: o for o in fresh}
-        created = [r for r in results if r.status == "created"]
+        created = [(fresh[r.index], r) for r in results if r.status == "created"]
         links = CrmOrderLink.objects.bulk_create(
             [
                 CrmOrderLink(
                     connector=connector,
                     partner_id=connector.partner_id,
                     order=r.order,
-                    crm_id=r.external_id,
-                    crm_number=by_id[r.external_id].number[:64],
-                    crm_site=by_id[r.external_id].site[:64],
+                    crm_id=o.crm_id,
+                    crm_number=o.number[:64],
+                    crm_site=o.site[:64],
                 )
-                for r in created
+                for o, r in created
             ]
         )
         now = timezone.now()
-        for link, r in zip(links, created, strict=True):
+        for link, (_o, r) in zip(links, created, strict=True):
             _queue(connector=connector, link=link, status=r.order.status, now=now)
     run.created += len(created)
-    run.skipped += sum(1 for r in results if r.status == "exists")
-    run.failed += sum(1 for r in results if r.status == "error")
+    # A number already taken by another order of the partner's (another CRM, the API, a file) is not this CRM's
+    # order: it is neither linked nor skipped in silence, but refused every run until the connector gets a prefix.
+    taken = [fresh[r.index] for r in results if r.status == "exists"]
+    run.failed += sum(1 for r in results if r.status == "error") + len(taken)
     run.errors = (
         run.errors
         + [
-            {
-                "external_id": r.external_id,
-                "number": by_id[r.external_id].number if r.external_id in by_id else "",
-                "errors": r.errors,
-            }
+            {"external_id": fresh[r.index].crm_id, "number": fresh[r.index].number, "errors": r.errors}
             for r in results
             if r.status == "error"
+        ]
+        + [
+            {
+                "external_id": o.crm_id,
+                "number": o.number,
+                "errors": {
+                    "external_id": [
+                        _(
+                            "The number %(number)s is already taken by another of your orders (from another "
+                            "connector, the API or a file). Give this connector a number prefix in its settings: "
+                            "its orders then get numbers of their own."
+                        )
+                        % {"number": prefix + o.crm_id}
+                    ]
+                },
+            }
+            for o in taken
         ]
     )[:200]
 

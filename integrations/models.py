@@ -293,6 +293,9 @@ class PullConnector(models.Model):
     # (validated by its adapter), which of our statuses go back as which CRM status, and the CRM's own lists
     # (statuses, stages, stores) as the last check read them, offered as choices in the cabinet.
     secret_ciphertext = EncryptedTextField(blank=True)
+    # Put before a CRM's id to make our order's number: two CRMs of one partner (or a CRM and the API) may number
+    # their orders alike, and a partner's order numbers are unique whatever brought the order.
+    number_prefix = models.CharField(_("order number prefix"), max_length=16, blank=True)
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     status_map = models.JSONField(_("statuses sent back"), default=dict, blank=True)
     reference = models.JSONField(default=dict, blank=True)

@@ -1,5 +1,7 @@
 """Writes of the integrations that are not mechanisms of their own: connectors' configuration."""
 
+import re
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -71,6 +73,10 @@ def connector_save(
     return connector
 
 
+# the characters of an order number (orders.intake.EXTERNAL_ID_RE), Latin only, leaving room for the CRM's id
+PREFIX_RE = re.compile(r"^[A-Za-z0-9_\-./#:]{1,16}$")
+
+
 @transaction.atomic
 def crm_connector_save(
     *,
@@ -85,6 +91,7 @@ def crm_connector_save(
     status_map: dict,
     interval_minutes: int = 10,
     is_active: bool = True,
+    number_prefix: str = "",
 ) -> PullConnector:
     """A RetailCRM or Bitrix24 connector as the partner set it up. Its adapter checks the address, the key and the
     kind's settings (ValidationError by field); `url=None` keeps the stored address (and a key inside it), an empty
@@ -119,6 +126,12 @@ def crm_connector_save(
     connector.schedule, connector.daily_at = PullConnector.Schedule.INTERVAL, None
     connector.interval_minutes = max(int(interval_minutes or 10), 1)
     connector.settings, connector.status_map, connector.is_active = cleaned_settings, cleaned_map, is_active
+    number_prefix = (number_prefix or "").strip()
+    if number_prefix and not PREFIX_RE.match(number_prefix):
+        raise ValidationError(
+            {"number_prefix": _("A prefix is up to 16 Latin letters, digits and the signs - _ . / # :")}
+        )
+    connector.number_prefix = number_prefix
     if changed_address:
         connector.secret_ciphertext = crypto.encrypt(new_secret)
     # Settings chosen from the CRM's lists (its statuses, a pipeline's stage) can only be chosen once a check has

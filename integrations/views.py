@@ -448,6 +448,7 @@ def _crm_connector_edit(
             "name": connector.name,
             "url": connector.url,
             "interval_minutes": connector.interval_minutes,
+            "number_prefix": connector.number_prefix,
             "is_active": connector.is_active,
         }
         for setting in adapter.settings_fields:
@@ -487,6 +488,7 @@ def _crm_connector_edit(
                 status_map=form.status_map(),
                 interval_minutes=data["interval_minutes"],
                 is_active=data["is_active"],
+                number_prefix=data.get("number_prefix") or "",
             )
         except ValidationError as exc:
             errors_to_form(form, _crm_errors(form, exc))

@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -467,3 +468,39 @@ def test_a_backlog_of_one_crm_is_sent_a_sweep_at_a_time_and_holds_no_other_back(
     assert CrmStatusPush.objects.filter(connector=busy, state="pending").count() == 4
     assert crm_sync.push_due() == 3 and crm_sync.push_due() == 1
     assert len(StandIn.pushed) == 8
+
+
+def test_a_crm_number_another_order_took_is_refused_with_advice_not_skipped_in_silence(user_a, product_a):
+    make_order(user_a.partner, product=product_a, external_id="101")  # e.g. from the API, or a second CRM
+    StandIn.orders = [CrmOrder(crm_id="101", number="101A", row=_row(product_a, 101))]
+    connector = _connector(user_a)
+    run = _pull(connector)
+
+    assert (run.created, run.skipped, run.failed) == (0, 0, 1)
+    assert "prefix" in run.errors[0]["errors"]["external_id"][0] and run.errors[0]["number"] == "101A"
+    assert not CrmOrderLink.objects.exists()
+
+    connector = crm_connector_save(
+        actor=user_a,
+        partner=user_a.partner,
+        connector=connector,
+        kind="retailcrm",
+        name="Магазин",
+        url=None,
+        secret="",
+        settings={"statuses": ["new"]},
+        status_map={"to_send": "assembling"},
+        number_prefix="RC-",
+    )
+    run = _pull(connector)
+    assert (run.created, run.failed) == (1, 0)
+    link = CrmOrderLink.objects.get()
+    assert (link.crm_id, link.order.external_id) == ("101", "RC-101")
+    crm_sync.push_due()
+    assert StandIn.pushed == [("101", "assembling")], "the status goes back by the CRM's own id"
+
+
+def test_a_number_prefix_is_checked(user_a):
+    with pytest.raises(ValidationError) as refused:
+        _connector(user_a, number_prefix="Б24 ")
+    assert "number_prefix" in refused.value.message_dict
