@@ -148,6 +148,11 @@ def _text(value) -> str:
     return str(value).strip()
 
 
+def _is_id(text: str) -> bool:
+    """Bitrix24's ids are ASCII digits («²» is a digit to str.isdigit, not to int)."""
+    return bool(re.fullmatch(r"[0-9]{1,18}", text or ""))
+
+
 class Bitrix24(Adapter):
     kind = PullConnector.Kind.BITRIX24
     url_label = gettext_lazy("Inbound webhook URL")
@@ -274,7 +279,7 @@ class Bitrix24(Adapter):
         secret = (secret or "").strip().strip("/")
         if not steps and SECRET_RE.match(secret):  # the code given apart (the API, not the cabinet's form)
             return base, secret
-        if len(steps) < 2 or not steps[0].isdigit() or len(steps[0]) > 12:
+        if len(steps) < 2 or not _is_id(steps[0]) or len(steps[0]) > 12:
             raise ValidationError(
                 {
                     "url": _(
@@ -444,7 +449,7 @@ class Bitrix24(Adapter):
         stages = []
         for category, listed in stage_lists.items():
             rows = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
-            rows.sort(key=lambda s: int(s.get("SORT") or 0) if str(s.get("SORT") or "0").isdigit() else 0)
+            rows.sort(key=lambda s: int(s.get("SORT") or 0) if _is_id(str(s.get("SORT") or "0")) else 0)
             pipeline = pipelines.get(category) or (_("General") if category == 0 else str(category))
             for stage in rows:
                 code = _text(stage.get("STATUS_ID"))
@@ -494,8 +499,13 @@ class Bitrix24(Adapter):
         select = ["ID", "TITLE", "STAGE_ID", "CATEGORY_ID", "OPPORTUNITY", "CURRENCY_ID", "CONTACT_ID"]
         select += [n for n in self._chosen("deal") if n not in select]
         deals: list[dict] = []
-        last = 0
-        for _page in range(MAX_PAGES):
+        # Go on after the last deal the previous run read when it stopped at MAX_PAGES: deals already taken that stay
+        # in the stage (their status not mapped back, or refused) never keep newer ones out. A run that reaches the
+        # end starts the next from the first deal again (a deal moved into the stage later, with a lower id).
+        cursor = self.connector.pull_cursor
+        last = int(cursor) if _is_id(cursor) else 0
+        self.next_cursor = ""
+        for page_number in range(MAX_PAGES):
             page = self._call(
                 "crm.deal.list",
                 {
@@ -509,12 +519,14 @@ class Bitrix24(Adapter):
                 raise CrmError(_("Bitrix24 answered crm.deal.list without a list of deals."), transient=True)
             for deal in page:
                 deal_id = _text(deal.get("ID")) if isinstance(deal, dict) else ""
-                if deal_id.isdigit() and int(deal_id) > last:
+                if _is_id(deal_id) and int(deal_id) > last:
                     deals.append(deal)
             ids = [int(d["ID"]) for d in deals]
             if len(page) < PAGE or not ids or max(ids) <= last:
                 break
             last = max(ids)
+            if page_number == MAX_PAGES - 1:
+                self.next_cursor = str(last)
         return deals
 
     def fetch_orders(self) -> list[CrmOrder]:
@@ -642,7 +654,12 @@ class Bitrix24(Adapter):
                 % {"currency": deal_currency, "ours": currency}
             ]
         contact = contact or {}
-        phones = [p for p in contact.get("PHONE") or [] if isinstance(p, dict) and _text(p.get("VALUE"))]
+        listed = contact.get("PHONE")
+        phones = [
+            p
+            for p in (listed if isinstance(listed, list) else [])
+            if isinstance(p, dict) and _text(p.get("VALUE"))
+        ]
         phones.sort(key=lambda p: 0 if p.get("VALUE_TYPE") == "MOBILE" else 1)
         items = []
         for row in rows if isinstance(rows, list) else []:
@@ -694,7 +711,7 @@ class Bitrix24(Adapter):
     # -- statuses back -------------------------------------------------------------------------------------------
     def push_status(self, *, link: CrmOrderLink, code: str) -> None:
         deal_id = link.crm_id
-        if not deal_id.isdigit():
+        if not _is_id(deal_id):
             raise CrmError(_("“%(id)s” is not a Bitrix24 deal id.") % {"id": deal_id}, transient=False)
         results, errors = self._batch(
             {

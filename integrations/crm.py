@@ -22,13 +22,18 @@ MAX_CALLS_LOGGED = 60
 
 class CrmError(Exception):
     """The CRM did not do what was asked. `transient`: it is down or busy (no answer, 429, 5xx) and the same call
-    later will do; otherwise it refused the call (4xx) and says why in `message`."""
+    later will do; otherwise it refused the call (4xx) and says why in `message` — about the whole connector when
+    `connector_wide` (the key or the account: 401, 403), else about this order."""
 
-    def __init__(self, message: str, *, transient: bool, status: int | None = None):
+    def __init__(
+        self, message: str, *, transient: bool, status: int | None = None, connector_wide: bool = False
+    ):
         super().__init__(message)
         self.message = message
         self.transient = transient
         self.status = status
+        # the key or the account refused (HTTP 401/403): no call of this connector will do until the partner fixes it
+        self.connector_wide = connector_wide
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ class CrmClient:
         if answer.is_redirect:
             raise CrmError(
                 _("The CRM answered HTTP %(code)s, a redirect to %(location)s; check the CRM's address.")
-                % {"code": answer.status, "location": answer.location or "—"},
+                % {"code": answer.status, "location": self._where(answer.location)},
                 transient=False,
                 status=answer.status,
             )
@@ -134,7 +139,7 @@ class CrmClient:
         if answer.body:
             try:
                 data = json.loads(answer.body)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
                 data = None
         if answer.status == 429 or answer.status >= 500:
             said = self._said(answer.status, data)
@@ -151,6 +156,7 @@ class CrmClient:
                 % {"code": answer.status, "said": f" ({said})" if said else ""},
                 transient=False,
                 status=answer.status,
+                connector_wide=answer.status in (401, 403),
             )
         if data is None and answer.status != 204:
             raise CrmError(_("The CRM did not answer with JSON."), transient=True, status=answer.status)
@@ -163,6 +169,12 @@ class CrmClient:
             return str(self.error_text(status, data) or "")[:300]
         except (TypeError, ValueError, KeyError, AttributeError):
             return ""
+
+    @staticmethod
+    def _where(location: str | None) -> str:
+        """Only the scheme and host of a redirect: its path may repeat ours, with the key in it (Bitrix24)."""
+        parts = urlsplit(location or "")
+        return f"{parts.scheme}://{parts.netloc}/…" if parts.scheme and parts.netloc else "—"
 
     def _loggable(self, url: str) -> str:
         parts = urlsplit(url)
@@ -191,6 +203,8 @@ class Adapter:
         self.connector = connector
         self.client = client
         self.settings = connector.settings or {}
+        # set by fetch_orders: where the next pull goes on (stored as the connector's pull_cursor); None keeps it
+        self.next_cursor: str | None = None
 
     # -- configuration (no network) ------------------------------------------------------------------------------
     @classmethod

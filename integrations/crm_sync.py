@@ -20,10 +20,12 @@ CRM's orders into the intake's rows. What the framework keeps the same for every
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -37,6 +39,8 @@ from .bitrix24 import Bitrix24
 from .crm import Adapter, CrmError, Setting
 from .models import ConnectorRun, CrmOrderLink, CrmStatusPush, PullConnector
 from .retailcrm import RetailCrm
+
+logger = logging.getLogger(__name__)
 
 MAX_ORDERS_PER_RUN = 5000
 PUSH_CLAIM = timedelta(minutes=5)
@@ -112,6 +116,8 @@ def pull(run: ConnectorRun) -> None:
         found = adapter.fetch_orders()[:MAX_ORDERS_PER_RUN]
     finally:
         run.calls = adapter.client.calls
+    if adapter.next_cursor is not None and adapter.next_cursor != connector.pull_cursor:
+        PullConnector.objects.filter(pk=connector.pk).update(pull_cursor=adapter.next_cursor)
     run.fetched = len(found)
     if not found:
         return
@@ -149,8 +155,22 @@ def pull(run: ConnectorRun) -> None:
             ]
         )
         now = timezone.now()
-        for link, (_o, r) in zip(links, created, strict=True):
-            _queue(connector=connector, link=link, status=r.order.status, now=now)
+        mapping = connector.status_map or {}
+        # new links have no outbox row yet: their first statuses in one insert
+        CrmStatusPush.objects.bulk_create(
+            [
+                CrmStatusPush(
+                    connector=connector,
+                    partner_id=connector.partner_id,
+                    link=link,
+                    status=r.order.status,
+                    code=mapping[r.order.status],
+                    next_attempt_at=now,
+                )
+                for link, (_o, r) in zip(links, created, strict=True)
+                if mapping.get(r.order.status)
+            ]
+        )
     run.created += len(created)
     # A number already taken by another order of the partner's (another CRM, the API, a file) is not this CRM's
     # order: it is neither linked nor skipped in silence, but refused every run until the connector gets a prefix.
@@ -201,41 +221,75 @@ def check(run: ConnectorRun) -> None:
 
 
 def _queue(*, connector: PullConnector, link: CrmOrderLink, status: str, now: datetime) -> None:
+    """Our status to the outbox (inside the order's move). Written even while the connector is paused: its sweep
+    skips paused connectors, and on resuming the CRM gets where the order is now."""
     code = (connector.status_map or {}).get(status)
-    if not code or not connector.is_active:
+    if not code:
         return
     updated = CrmStatusPush.objects.filter(link=link, state=CrmStatusPush.State.PENDING).update(
-        status=status, code=code, attempts=0, last_error="", next_attempt_at=now
+        status=status, code=code, attempts=0, refusals=0, last_error="", next_attempt_at=now
     )
     # Several of our statuses may map to one CRM status (sent, calling, agreed → «delivering»): the order's CRM status
     # does not change, so nothing is sent again.
-    if not updated and code != link.sent_code:
-        CrmStatusPush.objects.create(
-            connector=connector,
-            partner_id=connector.partner_id,
-            link=link,
-            status=status,
-            code=code,
-            next_attempt_at=now,
+    if updated or code == link.sent_code:
+        return
+    # One statement whatever else writes the order's pending row at this moment («Send again», another move): the
+    # outbox never fails the order's status change.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {CrmStatusPush._meta.db_table}
+                (connector_id, partner_id, link_id, status, code, state, attempts, refusals, next_attempt_at,
+                 last_error, created_at)
+            VALUES (%s, %s, %s, %s, %s, 'pending', 0, 0, %s, '', %s)
+            ON CONFLICT (link_id) WHERE state = 'pending' DO UPDATE SET
+                status = EXCLUDED.status, code = EXCLUDED.code, attempts = 0, refusals = 0, last_error = '',
+                next_attempt_at = EXCLUDED.next_attempt_at
+            """,
+            [connector.pk, connector.partner_id, link.pk, status, code, now, now],
         )
 
 
 def on_order_moved(moved) -> None:
     """Reaction to a status change (wiring.REACTIONS): an order from a CRM gets its new status queued for the CRM.
-    Orders from other channels cost nothing (their source says they have no link)."""
+    Orders from other channels cost nothing (their source says they have no link). The link is locked, so «Send
+    again» and this move write the order's outbox row one after the other."""
     order = moved.order
     if order.source != OrderSource.CONNECTOR or order.is_test:
         return
-    link = CrmOrderLink.objects.select_related("connector").filter(order_id=order.pk).first()
+    link = (
+        CrmOrderLink.objects.select_for_update(of=("self",))
+        .select_related("connector")
+        .filter(order_id=order.pk)
+        .first()
+    )
     if link is None:
         return
     _queue(connector=link.connector, link=link, status=order.status, now=timezone.now())
 
 
-def _claim(*, now: datetime, limit: int) -> list[int]:
+def remap(*, connector: PullConnector) -> None:
+    """After the partner changed the status map: statuses waiting to go carry the new codes (those no longer mapped
+    are dropped), and each order's refused status too, so «Send again» sends what the map now says."""
+    mapping = connector.status_map or {}
+    pushes = CrmStatusPush.objects.filter(connector=connector)
+    pushes.filter(state=CrmStatusPush.State.PENDING).exclude(status__in=list(mapping)).delete()
+    if not mapping:
+        return
+    code = Case(*[When(status=status, then=Value(value)) for status, value in mapping.items()])
+    pushes.filter(state=CrmStatusPush.State.PENDING, status__in=list(mapping)).update(code=code)
+    newest = newest_per_order(pushes)
+    pushes.filter(id__in=newest, state=CrmStatusPush.State.FAILED, status__in=list(mapping)).update(code=code)
+
+
+def newest_per_order(pushes):
+    return pushes.order_by("link_id", "-created_at", "-id").distinct("link_id").values_list("id", flat=True)
+
+
+def _claim(*, now: datetime, limit: int) -> tuple[uuid.UUID, list[int]]:
     """The due statuses, oldest first, at most each kind's `pushes_per_sweep` per connector (what its CRM takes in
     one go: Bitrix24's burst), so one connector's backlog neither trips its CRM's limiter nor holds the others back.
-    Leased for PUSH_CLAIM; rows another sweep holds are skipped."""
+    Leased for PUSH_CLAIM under this sweep's token; rows another sweep holds are skipped."""
     due = Q(state=CrmStatusPush.State.PENDING, next_attempt_at__lte=now, connector__is_active=True) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
@@ -243,6 +297,7 @@ def _claim(*, now: datetime, limit: int) -> list[int]:
         *[When(connector__kind=kind, then=Value(cls.pushes_per_sweep)) for kind, cls in ADAPTERS.items()],
         default=Value(0),
     )
+    token = uuid.uuid4()
     candidates = list(
         CrmStatusPush.objects.filter(due)
         .annotate(
@@ -256,7 +311,7 @@ def _claim(*, now: datetime, limit: int) -> list[int]:
         .values_list("id", flat=True)[:limit]
     )
     if not candidates:
-        return []
+        return token, []
     with transaction.atomic():
         # the conditions again under the lock: a row claimed meanwhile by another sweep no longer qualifies
         ids = list(
@@ -264,8 +319,8 @@ def _claim(*, now: datetime, limit: int) -> list[int]:
             .filter(due, id__in=candidates)
             .values_list("id", flat=True)
         )
-        CrmStatusPush.objects.filter(id__in=ids).update(claimed_until=now + PUSH_CLAIM)
-    return ids
+        CrmStatusPush.objects.filter(id__in=ids).update(claimed_until=now + PUSH_CLAIM, claim_token=token)
+    return token, ids
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -275,7 +330,7 @@ def _backoff(attempts: int) -> timedelta:
 def push_due(*, now: datetime | None = None, limit: int = PUSH_BATCH) -> int:
     """Beat's minute: send the claimed statuses, connector by connector, oldest first. Returns how many were sent."""
     now = now or timezone.now()
-    ids = _claim(now=now, limit=limit)
+    token, ids = _claim(now=now, limit=limit)
     if not ids:
         return 0
     rows = list(
@@ -288,11 +343,30 @@ def push_due(*, now: datetime | None = None, limit: int = PUSH_BATCH) -> int:
     for row in rows:
         by_connector.setdefault(row.connector_id, []).append(row)
     for group in by_connector.values():
-        sent += _push_group(group, now=now)
+        sent += _push_group(group, token=token, now=now)
     return sent
 
 
-def _push_group(rows: list[CrmStatusPush], *, now: datetime) -> int:
+def _take(row: CrmStatusPush, *, token: uuid.UUID) -> bool:
+    """Right before its call: the row is still this sweep's (its lease renewed for the call's whole deadline) and
+    `row` carries the status it holds now (a newer one given since the claim replaces the old)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {CrmStatusPush._meta.db_table} SET claimed_until = %s
+            WHERE id = %s AND claim_token = %s AND state = 'pending'
+            RETURNING status, code, attempts, refusals
+            """,
+            [timezone.now() + PUSH_CLAIM, row.pk, token],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return False
+    row.status, row.code, row.attempts, row.refusals = found
+    return True
+
+
+def _push_group(rows: list[CrmStatusPush], *, token: uuid.UUID, now: datetime) -> int:
     connector = rows[0].connector
     run = ConnectorRun(
         connector=connector,
@@ -303,63 +377,88 @@ def _push_group(rows: list[CrmStatusPush], *, now: datetime) -> int:
     )
     adapter = adapter_for(connector)
     errors = []
-    outage = None
+    stop = None
     for row in rows:
-        if outage is not None:
-            _release(row, error=outage, now=now, refused=False)
+        if stop is not None:
+            _release(row, token=token, error=stop, now=now, refused=False)
             run.push_failed += 1
+            continue
+        if not _take(row, token=token):
             continue
         try:
             adapter.push_status(link=row.link, code=row.code)
         except CrmError as exc:
-            if exc.transient:
-                outage = exc.message
-                _release(row, error=exc.message, now=now, refused=False)
+            # down, busy or the key refused: the CRM's, not this order's; every status waits for the next sweep
+            refused = not (exc.transient or exc.connector_wide)
+            if not refused:
+                stop = exc.message
             else:
-                _release(row, error=exc.message, now=now, refused=True)
                 errors.append(
                     {"external_id": row.link.crm_id, "number": row.link.crm_number, "error": exc.message}
                 )
+            _release(row, token=token, error=exc.message, now=now, refused=refused)
             run.push_failed += 1
             continue
-        _sent(row, now=timezone.now())
+        except Exception:  # noqa: BLE001 - an answer no adapter foresaw stops this CRM's sweep, never the others'
+            logger.exception("connector %s: the CRM's answer to a status could not be read", connector.pk)
+            stop = _(
+                "The CRM's answer could not be read (an unexpected shape); the statuses wait for the next sweep."
+            )
+            _release(row, token=token, error=stop, now=now, refused=False)
+            run.push_failed += 1
+            continue
+        _sent(row, token=token, now=timezone.now())
         run.pushed += 1
+    if not run.pushed and not run.push_failed:
+        return 0
     run.calls = adapter.client.calls
     run.errors = errors[:200]
-    run.error = (outage or "")[:500]
-    run.state = ConnectorRun.State.FAILED if outage or errors else ConnectorRun.State.SUCCEEDED
+    run.error = (stop or "")[:500]
+    run.state = ConnectorRun.State.FAILED if stop or errors else ConnectorRun.State.SUCCEEDED
     run.finished_at = timezone.now()
     run.save()
     return run.pushed
 
 
-def _sent(row: CrmStatusPush, *, now: datetime) -> None:
+def _sent(row: CrmStatusPush, *, token: uuid.UUID, now: datetime) -> None:
     with transaction.atomic():
         # the row may have been given a newer status while it was being sent: then it stays pending for that one
-        done = CrmStatusPush.objects.filter(pk=row.pk, code=row.code, status=row.status).update(
+        done = CrmStatusPush.objects.filter(
+            pk=row.pk, claim_token=token, code=row.code, status=row.status
+        ).update(
             state=CrmStatusPush.State.SENT,
             sent_at=now,
             claimed_until=None,
+            claim_token=None,
             attempts=row.attempts + 1,
             last_error="",
         )
         if not done:
-            CrmStatusPush.objects.filter(pk=row.pk).update(claimed_until=None)
+            CrmStatusPush.objects.filter(pk=row.pk, claim_token=token).update(
+                claimed_until=None, claim_token=None
+            )
         CrmOrderLink.objects.filter(pk=row.link_id).update(sent_code=row.code, sent_at=now)
 
 
-def _release(row: CrmStatusPush, *, error: str, now: datetime, refused: bool) -> None:
+def _release(row: CrmStatusPush, *, token: uuid.UUID, error: str, now: datetime, refused: bool) -> None:
     attempts = row.attempts + 1
-    changes = {"claimed_until": None, "attempts": attempts, "last_error": error[:500]}
-    if refused and attempts >= PUSH_MAX_REFUSALS:
+    refusals = row.refusals + (1 if refused else 0)
+    changes = {
+        "claimed_until": None,
+        "claim_token": None,
+        "attempts": attempts,
+        "refusals": refusals,
+        "last_error": error[:500],
+    }
+    if refused and refusals >= PUSH_MAX_REFUSALS:
         changes["state"] = CrmStatusPush.State.FAILED
     else:
         changes["next_attempt_at"] = now + _backoff(attempts)
     # a newer status given meanwhile is tried at once, with its own count
-    CrmStatusPush.objects.filter(pk=row.pk, code=row.code, status=row.status).update(**changes)
-    CrmStatusPush.objects.filter(pk=row.pk).exclude(code=row.code, status=row.status).update(
-        claimed_until=None
+    CrmStatusPush.objects.filter(pk=row.pk, claim_token=token, code=row.code, status=row.status).update(
+        **changes
     )
+    CrmStatusPush.objects.filter(pk=row.pk, claim_token=token).update(claimed_until=None, claim_token=None)
 
 
 def pending_pushes(connector: PullConnector):
@@ -391,7 +490,7 @@ def connector_panel(connector: PullConnector) -> dict:
         for status, code in (connector.status_map or {}).items()
     ]
     pushes = CrmStatusPush.objects.filter(connector=connector)
-    newest = pushes.order_by("link_id", "-created_at", "-id").distinct("link_id").values_list("id", flat=True)
+    newest = newest_per_order(pushes)
     failed = list(
         pushes.filter(id__in=newest, state=CrmStatusPush.State.FAILED)
         .select_related("link__order")

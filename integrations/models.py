@@ -300,6 +300,9 @@ class PullConnector(models.Model):
     status_map = models.JSONField(_("statuses sent back"), default=dict, blank=True)
     reference = models.JSONField(default=dict, blank=True)
     reference_read_at = models.DateTimeField(_("CRM lists read"), null=True, blank=True)
+    # where the next pull goes on in a CRM's list (Bitrix24: the last deal id read), so orders already taken that
+    # stay in the chosen status never keep newer ones out of a run's pages
+    pull_cursor = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
@@ -405,8 +408,12 @@ class CrmStatusPush(models.Model):
     code = models.CharField(_("CRM status"), max_length=64)
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # refusals (HTTP 4xx about this order) apart from attempts: tries made while the CRM was down never fail a row
+    refusals = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"))
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # the sweep holding the row: its send, and what it records after, count only while the token is still its own
+    claim_token = models.UUIDField(null=True, blank=True)
     last_error = models.CharField(_("error"), max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

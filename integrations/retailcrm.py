@@ -75,8 +75,14 @@ def _text(value) -> str:
     return ""
 
 
+def _shown(value) -> str:
+    """A CRM value quoted in an error, short."""
+    return "—" if value is None else json.dumps(value, ensure_ascii=False)[:40]
+
+
 def _number(value) -> Decimal | None:
-    """RetailCRM's sums are JSON numbers; a numeric text is taken too. None when it is neither."""
+    """RetailCRM's sums are JSON numbers; a plain numeric text (digits and a dot) is taken too. None when it is
+    neither: «5 000» or «5000,00» is not guessed at."""
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -330,21 +336,27 @@ class RetailCrm(Adapter):
             "phones": phones[:MAX_PHONES],
             "city": _text(address.get("city")),
             "address": self._address(address),
-            "items": self._items(order.get("items")),
             "comment": "; ".join(
                 p for p in (_text(order.get("customerComment")), _text(address.get("notes"))) if p
             ),
         }
-        total, prepaid = order.get("totalSumm"), order.get("prepaySum")
-        if total is not None:
-            total_n, prepaid_n = _number(total), _number(prepaid) if prepaid not in (None, "") else Decimal(0)
-            if total_n is None:
-                row["cod_amount"] = total  # the intake says it is no sum
-            elif prepaid_n is None:
-                row["cod_amount"] = prepaid
-            else:
-                # what the customer pays the courier: the order's total less what was paid before
-                row["cod_amount"] = str(max(total_n - prepaid_n, Decimal(0)))
+        errors: dict[str, list[str]] = {}
+        total, prepaid = _number(order.get("totalSumm")), _number(order.get("prepaySum") or 0)
+        if total is None or total < 0 or prepaid is None or prepaid < 0 or prepaid > total:
+            # what the courier collects is computed here, never guessed: an operand we cannot read refuses the order
+            errors["cod_amount"] = [
+                _(
+                    "The order's total (totalSumm %(total)s) less its prepayment (prepaySum %(prepaid)s) is no sum "
+                    "to collect: both must be numbers, the prepayment not above the total."
+                )
+                % {"total": _shown(order.get("totalSumm")), "prepaid": _shown(order.get("prepaySum"))}
+            ]
+        else:
+            # what the customer pays the courier: the order's total less what was paid before
+            row["cod_amount"] = str(total - prepaid)
+        row["items"], item_errors = self._items(order.get("items"))
+        if item_errors:
+            errors["items"] = item_errors
         if delivery.get("date"):
             row["requested_delivery_date"] = _text(delivery.get("date"))
         return CrmOrder(
@@ -352,6 +364,7 @@ class RetailCrm(Adapter):
             row=row,
             number=_text(order.get("number")) or crm_id,
             site=_text(order.get("site")),
+            errors=errors,
         )
 
     @staticmethod
@@ -371,26 +384,34 @@ class RetailCrm(Adapter):
         ]
         return ", ".join(prefix + value for value, prefix in parts if value)
 
-    def _items(self, items) -> list[dict]:
+    def _items(self, items) -> tuple[list[dict], list[str]]:
+        """The items with their prices (RetailCRM's initialPrice less discountTotal, the discount on one unit, all
+        discounts together), and what makes an item's price unreadable: such an order is refused, never priced by
+        guess."""
         sku_field = self.settings.get("sku_from") or "article"
-        rows = []
-        for item in items if isinstance(items, list) else []:
+        rows, errors = [], []
+        for number, item in enumerate(items if isinstance(items, list) else [], start=1):
             item = _dict(item)
             if item.get("isCanceled") is True:
                 continue
             offer = _dict(item.get("offer"))
-            initial, discount = item.get("initialPrice"), item.get("discountTotal")
-            initial_n = _number(initial)
-            discount_n = _number(discount) if discount not in (None, "") else Decimal(0)
-            if initial is None:
-                price = None  # the catalogue's price
-            elif initial_n is None:
-                price = initial  # the intake says it is no sum
-            elif discount_n is None:
-                price = discount
-            else:
-                # RetailCRM's discountTotal is the discount on one unit, all discounts together
-                price = str(max(initial_n - discount_n, Decimal(0)))
+            price = None  # no initialPrice: the catalogue's price
+            if item.get("initialPrice") is not None:
+                initial, discount = _number(item.get("initialPrice")), _number(item.get("discountTotal") or 0)
+                if initial is None or initial < 0 or discount is None or discount < 0 or discount > initial:
+                    errors.append(
+                        _(
+                            "Item %(number)s: its price (initialPrice %(price)s) less its discount (discountTotal "
+                            "%(discount)s) is no price: both must be numbers, the discount not above the price."
+                        )
+                        % {
+                            "number": number,
+                            "price": _shown(item.get("initialPrice")),
+                            "discount": _shown(item.get("discountTotal")),
+                        }
+                    )
+                    continue
+                price = str(initial - discount)
             quantity = item.get("quantity")
             rows.append(
                 {
@@ -399,7 +420,7 @@ class RetailCrm(Adapter):
                     "price": price,
                 }
             )
-        return rows
+        return rows, errors
 
     def push_status(self, *, link: CrmOrderLink, code: str) -> None:
         form = [("by", "id"), ("order", json.dumps({"status": code}))]

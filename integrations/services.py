@@ -13,7 +13,7 @@ from ketlogistic.core.models import Partner
 
 from . import crm_sync, outbound
 from .connectors import DEFAULT_MAPPING, connector_run_request, next_run
-from .models import ConnectorRun, CrmStatusPush, PullConnector
+from .models import ConnectorRun, CrmOrderLink, CrmStatusPush, PullConnector
 from .outbound import OutboundURLError, check_outbound_url
 
 
@@ -77,7 +77,6 @@ def connector_save(
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_\-./#:]{1,16}$")
 
 
-@transaction.atomic
 def crm_connector_save(
     *,
     actor: Actor,
@@ -95,9 +94,14 @@ def crm_connector_save(
 ) -> PullConnector:
     """A RetailCRM or Bitrix24 connector as the partner set it up. Its adapter checks the address, the key and the
     kind's settings (ValidationError by field); `url=None` keeps the stored address (and a key inside it), an empty
-    `secret` keeps the stored key. A new connector, or one whose
-    address or key changed, gets a connection check queued (it reads the CRM's statuses for the cabinet's choices);
-    its first pull is due at once."""
+    `secret` keeps the stored key. A new connector, or one whose address or key changed, gets a connection check
+    queued (it reads the CRM's statuses for the cabinet's choices); its first pull is due once its required choices
+    are made. A connector that has taken orders keeps its CRM's address: its links are that account's order ids.
+    Statuses waiting to go, and refused ones, are mapped again by the new map.
+
+    Everything that may wait (the address's DNS lookup) is checked first; the row is then locked and only the
+    form's fields written, so a check or a run finishing meanwhile keeps what it wrote (the CRM's lists, the next
+    run's time)."""
     if not access.can(actor, "connectors.manage") or not access.may_act_for_partner(actor, partner.id):
         raise PermissionDenied
     if kind not in crm_sync.ADAPTERS:
@@ -110,40 +114,84 @@ def crm_connector_save(
         base_url, new_secret = connector.url, (secret or "").strip()
     else:
         base_url, new_secret = adapter.split_address((url or "").strip(), (secret or "").strip())
-    if not new_secret:
-        new_secret = old_secret
+    new_secret = new_secret or old_secret
     if not new_secret:
         raise ValidationError({"secret": _("Give the CRM's API key.")})
+    if (
+        connector is not None
+        and base_url != connector.url
+        and CrmOrderLink.objects.filter(connector=connector).exists()
+    ):
+        raise ValidationError(
+            {
+                "url": _(
+                    "This connector has taken orders from the CRM at %(address)s, and their statuses go back there. "
+                    "To connect another CRM account, create a new connector."
+                )
+                % {"address": connector.url}
+            }
+        )
     try:
         check_outbound_url(base_url)
     except OutboundURLError as exc:
         raise ValidationError({"url": str(exc)}) from exc
     cleaned_settings = adapter.clean_settings(settings or {})
     cleaned_map = crm_sync.clean_status_map(kind, status_map or {})
-    changed_address = connector is None or connector.url != base_url or old_secret != new_secret
-    connector = connector or PullConnector(partner=partner, kind=kind)
-    connector.name, connector.url = name.strip()[:100], base_url
-    connector.schedule, connector.daily_at = PullConnector.Schedule.INTERVAL, None
-    connector.interval_minutes = max(int(interval_minutes or 10), 1)
-    connector.settings, connector.status_map, connector.is_active = cleaned_settings, cleaned_map, is_active
     number_prefix = (number_prefix or "").strip()
     if number_prefix and not PREFIX_RE.match(number_prefix):
         raise ValidationError(
             {"number_prefix": _("A prefix is up to 16 Latin letters, digits and the signs - _ . / # :")}
         )
-    connector.number_prefix = number_prefix
-    if changed_address:
-        connector.secret_ciphertext = crypto.encrypt(new_secret)
-    # Settings chosen from the CRM's lists (its statuses, a pipeline's stage) can only be chosen once a check has
-    # read them: until then the connector is saved but waits (no run is due).
-    if crm_sync.missing_settings(connector):
-        connector.next_run_at = None
-    elif connector.next_run_at is None:
-        connector.next_run_at = timezone.now()
-    connector.full_clean(exclude=["secret_ciphertext", "auth_header_ciphertext", "mapping", "records_path"])
-    connector.save()
-    if changed_address:
-        connector_run_request(actor=actor, connector=connector, direction=ConnectorRun.Direction.CHECK)
+    with transaction.atomic():
+        if connector is not None:
+            connector = (
+                PullConnector.objects.select_for_update().select_related("partner").get(pk=connector.pk)
+            )
+        changed_address = connector is None or connector.url != base_url or old_secret != new_secret
+        changed_map = connector is not None and (connector.status_map or {}) != cleaned_map
+        connector = connector or PullConnector(partner=partner, kind=kind)
+        connector.name, connector.url = name.strip()[:100], base_url
+        connector.schedule, connector.daily_at = PullConnector.Schedule.INTERVAL, None
+        connector.interval_minutes = max(int(interval_minutes or 10), 1)
+        connector.settings, connector.status_map, connector.is_active = (
+            cleaned_settings,
+            cleaned_map,
+            is_active,
+        )
+        connector.number_prefix = number_prefix
+        if changed_address:
+            connector.secret_ciphertext = crypto.encrypt(new_secret)
+        # Settings chosen from the CRM's lists (its statuses, a pipeline's stage) can only be chosen once a check
+        # has read them: until then the connector is saved but waits (no run is due).
+        if crm_sync.missing_settings(connector):
+            connector.next_run_at = None
+        elif connector.next_run_at is None:
+            connector.next_run_at = timezone.now()
+        connector.full_clean(
+            exclude=["secret_ciphertext", "auth_header_ciphertext", "mapping", "records_path", "reference"]
+        )
+        if connector.pk is None:
+            connector.save()
+        else:
+            connector.save(
+                update_fields=[
+                    "name",
+                    "url",
+                    "schedule",
+                    "daily_at",
+                    "interval_minutes",
+                    "settings",
+                    "status_map",
+                    "is_active",
+                    "number_prefix",
+                    "secret_ciphertext",
+                    "next_run_at",
+                ]
+            )
+        if changed_map:
+            crm_sync.remap(connector=connector)
+        if changed_address:
+            connector_run_request(actor=actor, connector=connector, direction=ConnectorRun.Direction.CHECK)
     return connector
 
 
@@ -156,12 +204,22 @@ def crm_pushes_retry(*, actor: Actor, connector: PullConnector) -> int:
         actor, connector.partner_id
     ):
         raise PermissionDenied
-    newest = (
-        CrmStatusPush.objects.filter(connector=connector)
-        .order_by("link_id", "-created_at", "-id")
-        .distinct("link_id")
+    pushes = CrmStatusPush.objects.filter(connector=connector)
+    failed_links = pushes.filter(state=CrmStatusPush.State.FAILED).values("link_id")
+    # the orders' links locked (as a status change locks its order's link before writing its outbox row): a move
+    # at this moment either comes first (its newer status is then the newest) or after (it replaces the retried one)
+    list(
+        CrmOrderLink.objects.select_for_update()
+        .filter(connector=connector, id__in=failed_links)
+        .order_by("id")
         .values_list("id", flat=True)
     )
-    return CrmStatusPush.objects.filter(id__in=newest, state=CrmStatusPush.State.FAILED).update(
-        state=CrmStatusPush.State.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+    return pushes.filter(id__in=crm_sync.newest_per_order(pushes), state=CrmStatusPush.State.FAILED).update(
+        state=CrmStatusPush.State.PENDING,
+        attempts=0,
+        refusals=0,
+        next_attempt_at=timezone.now(),
+        last_error="",
+        claimed_until=None,
+        claim_token=None,
     )

@@ -202,7 +202,8 @@ def crm_panel(order, actor: Actor):
     link = access.scoped(actor, CrmOrderLink.objects.filter(order=order)).select_related("connector").first()
     if link is None:
         return None
-    waiting = link.pushes.exclude(state="sent").order_by("-created_at", "-id").first()
+    newest = link.pushes.order_by("-created_at", "-id").first()
+    waiting = newest if newest is not None and newest.state != "sent" else None
     return "integrations/includes/crm_panel.html", {"link": link, "waiting": waiting}
 
 
