@@ -149,6 +149,15 @@ class CrmConnectorForm(forms.Form):
     interval_minutes = forms.IntegerField(
         label=_("Take new orders every, minutes"), min_value=1, max_value=1440
     )
+    number_prefix = forms.CharField(
+        label=_("Order number prefix"),
+        required=False,
+        max_length=16,
+        help_text=_(
+            "Put before the CRM's order id to make our order number, e.g. B24-. Needed when another CRM or the API "
+            "gives you orders numbered alike."
+        ),
+    )
     is_active = forms.BooleanField(label=_("Active"), required=False)
 
     def __init__(
@@ -243,7 +252,7 @@ class CrmConnectorForm(forms.Form):
     def connection_fields(self):
         return [
             self[name]
-            for name in ("name", "url", "secret", "interval_minutes", "is_active")
+            for name in ("name", "url", "secret", "interval_minutes", "number_prefix", "is_active")
             if name in self.fields
         ]
 

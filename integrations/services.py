@@ -149,6 +149,7 @@ def crm_connector_save(
             )
         changed_address = connector is None or connector.url != base_url or old_secret != new_secret
         changed_map = connector is not None and (connector.status_map or {}) != cleaned_map
+        was_waiting = connector is None or bool(crm_sync.missing_settings(connector))
         connector = connector or PullConnector(partner=partner, kind=kind)
         connector.name, connector.url = name.strip()[:100], base_url
         connector.schedule, connector.daily_at = PullConnector.Schedule.INTERVAL, None
@@ -165,8 +166,8 @@ def crm_connector_save(
         # has read them: until then the connector is saved but waits (no run is due).
         if crm_sync.missing_settings(connector):
             connector.next_run_at = None
-        elif connector.next_run_at is None:
-            connector.next_run_at = timezone.now()
+        elif was_waiting or connector.next_run_at is None:
+            connector.next_run_at = timezone.now()  # its choices just made: the first pull now
         connector.full_clean(
             exclude=["secret_ciphertext", "auth_header_ciphertext", "mapping", "records_path", "reference"]
         )

@@ -504,3 +504,22 @@ def test_a_number_prefix_is_checked(user_a):
     with pytest.raises(ValidationError) as refused:
         _connector(user_a, number_prefix="Б24 ")
     assert "number_prefix" in refused.value.message_dict
+
+
+def test_the_number_prefix_is_set_in_the_cabinet(user_a, client_a, product_a):
+    connector = _connector(user_a)
+    answer = client_a.post(
+        reverse("integrations:connector_edit", args=[connector.pk]),
+        {
+            "kind": "retailcrm",
+            "name": "Магазин",
+            "url": connector.url,
+            "interval_minutes": 10,
+            "number_prefix": "RC-",
+            "is_active": "on",
+            "set_statuses": "new",
+        },
+    )
+    assert answer.status_code == 302
+    connector.refresh_from_db()
+    assert connector.number_prefix == "RC-"
