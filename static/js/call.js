@@ -44,6 +44,7 @@
         choice.click();  // checked, and "change" shows the parts of the form this outcome needs
         choice.focus();
       });
+      form.setAttribute("data-keys-ready", "");  // for tests and tools: the keys work from here on
     }
 
     // The customer's local time, counted from the server's clock when the page was made (the operator's computer

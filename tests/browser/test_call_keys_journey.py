@@ -48,6 +48,7 @@ def test_a_digit_chooses_the_outcome_and_ctrl_enter_saves_and_takes_the_next(
         assert "Меня зовут Ару," in page.get_by_test_id("script").inner_text()
         assert page.get_by_test_id("customer-time").first.inner_text().startswith("10:")
         page.get_by_test_id("dial").click()
+        page.wait_for_selector("form[data-call-keys][data-keys-ready]")  # after the call: its keys work
 
         page.locator("body").press("4")  # «Доставка согласована», the fourth outcome
         expect(page.locator("input[name=outcome][value=agreed]")).to_be_checked()
