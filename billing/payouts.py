@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -250,16 +251,70 @@ def clean_details(method: str, details: str, currency: str) -> str:
     return check.cleaned
 
 
-def available(partner, currency: str) -> Decimal:
-    """What the partner may withdraw now: its balance (payouts already requested are out of it) less the
-    charges of a weekly run computed but not yet posted, which the partner owes already."""
-    drafted = Charge.objects.filter(
-        partner=partner,
+@dataclass(frozen=True)
+class DraftRunCharges:
+    """The charges of one weekly run computed but not yet posted to the balance."""
+
+    number: int
+    week_start: date
+    week_end: date  # exclusive, as the run keeps it
+    total: Decimal
+
+    @property
+    def last_day(self) -> date:
+        return self.week_end - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Why «available» is not the balance: the balance (payouts already requested are out of it) less the charges
+    of every weekly run that is computed but not yet approved — the partner owes them already, and a payout
+    must not take money the approval will charge a moment later."""
+
+    currency: str
+    balance: Decimal
+    drafts: tuple[DraftRunCharges, ...]
+
+    @property
+    def held_back(self) -> Decimal:
+        return sum((draft.total for draft in self.drafts), Decimal("0.00"))
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.held_back
+
+
+def availability(partner, currency: str) -> Availability:
+    """The balance, the draft runs' charges held back from it, and what is left to withdraw (two queries)."""
+    drafts = (
+        Charge.objects.filter(
+            partner=partner,
+            currency=currency,
+            run__status__in=[BillingRun.Status.DRAFT, BillingRun.Status.APPROVING],
+            entry__isnull=True,
+        )
+        .values("run__number", "run__week_start", "run__week_end")
+        .annotate(total=Sum("amount"))
+        .order_by("run__week_start")
+    )
+    return Availability(
         currency=currency,
-        run__status__in=[BillingRun.Status.DRAFT, BillingRun.Status.APPROVING],
-        entry__isnull=True,
-    ).aggregate(total=Sum("amount"))["total"]
-    return ledger.partner_balance(partner, currency) - (drafted or 0)
+        balance=ledger.partner_balance(partner, currency),
+        drafts=tuple(
+            DraftRunCharges(
+                number=row["run__number"],
+                week_start=row["run__week_start"],
+                week_end=row["run__week_end"],
+                total=row["total"],
+            )
+            for row in drafts
+        ),
+    )
+
+
+def available(partner, currency: str) -> Decimal:
+    """What the partner may withdraw now (see `Availability`)."""
+    return availability(partner, currency).available
 
 
 @transaction.atomic

@@ -67,6 +67,7 @@ def balance(request, partner_id: int | None = None):
         {
             "partner": partner,
             "summary": selectors.balance_summary(partner),
+            "availability": payouts.availability(partner, partner.currency),
             "form": form,
             "page": page,
             "opening": opening,
@@ -122,9 +123,9 @@ def payout_list(request):
     status = request.GET.get("status") or ""
     if status in Payout.Status.values:
         rows = rows.filter(status=status)
-    available = None
+    availability = None
     if form is not None:
-        available = payouts.available(request.user.partner, request.user.partner.currency)
+        availability = payouts.availability(request.user.partner, request.user.partner.currency)
     return render(
         request,
         "billing/payouts.html",
@@ -133,7 +134,7 @@ def payout_list(request):
             "page": Paginator(rows.order_by("-requested_at", "-id"), 50).get_page(request.GET.get("page")),
             "status": status,
             "statuses": Payout.Status.choices,
-            "available": available,
+            "availability": availability,
             "finance": access.can(request.user, "billing.finance"),
         },
     )

@@ -242,7 +242,7 @@ class ScriptSection(models.Model):
     body = models.TextField(
         _("text"),
         help_text=_(
-            "Placeholders: {customer_name} {order_number} {sum} {goods} "
+            "Placeholders: {customer_name} {operator_name} {order_number} {sum} {goods} "
             "{delivery_date} {partner_name} {city} {address}"
         ),
     )

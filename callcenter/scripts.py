@@ -43,8 +43,8 @@ STATUS_SECTIONS = [
     (
         OrderStatus.CALLING,
         "Согласование доставки",
-        "Здравствуйте, {customer_name}! Меня зовут …, служба доставки KetLogistic, звоню по вашему заказу "
-        "№{order_number} от {partner_name}. В заказе: {goods}, сумма к оплате {sum}.\n"
+        "Здравствуйте, {customer_name}! Меня зовут {operator_name}, служба доставки KetLogistic, звоню по "
+        "вашему заказу №{order_number} от {partner_name}. В заказе: {goods}, сумма к оплате {sum}.\n"
         "Ваш заказ уже в городе {city}, курьер может привезти его завтра. Адрес доставки: {address} — верно?\n"
         "Сверяем: дату, адрес, сумму, товары и количество. Все четыре пункта подтверждены — фиксируем согласование.",
     ),
@@ -116,9 +116,15 @@ def parse_script(text: str) -> list[tuple[str, str, str]]:
     ]
 
 
+# «меня зовут» followed straight by the next sentence: the seed's gap where the operator says their name
+OPERATOR_NAME_GAP = re.compile(r"([Мм]еня зовут)\s+(?=[А-ЯЁ])")
+
+
 def _placeholders(text: str) -> str:
-    """The seed writes the customer's name as «ИО» / «И.О.»; ours is {customer_name}."""
-    return re.sub(r"(?<![А-ЯЁA-Z])И\.?О\.?(?![А-ЯЁа-яёA-Za-z])", "{customer_name}", text)
+    """The seed writes the customer's name as «ИО» / «И.О.»; ours is {customer_name}. Where the seed leaves a gap
+    for the operator's own name («меня зовут Чем могу…»), ours is {operator_name}."""
+    text = re.sub(r"(?<![А-ЯЁA-Z])И\.?О\.?(?![А-ЯЁа-яёA-Za-z])", "{customer_name}", text)
+    return OPERATOR_NAME_GAP.sub(r"\1 {operator_name}. ", text)
 
 
 @transaction.atomic
@@ -171,6 +177,7 @@ def sections_for(order) -> tuple[ScriptSection | None, list[ScriptSection]]:
 
 PLACEHOLDERS = (
     "customer_name",
+    "operator_name",
     "order_number",
     "sum",
     "goods",
@@ -205,8 +212,9 @@ def status_texts(orders) -> dict[int, str]:
     return texts
 
 
-def values_for(order) -> dict[str, str]:
-    """The order's data for the placeholders, computed once per screen (items prefetched or one query)."""
+def values_for(order, operator=None) -> dict[str, str]:
+    """The order's data for the placeholders, computed once per screen (items prefetched or one query); the
+    operator's name is the first name of the logged-in user reading it («…» where nobody in particular is)."""
     items = (
         order.items.all()
         if "items" in getattr(order, "_prefetched_objects_cache", {})
@@ -215,6 +223,7 @@ def values_for(order) -> dict[str, str]:
     goods = ", ".join(f"{item.product.name} × {item.quantity}" for item in items)
     return {
         "customer_name": order.customer_name,
+        "operator_name": operator_name(operator),
         "order_number": str(order.pk),
         "partner_name": order.partner.name,
         "sum": format_money(order.cod_amount, order.currency),
@@ -223,6 +232,13 @@ def values_for(order) -> dict[str, str]:
         "city": order.city.name,
         "address": order.address,
     }
+
+
+def operator_name(operator) -> str:
+    """How the operator introduces themselves: their first name (the full name, the login as a last resort)."""
+    if operator is None:
+        return "…"
+    return (getattr(operator, "first_name", "") or "").strip() or operator.display_name
 
 
 def render(section: ScriptSection, order, values: dict[str, str] | None = None) -> str:

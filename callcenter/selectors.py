@@ -3,8 +3,10 @@ escalations, quality samples and dashboards."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import Avg, Count, F, Min, Q
 from django.urls import reverse
@@ -13,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
+from ketlogistic.core.countries import zone_of
 from orders.models import Order
 from orders.selectors import TimelineEntry
 from orders.statuses import OrderStatus
@@ -106,6 +109,47 @@ def unanswered_calls(phone_indexes: list[str]) -> int:
     return CallAttempt.objects.filter(
         order__phones__blind_index__in=phone_indexes, outcome__in=list(UNANSWERED)
     ).count()
+
+
+@dataclass(frozen=True)
+class CustomerClock:
+    """The customer's time now, for the call screen: the operator sees whether it is morning or late evening where
+    the customer is (Bishkek is an hour ahead of Kazakhstan). `epoch_ms` and `offset_minutes` let the page keep
+    the clock going without trusting the operator's computer clock."""
+
+    now: datetime
+    place: str
+
+    @property
+    def time(self) -> str:
+        return self.now.strftime("%H:%M")
+
+    @property
+    def iso(self) -> str:
+        return self.now.isoformat(timespec="minutes")
+
+    @property
+    def epoch_ms(self) -> int:
+        return int(self.now.timestamp() * 1000)
+
+    @property
+    def offset_minutes(self) -> int:
+        return int(self.now.utcoffset().total_seconds() // 60)
+
+    @property
+    def utc(self) -> str:
+        hours, minutes = divmod(abs(self.offset_minutes), 60)
+        sign = "+" if self.offset_minutes >= 0 else "−"
+        return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+
+
+def customer_clock(order: Order, now: datetime | None = None) -> CustomerClock:
+    """The local time of the order's settlement (its own zone, else its country's)."""
+    zone = ZoneInfo(order.city.timezone) if order.city_id and order.city.timezone else zone_of(order.country)
+    return CustomerClock(
+        now=timezone.localtime(now or timezone.now(), zone),
+        place=order.city.name if order.city_id else "",
+    )
 
 
 def previous_attempts(order: Order):

@@ -133,7 +133,7 @@ def call_screen(request, order_id: int):
                     else "callcenter:hotline"
                 )
     status_section, topics = scripts.sections_for(order)
-    values = scripts.values_for(order)
+    values = scripts.values_for(order, operator=request.user)
     order_items = list(order.items.select_related("product"))
     profile = customer_profile(order)
     return render(
@@ -155,6 +155,8 @@ def call_screen(request, order_id: int):
             else None,
             "script_topics": [(section, scripts.render(section, order, values)) for section in topics],
             "claim": services.claim_for(request.user, order),
+            "operator_name": values["operator_name"],
+            "customer_time": selectors.customer_clock(order),
             "open_attempt": CallAttempt.objects.filter(
                 order=order, operator=request.user, outcome=""
             ).first(),

@@ -4,6 +4,7 @@ deliveries of today, and the delivery events on an order's timeline."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from geography.models import Warehouse
 from ketlogistic.core import access
-from ketlogistic.core.actors import Actor
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.money import format_money
 from orders.models import Order, OrderItem, PartnerRules
@@ -24,6 +25,9 @@ from . import cash
 from .models import (
     CashBalance,
     CashDiscrepancy,
+    CashHandover,
+    CashMove,
+    CashMoveKind,
     CourierDay,
     DeliveryEvent,
     DeliveryStop,
@@ -367,3 +371,158 @@ def by_courier(rows: list[dict]) -> dict:
     for row in rows:
         grouped[row["courier"].pk if row["courier"] else None].append(row)
     return grouped
+
+
+# -- the hand-over act of a courier's day ---------------------------------------------------------------------------
+
+
+@dataclass
+class ActLine:
+    """One stop of the day on the act: what was due, how the visit ended, the cash it brought, the goods back."""
+
+    stop: DeliveryStop
+    order: Order
+    collected: Decimal
+    fee: Decimal
+    returned: list[str]
+
+
+@dataclass
+class HandOverAct:
+    """Акт приёма-передачи: what the courier brings back at the day's end — the cash collected, stop by stop, and
+    the goods not delivered — against what the administrator counted. The cash figures come from the cash ledger
+    (the moves recorded on this day), the same money the partners' balances are credited with."""
+
+    day: CourierDay
+    lines: list[ActLine]
+    handovers: list[CashHandover]
+    discrepancies: list[CashDiscrepancy]
+    held: Decimal | None  # still with the courier (an open day), None once the day is closed
+
+    @property
+    def collected(self) -> Decimal:
+        return sum((line.collected for line in self.lines), Decimal("0.00"))
+
+    @property
+    def fees(self) -> Decimal:
+        return sum((line.fee for line in self.lines), Decimal("0.00"))
+
+    @property
+    def total(self) -> Decimal:
+        return self.collected + self.fees
+
+    @property
+    def counted(self) -> Decimal:
+        return sum((handover.counted for handover in self.handovers), Decimal("0.00"))
+
+    @property
+    def returns(self) -> list[ActLine]:
+        return [line for line in self.lines if line.returned]
+
+    def count(self, *outcomes: str) -> int:
+        return sum(1 for line in self.lines if line.stop.outcome in outcomes)
+
+    @property
+    def delivered(self) -> int:
+        return self.count(StopOutcome.PAID, StopOutcome.PARTIAL)
+
+    @property
+    def refused(self) -> int:
+        return self.count(StopOutcome.REFUSED)
+
+    @property
+    def not_delivered(self) -> int:
+        return self.count(StopOutcome.POSTPONED, StopOutcome.RETURNED, StopOutcome.PENDING)
+
+
+# after the visit, the goods of these stops come back to the warehouse (all of them; a partial buyout: the rest)
+GOODS_COME_BACK = frozenset(
+    {StopOutcome.REFUSED, StopOutcome.POSTPONED, StopOutcome.RETURNED, StopOutcome.PENDING}
+)
+
+
+def hand_over_act(day: CourierDay) -> HandOverAct:
+    """The act of the courier's day, in a fixed number of queries whatever the route's length. The caller has
+    checked that the reader may see the whole day (`access.serves_city(..., whole=True)`, or the day's courier)."""
+    stops = list(
+        day.stops.select_related("order__partner", "order__city")
+        .prefetch_related(Prefetch("order__items", queryset=OrderItem.objects.select_related("product")))
+        .order_by("position", "pk")
+    )
+    rules = {
+        r.partner_id: r for r in PartnerRules.objects.filter(partner_id__in={s.partner_id for s in stops})
+    }
+    cash_by_order: dict[tuple[int, str], Decimal] = {
+        (row["order_id"], row["kind"]): row["total"]
+        for row in CashMove.objects.filter(
+            day=day, kind__in=[CashMoveKind.COLLECTED, CashMoveKind.REFUSAL_FEE]
+        )
+        .values("order_id", "kind")
+        .annotate(total=Sum("amount"))
+    }
+    handed, partial_lines = set(), {}
+    for event in DeliveryEvent.objects.filter(
+        stop__day=day, kind__in=[DeliveryEvent.Kind.GOODS_HANDED, DeliveryEvent.Kind.PARTIAL]
+    ).only("stop_id", "kind", "details"):
+        if event.kind == DeliveryEvent.Kind.GOODS_HANDED:
+            handed.add(event.stop_id)
+        else:
+            partial_lines[event.stop_id] = (event.details or {}).get("lines") or []
+    lines = []
+    for stop in stops:
+        order = stop.order
+        hidden = bool(getattr(rules.get(stop.partner_id), "hide_product_names", False))
+        returned = []
+        # a visit at the door needs the goods in the courier's hands; a stop closed with the day, only if they were
+        goods_were_out = (
+            stop.outcome in (StopOutcome.REFUSED, StopOutcome.POSTPONED)
+            or stop.pk in handed
+            or (stop.is_open and order.status == OrderStatus.WITH_COURIER)
+        )
+        if goods_were_out and stop.outcome in GOODS_COME_BACK:
+            returned = [
+                _goods_name(item.product.name, item.product.sku, index, hidden) + f" × {item.quantity}"
+                for index, item in enumerate(order.items.all(), start=1)
+            ]
+        elif stop.outcome == StopOutcome.PARTIAL:
+            returned = [
+                _goods_name(line.get("product", ""), line.get("sku", ""), index, hidden)
+                + f" × {int(line['ordered']) - int(line['kept'])}"
+                for index, line in enumerate(partial_lines.get(stop.pk, []), start=1)
+                if int(line.get("ordered", 0)) > int(line.get("kept", 0))
+            ]
+        lines.append(
+            ActLine(
+                stop=stop,
+                order=order,
+                collected=cash_by_order.get((order.pk, CashMoveKind.COLLECTED), Decimal("0.00")),
+                fee=cash_by_order.get((order.pk, CashMoveKind.REFUSAL_FEE), Decimal("0.00")),
+                returned=returned,
+            )
+        )
+    return HandOverAct(
+        day=day,
+        lines=lines,
+        handovers=list(day.handovers.select_related("counted_by").order_by("counted_at", "pk")),
+        discrepancies=list(day.discrepancies.select_related("resolved_by").order_by("pk")),
+        held=courier_cash(day) if day.status == CourierDay.Status.OPEN else None,
+    )
+
+
+def _goods_name(name: str, sku: str, index: int, hidden: bool) -> str:
+    """A product as the act names it: by its name, or — where the partner hides names from couriers — by its
+    number on the order and its article, which the warehouse needs to shelve it."""
+    if not hidden:
+        return name
+    return _("item %(number)s (%(sku)s)") % {"number": index, "sku": sku}
+
+
+def may_see_act(actor: Actor, day: CourierDay) -> bool:
+    """The act shows the whole day — every partner's orders on the route and the courier's cash: its courier, and
+    staff who serve the whole city (not staff of one partner, who see that partner's stops of the day only)."""
+    if not access.can(actor, "delivery.act"):
+        return False
+    user = acting_user(actor)
+    return (user is not None and day.courier_id == user.pk) or access.serves_city(
+        actor, day.warehouse.city, whole=True
+    )

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -27,7 +28,7 @@ from ketlogistic.core.params import parse_id
 from orders.models import Order
 from orders.services import rules_for
 
-from . import post, selectors, services, tracking
+from . import maps, post, selectors, services, tracking
 from .forms import (
     HandoverForm,
     NotHomeForm,
@@ -271,6 +272,32 @@ def courier_day(request, day_id: int):
             "can_cash": access.can(request.user, "delivery.cash"),
             "can_write_off": access.can(request.user, "delivery.cash.write_off"),
             "waiting_goods": any(stop.is_open and stop.order.status == "in_registry" for stop in stops),
+            "movable": any(stop.is_open for stop in stops),
+            "can_act": selectors.may_see_act(request.user, day),
+        },
+    )
+
+
+@permission_required("delivery.act")
+def act(request, day_id: int):
+    """Акт приёма-передачи: the courier's day on one printable page — the stops and the cash each brought, the
+    goods coming back, the totals, the counts at hand-over, and lines to sign."""
+    day = access.get_scoped_or_404(
+        request.user,
+        CourierDay.objects.select_related("courier", "warehouse__city", "closed_by"),
+        pk=day_id,
+    )
+    if not selectors.may_see_act(request.user, day):
+        raise Http404  # staff of one partner there: the same answer as a day they cannot see
+    return render(
+        request,
+        "delivery/act.html",
+        {
+            "act": selectors.hand_over_act(day),
+            "day": day,
+            "is_courier": day.courier_id == request.user.pk,
+            "printed_at": timezone.now(),
+            "zone": day.warehouse.city.timezone,  # the act's times are the city's, whoever prints it
         },
     )
 
@@ -362,6 +389,7 @@ def my_route(request):
             "day": day,
             "stops": selectors.route(day) if day else [],
             "held": selectors.courier_cash(day) if day else None,
+            "point_a": maps.point_a_links(day.warehouse.city) if day else None,
         },
     )
 
@@ -404,7 +432,7 @@ def stop_page(request, stop_id: int):
     stop = access.get_scoped_or_404(
         request.user,
         DeliveryStop.objects.select_related(
-            "order__city", "order__partner", "day__courier", "day__warehouse__city"
+            "order__city__served_from", "order__partner", "day__courier", "day__warehouse__city"
         ),
         pk=stop_id,
     )
@@ -490,6 +518,8 @@ def stop_page(request, stop_id: int):
             "can_call": access.can(request.user, "delivery.call")
             and call_services.dial_refusal(order, "delivery.call") is None,
             "is_courier": access.can(request.user, "delivery.courier"),
+            "map_links": maps.address_links(order),
+            "point_a": maps.point_a_links(order.city),
         },
     )
 

@@ -144,6 +144,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "delivery.call": frozenset({R.COURIER, R.COURIER_ADMIN, R.SUPERVISOR}),
     "delivery.cash": frozenset({R.COURIER_ADMIN, R.SUPERVISOR, R.FINANCE_DIRECTOR}),
     "delivery.cash.write_off": frozenset({R.SUPERVISOR}),
+    # the printable hand-over act of a courier's day: the whole day (every partner's orders and the cash), so
+    # staff also need the whole city (`access.serves_city(..., whole=True)`); a courier opens their own days
+    "delivery.act": frozenset({R.COURIER_ADMIN, R.SUPERVISOR, R.FINANCE_DIRECTOR, R.COURIER}),
     "delivery.today.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.COURIER_ADMIN, R.LOGIST, R.FINANCE_DIRECTOR}),
     "post.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.WAREHOUSE, R.FINANCE_DIRECTOR}),

@@ -1,7 +1,7 @@
 """Template helpers used across the project: money, city time, query strings."""
 
 from django import template
-from django.utils import timezone
+from django.templatetags.tz import do_timezone
 
 from ketlogistic.core.money import format_money
 
@@ -15,12 +15,13 @@ def money(amount, currency=""):
 
 @register.filter
 def in_zone(moment, zone_name):
-    """A moment in a given zone ('Asia/Bishkek'), e.g. an order's times in its city's zone."""
+    """A moment in a given zone ('Asia/Bishkek'), e.g. an order's times in its city's zone.
+
+    Django's own `timezone` filter does the work: it marks the moment so that `|date` after it keeps the zone (a
+    plain `localtime` is turned back into the reader's zone by `date`, which expects local time)."""
     if moment is None or not zone_name:
         return moment
-    from zoneinfo import ZoneInfo
-
-    return timezone.localtime(moment, ZoneInfo(zone_name))
+    return do_timezone(moment, zone_name)
 
 
 @register.simple_tag(takes_context=True)
