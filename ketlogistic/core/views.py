@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from . import access, services
 from .decorators import permission_required
 from .forms import LockoutAuthenticationForm, PartnerUserForm, errors_to_form
+from .home import panels_for
 from .models import AuditEntry, Partner, User
 
 
@@ -69,12 +70,18 @@ def cabinet_team_toggle(request, user_id: int):
 
 @permission_required("staff.desk")
 def staff_home(request):
+    """The staff's first screen: the day's work of their role (`panels_for`), then what they serve."""
     scopes = access.staff_scopes(request.user)
     partners = access.visible_partners(request.user).order_by("name")[:50]
     return render(
         request,
         "core/staff_home.html",
-        {"scopes": scopes, "partners": partners, "company_wide": access.is_company_wide(request.user)},
+        {
+            "panels": panels_for(request.user),
+            "scopes": scopes,
+            "partners": partners,
+            "company_wide": access.is_company_wide(request.user),
+        },
     )
 
 
