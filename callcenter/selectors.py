@@ -276,7 +276,7 @@ def queue_counts(actor: Actor, *, now: datetime | None = None) -> dict[str, int]
     )
 
 
-def day_bounds(day: date) -> tuple[datetime, datetime]:
+def _day_range(day: date) -> tuple[datetime, datetime]:
     """A day in the active time zone, as a range on the raw column (an index serves it; `::date` would not)."""
     zone = timezone.get_current_timezone()
     return datetime.combine(day, time.min, tzinfo=zone), datetime.combine(
@@ -286,7 +286,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def my_calls(actor: Actor, *, day: date, outcome: str | None = None):
     """The calls this user placed on a day (the company's day, as the desk's «my calls today»), newest first."""
-    start, end = day_bounds(day)
+    start, end = _day_range(day)
     calls = access.scoped(
         actor, CallAttempt.objects.filter(operator=actor, started_at__gte=start, started_at__lt=end)
     )

@@ -25,7 +25,7 @@ def to_send(user: Actor) -> HomePanel | None:
     url = reverse("orders:list")
     return HomePanel(
         key="to_send",
-        title=_("Waiting to be sent"),
+        title=_("To send"),
         figures=(
             Figure(
                 total,

@@ -443,3 +443,11 @@ def test_an_unknown_due_filter_lists_every_escalation(escalations, make_user, lo
     every = client.get(reverse("callcenter:escalations"), {"status": "open", "due": "yesterday"})
 
     assert len(every.context["rows"]) == 4 and every.context["due"] == ""
+
+
+def test_the_administrator_lands_on_the_staff_desk_not_on_a_partner_s_cabinet(make_user, login):
+    """The administrator holds every permission, the cabinet's and the courier's route's too; its first screen is
+    the company's day."""
+    client = login(make_user(Role.ADMINISTRATOR))
+
+    assert client.get(reverse("home")).url == reverse("staff:home")
