@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.urls import resolve, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape
+from django.utils.translation import gettext, ngettext
 
 from billing import runs
 from billing.models import Payout
@@ -266,7 +267,12 @@ def test_the_courier_administrator_sees_each_courier_s_route_today_the_cash_not_
     assert list(panels) == ["couriers_today", "cash", "discrepancies"]
     assert values(panels["couriers_today"]) == [1]  # one order of the registry given to nobody
     assert rows(panels["couriers_today"]) == {first.display_name: 2, second.display_name: 1}
-    assert [row.note for row in panels["couriers_today"].rows] == ["1 still to deliver", "all delivered"]
+    with translation.override("ru"):  # the page speaks Russian
+        notes = [
+            ngettext("%(count)s still to deliver", "%(count)s still to deliver", 1) % {"count": 1},
+            gettext("all delivered"),
+        ]
+    assert [row.note for row in panels["couriers_today"].rows] == notes
     assert rows(panels["cash"]) == {
         first.display_name: format_money(Decimal("10000"), "KZT"),
         second.display_name: format_money(Decimal("500"), "KZT"),
@@ -307,7 +313,9 @@ def test_the_finance_director_sees_the_draft_run_payouts_waiting_discrepancies_a
 
     assert list(panels) == ["billing", "discrepancies", "cash"]
     assert values(panels["billing"]) == [2, 1]  # to approve, to pay
-    assert rows(panels["billing"]) == {f"Draft run №{run.number}": 2}  # partners A and B charged
+    with translation.override("ru"):
+        draft = gettext("Draft run №%(number)s") % {"number": run.number}
+    assert rows(panels["billing"]) == {draft: 2}  # partners A and B charged
     assert values(panels["discrepancies"]) == [1]
     assert len(panels["cash"].rows) == 3  # the whole company: Shymkent's courier too
     assert_every_figure_is_its_list(client, panels)
