@@ -264,3 +264,21 @@ def period_report(*, since: date, until: date) -> dict:
             for row in totals
         ],
     }
+
+
+def draft_runs() -> list[BillingRun]:
+    """Weekly charge runs still in draft, oldest week first, each with how many partners it charges (`partners`: the
+    rows of the run's page) — one query. The runs are the finance director's, company-wide."""
+    return list(
+        BillingRun.objects.filter(status=BillingRun.Status.DRAFT)
+        .annotate(partners=Count("charges__partner", distinct=True))
+        .order_by("week_start")
+    )
+
+
+def payouts_waiting(actor: Actor) -> dict[str, int]:
+    """Payouts this user sees that wait for the finance director: requested (to approve), approved (to pay)."""
+    return access.scoped(actor, Payout.objects.all()).aggregate(
+        requested=Count("pk", filter=Q(status=Payout.Status.REQUESTED)),
+        approved=Count("pk", filter=Q(status=Payout.Status.APPROVED)),
+    )

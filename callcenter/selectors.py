@@ -4,14 +4,15 @@ escalations, quality samples and dashboards."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Avg, Count, F, Min, Q
+from django.db.models import Avg, Count, Exists, F, Min, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
@@ -21,6 +22,7 @@ from orders.selectors import TimelineEntry
 from orders.statuses import OrderStatus
 
 from .models import UNANSWERED, CallAttempt, CallState, Escalation, InboundCall, Outcome, QualityReview
+from .services import queue
 
 
 def timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
@@ -165,16 +167,17 @@ def missed_calls(actor: Actor):
     return access.scoped(actor, calls) if not access.is_company_wide(actor) else calls
 
 
-def quality_sample(
+def quality_calls(
     actor: Actor,
     *,
-    size: int = 10,
     days: int = 7,
     operator_id: int | None = None,
     partner_id: int | None = None,
     outcome: str | None = None,
+    unreviewed: bool = False,
 ):
-    """Calls with a recording to listen to: a random sample, or filtered."""
+    """Calls with a recording of the last `days` days, filtered; `unreviewed`: those nobody has scored yet (what
+    quality control still has to listen to)."""
     calls = access.scoped(
         actor,
         CallAttempt.objects.exclude(recording="")
@@ -187,7 +190,14 @@ def quality_sample(
         calls = calls.filter(partner_id=partner_id)
     if outcome:
         calls = calls.filter(outcome=outcome)
-    return calls.order_by("?")[:size]
+    if unreviewed:
+        calls = calls.filter(~Exists(QualityReview.objects.filter(attempt=OuterRef("pk"))))
+    return calls
+
+
+def quality_sample(actor: Actor, *, size: int = 10, **filters):
+    """Calls with a recording to listen to: a random sample, or filtered (`quality_calls`)."""
+    return quality_calls(actor, **filters).order_by("?")[:size]
 
 
 def dashboard(actor: Actor, *, since: datetime, group: str) -> list[dict]:
@@ -280,3 +290,98 @@ def customer_orders(
             :100
         ]
     return orders.none()
+
+
+# -- the day's figures (the staff home page) and the lists they open ------------------------------------------------
+
+# The queue's kinds, in its order (`CallState.priority`): the `kind` filter of the queue list and the desk's tiles.
+QUEUE_KINDS = {
+    "same_day": (0, gettext_lazy("Same-day orders")),
+    "callback": (1, gettext_lazy("Call-backs due")),
+    "new": (2, gettext_lazy("New orders, goods in the city")),
+    "other": (3, gettext_lazy("Other orders")),
+}
+
+
+def queue_rows(actor: Actor, *, kind: str = "", now: datetime | None = None):
+    """The orders due for a call now that this logist serves, in the queue's order (`services.queue`, the very rows
+    «Следующий клиент» hands out), optionally of one kind."""
+    rows = queue(actor, now=now)
+    if kind in QUEUE_KINDS:
+        rows = rows.filter(call_state__priority=QUEUE_KINDS[kind][0])
+    return rows.select_related("partner", "city", "call_state")
+
+
+def queue_counts(actor: Actor, *, now: datetime | None = None) -> dict[str, int]:
+    """How many orders are due for a call now, and how many of them are call-backs the customer asked for: one
+    query over the queue's own rows."""
+    return queue(actor, now=now).aggregate(
+        due=Count("pk"), callbacks=Count("pk", filter=Q(call_state__priority=QUEUE_KINDS["callback"][0]))
+    )
+
+
+def _day_range(day: date) -> tuple[datetime, datetime]:
+    """A day in the active time zone, as a range on the raw column (an index serves it; `::date` would not)."""
+    zone = timezone.get_current_timezone()
+    return datetime.combine(day, time.min, tzinfo=zone), datetime.combine(
+        day + timedelta(days=1), time.min, tzinfo=zone
+    )
+
+
+def my_calls(actor: Actor, *, day: date, outcome: str | None = None):
+    """The calls this user placed on a day (the company's day, as the desk's «my calls today»), newest first."""
+    start, end = _day_range(day)
+    calls = access.scoped(
+        actor, CallAttempt.objects.filter(operator=actor, started_at__gte=start, started_at__lt=end)
+    )
+    if outcome:
+        calls = calls.filter(outcome=outcome)
+    return calls.select_related("order", "partner").order_by("-started_at", "-id")
+
+
+def my_calls_counts(actor: Actor, *, day: date) -> dict[str, int]:
+    """The user's calls on a day and the deliveries agreed on them: one query over `my_calls`."""
+    return my_calls(actor, day=day).aggregate(
+        calls=Count("pk"), agreed=Count("pk", filter=Q(outcome=Outcome.AGREED))
+    )
+
+
+def _end_of_today(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
+
+
+# The escalations list's `due` filter and the figures by due time: late, due by the end of today, later.
+ESCALATION_DUE = {
+    "overdue": gettext_lazy("Overdue"),
+    "today": gettext_lazy("Due today"),
+    "later": gettext_lazy("Due later"),
+}
+
+
+def escalation_due_condition(due: str, *, now: datetime) -> Q | None:
+    """The `due` filter as a condition on `due_at` (None for anything else: no filter)."""
+    end = _end_of_today(now)
+    return {
+        "overdue": Q(due_at__lt=now),
+        "today": Q(due_at__gte=now, due_at__lt=end),
+        "later": Q(due_at__gte=end),
+    }.get(due)
+
+
+def escalation_counts(actor: Actor, *, now: datetime) -> dict[str, int]:
+    """Open escalations this user sees, by due time: one query (the `escalation_open` index)."""
+    rows = escalations_visible(actor).filter(status=Escalation.Status.OPEN)
+    return rows.aggregate(
+        **{due: Count("pk", filter=escalation_due_condition(due, now=now)) for due in ESCALATION_DUE}
+    )
+
+
+def missed_calls_count(actor: Actor) -> int:
+    """Missed calls not yet returned: the hotline's list of calls to return (`missed_calls`)."""
+    return missed_calls(actor).count()
+
+
+def calls_to_review_count(actor: Actor, *, days: int) -> int:
+    """Recorded calls of the last `days` days that nobody has scored yet."""
+    return quality_calls(actor, days=days, unreviewed=True).count()

@@ -23,7 +23,7 @@ from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_form, errors_to_messages
-from ketlogistic.core.params import parse_count, parse_id
+from ketlogistic.core.params import parse_count, parse_day, parse_id
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from orders.models import Order
 from orders.selectors import customer_profile
@@ -70,6 +70,42 @@ def desk(request):
             ).count(),
             "claim_minutes": settings.CALL_CLAIM_MINUTES,
         },
+    )
+
+
+@permission_required("callcenter.queue")
+def queue_list(request):
+    """The orders due for a call now, in the queue's order: what «Следующий клиент» hands out next."""
+    kind = request.GET.get("kind", "")
+    rows = selectors.queue_rows(request.user, kind=kind)
+    return render(
+        request,
+        "callcenter/queue.html",
+        {
+            "page": Paginator(rows, 50).get_page(request.GET.get("page")),
+            "kind": kind if kind in selectors.QUEUE_KINDS else "",
+            "kinds": [(key, label) for key, (_priority, label) in selectors.QUEUE_KINDS.items()],
+            "labels": {priority: label for _key, (priority, label) in selectors.QUEUE_KINDS.items()},
+        },
+    )
+
+
+# A logist's day holds a few hundred calls at most (one a minute for a whole shift): one page shows them all.
+MY_CALLS_SHOWN = 1000
+
+
+@permission_required("callcenter.call")
+def my_calls(request):
+    """The calls this user placed on a day (today unless another is asked), optionally with one outcome."""
+    day = parse_day(request.GET.get("day")) or timezone.localdate()
+    outcome = request.GET.get("outcome", "")
+    if outcome not in Outcome.values:
+        outcome = ""
+    calls = list(selectors.my_calls(request.user, day=day, outcome=outcome or None)[:MY_CALLS_SHOWN])
+    return render(
+        request,
+        "callcenter/my_calls.html",
+        {"calls": calls, "day": day, "outcome": outcome, "outcomes": Outcome.choices},
     )
 
 
@@ -416,14 +452,26 @@ def inbound_call_back(request, call_id: int):
 
 @permission_required("escalations.view")
 def escalations(request):
+    now = timezone.now()
     rows = selectors.escalations_visible(request.user)
     status = request.GET.get("status", "open")
     if status in Escalation.Status.values:
         rows = rows.filter(status=status)
+    due = request.GET.get("due", "")
+    condition = selectors.escalation_due_condition(due, now=now)
+    if condition is not None:
+        rows = rows.filter(condition)
     return render(
         request,
         "callcenter/escalations.html",
-        {"rows": rows[:200], "status": status, "form": EscalationResolveForm(), "now": timezone.now()},
+        {
+            "rows": rows[:200],
+            "status": status,
+            "due": due if condition is not None else "",
+            "due_choices": selectors.ESCALATION_DUE.items(),
+            "form": EscalationResolveForm(),
+            "now": now,
+        },
     )
 
 
@@ -469,6 +517,7 @@ def quality(request):
         operator_id=parse_id(request.GET.get("operator")),
         partner_id=parse_id(request.GET.get("partner")),
         outcome=request.GET.get("outcome") or None,
+        unreviewed=request.GET.get("unreviewed") == "1",
     )
     return render(request, "callcenter/quality.html", {"calls": calls, "outcomes": Outcome.choices})
 

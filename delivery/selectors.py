@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from callcenter.models import RegistryEntry
 from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor, acting_user
@@ -23,6 +24,7 @@ from orders.statuses import DeliveryKind, OrderStatus
 
 from . import cash
 from .models import (
+    CashAccount,
     CashBalance,
     CashDiscrepancy,
     CashHandover,
@@ -52,9 +54,10 @@ def _orders_with_details(queryset):
     return queryset.select_related("partner", "city").prefetch_related("items__product", "phones")
 
 
-def board(actor: Actor, warehouse, day: date) -> list[dict]:
+def board(actor: Actor, warehouse, day: date, *, unassigned: bool = False) -> list[dict]:
     """Every order of the city's registry for the day (and any order on a courier's route that day), with its
-    stop and state; same-day orders first, then by courier and route."""
+    stop and state; same-day orders first, then by courier and route. `unassigned`: only those no courier's route
+    of the day holds (what is left to give out; `registry_unassigned` counts them)."""
     city = warehouse.city
     in_registry = Q(registry_entries__registry__warehouse=warehouse, registry_entries__registry__date=day)
     on_route = Q(delivery_stops__day__warehouse=warehouse, delivery_stops__day__date=day)
@@ -81,6 +84,8 @@ def board(actor: Actor, warehouse, day: date) -> list[dict]:
                 "field": order.city_id != city.pk,
             }
         )
+    if unassigned:
+        rows = [row for row in rows if row["stop"] is None]
     rows.sort(
         key=lambda row: (
             row["order"].delivery_kind != DeliveryKind.SAME_DAY,
@@ -526,3 +531,86 @@ def may_see_act(actor: Actor, day: CourierDay) -> bool:
     return (user is not None and day.courier_id == user.pk) or access.serves_city(
         actor, day.warehouse.city, whole=True
     )
+
+
+# -- the day's figures (the staff home page) ------------------------------------------------------------------------
+
+
+def _on_days(days: list[tuple[Warehouse, date]], prefix: str) -> Q:
+    """Rows of these cities' days: `[(warehouse, its today)]`, each city on its own country's date."""
+    condition = Q()
+    for warehouse, day in days:
+        condition |= Q(**{f"{prefix}warehouse": warehouse, f"{prefix}date": day})
+    return condition
+
+
+def registry_unassigned(actor: Actor, days: list[tuple[Warehouse, date]]) -> dict[int, int]:
+    """Per city warehouse: the orders of its registry for the day that no courier's route of that day holds, as the
+    board filtered to them (`board(…, unassigned=True)`) lists them; one grouped query."""
+    if not days:
+        return {}
+    on_a_route = DeliveryStop.objects.filter(
+        order=OuterRef("order_id"),
+        day__warehouse=OuterRef("registry__warehouse_id"),
+        day__date=OuterRef("registry__date"),
+    )
+    entries = RegistryEntry.objects.filter(
+        _on_days(days, "registry__"), order__in=access.scoped(actor, Order.objects.all()).values("pk")
+    ).filter(~Exists(on_a_route))
+    return dict(
+        entries.values("registry__warehouse_id")
+        .annotate(orders=Count("order", distinct=True))
+        .values_list("registry__warehouse_id", "orders")
+    )
+
+
+def couriers_on_days(actor: Actor, days: list[tuple[Warehouse, date]]) -> list[dict]:
+    """Per courier's day in these cities: the orders on the route this user sees and how many are still to
+    deliver, as the courier's day page lists them (one grouped query, then the days themselves)."""
+    if not days:
+        return []
+    stops = access.scoped(actor, DeliveryStop.objects.filter(_on_days(days, "day__")))
+    counts = {
+        row["day_id"]: row
+        for row in stops.values("day_id").annotate(
+            total=Count("id"), pending=Count("id", filter=Q(outcome=StopOutcome.PENDING))
+        )
+    }
+    found = (
+        CourierDay.objects.filter(pk__in=list(counts))
+        .select_related("courier", "warehouse__city")
+        .order_by("warehouse__city__name", "courier__first_name", "courier__last_name", "courier__username")
+    )
+    return [
+        {"day": day, "total": counts[day.pk]["total"], "pending": counts[day.pk]["pending"]} for day in found
+    ]
+
+
+def cash_with_couriers(actor: Actor) -> list[CashBalance]:
+    """Couriers' cash collected and not yet handed over (company cash: scoped staff of one partner see none), each
+    with the courier's latest day in that city (`day_id`, `day_date`), whose page shows the same sum and takes the
+    hand-over."""
+    latest = CourierDay.objects.filter(
+        courier=OuterRef("courier_id"), warehouse=OuterRef("warehouse_id"), currency=OuterRef("currency")
+    ).order_by("-date")
+    return list(
+        access.scoped(actor, CashBalance.objects.filter(account=CashAccount.COURIER, amount__gt=0))
+        .select_related("courier", "warehouse__city")
+        .annotate(day_id=Subquery(latest.values("pk")[:1]), day_date=Subquery(latest.values("date")[:1]))
+        .order_by("-amount", "pk")
+    )
+
+
+DISCREPANCY_STATUSES = ("open", "resolved")
+
+
+def discrepancies(actor: Actor, *, status: str = "open"):
+    """Cash counts that did not match the ledger: open ones (they block closing the courier's day) or resolved."""
+    rows = access.scoped(
+        actor, CashDiscrepancy.objects.select_related("day__courier", "day__warehouse__city", "resolved_by")
+    )
+    if status == "open":
+        rows = rows.filter(resolution="")
+    elif status == "resolved":
+        rows = rows.exclude(resolution="")
+    return rows.order_by("-day__date", "-pk")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("days/<int:day_id>/handover/", views.handover, name="handover"),
     path("days/<int:day_id>/close/", views.close, name="close"),
     path("days/<int:day_id>/act/", views.act, name="act"),
+    path("discrepancies/", views.discrepancies, name="discrepancies"),
     path("discrepancies/<int:discrepancy_id>/resolve/", views.resolve, name="resolve"),
     path("stops/<int:stop_id>/", views.stop_page, name="stop"),
     path("stops/<int:stop_id>/route/", views.stop_action, name="stop_action"),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -81,7 +82,8 @@ def _back_to_board(warehouse, day):
 @permission_required("delivery.view")
 def board(request):
     warehouses, warehouse, day = _board_params(request)
-    rows = selectors.board(request.user, warehouse, day)
+    unassigned = request.GET.get("assigned") == "no"
+    rows = selectors.board(request.user, warehouse, day, unassigned=unassigned)
     return render(
         request,
         "delivery/board.html",
@@ -90,6 +92,7 @@ def board(request):
             "warehouse": warehouse,
             "day": day,
             "rows": rows,
+            "unassigned": unassigned,
             "couriers": selectors.couriers_for_board(warehouse),
             "live": selectors.live(request.user, warehouse, day),
             "events": selectors.recent_events(request.user, warehouse, day),
@@ -344,6 +347,20 @@ def handover(request, day_id: int):
             else:
                 messages.warning(request, _("The count differs from the ledger: resolve the discrepancy."))
     return redirect("delivery:day", day_id=day.pk)
+
+
+@permission_required("delivery.cash")
+def discrepancies(request):
+    """Cash counts that did not match the ledger, open ones first by default: each is resolved on its day's page."""
+    status = request.GET.get("status", "open")
+    if status not in selectors.DISCREPANCY_STATUSES:
+        status = ""
+    rows = selectors.discrepancies(request.user, status=status)
+    return render(
+        request,
+        "delivery/discrepancies.html",
+        {"page": Paginator(rows, 50).get_page(request.GET.get("page")), "status": status},
+    )
 
 
 @require_POST

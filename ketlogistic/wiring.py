@@ -8,18 +8,24 @@ cash sets off.
 """
 
 from billing import accruals, tariffs
+from billing import home as billing_home
+from callcenter import home as callcenter_home
 from callcenter import selectors as callcenter_selectors
 from callcenter import services as callcenter_services
 from callcenter import views as callcenter_views
 from callcenter.events import CallAttempted
+from delivery import home as delivery_home
 from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
 from delivery.events import CollectionsSettled
 from integrations import crm_sync, webhooks
 from integrations import views as integrations_views
+from ketlogistic.core.roles import Role
+from orders import home as orders_home
 from orders.amendments import OrderAmended
 from orders.workflow import OrderMoved, OrdersCreated
 from warehouses import fulfilment
+from warehouses import home as warehouses_home
 
 REACTIONS = {
     # An order's status changed (orders.workflow.perform, after its history row).
@@ -68,3 +74,46 @@ UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's relia
 # What a warehouse service costs a partner on a day (storage after the contract ended, an unscheduled return): the
 # tariff line in force, so the partner is told and shown what the weekly run bills.
 WAREHOUSE_FEE = tariffs.warehouse_fee
+
+# Each staff role's first screen (`ketlogistic.core.home`, the staff home page): the panels of the day's work, in
+# order, each `panel(user)` counting what the list it links to shows. Partners land on their dashboard and couriers
+# on today's route, so they are not listed.
+HOME_PANELS = {
+    Role.LOGIST: (
+        callcenter_home.my_calling,
+    ),  # due now, call-backs due, my calls and agreements; «Next customer»
+    Role.HEAD_OF_DEPARTMENT: (
+        orders_home.to_send,  # orders «на отправку» per partner
+        orders_home.questions,  # the partners' questions awaiting our answer
+        callcenter_home.escalations,  # open escalations by due time
+    ),
+    Role.COURIER_ADMIN: (
+        delivery_home.couriers_today,  # per courier: today's route and what is still to deliver; the rest to give
+        delivery_home.cash_with_couriers,  # cash not yet handed over, per courier
+        delivery_home.discrepancies,  # cash counts to resolve
+    ),
+    Role.WAREHOUSE: (
+        warehouses_home.transfers_and_receipts,
+    ),  # to ship today, on their way, expected deliveries
+    Role.QUALITY_CONTROL: (callcenter_home.calls_to_review,),  # recorded calls of the week nobody scored
+    Role.SUPERVISOR: (
+        callcenter_home.escalations,  # open escalations by due time
+        delivery_home.discrepancies,  # cash counts to resolve (a write-off is the supervisor's)
+    ),
+    Role.FINANCE_DIRECTOR: (
+        billing_home.runs_and_payouts,  # the draft charge run, payouts to approve and to pay
+        delivery_home.discrepancies,  # cash counts to resolve
+        delivery_home.cash_with_couriers,  # cash not yet handed over
+    ),
+    Role.HOTLINE: (callcenter_home.missed_calls,),  # missed calls to return
+    # the whole company at a glance: what waits on us, and the money
+    Role.ADMINISTRATOR: (
+        orders_home.to_send,
+        orders_home.questions,
+        callcenter_home.escalations,
+        billing_home.runs_and_payouts,
+        delivery_home.discrepancies,
+        delivery_home.cash_with_couriers,
+        callcenter_home.missed_calls,
+    ),
+}

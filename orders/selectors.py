@@ -248,13 +248,14 @@ def unread_count(discussion: Discussion | None, user) -> int:
     return messages.filter(at__gt=read).count() if read else messages.count()
 
 
+def _open_threads(actor: Actor, awaiting: str | None):
+    threads = access.scoped(actor, Discussion.objects.filter(is_open=True))
+    return threads.filter(awaiting=awaiting) if awaiting else threads
+
+
 def open_questions(actor: Actor, *, awaiting: str | None = None):
     """Open discussions the actor may see, with unread counts for this user; optionally awaiting one side."""
-    threads = access.scoped(actor, Discussion.objects.filter(is_open=True)).select_related(
-        "order", "order__partner", "order__city"
-    )
-    if awaiting:
-        threads = threads.filter(awaiting=awaiting)
+    threads = _open_threads(actor, awaiting).select_related("order", "order__partner", "order__city")
     reads = DiscussionRead.objects.filter(user=actor)
     read_at = {r.discussion_id: r.read_at for r in reads}
     threads = list(threads.order_by("answer_due_at", "-last_message_at")[:200])
@@ -262,6 +263,23 @@ def open_questions(actor: Actor, *, awaiting: str | None = None):
         (thread, thread.last_message_at > read_at.get(thread.id, datetime.min.replace(tzinfo=UTC)))
         for thread in threads
     ]
+
+
+def open_questions_count(actor: Actor, *, awaiting: str | None = None) -> int:
+    """How many open discussions await an answer from one side: the questions page's list, counted."""
+    return _open_threads(actor, awaiting).count()
+
+
+def to_send_by_partner(actor: Actor) -> list[dict]:
+    """Orders «на отправку» per partner (`partner_id`, `partner__name`, `count`), most first: exactly what the order
+    list filtered by that status and partner shows (the same visible orders), in one grouped query."""
+    return list(
+        orders_visible(actor)
+        .filter(status=OrderStatus.TO_SEND)
+        .values("partner_id", "partner__name")
+        .annotate(count=Count("id"))
+        .order_by("-count", "partner__name")
+    )
 
 
 @dataclass

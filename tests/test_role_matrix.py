@@ -75,6 +75,8 @@ MATRIX = {
     # call center
     "callcenter/": ("get", {HEAD, LOGIST, SUPERVISOR, ADMIN}),
     "callcenter/next/": ("post", {HEAD, LOGIST, SUPERVISOR, ADMIN}),
+    "callcenter/queue/": ("get", {HEAD, LOGIST, SUPERVISOR, ADMIN}),
+    "callcenter/my-calls/": ("get", {HEAD, LOGIST, CADMIN, HOTLINE, SUPERVISOR, ADMIN}),
     "callcenter/registries/": ("get", {HEAD, LOGIST, CADMIN, WAREHOUSE, SUPERVISOR, ADMIN}),
     # building a city's registry: staff serving the whole city (the head below serves one partner only)
     "callcenter/registries/build/": ("post", {CADMIN, SUPERVISOR, ADMIN}),
@@ -90,6 +92,7 @@ MATRIX = {
     "delivery/assign/": ("post", {CADMIN, SUPERVISOR, ADMIN}),
     "delivery/suggest/": ("post", {CADMIN, SUPERVISOR, ADMIN}),
     "delivery/my/": ("get", {COURIER, ADMIN}),
+    "delivery/discrepancies/": ("get", {CADMIN, SUPERVISOR, FINANCE, ADMIN}),
     "delivery/today/": ("get", {PA, PS, HEAD, LOGIST, CADMIN, SUPERVISOR, FINANCE, ADMIN}),
     "delivery/post/": ("get", {HEAD, WAREHOUSE, SUPERVISOR, ADMIN}),
     "delivery/post/template.xlsx": ("get", {HEAD, WAREHOUSE, SUPERVISOR, ADMIN}),

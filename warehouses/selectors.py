@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import date
 
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 
 from catalogue.models import Product
 from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 
-from .models import Place, StockBalance, StockMove, Transfer
+from .models import Place, Receipt, StockBalance, StockMove, Transfer
 
 
 @dataclass
@@ -147,3 +148,20 @@ def transfers_visible(actor: Actor):
     return access.scoped(
         actor, Transfer.objects.select_related("partner", "origin__city", "destination__city")
     )
+
+
+def transfer_counts(actor: Actor, *, today: date) -> dict[str, int]:
+    """Transfers this user sees: drafts due to ship by today (overdue ones too), and those on their way to be
+    received; one query (the `transfer_status_date` index)."""
+    return transfers_visible(actor).aggregate(
+        to_ship=Count("pk", filter=Q(status=Transfer.Status.DRAFT, planned_ship_date__lte=today)),
+        in_transit=Count("pk", filter=Q(status=Transfer.Status.SHIPPED)),
+    )
+
+
+def receipts_visible(actor: Actor, *, status: str | None = None):
+    """The partners' deliveries to the main warehouse this user sees, newest first; optionally of one status."""
+    receipts = access.scoped(actor, Receipt.objects.select_related("partner"))
+    if status:
+        receipts = receipts.filter(status=status)
+    return receipts.order_by("-created_at", "-pk")

@@ -20,6 +20,7 @@ from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
+from ketlogistic.core.params import parse_day
 
 from . import contract_end, exports, selectors, transfers
 from .forms import LinesForm, ReceiptForm, ReturnForm, StockFilterForm
@@ -91,12 +92,20 @@ def product_moves(request, product_id: int):
 
 @permission_required("receipts.view")
 def receipt_list(request):
-    receipts = access.scoped(request.user, Receipt.objects.select_related("partner")).order_by("-created_at")
+    status = request.GET.get("status", "")
+    if status not in Receipt.Status.values:
+        status = ""
+    receipts = selectors.receipts_visible(request.user, status=status or None)
     page = Paginator(receipts, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "warehouses/receipts.html",
-        {"page": page, "can_manage": access.can(request.user, "receipts.manage")},
+        {
+            "page": page,
+            "status": status,
+            "statuses": Receipt.Status.choices,
+            "can_manage": access.can(request.user, "receipts.manage"),
+        },
     )
 
 
@@ -175,6 +184,9 @@ def transfer_list(request):
     kind = request.GET.get("kind")
     if kind in Transfer.Kind.values:
         transfers_ = transfers_.filter(kind=kind)
+    ship_by = parse_day(request.GET.get("ship_by"))  # planned to ship on that day or before (late drafts too)
+    if ship_by:
+        transfers_ = transfers_.filter(planned_ship_date__lte=ship_by)
     page = Paginator(transfers_.order_by("-planned_ship_date", "-id"), 50).get_page(request.GET.get("page"))
     return render(
         request,
@@ -183,6 +195,7 @@ def transfer_list(request):
             "page": page,
             "status": status,
             "kind": kind,
+            "ship_by": ship_by,
             "statuses": Transfer.Status.choices,
             "kinds": Transfer.Kind.choices,
             "can_manage": access.can(request.user, "transfers.manage"),

@@ -23,7 +23,14 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-EXTENSIONS = ("ROUTE_SENT_ORDER", "TIMELINE_PROVIDERS", "CARD_PANELS", "UNANSWERED_CALLS", "WAREHOUSE_FEE")
+EXTENSIONS = (
+    "ROUTE_SENT_ORDER",
+    "TIMELINE_PROVIDERS",
+    "CARD_PANELS",
+    "UNANSWERED_CALLS",
+    "WAREHOUSE_FEE",
+    "HOME_PANELS",
+)
 
 
 def _wiring() -> ModuleType:

@@ -12,9 +12,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import access, services
+from .actors import role_of
 from .decorators import permission_required
 from .forms import LockoutAuthenticationForm, PartnerUserForm, errors_to_form
+from .home import panels_for
 from .models import AuditEntry, Partner, User
+from .roles import Role
 
 
 class KetLoginView(LoginView):
@@ -24,11 +27,15 @@ class KetLoginView(LoginView):
 
 @login_required
 def home(request):
-    if access.can(request.user, "cabinet.view"):
+    """The first screen by role: a partner's dashboard, a courier's route today, and every other staff role's desk
+    with the day's work — the administrator's too: it holds every permission (the partners' cabinet and the
+    courier's route included), but its day is the whole company's."""
+    user = request.user
+    if access.is_partner_actor(user) and access.can(user, "cabinet.view"):
         return redirect("dashboard")
-    if access.can(request.user, "delivery.courier"):
+    if role_of(user) == Role.COURIER and access.can(user, "delivery.courier"):
         return redirect("delivery:my_route")  # a courier's phone opens on today's route
-    if access.can(request.user, "staff.desk"):
+    if access.can(user, "staff.desk"):
         return redirect("staff:home")
     return render(request, "core/no_role.html", status=403)
 
@@ -69,12 +76,18 @@ def cabinet_team_toggle(request, user_id: int):
 
 @permission_required("staff.desk")
 def staff_home(request):
+    """The staff's first screen: the day's work of their role (`panels_for`), then what they serve."""
     scopes = access.staff_scopes(request.user)
     partners = access.visible_partners(request.user).order_by("name")[:50]
     return render(
         request,
         "core/staff_home.html",
-        {"scopes": scopes, "partners": partners, "company_wide": access.is_company_wide(request.user)},
+        {
+            "panels": panels_for(request.user),
+            "scopes": scopes,
+            "partners": partners,
+            "company_wide": access.is_company_wide(request.user),
+        },
     )
 
 
