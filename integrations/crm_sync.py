@@ -29,7 +29,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import crypto
+from ketlogistic.core import crypto, i18n
+from ketlogistic.core.i18n import gettext_message
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource, OrderStatus
 
@@ -103,7 +104,7 @@ def pull(run: ConnectorRun) -> None:
     missing = missing_settings(connector)
     if missing:
         raise CrmError(
-            _("Choose in the connector's settings: %(names)s.")
+            gettext_message("Choose in the connector's settings: %(names)s.")
             % {"names": ", ".join(str(s.label) for s in missing)},
             transient=False,
         )
@@ -125,7 +126,9 @@ def pull(run: ConnectorRun) -> None:
     refused = [o for o in fresh if o.errors]
     fresh = [o for o in fresh if not o.errors]
     run.failed = len(refused)
-    run.errors = [{"external_id": o.crm_id, "number": o.number, "errors": o.errors} for o in refused][:200]
+    run.errors = [
+        {"external_id": o.crm_id, "number": o.number, "errors": i18n.storable(o.errors)} for o in refused
+    ][:200]
     if not fresh:
         return
     rows = [{**o.row, "external_id": o.crm_id} for o in fresh]
@@ -160,7 +163,7 @@ def pull(run: ConnectorRun) -> None:
             {
                 "external_id": r.external_id,
                 "number": by_id[r.external_id].number if r.external_id in by_id else "",
-                "errors": r.errors,
+                "errors": i18n.storable(r.errors),
             }
             for r in results
             if r.status == "error"
@@ -190,7 +193,7 @@ def _queue(*, connector: PullConnector, link: CrmOrderLink, status: str, now: da
     if not code or not connector.is_active:
         return
     updated = CrmStatusPush.objects.filter(link=link, state=CrmStatusPush.State.PENDING).update(
-        status=status, code=code, attempts=0, last_error="", next_attempt_at=now
+        status=status, code=code, attempts=0, last_error="", last_error_message={}, next_attempt_at=now
     )
     # Several of our statuses may map to one CRM status (sent, calling, agreed → «delivering»): the order's CRM status
     # does not change, so nothing is sent again.
@@ -303,7 +306,11 @@ def _push_group(rows: list[CrmStatusPush], *, now: datetime) -> int:
             else:
                 _release(row, error=exc.message, now=now, refused=True)
                 errors.append(
-                    {"external_id": row.link.crm_id, "number": row.link.crm_number, "error": exc.message}
+                    {
+                        "external_id": row.link.crm_id,
+                        "number": row.link.crm_number,
+                        "error": i18n.storable(exc.message),
+                    }
                 )
             run.push_failed += 1
             continue
@@ -311,7 +318,7 @@ def _push_group(rows: list[CrmStatusPush], *, now: datetime) -> int:
         run.pushed += 1
     run.calls = adapter.client.calls
     run.errors = errors[:200]
-    run.error = (outage or "")[:500]
+    run.error, run.error_message = (outage or "")[:500], i18n.stored(outage)
     run.state = ConnectorRun.State.FAILED if outage or errors else ConnectorRun.State.SUCCEEDED
     run.finished_at = timezone.now()
     run.save()
@@ -327,6 +334,7 @@ def _sent(row: CrmStatusPush, *, now: datetime) -> None:
             claimed_until=None,
             attempts=row.attempts + 1,
             last_error="",
+            last_error_message={},
         )
         if not done:
             CrmStatusPush.objects.filter(pk=row.pk).update(claimed_until=None)
@@ -335,7 +343,12 @@ def _sent(row: CrmStatusPush, *, now: datetime) -> None:
 
 def _release(row: CrmStatusPush, *, error: str, now: datetime, refused: bool) -> None:
     attempts = row.attempts + 1
-    changes = {"claimed_until": None, "attempts": attempts, "last_error": error[:500]}
+    changes = {
+        "claimed_until": None,
+        "attempts": attempts,
+        "last_error": error[:500],
+        "last_error_message": i18n.stored(error),
+    }
     if refused and attempts >= PUSH_MAX_REFUSALS:
         changes["state"] = CrmStatusPush.State.FAILED
     else:
