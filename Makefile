@@ -8,11 +8,15 @@ PYTEST_WORKERS ?= auto
 
 .PHONY: run test test-slow test-all lint audit format bench messages system-deps venv clean migrate-check
 
+# The install says what it does: a line per step, and pip's output condensed into progress lines
+# (`devstack.py pip-progress`, run by the system Python: the venv has no project yet). pip's errors still show.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@test -x $(PY) || { echo "[install] creating the virtual environment in $(VENV)…"; $(PYTHON) -m venv $(VENV); }
+	@echo "[install] updating pip…"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "[install] installing KetLogistic and its dependencies (the first time: about a minute and a half)…"
+	@set -o pipefail; $(PY) -m pip install --progress-bar off -e '.[dev]' | $(PYTHON) ketlogistic/devstack.py pip-progress
 	@touch $(STAMP)
 
 venv: $(STAMP)

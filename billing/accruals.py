@@ -5,10 +5,10 @@ recorded. Once per collection: the accrual posting is unique per collection."""
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext as _
 
 from delivery.events import CollectionsSettled
 from delivery.models import Collection
+from ketlogistic.core.i18n import gettext_message
 
 from . import ledger
 from .models import Account, Posting
@@ -21,9 +21,9 @@ def accrue(collections, *, at=None) -> int:
         if Posting.objects.filter(collection_id=collection.pk).exists():
             continue
         description = (
-            _("Cash collected for order №%(number)s")
+            gettext_message("Cash collected for order №%(number)s")
             if collection.kind == Collection.Kind.COD
-            else _("Refusal fee paid by the customer of order №%(number)s")
+            else gettext_message("Refusal fee paid by the customer of order №%(number)s")
         ) % {"number": collection.order_id}
         try:
             with transaction.atomic():

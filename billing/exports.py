@@ -40,7 +40,7 @@ def statement_workbook_response(partner, entries, *, opening, closing):
     )
     sheet.append([_("Opening balance"), "", "", "", "", opening, "", ""])
     for entry in entries.iterator(chunk_size=2000):
-        sheet.append([*_entry_cells(entry), entry.posting.description])
+        sheet.append([*_entry_cells(entry), entry.posting.shown_description])
     sheet.append([_("Closing balance"), "", "", "", "", closing, "", ""])
     return book.response(f"statement-{partner.pk}-{timezone.localdate():%Y%m%d}.xlsx")
 

@@ -18,8 +18,10 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ketlogistic.core import i18n
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.money import round_money
 from ketlogistic.core.sql import Table
 from orders.models import Order
@@ -114,6 +116,7 @@ def post(
         currency=currency,
         posted_at=at,
         description=description[:300],
+        message=i18n.stored(description),
         actor=acting_user(actor),
         **cause,
     )
@@ -153,8 +156,8 @@ def reverse(*, posting: Posting, reason: str, actor: Actor | None = None) -> Pos
         kind=Posting.Kind.REVERSAL,
         partner=posting.partner,
         currency=posting.currency,
-        description=_("Reversal of “%(description)s”: %(reason)s")
-        % {"description": posting.description, "reason": reason.strip()},
+        description=gettext_message("Reversal of “%(description)s”: %(reason)s")
+        % {"description": i18n.restored(posting.message, posting.description), "reason": reason.strip()},
         lines=lines,
         actor=actor,
         reverses=posting,

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from ketlogistic.core import i18n
 from ketlogistic.core.countries import Country
 from ketlogistic.core.money import Currency, MoneyField
 from ketlogistic.core.tenancy import Tenancy
@@ -306,6 +307,9 @@ class Posting(models.Model):
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     posted_at = models.DateTimeField(_("posted"))
     description = models.CharField(_("description"), max_length=300)
+    # The description as a msgid and parameters (`core.i18n`): a statement line reads in its reader's language.
+    # {} on postings written before (and on a line a person typed), which show `description`.
+    message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     run = models.ForeignKey(
         BillingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="postings"
     )
@@ -348,6 +352,11 @@ class Posting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.posted_at:%d.%m.%Y}"
+
+    @property
+    def shown_description(self) -> str:
+        """The statement line in the reader's language."""
+        return i18n.shown(self.message, self.description)
 
 
 class Entry(models.Model):

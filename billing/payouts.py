@@ -27,6 +27,7 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.money import format_money, parse_money
 from ketlogistic.core.services import audit_record, notice_post
 
@@ -367,7 +368,7 @@ def payout_request(*, actor: Actor, amount, currency: str, method: str, details:
         payout=payout,
         at=now,
         actor=actor,
-        description=_("Payout requested: %(method)s") % {"method": payout.get_method_display()},
+        description=gettext_message("Payout requested: %(method)s") % {"method": M(payout.method).label},
         lines=[
             ledger.Line(account, amount, kind="payout"),
             ledger.Line(ledger.account(Account.Kind.PAYOUTS, currency), -amount, kind="payout"),
@@ -392,7 +393,8 @@ def _locked(actor: Actor, payout: Payout, *, finance: bool) -> Payout:
 
 
 def _tell(payout: Payout, text: str) -> None:
-    notice_post(partner=payout.partner, text=text, level="info", key=f"payout-{payout.pk}-{payout.status}")
+    """The partner's notice about a payout: one per payout, its latest step (approved, then paid or rejected)."""
+    notice_post(partner=payout.partner, text=text, level="info", key=f"payout-{payout.pk}", replace=True)
 
 
 @transaction.atomic
@@ -408,7 +410,7 @@ def payout_approve(*, actor: Actor, payout: Payout) -> Payout:
     payout.save(update_fields=["status", "decided_at", "decided_by"])
     _tell(
         payout,
-        _("Your payout of %(sum)s is approved and will be paid shortly.")
+        gettext_message("Your payout of %(sum)s is approved and will be paid shortly.")
         % {"sum": format_money(payout.amount, payout.currency)},
     )
     audit_record(
@@ -443,7 +445,7 @@ def payout_mark_paid(*, actor: Actor, payout: Payout, reference: str) -> Payout:
         payout=payout,
         at=now,
         actor=actor,
-        description=_("Payout paid, reference %(reference)s") % {"reference": reference},
+        description=gettext_message("Payout paid, reference %(reference)s") % {"reference": reference},
         lines=[
             ledger.Line(ledger.account(Account.Kind.PAYOUTS, payout.currency), payout.amount, kind="payout"),
             ledger.Line(
@@ -453,7 +455,7 @@ def payout_mark_paid(*, actor: Actor, payout: Payout, reference: str) -> Payout:
     )
     _tell(
         payout,
-        _("Your payout of %(sum)s is paid (reference %(reference)s).")
+        gettext_message("Your payout of %(sum)s is paid (reference %(reference)s).")
         % {"sum": format_money(payout.amount, payout.currency), "reference": reference},
     )
     audit_record(
@@ -502,10 +504,10 @@ def payout_reject(*, actor: Actor, payout: Payout, reason: str) -> Payout:
         reason,
     )
     payout.save(update_fields=["status", "decided_at", "decided_by", "reason"])
-    _return(payout, actor, _("Payout rejected: %(reason)s") % {"reason": reason})
+    _return(payout, actor, gettext_message("Payout rejected: %(reason)s") % {"reason": reason})
     _tell(
         payout,
-        _("Your payout of %(sum)s was rejected: %(reason)s. The money is back on your balance.")
+        gettext_message("Your payout of %(sum)s was rejected: %(reason)s. The money is back on your balance.")
         % {"sum": format_money(payout.amount, payout.currency), "reason": reason},
     )
     audit_record(
@@ -531,7 +533,7 @@ def payout_cancel(*, actor: Actor, payout: Payout) -> Payout:
         raise ApplicationError(_("Only a payout not yet approved can be cancelled."))
     payout.status, payout.decided_at = S.CANCELLED, timezone.now()
     payout.save(update_fields=["status", "decided_at"])
-    _return(payout, actor, _("Payout cancelled by the partner"))
+    _return(payout, actor, gettext_message("Payout cancelled by the partner"))
     return payout
 
 

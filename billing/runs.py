@@ -27,10 +27,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from delivery.models import Collection
-from ketlogistic.core import access
+from ketlogistic.core import access, i18n
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.countries import Country, facts, zone_of
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from ketlogistic.core.services import audit_record
 from ketlogistic.core.sql import Table
@@ -423,6 +424,11 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor: Actor,
         Account.objects.select_for_update().filter(
             pk=account.pk
         ).first()  # see ledger.post: ids in commit order
+        description = gettext_message("Weekly charges, run №%(number)s (%(start)s–%(end)s)") % {
+            "number": run.number,
+            "start": run.week_start.strftime("%d.%m"),
+            "end": (run.week_end - timedelta(days=1)).strftime("%d.%m.%Y"),
+        }
         try:
             with transaction.atomic():
                 posting = Posting.objects.create(
@@ -432,12 +438,8 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor: Actor,
                     run=run,
                     posted_at=at,
                     actor=acting_user(actor),
-                    description=_("Weekly charges, run №%(number)s (%(start)s–%(end)s)")
-                    % {
-                        "number": run.number,
-                        "start": run.week_start.strftime("%d.%m"),
-                        "end": (run.week_end - timedelta(days=1)).strftime("%d.%m.%Y"),
-                    },
+                    description=description,
+                    message=i18n.stored(description),
                 )
         except IntegrityError:
             return False

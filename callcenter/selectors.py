@@ -204,10 +204,12 @@ def dashboard(actor: Actor, *, since: datetime, group: str) -> list[dict]:
     """Per logist, city or partner: calls per order, time from intake to first call, agreement rate, buyout
     rate (of the orders they called), missed inbound calls returned in time."""
     key = {"logist": "operator__username", "city": "order__city__name", "partner": "partner__name"}[group]
+    # a logist is shown by name, never by login (grouped by the login, which is unique)
+    names = ("operator__first_name", "operator__last_name") if group == "logist" else ()
     attempts = access.scoped(actor, CallAttempt.objects.filter(started_at__gte=since))
     rows = {
         row[key]: row
-        for row in attempts.values(key)
+        for row in attempts.values(key, *names)
         .annotate(
             calls=Count("id"),
             orders=Count("order", distinct=True),
@@ -233,7 +235,7 @@ def dashboard(actor: Actor, *, since: datetime, group: str) -> list[dict]:
         decided = row["paid"] + row["refused"]
         result.append(
             {
-                "name": name or "—",
+                "name": _person_name(row) if names else (name or "—"),
                 "calls": row["calls"],
                 "orders": row["orders"],
                 "calls_per_order": (Decimal(row["calls"]) / row["orders"]).quantize(Decimal("0.1"))
@@ -249,6 +251,11 @@ def dashboard(actor: Actor, *, since: datetime, group: str) -> list[dict]:
             }
         )
     return result
+
+
+def _person_name(row: dict) -> str:
+    full = f"{row['operator__first_name']} {row['operator__last_name']}".strip()
+    return full or row["operator__username"] or "—"
 
 
 def missed_returned_in_time(actor: Actor, *, since: datetime) -> dict:

@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from geography.models import Warehouse
 from ketlogistic.core import access, crypto, reactions
@@ -21,6 +20,7 @@ from ketlogistic.core.actors import Actor, acting_user, role_of
 from ketlogistic.core.calendar import calendar_for, countries_at_work
 from ketlogistic.core.countries import Country
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message, ngettext_message
 from ketlogistic.core.money import parse_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from ketlogistic.core.roles import Role
@@ -504,7 +504,7 @@ def _amend_what_changed(
             actor=actor,
             order=order,
             # never the operator's free note (it often holds a new address or another phone): it stays on the call
-            reason=reason or _("Confirmed with the customer on the call"),
+            reason=reason or gettext_message("Confirmed with the customer on the call"),
             cod_amount=new_sum,
             address=new_address,
             delivery_date=new_date,
@@ -734,7 +734,7 @@ def close_unreached(*, now: datetime | None = None) -> int:
                 action="close_not_reached",
                 actor=None,
                 source=OrderSource.TASK,
-                reason=ngettext(
+                reason=ngettext_message(
                     "No contact in %(days)s day of calling", "No contact in %(days)s days of calling", days
                 )
                 % {"days": days},

@@ -26,6 +26,7 @@ from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.excel import FileRejected, SafeWorkbook, sniff_xlsx
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.money import format_money, parse_money
 from orders import workflow
 from orders.models import Order
@@ -218,7 +219,7 @@ def post_status(
             actor=actor,
             source=OrderSource.STAFF,
             now=at,
-            reason=details["note"] or _("Returned by the post"),
+            reason=details["note"] or gettext_message("Returned by the post"),
             data={"tracking_number": shipment.tracking_number},
         )
     shipment.status = status

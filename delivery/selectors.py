@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from callcenter.models import RegistryEntry
 from geography.models import Warehouse
-from ketlogistic.core import access
+from ketlogistic.core import access, i18n
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.money import format_money
@@ -48,6 +48,23 @@ def warehouses_for(actor: Actor):
         .order_by("city__country", "city__name")
         if access.serves_city(actor, warehouse.city)
     ]
+
+
+def own_warehouse(actor: Actor, warehouses: list):
+    """The board's city when none is asked for: the user's own. A courier administrator of Almaty and Bishkek
+    living in Kazakhstan opens on Almaty (a city of their scopes in their home country, then any of their scopes'
+    cities), company-wide staff on a city of their home country; the list's first otherwise."""
+    own_cities = {scope.city_id for scope in access.staff_scopes(actor) if scope.city_id}
+    home = getattr(actor, "home_country", "")
+    for wanted in (
+        lambda w: w.city_id in own_cities and w.city.country == home,
+        lambda w: w.city_id in own_cities,
+        lambda w: w.city.country == home,
+    ):
+        found = next((w for w in warehouses if wanted(w)), None)
+        if found is not None:
+            return found
+    return warehouses[0]
 
 
 def _orders_with_details(queryset):
@@ -331,7 +348,7 @@ def _details(event: DeliveryEvent) -> str:
         )
     for key in ("note", "reason"):
         if d.get(key) and event.kind not in (DeliveryEvent.Kind.REFUSED,):
-            parts.append(str(d[key]))
+            parts.append(str(i18n.said(d[key])))
     return " · ".join(parts)
 
 

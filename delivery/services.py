@@ -18,11 +18,12 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access, reactions
+from ketlogistic.core import access, i18n, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import User
 from ketlogistic.core.money import format_money, parse_money
 from ketlogistic.core.roles import Role
@@ -508,7 +509,7 @@ def stop_partial(
         order=order,
         actor=actor,
         source=AmendmentSource.COURIER,
-        reason=_("Partial buyout"),
+        reason=gettext_message("Partial buyout"),
         items=kept_quantities,
         cod_amount=amount,
         now=now,
@@ -519,7 +520,7 @@ def stop_partial(
         actor=actor,
         source=OrderSource.STAFF,
         now=now,
-        reason=_("Partial buyout"),
+        reason=gettext_message("Partial buyout"),
         data={
             "collected_amount": str(amount),
             "partial": True,
@@ -621,7 +622,8 @@ def stop_postponed(
         order=order,
         actor=actor,
         source=AmendmentSource.COURIER,
-        reason=_("The customer asked for delivery on %(day)s") % {"day": new_date.strftime("%d.%m.%Y")},
+        reason=gettext_message("The customer asked for delivery on %(day)s")
+        % {"day": new_date.strftime("%d.%m.%Y")},
         requested_delivery_date=new_date,
         now=now,
     )
@@ -631,7 +633,8 @@ def stop_postponed(
         actor=actor,
         source=OrderSource.STAFF,
         now=now,
-        reason=_("The customer asked for delivery on %(day)s") % {"day": new_date.strftime("%d.%m.%Y")},
+        reason=gettext_message("The customer asked for delivery on %(day)s")
+        % {"day": new_date.strftime("%d.%m.%Y")},
         data={
             "call_on": eve if eve > today else None,
             "requested_date": new_date,
@@ -874,9 +877,9 @@ def day_close(*, actor: Actor, day: CourierDay, now: datetime | None = None) -> 
             _finish(stop, StopOutcome.RETURNED, now, note=stop.order.get_status_display())
             continue
         reason = (
-            _("Not delivered: the customer was not at home")
+            gettext_message("Not delivered: the customer was not at home")
             if stop.not_home_count
-            else _("Not delivered today")
+            else gettext_message("Not delivered today")
         )
         workflow.perform(
             stop.order,
@@ -889,7 +892,9 @@ def day_close(*, actor: Actor, day: CourierDay, now: datetime | None = None) -> 
             from_route=True,
         )
         _finish(stop, StopOutcome.RETURNED, now, note=reason)
-        _event(stop.order, E.RETURNED, at=now, actor=actor, stop=stop, details={"reason": reason})
+        _event(
+            stop.order, E.RETURNED, at=now, actor=actor, stop=stop, details={"reason": i18n.storable(reason)}
+        )
     day.status = CourierDay.Status.CLOSED
     day.closed_at = now
     day.closed_by = actor

@@ -47,12 +47,15 @@ from .models import CashDiscrepancy, CourierDay, DeliveryStop, PostShipment
 
 
 def _board_params(request):
-    """The city and day of the board: from the request, else the user's first city and its today."""
+    """The city and day of the board: from the request, else the user's own city (`selectors.own_warehouse`) and
+    its today."""
     warehouses = selectors.warehouses_for(request.user)
     if not warehouses:
         raise PermissionDenied
     chosen = request.GET.get("city") or request.POST.get("city")
-    warehouse = next((w for w in warehouses if str(w.pk) == chosen), warehouses[0])
+    warehouse = next((w for w in warehouses if str(w.pk) == chosen), None) or selectors.own_warehouse(
+        request.user, warehouses
+    )
     today = services.local_today(warehouse)
     try:
         day = date.fromisoformat(request.GET.get("date") or request.POST.get("date") or "")
@@ -597,10 +600,20 @@ def post_desk(request):
                 messages.error(request, exc.message)
             else:
                 if not import_result.errors:
+                    applied, unchanged = import_result.applied, import_result.unchanged
                     messages.success(
                         request,
-                        _("Applied %(applied)s updates; %(unchanged)s were known already.")
-                        % {"applied": import_result.applied, "unchanged": import_result.unchanged},
+                        _("%(applied)s; %(known)s.")
+                        % {
+                            "applied": ngettext(
+                                "Applied %(count)s update", "Applied %(count)s updates", applied
+                            )
+                            % {"count": applied},
+                            "known": ngettext(
+                                "%(count)s was known already", "%(count)s were known already", unchanged
+                            )
+                            % {"count": unchanged},
+                        },
                     )
                     return redirect("delivery:post")
     status = request.GET.get("status") or ""

@@ -24,13 +24,12 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from ketlogistic.core import access, crypto
+from ketlogistic.core import access, crypto, i18n
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.broker import kick
 from ketlogistic.core.countries import zone_of
+from ketlogistic.core.i18n import gettext_message, ngettext_message
 from orders import intake
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
@@ -104,21 +103,24 @@ def _fetch(connector: PullConnector) -> tuple[int, object]:
     )
     if answer.is_redirect:
         raise ConnectorError(
-            _(
+            gettext_message(
                 "The partner's system answered HTTP %(code)s, a redirect to %(location)s; redirects are not followed."
             )
             % {"code": answer.status, "location": answer.location or "—"}
         )
     if answer.status >= 400:
-        raise ConnectorError(_("The partner's system answered HTTP %(code)s.") % {"code": answer.status})
+        raise ConnectorError(
+            gettext_message("The partner's system answered HTTP %(code)s.") % {"code": answer.status}
+        )
     if answer.truncated:
         raise ConnectorError(
-            _("The answer is larger than %(size)s, the most one run reads.") % {"size": filesizeformat(limit)}
+            gettext_message("The answer is larger than %(size)s, the most one run reads.")
+            % {"size": filesizeformat(limit)}
         )
     try:
         return answer.status, json.loads(answer.body)
     except ValueError as exc:
-        raise ConnectorError(_("The partner's system did not answer with JSON.")) from exc
+        raise ConnectorError(gettext_message("The partner's system did not answer with JSON.")) from exc
 
 
 ACTIVE_STATES = (ConnectorRun.State.QUEUED, ConnectorRun.State.RUNNING)
@@ -199,14 +201,15 @@ def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
                 crm_sync.pull(run)
             run.state = ConnectorRun.State.SUCCEEDED
         except crm_sync.CrmError as exc:
-            run.error = exc.message[:500]
+            run.error, run.error_message = exc.message[:500], i18n.stored(exc.message)
             run.http_status = exc.status
         except Exception:  # noqa: BLE001 - a CRM's answer no adapter foresaw fails its own run, logged, and no other
             logger.exception("connector %s: the CRM's answer could not be read", connector.pk)
-            run.error = _(
+            said = gettext_message(
                 "The CRM's answer could not be read (an unexpected shape); the run is logged for our support and "
                 "the next run asks again."
             )
+            run.error, run.error_message = said[:500], i18n.stored(said)
         if run.calls:
             run.http_status = run.calls[-1]["status"]
         return _finish(run, connector=connector, now=now)
@@ -215,11 +218,12 @@ def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
         records = dig(answer, connector.records_path) if connector.records_path else answer
         if not isinstance(records, list):
             raise ConnectorError(
-                _("Expected a list of orders at “%(path)s”.") % {"path": connector.records_path or "/"}
+                gettext_message("Expected a list of orders at “%(path)s”.")
+                % {"path": connector.records_path or "/"}
             )
         if len(records) > MAX_RECORDS:
             raise ConnectorError(
-                ngettext(
+                ngettext_message(
                     "The answer holds %(count)s order; at most %(max)s per run.",
                     "The answer holds %(count)s orders; at most %(max)s per run.",
                     len(records),
@@ -237,13 +241,19 @@ def _perform(run: ConnectorRun, *, now: datetime) -> ConnectorRun:
         run.skipped = sum(1 for r in results if r.status == "exists")
         run.failed = sum(1 for r in results if r.status == "error")
         run.errors = [
-            {"external_id": r.external_id, "errors": r.errors} for r in results if r.status == "error"
+            {"external_id": r.external_id, "errors": i18n.storable(r.errors)}
+            for r in results
+            if r.status == "error"
         ][:200]
         run.state = ConnectorRun.State.SUCCEEDED
     except (ConnectorError, outbound.OutboundURLError) as exc:
-        run.error = str(exc)[:500]
+        error = i18n.message_of(exc)
+        run.error, run.error_message = error[:500], i18n.stored(error)
     except outbound.OutboundError as exc:
-        run.error = (_("The partner's system did not answer: %(error)s") % {"error": exc})[:500]
+        error = gettext_message("The partner's system did not answer: %(error)s") % {
+            "error": i18n.message_of(exc)
+        }
+        run.error, run.error_message = error[:500], i18n.stored(error)
     return _finish(run, connector=connector, now=now)
 
 
@@ -304,10 +314,12 @@ def run_due(*, now: datetime | None = None) -> int:
     """Beat's minute: runs queued by «Run now» whose kick was lost are queued again (`rekick_queued`), then the
     connectors whose time has come are run. Returns how many runs it made."""
     now = now or timezone.now()
+    interrupted = gettext_message("The run was interrupted (its worker stopped); the next run fetches again.")
     ConnectorRun.objects.filter(state=ConnectorRun.State.RUNNING, started_at__lt=now - STALE_RUN).update(
         state=ConnectorRun.State.FAILED,
         finished_at=now,
-        error=_("The run was interrupted (its worker stopped); the next run fetches again."),
+        error=interrupted,
+        error_message=i18n.stored(interrupted),
     )
     rekick_queued(now=now)
     ran = 0

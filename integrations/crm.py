@@ -11,8 +11,10 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from ketlogistic.core import i18n
+from ketlogistic.core.i18n import gettext_message
 
 from . import outbound
 from .models import CrmOrderLink, PullConnector
@@ -115,22 +117,27 @@ class CrmClient:
                 max_bytes=limit,
             )
         except outbound.OutboundURLError as exc:
-            raise CrmError(str(exc), transient=False) from exc
+            raise CrmError(i18n.message_of(exc), transient=False) from exc
         except outbound.OutboundError as exc:
-            raise CrmError(_("The CRM did not answer: %(error)s") % {"error": exc}, transient=True) from exc
+            raise CrmError(
+                gettext_message("The CRM did not answer: %(error)s") % {"error": i18n.message_of(exc)},
+                transient=True,
+            ) from exc
         finally:
             logged["ms"] = int((time.monotonic() - started) * 1000)
         logged["status"] = answer.status
         if answer.is_redirect:
             raise CrmError(
-                _("The CRM answered HTTP %(code)s, a redirect to %(location)s; check the CRM's address.")
+                gettext_message(
+                    "The CRM answered HTTP %(code)s, a redirect to %(location)s; check the CRM's address."
+                )
                 % {"code": answer.status, "location": self._where(answer.location)},
                 transient=False,
                 status=answer.status,
             )
         if answer.truncated:
             raise CrmError(
-                _("The answer is larger than %(size)s, the most one call reads.")
+                gettext_message("The answer is larger than %(size)s, the most one call reads.")
                 % {"size": filesizeformat(limit)},
                 transient=False,
                 status=answer.status,
@@ -144,7 +151,7 @@ class CrmClient:
         if answer.status == 429 or answer.status >= 500:
             said = self._said(answer.status, data)
             raise CrmError(
-                _("The CRM is busy or down: HTTP %(code)s%(said)s.")
+                gettext_message("The CRM is busy or down: HTTP %(code)s%(said)s.")
                 % {"code": answer.status, "said": f" ({said})" if said else ""},
                 transient=True,
                 status=answer.status,
@@ -152,14 +159,16 @@ class CrmClient:
         if answer.status >= 400:
             said = self._said(answer.status, data)
             raise CrmError(
-                _("The CRM refused: HTTP %(code)s%(said)s.")
+                gettext_message("The CRM refused: HTTP %(code)s%(said)s.")
                 % {"code": answer.status, "said": f" ({said})" if said else ""},
                 transient=False,
                 status=answer.status,
                 connector_wide=answer.status in (401, 403),
             )
         if data is None and answer.status != 204:
-            raise CrmError(_("The CRM did not answer with JSON."), transient=True, status=answer.status)
+            raise CrmError(
+                gettext_message("The CRM did not answer with JSON."), transient=True, status=answer.status
+            )
         return data
 
     def _said(self, status: int, data) -> str:

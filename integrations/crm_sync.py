@@ -31,7 +31,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import crypto
+from ketlogistic.core import crypto, i18n
+from ketlogistic.core.i18n import gettext_message
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource, OrderStatus
 
@@ -107,7 +108,7 @@ def pull(run: ConnectorRun) -> None:
     missing = missing_settings(connector)
     if missing:
         raise CrmError(
-            _("Choose in the connector's settings: %(names)s.")
+            gettext_message("Choose in the connector's settings: %(names)s.")
             % {"names": ", ".join(str(s.label) for s in missing)},
             transient=False,
         )
@@ -131,7 +132,9 @@ def pull(run: ConnectorRun) -> None:
     refused = [o for o in fresh if o.errors]
     fresh = [o for o in fresh if not o.errors]
     run.failed = len(refused)
-    run.errors = [{"external_id": o.crm_id, "number": o.number, "errors": o.errors} for o in refused][:200]
+    run.errors = [
+        {"external_id": o.crm_id, "number": o.number, "errors": i18n.storable(o.errors)} for o in refused
+    ][:200]
     if not fresh:
         return
     prefix = connector.number_prefix or ""
@@ -179,7 +182,11 @@ def pull(run: ConnectorRun) -> None:
     run.errors = (
         run.errors
         + [
-            {"external_id": fresh[r.index].crm_id, "number": fresh[r.index].number, "errors": r.errors}
+            {
+                "external_id": fresh[r.index].crm_id,
+                "number": fresh[r.index].number,
+                "errors": i18n.storable(r.errors),
+            }
             for r in results
             if r.status == "error"
         ]
@@ -187,16 +194,18 @@ def pull(run: ConnectorRun) -> None:
             {
                 "external_id": o.crm_id,
                 "number": o.number,
-                "errors": {
-                    "external_id": [
-                        _(
-                            "The number %(number)s is already taken by another of your orders (from another "
-                            "connector, the API or a file). Give this connector a number prefix in its settings: "
-                            "its orders then get numbers of their own."
-                        )
-                        % {"number": prefix + o.crm_id}
-                    ]
-                },
+                "errors": i18n.storable(
+                    {
+                        "external_id": [
+                            gettext_message(
+                                "The number %(number)s is already taken by another of your orders (from another "
+                                "connector, the API or a file). Give this connector a number prefix in its settings: "
+                                "its orders then get numbers of their own."
+                            )
+                            % {"number": prefix + o.crm_id}
+                        ]
+                    }
+                ),
             }
             for o in taken
         ]
@@ -227,7 +236,13 @@ def _queue(*, connector: PullConnector, link: CrmOrderLink, status: str, now: da
     if not code:
         return
     updated = CrmStatusPush.objects.filter(link=link, state=CrmStatusPush.State.PENDING).update(
-        status=status, code=code, attempts=0, refusals=0, last_error="", next_attempt_at=now
+        status=status,
+        code=code,
+        attempts=0,
+        refusals=0,
+        last_error="",
+        last_error_message={},
+        next_attempt_at=now,
     )
     # Several of our statuses may map to one CRM status (sent, calling, agreed → «delivering»): the order's CRM status
     # does not change, so nothing is sent again.
@@ -394,14 +409,18 @@ def _push_group(rows: list[CrmStatusPush], *, token: uuid.UUID, now: datetime) -
                 stop = exc.message
             else:
                 errors.append(
-                    {"external_id": row.link.crm_id, "number": row.link.crm_number, "error": exc.message}
+                    {
+                        "external_id": row.link.crm_id,
+                        "number": row.link.crm_number,
+                        "error": i18n.storable(exc.message),
+                    }
                 )
             _release(row, token=token, error=exc.message, now=now, refused=refused)
             run.push_failed += 1
             continue
         except Exception:  # noqa: BLE001 - an answer no adapter foresaw stops this CRM's sweep, never the others'
             logger.exception("connector %s: the CRM's answer to a status could not be read", connector.pk)
-            stop = _(
+            stop = gettext_message(
                 "The CRM's answer could not be read (an unexpected shape); the statuses wait for the next sweep."
             )
             _release(row, token=token, error=stop, now=now, refused=False)
@@ -413,7 +432,7 @@ def _push_group(rows: list[CrmStatusPush], *, token: uuid.UUID, now: datetime) -
         return 0
     run.calls = adapter.client.calls
     run.errors = errors[:200]
-    run.error = (stop or "")[:500]
+    run.error, run.error_message = (stop or "")[:500], i18n.stored(stop)
     run.state = ConnectorRun.State.FAILED if stop or errors else ConnectorRun.State.SUCCEEDED
     run.finished_at = timezone.now()
     run.save()
@@ -432,6 +451,7 @@ def _sent(row: CrmStatusPush, *, token: uuid.UUID, now: datetime) -> None:
             claim_token=None,
             attempts=row.attempts + 1,
             last_error="",
+            last_error_message={},
         )
         if not done:
             CrmStatusPush.objects.filter(pk=row.pk, claim_token=token).update(
@@ -449,6 +469,7 @@ def _release(row: CrmStatusPush, *, token: uuid.UUID, error: str, now: datetime,
         "attempts": attempts,
         "refusals": refusals,
         "last_error": error[:500],
+        "last_error_message": i18n.stored(error),
     }
     if refused and refusals >= PUSH_MAX_REFUSALS:
         changes["state"] = CrmStatusPush.State.FAILED

@@ -26,8 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -37,6 +36,12 @@ from geography.models import City
 from ketlogistic.core import crypto, xlsx_reader
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.excel import FileRejected, sniff_xlsx
+
+# The texts here are the file's problems: stored with the upload as messages (`core.i18n`), each read later in the
+# language of whoever opens the report.
+from ketlogistic.core.i18n import from_lazy, message_of, storable, stored, validation_messages
+from ketlogistic.core.i18n import gettext_message as _
+from ketlogistic.core.i18n import ngettext_message as ngettext
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
@@ -663,7 +668,11 @@ def _settle(group: OrderGroup, columns: dict[str, str]) -> None:
                 total += parse_sum(value, field_)
             except ValidationError as exc:
                 group.problems.append(
-                    {"row": number, "column": columns.get(field_, field_), "message": exc.messages[0]}
+                    {
+                        "row": number,
+                        "column": columns.get(field_, field_),
+                        "message": validation_messages(exc)[0],
+                    }
                 )
         group.data[field_] = str(total)
     phones = [group.data.pop("phone"), group.data.pop("phone_2")]
@@ -684,7 +693,7 @@ def _settle(group: OrderGroup, columns: dict[str, str]) -> None:
         group.problems.append(
             {
                 "row": rows[0],
-                "column": columns.get(field_, str(FIELD_LABELS[field_])),
+                "column": columns.get(field_, from_lazy(FIELD_LABELS[field_])),
                 "message": message % {"number": group.external_id, "rows": _row_list(named)},
             }
         )
@@ -699,7 +708,7 @@ def _settle(group: OrderGroup, columns: dict[str, str]) -> None:
         group.problems.append(
             {
                 "row": rows[0],
-                "column": columns.get(field_, str(FIELD_LABELS[field_])),
+                "column": columns.get(field_, from_lazy(FIELD_LABELS[field_])),
                 "message": message
                 % {"number": group.external_id, "rows": _row_list(rows), "first": group.first_row},
             }
@@ -712,10 +721,10 @@ def _locate(group: OrderGroup, key: str, columns: dict[str, str]) -> tuple[int, 
     if match:
         index, name = int(match.group(1)), match.group(2)
         row = group.item_rows[index] if index < len(group.item_rows) else group.first_row
-        return row, columns.get(name, str(FIELD_LABELS.get(name, name)))
+        return row, columns.get(name, from_lazy(FIELD_LABELS.get(name, name)))
     name = {"phones": "phone", "items": "sku"}.get(key, key)
     given = group.given.get(name)
-    return given[0] if given else group.first_row, columns.get(name, str(FIELD_LABELS.get(name, name)))
+    return given[0] if given else group.first_row, columns.get(name, from_lazy(FIELD_LABELS.get(name, name)))
 
 
 @dataclass
@@ -818,7 +827,8 @@ def excel_upload(
         parsed = read_file(content, mapping=mapping, filename=filename)
     except FileRejected as exc:
         record.state = ExcelImport.State.REJECTED
-        record.rejection = str(exc)[:1000]
+        rejection = message_of(exc)
+        record.rejection, record.rejection_message = rejection[:1000], stored(rejection)
         record.save()
         return record
     report = validate(partner, parsed, per_line=mapping.per_line if mapping else ())
@@ -829,7 +839,7 @@ def excel_upload(
     record.orders_existing = len(report.existing)
     record.orders_new = report.new_orders
     record.preview = report.preview
-    record.errors = report.errors[:STORED_ERRORS]
+    record.errors = storable(report.errors[:STORED_ERRORS])
     valid = [group.data for group in report.groups if group.external_id not in report.bad_orders]
     if valid:
         record.checked_orders.save(

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core import i18n
 from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
 
@@ -85,6 +86,10 @@ class WebhookEndpoint(models.Model):
     is_test = models.BooleanField(_("receives sandbox events"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     disabled_reason = models.CharField(_("why disabled"), max_length=300, blank=True)
+    # Each `*_message` beside a text column keeps that text as a msgid and parameters (`core.i18n`), said in the
+    # reader's language; {} on rows written before (and on text that is not ours: a CRM's own words), which show
+    # the text column.
+    disabled_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -100,6 +105,10 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def shown_disabled_reason(self) -> str:
+        return i18n.shown(self.disabled_message, self.disabled_reason)
 
 
 class WebhookEvent(models.Model):
@@ -149,6 +158,7 @@ class WebhookDelivery(models.Model):
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
     last_error = models.CharField(_("error"), max_length=500, blank=True)
+    last_error_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     tenancy = Tenancy(partner="partner")
@@ -166,6 +176,10 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event_id} → {self.endpoint_id} ({self.state})"
 
+    @property
+    def shown_last_error(self) -> str:
+        return i18n.shown(self.last_error_message, self.last_error)
+
 
 class WebhookAttempt(models.Model):
     """One HTTP attempt of a delivery: the delivery log the partner reads."""
@@ -175,6 +189,7 @@ class WebhookAttempt(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    error_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     duration_ms = models.PositiveIntegerField(default=0)
     response_snippet = models.CharField(max_length=500, blank=True)
 
@@ -185,6 +200,10 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status_code or self.error}"
+
+    @property
+    def shown_error(self) -> str:
+        return i18n.shown(self.error_message, self.error)
 
 
 class ExcelMapping(models.Model):
@@ -234,6 +253,7 @@ class ExcelImport(models.Model):
     )
     state = models.CharField(_("state"), max_length=10, choices=State.choices)
     rejection = models.CharField(_("why rejected"), max_length=1000, blank=True)
+    rejection_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     data_rows = models.PositiveIntegerField(_("rows"), default=0)
     orders_total = models.PositiveIntegerField(_("orders"), default=0)
     orders_valid = models.PositiveIntegerField(_("valid orders"), default=0)
@@ -256,6 +276,15 @@ class ExcelImport(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+    @property
+    def shown_rejection(self) -> str:
+        return i18n.shown(self.rejection_message, self.rejection)
+
+    @property
+    def shown_errors(self) -> list[dict]:
+        """The file's problems in the reader's language (stored as messages; text in uploads before)."""
+        return i18n.said(self.errors)
 
 
 class PullConnector(models.Model):
@@ -353,8 +382,11 @@ class ConnectorRun(models.Model):
     created = models.PositiveIntegerField(_("created"), default=0)
     skipped = models.PositiveIntegerField(_("already known"), default=0)
     failed = models.PositiveIntegerField(_("with errors"), default=0)
+    # [{"external_id" or "number", "errors": {field: [message]} or "error": message}], each message a message's
+    # data (`core.i18n`) or, in runs before, text
     errors = models.JSONField(default=list, blank=True)
     error = models.CharField(_("error"), max_length=500, blank=True)
+    error_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     pushed = models.PositiveIntegerField(_("statuses sent"), default=0)
     push_failed = models.PositiveIntegerField(_("statuses not sent"), default=0)
     # The calls made to the CRM: method, path (no key in it), answer code, milliseconds.
@@ -368,6 +400,15 @@ class ConnectorRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector_id} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def shown_error(self) -> str:
+        return i18n.shown(self.error_message, self.error)
+
+    @property
+    def shown_errors(self) -> list:
+        """The orders' errors in the reader's language (messages said again; text of older runs as it was)."""
+        return i18n.said(self.errors)
 
 
 class CrmOrderLink(models.Model):
@@ -415,6 +456,7 @@ class CrmStatusPush(models.Model):
     # the sweep holding the row: its send, and what it records after, count only while the token is still its own
     claim_token = models.UUIDField(null=True, blank=True)
     last_error = models.CharField(_("error"), max_length=500, blank=True)
+    last_error_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -432,3 +474,7 @@ class CrmStatusPush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} → {self.code}"
+
+    @property
+    def shown_last_error(self) -> str:
+        return i18n.shown(self.last_error_message, self.last_error)

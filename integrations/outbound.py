@@ -36,8 +36,10 @@ import certifi
 import idna
 import urllib3
 from django.conf import settings
-from django.utils.translation import gettext as _
 from urllib3.connection import HTTPConnection, HTTPSConnection
+
+from ketlogistic.core import i18n
+from ketlogistic.core.i18n import gettext_message
 
 logger = logging.getLogger(__name__)
 
@@ -109,33 +111,36 @@ def _refuse(message: str):
 def _canonical_host(host: str) -> tuple[str, bool]:
     """The host in the one form every parser reads alike (ASCII, as typed), or a refusal naming the right form."""
     if not host:
-        _refuse(_("The address has no host name."))
+        _refuse(gettext_message("The address has no host name."))
     if ":" in host:  # an IPv6 literal (urlsplit removed the brackets)
         if "%" in host:
-            _refuse(_("An IPv6 address with a zone is not allowed."))
+            _refuse(gettext_message("An IPv6 address with a zone is not allowed."))
         try:
             return str(ipaddress.IPv6Address(host)), True
         except ValueError:
-            _refuse(_("The host %(host)s is not a valid address.") % {"host": host})
+            _refuse(gettext_message("The host %(host)s is not a valid address.") % {"host": host})
     if host.endswith("."):
-        _refuse(_("Write the host name without the final dot: %(host)s.") % {"host": host.rstrip(".")})
+        _refuse(
+            gettext_message("Write the host name without the final dot: %(host)s.")
+            % {"host": host.rstrip(".")}
+        )
     if _NUMERIC_LABEL.match(host.rsplit(".", 1)[-1]):
         try:
             return str(ipaddress.IPv4Address(host)), True
         except ValueError:
-            _refuse(_("Write an IPv4 address as four decimal numbers, such as 203.0.113.10."))
+            _refuse(gettext_message("Write an IPv4 address as four decimal numbers, such as 203.0.113.10."))
     try:
         ascii_host = idna.encode(host, uts46=True).decode("ascii")
         unicode_host = idna.decode(ascii_host)
     except (idna.IDNAError, UnicodeError):
-        _refuse(_("The host name %(host)s is not a valid domain name.") % {"host": host})
+        _refuse(gettext_message("The host name %(host)s is not a valid domain name.") % {"host": host})
     if host not in (ascii_host, unicode_host):
         # full-width letters, other look-alike forms: name the host they stand for instead of guessing
-        _refuse(_("Write the host name as %(host)s.") % {"host": unicode_host})
+        _refuse(gettext_message("Write the host name as %(host)s.") % {"host": unicode_host})
     if not all(_LABEL.match(label) for label in ascii_host.split(".")) or _NUMERIC_LABEL.match(
         ascii_host.rsplit(".", 1)[-1]
     ):
-        _refuse(_("The host name %(host)s is not a valid domain name.") % {"host": host})
+        _refuse(gettext_message("The host name %(host)s is not a valid domain name.") % {"host": host})
     return ascii_host, False
 
 
@@ -143,21 +148,21 @@ def parse_outbound_url(url: str) -> Target:
     """Check the URL's form (no DNS): the Target it names, without addresses yet."""
     url = url if isinstance(url, str) else ""
     if "\\" in url:
-        _refuse(_("The address may not contain a backslash."))
+        _refuse(gettext_message("The address may not contain a backslash."))
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
-        _refuse(_("The address may not contain spaces or control characters."))
+        _refuse(gettext_message("The address may not contain spaces or control characters."))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        _refuse(_("The address is not a valid URL."))
+        _refuse(gettext_message("The address is not a valid URL."))
     allowed = {"https"} | ({"http"} if settings.INTEGRATIONS_ALLOW_HTTP else set())
     if parts.scheme not in allowed:
-        _refuse(_("The address must start with https://."))
+        _refuse(gettext_message("The address must start with https://."))
     if port == 0:
-        _refuse(_("The address is not a valid URL."))
+        _refuse(gettext_message("The address is not a valid URL."))
     if "@" in parts.netloc:
-        _refuse(_("The address may not contain a user name or password."))
+        _refuse(gettext_message("The address may not contain a user name or password."))
     host, is_ip = _canonical_host(parts.hostname or "")
     path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
     if parts.query:
@@ -206,7 +211,7 @@ def _getaddrinfo(host: str, port: int, seconds: float) -> list:
     lookup.join(max(seconds, 0))
     if lookup.is_alive():
         raise OutboundTimeout(
-            _("The host name %(host)s did not resolve within %(seconds)s s.")
+            gettext_message("The host name %(host)s did not resolve within %(seconds)s s.")
             % {"host": host, "seconds": f"{seconds:g}"}
         )
     if "error" in outcome:
@@ -224,17 +229,21 @@ def resolve(target: Target, *, seconds: float) -> Target:
             infos = _getaddrinfo(target.host, target.port, seconds)
         except (socket.gaierror, UnicodeError) as exc:
             raise OutboundURLError(
-                _("The host name %(host)s does not resolve.") % {"host": target.host}
+                gettext_message("The host name %(host)s does not resolve.") % {"host": target.host}
             ) from exc
         candidates = list(dict.fromkeys(info[4][0] for info in infos))
     addresses = []
     for candidate in candidates:
         address = ipaddress.ip_address(candidate.split("%", 1)[0])
         if _refused_address(address):
-            raise OutboundURLError(_("The address points into a private network, which is not allowed."))
+            raise OutboundURLError(
+                gettext_message("The address points into a private network, which is not allowed.")
+            )
         addresses.append(str(address))
     if not addresses:
-        raise OutboundURLError(_("The host name %(host)s does not resolve.") % {"host": target.host})
+        raise OutboundURLError(
+            gettext_message("The host name %(host)s does not resolve.") % {"host": target.host}
+        )
     return dataclasses.replace(target, addresses=tuple(addresses))
 
 
@@ -247,7 +256,7 @@ def check_outbound_url(url: str) -> Target:
     try:
         return resolve(target, seconds=CHECK_DNS_SECONDS)
     except OutboundTimeout as exc:
-        raise OutboundURLError(str(exc)) from exc
+        raise OutboundURLError(i18n.message_of(exc)) from exc
 
 
 class _Watchdog:
@@ -318,11 +327,15 @@ def _connect(target: Target, watchdog: _Watchdog) -> HTTPConnection:
             continue
         watchdog.watch(connection.sock)
         return connection
-    raise OutboundError(_("The host has no address."))  # resolve() never returns a target without one
+    raise OutboundError(
+        gettext_message("The host has no address.")
+    )  # resolve() never returns a target without one
 
 
 def _timed_out(deadline: float) -> OutboundTimeout:
-    return OutboundTimeout(_("No complete answer within %(seconds)s s.") % {"seconds": f"{deadline:g}"})
+    return OutboundTimeout(
+        gettext_message("No complete answer within %(seconds)s s.") % {"seconds": f"{deadline:g}"}
+    )
 
 
 def request(
@@ -365,7 +378,8 @@ def request(
             if watchdog.expired:
                 raise _timed_out(deadline) from exc
             raise OutboundError(
-                _("No answer: %(error)s") % {"error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+                gettext_message("No answer: %(error)s")
+                % {"error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
             ) from exc
         finally:
             if connection is not None:

@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from ketlogistic.core import access
+from ketlogistic.core import access, i18n
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.excel import XLSX_CONTENT_TYPE
@@ -297,6 +297,7 @@ def excel_import_detail(request, import_id: int):
             messages.success(request, imported)
             return redirect("orders:list")
     errors = Paginator(record.errors, 200).get_page(request.GET.get("page"))
+    errors.object_list = i18n.said(errors.object_list)  # stored as messages: read in the reader's language
     return render(
         request,
         "integrations/excel_import.html",

@@ -45,10 +45,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from callcenter.events import CallAttempted
-from ketlogistic.core import access, crypto
+from ketlogistic.core import access, crypto, i18n
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.broker import kick
 from ketlogistic.core.bulk import copy_rows
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from ketlogistic.core.services import notice_post
 from ketlogistic.core.times import utc_rfc3339
@@ -392,9 +393,11 @@ def endpoint_update(
     endpoint.events = _check_events(events)
     if is_active and not endpoint.is_active:
         endpoint.failing_since = None
-        endpoint.disabled_reason = ""
+        endpoint.disabled_reason, endpoint.disabled_message = "", {}
     endpoint.is_active = is_active
-    endpoint.save(update_fields=["events", "is_active", "failing_since", "disabled_reason"])
+    endpoint.save(
+        update_fields=["events", "is_active", "failing_since", "disabled_reason", "disabled_message"]
+    )
     return endpoint
 
 
@@ -553,13 +556,13 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
         status_code = answer.status
         snippet = answer.text()[:300]
         if answer.is_redirect:
-            error = _("A redirect to %(location)s; redirects are not followed.") % {
+            error = gettext_message("A redirect to %(location)s; redirects are not followed.") % {
                 "location": answer.location or "—"
             }
     except outbound.OutboundURLError as exc:
-        error = str(exc)
+        error = i18n.message_of(exc)
     except outbound.OutboundError as exc:
-        error = str(exc)[:400]
+        error = i18n.message_of(exc)
     duration = int((time.monotonic() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
     now = timezone.now()
@@ -580,6 +583,7 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
             partner_id=delivery.partner_id,
             status_code=status_code,
             error=error[:500],
+            error_message=i18n.stored(error),
             duration_ms=duration,
             response_snippet=snippet[:500],
         )
@@ -587,6 +591,7 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
         delivery.last_attempt_at = now
         delivery.last_status_code = status_code
         delivery.last_error = error[:500] if not ok else ""
+        delivery.last_error_message = i18n.stored(error) if not ok else {}
         delivery.claimed_until = None
         delivery.claim_token = None
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
@@ -611,8 +616,9 @@ def attempt_delivery(delivery: WebhookDelivery, *, token: uuid.UUID) -> WebhookD
 
 def _disable(endpoint: WebhookEndpoint, now) -> None:
     endpoint.is_active = False
-    endpoint.disabled_reason = _("Every delivery failed for a day; the endpoint was switched off.")
-    endpoint.save(update_fields=["is_active", "disabled_reason"])
+    reason = gettext_message("Every delivery failed for a day; the endpoint was switched off.")
+    endpoint.disabled_reason, endpoint.disabled_message = reason, i18n.stored(reason)
+    endpoint.save(update_fields=["is_active", "disabled_reason", "disabled_message"])
     WebhookDelivery.objects.filter(endpoint=endpoint, state=WebhookDelivery.State.PENDING).update(
         state=WebhookDelivery.State.FAILED, claimed_until=None
     )
@@ -620,7 +626,7 @@ def _disable(endpoint: WebhookEndpoint, now) -> None:
         partner=Partner.objects.get(pk=endpoint.partner_id),
         level="error",
         key=f"webhook-disabled-{endpoint.pk}",
-        text=_(
+        text=gettext_message(
             "Webhook %(url)s failed for a whole day and was switched off. Fix the receiver, switch it on again "
             "and send the failed events again."
         )

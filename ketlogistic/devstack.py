@@ -13,6 +13,11 @@ Servers are chosen in this order:
   answer, else the embedded ones. With `CI=true` the local servers are required: a missing one
   fails the run instead of silently falling back.
 
+`run` says what it is doing at each step (the install's progress is `pip-progress`, fed by the Makefile), prefixes
+each process's output with its name (`web    |`), and ends its start with the address and the demo logins, printed
+once the web server answers and the worker and beat are up. Every process logs in one zone, the project's
+(Asia/Almaty, `LOG_TIME_ZONE`), with the offset shown.
+
 `run` also starts the demo CRMs (`tests/crm_demo.py`: a RetailCRM on 127.0.0.1:8791 and a Bitrix24 on :8792, the
 connector tests' doubles with the demo partner's orders), a developer's extra that docker-compose.yml never runs:
 `--retailcrm-port` / `--bitrix24-port` (or DEMO_RETAILCRM_PORT / DEMO_BITRIX24_PORT) move them, `off` leaves one
@@ -26,12 +31,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +48,61 @@ DATA = ROOT / ".data"
 PYTHON = sys.executable
 LOCAL_PG = "postgres://postgres@127.0.0.1:5432/ketlogistic"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+# The one zone of every process's log lines: the project's TIME_ZONE (Django sets it in each process that loads the
+# settings; gunicorn's master and anything before Django read TZ). A test holds the two equal.
+LOG_TIME_ZONE = "Asia/Almaty"
+# How long `run` waits for the processes to come up before it prints the address anyway.
+READY_SECONDS = 90
+# After the processes are up, their start-up lines are let through until they fall quiet this long (or for at most
+# QUIET_MAX_SECONDS): the address and the logins are then the last lines of the start.
+QUIET_SECONDS = 1.5
+QUIET_MAX_SECONDS = 10
 
 
 def say(message: str) -> None:
     print(f"[devstack] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def step(what: str) -> Iterator[None]:
+    """Say what starts, then how long it took: a long step is never silent."""
+    say(f"{what}…")
+    started = time.monotonic()
+    yield
+    say(f"{what}: done in {time.monotonic() - started:.0f} s")
+
+
+_PIP_COLLECTING = re.compile(r"^(?:Collecting|Requirement already satisfied:) (\S+)")
+_PIP_BUILDING = re.compile(r"^\s*Building wheel for (\S+)")
+_PIP_INSTALLING = re.compile(r"^Installing collected packages: (.*)")
+
+
+def pip_progress(lines: Iterable[str], *, out=None, every: float = 3.0, clock=time.monotonic) -> int:
+    """pip's output (`pip install`, piped in by the Makefile) as a few progress lines: how many packages found so
+    far (every few seconds), the wheels being built, how many are being installed, and the total time. Returns how
+    many packages pip collected. pip's errors go to stderr, which is not piped: they show as pip writes them."""
+    out = out or sys.stdout
+    started = last = clock()
+    collected: list[str] = []
+
+    def tell(message: str) -> None:
+        print(f"[install] {message}", file=out, flush=True)
+
+    tell("finding the packages to install…")
+    for line in lines:
+        if match := _PIP_COLLECTING.match(line):
+            collected.append(match.group(1))
+            if clock() - last >= every:
+                last = clock()
+                tell(f"{len(collected)} packages found so far ({collected[-1]}), {last - started:.0f} s")
+        elif match := _PIP_BUILDING.match(line):
+            tell(f"building {match.group(1)}…")
+        elif match := _PIP_INSTALLING.match(line):
+            count = len([name for name in match.group(1).split(",") if name.strip()])
+            tell(f"installing {count} package{'' if count == 1 else 's'}…")
+        elif line.startswith("Successfully installed"):
+            tell(f"installed in {clock() - started:.0f} s")
+    return len(collected)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -169,11 +229,15 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 
 def prepare(env: dict[str, str], *, demo: bool) -> None:
-    manage(env, "compile_translations")
-    manage(env, "migrate", "--noinput")
-    manage(env, "load_reference_data")
+    with step("compiling the translations"):
+        manage(env, "compile_translations")
+    with step("migrating the database (the first time it creates every table: about a minute)"):
+        manage(env, "migrate", "--noinput")
+    with step("loading the reference data (cities, warehouses, calendars)"):
+        manage(env, "load_reference_data")
     if demo:
-        manage(env, "seed_demo")
+        with step("loading the demo data (the first time: about a minute)"):
+            manage(env, "seed_demo", "--no-logins")
 
 
 # Paths without query strings: a query may carry personal data (a searched phone number).
@@ -230,9 +294,73 @@ def _wait_for_file(path: Path, proc: subprocess.Popen, *, timeout: float) -> str
     return None
 
 
+class Output:
+    """The processes' output, each line prefixed with its process's name, and what their lines have told: the
+    worker and beat are up once they say so."""
+
+    # what each says once it is up: the worker logs it; beat prints it in its banner (its own log lines are quiet
+    # under `make run`, settings/local.py)
+    READY = {"worker": " ready.", "beat": "maxinterval ->"}
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ready: set[str] = set()
+        self.last_line_at = time.monotonic()
+
+    def follow(self, name: str, stream) -> threading.Thread:
+        def pump() -> None:
+            for line in stream:
+                with self.lock:
+                    self.last_line_at = time.monotonic()
+                    if name in self.READY and self.READY[name] in line:
+                        self.ready.add(name)
+                    sys.stdout.write(f"{name:<6} | {line}")
+                    sys.stdout.flush()
+
+        thread = threading.Thread(target=pump, name=f"output-{name}", daemon=True)
+        thread.start()
+        return thread
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own server on loopback
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_up(url: str, output: Output, processes: dict, *, seconds: float = READY_SECONDS) -> bool:
+    """Until the web server answers and the worker and beat say they are up (or a process ends, or time runs out);
+    then until their start-up lines fall quiet, so that what `run` prints next is the last of the start."""
+    deadline = time.monotonic() + seconds
+    web_up = False
+    while time.monotonic() < deadline:
+        if any(proc.poll() is not None for proc in processes.values()):
+            return False
+        web_up = web_up or _answers(url)
+        if web_up and set(Output.READY) <= output.ready:
+            break
+        time.sleep(0.5)
+    else:
+        return False
+    quiet_until = time.monotonic() + QUIET_MAX_SECONDS
+    while time.monotonic() < quiet_until and time.monotonic() - output.last_line_at < QUIET_SECONDS:
+        time.sleep(0.2)
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     with servers("run") as server_env:
-        env = {**os.environ, **server_env, "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.local"}
+        env = {
+            **os.environ,
+            **server_env,
+            "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.local",
+            "TZ": LOG_TIME_ZONE,
+            "PYTHONUNBUFFERED": "1",
+        }
         DATA.mkdir(exist_ok=True)
         prepare(env, demo=True)
         bind = f"{args.host}:{args.port}"
@@ -242,6 +370,14 @@ def run(args: argparse.Namespace) -> int:
                 bind=bind, web_workers=args.web_workers, schedule=str(DATA / "celerybeat-schedule")
             ).items()
         }
+        logins = subprocess.run(
+            [PYTHON, "manage.py", "seed_demo", "--logins-only"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         ready_file = DATA / "crm-demo-ready.txt"
         ready_file.unlink(missing_ok=True)
         extras = (
@@ -256,18 +392,35 @@ def run(args: argparse.Namespace) -> int:
                 ).items()
             }
         )
+        say("starting the web server, the Celery worker and beat, and the demo CRMs…")
+        output = Output()
         processes: dict[str, subprocess.Popen] = {}
         for name, command in {**commands, **extras}.items():
-            processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-            say(f"started {name} (pid {processes[name].pid})")
-        manage(env, "seed_demo", "--logins-only")
-        if "crm-demo" in processes:
-            text = _wait_for_file(ready_file, processes["crm-demo"], timeout=60)
-            if text:
-                print(text, flush=True)
-            else:
+            processes[name] = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
+            output.follow(name, processes[name].stdout)
+        up = wait_until_up(f"http://{bind}/accounts/login/", output, {n: processes[n] for n in commands})
+        demo = (
+            _wait_for_file(ready_file, processes["crm-demo"], timeout=60) if "crm-demo" in processes else None
+        )
+        with output.lock:
+            print(flush=True)
+            if not up:
+                say("the processes did not all say they are up; see their lines above")
+            if demo:
+                print(demo, flush=True)
+            elif "crm-demo" in processes:
                 say("the demo CRMs did not start (see crm-demo above); the rest runs without them")
-        say(f"KetLogistic is running on http://{bind}/ — Ctrl-C stops everything")
+            print(logins.rstrip(), flush=True)
+            say(f"KetLogistic is running on http://{bind}/ — Ctrl-C stops everything")
         stopping = False
 
         def stop(*_args) -> None:
@@ -339,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the demo Bitrix24's port (default 8792, or DEMO_BITRIX24_PORT); off: none",
     )
     sub.add_parser("test")
+    sub.add_parser(
+        "pip-progress", help="condense pip's output on stdin into progress lines (the Makefile's install)"
+    )
     env_parser = sub.add_parser("env")
     env_parser.add_argument("--mode", choices=["run", "test"], default="test")
     shell_parser = sub.add_parser("shell")
@@ -352,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         return test(args, rest)
     if args.command == "shell":
         return shell(args, rest)
+    if args.command == "pip-progress":
+        pip_progress(sys.stdin)
+        return 0
     with servers(args.mode) as server_env:
         for key, value in server_env.items():
             print(f"{key}={value}")

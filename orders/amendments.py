@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access, reactions
+from ketlogistic.core import access, i18n, reactions
 from ketlogistic.core.actors import Actor, acting_user, actor_label, is_read_only, role_of
 from ketlogistic.core.money import format_money, round_money
 from ketlogistic.core.params import UNSTORABLE
@@ -306,6 +306,9 @@ def order_amend(
     changed under a discounted sum need the sum restated: a discounted sum never becomes the partner's."""
     now = now or timezone.now()
     order_id = order.pk if isinstance(order, Order) else order
+    reason_message = i18n.stored(
+        reason
+    )  # one the system wrote («Partial buyout»): read in the reader's language
     reason = " ".join(UNSTORABLE.sub("", str(reason or "")).split())[:MAX_REASON]
     if actor is None:
         raise ValidationError(_("An order is changed by a person, with a reason."), code="not_allowed")
@@ -430,6 +433,7 @@ def order_amend(
             actor_label=actor_label(actor)[:150],
             source=source,
             reason=reason,
+            reason_message=reason_message,
             status=locked.status,
             changes=changes,
             partner_answer=answer,

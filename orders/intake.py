@@ -19,8 +19,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from catalogue.models import Product
 from geography.models import City
@@ -28,6 +26,12 @@ from ketlogistic.core import crypto
 from ketlogistic.core.actors import Actor, acting_user, actor_label
 from ketlogistic.core.bulk import copy_rows, insert_returning
 from ketlogistic.core.calendar import calendar_for
+
+# Every text of the intake is an error about a partner's order, and an Excel import or a connector run stores it:
+# kept as a message (`core.i18n`), it is read later in the reader's language. In an API answer it is plain text.
+from ketlogistic.core.i18n import gettext_message as _
+from ketlogistic.core.i18n import ngettext_message as ngettext
+from ketlogistic.core.i18n import validation_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import parse_money, round_money
 from ketlogistic.core.params import UNSTORABLE, parse_id
@@ -517,7 +521,7 @@ def _clean_item(index: int, item, context: IntakeContext, errors: dict[str, list
         try:
             unit_price = parse_sum(price_value, f"{prefix}.price")
         except ValidationError as exc:
-            _add_error(errors, f"{prefix}.price", exc.messages[0])
+            _add_error(errors, f"{prefix}.price", validation_messages(exc)[0])
     if product is not None and isinstance(quantity, int) and quantity > 0 and unit_price is not None:
         return CleanItem(product=product, quantity=quantity, unit_price=unit_price)
     return None
@@ -529,7 +533,7 @@ def _clean_cod_amount(raw: dict, items: list[CleanItem], errors: dict[str, list[
         try:
             return parse_sum(raw["cod_amount"], "cod_amount")
         except ValidationError as exc:
-            _add_error(errors, "cod_amount", exc.messages[0])
+            _add_error(errors, "cod_amount", validation_messages(exc)[0])
             return None
     if items and "items" not in errors:
         return round_money(sum((i.unit_price * i.quantity for i in items), Decimal(0)))

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core import i18n
 from ketlogistic.core.countries import Country
 from ketlogistic.core.fields import EncryptedTextField
 from ketlogistic.core.money import Currency, MoneyField
@@ -200,6 +201,11 @@ class OrderPhone(models.Model):
         return self.masked
 
 
+# The key of `OrderHistory.details` that keeps a reason the system wrote as a message (the history is also written
+# in bulk by the intake's COPY, so it is a key of the row's details rather than a column of its own).
+REASON_MESSAGE = "reason_message"
+
+
 class OrderHistory(models.Model):
     """One status change: who, when, from → to, why, through which channel. Never edited."""
 
@@ -244,6 +250,13 @@ class OrderHistory(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status} → {self.to_status}"
 
+    @property
+    def shown_reason(self) -> str:
+        """The reason in the reader's language: one the system wrote is kept as a message in
+        `details["reason_message"]` (`core.i18n`); one a person typed is `reason` as typed."""
+        message = self.details.get(REASON_MESSAGE) if isinstance(self.details, dict) else None
+        return i18n.shown(message, self.reason)
+
 
 class OrderAmendment(models.Model):
     """One change of an order's money or data after intake: field → old and new, who, why, through which channel,
@@ -263,6 +276,9 @@ class OrderAmendment(models.Model):
     actor_label = models.CharField(_("who"), max_length=150, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=AmendmentSource.choices)
     reason = models.TextField(_("reason"))
+    # A reason the system wrote («Partial buyout») as a msgid and parameters (`core.i18n`), said in the reader's
+    # language; {} for a reason a person typed (and rows written before), which shows `reason`.
+    reason_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=24, choices=OrderStatus.choices)
     changes = models.JSONField(_("changes"), default=dict)
     # A partner's decision (staff applying a sum the partner agreed) rests on the partner's own answer in the
@@ -287,6 +303,10 @@ class OrderAmendment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {', '.join(self.changes)}"
+
+    @property
+    def shown_reason(self) -> str:
+        return i18n.shown(self.reason_message, self.reason)
 
 
 class PhoneReveal(models.Model):

@@ -14,12 +14,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core import access, reactions
-from ketlogistic.core.actors import Actor
+from ketlogistic.core.actors import Actor, shown_actor
 from ketlogistic.core.pagination import KeysetPage, keyset_paginate
 
 from .amendments import describe
 from .filters import DEFAULT_SORT, SORTS, OrderFilter
 from .models import (
+    REASON_MESSAGE,
     CustomerMark,
     Discussion,
     DiscussionRead,
@@ -101,11 +102,15 @@ def order_timeline(order: Order, actor: Actor) -> list[TimelineEntry]:
                 at=row.at,
                 kind="status",
                 title=str(title),
-                actor=row.actor_label,
-                details=row.reason,
+                actor=shown_actor(row.actor_label),
+                details=row.shown_reason,
                 from_status=str(labels.get(row.from_status, "")) if row.from_status else "",
                 to_status=row.to_status,
-                extra={**row.details, "source": row.get_source_display(), "action": row.action},
+                extra={
+                    **{key: value for key, value in row.details.items() if key != REASON_MESSAGE},
+                    "source": row.get_source_display(),
+                    "action": row.action,
+                },
                 sequence=row.id,
             )
         )
@@ -116,7 +121,7 @@ def order_timeline(order: Order, actor: Actor) -> list[TimelineEntry]:
     ):
         details = _("%(changes)s. Why: %(reason)s") % {
             "changes": describe(change.changes, order.currency),
-            "reason": change.reason,
+            "reason": change.shown_reason,
         }
         answer = change.partner_answer
         if answer is not None:  # a partner's decision: the answer in the discussion it rests on
@@ -130,7 +135,7 @@ def order_timeline(order: Order, actor: Actor) -> list[TimelineEntry]:
                 at=change.at,
                 kind="amendment",
                 title=str(_("Order changed")),
-                actor=change.actor_label,
+                actor=shown_actor(change.actor_label),
                 details=details,
                 extra={
                     "source": change.get_source_display(),

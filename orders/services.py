@@ -313,7 +313,7 @@ def personal_data_erase_expired(*, now: datetime | None = None) -> int:
         OrderAmendment.objects.filter(order_id__in=ids, changes__has_key="address").update(
             changes=RawSQL("changes || %s::jsonb", ['{"address": {"old": "", "new": ""}}'])
         )
-        OrderAmendment.objects.filter(order_id__in=ids).update(reason=ERASED_REASON)
+        OrderAmendment.objects.filter(order_id__in=ids).update(reason=ERASED_REASON, reason_message={})
         # and so are those the status history kept before it stopped keeping them (workflow.PERSONAL_DETAIL_KEYS)
         OrderHistory.objects.filter(
             order_id__in=ids, details__has_any_keys=workflow.PERSONAL_DETAIL_KEYS

@@ -24,13 +24,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ketlogistic.core import access, reactions
+from ketlogistic.core import access, i18n, reactions
 from ketlogistic.core.actors import Actor, acting_user, actor_label, is_read_only, partner_id_of, role_of
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.roles import PARTNER_ROLES, Role
 
 from .guard import order_door
-from .models import Order, OrderHistory
+from .models import REASON_MESSAGE, Order, OrderHistory
 from .statuses import FINAL_STATUSES, DeliveryKind, OrderSource, OrderStatus
 from .work import order_mark_work_started
 
@@ -415,6 +415,13 @@ def _apply(order: Order, transition: Transition, context: Context) -> None:
 PERSONAL_DETAIL_KEYS = ("address", "customer_name", "comment", "phone", "phones")
 
 
+def _reason_message(reason: str) -> dict:
+    """A reason the system wrote («Parcel received in the city»), kept as a message in the row's details so that
+    the timeline and the API say it in their reader's language (`OrderHistory.shown_reason`)."""
+    message = i18n.stored(reason)
+    return {REASON_MESSAGE: message} if message else {}
+
+
 def _json_safe(data: dict) -> dict:
     """The history row's `details`: the move's data as JSON, without personal data."""
     safe = {}
@@ -457,7 +464,7 @@ def perform(
     context = Context(
         actor=actor,
         source=source,
-        reason=(reason or "").strip(),
+        reason=reason if isinstance(reason, i18n.Message) else (reason or "").strip(),
         data=dict(data or {}),
         now=now or timezone.now(),
         call_on=call_on,
@@ -492,7 +499,7 @@ def perform(
             to_status=locked.status,
             reason=context.reason,
             source=source,
-            details=_json_safe(context.data),
+            details={**_json_safe(context.data), **_reason_message(context.reason)},
         )
         reactions.react(
             OrderMoved(order=locked, transition=transition, context=context, from_status=from_status)

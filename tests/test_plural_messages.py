@@ -22,7 +22,16 @@ globals().update(
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = {".venv", "tests", "migrations", "node_modules", ".git", "docs", "static", "media", "bench"}
-PLAIN_GETTEXT = {"_", "gettext", "gettext_lazy", "gettext_now", "pgettext", "pgettext_lazy", "gettext_noop"}
+PLAIN_GETTEXT = {
+    "_",
+    "gettext",
+    "gettext_lazy",
+    "gettext_now",
+    "pgettext",
+    "pgettext_lazy",
+    "gettext_noop",
+    "gettext_message",  # a message stored to be read later (`ketlogistic.core.i18n`); ngettext_message counts
+}
 # a number of things: the placeholder that carries it, then a word (a noun, or "more" before one)
 COUNTED = re.compile(r"%\((count|counter|days|hours|minutes|max|limit|total)\)s [a-zA-Z]")
 TEMPLATE_COUNTED = re.compile(

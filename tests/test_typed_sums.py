@@ -260,7 +260,7 @@ def _excel(field, *, per_line=False):
             partner=partner, actor=None, filename="orders.xlsx", content=content.getvalue(), mapping=mapping
         )
         errors = {}
-        for error in record.errors:
+        for error in record.shown_errors:
             errors.setdefault(f"row {error['row']}, {error['column']}", []).append(error["message"])
         if record.orders_valid:
             excel.excel_import(record=record, actor=None)

@@ -11,10 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access, reactions
+from ketlogistic.core import access, i18n, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import format_money
 from ketlogistic.core.services import audit_record, notice_post
@@ -106,7 +107,7 @@ def contract_end_daily(*, today: date | None = None) -> dict[str, int]:
                         partner=partner,
                         key="contract-end-gathered",
                         level="warning",
-                        text=_(
+                        text=gettext_message(
                             "All your goods are gathered at the main warehouse in Astana. Please collect them by "
                             "%(day)s; after that storage costs %(fee)s a day."
                         )
@@ -141,6 +142,9 @@ def _post_storage(partner: Partner, end: ContractEnd, *, through: date) -> int:
         if not fee:
             day += timedelta(days=1)
             continue
+        description = gettext_message("Storage at the main warehouse after the contract ended, %(day)s") % {
+            "day": day.strftime("%d.%m.%Y")
+        }
         _charge, created = WarehouseCharge.objects.get_or_create(
             key=f"storage:{partner.pk}:{day.isoformat()}",
             defaults={
@@ -149,8 +153,8 @@ def _post_storage(partner: Partner, end: ContractEnd, *, through: date) -> int:
                 "amount": fee,
                 "currency": partner.currency,
                 "occurred_on": day,
-                "description": _("Storage at the main warehouse after the contract ended, %(day)s")
-                % {"day": day.strftime("%d.%m.%Y")},
+                "description": description,
+                "message": i18n.stored(description),
             },
         )
         posted += int(created)

@@ -74,8 +74,8 @@ def moves_workbook_response(product, moves):
                 _where(move, "to"),
                 move.order_id,
                 move.transfer_id,
-                move.actor_label,
-                move.note,
+                move.shown_actor,
+                move.shown_note,
             ]
         )
     return book.response(f"moves-{product.sku}.xlsx")

@@ -22,6 +22,7 @@ from django.utils import timezone
 from geography.models import ShippingGroup, Warehouse
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.broker import kick
+from ketlogistic.core.i18n import gettext_message
 from orders import workflow
 from orders.models import Order, OrderItem, PartnerRules
 from orders.statuses import DeliveryKind, OrderSource, OrderStatus
@@ -151,7 +152,7 @@ def place_order(order: Order, *, now=None) -> str:
             actor=None,
             source=OrderSource.TASK,
             now=now,
-            reason="Нет товара на складе",
+            reason=gettext_message("No stock in the warehouse"),
         )
     return OrderStatus.AWAITING_STOCK
 

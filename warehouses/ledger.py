@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from catalogue.models import Product
 from geography.models import Warehouse
+from ketlogistic.core import i18n
 from ketlogistic.core.actors import Actor, acting_user, actor_login
 from ketlogistic.core.errors import ApplicationError
 
@@ -165,6 +166,7 @@ def apply_moves(
                 )
         if incoming:
             _add(incoming, partner_id=partner_id, at=at)
+        note_message = i18n.stored(note)  # a note the system wrote: read in the reader's language
         entries = [
             StockMove(
                 partner_id=partner_id,
@@ -183,6 +185,7 @@ def apply_moves(
                 actor=acting_user(actor),
                 actor_label=actor_login(actor)[:150],
                 note=note[:300],
+                note_message=note_message,
                 at=at,
             )
             for move in moves

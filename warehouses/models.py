@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 
 from catalogue.models import Product
 from geography.models import Warehouse
+from ketlogistic.core import i18n
+from ketlogistic.core.actors import shown_actor
 from ketlogistic.core.money import MoneyField
 from ketlogistic.core.tenancy import Tenancy
 
@@ -114,6 +116,9 @@ class StockMove(models.Model):
     actor = models.ForeignKey("core.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     actor_label = models.CharField(max_length=150, blank=True)
     note = models.CharField(max_length=300, blank=True)
+    # A note the system wrote («missing on arrival») as a msgid and parameters (`core.i18n`), said in the reader's
+    # language; {} for a note a person typed (and rows written before), which shows `note`.
+    note_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     at = models.DateTimeField(db_index=False)
 
     tenancy = Tenancy(partner="partner", city="to_warehouse__city", extra_cities=("from_warehouse__city",))
@@ -129,6 +134,15 @@ class StockMove(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} ×{self.quantity} {self.from_slot or self.from_place} → {self.to_slot or self.to_place}"
+
+    @property
+    def shown_note(self) -> str:
+        return i18n.shown(self.note_message, self.note)
+
+    @property
+    def shown_actor(self) -> str:
+        """Who moved the goods, by name (`actor_label` keeps a login: the compact «who» of the ledger)."""
+        return self.actor.display_name if self.actor_id else shown_actor(self.actor_label)
 
 
 class Receipt(models.Model):
@@ -320,6 +334,9 @@ class WarehouseCharge(models.Model):
     currency = models.CharField(max_length=3)
     occurred_on = models.DateField(_("date"))
     description = models.CharField(_("description"), max_length=300)
+    # The description as a msgid and parameters (`core.i18n`), said in the reader's language; {} on rows
+    # written before, which show `description`.
+    message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     receipt = models.ForeignKey(Receipt, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -334,6 +351,11 @@ class WarehouseCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"
+
+    @property
+    def shown_description(self) -> str:
+        """The charge's line in the reader's language."""
+        return i18n.shown(self.message, self.description)
 
 
 class ContractEnd(models.Model):

@@ -139,7 +139,7 @@ def moves_visible(actor: Actor):
     return access.scoped(
         actor,
         StockMove.objects.select_related(
-            "product", "from_warehouse__city", "to_warehouse__city", "order", "transfer"
+            "product", "from_warehouse__city", "to_warehouse__city", "order", "transfer", "actor"
         ),
     )
 

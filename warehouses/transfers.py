@@ -25,9 +25,10 @@ from django.utils.translation import gettext as _
 
 from catalogue.models import Product
 from geography.models import City, ShippingGroup, Warehouse
-from ketlogistic.core import access, reactions
+from ketlogistic.core import access, i18n, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from orders import workflow
 from orders.models import Order, OrderItem
@@ -127,6 +128,10 @@ def receipt_confirm(*, actor: Actor, receipt: Receipt, counted: dict[int, tuple[
     receipt.received_by = acting_user(actor)
     receipt.save(update_fields=["status", "received_at", "received_by"])
     if receipt.is_pickup and receipt.pickup_price:
+        description = gettext_message("Pick-up from %(place)s, receipt №%(number)s") % {
+            "place": receipt.pickup_from,
+            "number": receipt.pk,
+        }
         WarehouseCharge.objects.get_or_create(
             key=f"pickup:receipt:{receipt.pk}",
             defaults={
@@ -136,8 +141,8 @@ def receipt_confirm(*, actor: Actor, receipt: Receipt, counted: dict[int, tuple[
                 "currency": receipt.partner.currency,
                 "occurred_on": timezone.localdate(),
                 "receipt": receipt,
-                "description": _("Pick-up from %(place)s, receipt №%(number)s")
-                % {"place": receipt.pickup_from, "number": receipt.pk},
+                "description": description,
+                "message": i18n.stored(description),
             },
         )
     fulfilment.release_waiting(warehouse=receipt.warehouse, partner_id=receipt.partner_id)
@@ -370,6 +375,12 @@ def _charge_unscheduled_return(transfer: Transfer) -> None:
         partner=transfer.partner, kind=WarehouseCharge.Kind.UNSCHEDULED_RETURN, day=today
     )
     if fee:
+        description = gettext_message(
+            "Unscheduled return %(origin)s → main warehouse, transfer №%(number)s"
+        ) % {
+            "origin": transfer.origin.city.name,
+            "number": transfer.pk,
+        }
         WarehouseCharge.objects.get_or_create(
             key=f"return:transfer:{transfer.pk}",
             defaults={
@@ -379,8 +390,8 @@ def _charge_unscheduled_return(transfer: Transfer) -> None:
                 "currency": transfer.partner.currency,
                 "occurred_on": today,
                 "transfer": transfer,
-                "description": _("Unscheduled return %(origin)s → main warehouse, transfer №%(number)s")
-                % {"origin": transfer.origin.city.name, "number": transfer.pk},
+                "description": description,
+                "message": i18n.stored(description),
             },
         )
 
@@ -461,7 +472,7 @@ def transfer_receive(
         partner_id=transfer.partner_id,
         actor=actor,
         transfer_id=transfer.pk,
-        note=_("missing on arrival"),
+        note=gettext_message("missing on arrival"),
     )
     ledger.apply_moves(
         surpluses,
@@ -469,7 +480,7 @@ def transfer_receive(
         partner_id=transfer.partner_id,
         actor=actor,
         transfer_id=transfer.pk,
-        note=_("more than shipped"),
+        note=gettext_message("more than shipped"),
     )
     TransferLine.objects.bulk_update(lines, ["received_quantity", "discrepancy_reason"])
     transfer.receipt_photo.save(f"transfer-{transfer.pk}.{_extension(photo)}", photo, save=False)
@@ -487,7 +498,7 @@ def transfer_receive(
             action="start_calling",
             actor=None,
             source=OrderSource.TASK,
-            reason=_("Parcel received in the city"),
+            reason=gettext_message("Parcel received in the city"),
         )
     fulfilment.release_waiting(warehouse=transfer.destination, partner_id=transfer.partner_id)
     return transfer

@@ -462,5 +462,8 @@ class BalanceEntrySerializer(serializers.Serializer):
     order_id = serializers.IntegerField(allow_null=True)
     external_id = serializers.CharField(source="order.external_id", allow_null=True, default=None)
     city = serializers.CharField(source="city.name", allow_null=True, default=None)
-    description = serializers.CharField(source="posting.description")
+    description = serializers.CharField(
+        source="posting.shown_description",
+        help_text="What the entry is, in English as every API message (`kind` is its stable code)",
+    )
     run_number = serializers.IntegerField(source="posting.run.number", allow_null=True, default=None)

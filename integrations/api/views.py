@@ -434,7 +434,7 @@ class OrderHistoryApi(PartnerApi):
                 "action": row.action,
                 "from_status": row.from_status,
                 "to_status": row.to_status,
-                "reason": row.reason,
+                "reason": row.shown_reason,  # a reason the system wrote: in the request's language
                 "source": row.source,
                 "actor_label": row.actor_label,
                 "changes": {},
@@ -447,7 +447,7 @@ class OrderHistoryApi(PartnerApi):
                 "action": "amend",
                 "from_status": change.status,
                 "to_status": change.status,
-                "reason": change.reason,
+                "reason": change.shown_reason,
                 "source": change.source,
                 "actor_label": change.actor_label,
                 "changes": change.changes,

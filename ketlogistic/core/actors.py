@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from django.utils.translation import pgettext
+
 from .models import User
 
 SYSTEM = "system"
@@ -37,6 +39,12 @@ def actor_label(actor: Actor | None) -> str:
     if isinstance(actor, User):
         return actor.get_full_name() or actor.username
     return str(actor)
+
+
+def shown_actor(label: str) -> str:
+    """A history row's stored «who» as people read it: «system» in the reader's language for the system (stored as
+    the code `system`, which the API keeps); a name or an API key's label as it is."""
+    return pgettext("who acted", "system") if label == SYSTEM else label
 
 
 def role_of(actor: Actor | None) -> str:

@@ -1,7 +1,9 @@
 """The one Excel writer every export uses (order lists, acts, registries, statements).
 
 Text that starts with = + - @ (or a tab or carriage return) would be taken as a formula by a
-spreadsheet: such cells are neutralised with a leading apostrophe and stored as text.
+spreadsheet: such a cell is written as a text cell (type string, format "@", and the quote prefix Excel itself sets
+when one types a leading apostrophe), so it shows as it is — «+7 *** *** 45 67», not «'+7 …» — and stays text even
+when someone edits it. A leading apostrophe would be part of the text and shown.
 """
 
 import io
@@ -14,20 +16,21 @@ from decimal import Decimal
 
 from django.http import FileResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
+
+from .i18n import gettext_message
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def neutralise(value):
-    """A value that no spreadsheet will evaluate."""
+def neutralise(value, sheet=None):
+    """A value that no spreadsheet will evaluate: text that looks like a formula becomes a text cell of `sheet`."""
     if isinstance(value, str):
         if value.startswith(FORMULA_TRIGGERS):
-            return "'" + value
+            return _text_cell(sheet, value)
         return value
     if isinstance(value, datetime):
         if timezone.is_aware(value):
@@ -35,7 +38,15 @@ def neutralise(value):
         return value.replace(tzinfo=None)
     if isinstance(value, bool | int | float | Decimal | date) or value is None:
         return value
-    return neutralise(str(value))
+    return neutralise(str(value), sheet)
+
+
+def _text_cell(sheet, value: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=str(value))
+    cell.data_type = "s"  # openpyxl takes a leading "=" for a formula: this one is text
+    cell.number_format = "@"
+    cell.quotePrefix = True
+    return cell
 
 
 class SafeWorkbook:
@@ -53,7 +64,8 @@ class SafeWorkbook:
         sheet.freeze_panes = "A2"
         cells = []
         for header in headers:
-            cell = WriteOnlyCell(sheet, value=neutralise(str(header)))
+            cell = WriteOnlyCell(sheet, value=str(header))
+            cell.data_type = "s"
             cell.font = self._header_font
             cell.fill = self._header_fill
             cells.append(cell)
@@ -75,7 +87,7 @@ class _SafeSheet:
         self._sheet = sheet
 
     def append(self, row: Iterable) -> None:
-        self._sheet.append([neutralise(value) for value in row])
+        self._sheet.append([neutralise(value, self._sheet) for value in row])
 
 
 def _column_letter(index: int) -> str:
@@ -98,7 +110,7 @@ ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 
 def _named_not_xlsx(extension: str) -> FileRejected:
     return FileRejected(
-        _(
+        gettext_message(
             "This is not an .xlsx workbook (the file is a .%(extension)s). Open it in Excel or LibreOffice and "
             "save it as .xlsx (Excel workbook)."
         )
@@ -115,7 +127,7 @@ def sniff_xlsx(
     extension = filename.rpartition(".")[2].casefold() if "." in filename else ""
     if len(content) > max_bytes:
         raise FileRejected(
-            _("The file is larger than %(mb)s MB; split it into several files.")
+            gettext_message("The file is larger than %(mb)s MB; split it into several files.")
             % {"mb": max_bytes // (1024 * 1024)}
         )
     if content[:8] == CFB_MAGIC:
@@ -124,15 +136,21 @@ def sniff_xlsx(
             or b"E\x00n\x00c\x00r\x00y\x00p\x00t" in content
         ):
             raise FileRejected(
-                _("The file is password-protected. Remove the password in Excel and upload it again.")
+                gettext_message(
+                    "The file is password-protected. Remove the password in Excel and upload it again."
+                )
             )
         raise FileRejected(
-            _("This is an old .xls file. Open it in Excel and save it as .xlsx (Excel workbook).")
+            gettext_message(
+                "This is an old .xls file. Open it in Excel and save it as .xlsx (Excel workbook)."
+            )
         )
     if content[:4] != b"PK\x03\x04":
         if extension in ("xls", "ods", "csv"):  # e.g. a web shop's ".xls" export that is an HTML table
             raise _named_not_xlsx(extension)
-        raise FileRejected(_("This is not an Excel .xlsx file. Download the template and fill it in."))
+        raise FileRejected(
+            gettext_message("This is not an Excel .xlsx file. Download the template and fill it in.")
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             names = archive.namelist()
@@ -141,19 +159,23 @@ def sniff_xlsx(
                 is_ods = "mimetype" in names and archive.getinfo("mimetype").file_size < 100
                 if (is_ods and archive.read("mimetype").strip() == ODS_MIMETYPE) or extension == "ods":
                     raise FileRejected(
-                        _(
+                        gettext_message(
                             "This is an OpenDocument spreadsheet (.ods). Open it in LibreOffice or Excel and save "
                             "it as .xlsx (Excel workbook)."
                         )
                     )
-                raise FileRejected(_("This is a ZIP archive, not an Excel workbook."))
+                raise FileRejected(gettext_message("This is a ZIP archive, not an Excel workbook."))
             if sum(info.file_size for info in archive.infolist()) > max_unpacked_bytes:
-                raise FileRejected(_("The file unpacks to more than 200 MB; it cannot be a list of orders."))
+                raise FileRejected(
+                    gettext_message("The file unpacks to more than 200 MB; it cannot be a list of orders.")
+                )
             bad = archive.testzip()
             if bad:
                 raise FileRejected(
-                    _("The file is damaged (%(part)s). Save it again in Excel.") % {"part": bad}
+                    gettext_message("The file is damaged (%(part)s). Save it again in Excel.") % {"part": bad}
                 )
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         # a scrambled member fails to inflate (zlib.error) before its CRC is even checked
-        raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
+        raise FileRejected(
+            gettext_message("The file is damaged and cannot be opened. Save it again in Excel.")
+        ) from exc

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from . import i18n
 from .countries import Country
 from .money import Currency
 from .roles import PARTNER_ROLES, Role
@@ -241,6 +242,9 @@ class Notice(models.Model):
     key = models.CharField(max_length=100)
     level = models.CharField(max_length=10, choices=Level.choices, default=Level.INFO)
     text = models.CharField(_("text"), max_length=500)
+    # The text as a msgid and parameters (`core.i18n`), said in the reader's language; {} on rows written
+    # before, which show `text`.
+    message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     dismissed_at = models.DateTimeField(null=True, blank=True)
 
@@ -259,4 +263,9 @@ class Notice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.text
+        return self.shown_text
+
+    @property
+    def shown_text(self) -> str:
+        """The notice in the reader's language (`text` for rows written before messages were kept)."""
+        return i18n.shown(self.message, self.text)

@@ -12,8 +12,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from .i18n import gettext_message
 
 CENT = Decimal("0.01")
 THIN_SPACE = "\u202f"
@@ -73,11 +74,11 @@ def parse_money(
     """
     if isinstance(value, bool):  # JSON true is not a sum (and Decimal(True) would be 1)
         raise ValidationError(
-            {field: gettext("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
+            {field: gettext_message("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
         )
     if isinstance(value, float):
         if value < 0:  # before rounding: -0.001 is a negative sum, not 0.00
-            raise ValidationError({field: gettext("The sum cannot be negative.")})
+            raise ValidationError({field: gettext_message("The sum cannot be negative.")})
         if numbers_to_cents and math.isinf(value):  # a JSON number past a float's range (1e5000)
             raise _too_large(field, largest)
         if numbers_to_cents and math.isfinite(value):
@@ -89,13 +90,15 @@ def parse_money(
     if isinstance(value, Decimal | int):
         amount = Decimal(value)
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
-            raise ValidationError({field: gettext("Enter a sum with at most two digits after the point.")})
+            raise ValidationError(
+                {field: gettext_message("Enter a sum with at most two digits after the point.")}
+            )
     else:
         text = str(value if value is not None else "").strip()
         if _GROUPED_BY_POINT_OR_COMMA.fullmatch(text):
             raise ValidationError(
                 {
-                    field: gettext(
+                    field: gettext_message(
                         "“%(value)s” is ambiguous: a comma or a point between groups of three digits may separate "
                         "thousands or start the fraction. Write thousands without a separator or with spaces "
                         "(1000 or 1 000), and at most two digits after the point."
@@ -106,15 +109,21 @@ def parse_money(
         match = _PLAIN_SUM.fullmatch(text)
         if match is None:
             raise ValidationError(
-                {field: gettext("Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50.")}
+                {
+                    field: gettext_message(
+                        "Enter a sum of money in plain digits, e.g. 15000, 15 000 or 15000.50."
+                    )
+                }
             )
         fraction = match["fraction"] or ""
         if len(fraction) > 2:
-            raise ValidationError({field: gettext("Enter a sum with at most two digits after the point.")})
+            raise ValidationError(
+                {field: gettext_message("Enter a sum with at most two digits after the point.")}
+            )
         whole = re.sub(r"\D", "", match["whole"])
         amount = Decimal(f"{match['minus'] or ''}{whole}.{fraction or '0'}")
     if amount < 0:
-        raise ValidationError({field: gettext("The sum cannot be negative.")})
+        raise ValidationError({field: gettext_message("The sum cannot be negative.")})
     if amount > largest:
         raise _too_large(field, largest)
     return round_money(amount)
@@ -122,7 +131,10 @@ def parse_money(
 
 def _too_large(field: str, largest: Decimal) -> ValidationError:
     return ValidationError(
-        {field: gettext("The sum is too large: at most %(largest)s.") % {"largest": format_money(largest)}}
+        {
+            field: gettext_message("The sum is too large: at most %(largest)s.")
+            % {"largest": format_money(largest)}
+        }
     )
 
 

@@ -3,9 +3,10 @@
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import access
+from . import access, i18n
 from .actors import Actor, acting_user
 from .models import AuditEntry, Notice, Partner, User
 from .roles import Role
@@ -91,18 +92,29 @@ def partner_user_set_active(*, actor: User, user: User, is_active: bool) -> User
     return user
 
 
-def notice_post(*, partner: Partner, key: str, text: str, level: str = "info"):
-    """Tell a partner something on every cabinet page; one open notice per key (posting twice is once)."""
-    notice, _created = Notice.objects.get_or_create(
-        partner=partner, key=key, dismissed_at=None, defaults={"text": text[:500], "level": level}
+def notice_post(
+    *, partner: Partner, key: str, text: str, level: str = "info", replace: bool = False
+) -> Notice:
+    """Tell a partner something on every cabinet page; one open notice per key.
+
+    Posting the same key twice is once. With `replace`, a newer word on the same thing (a payout approved, then
+    paid) takes the open notice's place instead of being a second notice about one payout. `text` is kept as a
+    message (`core.i18n`) when it is one, so the partner reads it in the language they chose."""
+    notice, created = Notice.objects.get_or_create(
+        partner=partner,
+        key=key,
+        dismissed_at=None,
+        defaults={"text": text[:500], "message": i18n.stored(text), "level": level},
     )
+    if replace and not created:
+        notice.text, notice.message, notice.level = text[:500], i18n.stored(text), level
+        notice.created_at = timezone.now()
+        notice.save(update_fields=["text", "message", "level", "created_at"])
     return notice
 
 
 @transaction.atomic
 def notice_dismiss(*, actor: Actor, notice_id: int) -> None:
-    from django.utils import timezone
-
     notice = access.get_scoped_or_404(actor, Notice.objects.filter(dismissed_at__isnull=True), id=notice_id)
     notice.dismissed_at = timezone.now()
     notice.save(update_fields=["dismissed_at"])

@@ -9,6 +9,6 @@ logger = logging.getLogger("ketlogistic.heartbeat")
 @shared_task(name="ketlogistic.core.tasks.heartbeat")
 def heartbeat() -> str:
     """Beat → broker → worker is alive: one log line a minute."""
-    stamp = timezone.now().isoformat(timespec="seconds")
+    stamp = timezone.localtime().isoformat(timespec="seconds")  # in the zone the logs are in
     logger.info("heartbeat %s", stamp)
     return stamp

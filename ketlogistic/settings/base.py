@@ -375,11 +375,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Every process logs in one zone, the project's (TIME_ZONE, Asia/Almaty: Django sets the process's TZ to it), with
+# the offset shown: «2026-12-07 17:03:07+0500». Celery logs through this config (`ketlogistic/celery.py`); gunicorn
+# shows the offset itself and gets TZ from `make run` (devstack) and docker-compose.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "datefmt": "%Y-%m-%d %H:%M:%S%z",
+        },
     },
     "filters": {
         "redact_phones": {"()": "ketlogistic.core.redaction.RedactPhonesFilter"},

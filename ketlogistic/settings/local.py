@@ -17,3 +17,8 @@ if not BLIND_INDEX_KEY:  # noqa: F405
     BLIND_INDEX_KEY = "dev-only-blind-index-key"
 INTEGRATIONS_ALLOW_HTTP = True
 INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True
+# `make run` ends its start with the address and the demo logins: Celery's line per task received and done and beat's
+# per task sent (every 15 s) would push them off the screen at once. What stays: the heartbeat every minute, and
+# every warning and error.
+for _noisy in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+    LOGGING["loggers"][_noisy] = {"level": "WARNING"}  # noqa: F405

@@ -52,7 +52,11 @@ def test_approved_and_paid_the_partner_sees_each_step(funded, user_a, finance):
     payout.refresh_from_db()
     assert (payout.status, payout.reference) == ("paid", "WM-55120")
     assert Posting.objects.filter(payout=payout).count() == 2  # requested, paid
-    assert Notice.objects.filter(partner=user_a.partner, key__startswith=f"payout-{payout.pk}").count() == 2
+    # one notice per payout, saying its latest step (approved, then paid): never one per step
+    notices = Notice.objects.filter(partner=user_a.partner, key__startswith=f"payout-{payout.pk}")
+    assert [notice.shown_text for notice in notices] == [
+        "Your payout of 30\u202f000.00\u00a0₸ is paid (reference WM-55120)."
+    ]
     assert ledger.partner_balance(user_a.partner, "KZT") == 0
     assert ledger.check_ledger() == []
 

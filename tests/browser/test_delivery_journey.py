@@ -69,7 +69,8 @@ def test_courier_records_paid_and_refused_admin_and_partner_see_it(
         assert "Асель Куатова" in phone_page.get_by_test_id("my-route").inner_text()
         screenshot(phone_page, "delivery-1-route")
         phone_page.get_by_text("ул. Абая, 10").click()
-        phone_page.wait_for_load_state("load")  # measured with its stylesheets applied, however busy the machine
+        # measured with its stylesheets applied, however busy the machine
+        phone_page.wait_for_load_state("load")
         assert phone_page.get_by_test_id("paid").bounding_box()["height"] >= 48  # a thumb-sized button
         phone_page.get_by_test_id("paid").click()
         assert "Записано" in phone_page.locator(".flash-success").inner_text()

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from delivery import services
 from delivery.models import CourierDay, DeliveryStop, StopOutcome
+from geography.models import Warehouse
 from ketlogistic.core.roles import Role
 from orders.models import Order
 from tests.delivery.conftest import WEDNESDAY
@@ -250,3 +251,29 @@ def test_the_board_and_the_route_do_not_query_per_order(
     other = login(couriers[1])
     with django_assert_max_num_queries(len(route_small.captured_queries)):
         assert len(other.get(reverse("delivery:my_route")).context["stops"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("home_country", "opens_on"), [("KZ", "Алматы"), ("KG", "Бишкек")], ids=["lives-in-kz", "lives-in-kg"]
+)
+def test_the_board_opens_on_the_administrator_s_own_city(make_user, login, home_country, opens_on):
+    """An administrator of Almaty and Bishkek opens the board on the city of their home country (Bishkek sorts
+    first, KG before KZ, and used to open for everyone); a city asked for in the address still wins."""
+    admin = make_user(
+        Role.COURIER_ADMIN,
+        scopes=[{"city": city("Алматы")}, {"city": city("Бишкек")}],
+        home_country=home_country,
+    )
+    client = login(admin)
+    other = Warehouse.objects.get(city__name="Бишкек" if opens_on == "Алматы" else "Алматы")
+
+    assert client.get(reverse("delivery:board")).context["warehouse"].city.name == opens_on
+    assert client.get(reverse("delivery:board"), {"city": other.pk}).context["warehouse"] == other
+
+
+def test_company_wide_staff_open_the_board_on_a_city_of_their_home_country(make_user, login):
+    supervisor = make_user(Role.SUPERVISOR, home_country="KZ")
+
+    warehouse = login(supervisor).get(reverse("delivery:board")).context["warehouse"]
+
+    assert warehouse.city.country == "KZ"

@@ -125,7 +125,7 @@ def test_deals_arrive_once_statuses_move_them_and_an_outage_backs_off_and_recove
     with time_machine.travel(START, tick=False) as clock:
         connector = _connector(user_a, b24)
         run = _pull(connector, now=START)
-        assert (run.state, run.fetched, run.created, run.failed) == ("succeeded", 3, 3, 0), run.errors
+        assert (run.state, run.fetched, run.created, run.failed) == ("succeeded", 3, 3, 0), run.shown_errors
         assert set(Order.objects.values_list("external_id", flat=True)) == set(first)
         order = _order(first[0])
         assert (
@@ -263,7 +263,7 @@ def test_more_than_50_deals_are_read_page_by_page_and_their_details_in_batches_o
 
     run = _pull(connector)
 
-    assert (run.state, run.fetched, run.created, run.failed) == ("succeeded", 120, 120, 0), run.errors
+    assert (run.state, run.fetched, run.created, run.failed) == ("succeeded", 120, 120, 0), run.shown_errors
     # 3 pages of deals; 120 product rows + 3 contact lists = 123 commands in 3 batches; the products' codes in 1
     assert b24.requests == ["crm.deal.list"] * 3 + ["batch"] * 4
     assert b24.batch_sizes == [50, 50, 23, 1]
@@ -336,7 +336,7 @@ def test_a_stage_that_is_not_of_the_deals_pipeline_is_refused_and_kept_with_its_
     assert "did not move deal" in push.last_error and "Опт: Собран" in push.last_error
     assert b24.stage_of(deal) == "C3:READY"
     run = ConnectorRun.objects.get(direction="push")
-    assert run.state == "failed" and run.errors[0]["external_id"] == deal
+    assert run.state == "failed" and run.shown_errors[0]["external_id"] == deal
     for attempt in range(2, crm_sync.PUSH_MAX_REFUSALS + 1):
         crm_sync.push_due(now=timezone.now() + timedelta(days=attempt))
     push.refresh_from_db()
@@ -377,8 +377,8 @@ def test_a_deal_with_bad_data_is_logged_with_its_errors_and_the_others_are_creat
 
     assert (run.state, run.fetched, run.created, run.failed) == ("succeeded", 5, 1, 4)
     assert list(Order.objects.values_list("external_id", flat=True)) == [good]
-    errors = {e["external_id"]: e["errors"] for e in run.errors}
-    assert {e["number"] for e in run.errors} == {no_contact, dollars, no_sku, typed_in}
+    errors = {e["external_id"]: e["errors"] for e in run.shown_errors}
+    assert {e["number"] for e in run.shown_errors} == {no_contact, dollars, no_sku, typed_in}
     assert "no contact" in errors[no_contact]["customer_name"][0]
     assert "USD" in errors[dollars]["cod_amount"][0]
     assert "NOPE-1" in errors[no_sku]["items[0].sku"][0]
@@ -412,7 +412,7 @@ def test_a_deals_own_fields_give_the_city_address_date_and_comment_the_partner_c
 
     run = _pull(connector)
 
-    assert run.created == 1, run.errors
+    assert run.created == 1, run.shown_errors
     order = _order(deal)
     assert (order.city.name, order.address) == ("Алматы", "ул. Сатпаева, 1")
     assert str(order.requested_delivery_date) == "2025-03-10"
@@ -457,7 +457,7 @@ def test_the_webhook_code_never_appears_in_the_runs_nor_in_the_connectors_addres
     assert {r.direction for r in runs} == {"check", "pull", "push"}
     assert all(r.calls for r in runs)
     for run in runs:
-        logged = json.dumps([run.calls, run.error, run.errors], ensure_ascii=False)
+        logged = json.dumps([run.calls, run.error, run.shown_errors], ensure_ascii=False)
         assert b24.code not in logged
     connector.refresh_from_db()
     assert b24.code not in connector.url and connector.url.endswith("/rest/")

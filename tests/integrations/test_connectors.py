@@ -86,7 +86,7 @@ def test_invalid_records_are_reported_and_the_rest_created(user_a, product_a):
         run = connectors.connector_run(connector=_connector(user_a, partner_system.url))
 
     assert (run.created, run.failed) == (1, 1)
-    assert run.errors[0]["external_id"] == "202" and "city" in run.errors[0]["errors"]
+    assert run.shown_errors[0]["external_id"] == "202" and "city" in run.shown_errors[0]["errors"]
 
 
 def test_a_failing_partner_system_backs_off(user_a, product_a):

@@ -103,7 +103,7 @@ def test_an_order_of_a_second_crm_account_with_an_id_the_first_used_is_taken_not
             f"shop 2's order was counted as 'already known' (created={run.created}, skipped={run.skipped}): "
             "it would never be delivered, and nobody told"
         )
-        assert "prefix" in run.errors[0]["errors"]["external_id"][0]
+        assert "prefix" in run.shown_errors[0]["errors"]["external_id"][0]
         two = resave(user_a, two, number_prefix="S2-")
         run = pull(two)
         assert (run.created, run.failed) == (1, 0)

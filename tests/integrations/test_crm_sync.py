@@ -477,7 +477,7 @@ def test_a_crm_number_another_order_took_is_refused_with_advice_not_skipped_in_s
     run = _pull(connector)
 
     assert (run.created, run.skipped, run.failed) == (0, 0, 1)
-    assert "prefix" in run.errors[0]["errors"]["external_id"][0] and run.errors[0]["number"] == "101A"
+    assert "prefix" in run.shown_errors[0]["errors"]["external_id"][0] and run.errors[0]["number"] == "101A"
     assert not CrmOrderLink.objects.exists()
 
     connector = crm_connector_save(

@@ -292,7 +292,7 @@ def test_a_crm_order_with_bad_data_is_logged_by_its_number_and_the_others_are_cr
     run = pull(connector_for(user_a, crm))
 
     assert (run.state, run.fetched, run.created, run.failed) == ("succeeded", 4, 1, 3)
-    logged = {e["number"]: e["errors"] for e in run.errors}
+    logged = {e["number"]: e["errors"] for e in run.shown_errors}
     assert set(logged) == {no_city["number"], no_sum["number"], wrong_shapes["number"]}
     assert "city" in logged[no_city["number"]]
     assert "cod_amount" in logged[no_sum["number"]]
@@ -360,7 +360,7 @@ def test_a_refused_status_is_kept_with_its_error_and_failed_after_the_refusals_a
     assert crm.statuses_set(crm_id) == []
     runs = ConnectorRun.objects.filter(direction="push")
     assert runs.count() == crm_sync.PUSH_MAX_REFUSALS
-    assert all(r.errors[0]["number"] == f"{crm_id}A" for r in runs)
+    assert all(r.shown_errors[0]["number"] == f"{crm_id}A" for r in runs)
 
 
 def test_an_order_deleted_in_the_crm_is_refused_with_not_found(crm, user_a, product_a):
@@ -389,7 +389,7 @@ def test_the_api_key_never_appears_in_the_runs_calls(crm, user_a, product_a):
     assert set(runs.values_list("direction", flat=True)) == {"check", "pull", "push"}
     for run in runs:
         assert run.calls
-        assert KEY not in json.dumps(run.calls) + run.error + json.dumps(run.errors)
+        assert KEY not in json.dumps(run.calls) + run.error + json.dumps(run.shown_errors)
     assert all(r["headers"]["X-API-KEY"] == KEY for r in crm.requests)
     assert not any("apiKey" in r["target"] for r in crm.requests)
 

@@ -277,10 +277,15 @@ def test_excel_export_neutralises_formulas_and_masks_phones(client_a, partner_a,
 
     book = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     rows = list(book.active.iter_rows(values_only=True))
-    assert rows[1][7] == '\'=HYPERLINK("http://evil")'
-    assert rows[1][14] == "'+cmd|calc"
-    assert rows[1][8] == "'+7 *** *** 33 44"
+    # text cells, as typed: no apostrophe shown, and never a formula (even when someone edits the cell)
+    assert rows[1][7] == '=HYPERLINK("http://evil")'
+    assert rows[1][14] == "+cmd|calc"
+    assert rows[1][8] == "+7 *** *** 33 44"
     assert all(cell.data_type != "f" for row in book.active.iter_rows() for cell in row)
+    cells = list(book.active.iter_rows(min_row=2, max_row=2))[0]
+    assert [(c.data_type, c.number_format, c.quotePrefix) for c in (cells[7], cells[8], cells[14])] == [
+        ("s", "@", True)
+    ] * 3
 
 
 def test_export_follows_the_filters_and_the_partner(client_a, partner_a, product_a, partner_b):

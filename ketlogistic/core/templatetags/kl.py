@@ -1,8 +1,9 @@
-"""Template helpers used across the project: money, city time, query strings."""
+"""Template helpers used across the project: money, durations, city time, query strings."""
 
 from django import template
 from django.templatetags.tz import do_timezone
 
+from ketlogistic.core.durations import format_duration
 from ketlogistic.core.money import format_money
 
 register = template.Library()
@@ -11,6 +12,12 @@ register = template.Library()
 @register.filter
 def money(amount, currency=""):
     return format_money(amount, currency)
+
+
+@register.filter
+def duration(value):
+    """A timedelta or a number of seconds as «2 ч 15 мин» (`core.durations`); every duration a page shows."""
+    return format_duration(value)
 
 
 @register.filter

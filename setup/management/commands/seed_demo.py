@@ -13,9 +13,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--logins-only", action="store_true", help="Only print the demo logins.")
+        parser.add_argument(
+            "--no-logins", action="store_true", help="Do not print the logins (make run prints them last)."
+        )
 
-    def handle(self, *args, logins_only=False, **options):
+    def handle(self, *args, logins_only=False, no_logins=False, **options):
         with translation.override("ru"):
             if not logins_only:
                 seed_demo(report=self.stdout.write)
-            self.stdout.write(logins_table())
+            if not no_logins:
+                self.stdout.write(logins_table())
