@@ -78,7 +78,7 @@ def secret_of(connector: PullConnector) -> str:
     return crypto.decrypt(connector.secret_ciphertext) if connector.secret_ciphertext else ""
 
 
-def clean_status_map(connector_kind: str, values: dict) -> dict[str, str]:
+def clean_status_map(values: dict) -> dict[str, str]:
     """{our status: CRM code}; unknown statuses of ours refused, empty codes dropped."""
     if not isinstance(values, dict):
         raise ValidationError({"status_map": _("The status map must be an object.")})
@@ -480,10 +480,6 @@ def _release(row: CrmStatusPush, *, token: uuid.UUID, error: str, now: datetime,
         **changes
     )
     CrmStatusPush.objects.filter(pk=row.pk, claim_token=token).update(claimed_until=None, claim_token=None)
-
-
-def pending_pushes(connector: PullConnector):
-    return CrmStatusPush.objects.filter(connector=connector, state=CrmStatusPush.State.PENDING)
 
 
 def connector_panel(connector: PullConnector) -> dict:

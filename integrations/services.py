@@ -136,7 +136,7 @@ def crm_connector_save(
     except OutboundURLError as exc:
         raise ValidationError({"url": str(exc)}) from exc
     cleaned_settings = adapter.clean_settings(settings or {})
-    cleaned_map = crm_sync.clean_status_map(kind, status_map or {})
+    cleaned_map = crm_sync.clean_status_map(status_map or {})
     number_prefix = (number_prefix or "").strip()
     if number_prefix and not PREFIX_RE.match(number_prefix):
         raise ValidationError(
