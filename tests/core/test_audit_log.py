@@ -105,7 +105,7 @@ def test_the_audit_log_names_who_acted_by_name_with_their_login_in_a_small_line(
     assert re.findall(r'<td data-testid="audit-actor">(.*?)</td>', page) == [
         "system",
         unnamed.username,  # no name to show: the login is all there is, once
-        'Данияр Омаров<br><small class="muted">d.o</small>',
+        'Данияр Омаров<small class="cell-line" translate="no">d.o</small>',
     ]
 
 
@@ -191,3 +191,23 @@ def test_the_scan_knows_a_message_from_finished_text(summary, is_message):
         1,
         [] if is_message else ["example.py:1"],
     )
+
+
+@pytest.mark.django_db
+def test_the_django_admin_shows_the_summary_in_the_reader_s_language_and_who_by_name(
+    partner_a, make_user, login
+):
+    named = make_user(
+        Role.PARTNER_ADMIN, partner=partner_a, first_name="Данияр", last_name="Омаров", username="d.o"
+    )
+    with translation.override("ru"):
+        prefix = api_key_create(partner=partner_a, actor=named, name="CRM").record.prefix
+    entry = AuditEntry.objects.get(action="api_key.created")
+    client = _in("en", login(make_user(Role.ADMINISTRATOR)))
+
+    listing = client.get(reverse("admin:core_auditentry_changelist")).content.decode()
+    detail = client.get(reverse("admin:core_auditentry_change", args=[entry.pk])).content.decode()
+
+    english = f"API key {prefix}… (CRM) created"
+    assert (english in listing, english in detail) == (True, True)
+    assert ("Данияр Омаров (d.o)" in listing, "Данияр Омаров (d.o)" in detail) == (True, True)
