@@ -57,6 +57,29 @@ def test_every_table_column_has_a_heading():
     assert headless == []
 
 
+TABLE_HEADING = re.compile(r"<th\b([^>]*)>(.*?)</th>", re.DOTALL)
+# What a heading says: text, a translated string, a value; not a tag, not template logic around nothing.
+NOT_SAID = re.compile(r"<[^>]+>|\{%(?!\s*(?:translate|blocktranslate)\b)[^%]*%\}|\{#.*?#\}", re.DOTALL)
+
+
+def test_every_table_heading_has_a_name():
+    """A heading cell holding only a control (a «select all» tick) is an empty heading to a screen reader: its column
+    needs a name of its own (visually hidden if the tick says it already) or an aria-label."""
+    nameless = {
+        _relative(path): headings
+        for path in TEMPLATES
+        if (
+            headings := [
+                heading.group(0)
+                for heading in TABLE_HEADING.finditer(path.read_text(encoding="utf-8"))
+                if "aria-label=" not in heading.group(1) and not NOT_SAID.sub("", heading.group(2)).strip()
+            ]
+        )
+    }
+
+    assert nameless == {}
+
+
 def test_a_time_span_is_never_printed_raw():
     """What a selector averages or subtracts (`first_call_wait`, `*_wait`, `*_duration`) is a timedelta: printed
     as it is it reads `13 days, 10:57:55.783830`."""

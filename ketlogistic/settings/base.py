@@ -42,7 +42,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "ketlogistic.core.middleware.SecurityHeadersMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # answers static files itself (compressed at collectstatic)
+    # gzip: outside every middleware that reads or changes the body; see ketlogistic/core/compression.py for BREACH
+    "ketlogistic.core.compression.CompressionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "ketlogistic.core.middleware.RussianFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
