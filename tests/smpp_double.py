@@ -30,7 +30,7 @@ What it can be told to do:
 
 What it records: `messages` (each whole text: parts joined by their concatenation header, UCS-2 and GSM 7-bit
 decoded, with its number, sender, data_coding, part ids), `partial` (parts of texts never completed), `submits`
-(every submit_sm received), `max_in_flight` (the most submits received and not yet answered on one connection),
+(every submit_sm received), `enquire_links`, `unbinds`, `max_in_flight` (the most submits received and not yet answered on one connection),
 `binds`, `receipts_acknowledged` (message ids whose receipt a client answered ESME_ROK).
 """
 
@@ -128,6 +128,7 @@ class _Session:
         self.answers_ready = threading.Condition()
         self.in_flight = 0
         self.closed = threading.Event()
+        self.half_closed = threading.Event()
         self.receipts_out: dict[int, dict] = {}  # deliver_sm sequence → receipt
 
     def write(self, data: bytes) -> None:
@@ -171,7 +172,11 @@ class _Session:
                 self.close()
                 return
             if drop:
-                self.close()
+                # a half-close: the answers already written reach the client before its end of file (closing with
+                # its unread submits in our buffer would reset the connection and lose them on the way)
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_WR)
+                self.half_closed.set()
                 return
 
     def close(self) -> None:
@@ -218,6 +223,8 @@ class SmppDouble:
         self.binds: list[dict] = []
         self.receipts_acknowledged: list[str] = []
         self.receipt_refusals = 0
+        self.enquire_links = 0
+        self.unbinds = 0
         self._throttle_next = 0
         self._drop: dict | None = None
         self._lock = threading.RLock()
@@ -239,7 +246,9 @@ class SmppDouble:
             allow_reuse_address = True
 
         self.server = Server(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.receipt_thread = threading.Thread(target=self._deliver_receipts, daemon=True)
 
     # -- the test's side ---------------------------------------------------------------------------------------------
@@ -287,7 +296,9 @@ class SmppDouble:
         with self._lock:
             return sum(1 for s in self._sessions if s.mode == mode and not s.closed.is_set())
 
-    def send_receipt(self, message_id: str, stat: str = "DELIVRD", *, destination: str = "77010000000") -> None:
+    def send_receipt(
+        self, message_id: str, stat: str = "DELIVRD", *, destination: str = "77010000000"
+    ) -> None:
         self._queue_receipt({"message_id": message_id, "stat": stat, "destination": destination,
                              "submitted": datetime.now()}, after=0)  # fmt: skip
 
@@ -316,14 +327,15 @@ class SmppDouble:
         except (OSError, ValueError):
             pass
         finally:
-            if self._drop_pending(session):
+            if getattr(session, "dropping", False):
                 session.answer_later("DROP")  # the answers before the drop still go out
-                session.closed.wait(5)
+                session.half_closed.wait(5)
+                with contextlib.suppress(OSError, ValueError):
+                    sock.settimeout(2)
+                    while reader.read(65536):  # what the client still sends is read and thrown away
+                        pass
             session.close()
             writer.join(1)
-
-    def _drop_pending(self, session) -> bool:
-        return getattr(session, "dropping", False)
 
     def _handle(self, session: _Session, raw: bytes) -> bool:
         """One PDU from the client; False ends the connection."""
@@ -350,9 +362,13 @@ class SmppDouble:
                 self._receipts_ready.notify_all()
             return True
         if command_id == ENQUIRE_LINK:
+            with self._lock:
+                self.enquire_links += 1
             session.write(pdu_bytes(ENQUIRE_LINK | RESPONSE, ESME_ROK, sequence))
             return True
         if command_id == UNBIND:
+            with self._lock:
+                self.unbinds += 1
             session.write(pdu_bytes(UNBIND | RESPONSE, ESME_ROK, sequence))
             return False
         if command_id == DELIVER_SM | RESPONSE:
@@ -436,7 +452,9 @@ class SmppDouble:
         self.messages.append(message)
         self._queue_part_receipt(pdu, message_id, destination, message=message)
 
-    def _queue_part_receipt(self, pdu, message_id: str, destination: str, message: dict | None = None) -> None:
+    def _queue_part_receipt(
+        self, pdu, message_id: str, destination: str, message: dict | None = None
+    ) -> None:
         if not self.receipts or not (pdu.registered_delivery or 0) & 0x01:
             return
         stat = self.receipt_stat(message or {"destination": destination, "text": None})
