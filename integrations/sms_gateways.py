@@ -290,9 +290,9 @@ class SmppLinkError(Exception):
 
 
 # smpplib writes every PDU it sends and reads, in hex, at DEBUG: the bind's password and each message's number and
-# text. Its lines go to a logger of ours that never logs below INFO, whatever LOG_LEVEL says.
+# text. Its lines go to a logger of ours that logs only its warnings, whatever LOG_LEVEL says.
 WIRE_LOGGER = "integrations.sms_gateways.wire"
-logging.getLogger(WIRE_LOGGER).setLevel(logging.INFO)
+logging.getLogger(WIRE_LOGGER).setLevel(logging.WARNING)
 
 
 class SmppLink:
@@ -711,7 +711,7 @@ class SmppReceiver:
                 link.open()
             except SmppLinkError as exc:
                 logger.warning("SMPP receiver: %s; trying again in %s s", exc, f"{backoff:g}")
-                stop.wait(backoff)
+                self._pause(stop, backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             self.link = link
@@ -728,8 +728,15 @@ class SmppReceiver:
             if time.monotonic() - bound_at > self.max_backoff:
                 backoff = 1.0
             if not stop.is_set():
-                stop.wait(backoff)
+                self._pause(stop, backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+
+    def _pause(self, stop: threading.Event, seconds: float) -> None:
+        """Wait, still beating the heartbeat (a back-off of a minute must not look like a hung process)."""
+        until = time.monotonic() + seconds
+        while not stop.is_set() and time.monotonic() < until:
+            self.heartbeat()
+            stop.wait(min(5.0, until - time.monotonic()))
 
     def _serve(self, link: SmppLink, stop: threading.Event) -> None:
         keepalive = self.config.enquire_link_seconds
