@@ -658,7 +658,12 @@ def bench_broker(report: Report, env: dict) -> None:
 def bench_sms(report: Report) -> None:
     """The registry evening's SMS through the SMPP double (bench/sms.py): in a process of its own, as Django's."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.sms"], cwd=ROOT, env=os.environ, check=True, text=True, capture_output=True
+        [sys.executable, "-m", "bench.sms"],
+        cwd=ROOT,
+        env=os.environ,
+        check=True,
+        text=True,
+        capture_output=True,
     ).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     rate, ceiling = figures["rate"], figures["ceiling"]

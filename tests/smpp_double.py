@@ -206,6 +206,7 @@ class SmppDouble:
         receipt_delay: float = 0.0,
         receipt_tlvs: bool = True,
         receipt_stat=None,
+        on_message=None,
     ):
         self.system_id = system_id
         self.password = password
@@ -214,6 +215,7 @@ class SmppDouble:
         self.receipt_delay = receipt_delay
         self.receipt_tlvs = receipt_tlvs
         self.receipt_stat = receipt_stat or (lambda message: "DELIVRD")
+        self.on_message = on_message  # called with each whole message as it is recorded (the demo prints it)
         self.throttle_always = False
         self.refuse: dict[str, int] = {}
         self.messages: list[dict] = []
@@ -450,6 +452,8 @@ class SmppDouble:
             "session": session.number,
         }
         self.messages.append(message)
+        if self.on_message is not None:
+            self.on_message(message)
         self._queue_part_receipt(pdu, message_id, destination, message=message)
 
     def _queue_part_receipt(
