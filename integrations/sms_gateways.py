@@ -54,6 +54,7 @@ import smpplib.exceptions
 import smpplib.gsm
 import smpplib.smpp
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from ketlogistic.core.redaction import redact
 
@@ -109,6 +110,13 @@ def _masked(text: str, *secrets: str) -> str:
     return redact(text)
 
 
+def _require(*names: str) -> None:
+    """A gateway chosen without what it needs is a configuration error, said at once (not an SMS failing later)."""
+    missing = [name for name in names if not getattr(settings, name, "")]
+    if missing:
+        raise ImproperlyConfigured(f"SMS_GATEWAY={settings.SMS_GATEWAY} needs {', '.join(missing)}")
+
+
 def _check(sms: OutgoingSms) -> str:
     """Why the message cannot go to any gateway as it is ("" when it can)."""
     if not sms.phone.isdigit() or not 8 <= len(sms.phone) <= 15:
@@ -134,14 +142,12 @@ class LogGateway:
             if problem:
                 results.append(Submitted(id=sms.id, error=problem))
                 continue
-            parts, coding, _esm = sms_parts(sms.text)
-            logger.info(
-                "SMS %s not sent (SMS_GATEWAY=log): %s part(s), %s: %s",
-                sms.id,
-                len(parts),
-                "UCS-2" if coding == UCS2 else "GSM 7-bit",
-                redact(sms.text),
-            )
+            try:
+                parts, coding, _esm = sms_parts(sms.text)
+                shape = f"{len(parts)} part(s), {'UCS-2' if coding == UCS2 else 'GSM 7-bit'}"
+            except smpplib.exceptions.MessageTooLong:
+                shape = "more than 255 parts"
+            logger.info("SMS %s not sent (SMS_GATEWAY=log): %s: %s", sms.id, shape, redact(sms.text))
             results.append(Submitted(id=sms.id, gateway_id=f"log-{sms.id}"))
         return results
 
@@ -264,6 +270,7 @@ class SmppConfig:
 
     @classmethod
     def from_settings(cls) -> SmppConfig:
+        _require("SMPP_HOST", "SMPP_SYSTEM_ID", "SMPP_PASSWORD")
         return cls(
             host=settings.SMPP_HOST,
             port=settings.SMPP_PORT,
@@ -827,6 +834,7 @@ class MobizonConfig:
 
     @classmethod
     def from_settings(cls) -> MobizonConfig:
+        _require("MOBIZON_URL", "MOBIZON_API_KEY")
         return cls(
             url=settings.MOBIZON_URL,
             api_key=settings.MOBIZON_API_KEY,
