@@ -12,3 +12,11 @@ def heartbeat() -> str:
     stamp = timezone.localtime().isoformat(timespec="seconds")  # in the zone the logs are in
     logger.info("heartbeat %s", stamp)
     return stamp
+
+
+@shared_task(name="core.forget_expired_exports", ignore_result=True)
+def forget_expired_exports() -> int:
+    """Prepared exports past their time are deleted with their files (they hold customers' names and addresses)."""
+    from . import export_jobs
+
+    return export_jobs.forget_expired_exports()
