@@ -550,14 +550,14 @@ def quality_review(request, attempt_id: int):
 def quality_dashboard(request):
     days = parse_count(request.GET.get("days"), default=30, maximum=QUALITY_DAYS_MAX)
     since = timezone.now() - timedelta(days=days)
-    group = (
-        request.GET.get("group") if request.GET.get("group") in ("logist", "city", "partner") else "logist"
-    )
+    group = request.GET.get("group") if request.GET.get("group") in selectors.DASHBOARD_GROUPS else "logist"
     return render(
         request,
         "callcenter/dashboard.html",
         {
             "rows": selectors.dashboard(request.user, since=since, group=group),
+            "weeks": selectors.dashboard_weeks(request.user, since=since),
+            "totals": selectors.dashboard_totals(request.user, since=since),
             "group": group,
             "days": days,
             "missed": selectors.missed_returned_in_time(request.user, since=since),

@@ -83,11 +83,20 @@ class LinesForm(forms.Form):
     def __init__(self, *args, products, **kwargs):
         super().__init__(*args, **kwargs)
         for index in range(self.ROWS):
+            # each row's fields named for a screen reader: the table's headings are not their labels
+            line = {"line": index + 1}
             self.fields[f"product_{index}"] = forms.ModelChoiceField(
-                label=_("Product"), queryset=products, required=False
+                label=_("Product"),
+                queryset=products,
+                required=False,
+                widget=forms.Select(attrs={"aria-label": _("Product, line %(line)s") % line}),
             )
             self.fields[f"quantity_{index}"] = forms.IntegerField(
-                label=_("Quantity"), min_value=1, max_value=1_000_000, required=False
+                label=_("Quantity"),
+                min_value=1,
+                max_value=1_000_000,
+                required=False,
+                widget=forms.NumberInput(attrs={"aria-label": _("Quantity, line %(line)s") % line}),
             )
 
     def clean(self):

@@ -30,6 +30,26 @@ from .transfers import PHOTO_FORMATS
 # -- stock ----------------------------------------------------------------------------------------------------------
 
 
+def _stock_tables(rows, cities) -> list[dict]:
+    """The products × cities table, one per country when the stock is in both: Kazakhstan's and Kyrgyzstan's cities
+    side by side would not fit a desk's screen. A product sits in the table of each country where it has stock (one
+    with none at all, in the first). Each row's cells are looked up here once, one per city column: the template
+    must not search per cell."""
+    countries = sorted({country for country, _name, _city_id in cities}) or [""]
+    tables = [
+        {"country": country, "cities": [c for c in cities if c[0] == country or not country], "rows": []}
+        for country in countries
+    ]
+    for row in rows:
+        placed = False
+        for table in tables:
+            cells = [row.cities.get((country, name)) for country, name, _city_id in table["cities"]]
+            if any(cell is not None for cell in cells) or (not placed and table is tables[-1]):
+                table["rows"].append((row, cells))
+                placed = True
+    return tables
+
+
 @permission_required("stock.view")
 def stock(request):
     form = StockFilterForm(request.GET or None, actor=request.user)
@@ -42,15 +62,13 @@ def stock(request):
     )
     if request.GET.get("format") == "xlsx" and access.can(request.user, "stock.export"):
         return exports.stock_workbook_response(rows, cities)
-    for row in rows:  # one cell per city column, looked up once (the template must not search per cell)
-        row.cells = [row.cities.get((country, name)) for country, name, _city_id in cities]
     return render(
         request,
         "warehouses/stock.html",
         {
             "form": form,
             "rows": rows,
-            "cities": cities,
+            "tables": _stock_tables(rows, cities),
             "countries": selectors.stock_by_country(rows),
             "is_partner": access.is_partner_actor(request.user),
             "query": request.GET.urlencode(),

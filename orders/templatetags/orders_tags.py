@@ -1,8 +1,9 @@
 from django import template
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from ketlogistic.core import charts
 from orders.statuses import DeliveryKind, OrderStatus
 
 register = template.Library()
@@ -42,62 +43,38 @@ def status_badge(order_or_status, label=None):
 
 @register.simple_tag
 def buyout_chart(weeks):
-    """Bars of paid (and refused) orders per week with the buyout rate line: server-rendered SVG."""
-    width, height, pad_left, pad_bottom, pad_top = 640, 220, 34, 28, 12
+    """The buyout rate of each week on a percentage axis, and the paid and refused orders it comes from (`core.charts`):
+    a rate and a count have different units, so they are two charts, never one with two axes."""
     if not weeks:
         return ""
-    top = max([w["paid"] + w["refused"] for w in weeks] + [1])
-    step = (width - pad_left) / len(weeks)
-    bar_width = step * 0.6
-    plot_height = height - pad_bottom - pad_top
-    bars, labels, points = [], [], []
-    for index, week in enumerate(weeks):
-        x = pad_left + index * step + (step - bar_width) / 2
-        paid_h = plot_height * week["paid"] / top
-        refused_h = plot_height * week["refused"] / top
-        y_paid = height - pad_bottom - paid_h
-        bars.append(
-            (
-                f"{x:.1f}",
-                f"{y_paid:.1f}",
-                f"{bar_width:.1f}",
-                f"{paid_h:.1f}",
-                "bar",
-                _("%(week)s: paid %(paid)s, refused %(refused)s")
-                % {"week": week["week"].strftime("%d.%m"), "paid": week["paid"], "refused": week["refused"]},
-            )
+    labels = [week["week"].strftime("%d.%m") for week in weeks]
+    if not any(week["paid"] or week["refused"] for week in weeks):
+        return format_html(
+            '<p class="empty kl-chart-empty">{}</p>',
+            _(
+                "No orders were paid or refused in these weeks: the buyout rate of each week will be drawn here."
+            ),
         )
-        bars.append(
-            (f"{x:.1f}", f"{y_paid - refused_h:.1f}", f"{bar_width:.1f}", f"{refused_h:.1f}", "bar-alt", "")
-        )
-        labels.append((f"{x + bar_width / 2:.1f}", f"{height - 10}", week["week"].strftime("%d.%m")))
-        if week["rate"] is not None:
-            y_rate = height - pad_bottom - plot_height * float(week["rate"]) / 100
-            points.append(f"{x + bar_width / 2:.1f},{y_rate:.1f}")
-    rects = format_html_join(
-        "", '<rect x="{}" y="{}" width="{}" height="{}" class="{}"><title>{}</title></rect>', bars
+    rate = charts.line_chart(
+        title=_("Buyout rate by week"),
+        categories=labels,
+        series=[charts.Series(_("Buyout rate"), [week["rate"] for week in weeks])],
+        unit=charts.Percent(),
+        category_caption=_("Week from"),
+        empty="",
     )
-    texts = format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', labels)
-    line = format_html('<polyline class="line" points="{}"/>', " ".join(points)) if len(points) > 1 else ""
-    axis = format_html(
-        '<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/><text x="2" y="{}">{}</text>',
-        pad_left,
-        height - pad_bottom,
-        width,
-        height - pad_bottom,
-        pad_top + 8,
-        top,
+    orders = charts.bar_chart(
+        title=_("Paid and refused orders by week"),
+        categories=labels,
+        series=[
+            charts.Series(_("Paid"), [week["paid"] for week in weeks]),
+            charts.Series(_("Refused or returned"), [week["refused"] for week in weeks]),
+        ],
+        unit=charts.Number(caption=_("orders")),
+        category_caption=_("Week from"),
+        empty="",
     )
-    return format_html(
-        '<svg viewBox="0 0 {} {}" role="img" aria-label="{}">{}{}{}{}</svg>',
-        width,
-        height,
-        _("Paid and refused orders per week, with the buyout rate"),
-        axis,
-        rects,
-        line,
-        texts,
-    )
+    return rate + orders
 
 
 @register.filter

@@ -108,5 +108,68 @@
     document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
       form.addEventListener("change", function () { form.requestSubmit(); });
     });
+
+    labelTableCells(document);
+    document.addEventListener("htmx:afterSwap", function (event) { labelTableCells(event.target); });
+    var resized = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(resized);
+      resized = setTimeout(function () { labelTableCells(document); }, 150);
+    });
   });
+
+  // Tables on a phone become one block per row (app.css, below 640 px): each cell is headed by its column's name,
+  // taken here from the table's header row (a cell's own data-label wins). A table that still scrolls sideways
+  // in its wrapper (a wide pivot at a desk) can be reached and scrolled from the keyboard: the wrapper becomes a
+  // focusable region named after the table's caption or the heading before it.
+  function labelTableCells(root) {
+    root.querySelectorAll(".table-wrap > table, table.table-stack").forEach(function (table) {
+      var head = table.tHead && table.tHead.rows[0];
+      if (head) {
+        var names = [];
+        Array.prototype.forEach.call(head.cells, function (th) {
+          var span = th.colSpan || 1;
+          var name = (th.getAttribute("aria-label") || th.textContent || "").replace(/\s+/g, " ").trim();
+          if (th.querySelector("input")) { name = ""; }
+          for (var i = 0; i < span; i++) { names.push(name); }
+        });
+        Array.prototype.forEach.call(table.tBodies, function (body) {
+          Array.prototype.forEach.call(body.rows, function (row) {
+            var column = 0;
+            Array.prototype.forEach.call(row.cells, function (cell) {
+              if (!cell.hasAttribute("data-label") && names[column] && cell.colSpan === 1) {
+                cell.setAttribute("data-label", names[column]);
+              }
+              column += cell.colSpan || 1;
+            });
+          });
+        });
+      }
+      var wrap = table.parentElement;
+      if (!wrap.classList.contains("table-wrap")) { return; }
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        if (!wrap.hasAttribute("tabindex")) {
+          wrap.setAttribute("tabindex", "0");
+          wrap.setAttribute("role", "region");
+          var caption = table.caption || previousHeading(wrap);
+          wrap.setAttribute("aria-label", caption ? caption.textContent.trim() : document.title);
+        }
+      } else if (wrap.getAttribute("role") === "region") {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+
+  function previousHeading(element) {
+    for (var node = element; node && node !== document.body; node = node.parentElement) {
+      for (var before = node.previousElementSibling; before; before = before.previousElementSibling) {
+        if (/^H[1-6]$/.test(before.tagName)) { return before; }
+        var inner = before.querySelector && before.querySelector("h1, h2, h3, h4, h5, h6");
+        if (inner) { return inner; }
+      }
+    }
+    return null;
+  }
 })();

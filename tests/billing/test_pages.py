@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from billing import accruals, payouts, runs, selectors
 from billing.models import BillingRun, Payout
+from billing.templatetags.billing_tags import balance_chart
 from integrations.api_keys import api_key_create
 from tests.billing.conftest import WEEK
 from tests.factories import ProductFactory
@@ -368,9 +369,8 @@ def test_a_large_statement_is_prepared_by_a_worker_for_its_asker(
     from billing import tasks as billing_tasks
     from ketlogistic.core.models import ExportJob
 
-    monkeypatch.setattr(
-        exports, "EXPORT_DIRECT_ROWS", 3
-    )  # 5 000 in the product; the statement holds 7 entries
+    # 5 000 in the product; the statement holds 7 entries
+    monkeypatch.setattr(exports, "EXPORT_DIRECT_ROWS", 3)
     queued = []
     monkeypatch.setattr(
         billing_tasks.build_statement_export, "apply_async", lambda args=(), **kw: queued.append(tuple(args))
@@ -401,3 +401,27 @@ def test_a_large_statement_is_prepared_by_a_worker_for_its_asker(
 
 def _rows_of(response) -> list[tuple]:
     return list(openpyxl.load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+
+
+def test_the_balance_chart_has_a_money_axis_in_the_partner_s_currency():
+    points = [
+        {"week": date(2026, 11, 16), "buyout": Decimal("0"), "balance": Decimal("-2500.00")},
+        {"week": date(2026, 11, 23), "buyout": Decimal("35000.00"), "balance": Decimal("25400.00")},
+    ]
+
+    html = balance_chart(points, "KZT")
+
+    assert re.search(r'<text class="kl-caption"[^>]*>₸</text>', html)
+    assert re.findall(r'text-anchor="end">(-?[\d\u202f]+)</text>', html) == [
+        "-10\u202f000",
+        "0",
+        "10\u202f000",
+        "20\u202f000",
+        "30\u202f000",
+        "40\u202f000",
+    ]
+    assert "<title>23.11 — Buyout accrued in the week: 35\u202f000.00\xa0₸</title>" in html
+    assert "<title>16.11 — Balance at the week&#x27;s end: -2\u202f500.00\xa0₸</title>" in html
+    assert balance_chart([{**point, "buyout": 0, "balance": 0} for point in points], "KZT").startswith(
+        '<p class="empty kl-chart-empty">Nothing was credited or charged in these weeks'
+    )

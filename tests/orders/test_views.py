@@ -1,7 +1,8 @@
 """Order pages for partners and staff: list, filters, card, create, export, waybill, bulk, isolation."""
 
 import io
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 import openpyxl
 import pytest
@@ -15,6 +16,7 @@ from ketlogistic.core.roles import Role
 from orders import workflow
 from orders.models import Discussion, Order, OrderHistory, PartnerRules, SavedFilter
 from orders.services import order_send
+from orders.templatetags.orders_tags import buyout_chart
 from tests.factories import ProductFactory, make_order
 from tests.isolation import assert_hidden, assert_isolated
 
@@ -553,3 +555,24 @@ def test_dashboard_counts_and_buyout(client_a, partner_a, product_a, head):
     assert str(data.buyout_rate) == "50.0"
     assert data.cities[0]["paid"] == 1 and data.cities[0]["refused"] == 1
     assert "<svg" in response.content.decode()
+
+
+def test_the_overview_draws_the_buyout_rate_on_a_percentage_axis_and_the_orders_it_comes_from():
+    weeks = [
+        {"week": date(2026, 11, 16), "paid": 0, "refused": 0, "rate": None},
+        {"week": date(2026, 11, 23), "paid": 3, "refused": 1, "rate": 75},
+    ]
+
+    html = buyout_chart(weeks)
+
+    [rate, orders] = re.findall(r'<svg class="kl-chart-svg".*?</svg>', html, re.DOTALL)
+    assert re.findall(r">(\d+%)</text>", rate) == ["0%", "25%", "50%", "75%", "100%"]
+    assert "<title>23.11 — Buyout rate: 75%</title>" in rate
+    assert (
+        "<title>23.11 — Paid: 3</title>" in orders
+        and "<title>23.11 — Refused or returned: 1</title>" in orders
+    )
+    assert buyout_chart([{**week, "paid": 0, "refused": 0, "rate": None} for week in weeks]) == (
+        '<p class="empty kl-chart-empty">No orders were paid or refused in these weeks: the buyout rate of each '
+        "week will be drawn here.</p>"
+    )
