@@ -50,6 +50,7 @@ from ketlogistic.core.i18n import ngettext_message as ngettext
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from ketlogistic.core.progress import progress_write
 from orders import intake
 from orders.intake import (
     CityDirectory,
@@ -937,8 +938,8 @@ def _claim(import_id: int, state: str) -> str | None:
 
 
 class _Progress:
-    """The work's progress on its record, in one UPDATE each time, as long as this worker holds it (a worker that
-    lost it stops: `Superseded`). Outside any transaction, so the page sees it at once."""
+    """The work's progress on its record (`progress_write`: committed at once, so the page sees it), as long as this
+    worker holds it (a worker that lost it stops: `Superseded`)."""
 
     def __init__(self, import_id: int, token: str) -> None:
         self.import_id, self.token = import_id, token
@@ -949,7 +950,9 @@ class _Progress:
             fields["progress_total"] = total
         if stage is not None:
             fields["stage"] = stage
-        if not ExcelImport.objects.filter(pk=self.import_id, worker_token=self.token).update(**fields):
+        if not progress_write(
+            ExcelImport.objects.filter(pk=self.import_id, worker_token=self.token), **fields
+        ):
             raise Superseded
 
 
@@ -1138,6 +1141,8 @@ def _import_accepted(*, record: ExcelImport, actor: Actor, only_valid: bool) -> 
     """The user's «Import», if it may go ahead (else `ImportRefused`, saying why): the upload locked and set to
     importing, with nothing imported yet. Inside the caller's transaction."""
     record = ExcelImport.objects.select_for_update().get(pk=record.pk)
+    if record.is_working:  # a second click, a page left open
+        raise ImportRefused(_("This file is being checked or imported: its page shows how far it has got."))
     if record.state != ExcelImport.State.VALIDATED:
         raise ImportRefused(_("This file was already imported or was rejected."))
     if record.errors and not only_valid:

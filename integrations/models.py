@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from ketlogistic.core import i18n
 from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
@@ -243,7 +244,7 @@ class ExcelImport(models.Model):
         IMPORTING = "importing", _("Being imported")
         IMPORTED = "imported", _("Imported")
         REJECTED = "rejected", _("Rejected")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("long work", "Failed")
 
     class Stage(models.TextChoices):
         """What the worker does (or did, when it failed): the progress bar's words and what «Try again» repeats."""

@@ -354,7 +354,7 @@ def _imported(record: ExcelImport) -> str:
     return imported
 
 
-def _excel_progress(record: ExcelImport) -> dict:
+def _excel_progress(record: ExcelImport) -> Progress:
     """What the progress bar shows of a file a worker checks or imports (`includes/progress.html`)."""
     stalled = excel.is_stalled(record)
     page = reverse("integrations:excel_import", args=[record.pk])

@@ -31,6 +31,7 @@ from .broker import kick
 from .i18n import gettext_message as _
 from .i18n import stored
 from .models import ExportJob
+from .progress import progress_write
 
 logger = logging.getLogger(__name__)
 
@@ -114,15 +115,18 @@ def _claim(job_id: int) -> str | None:
 
 
 class _Progress:
-    """The job's progress in one UPDATE each time, outside any transaction (the page sees it at once), as long as
-    this worker holds the job."""
+    """The job's progress (`progress_write`: committed at once, so the page sees it), as long as this worker holds
+    the job."""
 
     def __init__(self, job_id: int, token: str) -> None:
         self.job_id, self.token = job_id, token
 
     def __call__(self, done: int, total: int) -> None:
-        if not ExportJob.objects.filter(pk=self.job_id, worker_token=self.token).update(
-            rows_done=done, rows_total=total, progress_at=timezone.now()
+        if not progress_write(
+            ExportJob.objects.filter(pk=self.job_id, worker_token=self.token),
+            rows_done=done,
+            rows_total=total,
+            progress_at=timezone.now(),
         ):
             raise Superseded
 

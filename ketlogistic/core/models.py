@@ -6,6 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import i18n
 from .countries import Country
@@ -280,7 +281,7 @@ class ExportJob(models.Model):
         QUEUED = "queued", _("Waiting")
         RUNNING = "running", _("Being prepared")
         READY = "ready", _("Ready")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("long work", "Failed")
 
     # what is exported, by the task that builds it ("orders.build_export"): the upper apps, named by string
     task = models.CharField(max_length=60)

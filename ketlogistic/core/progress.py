@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connections, transaction
+from django.db.models import QuerySet
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -32,3 +35,13 @@ class Progress:
         if self.done >= self.total:
             return 100
         return min(99, 100 * self.done // self.total)
+
+
+def progress_write(queryset: QuerySet, **fields) -> int:
+    """Write long work's progress on its row (`queryset.update(**fields)`: the rows updated) in a transaction of its
+    own, committed without waiting for the disk (`synchronous_commit` off): the work writes it often, the page reads
+    it at once, and a progress lost with a crashed server is only shown again a moment later."""
+    with transaction.atomic(using=queryset.db):
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return queryset.update(**fields)

@@ -190,8 +190,9 @@ def test_the_checks_queries_do_not_grow_with_rows_only_its_progress_writes_do(pa
     with CaptureQueriesContext(connection) as many:
         excel.excel_check(import_id=larger.pk)
 
-    # two more progress writes (reading and checking its second 500 rows), nothing per row
-    assert len(many) - len(few) == 2
+    # two more progress writes (reading and checking its second 500 rows), nothing per row; a write is a savepoint
+    # here (its own transaction in the worker), its commit mode, the UPDATE and the savepoint's release
+    assert len(many) - len(few) == 2 * 4
 
 
 def test_the_import_writes_its_orders_by_chunks_with_their_progress(catalogue, monkeypatch):
@@ -399,3 +400,18 @@ def test_the_progress_text_counts_rows_and_orders_with_a_percentage(client_a, ca
     text = re.sub(r"\s+", " ", re.search(r'data-testid="progress-text">(.*?)</p>', body, re.S).group(1))
     assert 'max="10000" value="1200"' in body
     assert text == "1,200 of 10,000 rows · 12 %"
+
+
+def test_a_second_import_click_while_the_worker_imports_queues_nothing(
+    client_a, catalogue, queued, django_capture_on_commit_callbacks
+):
+    client_a.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    record = _checked(catalogue, 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        client_a.post(reverse("integrations:excel_import", args=[record.pk]))
+        again = client_a.post(reverse("integrations:excel_import", args=[record.pk]), follow=True)
+
+    assert queued == [("integrations.import_excel_upload", (record.pk,))]
+    assert (
+        "This file is being checked or imported: its page shows how far it has got." in again.content.decode()
+    )
