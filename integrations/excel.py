@@ -1035,10 +1035,14 @@ def _failed(import_id: int, token: str) -> ExcelImport | None:
         if record.worker_token != token or not record.is_working:
             return None
         if record.stage == ExcelImport.Stage.IMPORT:
-            said = _(
+            said = ngettext(
+                "The import stopped after %(done)s of %(total)s order: an error on our side. The orders imported "
+                "so far stay and are never imported twice: press «Try again» to import the rest. If it stops "
+                "again, write to our support and give the upload's number %(number)s.",
                 "The import stopped after %(done)s of %(total)s orders: an error on our side. The orders imported "
                 "so far stay and are never imported twice: press «Try again» to import the rest. If it stops "
-                "again, write to our support and give the upload's number %(number)s."
+                "again, write to our support and give the upload's number %(number)s.",
+                record.progress_total,
             ) % {"done": record.progress_done, "total": record.progress_total, "number": record.pk}
         else:
             said = _(

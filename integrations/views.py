@@ -362,14 +362,20 @@ def _excel_progress(record: ExcelImport) -> Progress:
     if not stalled:
         explanation = ""
     elif importing:
-        explanation = _(
+        explanation = ngettext(
+            "The import has shown no progress for %(minutes)s minute: the server may have been restarted. Press "
+            "«Try again»: it goes on where it stopped, and no order is imported twice.",
             "The import has shown no progress for %(minutes)s minutes: the server may have been restarted. Press "
-            "«Try again»: it goes on where it stopped, and no order is imported twice."
+            "«Try again»: it goes on where it stopped, and no order is imported twice.",
+            excel.STALE_MINUTES,
         ) % {"minutes": excel.STALE_MINUTES}
     else:
-        explanation = _(
+        explanation = ngettext(
+            "The check has shown no progress for %(minutes)s minute: the server may have been restarted. Press "
+            "«Try again»; if it stops again, write to our support and give the upload's number %(number)s.",
             "The check has shown no progress for %(minutes)s minutes: the server may have been restarted. Press "
-            "«Try again»; if it stops again, write to our support and give the upload's number %(number)s."
+            "«Try again»; if it stops again, write to our support and give the upload's number %(number)s.",
+            excel.STALE_MINUTES,
         ) % {"minutes": excel.STALE_MINUTES, "number": record.pk}
     return Progress(
         key=f"excel-{record.pk}",

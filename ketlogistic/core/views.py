@@ -10,6 +10,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -203,9 +204,12 @@ def _export_progress(job: ExportJob) -> Progress:
         unit="rows",
         page_url=reverse("exports:detail", args=[job.pk]),
         poll_url=None if stalled else reverse("exports:progress", args=[job.pk]),
-        stalled=_(
+        stalled=ngettext(
+            "The export has shown no progress for %(minutes)s minute: the server may have been restarted. Press "
+            "«Try again»; if it stops again, write to our support and give the export's number %(number)s.",
             "The export has shown no progress for %(minutes)s minutes: the server may have been restarted. Press "
-            "«Try again»; if it stops again, write to our support and give the export's number %(number)s."
+            "«Try again»; if it stops again, write to our support and give the export's number %(number)s.",
+            export_jobs.STALE_MINUTES,
         )
         % {"minutes": export_jobs.STALE_MINUTES, "number": job.pk}
         if stalled
