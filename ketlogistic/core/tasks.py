@@ -3,6 +3,8 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from . import export_jobs
+
 logger = logging.getLogger("ketlogistic.heartbeat")
 
 
@@ -17,6 +19,4 @@ def heartbeat() -> str:
 @shared_task(name="core.forget_expired_exports", ignore_result=True)
 def forget_expired_exports() -> int:
     """Prepared exports past their time are deleted with their files (they hold customers' names and addresses)."""
-    from . import export_jobs
-
     return export_jobs.forget_expired_exports()
