@@ -73,7 +73,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 # The worker's progress is written every this many rows read or checked (one UPDATE: never a query per row), and the
 # import writes this many orders per transaction, with its progress.
 PROGRESS_EVERY = 500
-IMPORT_CHUNK = 500
+IMPORT_CHUNK = 1000
 # Work that has shown no sign of life for this long has stopped (a worker restarted, a broker down when it was
 # queued): its page says so and offers to try again.
 STALE_MINUTES = 5

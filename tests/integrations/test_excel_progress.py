@@ -195,7 +195,7 @@ def test_the_checks_queries_do_not_grow_with_rows_only_its_progress_writes_do(pa
     assert len(many) - len(few) == 2 * 4
 
 
-def test_the_import_writes_its_orders_by_chunks_with_their_progress(catalogue, monkeypatch):
+def test_the_import_writes_its_orders_a_thousand_a_transaction_with_their_progress(catalogue, monkeypatch):
     record = _checked(catalogue, 1200)
     excel.excel_import_queue(record=record, actor=None)
     written = []
@@ -211,7 +211,7 @@ def test_the_import_writes_its_orders_by_chunks_with_their_progress(catalogue, m
         excel.excel_import_run(import_id=record.pk)
 
     record.refresh_from_db()
-    assert written == [500, 500, 200]
+    assert written == [1000, 200]
     assert (record.state, record.created_orders, record.progress_done, record.progress_total) == (
         "imported",
         1200,
@@ -219,7 +219,7 @@ def test_the_import_writes_its_orders_by_chunks_with_their_progress(catalogue, m
         1200,
     )
     progress_writes = [q for q in queries.captured_queries if 'SET "created_orders"' in q["sql"]]
-    assert len(progress_writes) == 3  # one per chunk, in the chunk's own transaction
+    assert len(progress_writes) == 2  # one per chunk, in the chunk's own transaction
     assert Order.objects.filter(partner=catalogue).count() == 1200
 
 
@@ -333,12 +333,12 @@ def test_an_import_that_failed_midway_goes_on_where_it_stopped_and_creates_nothi
     excel.excel_import_run(import_id=record.pk)
 
     record.refresh_from_db()
-    assert (record.state, record.created_orders, record.progress_done) == ("failed", 500, 500)
+    assert (record.state, record.created_orders, record.progress_done) == ("failed", 1000, 1000)
     assert record.shown_failure.startswith(
-        "The import stopped after 500 of 1200 orders: an error on our side."
+        "The import stopped after 1000 of 1200 orders: an error on our side."
     )
     assert "press «Try again» to import the rest" in record.shown_failure
-    assert Order.objects.filter(partner=catalogue).count() == 500
+    assert Order.objects.filter(partner=catalogue).count() == 1000
 
     excel.excel_retry(record=record, actor=None)
     excel.excel_import_run(import_id=record.pk)
@@ -346,7 +346,7 @@ def test_an_import_that_failed_midway_goes_on_where_it_stopped_and_creates_nothi
     record.refresh_from_db()
     assert (record.state, record.created_orders, record.orders_existing) == ("imported", 1200, 0)
     assert Order.objects.filter(partner=catalogue).count() == 1200
-    assert len(calls) == 4  # chunks 1, 2 (failed); then 2 again and 3: the first was never written twice
+    assert len(calls) == 3  # chunks 1, 2 (failed); then 2 again: the first was never written twice
 
 
 def test_work_that_never_ran_explains_itself_after_five_minutes_and_can_be_tried_again(
