@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from ketlogistic.core import access, i18n
 from ketlogistic.core.actors import Actor
+from ketlogistic.core.compression import never_compress
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.excel import XLSX_CONTENT_TYPE
 from ketlogistic.core.forms import errors_to_form
@@ -68,6 +69,7 @@ def overview(request):
 # -- API keys -------------------------------------------------------------------------------------------------------
 
 
+@never_compress
 @never_cache
 @permission_required("api_keys.manage")
 def keys(request):
@@ -101,6 +103,7 @@ def key_revoke(request, key_id: int):
 # -- webhooks -------------------------------------------------------------------------------------------------------
 
 
+@never_compress
 @never_cache
 @permission_required("webhooks.manage")
 def webhook_list(request):
@@ -208,6 +211,7 @@ def crm_panel(order, actor: Actor):
     return "integrations/includes/crm_panel.html", {"link": link, "waiting": waiting}
 
 
+@never_compress
 @never_cache
 @require_POST
 @permission_required("webhooks.manage")

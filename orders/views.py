@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from catalogue.models import Product
 from ketlogistic.core import access
+from ketlogistic.core.compression import never_compress
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
@@ -391,6 +392,7 @@ def order_create(request):
     return render(request, "orders/form.html", {"form": form, "formset": formset})
 
 
+@never_compress
 @never_cache
 @require_POST
 @permission_required("phones.reveal")

@@ -217,7 +217,11 @@ class AuditEntry(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
+    # the text in the writer's language, cut to 500 (searched; what rows written before messages show)
     summary = models.CharField(_("summary"), max_length=500)
+    # The summary as a msgid and parameters (`core.i18n`), said in the reader's language; {} on rows written
+    # before, which show `summary`.
+    message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
@@ -229,7 +233,12 @@ class AuditEntry(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.summary}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.shown_summary}"
+
+    @property
+    def shown_summary(self) -> str:
+        """The summary in the reader's language (`summary` for rows written before messages were kept)."""
+        return i18n.shown(self.message, self.summary)
 
 
 class Notice(models.Model):
