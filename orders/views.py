@@ -126,6 +126,11 @@ def order_export(request):
     if not filterset.is_valid():
         messages.error(request, _("The filters are not valid."))
         return redirect("orders:list")
+    if exports.is_large(
+        filterset.qs
+    ):  # prepared by a worker; its page follows the progress, then offers the file
+        job = exports.order_export_queue(actor=request.user, query=request.GET.urlencode())
+        return redirect("exports:detail", export_id=job.pk)
     return exports.orders_workbook_response(filterset.qs, user=request.user)
 
 

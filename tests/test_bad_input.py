@@ -45,6 +45,7 @@ from integrations.api_keys import api_key_create
 from integrations.models import ExcelImport
 from ketlogistic.core import crypto
 from orders.models import Order, OrderHistory, OrderItem, OrderPhone
+from tests.excel_worker import work_excel_uploads
 from tests.factories import ProductFactory, put_stock
 from tests.integrations.conftest import ApiClient, api_order
 from warehouses.models import StockMove, Transfer
@@ -80,9 +81,10 @@ def api(partner_a, product_a):
 
 
 def _upload(client, name: str, content: bytes):
-    response = client.post(
-        reverse("integrations:excel"), {"file": SimpleUploadedFile(name, content)}, follow=True
-    )
+    stored = client.post(reverse("integrations:excel"), {"file": SimpleUploadedFile(name, content)})
+    assert stored.status_code == 302
+    work_excel_uploads()  # the worker checks the file the page stored
+    response = client.get(stored["Location"])
     assert response.status_code == 200
     return response, ExcelImport.objects.latest("uploaded_at")
 

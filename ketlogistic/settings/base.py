@@ -253,6 +253,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=30),
         "options": {"expires": 60 * 60},
     },
+    # Large exports prepared by a worker are kept a day for their asker, then deleted with their files (names,
+    # addresses): every hour, the ones past their time.
+    "forget-expired-exports": {
+        "task": "core.forget_expired_exports",
+        "schedule": crontab(minute=50),
+        "options": {"expires": 55 * 60},
+    },
     # Stored idempotent replies are kept 48 hours.
     "purge-idempotency-keys": {
         "task": "integrations.purge_idempotency_keys",
