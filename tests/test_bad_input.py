@@ -654,7 +654,10 @@ def test_nul_and_lone_surrogates_from_a_connector_never_reach_the_database(partn
 @pytest.mark.parametrize(
     "moment, status",
     [
-        ("0580-09-03T20:39:30.8005-23:44", 200),  # an offset Python takes and PostgreSQL does not: a 500 before
+        (
+            "0580-09-03T20:39:30.8005-23:44",
+            200,
+        ),  # an offset Python takes and PostgreSQL does not: a 500 before
         ("2026-12-01T10:00:00+14:30", 200),
         ("9999-12-31T23:00:00-05:00", 400),  # past year 9999 in UTC
     ],
