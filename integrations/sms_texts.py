@@ -134,15 +134,14 @@ SAMPLE_VALUES = {
 
 
 def unknown_placeholders(text: str) -> list[str]:
-    """Everything in braces that is not one of our placeholders, as written ({имя}, {first name}, {}): a typo the
-    customer would read as it is."""
-    return sorted(
-        {
-            match.group(0)
-            for match in LOOKS_LIKE_PLACEHOLDER.finditer(text)
-            if match.group(1) not in PLACEHOLDERS
-        }
-    )
+    """Everything in braces that is not one of our placeholders, as written and in the order written ({имя},
+    {first name}, {}): a typo the customer would read as it is."""
+    found = [
+        match.group(0)
+        for match in LOOKS_LIKE_PLACEHOLDER.finditer(text)
+        if match.group(1) not in PLACEHOLDERS
+    ]
+    return list(dict.fromkeys(found))
 
 
 def default_text(event: str, language: str) -> str:
