@@ -33,17 +33,18 @@ from orders.intake import orders_create_many
 from orders.models import Order
 from orders.services import customer_mark_set, order_send
 from tests.clock import ALMATY
-from tests.delivery.conftest import (  # noqa: F401 - fixtures
-    WEDNESDAY,
-    agreed,
-    almaty,
-    courier_admin,
-    couriers,
-    registry,
-)
+from tests.delivery import conftest as delivery_day
 from tests.factories import ProductFactory, make_order, order_row
 
 pytestmark = pytest.mark.django_db
+
+# the delivery day's fixtures (an agreed order, the registry, Almaty's couriers)
+agreed = delivery_day.agreed
+almaty = delivery_day.almaty
+courier_admin = delivery_day.courier_admin
+couriers = delivery_day.couriers
+registry = delivery_day.registry
+WEDNESDAY = delivery_day.WEDNESDAY
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
 E = SmsEvent
@@ -60,7 +61,7 @@ def keeper(make_user):
 
 
 @pytest.fixture
-def on_route(agreed, registry, almaty, couriers, courier_admin):  # noqa: F811 - the delivery day's fixtures
+def on_route(agreed, registry, almaty, couriers, courier_admin):
     def make(**overrides):
         order = agreed(**overrides)
         registry()
@@ -140,7 +141,7 @@ def test_an_agreed_delivery_tells_the_date_the_address_and_the_sum(agreed):
     assert [event for event, _state in messages(order)] == [E.IN_CITY, E.DELIVERY_AGREED]
 
 
-def test_the_courier_setting_off_sends_on_the_way_once(on_route, courier_admin, couriers):  # noqa: F811
+def test_the_courier_setting_off_sends_on_the_way_once(on_route, courier_admin, couriers):
     stop = on_route()
     day = CourierDay.objects.get(courier=couriers[0])
 
@@ -150,7 +151,7 @@ def test_the_courier_setting_off_sends_on_the_way_once(on_route, courier_admin, 
     assert "курьер привезёт ваш заказ" in SmsMessage.objects.get(order=stop.order, event=E.ON_THE_WAY).text
 
 
-def test_a_paid_delivery_thanks_with_the_hotline(on_route, couriers):  # noqa: F811
+def test_a_paid_delivery_thanks_with_the_hotline(on_route, couriers):
     stop = on_route()
 
     delivery.stop_paid(actor=couriers[0], stop=stop, collected="10000", token="tap-1")
