@@ -39,6 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from callcenter.events import CallAttempted
 from delivery.events import PostParcelArrived
@@ -667,7 +668,11 @@ def sms_settings_save(
             ]
         elif len(text) > MAX_TEMPLATE_LENGTH:
             errors[field] = [
-                _("At most %(limit)s characters (this text has %(length)s).")
+                ngettext(
+                    "This text has %(length)s character; at most %(limit)s are allowed.",
+                    "This text has %(length)s characters; at most %(limit)s are allowed.",
+                    len(text),
+                )
                 % {"limit": MAX_TEMPLATE_LENGTH, "length": len(text)}
             ]
         cleaned[event] = text

@@ -29,14 +29,14 @@ from ketlogistic.core.redaction import redact
 class SmsEvent(models.TextChoices):
     """The moments the operator script promises the customer an SMS (seed 001), in the order of an order's life."""
 
-    IN_CITY = "in_city", _("The goods are in the customer's city; we will call")
-    DELIVERY_AGREED = "delivery_agreed", _("Delivery agreed for a date")
-    ON_THE_WAY = "on_the_way", _("The courier is on the way today")
-    POST_SHIPPED = "post_shipped", _("The parcel is shipped by post")
-    POST_ARRIVED = "post_arrived", _("The parcel is at the post office")
-    NOT_REACHED = "not_reached", _("We could not reach the customer")
-    CANCELLED = "cancelled", _("The order is returned or cancelled")
-    THANKS = "thanks", _("Thanks after a paid delivery")
+    IN_CITY = "in_city", _("Goods in the city, we will call")
+    DELIVERY_AGREED = "delivery_agreed", _("Delivery agreed")
+    ON_THE_WAY = "on_the_way", _("Courier on the way")
+    POST_SHIPPED = "post_shipped", _("Parcel shipped by post")
+    POST_ARRIVED = "post_arrived", _("Parcel at the post office")
+    NOT_REACHED = "not_reached", _("Could not reach the customer")
+    CANCELLED = "cancelled", _("Returned or cancelled")
+    THANKS = "thanks", _("Thanks after payment")
 
 
 class SmsLanguage(models.TextChoices):
