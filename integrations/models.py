@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core import checks
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -652,3 +653,23 @@ class SmsMessage(models.Model):
     @property
     def shown_error(self) -> str:
         return i18n.shown(self.error_message, self.error)
+
+
+@checks.register()
+def sms_settings_read(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """At startup, not in the first order's move: the SMS quiet hours read as `HH:MM-HH:MM` (or `off`). Registered
+    here because this module is imported when the apps load."""
+    from .sms import quiet_hours
+
+    errors = []
+    for country in getattr(settings, "SMS_QUIET_HOURS", {}) or {}:
+        try:
+            quiet_hours(country)
+        except ValueError:
+            errors.append(
+                checks.Error(
+                    f"SMS_QUIET_HOURS_{country}={settings.SMS_QUIET_HOURS[country]!r} is not HH:MM-HH:MM (or off)",
+                    id="integrations.E301",
+                )
+            )
+    return errors

@@ -36,7 +36,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -117,9 +118,10 @@ def _parse_window(text: str) -> tuple[time, time]:
 
 
 def quiet_hours(country: str) -> tuple[time, time] | None:
-    """The country's quiet hours (start, end) from `SMS_QUIET_HOURS` ("21:00-09:00"); None when it has none."""
-    text = (getattr(settings, "SMS_QUIET_HOURS", {}) or {}).get(country, "")
-    return _parse_window(text) if text else None
+    """The country's quiet hours (start, end) from `SMS_QUIET_HOURS` ("21:00-09:00"); None when it has none
+    ("off")."""
+    text = ((getattr(settings, "SMS_QUIET_HOURS", {}) or {}).get(country) or "").strip()
+    return _parse_window(text) if text and text.lower() != "off" else None
 
 
 def held_until(*, country: str, zone: str, now: datetime) -> datetime | None:
@@ -164,6 +166,34 @@ def _kick_sweep() -> None:
     )  # the rows are safe in the database; beat sends them anyway
 
 
+def _choices_for(partner_id: int, event: str) -> tuple[str, list[str], str]:
+    """The partner's language, its events switched off and the event's text in that language (its own, else the
+    company's default row, else the built-in), in one query: every status change that sends pays for it."""
+    language = Coalesce(
+        Subquery(SmsSettings.objects.filter(partner_id=OuterRef("pk")).values("language")[:1]),
+        Value(SmsLanguage.RU.value),
+    )
+    found = (
+        Partner.objects.filter(pk=partner_id)
+        .annotate(sms_language=language)
+        .annotate(
+            sms_disabled=Subquery(
+                SmsSettings.objects.filter(partner_id=OuterRef("pk")).values("disabled_events")[:1]
+            ),
+            sms_text=Subquery(
+                SmsTemplate.objects.filter(event=event, language=OuterRef("sms_language"))
+                .filter(Q(partner_id=OuterRef("pk")) | Q(partner__isnull=True))
+                .order_by(F("partner_id").asc(nulls_last=True))
+                .values("text")[:1]
+            ),
+        )
+        .values_list("sms_language", "sms_disabled", "sms_text")
+        .get()
+    )
+    language, disabled, text = found
+    return language, list(disabled or []), text or default_text(event, language)
+
+
 def sms_enqueue(
     *,
     order: Order,
@@ -173,31 +203,51 @@ def sms_enqueue(
     now: datetime | None = None,
 ) -> SmsMessage | None:
     """Write the event's SMS for the order inside the caller's transaction (None when nothing is to be sent, or the
-    order has that SMS already). Renders the text now, in the partner's language, from the order's data."""
+    order has that SMS already). Renders the text now, in the partner's language, from the order's data. Three
+    queries: the partner's choices and text, the phones with their «do not contact» marks, the insert."""
     now = now or timezone.now()
     if order.status == OrderStatus.CANCELLED and order.work_started_at is None:
         return None
-    partner_settings = settings_for(order.partner_id)
-    if not partner_settings.is_on(event):
+    language, disabled, template = _choices_for(order.partner_id, event)
+    if event in disabled:
         return None
     phones = list(
-        OrderPhone.objects.filter(order_id=order.pk).order_by("position").values_list("blind_index", "masked")
+        OrderPhone.objects.filter(order_id=order.pk)
+        .annotate(
+            marked=Exists(
+                CustomerMark.objects.filter(phone_index=OuterRef("blind_index"), do_not_contact=True)
+            )
+        )
+        .order_by("position")
+        .values_list("masked", "marked")
     )
     if not phones:
         return None  # the number was erased: there is nobody to write to
-    if not order.is_test and _do_not_contact({index for index, _masked in phones}):
+    if not order.is_test and any(marked for _masked, marked in phones):
         return None
-    language = partner_settings.language
-    text = fill(
-        template_for(partner_id=order.partner_id, event=event, language=language),
-        order_values(order, tracking=tracking, post_office=post_office),
-    )
+    text = fill(template, order_values(order, tracking=tracking, post_office=post_office))
     length = measure(text)
     if order.is_test:
         state, gateway, sent_at, due = State.SENT, SANDBOX_GATEWAY, now, now
     else:
         hold = held_until(country=order.country, zone=order.city.timezone, now=now)
         state, gateway, sent_at, due = (State.HELD if hold else State.QUEUED), "", None, hold or now
+    message = SmsMessage(
+        partner_id=order.partner_id,
+        order_id=order.pk,
+        event=event,
+        language=language,
+        text=text,
+        segments=length.parts,
+        encoding=length.encoding,
+        phone_masked=phones[0][0],
+        state=state,
+        is_test=order.is_test,
+        gateway=gateway,
+        next_attempt_at=due,
+        created_at=now,
+        sent_at=sent_at,
+    )
     table = SmsMessage._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -210,32 +260,30 @@ def sms_enqueue(
             RETURNING id
             """,
             [
-                order.partner_id,
-                order.pk,
-                event,
-                language,
-                text,
-                length.parts,
-                length.encoding,
-                phones[0][1],
-                state,
-                order.is_test,
-                gateway,
-                due,
-                now,
-                sent_at,
+                message.partner_id,
+                message.order_id,
+                message.event,
+                message.language,
+                message.text,
+                message.segments,
+                message.encoding,
+                message.phone_masked,
+                message.state,
+                message.is_test,
+                message.gateway,
+                message.next_attempt_at,
+                message.created_at,
+                message.sent_at,
             ],
         )
         inserted = cursor.fetchone()
     if inserted is None:
         return None
+    message.pk = inserted[0]
+    message._state.adding = False
     if state == State.QUEUED:
         transaction.on_commit(_kick_sweep)
-    return SmsMessage.objects.get(pk=inserted[0])
-
-
-def _do_not_contact(phone_indexes: set[str]) -> bool:
-    return CustomerMark.objects.filter(phone_index__in=phone_indexes, do_not_contact=True).exists()
+    return message
 
 
 def _stop_waiting(order: Order, *, keep: str | None) -> int:
