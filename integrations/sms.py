@@ -161,9 +161,15 @@ def template_for(*, partner_id: int | None, event: str, language: str) -> str:
 
 
 def _kick_sweep() -> None:
-    kick(
-        "integrations.send_sms", what="SMS sweep"
-    )  # the rows are safe in the database; beat sends them anyway
+    """Ask a worker to sweep now; if the broker is down, beat's run does it (the rows are safe in the database)."""
+    kick("integrations.send_sms", what="SMS sweep")
+
+
+def _kick_after_commit() -> None:
+    """One sweep asked for per transaction, however many SMS it wrote (a bulk move writes hundreds)."""
+    pending = transaction.get_connection().run_on_commit
+    if not any(entry[1] is _kick_sweep for entry in pending):
+        transaction.on_commit(_kick_sweep)
 
 
 def _choices_for(partner_id: int, event: str) -> tuple[str, list[str], str]:
@@ -282,7 +288,7 @@ def sms_enqueue(
     message.pk = inserted[0]
     message._state.adding = False
     if state == State.QUEUED:
-        transaction.on_commit(_kick_sweep)
+        _kick_after_commit()
     return message
 
 

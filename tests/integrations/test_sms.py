@@ -460,3 +460,20 @@ def test_the_company_default_row_edited_in_the_admin_is_used(calling_order, at_t
     order = calling_order()
 
     assert SmsMessage.objects.get(order=order).text == f"Заказ {order.external_id}"
+
+
+def test_quiet_hours_that_do_not_read_are_reported_at_startup(settings):
+    from integrations.models import sms_settings_read
+
+    settings.SMS_QUIET_HOURS = {"KZ": "21:00-09:00", "KG": "21-9"}
+
+    assert [error.id for error in sms_settings_read()] == ["integrations.E301"]
+
+
+def test_the_admin_refuses_a_default_text_with_an_unknown_placeholder():
+    from integrations.admin import SmsTemplateForm
+
+    form = SmsTemplateForm({"event": E.THANKS, "language": "ru", "text": "Спасибо, {имя}!"})
+
+    assert not form.is_valid()
+    assert "{имя}" in str(form.errors["text"])
