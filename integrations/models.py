@@ -13,6 +13,7 @@ from ketlogistic.core import i18n
 from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
 
+from .sms_quiet_hours import quiet_hours
 from .sms_texts import SmsEvent, SmsLanguage
 
 
@@ -659,8 +660,6 @@ class SmsMessage(models.Model):
 def sms_settings_read(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """At startup, not in the first order's move: the SMS quiet hours read as `HH:MM-HH:MM` (or `off`). Registered
     here because this module is imported when the apps load."""
-    from .sms import quiet_hours
-
     errors = []
     for country in getattr(settings, "SMS_QUIET_HOURS", {}) or {}:
         try:

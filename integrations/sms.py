@@ -29,9 +29,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -45,7 +43,7 @@ from django.utils.translation import ngettext
 from callcenter.events import CallAttempted
 from delivery.events import PostParcelArrived
 from ketlogistic.core import access, crypto, i18n
-from ketlogistic.core.actors import Actor, acting_user
+from ketlogistic.core.actors import Actor, acting_user, partner_id_of
 from ketlogistic.core.broker import kick
 from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
@@ -56,6 +54,7 @@ from orders.workflow import OrderMoved
 
 from .models import SmsMessage, SmsSettings, SmsTemplate
 from .sms_gateways import Gateway, OutgoingSms, Receipt, Submitted, gateway_from_settings
+from .sms_quiet_hours import held_until
 from .sms_texts import (
     MAX_TEMPLATE_LENGTH,
     PLACEHOLDERS,
@@ -106,37 +105,6 @@ RECEIPT_STATES = {
 def backoff(attempts: int) -> timedelta:
     """1 min, 2, 4, 8 … capped at one hour."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
-
-
-# -- quiet hours -----------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=16)
-def _parse_window(text: str) -> tuple[time, time]:
-    start, _sep, end = text.partition("-")
-    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
-
-
-def quiet_hours(country: str) -> tuple[time, time] | None:
-    """The country's quiet hours (start, end) from `SMS_QUIET_HOURS` ("21:00-09:00"); None when it has none
-    ("off")."""
-    text = ((getattr(settings, "SMS_QUIET_HOURS", {}) or {}).get(country) or "").strip()
-    return _parse_window(text) if text and text.lower() != "off" else None
-
-
-def held_until(*, country: str, zone: str, now: datetime) -> datetime | None:
-    """When an SMS due `now` may go out: None if now, else the end of the quiet hours in the customer's zone."""
-    window = quiet_hours(country)
-    if window is None:
-        return None
-    start, end = window
-    local = timezone.localtime(now, ZoneInfo(zone))
-    moment = local.time()
-    quiet = (start <= moment or moment < end) if start > end else (start <= moment < end)
-    if not quiet:
-        return None
-    day: date = local.date() if moment < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=ZoneInfo(zone))
 
 
 # -- texts -------------------------------------------------------------------------------------------------------------
@@ -684,7 +652,7 @@ def sms_forget_erased_texts(*, limit: int = 50_000) -> int:
 
 def can_edit(actor: Actor, partner: Partner) -> bool:
     """The partner's administrator edits its SMS settings; our staff read them."""
-    return access.can(actor, "sms.manage") and getattr(actor, "partner_id", None) == partner.pk
+    return access.can(actor, "sms.manage") and partner_id_of(actor) == partner.pk
 
 
 @transaction.atomic

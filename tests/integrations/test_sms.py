@@ -17,6 +17,7 @@ from delivery.models import CourierDay, DeliveryStop, StopOutcome
 from integrations import sms
 from integrations.models import SmsMessage, SmsSettings, SmsTemplate
 from integrations.sandbox import sandbox_advance
+from integrations.sms_quiet_hours import held_until
 from integrations.sms_texts import (
     DEFAULT_TEXTS,
     SmsEvent,
@@ -328,7 +329,7 @@ def test_quiet_hours_hold_until_nine_in_the_morning_in_kyrgyzstan(partner_kg, ma
 )
 def test_the_quiet_hours_run_from_21_00_to_09_00_local(local, until):
     for zone in (ALMATY, BISHKEK):
-        found = sms.held_until(country="KZ", zone=zone.key, now=local.replace(tzinfo=zone))
+        found = held_until(country="KZ", zone=zone.key, now=local.replace(tzinfo=zone))
         assert found == (until.replace(tzinfo=zone) if until else None)
 
 
@@ -336,11 +337,11 @@ def test_quiet_hours_are_configured_per_country(settings):
     settings.SMS_QUIET_HOURS = {"KZ": "22:00-08:00", "KG": "off"}
     late = datetime(2026, 11, 24, 21, 30, tzinfo=ALMATY)
 
-    assert sms.held_until(country="KZ", zone="Asia/Almaty", now=late) is None
-    assert sms.held_until(country="KZ", zone="Asia/Almaty", now=late + timedelta(hours=1)) == datetime(
+    assert held_until(country="KZ", zone="Asia/Almaty", now=late) is None
+    assert held_until(country="KZ", zone="Asia/Almaty", now=late + timedelta(hours=1)) == datetime(
         2026, 11, 25, 8, 0, tzinfo=ALMATY
     )
-    assert sms.held_until(country="KG", zone="Asia/Bishkek", now=late + timedelta(hours=2)) is None
+    assert held_until(country="KG", zone="Asia/Bishkek", now=late + timedelta(hours=2)) is None
 
 
 # -- texts -----------------------------------------------------------------------------------------------------------
