@@ -478,3 +478,57 @@ def test_the_admin_refuses_a_default_text_with_an_unknown_placeholder():
 
     assert not form.is_valid()
     assert "{имя}" in str(form.errors["text"])
+
+
+def test_every_reaction_heard_twice_writes_one_sms_of_its_event(calling_order, logist, at_tuesday_10):
+    """Each event's reaction run twice (a replayed change, a redelivered task) leaves one SMS of that event."""
+    from callcenter.events import CallAttempted
+    from callcenter.models import CallAttempt
+    from delivery.events import PostParcelArrived
+    from delivery.models import PostShipment
+
+    order = calling_order()
+    calls.call_dial(actor=logist, order=order)  # work started: a closing SMS is due too
+    order = Order.objects.select_related("city", "partner").get(pk=order.pk)
+    context = workflow.Context(actor=None, source="task", data={"tracking_number": "RR123456785KZ"})
+    for action in sms.MOVE_EVENTS:
+        moved = workflow.OrderMoved(
+            order=order, transition=workflow.TRANSITIONS[action], context=context, from_status="calling"
+        )
+        sms.on_order_moved(moved)
+        sms.on_order_moved(moved)
+    unanswered = CallAttempted(
+        attempt=CallAttempt(order=order, partner_id=order.partner_id, outcome="no_answer")
+    )
+    sms.on_call_attempt(unanswered)
+    sms.on_call_attempt(unanswered)
+    arrived = PostParcelArrived(
+        shipment=PostShipment(order=order, tracking_number="RR123456785KZ"), note="ОПС 1"
+    )
+    sms.on_post_arrived(arrived)
+    sms.on_post_arrived(arrived)
+
+    counts = {event: SmsMessage.objects.filter(order=order, event=event).count() for event in E.values}
+    assert counts == dict.fromkeys(E.values, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_sms_written_by_two_transactions_at_once_is_one_row(partner_a, product_a, head):
+    """Two workers replaying one change at the same moment: the unique (order, event) lets one insert win, the
+    other inserts nothing (no error, no second SMS)."""
+    from tests.concurrency import run_in_parallel
+
+    with time_machine.travel(datetime(2026, 11, 24, 10, 0, tzinfo=ALMATY), tick=True):
+        order = make_order(partner_a, product=product_a)
+        order_send(order=order, actor=head)
+        SmsMessage.objects.filter(order=order).delete()
+
+        def write(_index):
+            with transaction.atomic():
+                locked = Order.objects.select_related("city", "partner").get(pk=order.pk)
+                return sms.sms_enqueue(order=locked, event=E.IN_CITY) is not None
+
+        results = run_in_parallel(write, 2)
+
+    assert sorted(results) == [False, True]
+    assert SmsMessage.objects.filter(order=order, event=E.IN_CITY).count() == 1
