@@ -269,7 +269,7 @@ class SmsSettingsForm(forms.Form):
 
     language = forms.ChoiceField(label=_("Language of the SMS"), choices=SmsLanguage.choices)
     # the language whose texts the page showed (the texts below are saved as that language's)
-    texts_language = forms.ChoiceField(choices=SmsLanguage.choices, widget=forms.HiddenInput)
+    texts_language = forms.ChoiceField(choices=SmsLanguage.choices, widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -288,7 +288,7 @@ class SmsSettingsForm(forms.Form):
         data = self.cleaned_data
         return {
             "language": data["language"],
-            "texts_language": data["texts_language"],
+            "texts_language": data.get("texts_language") or None,
             "enabled_events": [event.value for event in SmsEvent if data.get(f"on_{event.value}")],
             "texts": {event.value: data.get(f"text_{event.value}", "") for event in SmsEvent},
         }
