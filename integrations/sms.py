@@ -433,7 +433,7 @@ def _send_batch(gateway: Gateway, *, ids: list[int], token: uuid.UUID, now: date
             continue
         hold = held_until(country=row.order.country, zone=row.order.city.timezone, now=now)
         if hold is not None:
-            _release(row, token=token, state=State.HELD, due=hold)
+            _hold(row, token=token, until=hold)
             result.held += 1
             continue
         ciphertext, _index, masked = found[0]
@@ -463,7 +463,8 @@ def _send_batch(gateway: Gateway, *, ids: list[int], token: uuid.UUID, now: date
     del outgoing  # the numbers leave memory with the batch
     by_id = {answer.id: answer for answer in answers}
     rows_by_id = {row.pk: row for row in rows}
-    accepted = []
+    accepted: list[tuple[int, str, str]] = []
+    retries: dict[tuple[int, str], list[int]] = {}
     for sms_id in masked_of:
         answer = by_id.get(sms_id)
         row = rows_by_id[sms_id]
@@ -478,14 +479,7 @@ def _send_batch(gateway: Gateway, *, ids: list[int], token: uuid.UUID, now: date
             continue
         error = answer.error if isinstance(answer.error, i18n.Message) else redact(answer.error or "")[:500]
         if answer.transient and now - row.created_at < GIVE_UP_AFTER:
-            _release(
-                row,
-                token=token,
-                state=State.QUEUED,
-                due=now + backoff(row.attempts + 1),
-                error=error,
-                tried=True,
-            )
+            retries.setdefault((row.attempts, error), []).append(row.pk)
             result.retried += 1
         else:
             _finish(
@@ -496,6 +490,17 @@ def _send_batch(gateway: Gateway, *, ids: list[int], token: uuid.UUID, now: date
                 tried=True,
             )
             result.failed += 1
+    # a gateway down fails the whole batch alike: one statement per attempt count and error, not one per message
+    for (attempts, error), ids in retries.items():
+        SmsMessage.objects.filter(pk__in=ids, claim_token=token, state=State.SENDING).update(
+            state=State.QUEUED,
+            next_attempt_at=now + backoff(attempts + 1),
+            attempts=attempts + 1,
+            error=str(error)[:500],
+            error_message=i18n.stored(error),
+            claimed_until=None,
+            claim_token=None,
+        )
     result.sent = _record_accepted(accepted, gateway=gateway.name, token=token, now=now)
     return result
 
@@ -545,13 +550,11 @@ def _finish(row: SmsMessage, *, token: uuid.UUID, state: str, error: str, tried:
     )
 
 
-def _release(
-    row: SmsMessage, *, token: uuid.UUID, state: str, due: datetime, error: str = "", tried: bool = False
-) -> None:
-    changes = {"state": state, "next_attempt_at": due, "claimed_until": None, "claim_token": None}
-    if tried:
-        changes.update(attempts=row.attempts + 1, error=str(error)[:500], error_message=i18n.stored(error))
-    SmsMessage.objects.filter(pk=row.pk, claim_token=token, state=State.SENDING).update(**changes)
+def _hold(row: SmsMessage, *, token: uuid.UUID, until: datetime) -> None:
+    """Back to waiting, for the morning: it is night in the customer's zone."""
+    SmsMessage.objects.filter(pk=row.pk, claim_token=token, state=State.SENDING).update(
+        state=State.HELD, next_attempt_at=until, claimed_until=None, claim_token=None
+    )
 
 
 # -- delivery reports --------------------------------------------------------------------------------------------------
