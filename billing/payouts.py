@@ -379,7 +379,8 @@ def payout_request(*, actor: Actor, amount, currency: str, method: str, details:
         action="billing.payout_requested",
         partner=partner,
         obj=payout,
-        summary=f"{amount} {currency} → {payout.get_method_display()}",
+        summary=gettext_message("Payout of %(sum)s requested: %(method)s")
+        % {"sum": format_money(amount, currency), "method": M(payout.method).label},
     )
     return payout
 
@@ -418,7 +419,8 @@ def payout_approve(*, actor: Actor, payout: Payout) -> Payout:
         action="billing.payout_approved",
         partner=payout.partner,
         obj=payout,
-        summary=f"{payout.amount} {payout.currency}",
+        summary=gettext_message("Payout of %(sum)s approved")
+        % {"sum": format_money(payout.amount, payout.currency)},
     )
     return payout
 
@@ -463,7 +465,8 @@ def payout_mark_paid(*, actor: Actor, payout: Payout, reference: str) -> Payout:
         action="billing.payout_paid",
         partner=payout.partner,
         obj=payout,
-        summary=f"{payout.amount} {payout.currency}, {reference}",
+        summary=gettext_message("Payout of %(sum)s paid, reference %(reference)s")
+        % {"sum": format_money(payout.amount, payout.currency), "reference": reference},
     )
     return payout
 
@@ -515,7 +518,8 @@ def payout_reject(*, actor: Actor, payout: Payout, reason: str) -> Payout:
         action="billing.payout_rejected",
         partner=payout.partner,
         obj=payout,
-        summary=f"{payout.amount} {payout.currency}: {reason}",
+        summary=gettext_message("Payout of %(sum)s rejected: %(reason)s")
+        % {"sum": format_money(payout.amount, payout.currency), "reason": reason},
         details={"reason": reason},
     )
     return payout

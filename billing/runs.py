@@ -480,7 +480,8 @@ def run_approve(*, run: BillingRun, actor: Actor, now: datetime | None = None) -
                 actor=actor,
                 action="billing.run_approved",
                 obj=run,
-                summary=f"run {run.number}, week {run.week_start:%d.%m.%Y}",
+                summary=gettext_message("Charge run №%(number)s approved, week from %(start)s")
+                % {"number": run.number, "start": run.week_start.strftime("%d.%m.%Y")},
             )
     at = now or timezone.now()
     groups = (

@@ -17,6 +17,8 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import facts
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
+from ketlogistic.core.money import format_money
 from ketlogistic.core.services import audit_record
 
 from .models import BillingRun, TariffLine
@@ -200,6 +202,15 @@ def tariff_line_add(
         created_by=actor,
     )
     audit_record(
-        actor=actor, action="billing.tariff_line_added", partner=partner, obj=line, summary=str(line)
+        actor=actor,
+        action="billing.tariff_line_added",
+        partner=partner,
+        obj=line,
+        summary=gettext_message("New price from %(date)s: %(kind)s, %(value)s")
+        % {
+            "date": line.effective_from.strftime("%d.%m.%Y"),
+            "kind": TariffLine.Kind(line.kind).label,
+            "value": f"{line.percent}%" if is_percent else format_money(line.amount, line.currency),
+        },
     )
     return line

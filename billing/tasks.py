@@ -3,7 +3,9 @@ runs again and, like every billing service, adds nothing twice."""
 
 from celery import shared_task
 
-from . import runs
+from ketlogistic.core import export_jobs
+
+from . import exports, runs
 
 
 @shared_task(name="billing.weekly_charge_run", ignore_result=True)
@@ -34,3 +36,9 @@ def compute_stale_drafts() -> int:
     so the finance director finds Monday's draft ready within minutes, not after the broker's visibility timeout.
     Computing adds each charge once, so this may meet the redelivered task. Returns how many it computed."""
     return sum(runs.stale_draft_compute(run=run) for run in runs.stale_drafts())
+
+
+@shared_task(name="billing.build_statement_export", ignore_result=True)
+def build_statement_export(job_id: int) -> None:
+    """A large statement prepared for the user who asked (made once: a second delivery finds the job held or done)."""
+    export_jobs.export_job_run(job_id=job_id, build=exports.statement_export_build)

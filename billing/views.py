@@ -85,15 +85,12 @@ def balance(request, partner_id: int | None = None):
 @permission_required("billing.view")
 def statement_export(request, partner_id: int | None = None):
     partner = _partner_of(request, partner_id)
-    form = StatementFilter(request.GET or None, partner=partner)
-    data = form.cleaned_data if form.is_valid() else {}
-    entries, opening, closing = selectors.statement(
-        partner,
-        since=data.get("since"),
-        until=data.get("until"),
-        kind=data.get("kind") or None,
-        city_id=data["city"].pk if data.get("city") else None,
-    )
+    entries, opening, closing = exports.statement_of(partner, request.GET)
+    if exports.is_large(entries):  # prepared by a worker; its page follows the progress, then offers the file
+        job = exports.statement_export_queue(
+            actor=request.user, partner=partner, query=request.GET.urlencode()
+        )
+        return redirect("exports:detail", export_id=job.pk)
     return exports.statement_workbook_response(partner, entries, opening=opening, closing=closing)
 
 

@@ -1022,6 +1022,7 @@ def quality_review(
         action="quality.reviewed",
         partner=attempt.partner,
         obj=review,
-        summary=f"Call {attempt.pk} of {attempt.operator_id} scored {score}%",
+        summary=gettext_message("Call №%(number)s of %(operator)s scored %(score)s%%")
+        % {"number": attempt.pk, "operator": attempt.operator.display_name, "score": score},
     )
     return review

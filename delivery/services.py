@@ -766,7 +766,13 @@ def cash_handover(
         actor=actor,
         action="delivery.cash_counted",
         obj=handover,
-        summary=f"{day}: expected {expected}, counted {counted} {day.currency}",
+        summary=gettext_message("%(courier)s's day %(date)s: %(counted)s counted, %(expected)s expected")
+        % {
+            "courier": day.courier.display_name,
+            "date": day.date.strftime("%d.%m.%Y"),
+            "expected": format_money(expected, day.currency),
+            "counted": format_money(counted, day.currency),
+        },
     )
     return handover
 
@@ -845,7 +851,17 @@ def discrepancy_resolve(
         actor=actor,
         action="delivery.discrepancy_resolved",
         obj=discrepancy,
-        summary=f"{day}: {discrepancy.get_kind_display()} {discrepancy.amount} → {resolution}: {reason}",
+        summary=gettext_message(
+            "%(kind)s of %(sum)s on %(courier)s's day %(date)s, resolved: %(resolution)s (%(reason)s)"
+        )
+        % {
+            "courier": day.courier.display_name,
+            "date": day.date.strftime("%d.%m.%Y"),
+            "kind": CashDiscrepancy.Kind(discrepancy.kind).label,
+            "sum": format_money(discrepancy.amount, discrepancy.currency),
+            "resolution": R(resolution).label,
+            "reason": reason,
+        },
     )
     return discrepancy
 

@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.services import audit_record
 
 from .models import City, ShippingGroup
@@ -18,9 +19,12 @@ class AuditedAdmin(admin.ModelAdmin):
             actor=request.user,
             action=f"{obj._meta.model_name}.changed",
             obj=obj,
-            summary=f"{request.user.username} changed {obj._meta.verbose_name} {obj}: {', '.join(changed)}"[
-                :500
-            ],
+            summary=gettext_message("Changed in the %(kind)s “%(name)s”: %(fields)s")
+            % {
+                "kind": obj._meta.verbose_name,
+                "name": str(obj),
+                "fields": [obj._meta.get_field(name).verbose_name for name in changed],
+            },
             details=changed,
         )
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor, acting_user
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
@@ -58,7 +59,8 @@ def api_key_create(
         action="api_key.created",
         partner=partner,
         obj=record,
-        summary=f"API key {prefix}… ({record.name}) created",
+        summary=gettext_message("API key %(prefix)s… (%(name)s) created")
+        % {"prefix": prefix, "name": record.name},
         details={"test": is_test, "read_only": read_only},
     )
     return IssuedKey(key=key, record=record)
@@ -76,7 +78,8 @@ def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
             action="api_key.revoked",
             partner=key.partner,
             obj=key,
-            summary=f"API key {key.prefix}… revoked",
+            summary=gettext_message("API key %(prefix)s… (%(name)s) revoked")
+            % {"prefix": key.prefix, "name": key.name},
         )
     return key
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
+import uuid
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
@@ -35,6 +39,7 @@ from catalogue.models import Product
 from geography.models import City
 from ketlogistic.core import crypto, xlsx_reader
 from ketlogistic.core.actors import Actor, acting_user
+from ketlogistic.core.broker import kick
 from ketlogistic.core.excel import FileRejected, sniff_xlsx
 
 # The texts here are the file's problems: stored with the upload as messages (`core.i18n`), each read later in the
@@ -45,6 +50,7 @@ from ketlogistic.core.i18n import ngettext_message as ngettext
 from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
+from ketlogistic.core.progress import progress_write
 from orders import intake
 from orders.intake import (
     CityDirectory,
@@ -61,7 +67,16 @@ from orders.statuses import DeliveryKind, OrderSource
 
 from .models import ExcelImport, ExcelMapping
 
+logger = logging.getLogger(__name__)
+
 MAX_FILE_BYTES = 10 * 1024 * 1024
+# The worker's progress is written every this many rows read or checked (one UPDATE: never a query per row), and the
+# import writes this many orders per transaction, with its progress.
+PROGRESS_EVERY = 500
+IMPORT_CHUNK = 1000
+# Work that has shown no sign of life for this long has stopped (a worker restarted, a broker down when it was
+# queued): its page says so and offers to try again.
+STALE_MINUTES = 5
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_DATA_ROWS = 20_000
 MAX_CELL_CHARS = 1000
@@ -392,7 +407,15 @@ def _cell_text(value) -> object:
     return value
 
 
-def read_file(content: bytes, *, mapping: ExcelMapping | None = None, filename: str = "") -> ParsedFile:
+def read_file(
+    content: bytes,
+    *,
+    mapping: ExcelMapping | None = None,
+    filename: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ParsedFile:
+    """The file's rows of orders; `progress(rows read, rows the sheet holds by the bytes read)` every
+    `PROGRESS_EVERY` rows."""
     _sniff(content, filename=filename)
     lookup = {normalise_header(h): f for f, h in (mapping.columns.items() if mapping else [])} or STANDARD
     # The orders are on the first sheet with all our required headers (else the first with some of them): a
@@ -400,11 +423,12 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None, filename: 
     chosen = None
     try:
         for path in _sheet_paths(content):
-            rows = xlsx_reader.iter_rows(content, path)
+            meter = xlsx_reader.Meter()
+            rows = xlsx_reader.iter_rows(content, path, meter)
             first = _first_rows(rows)
             header = _header_in(first, lookup)
             if header is not None and (chosen is None or header.is_complete):
-                chosen = (path, rows, first, header)
+                chosen = (path, rows, first, header, meter)
                 if header.is_complete:
                     break
     except xlsx_reader.SheetError as exc:
@@ -421,7 +445,7 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None, filename: 
             )
             % {"expected": expected, "rows": HEADER_SEARCH_ROWS}
         )
-    sheet_path, rows, first, header = chosen
+    sheet_path, rows, first, header, meter = chosen
     merged, _has_formulas = _sheet_xml_facts(content, sheet_path)
     header_row, header_cells, columns = header.row_number, header.cells, header.columns
     missing = [f for f, _ru, _en, required in COLUMNS if required and f not in columns]
@@ -496,6 +520,8 @@ def read_file(content: bytes, *, mapping: ExcelMapping | None = None, filename: 
                     % {"max": MAX_DATA_ROWS}
                 )
             parsed.rows.append(ParsedRow(number=row_number, values=values))
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(count, meter.estimate(count))
     except xlsx_reader.SheetError as exc:
         raise FileRejected(_("The file is damaged and cannot be opened. Save it again in Excel.")) from exc
     if not parsed.rows:
@@ -741,7 +767,11 @@ class Validation:
         return sum(1 for g in self.groups if g.external_id not in skipped)
 
 
-def validate(partner: Partner, parsed: ParsedFile, *, per_line=()) -> Validation:
+def validate(
+    partner: Partner, parsed: ParsedFile, *, per_line=(), progress: Callable[[int], None] | None = None
+) -> Validation:
+    """Every order of the file checked as the intake would take it; `progress(rows checked)` every
+    `PROGRESS_EVERY` rows."""
     groups = group_orders(parsed, per_line=per_line, country=partner.country)
     errors = list(parsed.problems)
     bad: set[str] = set()
@@ -751,7 +781,12 @@ def validate(partner: Partner, parsed: ParsedFile, *, per_line=()) -> Validation
                 bad.add(group.external_id)
     context = IntakeContext(partner, [g.data for g in groups])
     first_read: list[tuple[OrderGroup, object]] = []
+    checked_rows, reported = 0, 0
     for group in groups:
+        checked_rows += len(group.rows)
+        if progress is not None and checked_rows - reported >= PROGRESS_EVERY:
+            reported = checked_rows
+            progress(min(checked_rows, len(parsed.rows)))
         if group.problems:
             errors.extend(group.problems)
             bad.add(group.external_id)
@@ -803,14 +838,44 @@ def _preview_of(group: OrderGroup, order, *, is_known: bool) -> dict:
     }
 
 
-# -- the service ----------------------------------------------------------------------------------------------------
+# -- the service: the web stores the file and the user's word; a worker checks and imports ---------------------------
+
+
+class ImportRefused(Exception):
+    pass
+
+
+class Superseded(Exception):
+    """The work was taken over by another worker (a «Try again» after it had stopped): this one leaves it."""
 
 
 @transaction.atomic
+def excel_receive(
+    *, partner: Partner, actor: Actor, filename: str, content: bytes, mapping: ExcelMapping | None = None
+) -> ExcelImport:
+    """The web's part of an upload: the file stored (encrypted) and its check queued for a worker; nothing is read
+    inside the request, whose page then follows the check's progress."""
+    record = _store(partner=partner, actor=actor, filename=filename, content=content, mapping=mapping)
+    if record.state == ExcelImport.State.CHECKING:
+        transaction.on_commit(lambda: _queue_check(record.pk))
+    return record
+
+
 def excel_upload(
     *, partner: Partner, actor: Actor, filename: str, content: bytes, mapping: ExcelMapping | None = None
 ) -> ExcelImport:
-    """Store the file and its validation report; nothing is imported yet."""
+    """Store the file and check it at once, as the worker checks it (scripts, tests; the web queues the check
+    instead, `excel_receive`); nothing is imported yet."""
+    record = _store(partner=partner, actor=actor, filename=filename, content=content, mapping=mapping)
+    if record.state == ExcelImport.State.CHECKING:
+        excel_check(import_id=record.pk)
+        record.refresh_from_db()
+    return record
+
+
+def _store(
+    *, partner: Partner, actor: Actor, filename: str, content: bytes, mapping: ExcelMapping | None
+) -> ExcelImport:
     digest = hashlib.sha256(content).hexdigest()
     record = ExcelImport(
         partner=partner,
@@ -818,22 +883,134 @@ def excel_upload(
         original_name=filename[:255],
         file_sha256=digest,
         mapping=mapping,
+        state=ExcelImport.State.CHECKING,
+        stage=ExcelImport.Stage.READ,
+        progress_at=timezone.now(),
     )
-    if len(content) <= MAX_FILE_BYTES:
+    if len(content) > MAX_FILE_BYTES:  # never stored, so refused here (the page refuses it before)
+        try:
+            _sniff(content, filename=filename)
+        except FileRejected as exc:
+            _rejected(record, exc)
+    else:
         # kept also when rejected: a file with its own columns is mapped from it
         # Encrypted at rest like every customer phone in it; deleted once imported.
         record.file.save(f"{digest[:16]}.xlsx.enc", ContentFile(crypto.encrypt_bytes(content)), save=False)
+    record.save()
+    return record
+
+
+def _rejected(record: ExcelImport, exc: FileRejected) -> None:
+    record.state = ExcelImport.State.REJECTED
+    rejection = message_of(exc)
+    record.rejection, record.rejection_message = rejection[:1000], stored(rejection)
+
+
+# A broker that does not answer leaves the work waiting: its page offers «Try again» after STALE_MINUTES.
+def _queue_check(import_id: int) -> None:
+    kick("integrations.check_excel_upload", (import_id,), what="Excel upload's check")
+
+
+def _queue_import(import_id: int) -> None:
+    kick("integrations.import_excel_upload", (import_id,), what="Excel upload's import")
+
+
+def is_stalled(record: ExcelImport, *, now: datetime | None = None) -> bool:
+    """Work with no sign of life for `STALE_MINUTES`: its worker died, or its task was never sent."""
+    now = now or timezone.now()
+    return record.is_working and (
+        record.progress_at is None or record.progress_at < now - timedelta(minutes=STALE_MINUTES)
+    )
+
+
+@transaction.atomic
+def _claim(import_id: int, state: str) -> str | None:
+    """Take the work of one upload for this worker: a token, or None when there is nothing to do (the work is done,
+    or another delivery of the same task holds it and is alive)."""
+    record = ExcelImport.objects.select_for_update().filter(pk=import_id).first()
+    if record is None or record.state != state:
+        return None
+    if record.worker_token and not is_stalled(record):
+        return None
+    token = uuid.uuid4().hex
+    ExcelImport.objects.filter(pk=import_id).update(worker_token=token, progress_at=timezone.now())
+    return token
+
+
+class _Progress:
+    """The work's progress on its record (`progress_write`: committed at once, so the page sees it), as long as this
+    worker holds it (a worker that lost it stops: `Superseded`)."""
+
+    def __init__(self, import_id: int, token: str) -> None:
+        self.import_id, self.token = import_id, token
+
+    def __call__(self, done: int, total: int | None = None, *, stage: str | None = None) -> None:
+        fields = {"progress_done": done, "progress_at": timezone.now()}
+        if total is not None:
+            fields["progress_total"] = total
+        if stage is not None:
+            fields["stage"] = stage
+        if not progress_write(
+            ExcelImport.objects.filter(pk=self.import_id, worker_token=self.token), **fields
+        ):
+            raise Superseded
+
+
+def excel_check(*, import_id: int) -> ExcelImport | None:
+    """The worker's check of a stored upload (`tasks.check_excel_upload`): every row read and every order checked,
+    with the progress every `PROGRESS_EVERY` rows; the valid orders kept (encrypted) for the import.
+
+    A second delivery of the task does nothing (the upload is held or checked already). An error of ours leaves
+    the upload failed, saying what happened and what to do — never checking for ever."""
+    token = _claim(import_id, ExcelImport.State.CHECKING)
+    if token is None:
+        return None
     try:
-        parsed = read_file(content, mapping=mapping, filename=filename)
+        return _check(import_id, token)
+    except Superseded:
+        return None
+    except Exception:  # noqa: BLE001 - whatever stopped the check is logged, and the upload says so
+        logger.exception("Excel upload %s: the check failed", import_id)
+        return _failed(import_id, token)
+
+
+def _check(import_id: int, token: str) -> ExcelImport:
+    record = ExcelImport.objects.select_related("mapping", "partner").get(pk=import_id)
+    progress = _Progress(import_id, token)
+    progress(0, 0, stage=ExcelImport.Stage.READ)
+    try:
+        parsed = read_file(
+            stored_content(record), mapping=record.mapping, filename=record.original_name, progress=progress
+        )
     except FileRejected as exc:
-        record.state = ExcelImport.State.REJECTED
-        rejection = message_of(exc)
-        record.rejection, record.rejection_message = rejection[:1000], stored(rejection)
+        return _check_done(import_id, token, rejection=exc)
+    progress(0, len(parsed.rows), stage=ExcelImport.Stage.CHECK)
+    mapping = record.mapping
+    report = validate(record.partner, parsed, per_line=mapping.per_line if mapping else (), progress=progress)
+    return _check_done(import_id, token, parsed=parsed, report=report)
+
+
+@transaction.atomic
+def _check_done(
+    import_id: int,
+    token: str,
+    *,
+    rejection: FileRejected | None = None,
+    parsed: ParsedFile | None = None,
+    report: Validation | None = None,
+) -> ExcelImport:
+    """The check's result on the upload (locked; still this worker's, or it leaves it)."""
+    record = ExcelImport.objects.select_for_update().get(pk=import_id)
+    if record.worker_token != token or record.state != ExcelImport.State.CHECKING:
+        raise Superseded
+    record.worker_token = ""
+    record.progress_at = timezone.now()
+    if rejection is not None:
+        _rejected(record, rejection)
         record.save()
         return record
-    report = validate(partner, parsed, per_line=mapping.per_line if mapping else ())
     record.state = ExcelImport.State.VALIDATED
-    record.data_rows = len(parsed.rows)
+    record.data_rows = record.progress_done = record.progress_total = len(parsed.rows)
     record.orders_total = len(report.groups)
     record.orders_valid = len(report.groups) - len(report.bad_orders)
     record.orders_existing = len(report.existing)
@@ -843,11 +1020,39 @@ def excel_upload(
     valid = [group.data for group in report.groups if group.external_id not in report.bad_orders]
     if valid:
         record.checked_orders.save(
-            f"{digest[:16]}.orders.json.enc",
+            f"{record.file_sha256[:16]}.orders.json.enc",
             ContentFile(crypto.encrypt_bytes(_dump_orders(valid))),
             save=False,
         )
     record.save()
+    return record
+
+
+def _failed(import_id: int, token: str) -> ExcelImport | None:
+    """The upload failed (still this worker's): what happened and what to do, in the reader's language."""
+    with transaction.atomic():
+        record = ExcelImport.objects.select_for_update().get(pk=import_id)
+        if record.worker_token != token or not record.is_working:
+            return None
+        if record.stage == ExcelImport.Stage.IMPORT:
+            said = ngettext(
+                "The import stopped after %(done)s of %(total)s order: an error on our side. The orders imported "
+                "so far stay and are never imported twice: press «Try again» to import the rest. If it stops "
+                "again, write to our support and give the upload's number %(number)s.",
+                "The import stopped after %(done)s of %(total)s orders: an error on our side. The orders imported "
+                "so far stay and are never imported twice: press «Try again» to import the rest. If it stops "
+                "again, write to our support and give the upload's number %(number)s.",
+                record.progress_total,
+            ) % {"done": record.progress_done, "total": record.progress_total, "number": record.pk}
+        else:
+            said = _(
+                "The file could not be checked: an error on our side stopped the check. Press «Try again»; if it "
+                "stops again, write to our support and give the upload's number %(number)s."
+            ) % {"number": record.pk}
+        record.state = ExcelImport.State.FAILED
+        record.failure, record.failure_message = said[:1000], stored(said)
+        record.worker_token = ""
+        record.save(update_fields=["state", "failure", "failure_message", "worker_token"])
     return record
 
 
@@ -911,10 +1116,6 @@ def preview_rows(record: ExcelImport) -> list[dict]:
     return rows
 
 
-class ImportRefused(Exception):
-    pass
-
-
 def nothing_to_import(record: ExcelImport) -> str:
     """Why a checked file offers nothing to import, counting what it holds: orders already in the system, orders
     with errors."""
@@ -940,10 +1141,12 @@ def nothing_to_import(record: ExcelImport) -> str:
     }
 
 
-@transaction.atomic
-def excel_import(*, record: ExcelImport, actor: Actor, only_valid: bool = False) -> ExcelImport:
-    """Import a checked file: everything, or (if the user chose so) only the orders without errors."""
+def _import_accepted(*, record: ExcelImport, actor: Actor, only_valid: bool) -> ExcelImport:
+    """The user's «Import», if it may go ahead (else `ImportRefused`, saying why): the upload locked and set to
+    importing, with nothing imported yet. Inside the caller's transaction."""
     record = ExcelImport.objects.select_for_update().get(pk=record.pk)
+    if record.is_working:  # a second click, a page left open
+        raise ImportRefused(_("This file is being checked or imported: its page shows how far it has got."))
     if record.state != ExcelImport.State.VALIDATED:
         raise ImportRefused(_("This file was already imported or was rejected."))
     if record.errors and not only_valid:
@@ -954,20 +1157,135 @@ def excel_import(*, record: ExcelImport, actor: Actor, only_valid: bool = False)
         raise ImportRefused(_("This file can no longer be read; upload it again."))
     if not record.orders_new:
         raise ImportRefused(nothing_to_import(record))
-    # Cleaned again by the intake: a product or city that changed since the check is reported, not imported.
-    rows = checked_orders(record)
-    results = (
-        orders_create_many(partner=record.partner, rows=rows, actor=actor, source=OrderSource.EXCEL)
-        if rows
-        else []
+    record.state = ExcelImport.State.IMPORTING
+    record.stage = ExcelImport.Stage.IMPORT
+    record.imported_by = acting_user(actor)
+    # the checked orders are the valid ones: what the import goes through (the count of the import's own)
+    record.progress_done, record.progress_total = 0, record.orders_valid
+    record.created_orders = record.orders_existing = 0
+    record.progress_at, record.worker_token = timezone.now(), ""
+    record.save(
+        update_fields=[
+            "state",
+            "stage",
+            "imported_by",
+            "progress_done",
+            "progress_total",
+            "created_orders",
+            "orders_existing",
+            "progress_at",
+            "worker_token",
+        ]
     )
+    return record
+
+
+@transaction.atomic
+def excel_import_queue(*, record: ExcelImport, actor: Actor, only_valid: bool = False) -> ExcelImport:
+    """The web's part of «Import» (everything, or only the orders without errors if the user chose so): refused as
+    `ImportRefused` says, else queued for a worker, whose progress the page follows."""
+    record = _import_accepted(record=record, actor=actor, only_valid=only_valid)
+    transaction.on_commit(lambda: _queue_import(record.pk))
+    return record
+
+
+def excel_import(*, record: ExcelImport, actor: Actor, only_valid: bool = False) -> ExcelImport:
+    """«Import» and the import at once, as the worker makes it (scripts, tests; the web queues it instead,
+    `excel_import_queue`)."""
+    with transaction.atomic():
+        record = _import_accepted(record=record, actor=actor, only_valid=only_valid)
+    excel_import_run(import_id=record.pk)
+    record.refresh_from_db()
+    return record
+
+
+def excel_import_run(*, import_id: int) -> ExcelImport | None:
+    """The worker's import (`tasks.import_excel_upload`): the orders the check read, `IMPORT_CHUNK` a transaction,
+    each chunk committed with its progress and counts. Cleaned again by the intake: a product or city that changed
+    since the check is reported, not imported.
+
+    Had the work stopped (a worker killed, an error), the next try goes on after the last chunk committed, and an
+    order number already there is never created twice (intake is idempotent per order number); a second delivery
+    of the task does nothing."""
+    token = _claim(import_id, ExcelImport.State.IMPORTING)
+    if token is None:
+        return None
+    try:
+        return _import(import_id, token)
+    except Superseded:
+        return None
+    except Exception:  # noqa: BLE001 - whatever stopped the import is logged, and the upload says so
+        logger.exception("Excel upload %s: the import failed", import_id)
+        return _failed(import_id, token)
+
+
+def _import(import_id: int, token: str) -> ExcelImport:
+    record = ExcelImport.objects.select_related("partner", "imported_by").get(pk=import_id)
+    rows = checked_orders(record)
+    for start in range(record.progress_done, len(rows), IMPORT_CHUNK):
+        chunk = rows[start : start + IMPORT_CHUNK]
+        with transaction.atomic():
+            results = orders_create_many(
+                partner=record.partner, rows=chunk, actor=record.imported_by, source=OrderSource.EXCEL
+            )
+            held = ExcelImport.objects.filter(
+                pk=import_id, worker_token=token, state=ExcelImport.State.IMPORTING
+            ).update(
+                created_orders=F("created_orders") + sum(1 for r in results if r.status == "created"),
+                orders_existing=F("orders_existing") + sum(1 for r in results if r.status == "exists"),
+                progress_done=start + len(chunk),
+                progress_total=len(rows),
+                progress_at=timezone.now(),
+            )
+            if not held:
+                raise Superseded  # the chunk is undone; the worker that holds the upload writes it
+    return _import_done(import_id, token)
+
+
+@transaction.atomic
+def _import_done(import_id: int, token: str) -> ExcelImport:
+    record = ExcelImport.objects.select_for_update().get(pk=import_id)
+    if record.worker_token != token or record.state != ExcelImport.State.IMPORTING:
+        raise Superseded
     record.state = ExcelImport.State.IMPORTED
-    record.created_orders = sum(1 for r in results if r.status == "created")
-    record.orders_existing = sum(1 for r in results if r.status == "exists")
     record.imported_at = timezone.now()
-    record.save(update_fields=["state", "created_orders", "orders_existing", "imported_at"])
-    stored = [record.file.name, record.checked_orders.name]
-    transaction.on_commit(lambda: _forget_files(record.pk, stored))
+    record.worker_token = ""
+    record.save(update_fields=["state", "imported_at", "worker_token"])
+    stored_names = [record.file.name, record.checked_orders.name]
+    transaction.on_commit(lambda: _forget_files(record.pk, stored_names))
+    return record
+
+
+@transaction.atomic
+def excel_retry(*, record: ExcelImport, actor: Actor) -> ExcelImport:
+    """«Try again» on an upload that failed or stopped: its check, or its import from where it stopped, queued
+    again (a worker still alive somewhere loses it: `Superseded`)."""
+    record = ExcelImport.objects.select_for_update().get(pk=record.pk)
+    if record.state != ExcelImport.State.FAILED and not is_stalled(record):
+        raise ImportRefused(_("This file is not waiting for another try."))
+    importing = record.stage == ExcelImport.Stage.IMPORT
+    if not (record.checked_orders if importing else record.file):  # forgotten after a week
+        raise ImportRefused(_("This file can no longer be read; upload it again."))
+    if importing:
+        record.state = ExcelImport.State.IMPORTING
+    else:
+        record.state, record.stage = ExcelImport.State.CHECKING, ExcelImport.Stage.READ
+        record.progress_done = record.progress_total = 0
+    record.failure, record.failure_message = "", {}
+    record.worker_token, record.progress_at = "", timezone.now()
+    record.save(
+        update_fields=[
+            "state",
+            "stage",
+            "progress_done",
+            "progress_total",
+            "failure",
+            "failure_message",
+            "worker_token",
+            "progress_at",
+        ]
+    )
+    transaction.on_commit(lambda: (_queue_import if importing else _queue_check)(record.pk))
     return record
 
 

@@ -8,6 +8,7 @@ from django.core import checks
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from ketlogistic.core import i18n
 from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
@@ -236,12 +237,25 @@ class ExcelMapping(models.Model):
 
 
 class ExcelImport(models.Model):
-    """An uploaded order file: validated first (every bad row listed), imported on the user's word."""
+    """An uploaded order file: validated first (every bad row listed), imported on the user's word.
+
+    Both the check and the import are a worker's job (`integrations/excel.py`, `tasks.py`): the web request stores
+    the file (checking) or the user's word (importing) and the page follows the work's progress."""
 
     class State(models.TextChoices):
+        CHECKING = "checking", _("Being checked")
         VALIDATED = "validated", _("Checked")
+        IMPORTING = "importing", _("Being imported")
         IMPORTED = "imported", _("Imported")
         REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", pgettext_lazy("long work", "Failed")
+
+    class Stage(models.TextChoices):
+        """What the worker does (or did, when it failed): the progress bar's words and what «Try again» repeats."""
+
+        READ = "read", _("Reading the file")
+        CHECK = "check", _("Checking the orders")
+        IMPORT = "import", _("Importing the orders")
 
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="excel_imports")
     uploaded_by = models.ForeignKey(
@@ -270,6 +284,22 @@ class ExcelImport(models.Model):
     created_orders = models.PositiveIntegerField(_("imported orders"), default=0)
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
+    # The work in progress: rows read or checked, orders imported, out of how many (0: not known yet); written by
+    # the worker every few hundred rows, read by the page's progress bar.
+    stage = models.CharField(_("stage"), max_length=6, choices=Stage.choices, default=Stage.READ)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    # The work's last sign of life (queued, taken, each step of progress): a page past `STALE_MINUTES` without one
+    # says so and offers to try again.
+    progress_at = models.DateTimeField(null=True, blank=True)
+    # The worker that holds the work: a second delivery of the task finds it held and leaves it.
+    worker_token = models.CharField(max_length=32, blank=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What went wrong on our side and what to do (failed), as a message read in the reader's language.
+    failure = models.CharField(_("what went wrong"), max_length=1000, blank=True)
+    failure_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
 
     tenancy = Tenancy(partner="partner")
 
@@ -284,6 +314,15 @@ class ExcelImport(models.Model):
     @property
     def shown_rejection(self) -> str:
         return i18n.shown(self.rejection_message, self.rejection)
+
+    @property
+    def shown_failure(self) -> str:
+        return i18n.shown(self.failure_message, self.failure)
+
+    @property
+    def is_working(self) -> bool:
+        """Whether a worker has the file (checking or importing): the page follows its progress."""
+        return self.state in (self.State.CHECKING, self.State.IMPORTING)
 
     @property
     def shown_errors(self) -> list[dict]:

@@ -42,6 +42,20 @@ def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()
 
 
+@shared_task(name="integrations.check_excel_upload", ignore_result=True)
+def check_excel_upload(import_id: int) -> None:
+    """An uploaded order file read and checked, its progress on the upload (made once: a second delivery of the
+    task finds the upload held or checked)."""
+    excel.excel_check(import_id=import_id)
+
+
+@shared_task(name="integrations.import_excel_upload", ignore_result=True)
+def import_excel_upload(import_id: int) -> None:
+    """A checked file's orders imported, its progress on the upload (made once: a second delivery finds the upload
+    held or imported; a try after a stop goes on where it stopped)."""
+    excel.excel_import_run(import_id=import_id)
+
+
 @shared_task(name="integrations.forget_stale_uploads", ignore_result=True)
 def forget_stale_uploads() -> int:
     """Uploaded order files never imported are deleted after a week: they hold customers' phones."""

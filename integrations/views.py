@@ -16,11 +16,13 @@ from django.views.decorators.http import require_POST
 
 from ketlogistic.core import access, i18n
 from ketlogistic.core.actors import Actor
+from ketlogistic.core.compression import never_compress
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.excel import XLSX_CONTENT_TYPE
 from ketlogistic.core.forms import errors_to_form
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
+from ketlogistic.core.progress import Progress
 
 from . import api_keys, connectors, crm_sync, excel, selectors, services, sms, webhooks
 from .forms import (
@@ -72,6 +74,7 @@ def overview(request):
 # -- API keys -------------------------------------------------------------------------------------------------------
 
 
+@never_compress
 @never_cache
 @permission_required("api_keys.manage")
 def keys(request):
@@ -105,6 +108,7 @@ def key_revoke(request, key_id: int):
 # -- webhooks -------------------------------------------------------------------------------------------------------
 
 
+@never_compress
 @never_cache
 @permission_required("webhooks.manage")
 def webhook_list(request):
@@ -212,6 +216,7 @@ def crm_panel(order, actor: Actor):
     return "integrations/includes/crm_panel.html", {"link": link, "waiting": waiting}
 
 
+@never_compress
 @never_cache
 @require_POST
 @permission_required("webhooks.manage")
@@ -257,7 +262,7 @@ def excel_home(request):
                 % {"mb": excel.MAX_FILE_BYTES // (1024 * 1024)},
             )
         else:
-            record = excel.excel_upload(
+            record = excel.excel_receive(
                 partner=request.user.partner,
                 actor=request.user,
                 filename=upload.name,
@@ -286,23 +291,16 @@ def excel_import_detail(request, import_id: int):
     )
     if request.method == "POST":
         try:
-            record = excel.excel_import(
+            record = excel.excel_import_queue(
                 record=record, actor=request.user, only_valid=request.POST.get("only_valid") == "1"
             )
         except excel.ImportRefused as exc:
             messages.error(request, str(exc))
         else:
-            imported = ngettext(
-                "Imported %(count)s new order.", "Imported %(count)s new orders.", record.created_orders
-            ) % {"count": record.created_orders}
-            if record.orders_existing:
-                imported += " " + ngettext(
-                    "%(count)s was already here.", "%(count)s were already here.", record.orders_existing
-                ) % {"count": record.orders_existing}
-            messages.success(request, imported)
-            return redirect("orders:list")
+            return redirect("integrations:excel_import", import_id=record.pk)
     errors = Paginator(record.errors, 200).get_page(request.GET.get("page"))
     errors.object_list = i18n.said(errors.object_list)  # stored as messages: read in the reader's language
+    validated = record.state == ExcelImport.State.VALIDATED
     return render(
         request,
         "integrations/excel_import.html",
@@ -311,8 +309,95 @@ def excel_import_detail(request, import_id: int):
             "errors": errors,
             "earlier": excel.earlier_upload(record),
             "preview": excel.preview_rows(record),
-            "nothing_to_import": excel.nothing_to_import(record) if not record.orders_new else "",
+            "nothing_to_import": excel.nothing_to_import(record)
+            if validated and not record.orders_new
+            else "",
+            "progress": _excel_progress(record) if record.is_working else None,
+            "imported": _imported(record) if record.state == ExcelImport.State.IMPORTED else "",
+            "can_retry": record.state == ExcelImport.State.FAILED
+            and bool(record.checked_orders if record.stage == ExcelImport.Stage.IMPORT else record.file),
         },
+    )
+
+
+@never_cache
+@permission_required("excel.import")
+def excel_import_progress(request, import_id: int):
+    """The progress bar's body, polled by the page every second while a worker checks or imports the file. Once the
+    work is over the page reloads to its result (an import ends on the order list, as before); a request without
+    htmx (a browser without JavaScript follows the page's «Refresh» link instead) goes to the page."""
+    record = access.get_scoped_or_404(request.user, ExcelImport.objects.all(), pk=import_id)
+    if request.headers.get("HX-Request") != "true":
+        return redirect("integrations:excel_import", import_id=record.pk)
+    if record.is_working and not excel.is_stalled(record):
+        return render(request, "includes/progress_body.html", {"progress": _excel_progress(record)})
+    response = HttpResponse()
+    if record.state == ExcelImport.State.IMPORTED:
+        messages.success(request, _imported(record))
+        response["HX-Redirect"] = reverse("orders:list")
+    else:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@require_POST
+@permission_required("excel.import")
+def excel_import_retry(request, import_id: int):
+    """«Try again» on an upload whose check or import failed or stopped."""
+    record = access.get_scoped_or_404(request.user, ExcelImport.objects.all(), pk=import_id)
+    try:
+        excel.excel_retry(record=record, actor=request.user)
+    except excel.ImportRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("integrations:excel_import", import_id=record.pk)
+
+
+def _imported(record: ExcelImport) -> str:
+    imported = ngettext(
+        "Imported %(count)s new order.", "Imported %(count)s new orders.", record.created_orders
+    ) % {"count": record.created_orders}
+    if record.orders_existing:
+        imported += " " + ngettext(
+            "%(count)s was already here.", "%(count)s were already here.", record.orders_existing
+        ) % {"count": record.orders_existing}
+    return imported
+
+
+def _excel_progress(record: ExcelImport) -> Progress:
+    """What the progress bar shows of a file a worker checks or imports (`includes/progress.html`)."""
+    stalled = excel.is_stalled(record)
+    page = reverse("integrations:excel_import", args=[record.pk])
+    importing = record.stage == ExcelImport.Stage.IMPORT
+    if not stalled:
+        explanation = ""
+    elif importing:
+        explanation = ngettext(
+            "The import has shown no progress for %(minutes)s minute: the server may have been restarted. Press "
+            "«Try again»: it goes on where it stopped, and no order is imported twice.",
+            "The import has shown no progress for %(minutes)s minutes: the server may have been restarted. Press "
+            "«Try again»: it goes on where it stopped, and no order is imported twice.",
+            excel.STALE_MINUTES,
+        ) % {"minutes": excel.STALE_MINUTES}
+    else:
+        explanation = ngettext(
+            "The check has shown no progress for %(minutes)s minute: the server may have been restarted. Press "
+            "«Try again»; if it stops again, write to our support and give the upload's number %(number)s.",
+            "The check has shown no progress for %(minutes)s minutes: the server may have been restarted. Press "
+            "«Try again»; if it stops again, write to our support and give the upload's number %(number)s.",
+            excel.STALE_MINUTES,
+        ) % {"minutes": excel.STALE_MINUTES, "number": record.pk}
+    return Progress(
+        key=f"excel-{record.pk}",
+        label=ExcelImport.Stage(record.stage).label,
+        step=(2 if record.stage == ExcelImport.Stage.CHECK else 1) if not importing else None,
+        steps=2,
+        done=record.progress_done,
+        total=record.progress_total,
+        unit="orders" if importing else "rows",
+        poll_url=None if stalled else reverse("integrations:excel_progress", args=[record.pk]),
+        page_url=page,
+        stalled=explanation,
+        retry_url=reverse("integrations:excel_retry", args=[record.pk]) if stalled else None,
     )
 
 
@@ -349,7 +434,7 @@ def excel_mapping(request, import_id: int):
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
         else:
-            checked = excel.excel_upload(
+            checked = excel.excel_receive(
                 partner=request.user.partner,
                 actor=request.user,
                 filename=record.original_name,

@@ -23,7 +23,8 @@ connector tests' doubles with the demo partner's orders), a developer's extra th
 `--retailcrm-port` / `--bitrix24-port` (or DEMO_RETAILCRM_PORT / DEMO_BITRIX24_PORT) move them, `off` leaves one
 out, and a port already taken only leaves that CRM out.
 
-Ctrl-C stops the web server, the Celery worker and beat, the demo CRMs and the embedded servers.
+Ctrl-C stops the web server, the Celery worker and beat, the SMS receipts' receiver (`manage.py sms_receiver`), the
+demo CRMs and the embedded servers.
 """
 
 from __future__ import annotations
@@ -263,6 +264,8 @@ def process_commands(*, bind: str, web_workers: str, schedule: str) -> dict[str,
         ],
         "worker": ["celery", "-A", "ketlogistic", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "beat": ["celery", "-A", "ketlogistic", "beat", "--loglevel", "INFO", "--schedule", schedule],
+        # the SMSC's delivery receipts (SMS_GATEWAY=smpp); with another gateway it only waits
+        "sms-receiver": ["django", "sms_receiver"],
     }
 
 
@@ -392,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
                 ).items()
             }
         )
-        say("starting the web server, the Celery worker and beat, and the demo CRMs…")
+        say("starting the web server, the Celery worker and beat, the SMS receiver, and the demo CRMs…")
         output = Output()
         processes: dict[str, subprocess.Popen] = {}
         for name, command in {**commands, **extras}.items():

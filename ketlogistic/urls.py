@@ -23,6 +23,7 @@ urlpatterns = [
     path("track/", delivery_views.track, name="track"),
     path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
+    path("exports/", include("ketlogistic.core.urls_exports")),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
 ]

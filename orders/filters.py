@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from geography.models import City
 from ketlogistic.core import access, crypto
 from ketlogistic.core.actors import Actor
+from ketlogistic.core.params import InstantFilter
 from ketlogistic.core.phones import PhoneError, normalize_phone
 from ketlogistic.core.widgets import FastCheckboxSelectMultiple, FastSelect
 
@@ -57,9 +58,7 @@ class OrderFilter(django_filters.FilterSet):
     partner = django_filters.ModelChoiceFilter(
         label=_("Partner"), queryset=None, method="filter_partner", empty_label=_("All"), widget=FastSelect
     )
-    updated_since = django_filters.IsoDateTimeFilter(
-        field_name="updated_at", lookup_expr="gte", label=_("Updated since")
-    )
+    updated_since = InstantFilter(field_name="updated_at", lookup_expr="gte", label=_("Updated since"))
 
     class Meta:
         model = Order

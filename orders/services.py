@@ -16,6 +16,7 @@ from ketlogistic.core import access, crypto
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
+from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from ketlogistic.core.phones import format_phone
 from ketlogistic.core.services import audit_record
@@ -93,7 +94,8 @@ def phone_reveal(*, actor: Actor, order: Order, reason: str, ip_address: str | N
         partner=order.partner,
         obj=order,
         ip_address=ip_address,
-        summary=f"{actor.username} revealed the phone of order {order.pk}: {reason}"[:500],
+        summary=gettext_message("Phone of order №%(number)s revealed: %(reason)s")
+        % {"number": order.pk, "reason": reason},
         details={"reason": reason, "phones": len(phones)},
     )
     return numbers
@@ -127,7 +129,12 @@ def customer_mark_set(
         action="customer.do_not_contact" if do_not_contact else "customer.contact_allowed",
         partner=order.partner,
         obj=order,
-        summary=f"{actor.username}: do_not_contact={do_not_contact} ({reason})"[:500],
+        summary=(
+            gettext_message("The customer of order №%(number)s is not to be contacted: %(reason)s")
+            if do_not_contact
+            else gettext_message("The customer of order №%(number)s may be contacted again")
+        )
+        % {"number": order.pk, "reason": (reason or "").strip()},
     )
     return mark
 
@@ -174,7 +181,11 @@ def partner_rules_update(*, actor: Actor, partner: Partner, **values) -> Partner
             action="partner_rules.changed",
             partner=partner,
             obj=rules,
-            summary=f"{actor.username} changed rules of {partner.name}: {', '.join(changes)}"[:500],
+            summary=gettext_message("Rules of %(partner)s changed: %(fields)s")
+            % {
+                "partner": partner.name,
+                "fields": [PartnerRules._meta.get_field(name).verbose_name for name in changes],
+            },
             details=changes,
         )
     return rules

@@ -1,9 +1,18 @@
 from celery import shared_task
 
-from . import services
+from ketlogistic.core import export_jobs
+
+from . import exports, services
 
 
 @shared_task(name="orders.erase_expired_personal_data")
 def erase_expired_personal_data() -> int:
     """Daily: erase customers' personal data of orders closed longer than the retention period."""
     return services.personal_data_erase_expired()
+
+
+@shared_task(name="orders.build_export", ignore_result=True)
+def build_export(job_id: int) -> None:
+    """A large order list's export prepared for the user who asked (made once: a second delivery of the task finds
+    the job held or done)."""
+    export_jobs.export_job_run(job_id=job_id, build=exports.order_export_build)

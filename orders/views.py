@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from catalogue.models import Product
 from ketlogistic.core import access
+from ketlogistic.core.compression import never_compress
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
@@ -125,6 +126,11 @@ def order_export(request):
     if not filterset.is_valid():
         messages.error(request, _("The filters are not valid."))
         return redirect("orders:list")
+    if exports.is_large(
+        filterset.qs
+    ):  # prepared by a worker; its page follows the progress, then offers the file
+        job = exports.order_export_queue(actor=request.user, query=request.GET.urlencode())
+        return redirect("exports:detail", export_id=job.pk)
     return exports.orders_workbook_response(filterset.qs, user=request.user)
 
 
@@ -386,6 +392,7 @@ def order_create(request):
     return render(request, "orders/form.html", {"form": form, "formset": formset})
 
 
+@never_compress
 @never_cache
 @require_POST
 @permission_required("phones.reveal")

@@ -45,6 +45,7 @@ from integrations.api_keys import api_key_create
 from integrations.models import ExcelImport
 from ketlogistic.core import crypto
 from orders.models import Order, OrderHistory, OrderItem, OrderPhone
+from tests.excel_worker import work_excel_uploads
 from tests.factories import ProductFactory, put_stock
 from tests.integrations.conftest import ApiClient, api_order
 from warehouses.models import StockMove, Transfer
@@ -80,9 +81,10 @@ def api(partner_a, product_a):
 
 
 def _upload(client, name: str, content: bytes):
-    response = client.post(
-        reverse("integrations:excel"), {"file": SimpleUploadedFile(name, content)}, follow=True
-    )
+    stored = client.post(reverse("integrations:excel"), {"file": SimpleUploadedFile(name, content)})
+    assert stored.status_code == 302
+    work_excel_uploads()  # the worker checks the file the page stored
+    response = client.get(stored["Location"])
     assert response.status_code == 200
     return response, ExcelImport.objects.latest("uploaded_at")
 
@@ -647,3 +649,18 @@ def test_nul_and_lone_surrogates_from_a_connector_never_reach_the_database(partn
     assert good.order.items.get().product == product_a
     assert bad.status == "error"
     assert bad.errors["city"] == ["Unknown city “Алматы-nowhere”: use a name from the reference list."]
+
+
+@pytest.mark.parametrize(
+    "moment, status",
+    [
+        ("0580-09-03T20:39:30.8005-23:44", 200),  # an offset Python takes and PostgreSQL does not: a 500 before
+        ("2026-12-01T10:00:00+14:30", 200),
+        ("9999-12-31T23:00:00-05:00", 400),  # past year 9999 in UTC
+    ],
+)
+def test_a_moment_with_any_offset_filters_in_utc_and_never_crashes(api, client_a, moment, status):
+    from urllib.parse import quote
+
+    assert api.get(f"/api/v1/orders/?updated_since={quote(moment)}").status_code == status
+    assert client_a.get(f"/orders/?updated_since={quote(moment)}").status_code == 200  # the page ignores it

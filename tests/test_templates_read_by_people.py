@@ -7,10 +7,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
 
-# Where a login is what the page is about: the partner's team page has a «Login» column (the name has its own), and
-# the password reset e-mail names the login whose password it resets.
+# Where a login is what the page is about: the partner's team page has a «Login» column (the name has its own), the
+# audit log names who acted and, in a small line under the name, the login they acted with, and the password reset
+# e-mail names the login whose password it resets.
 LOGIN_IS_THE_POINT = {
     "templates/core/cabinet_team.html": 1,
+    "templates/core/audit_log.html": 1,
     "templates/registration/password_reset_email.html": 1,
 }
 # A user printed as it is shows its login (`User.__str__`): {{ entry.actor }}, {{ row.courier }}, {{ user }}, …
@@ -53,6 +55,29 @@ def test_every_table_column_has_a_heading():
 
     assert empty == {}
     assert headless == []
+
+
+TABLE_HEADING = re.compile(r"<th\b([^>]*)>(.*?)</th>", re.DOTALL)
+# What a heading says: text, a translated string, a value; not a tag, not template logic around nothing.
+NOT_SAID = re.compile(r"<[^>]+>|\{%(?!\s*(?:translate|blocktranslate)\b)[^%]*%\}|\{#.*?#\}", re.DOTALL)
+
+
+def test_every_table_heading_has_a_name():
+    """A heading cell holding only a control (a «select all» tick) is an empty heading to a screen reader: its column
+    needs a name of its own (visually hidden if the tick says it already) or an aria-label."""
+    nameless = {
+        _relative(path): headings
+        for path in TEMPLATES
+        if (
+            headings := [
+                heading.group(0)
+                for heading in TABLE_HEADING.finditer(path.read_text(encoding="utf-8"))
+                if "aria-label=" not in heading.group(1) and not NOT_SAID.sub("", heading.group(2)).strip()
+            ]
+        )
+    }
+
+    assert nameless == {}
 
 
 def test_a_time_span_is_never_printed_raw():

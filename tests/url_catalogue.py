@@ -47,6 +47,7 @@ ARGUMENT_OBJECTS = {
     "shipment_id": "post_shipment",
     "payout_id": "payout",
     "run_id": "billing_run",
+    "export_id": "export_job",
 }
 
 # Patterns whose arguments name no tenant object, with the reason they are not filled
@@ -240,6 +241,7 @@ def build_world() -> World:
             requested_by=owner,
         ),
         "billing_run": run,
+        "export_job": _prepared_export(owner),
     }
     ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(
@@ -280,6 +282,15 @@ def build_world() -> World:
     # desk and «next customer» run the queue's real pull at any hour the tests run, not an empty one at night
     round_the_clock_calendar()
     return world
+
+
+def _prepared_export(owner):
+    """Partner A's order list prepared by the worker for its administrator (a large export's file)."""
+    from ketlogistic.core import export_jobs
+    from orders import exports
+
+    job = exports.order_export_queue(actor=owner, query="")
+    return export_jobs.export_job_run(job_id=job.pk, build=exports.order_export_build)
 
 
 @contextmanager

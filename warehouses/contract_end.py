@@ -70,7 +70,7 @@ def contract_end_start(*, actor: Actor, partner: Partner) -> ContractEnd:
         action="contract_end.started",
         partner=partner,
         obj=end,
-        summary=f"Contract end started for {partner.name}",
+        summary=gettext_message("Contract end started for %(partner)s") % {"partner": partner.name},
     )
     return end
 
@@ -195,6 +195,7 @@ def contract_end_collect(*, actor: Actor, partner: Partner) -> ContractEnd:
         action="contract_end.collected",
         partner=partner,
         obj=end,
-        summary=f"{partner.name} collected its goods",
+        summary=gettext_message("%(partner)s collected its goods at the contract's end")
+        % {"partner": partner.name},
     )
     return end

@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiParameter
 from billing.models import ENTRY_KIND_LABELS, Entry
 from billing.selectors import balance_entries
 from catalogue.models import Product
-from ketlogistic.core.params import parse_day, parse_id
+from ketlogistic.core.params import InstantFilter, parse_day, parse_id
 from orders.intake import CityDirectory
 from orders.models import Order
 from orders.statuses import OrderStatus
@@ -113,7 +113,7 @@ SCHEMA_TYPES = {
     CityFilter: OpenApiTypes.STR,
     DayFilter: OpenApiTypes.DATE,
     OrderIdFilter: OpenApiTypes.INT,
-    filters.IsoDateTimeFilter: OpenApiTypes.DATETIME,
+    InstantFilter: OpenApiTypes.DATETIME,
     filters.CharFilter: OpenApiTypes.STR,
 }
 
@@ -167,7 +167,7 @@ class OrderFilter(filters.FilterSet):
         help_text="One status or several, comma-separated",
     )
     city = CityFilter(help_text="City id or name")
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = InstantFilter(
         field_name="updated_at",
         lookup_expr="gte",
         help_text="Only orders changed since (ISO 8601); sorted oldest change first",

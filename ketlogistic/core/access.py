@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
-from .actors import Actor
+from .actors import Actor, acting_user
 from .models import Partner
 from .roles import COMPANY_WIDE_ROLES, PARTNER_ROLES, SCOPED_ROLES, Role
 
@@ -252,6 +252,8 @@ def _scope_condition(actor: Actor, model: type[Model]) -> Q | None:
     role = _role(actor)
     if role is None:
         return None
+    if tenancy.owner:
+        return _owner_condition(actor, role, tenancy)
     if role in PARTNER_ROLES:
         partner_id = getattr(actor, "partner_id", None)
         if not partner_id or tenancy.partner is None:
@@ -275,6 +277,21 @@ def _scope_condition(actor: Actor, model: type[Model]) -> Q | None:
                 condition = part if condition is None else condition | part
         return condition
     return None
+
+
+def _owner_condition(actor: Actor, role: str, tenancy) -> Q | None:
+    """Rows of one person: the actor's own (a user's; an API key owns none), and for a partner user of its partner
+    still (a login moved to another partner no longer reads the first one's files)."""
+    user = acting_user(actor)
+    if user is None:
+        return None
+    condition = Q(**{tenancy.owner: user.pk})
+    if role in PARTNER_ROLES:
+        partner_id = getattr(actor, "partner_id", None)
+        if not partner_id or tenancy.partner is None:
+            return None
+        condition &= Q(**{tenancy.partner_lookup(): partner_id})
+    return condition
 
 
 def _scope_part(scope, tenancy) -> Q | None:

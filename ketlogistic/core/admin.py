@@ -2,11 +2,15 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from . import access
 from .calendar import calendars_changed
 from .forms import LockoutAdminAuthenticationForm
+from .i18n import gettext_message
 from .models import AuditEntry, CalendarException, Partner, StaffScope, User, WorkingCalendar
+from .roles import Role
 from .services import audit_record
 
 
@@ -59,7 +63,17 @@ class KetUserAdmin(UserAdmin):
                 action="user.role_changed",
                 partner=obj.partner,
                 obj=obj,
-                summary=f"{request.user.username} set role of {obj.username}: {previous_role or '—'} → {obj.role}",
+                summary=(
+                    gettext_message("Role of %(name)s (login %(login)s) changed: %(previous)s → %(role)s")
+                    if previous_role
+                    else gettext_message("Role of %(name)s (login %(login)s) set: %(role)s")
+                )
+                % {
+                    "name": obj.display_name,
+                    "login": obj.username,
+                    "previous": Role(previous_role).label if previous_role else "—",
+                    "role": Role(obj.role).label,
+                },
                 details={"from": previous_role, "to": obj.role},
             )
 
@@ -95,9 +109,35 @@ class CalendarExceptionAdmin(CalendarAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor", "action", "partner", "summary"]
+    """The audit log, read-only: the summary in the reader's language, the actor by name."""
+
+    list_display = ["at", "who", "action", "partner", "shown_summary"]
     list_filter = ["action"]
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    list_select_related = ["actor", "partner"]
+    fields = [
+        "at",
+        "who",
+        "action",
+        "partner",
+        "object_type",
+        "object_id",
+        "shown_summary",
+        "details",
+        "ip_address",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("who"))
+    def who(self, entry: AuditEntry) -> str:
+        if entry.actor is None:
+            return pgettext("who acted", "system")
+        if entry.actor.get_full_name():
+            return f"{entry.actor.get_full_name()} ({entry.actor.username})"
+        return entry.actor.username
+
+    @admin.display(description=_("summary"))
+    def shown_summary(self, entry: AuditEntry) -> str:
+        return entry.shown_summary
 
     def has_add_permission(self, request):
         return False

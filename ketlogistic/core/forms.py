@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -32,6 +34,41 @@ def errors_to_form(form: forms.BaseForm, error: ValidationError) -> None:
     for name, errors in named:
         for message in errors:
             form.add_error(name if name in form.fields else None, message)
+
+
+@dataclass(frozen=True)
+class SummaryError:
+    """One line of the error summary: the message, and the id of the control it is about ("" for the form's own)."""
+
+    field_id: str
+    text: str
+
+
+def errors_to_summary(*, form=None, formset=None) -> list[SummaryError]:
+    """Every error of a bound form and of its formset of lines, field by field in the page's order: the summary a
+    page leads with after a failed submit (templates/includes/error_summary.html), each a link to its control."""
+    found = []
+    if isinstance(form, forms.BaseForm) and form.is_bound:
+        found += _summary_of(form)
+    if isinstance(formset, forms.BaseFormSet) and formset.is_bound:
+        found += [SummaryError("", str(message)) for message in formset.non_form_errors()]
+        for line, item in enumerate(formset.forms, start=1):
+            found += _summary_of(item, line=line)
+    return found
+
+
+def _summary_of(form: forms.BaseForm, *, line: int | None = None) -> list[SummaryError]:
+    found = [SummaryError("", str(message)) for message in form.non_field_errors()]
+    for field in form:
+        label = (
+            field.label
+            if line is None
+            else _("%(label)s, line %(line)s") % {"label": field.label, "line": line}
+        )
+        # a group of choices (radio buttons) has no id of its own: its first choice's
+        target = "" if field.is_hidden else field.id_for_label or (field.auto_id and f"{field.auto_id}_0")
+        found += [SummaryError(target, f"{label}: {message}") for message in field.errors]
+    return found
 
 
 class LockoutAuthenticationForm(AuthenticationForm):

@@ -12,6 +12,8 @@ A parameter that is itself translatable must be given as a lazy string (a choice
 never `get_kind_display()`, which is already text) or as another message: both are kept by their msgid and said in
 the reader's language too. Other parameters (a number, an order number, a sum formatted as «12 345.00 ₸», a date
 as 25.11.2026, text a person typed) are kept as they are. A lazy `pgettext` label keeps its msgid, not its context.
+A list or tuple parameter (the fields a person changed, each its lazy `verbose_name`) keeps each item so and is said
+as its items joined with ", ".
 
 `makemessages` (the project's own command, `core/management/commands/makemessages.py`) knows both names, so their
 msgids land in the catalogue like any `gettext`'s.
@@ -163,10 +165,14 @@ def _storable(value: Any) -> Any:
         return {"message": from_lazy(value).data}
     if isinstance(value, bool | int) or value is None:
         return value
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
     return str(value)
 
 
 def _said(value: Any) -> Any:
     if isinstance(value, Mapping) and "message" in value:
         return render(value["message"])
+    if isinstance(value, list):
+        return ", ".join(str(_said(item)) for item in value)
     return value

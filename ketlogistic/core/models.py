@@ -6,9 +6,11 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import i18n
 from .countries import Country
+from .fields import EncryptedFileField
 from .money import Currency
 from .roles import PARTNER_ROLES, Role
 from .tenancy import Tenancy
@@ -215,7 +217,11 @@ class AuditEntry(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
+    # the text in the writer's language, cut to 500 (searched; what rows written before messages show)
     summary = models.CharField(_("summary"), max_length=500)
+    # The summary as a msgid and parameters (`core.i18n`), said in the reader's language; {} on rows written
+    # before, which show `summary`.
+    message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
@@ -227,7 +233,12 @@ class AuditEntry(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.summary}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.shown_summary}"
+
+    @property
+    def shown_summary(self) -> str:
+        """The summary in the reader's language (`summary` for rows written before messages were kept)."""
+        return i18n.shown(self.message, self.summary)
 
 
 class Notice(models.Model):
@@ -269,3 +280,53 @@ class Notice(models.Model):
     def shown_text(self) -> str:
         """The notice in the reader's language (`text` for rows written before messages were kept)."""
         return i18n.shown(self.message, self.text)
+
+
+class ExportJob(models.Model):
+    """A large Excel export a worker prepares (`core/export_jobs.py`), for the user who asked only: the page follows
+    its progress and then offers the file, kept encrypted for `EXPORT_KEEP_HOURS`, then deleted by beat."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Being prepared")
+        READY = "ready", _("Ready")
+        FAILED = "failed", pgettext_lazy("long work", "Failed")
+
+    # what is exported, by the task that builds it ("orders.build_export"): the upper apps, named by string
+    task = models.CharField(max_length=60)
+    filename = models.CharField(_("file"), max_length=200)  # the download's name, its page's heading
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # the asker's partner (None for our staff), or the partner whose statement it is
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # what the list's page was asked (its filters), read again by the worker as the asker
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0)
+    progress_at = models.DateTimeField(null=True, blank=True)  # the work's last sign of life
+    worker_token = models.CharField(max_length=32, blank=True)  # the worker that holds it
+    file = EncryptedFileField(upload_to="exports/%Y/%m/", blank=True)
+    failure = models.CharField(max_length=1000, blank=True)
+    failure_message = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(_("asked"), auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner", owner="requested_by")
+
+    class Meta:
+        verbose_name = _("prepared export")
+        verbose_name_plural = _("prepared exports")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="export_job_expires")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def shown_failure(self) -> str:
+        return i18n.shown(self.failure_message, self.failure)
+
+    @property
+    def is_working(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

@@ -4,10 +4,12 @@ crash (`int("²")` raises although `"²".isdigit()` is true; `date.max + 1 day` 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date
 
-from django.core.exceptions import BadRequest
+import django_filters
+from django.core.exceptions import BadRequest, ValidationError
 from django.utils.translation import gettext as _
+from django_filters.fields import IsoDateTimeField
 
 # NUL and unpaired surrogates (JSON may escape them: "\u0000", a lone "\ud83d") cannot be stored by PostgreSQL,
 # nor compared with what it stores (a filter on them fails in the database), and UTF-8 cannot encode the
@@ -63,3 +65,24 @@ def first_unstorable(parameters) -> str | None:
         if UNSTORABLE.search(name) or any(isinstance(v, str) and UNSTORABLE.search(v) for v in values):
             return name
     return None
+
+
+class InstantField(IsoDateTimeField):
+    """An ISO 8601 moment with any offset Python accepts (±23:59), as the same moment in UTC. PostgreSQL takes
+    offsets up to ±15:59 only ("time zone displacement out of range"): given as they came, `…-23:44` was a 500.
+    A moment whose UTC falls past year 9999 is invalid input."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class InstantFilter(django_filters.IsoDateTimeFilter):
+    """`IsoDateTimeFilter` that hands the database the moment in UTC (`InstantField`): every filter by a moment."""
+
+    field_class = InstantField

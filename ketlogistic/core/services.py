@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from . import access, i18n
 from .actors import Actor, acting_user
+from .i18n import gettext_message
 from .models import AuditEntry, Notice, Partner, User
 from .roles import Role
 
@@ -22,11 +23,13 @@ def audit_record(
     details: dict | None = None,
     ip_address: str | None = None,
 ) -> AuditEntry:
-    """Write one audit entry. Called by services inside their own transaction."""
+    """Write one audit entry. Called by services inside their own transaction. `summary` is a message
+    (`gettext_message("…") % {…}`): it is kept as its msgid and parameters and read in the reader's language."""
     return AuditEntry.objects.create(
         actor=acting_user(actor),
         action=action,
-        summary=summary[:500],
+        summary=str(summary)[:500],
+        message=i18n.stored(summary),
         partner=partner,
         object_type=obj._meta.label if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
@@ -69,7 +72,8 @@ def partner_user_create(
         action="user.created",
         partner=actor.partner,
         obj=user,
-        summary=f"{actor.username} created login {user.username} ({user.get_role_display()})",
+        summary=gettext_message("Login %(login)s created for %(name)s, role: %(role)s")
+        % {"login": user.username, "name": user.display_name, "role": Role(user.role).label},
     )
     return user
 
@@ -87,7 +91,12 @@ def partner_user_set_active(*, actor: User, user: User, is_active: bool) -> User
         action="user.activated" if is_active else "user.deactivated",
         partner=actor.partner,
         obj=user,
-        summary=f"{actor.username} {'activated' if is_active else 'deactivated'} login {user.username}",
+        summary=(
+            gettext_message("Login %(login)s (%(name)s) activated")
+            if is_active
+            else gettext_message("Login %(login)s (%(name)s) deactivated")
+        )
+        % {"login": user.username, "name": user.display_name},
     )
     return user
 

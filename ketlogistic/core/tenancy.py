@@ -20,6 +20,9 @@ class Tenancy:
     # For couriers: the lookup path to the courier (user) the row is assigned to. A courier sees only rows
     # assigned to them; a model without this path shows a courier nothing.
     courier: str | None = None
+    # For rows that belong to one person only (a file prepared for whoever asked): the lookup path to that user.
+    # Whatever their role, everyone sees only their own such rows (partner users: of their own partner too).
+    owner: str | None = None
 
     def partner_lookup(self) -> str:
         return self.partner if self.partner == "id" or self.partner.endswith("_id") else f"{self.partner}_id"

@@ -8,15 +8,20 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import access, services
+from . import access, export_jobs, services
 from .actors import role_of
 from .decorators import permission_required
+from .excel import XLSX_CONTENT_TYPE
 from .forms import LockoutAuthenticationForm, PartnerUserForm, errors_to_form
 from .home import panels_for
-from .models import AuditEntry, Partner, User
+from .models import AuditEntry, ExportJob, Partner, User
+from .progress import Progress
 from .roles import Role
 
 
@@ -139,3 +144,79 @@ def healthz(request):
 def notice_dismiss(request, notice_id: int):
     services.notice_dismiss(actor=request.user, notice_id=notice_id)
     return redirect("dashboard")
+
+
+# -- large exports prepared by a worker (`export_jobs`): their asker's only -------------------------------------------
+
+
+@never_cache
+@login_required
+def export_detail(request, export_id: int):
+    """A prepared export's page: its progress while a worker writes it, then the file to download."""
+    job = access.get_scoped_or_404(request.user, ExportJob.objects.all(), pk=export_id)
+    return render(
+        request,
+        "core/export.html",
+        {"job": job, "progress": _export_progress(job) if job.is_working else None},
+    )
+
+
+@never_cache
+@login_required
+def export_progress(request, export_id: int):
+    """The progress bar's body, polled every second while the worker writes the file; once it is over the page
+    reloads to its result. A request without htmx goes to the page."""
+    job = access.get_scoped_or_404(request.user, ExportJob.objects.all(), pk=export_id)
+    if request.headers.get("HX-Request") != "true":
+        return redirect("exports:detail", export_id=job.pk)
+    if job.is_working and not export_jobs.is_stalled(job):
+        return render(request, "includes/progress_body.html", {"progress": _export_progress(job)})
+    response = HttpResponse()
+    response["HX-Refresh"] = "true"
+    return response
+
+
+@never_cache
+@login_required
+def export_download(request, export_id: int):
+    job = access.get_scoped_or_404(
+        request.user, ExportJob.objects.filter(state=ExportJob.State.READY), pk=export_id
+    )
+    response = HttpResponse(export_jobs.export_job_content(job), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
+    return response
+
+
+@require_POST
+@login_required
+def export_retry(request, export_id: int):
+    job = access.get_scoped_or_404(request.user, ExportJob.objects.all(), pk=export_id)
+    try:
+        export_jobs.export_job_retry(job=job, actor=request.user)
+    except export_jobs.RetryRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("exports:detail", export_id=job.pk)
+
+
+def _export_progress(job: ExportJob) -> Progress:
+    stalled = export_jobs.is_stalled(job)
+    return Progress(
+        key=f"export-{job.pk}",
+        label=_("Preparing the file"),
+        done=job.rows_done,
+        total=job.rows_total,
+        unit="rows",
+        page_url=reverse("exports:detail", args=[job.pk]),
+        poll_url=None if stalled else reverse("exports:progress", args=[job.pk]),
+        stalled=ngettext(
+            "The export has shown no progress for %(minutes)s minute: the server may have been restarted. Press "
+            "«Try again»; if it stops again, write to our support and give the export's number %(number)s.",
+            "The export has shown no progress for %(minutes)s minutes: the server may have been restarted. Press "
+            "«Try again»; if it stops again, write to our support and give the export's number %(number)s.",
+            export_jobs.STALE_MINUTES,
+        )
+        % {"minutes": export_jobs.STALE_MINUTES, "number": job.pk}
+        if stalled
+        else "",
+        retry_url=reverse("exports:retry", args=[job.pk]) if stalled else None,
+    )

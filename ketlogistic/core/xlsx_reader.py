@@ -34,6 +34,21 @@ class Cell:
     has_formula: bool = False
 
 
+@dataclass
+class Meter:
+    """How far a reading has got through the sheet's XML (bytes unpacked so far, of how many): a long reading's
+    progress, whether or not the sheet says how many rows it holds."""
+
+    read: int = 0
+    size: int = 0
+
+    def estimate(self, rows: int) -> int:
+        """The rows the whole sheet holds, judging by the `rows` read so far (at least those)."""
+        if not self.read or not self.size:
+            return rows
+        return max(rows, round(rows * self.size / self.read))
+
+
 def _is_date_format(code: str) -> bool:
     bare = _QUOTED.sub("", code.lower())
     return any(ch in bare for ch in "dmyhs") and "general" not in bare
@@ -120,8 +135,10 @@ def _column(ref: str) -> int:
     return number - 1
 
 
-def iter_rows(content: bytes, sheet_path: str) -> Iterator[tuple[int, list[Cell | None]]]:
-    """(row number, cells by column index) for every row the sheet stores, in order."""
+def iter_rows(
+    content: bytes, sheet_path: str, meter: Meter | None = None
+) -> Iterator[tuple[int, list[Cell | None]]]:
+    """(row number, cells by column index) for every row the sheet stores, in order; `meter` follows the bytes."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         shared = _shared_strings(_xml_of(archive, "xl/sharedStrings.xml"))
@@ -131,6 +148,8 @@ def iter_rows(content: bytes, sheet_path: str) -> Iterator[tuple[int, list[Cell 
             b'date1904="1"' in workbook or b"date1904='1'" in workbook or b'date1904="true"' in workbook
         )
         source = archive.open(sheet_path)
+        if meter is not None:
+            meter.read, meter.size = 0, archive.getinfo(sheet_path).file_size
     except (zipfile.BadZipFile, zlib.error, KeyError, expat.ExpatError, ValueError) as exc:
         raise SheetError(str(exc)) from exc
 
@@ -202,6 +221,8 @@ def iter_rows(content: bytes, sheet_path: str) -> Iterator[tuple[int, list[Cell 
         with source:
             while chunk := source.read(1 << 16):
                 parser.Parse(chunk, False)
+                if meter is not None:
+                    meter.read += len(chunk)
                 yield from rows
                 rows.clear()
             parser.Parse(b"", True)

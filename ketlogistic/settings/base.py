@@ -42,7 +42,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "ketlogistic.core.middleware.SecurityHeadersMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # answers static files itself (compressed at collectstatic)
+    # gzip: outside every middleware that reads or changes the body; see ketlogistic/core/compression.py for BREACH
+    "ketlogistic.core.compression.CompressionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "ketlogistic.core.middleware.RussianFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -251,6 +253,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=30),
         "options": {"expires": 60 * 60},
     },
+    # Large exports prepared by a worker are kept a day for their asker, then deleted with their files (names,
+    # addresses): every hour, the ones past their time.
+    "forget-expired-exports": {
+        "task": "core.forget_expired_exports",
+        "schedule": crontab(minute=50),
+        "options": {"expires": 55 * 60},
+    },
     # Stored idempotent replies are kept 48 hours.
     "purge-idempotency-keys": {
         "task": "integrations.purge_idempotency_keys",
@@ -378,11 +387,42 @@ INTEGRATIONS_WEBHOOK_MAX_BYTES = env_int("INTEGRATIONS_WEBHOOK_MAX_BYTES", 4096)
 # this worker's) right before it is sent, so it must exceed the webhook deadline.
 INTEGRATIONS_WEBHOOK_CLAIM_SECONDS = env_int("INTEGRATIONS_WEBHOOK_CLAIM_SECONDS", 120)
 
-# SMS to customers (issue 19): the gateway ("log" writes what it would send to the log without the phone and sends
-# nothing; "smpp" and "mobizon" are the real ones, see README), the quiet hours per country in the customer's own
-# zone (an SMS due at night is held until their end), our line the customers call back, and the sweep's batch and
-# claim (a batch must be sent within the claim, or another sweep may take its rows again).
+# SMS to customers (issue 19): which gateway takes them. "log" (the default) writes each SMS to the log without its
+# number and sends nothing; "smpp" an operator's or aggregator's SMSC; "mobizon" the Mobizon HTTP API. README → «SMS
+# gateways»; integrations/sms_gateways.py.
 SMS_GATEWAY = env_str("SMS_GATEWAY", "log")
+SMPP_HOST = env_str("SMPP_HOST", "")
+SMPP_PORT = env_int("SMPP_PORT", 2775)
+SMPP_SYSTEM_ID = env_str("SMPP_SYSTEM_ID", "")
+SMPP_PASSWORD = env_str("SMPP_PASSWORD", "")  # a secret: never logged
+SMPP_SYSTEM_TYPE = env_str("SMPP_SYSTEM_TYPE", "")
+# The sender the customer sees: an alphanumeric name registered with the operator (TON 5, NPI 0 by default)
+SMPP_SOURCE_ADDR = env_str("SMPP_SOURCE_ADDR", "")
+SMPP_SOURCE_TON = env_int("SMPP_SOURCE_TON", 5)
+SMPP_SOURCE_NPI = env_int("SMPP_SOURCE_NPI", 0)
+# submit_sm sent before their answers come back, at most (the SMSC's agreed window); seconds for an answer
+SMPP_WINDOW = env_int("SMPP_WINDOW", 10)
+SMPP_TIMEOUT = env_int("SMPP_TIMEOUT", 10)
+# the agreed rate in submits a second (0: as fast as the window allows)
+SMPP_MAX_PER_SECOND = env_int("SMPP_MAX_PER_SECOND", 0)
+# the sending connection binds as a transmitter (receipts then all go to `manage.py sms_receiver`, bound as a
+# receiver); "transceiver" for an SMSC that allows no other bind
+SMPP_SEND_BIND = env_str("SMPP_SEND_BIND", "transmitter")
+SMPP_RECEIVE_BIND = env_str("SMPP_RECEIVE_BIND", "receiver")
+SMPP_THROTTLE_RETRIES = env_int("SMPP_THROTTLE_RETRIES", 3)
+SMPP_THROTTLE_PAUSE = float(env_str("SMPP_THROTTLE_PAUSE", "0.2"))
+SMPP_ENQUIRE_LINK_SECONDS = env_int("SMPP_ENQUIRE_LINK_SECONDS", 30)
+# the zone of the receipts' "done date" (the SMSC's clock)
+SMPP_RECEIPT_TIME_ZONE = env_str("SMPP_RECEIPT_TIME_ZONE", "Asia/Almaty")
+MOBIZON_URL = env_str("MOBIZON_URL", "https://api.mobizon.kz")
+MOBIZON_API_KEY = env_str("MOBIZON_API_KEY", "")  # a secret: masked in every log line and error
+MOBIZON_SENDER = env_str("MOBIZON_SENDER", "")
+MOBIZON_DEADLINE_SECONDS = env_int("MOBIZON_DEADLINE_SECONDS", 10)
+MOBIZON_CONCURRENCY = env_int("MOBIZON_CONCURRENCY", 4)
+MOBIZON_TIME_ZONE = env_str("MOBIZON_TIME_ZONE", "Asia/Almaty")
+# The customers' SMS outbox (integrations/sms.py): the quiet hours per country in the customer's own zone (an SMS
+# due at night is held until their end; "off" for none), our line the customers call back, and the sweep's batch
+# and claim (a batch must be sent within the claim, or another sweep may take its rows again).
 SMS_QUIET_HOURS = {
     "KZ": env_str("SMS_QUIET_HOURS_KZ", "21:00-09:00"),
     "KG": env_str("SMS_QUIET_HOURS_KG", "21:00-09:00"),

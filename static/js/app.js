@@ -8,13 +8,40 @@
   }
 
   onReady(function () {
-    // Phone-sized screens: the menu slides in.
+    // Phone-sized screens: the menu slides in. Opened, the keyboard goes on in it; Escape closes it and gives the
+    // focus back to the button. Closed, it is hidden (app.css), so no Tab stops in it.
     var toggle = document.querySelector("[data-nav-toggle]");
     var sidebar = document.getElementById("sidebar");
     if (toggle && sidebar) {
-      toggle.addEventListener("click", function () {
-        var open = sidebar.classList.toggle("is-open");
+      var setMenu = function (open) {
+        sidebar.classList.toggle("is-open", open);
         toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      };
+      toggle.addEventListener("click", function () {
+        var open = !sidebar.classList.contains("is-open");
+        setMenu(open);
+        var first = open && sidebar.querySelector("a[href], button");
+        if (first) { first.focus(); }
+      });
+      document.addEventListener("keydown", function (event) {
+        if (event.key === "Escape" && sidebar.classList.contains("is-open")) {
+          setMenu(false);
+          toggle.focus();
+        }
+      });
+    }
+
+    // A page that comes back with a form's errors: the summary of them is read first, and its links lead to the
+    // fields (includes/error_summary.html).
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      summary.focus();
+      summary.addEventListener("click", function (event) {
+        var link = event.target.closest("a[href^='#']");
+        var field = link && document.getElementById(decodeURIComponent(link.hash.slice(1)));
+        if (!field) { return; }
+        event.preventDefault();
+        field.focus();
       });
     }
 
@@ -102,6 +129,47 @@
           headers: { "X-CSRFToken": token ? token.value : "", "HX-Request": "true" }
         });
       });
+    });
+
+    // A part of the page that htmx refreshes (the delivery board's couriers, every 30 seconds) gets new data, not a new
+    // place for its reader: a <details> opened stays open, and the focus stays on the control it was on (the one of
+    // the same id, link address or name in the new content).
+    var placeOf = function (element) {
+      if (element.id) { return "#" + CSS.escape(element.id); }
+      if (element.tagName === "SUMMARY" && element.parentElement.id) { return "#" + CSS.escape(element.parentElement.id) + ">summary"; }
+      if (element.tagName === "A" && element.getAttribute("href")) { return "a[href='" + CSS.escape(element.getAttribute("href")) + "']"; }
+      if (element.name) { return "[name='" + CSS.escape(element.name) + "']"; }
+      return null;
+    };
+    var kept = new WeakMap();
+    document.addEventListener("htmx:beforeSwap", function (event) {
+      var target = event.detail.target;
+      var active = document.activeElement;
+      var open = [];
+      target.querySelectorAll("details").forEach(function (details, index) {
+        if (details.open) { open.push(details.id ? "#" + CSS.escape(details.id) : index); }
+      });
+      var inside = active && active !== target && target.contains(active);
+      kept.set(target, { open: open, inside: inside, focus: inside ? placeOf(active) : null });
+    });
+    document.addEventListener("htmx:afterSwap", function (event) {
+      var target = event.detail.target;
+      var place = kept.get(target);
+      if (!place) { return; }
+      kept.delete(target);
+      var all = target.querySelectorAll("details");
+      place.open.forEach(function (key) {
+        var details = typeof key === "number" ? all[key] : target.querySelector(key);
+        if (details) { details.open = true; }
+      });
+      if (place.inside) {
+        var again = place.focus && target.querySelector(place.focus);
+        if (!again) {  // what had the focus is gone: the refreshed part itself holds it, not the page's top
+          target.setAttribute("tabindex", "-1");
+          again = target;
+        }
+        again.focus({ preventScroll: true });
+      }
     });
 
     // Auto-submit filter forms on change: <form data-autosubmit>.

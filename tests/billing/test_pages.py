@@ -362,6 +362,47 @@ def test_a_kg_partners_balance_weeks_and_days_are_bishkek_ones(partner_kg, worke
     assert list(selectors.statement(partner_kg, until=date(2026, 11, 15))[0]) == []
 
 
+def test_a_large_statement_is_prepared_by_a_worker_for_its_asker(
+    charged, login, user_a, partner_a, finance, monkeypatch, django_capture_on_commit_callbacks
+):
+    from billing import exports
+    from billing import tasks as billing_tasks
+    from ketlogistic.core.models import ExportJob
+
+    # 5 000 in the product; the statement holds 7 entries
+    monkeypatch.setattr(exports, "EXPORT_DIRECT_ROWS", 3)
+    queued = []
+    monkeypatch.setattr(
+        billing_tasks.build_statement_export, "apply_async", lambda args=(), **kw: queued.append(tuple(args))
+    )
+    client, director = login(user_a), login(finance)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.get(reverse("billing:statement"))
+    small = client.get(reverse("billing:statement"), {"kind": "cod"})  # 2 entries: made at once
+    director.get(reverse("billing:partner_statement", args=[partner_a.pk]))
+    job, staff_job = ExportJob.objects.order_by("pk")
+    billing_tasks.build_statement_export(job.pk)
+    billing_tasks.build_statement_export(staff_job.pk)
+    prepared = _rows_of(client.get(reverse("exports:download", args=[job.pk])))
+
+    assert asked.url == reverse("exports:detail", args=[job.pk]) and queued == [(job.pk,)]
+    assert len(_xlsx(small)) == 1 + 1 + 2 + 1
+    assert (job.partner_id, staff_job.partner_id, staff_job.requested_by) == (
+        partner_a.pk,
+        partner_a.pk,
+        finance,
+    )
+    assert len(prepared) == 1 + 1 + 7 + 1  # header, opening, every entry, closing
+    assert sorted(row[5] for row in prepared[2:-1] if row[5]) == [15000, 20000]  # the buyouts credited
+    assert director.get(reverse("exports:download", args=[job.pk])).status_code == 404  # the partner's own
+    assert len(_rows_of(director.get(reverse("exports:download", args=[staff_job.pk])))) == 1 + 1 + 7 + 1
+
+
+def _rows_of(response) -> list[tuple]:
+    return list(openpyxl.load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+
+
 def test_the_balance_chart_has_a_money_axis_in_the_partner_s_currency():
     points = [
         {"week": date(2026, 11, 16), "buyout": Decimal("0"), "balance": Decimal("-2500.00")},

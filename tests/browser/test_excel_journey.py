@@ -1,4 +1,6 @@
-"""Journey: a partner downloads the template, uploads a file with errors, sees them, fixes it, imports, sees the orders."""
+"""Journey: a partner downloads the template, uploads a file with errors, sees them, fixes it, imports, sees the orders.
+
+A real Celery worker checks and imports the files (the page follows its progress)."""
 
 import openpyxl
 import pytest
@@ -10,7 +12,7 @@ from tests.factories import PartnerFactory, ProductFactory, UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_template_errors_fix_import(page, browser_login, screenshot, reference_data, tmp_path):
+def test_template_errors_fix_import(page, browser_login, screenshot, reference_data, tmp_path, celery_worker):
     partner = PartnerFactory(name="Маркет Плюс")
     ProductFactory(partner=partner, sku="ART-1", name="Кофемолка", price=15000)
     ProductFactory(partner=partner, sku="ART-2", name="Турка", price=4900)

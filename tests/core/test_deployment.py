@@ -73,6 +73,17 @@ def test_compose_commands_are_the_ones_make_run_starts():
         assert compose_command[1 : 1 + len(target)] == target, name
 
 
+def test_the_sms_receiver_runs_in_compose_as_make_run_starts_it():
+    services = _compose()["services"]
+    local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")
+
+    command = services["sms-receiver"]["command"]
+    assert command[:2] == ["python", "-m"]
+    assert command[2:4] == local["sms-receiver"]
+    assert "healthcheck" in services["sms-receiver"]
+    assert "--heartbeat-file" in command
+
+
 def test_the_demo_crms_are_make_runs_alone_never_a_process_of_the_system_nor_in_compose():
     local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")
     extras = devstack.demo_commands(retailcrm_port="8791", bitrix24_port="8792", ready_file="/tmp/ready")

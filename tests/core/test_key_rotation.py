@@ -14,13 +14,14 @@ from callcenter import services as calls
 from callcenter.models import InboundCall
 from integrations import excel, webhooks
 from integrations.services import connector_save, crm_connector_save
-from ketlogistic.core import crypto
+from ketlogistic.core import crypto, export_jobs
 from ketlogistic.core.fields import (
     EncryptedFileField,
     EncryptedTextField,
     encrypted_fields,
     encrypted_file_fields,
 )
+from orders import exports
 from orders.models import OrderPhone
 from tests.factories import ProductFactory, make_order
 
@@ -82,6 +83,8 @@ def _store_one_of_everything(user, partner, product):
         partner=partner, actor=user, filename="o.xlsx", content=excel.template_workbook()
     )
     assert upload.file and upload.checked_orders
+    job = exports.order_export_queue(actor=user, query="")  # a large export prepared by the worker
+    assert export_jobs.export_job_run(job_id=job.pk, build=exports.order_export_build).file
 
 
 def test_keys_rotate_old_rows_still_decrypt_then_reencrypt(settings, partner_a, product_a):
@@ -154,9 +157,9 @@ def test_rotation_finds_every_encrypted_field_without_a_list(settings, user_a, p
             with getattr(row, name).open("rb") as handle:
                 assert crypto.decrypt_bytes(handle.read()), f"{label}.{name}"
     # the customer's and the missed caller's phones; the webhook's secret and its replaced one, the connector's
-    # header and the two files
+    # header and the three files (the upload, its checked orders, the prepared export)
     assert (
-        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 6"
+        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 7"
     )
 
 

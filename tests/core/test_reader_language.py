@@ -23,6 +23,7 @@ from ketlogistic.core.services import notice_post
 from orders.models import OrderHistory
 from orders.services import order_send
 from orders.statuses import OrderSource
+from tests.excel_worker import work_excel_uploads
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +184,8 @@ def test_excel_errors_checked_in_russian_read_english_to_an_english_reader(
             reverse("integrations:excel"),
             {"file": _uploaded(_xlsx([_row(city="Атлантида")]))},
         )
+    with translation.override("ru"):  # the worker speaks the site's language, Russian
+        work_excel_uploads()
     record = ExcelImport.objects.get()
     assert "Атлантида" in str(record.errors) and "Неизвестный" not in str(
         record.errors
@@ -199,6 +202,8 @@ def test_an_excel_file_rejected_in_russian_says_why_in_english_to_an_english_rea
     client = login(user_a)
     with translation.override("ru"):
         _in("ru", client).post(reverse("integrations:excel"), {"file": _uploaded(b"not a workbook at all")})
+    with translation.override("ru"):  # the worker speaks the site's language, Russian
+        work_excel_uploads()
     record = ExcelImport.objects.get()
 
     page = _in("en", client).get(reverse("integrations:excel_import", args=[record.pk])).content.decode()

@@ -20,6 +20,7 @@ from integrations import excel
 from integrations.models import ExcelImport, ExcelMapping
 from orders.intake import IntakeContext, clean_row
 from orders.models import Order
+from tests.excel_worker import work_excel_uploads
 from tests.factories import ProductFactory, order_row
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +148,7 @@ def test_the_mapping_page_saves_a_cod_column_declared_per_line(client_a, catalog
         ["5001", "Айдана Серикова", "+7 701 123 45 67", "Алматы", "ул. Абая, 1", "A-2", 1, 8900],
     ]
     client_a.post(reverse("integrations:excel"), {"file": SimpleUploadedFile("shop.xlsx", _xlsx(rows, own))})
+    work_excel_uploads()
     rejected = ExcelImport.objects.latest("uploaded_at")
 
     client_a.post(
@@ -166,6 +168,7 @@ def test_the_mapping_page_saves_a_cod_column_declared_per_line(client_a, catalog
     )
 
     assert ExcelMapping.objects.get(partner=catalogue).per_line == ["cod_amount"]
+    work_excel_uploads()
     checked = ExcelImport.objects.latest("uploaded_at")
     assert (checked.shown_errors, checked.orders_new) == ([], 1)
     assert checked.preview[0]["cod_amount"] == "28800.00"
@@ -411,6 +414,7 @@ def test_the_check_shows_how_the_first_orders_were_read(client_a, catalogue):
         _row("P-2", phone="8 702 555 44 33", sku="A-2", price=4500),
     ]
     client_a.post(reverse("integrations:excel"), {"file": SimpleUploadedFile("orders.xlsx", _xlsx(rows))})
+    work_excel_uploads()
     record = ExcelImport.objects.latest("uploaded_at")
 
     assert record.preview == [
@@ -525,6 +529,8 @@ def test_the_counts_of_a_checked_file_take_the_russian_plural_forms(
 def test_the_import_message_takes_the_russian_plural_forms(client_a, catalogue):
     record = _check(catalogue, _xlsx([_row(f"M-{n}") for n in range(4)]))
 
-    response = client_a.post(reverse("integrations:excel_import", args=[record.pk]), follow=True)
+    client_a.post(reverse("integrations:excel_import", args=[record.pk]))
+    work_excel_uploads()
+    response = client_a.get(reverse("integrations:excel_import", args=[record.pk]))
 
     assert "Загружено 4 новых заказа." in response.content.decode()

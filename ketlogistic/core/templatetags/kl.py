@@ -1,9 +1,10 @@
-"""Template helpers used across the project: money, durations, city time, query strings."""
+"""Template helpers used across the project: money, durations, city time, query strings, a form's errors."""
 
 from django import template
 from django.templatetags.tz import do_timezone
 
 from ketlogistic.core.durations import format_duration
+from ketlogistic.core.forms import errors_to_summary
 from ketlogistic.core.money import format_money
 
 register = template.Library()
@@ -41,3 +42,12 @@ def query_replace(context, **changes):
         else:
             query[key] = value
     return query.urlencode()
+
+
+@register.simple_tag(takes_context=True)
+def form_errors(context):
+    """What the page's `form` (and `formset`) got wrong, for the summary base.html leads with after a failed submit.
+
+    Read with `context.get`: a page without a form must not look one up in the template, as Django logs a failed
+    lookup with the whole context, whatever secret the page shows (a new API key)."""
+    return errors_to_summary(form=context.get("form"), formset=context.get("formset"))

@@ -47,7 +47,7 @@ def default_texts(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("core", "0005_notice_message"),
-        ("integrations", "0010_messages_kept_as_messages"),
+        ("integrations", "0011_excel_import_in_the_background"),
         ("orders", "0016_amendment_reason_message"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
