@@ -695,6 +695,22 @@ class SmsMessage(models.Model):
         return i18n.shown(self.error_message, self.error)
 
 
+class SmsEarlyReceipt(models.Model):
+    """A delivery report for a gateway id that no message carries yet. An SMSC may report a message (an instant
+    rejection, a fast handset) while the sweep that sent it is still submitting the rest of its batch, before the
+    gateway's ids are recorded: the report waits here, is applied as soon as its id is recorded
+    (`integrations.sms`), and is forgotten after 15 minutes (an id that is none of ours, such as a long text's later
+    part). Not a partner's row: it names no message, and nobody reads it but the sweep."""
+
+    gateway_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16)
+    at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.status}"
+
+
 @checks.register()
 def sms_settings_read(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """At startup, not in the first order's move: the SMS quiet hours read as `HH:MM-HH:MM` (or `off`). Registered

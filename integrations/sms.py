@@ -52,7 +52,7 @@ from orders.models import CustomerMark, Order, OrderPhone
 from orders.statuses import FINAL_STATUSES, DeliveryKind, OrderStatus
 from orders.workflow import OrderMoved
 
-from .models import SmsMessage, SmsSettings, SmsTemplate
+from .models import SmsEarlyReceipt, SmsMessage, SmsSettings, SmsTemplate
 from .sms_gateways import Gateway, OutgoingSms, Receipt, Submitted, gateway_from_settings
 from .sms_quiet_hours import held_until
 from .sms_texts import (
@@ -95,6 +95,10 @@ POLL_WINDOW = timedelta(hours=72)
 POLL_EVERY = timedelta(minutes=5)
 POLL_BATCH = 500
 POLL_CHUNK = 100  # ids per status request (Mobizon's GetSMSStatus takes up to 100)
+# A report for an id no message carries yet waits this long for the sweep to record it (`SmsEarlyReceipt`): longer
+# than a sweep holds its claim. Most such reports are for ids that never will be: a long text's later parts (the
+# gateway knows a message by its first part's id), which is why they are not kept longer.
+EARLY_RECEIPTS_KEPT = timedelta(minutes=15)
 RECEIPT_STATES = {
     "delivered": State.DELIVERED,
     "undeliverable": State.UNDELIVERABLE,
@@ -536,6 +540,7 @@ def _record_accepted(
             len(accepted) - recorded,
             len(accepted),
         )
+    _apply_early([gateway_id for _id, gateway_id, _masked in accepted], now=now)
     return recorded
 
 
@@ -564,12 +569,15 @@ def _hold(row: SmsMessage, *, token: uuid.UUID, until: datetime) -> None:
 class ReceiptsRecorded:
     updated: int = 0  # messages whose status the reports changed
     unchanged: int = 0  # reports already recorded (or after another final status)
-    unknown: int = 0  # reports for ids we never sent (another system's, or a message test data removed)
+    unknown: int = 0  # reports for ids no message carries: kept a while, the sweep may be recording them now
 
 
 def sms_receipts_record(*, receipts: list[Receipt], now: datetime | None = None) -> ReceiptsRecorded:
     """Record the gateway's delivery reports by its message ids. Idempotent: a report recorded before, or one that
-    comes after another final status, changes nothing; a report for an unknown id is ignored and counted."""
+    comes after another final status, changes nothing. A report for an id no message carries is counted as unknown
+    and kept 15 minutes (`SmsEarlyReceipt`): the SMSC may report a message before the sweep that sent it has
+    recorded the gateway's answers, and the sweep applies it then; an id that is none of ours (a long text's later
+    parts) is forgotten."""
     now = now or timezone.now()
     result = ReceiptsRecorded()
     wanted: dict[str, Receipt] = {}
@@ -603,22 +611,66 @@ def sms_receipts_record(*, receipts: list[Receipt], now: datetime | None = None)
                 fields.append("delivered_at")
             row.save(update_fields=fields)
             result.updated += 1
-        result.unknown += len(set(wanted) - found)
+        unmatched = [wanted[gateway_id] for gateway_id in sorted(set(wanted) - found)]
+        result.unknown += len(unmatched)
+        _keep_early(unmatched, now=now)
     if result.unknown:
-        logger.info("SMS delivery reports: %s for messages we do not know, ignored", result.unknown)
+        logger.info(
+            "SMS delivery reports: %s for ids no message carries (yet): kept 15 minutes", result.unknown
+        )
     return result
+
+
+def _keep_early(receipts: list[Receipt], *, now: datetime) -> None:
+    """Reports for ids no message carries yet, kept for when the sweep records them (the newest report wins)."""
+    if not receipts:
+        return
+    table = SmsEarlyReceipt._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(receipts))
+    params: list = []
+    for receipt in receipts:
+        params.extend([receipt.gateway_id[:64], receipt.status, receipt.at, now])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (gateway_id, status, at, received_at) VALUES {values}
+            ON CONFLICT (gateway_id) DO UPDATE SET
+                status = EXCLUDED.status, at = EXCLUDED.at, received_at = EXCLUDED.received_at
+            """,
+            params,
+        )
+
+
+def _apply_early(gateway_ids: list[str], *, now: datetime) -> int:
+    """Reports that came before their messages' gateway ids were recorded: applied now that they are."""
+    early = list(SmsEarlyReceipt.objects.filter(gateway_id__in=gateway_ids))
+    if not early:
+        return 0
+    SmsEarlyReceipt.objects.filter(pk__in=[row.pk for row in early]).delete()
+    receipts = [Receipt(gateway_id=row.gateway_id, status=row.status, at=row.at) for row in early]
+    return sms_receipts_record(receipts=receipts, now=now).updated
+
+
+def sms_forget_early_receipts(*, now: datetime | None = None) -> int:
+    """Reports kept 15 minutes without their message: ids that are none of ours (a long text's later parts)."""
+    cutoff = (now or timezone.now()) - EARLY_RECEIPTS_KEPT
+    deleted, _by_model = SmsEarlyReceipt.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
 
 
 def sms_poll_statuses(
     *, gateway: Gateway | None = None, limit: int = POLL_BATCH, now: datetime | None = None
 ) -> int:
     """Ask an HTTP gateway for the status of messages it accepted and has not reported on (sent within three days,
-    each at most every five minutes) and record the answers. SMPP reports by itself (`deliver_sm`). Returns how many
+    each at most every five minutes) and record the answers. SMPP reports by itself (`deliver_sm`). First, reports
+    kept early whose message now carries its id are applied, and those kept too long forgotten. Returns how many
     messages changed status."""
     gateway = gateway or gateway_from_settings()
-    if gateway.name == "smpp":
-        return 0
     now = now or timezone.now()
+    applied = _apply_early_recorded(now=now)
+    sms_forget_early_receipts(now=now)
+    if gateway.name == "smpp":
+        return applied
     with transaction.atomic():
         due = list(
             SmsMessage.objects.select_for_update(skip_locked=True)
@@ -637,7 +689,18 @@ def sms_poll_statuses(
         except Exception as exc:  # noqa: BLE001 - the gateway is asked again at the next run
             logger.warning("SMS gateway %s: statuses not read (%s)", gateway.name, type(exc).__name__)
             break
-    return sms_receipts_record(receipts=receipts, now=now).updated if receipts else 0
+    return applied + (sms_receipts_record(receipts=receipts, now=now).updated if receipts else 0)
+
+
+def _apply_early_recorded(*, now: datetime) -> int:
+    """Early reports whose message has its gateway id by now (one a receiver kept while the sweep was recording
+    the very id: the sweep looked for early reports a moment before this one was kept)."""
+    ids = list(
+        SmsEarlyReceipt.objects.filter(
+            Exists(SmsMessage.objects.filter(gateway_id=OuterRef("gateway_id"), is_test=False))
+        ).values_list("gateway_id", flat=True)[:POLL_BATCH]
+    )
+    return _apply_early(ids, now=now) if ids else 0
 
 
 def sms_forget_erased_texts(*, limit: int = 50_000) -> int:

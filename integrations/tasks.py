@@ -75,7 +75,8 @@ def poll_sms_statuses() -> int:
     return sms.sms_poll_statuses()
 
 
-@shared_task(name="integrations.forget_erased_sms_texts", ignore_result=True)
-def forget_erased_sms_texts() -> int:
-    """The SMS texts of orders whose personal data was erased (names, addresses) are erased too."""
-    return sms.sms_forget_erased_texts()
+@shared_task(name="integrations.forget_sms_data", ignore_result=True)
+def forget_sms_data() -> int:
+    """The SMS texts of orders whose personal data was erased (names, addresses) are erased too; delivery reports
+    kept for an id no message carries are dropped (the status poll drops them too, every two minutes)."""
+    return sms.sms_forget_erased_texts() + sms.sms_forget_early_receipts()

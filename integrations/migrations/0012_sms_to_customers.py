@@ -1,4 +1,5 @@
-"""SMS to customers (issue 19): the outbox of messages, the company's and partners' texts, the partners' choices.
+"""SMS to customers (issue 19): the outbox of messages, the company's and partners' texts, the partners' choices, and
+the delivery reports that come before their message's gateway id is recorded.
 
 The messages take their ids from the status history's sequence (as calls and courier events do, callcenter 0003,
 delivery 0005), so the order's timeline shows an SMS after the status change that wrote it at the same instant. The
@@ -319,6 +320,16 @@ class Migration(migrations.Migration):
                     ),
                 ],
             },
+        ),
+        migrations.CreateModel(
+            name="SmsEarlyReceipt",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("gateway_id", models.CharField(max_length=64, unique=True)),
+                ("status", models.CharField(max_length=16)),
+                ("at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(db_index=True)),
+            ],
         ),
         migrations.RunSQL(ONE_SEQUENCE, OWN_SEQUENCE),
         migrations.RunPython(default_texts, migrations.RunPython.noop),

@@ -316,9 +316,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=2),
         "options": {"expires": 110},
     },
-    # After the retention task erased an order's personal data, the texts of its SMS (name, address) go too.
-    "forget-erased-sms-texts": {
-        "task": "integrations.forget_erased_sms_texts",
+    # After the retention task erased an order's personal data, the texts of its SMS (name, address) go too; delivery
+    # reports kept for an id no message carries are dropped.
+    "forget-sms-data": {
+        "task": "integrations.forget_sms_data",
         "schedule": crontab(hour=3, minute=45),
         "options": {"expires": 60 * 60},
     },

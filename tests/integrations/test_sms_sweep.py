@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from integrations import sms
-from integrations.models import SmsMessage
+from integrations.models import SmsEarlyReceipt, SmsMessage
 from integrations.sms_gateways import LogGateway, OutgoingSms, Receipt, Submitted, gateway_from_settings
 from ketlogistic.core.roles import Role
 from orders.services import customer_mark_set, order_send
@@ -274,10 +274,57 @@ def test_delivery_reports_update_statuses_once_and_count_the_unknown(queued, at_
     assert (recorded.updated, recorded.unchanged, recorded.unknown) == (2, 0, 1)
     assert (again.updated, again.unchanged, again.unknown) == (0, 2, 1)
     assert (late.updated, late.unchanged, late.unknown) == (0, 1, 0)
+    assert list(SmsEarlyReceipt.objects.values_list("gateway_id", "status")) == [("gw-unknown", "delivered")]
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.state, first.delivered_at, first.reported_at) == (State.DELIVERED, at, TUESDAY_10)
     assert (second.state, second.delivered_at) == (State.UNDELIVERABLE, None)
+
+
+def test_a_report_that_comes_before_the_sweep_recorded_its_id_is_applied_by_the_sweep(queued):
+    """The SMSC rejects a number at once and the receiver records the report while the sweep is still submitting
+    the batch: the report waits and is applied when the sweep records the gateway's ids."""
+    message = queued()
+    report = Receipt(gateway_id=f"gw-{message.pk}", status="undeliverable")
+
+    class RacingGateway(GatewayDouble):
+        def send(self, batch):
+            answers = super().send(batch)
+            early = sms.sms_receipts_record(
+                receipts=[report]
+            )  # the receiver, before the sweep records anything
+            assert (early.updated, early.unknown) == (0, 1)
+            return answers
+
+    sms.sms_send_due(gateway=RacingGateway())
+
+    message.refresh_from_db()
+    assert (message.state, message.gateway_id) == (State.UNDELIVERABLE, f"gw-{message.pk}")
+    assert not SmsEarlyReceipt.objects.exists()
+
+
+def test_an_early_report_kept_a_moment_too_late_for_the_sweep_is_applied_by_the_next_poll(queued):
+    message = queued()
+    sms.sms_send_due(gateway=GatewayDouble())
+    SmsEarlyReceipt.objects.create(gateway_id=f"gw-{message.pk}", status="delivered", received_at=TUESDAY_10)
+    gateway = GatewayDouble()
+    gateway.name = "smpp"
+
+    assert sms.sms_poll_statuses(gateway=gateway) == 1
+
+    assert SmsMessage.objects.get(pk=message.pk).state == State.DELIVERED
+    assert not SmsEarlyReceipt.objects.exists()
+
+
+def test_reports_for_ids_none_of_ours_are_forgotten_after_fifteen_minutes(at_tuesday_10, reference_data):
+    """A long text's later parts are reported too, and name no message: they are kept only briefly."""
+    sms.sms_receipts_record(receipts=[Receipt(gateway_id="a-second-part", status="delivered")])
+
+    at_tuesday_10.move_to(TUESDAY_10 + timedelta(minutes=15))
+    assert sms.sms_forget_early_receipts() == 0
+    at_tuesday_10.move_to(TUESDAY_10 + timedelta(minutes=15, seconds=1))
+    assert sms.sms_forget_early_receipts() == 1
+    assert not SmsEarlyReceipt.objects.exists()
 
 
 def test_an_http_gateway_is_asked_for_statuses_at_most_every_five_minutes(queued, at_tuesday_10):
