@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from openpyxl import load_workbook
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
@@ -32,6 +32,7 @@ from orders import workflow
 from orders.models import Order
 from orders.statuses import DeliveryKind, OrderSource, OrderStatus
 
+from .events import PostParcelArrived
 from .models import Collection, DeliveryEvent, PostShipment
 from .services import collections_settled
 
@@ -231,6 +232,8 @@ def post_status(
         S.RETURNED: DeliveryEvent.Kind.POST_RETURNED,
     }[status]
     _event(shipment, kind, at=at, actor=actor, details=details)
+    if status == S.ARRIVED:
+        reactions.react(PostParcelArrived(shipment=shipment, note=details["note"]))
     return shipment
 
 

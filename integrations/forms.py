@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from .crm_sync import MAPPABLE_STATUSES
 from .excel import COLUMNS, PER_LINE_FIELDS
 from .models import PullConnector
+from .sms_texts import MAX_TEMPLATE_LENGTH, SmsEvent, SmsLanguage
 from .webhooks import EVENT_TYPES, LOGGED_EVENT_TYPES
 
 
@@ -261,3 +262,37 @@ class CrmConnectorForm(forms.Form):
 
     def map_fields(self):
         return [self[name] for name, _status in self.map_names]
+
+
+class SmsSettingsForm(forms.Form):
+    """The partner's SMS: the language, and per event on/off and its own text (empty: the company's default)."""
+
+    language = forms.ChoiceField(label=_("Language of the SMS"), choices=SmsLanguage.choices)
+    # the language whose texts the page showed (the texts below are saved as that language's)
+    texts_language = forms.ChoiceField(choices=SmsLanguage.choices, widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for event in SmsEvent:
+            self.fields[f"on_{event.value}"] = forms.BooleanField(label=event.label, required=False)
+            self.fields[f"text_{event.value}"] = forms.CharField(
+                label=_("Your text"),
+                required=False,
+                strip=True,
+                widget=forms.Textarea(
+                    attrs={"rows": 3, "maxlength": MAX_TEMPLATE_LENGTH, "data-sms-text": ""}
+                ),
+            )
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "language": data["language"],
+            "texts_language": data.get("texts_language") or None,
+            "enabled_events": [event.value for event in SmsEvent if data.get(f"on_{event.value}")],
+            "texts": {event.value: data.get(f"text_{event.value}", "") for event in SmsEvent},
+        }
+
+    def posted_texts(self) -> dict[str, str]:
+        """The texts as sent (for the figures of a page shown again with errors)."""
+        return {event.value: (self.data.get(f"text_{event.value}") or "").strip() for event in SmsEvent}

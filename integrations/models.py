@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core import checks
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +13,9 @@ from django.utils.translation import pgettext_lazy
 from ketlogistic.core import i18n
 from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
+
+from .sms_quiet_hours import quiet_hours
+from .sms_texts import SmsEvent, SmsLanguage
 
 
 class ApiKey(models.Model):
@@ -517,3 +521,209 @@ class CrmStatusPush(models.Model):
     @property
     def shown_last_error(self) -> str:
         return i18n.shown(self.last_error_message, self.last_error)
+
+
+# -- SMS to customers (issue 19) -----------------------------------------------------------------------------------
+
+
+class SmsSettings(models.Model):
+    """A partner's choices for its customers' SMS: which events send (all by default) and in which language."""
+
+    partner = models.OneToOneField("core.Partner", on_delete=models.CASCADE, related_name="sms_settings")
+    language = models.CharField(
+        _("language of the SMS"), max_length=2, choices=SmsLanguage.choices, default=SmsLanguage.RU
+    )
+    # events switched off (an event added later is on until the partner switches it off)
+    disabled_events = ArrayField(
+        models.CharField(max_length=20), default=list, blank=True, verbose_name=_("events switched off")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("SMS settings")
+        verbose_name_plural = _("SMS settings")
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}: {self.language}"
+
+    def is_on(self, event: str) -> bool:
+        return event not in (self.disabled_events or [])
+
+
+class SmsTemplate(models.Model):
+    """The text of an event's SMS in a language: the company's default (no partner) or a partner's own, which
+    replaces the default for that partner's customers. Without a default row the built-in text is used
+    (`sms_texts.DEFAULT_TEXTS`)."""
+
+    partner = models.ForeignKey(
+        "core.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="sms_templates"
+    )
+    event = models.CharField(_("event"), max_length=20, choices=SmsEvent.choices)
+    language = models.CharField(_("language"), max_length=2, choices=SmsLanguage.choices)
+    text = models.TextField(_("text"))
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("SMS text")
+        verbose_name_plural = _("SMS texts")
+        ordering = ["partner_id", "event", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "language"],
+                condition=Q(partner__isnull=True),
+                name="sms_template_default_once",
+            ),
+            models.UniqueConstraint(
+                fields=["partner", "event", "language"],
+                condition=Q(partner__isnull=False),
+                name="sms_template_partner_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id or '—'} {self.event} {self.language}"
+
+
+class SmsMessage(models.Model):
+    """An SMS to an order's customer: written in the same transaction as the change that caused it (the outbox),
+    once per order and event, then sent by the sweep (`integrations/sms.py`) through the configured gateway.
+
+    The phone is not here: the sweep decrypts the order's number at the moment it sends. Test orders' messages are
+    recorded (the sandbox's log) and never reach a gateway."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        HELD = "held", _("Held for the morning")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        UNDELIVERABLE = "undeliverable", _("Not delivered")
+        EXPIRED = "expired", _("Expired")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Encoding(models.TextChoices):
+        GSM7 = "gsm7", "GSM-7"
+        UCS2 = "ucs2", "UCS-2"
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="sms_messages")
+    event = models.CharField(_("event"), max_length=20, choices=SmsEvent.choices)
+    language = models.CharField(_("language"), max_length=2, choices=SmsLanguage.choices)
+    text = models.TextField(_("text"))
+    segments = models.PositiveSmallIntegerField(_("parts"))
+    encoding = models.CharField(_("encoding"), max_length=4, choices=Encoding.choices)
+    # the number it went (or goes) to, as everybody sees it: «+7 *** *** 45 67»
+    phone_masked = models.CharField(_("phone"), max_length=24, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.QUEUED)
+    is_test = models.BooleanField(_("sandbox"), default=False)
+    gateway = models.CharField(_("gateway"), max_length=16, blank=True)
+    gateway_id = models.CharField(_("id at the gateway"), max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"))
+    # the sweep holding the row: what it records after the gateway answered counts only while the token is its own
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    error_message = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"))
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    # when the gateway's delivery report (delivered, undeliverable, expired) was recorded
+    reported_at = models.DateTimeField(_("delivery report"), null=True, blank=True)
+    # when the sweep last asked an HTTP gateway for the message's status
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("SMS")
+        verbose_name_plural = _("SMS")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # a replayed status change, a retried task or a second worker never make a second SMS of an event
+            models.UniqueConstraint(fields=["order", "event"], name="sms_once_per_order_and_event"),
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=[
+                        "queued",
+                        "held",
+                        "sending",
+                        "sent",
+                        "delivered",
+                        "undeliverable",
+                        "expired",
+                        "failed",
+                        "cancelled",
+                    ]
+                ),
+                name="sms_state_known",
+            ),
+        ]
+        indexes = [
+            # the sweep: due rows only (live ones waiting, held for the morning, or claimed by a sweep that died)
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="sms_due",
+                condition=Q(state__in=["queued", "held", "sending"], is_test=False),
+            ),
+            # delivery reports find their message by the gateway's id
+            models.Index(fields=["gateway_id"], name="sms_gateway_id", condition=~Q(gateway_id="")),
+            # HTTP gateways are asked for the status of messages sent and not reported yet
+            models.Index(
+                fields=["gateway", "sent_at"], name="sms_awaiting_report", condition=Q(state="sent")
+            ),
+            # the partner's list of its messages, newest first
+            models.Index(fields=["partner", "is_test", "-created_at", "-id"], name="sms_partner_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"№{self.order_id} {self.event} ({self.state})"
+
+    @property
+    def shown_error(self) -> str:
+        return i18n.shown(self.error_message, self.error)
+
+
+class SmsEarlyReceipt(models.Model):
+    """A delivery report for a gateway id that no message carries yet. An SMSC may report a message (an instant
+    rejection, a fast handset) while the sweep that sent it is still submitting the rest of its batch, before the
+    gateway's ids are recorded: the report waits here, is applied as soon as its id is recorded
+    (`integrations.sms`), and is forgotten after 15 minutes (an id that is none of ours, such as a long text's later
+    part). Not a partner's row: it names no message, and nobody reads it but the sweep."""
+
+    gateway_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16)
+    at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.status}"
+
+
+@checks.register()
+def sms_settings_read(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """At startup, not in the first order's move: the SMS quiet hours read as `HH:MM-HH:MM` (or `off`). Registered
+    here because this module is imported when the apps load."""
+    errors = []
+    for country in getattr(settings, "SMS_QUIET_HOURS", {}) or {}:
+        try:
+            quiet_hours(country)
+        except ValueError:
+            errors.append(
+                checks.Error(
+                    f"SMS_QUIET_HOURS_{country}={settings.SMS_QUIET_HOURS[country]!r} is not HH:MM-HH:MM (or off)",
+                    id="integrations.E301",
+                )
+            )
+    return errors

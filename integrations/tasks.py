@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import connectors, crm_sync, excel, webhooks
+from . import connectors, crm_sync, excel, sms, webhooks
 from .api import idempotency
 
 
@@ -60,3 +60,23 @@ def import_excel_upload(import_id: int) -> None:
 def forget_stale_uploads() -> int:
     """Uploaded order files never imported are deleted after a week: they hold customers' phones."""
     return excel.forget_stale_uploads()
+
+
+@shared_task(name="integrations.send_sms", ignore_result=True)
+def send_sms() -> int:
+    """Customers' SMS that are due, through the configured gateway (claimed rows: parallel sweeps never send one
+    twice)."""
+    return sms.sms_send_due()
+
+
+@shared_task(name="integrations.poll_sms_statuses", ignore_result=True)
+def poll_sms_statuses() -> int:
+    """Delivery statuses of sent SMS, asked from an HTTP gateway (SMPP reports by itself)."""
+    return sms.sms_poll_statuses()
+
+
+@shared_task(name="integrations.forget_sms_data", ignore_result=True)
+def forget_sms_data() -> int:
+    """The SMS texts of orders whose personal data was erased (names, addresses) are erased too; delivery reports
+    kept for an id no message carries are dropped (the status poll drops them too, every two minutes)."""
+    return sms.sms_forget_erased_texts() + sms.sms_forget_early_receipts()

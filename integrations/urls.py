@@ -26,4 +26,6 @@ urlpatterns = [
     path("connectors/<int:connector_id>/run/", views.connector_run_now, name="connector_run"),
     path("connectors/<int:connector_id>/check/", views.connector_check, name="connector_check"),
     path("connectors/<int:connector_id>/resend/", views.connector_push_retry, name="connector_resend"),
+    path("sms/", views.sms_page, name="sms"),
+    path("sms/<int:partner_id>/", views.sms_page, name="partner_sms"),
 ]

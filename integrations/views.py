@@ -1,10 +1,12 @@
-"""Cabinet pages of the integrations: API keys, webhooks, Excel intake, pull connectors."""
+"""Cabinet pages of the integrations: API keys, webhooks, Excel intake, pull connectors, customers' SMS."""
+
+import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,7 +24,7 @@ from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 from ketlogistic.core.progress import Progress
 
-from . import api_keys, connectors, crm_sync, excel, services, webhooks
+from . import api_keys, connectors, crm_sync, excel, selectors, services, sms, webhooks
 from .forms import (
     ApiKeyForm,
     ConnectorForm,
@@ -30,6 +32,7 @@ from .forms import (
     DeliveryLogFilter,
     ExcelUploadForm,
     MappingForm,
+    SmsSettingsForm,
     WebhookEditForm,
     WebhookEndpointForm,
 )
@@ -45,6 +48,7 @@ from .models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from .sms_texts import PLACEHOLDERS
 
 DELIVERY_LOG_PAGE = 50
 ORDER_CARD_EVENTS = 20
@@ -62,6 +66,7 @@ def overview(request):
         "can_webhooks": access.can(user, "webhooks.manage"),
         "can_excel": access.can(user, "excel.import"),
         "can_connectors": access.can(user, "connectors.manage"),
+        "can_sms": access.can(user, "sms.view") and access.is_partner_actor(user),
     }
     return render(request, "integrations/overview.html", context)
 
@@ -675,3 +680,76 @@ def connector_run_now(request, connector_id: int):
     else:
         messages.info(request, _("A run of this connector is already queued or running."))
     return redirect("integrations:connector", connector_id=connector.pk)
+
+
+# -- SMS to customers -----------------------------------------------------------------------------------------------
+
+
+@never_cache
+@permission_required("sms.view")
+def sms_page(request, partner_id: int | None = None):
+    """A partner's customer SMS: which events send, the language and its own texts (its administrator edits them;
+    its staff and our staff read them), with the messages sent, or the sandbox's log of its test orders' SMS."""
+    if partner_id is None:
+        if not access.is_partner_actor(request.user):
+            raise Http404
+        partner = request.user.partner
+    else:
+        partner = access.get_scoped_or_404(request.user, Partner.objects.all(), id=partner_id)
+    editable = sms.can_edit(request.user, partner)
+    here = (
+        reverse("integrations:sms")
+        if partner_id is None
+        else reverse("integrations:partner_sms", args=[partner.pk])
+    )
+    texts = None
+    if request.method == "POST":
+        if not editable:
+            raise PermissionDenied
+        form = SmsSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                sms.sms_settings_save(actor=request.user, partner=partner, **form.service_arguments())
+            except ValidationError as exc:
+                errors_to_form(form, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect(here)
+        texts = form.posted_texts()
+    editor = selectors.sms_editor(partner, texts=texts)
+    if request.method != "POST":
+        chosen = editor["settings"]
+        form = SmsSettingsForm(
+            initial={
+                "language": chosen.language,
+                "texts_language": chosen.language,
+                **{f"on_{item.event}": item.is_on for item in editor["events"]},
+                **{f"text_{item.event}": item.own for item in editor["events"]},
+            }
+        )
+    sandbox = request.GET.get("log") == "sandbox"
+    try:
+        page = selectors.sms_messages_page(
+            request.user, partner, sandbox=sandbox, cursor=request.GET.get("cursor") or None
+        )
+    except InvalidCursor:
+        return redirect(f"{here}?log=sandbox" if sandbox else here)
+    for item in editor["events"]:
+        form.fields[item.field].widget.attrs["placeholder"] = item.default
+    rows = [(item, form[item.field], form[f"on_{item.event}"]) for item in editor["events"]]
+    return render(
+        request,
+        "integrations/sms.html",
+        {
+            "partner": partner,
+            "form": form,
+            "editable": editable,
+            "editor": editor,
+            "rows": rows,
+            "page": page,
+            "sandbox": sandbox,
+            "here": here,
+            "placeholders": [f"{{{name}}}" for name in PLACEHOLDERS],
+            "samples_json": json.dumps(editor["samples"], ensure_ascii=False),
+        },
+    )

@@ -3,8 +3,8 @@
 The floors (docs/ARCHITECTURE.md) let an app import only the apps below it, so a lower app tells of its work with a
 typed event and `ketlogistic.core.reactions.react(event)`; this module, above every app, says who hears it. Every
 reaction runs inside the transaction of the change it reacts to: if one fails, the change fails with it. Reading
-this file tells everything a status change, an order's creation, a change of an order, a call attempt or settled
-cash sets off.
+this file tells everything a status change, an order's creation, a change of an order, a call attempt, settled
+cash or a parcel at the post office sets off.
 """
 
 from billing import accruals, tariffs
@@ -17,8 +17,9 @@ from callcenter.events import CallAttempted
 from delivery import home as delivery_home
 from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
-from delivery.events import CollectionsSettled
-from integrations import crm_sync, webhooks
+from delivery.events import CollectionsSettled, PostParcelArrived
+from integrations import crm_sync, sms, webhooks
+from integrations import selectors as integrations_selectors
 from integrations import views as integrations_views
 from ketlogistic.core.roles import Role
 from orders import home as orders_home
@@ -35,6 +36,7 @@ REACTIONS = {
         callcenter_services.on_order_moved,  # entering calling schedules its first call; leaving it frees the claim
         webhooks.on_order_moved,  # order.status_changed, delivery.agreed, delivery.problem
         crm_sync.on_order_moved,  # an order from a partner's CRM: its new status queued for the CRM
+        sms.on_order_moved,  # the customer's SMS of the step (goods in the city, agreed, courier, post, closed, thanks)
     ),
     # Orders were created by any intake channel (orders.intake).
     OrdersCreated: (
@@ -48,10 +50,15 @@ REACTIONS = {
     # A call attempt was recorded (callcenter.services; the sandbox's simulated calls on test orders too).
     CallAttempted: (
         webhooks.on_call_attempt,  # call.attempted, and delivery.problem for no answer / busy / wrong number
+        sms.on_call_attempt,  # no answer / busy: «we could not reach you», once per order
     ),
     # Collected cash reached the company: a courier's hand-over, a post remittance (delivery).
     CollectionsSettled: (
         accruals.on_collections_settled,  # the cash reaches the partners' balances
+    ),
+    # The post reported a parcel at its post office (delivery.post.post_status).
+    PostParcelArrived: (
+        sms.on_post_arrived,  # the customer's SMS: the parcel waits at the post office
     ),
 }
 
@@ -62,6 +69,7 @@ ROUTE_SENT_ORDER = fulfilment.route_sent_order
 TIMELINE_PROVIDERS = (
     delivery_selectors.timeline_entries,  # courier visits and post events
     callcenter_selectors.timeline_entries,  # calls and escalations
+    integrations_selectors.sms_timeline_entries,  # the customer's SMS: event, state, masked number
 )
 CARD_PANELS = (
     delivery_selectors.post_panel,  # the post parcel

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from callcenter.events import CallAttempted
-from delivery.events import CollectionsSettled
+from delivery.events import CollectionsSettled, PostParcelArrived
 from ketlogistic import wiring
 from ketlogistic.core import reactions
 from ketlogistic.core.model_moves import _move
@@ -51,6 +51,7 @@ def test_every_event_a_floor_raises_has_its_reactions_listed_in_the_wiring():
         OrderAmended,
         CallAttempted,
         CollectionsSettled,
+        PostParcelArrived,
     }
     assert all(wiring.REACTIONS[event] for event in wiring.REACTIONS)
     assert reactions.reactions_to(OrderMoved) == wiring.REACTIONS[OrderMoved]

@@ -64,6 +64,7 @@ MATRIX = {
     "integrations/excel/template.xlsx": ("get", {PA, PS, ADMIN}),
     "integrations/connectors/": ("get", {PA, PS, HEAD, SUPERVISOR, ADMIN}),
     "integrations/connectors/new/": ("get", {PA}),  # a connector is made in the partner's own cabinet
+    "integrations/sms/": ("get", {PA, PS}),  # staff open a partner's SMS settings by its id
     # warehouses
     "warehouses/stock/": ("get", LOGGED_IN - {COURIER}),
     "warehouses/receipts/": ("get", {PA, PS, HEAD, WAREHOUSE, SUPERVISOR, FINANCE, ADMIN}),

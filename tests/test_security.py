@@ -31,8 +31,8 @@ from callcenter import services as calls
 from callcenter.models import CallAttempt, Outcome
 from delivery import services as delivery
 from delivery.models import CourierDay, DeliveryStop
-from integrations import webhooks
-from integrations.models import ApiKey
+from integrations import sms, webhooks
+from integrations.models import ApiKey, SmsMessage
 from ketlogistic.core import access
 from ketlogistic.core.models import AuditEntry, User
 from ketlogistic.core.roles import Role
@@ -533,6 +533,9 @@ def _busy_day(*, user_a, product_a, head, logist, couriers, courier_admin, almat
             delivery.stop_paid(actor=couriers[0], stop=stop, collected=str(stop.order.cod_amount))
         webhooks.deliver_due()
         assert receiver.requests  # the webhooks were attempted (the first answered 500)
+    # the customers' SMS of the day through the log gateway (the worker decrypts each number as it sends)
+    waiting = SmsMessage.objects.filter(order__in=orders, state=SmsMessage.State.QUEUED).count()
+    assert sms.sms_send_due() == waiting > 0
     assert Order.objects.filter(external_id__startswith="SEC-", status="paid").count() == len(PHONES)
     return {"api key": key, "webhook secret": secret, "password": PASSWORD}
 

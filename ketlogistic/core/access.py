@@ -86,6 +86,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "excel.import": PARTNERS,
     "connectors.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "connectors.manage": frozenset({R.PARTNER_ADMIN, R.HEAD_OF_DEPARTMENT}),
+    # the customers' SMS: the partner's administrator chooses the events, the language and its texts; the partner's
+    # staff and its head of department read them with the messages sent
+    "sms.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "sms.manage": frozenset({R.PARTNER_ADMIN}),
     "products.view": PARTNERS | (ALL_STAFF - {R.COURIER}),
     "products.manage": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT}),
     # warehouses

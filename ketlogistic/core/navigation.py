@@ -36,6 +36,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Our call script"), "callcenter:scripts", "scripts.edit_own", _("Cabinet"), PARTNER),
     NavItem(_("Integrations"), "integrations:overview", "integrations.view", _("Cabinet"), PARTNER),
     NavItem(_("Excel upload"), "integrations:excel", "excel.import", _("Cabinet"), PARTNER),
+    NavItem(_("SMS to customers"), "integrations:sms", "sms.view", _("Cabinet"), PARTNER),
     NavItem(_("Contract"), "cabinet:home", "cabinet.view", _("Cabinet"), PARTNER),
     NavItem(_("Team"), "cabinet:team", "cabinet.team.manage", _("Cabinet"), PARTNER),
     NavItem(_("My desk"), "staff:home", "staff.desk", _("Work"), STAFF),

@@ -109,7 +109,11 @@ def partner_list(request):
 @permission_required("partners.view")
 def partner_detail(request, partner_id: int):
     partner = access.get_scoped_or_404(request.user, Partner.objects.all(), id=partner_id)
-    return render(request, "core/partner_detail.html", {"partner": partner})
+    return render(
+        request,
+        "core/partner_detail.html",
+        {"partner": partner, "can_see_sms": access.can(request.user, "sms.view")},
+    )
 
 
 @permission_required("audit.view")

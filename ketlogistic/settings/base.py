@@ -302,6 +302,27 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 60 * 60},
     },
+    # Customers' SMS that are due: the outbox written with each change (each commit also kicks a sweep at once);
+    # this catches retries with back-off, messages held for the morning, and a gateway's or Redis's outage.
+    "send-sms": {
+        "task": "integrations.send_sms",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    # HTTP gateways (Mobizon) are asked for the delivery status of the messages they accepted; SMPP's reports
+    # arrive by themselves.
+    "poll-sms-statuses": {
+        "task": "integrations.poll_sms_statuses",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
+    },
+    # After the retention task erased an order's personal data, the texts of its SMS (name, address) go too; delivery
+    # reports kept for an id no message carries are dropped.
+    "forget-sms-data": {
+        "task": "integrations.forget_sms_data",
+        "schedule": crontab(hour=3, minute=45),
+        "options": {"expires": 60 * 60},
+    },
 }
 
 REST_FRAMEWORK = {
@@ -400,6 +421,19 @@ MOBIZON_SENDER = env_str("MOBIZON_SENDER", "")
 MOBIZON_DEADLINE_SECONDS = env_int("MOBIZON_DEADLINE_SECONDS", 10)
 MOBIZON_CONCURRENCY = env_int("MOBIZON_CONCURRENCY", 4)
 MOBIZON_TIME_ZONE = env_str("MOBIZON_TIME_ZONE", "Asia/Almaty")
+# The customers' SMS outbox (integrations/sms.py): the quiet hours per country in the customer's own zone (an SMS
+# due at night is held until their end; "off" for none), our line the customers call back, and the sweep's batch
+# and claim (a batch must be sent within the claim, or another sweep may take its rows again).
+SMS_QUIET_HOURS = {
+    "KZ": env_str("SMS_QUIET_HOURS_KZ", "21:00-09:00"),
+    "KG": env_str("SMS_QUIET_HOURS_KG", "21:00-09:00"),
+}
+SMS_HOTLINE = {
+    "KZ": env_str("SMS_HOTLINE_KZ", "8 800 080 47 47"),
+    "KG": env_str("SMS_HOTLINE_KG", "+996 312 98 47 47"),
+}
+SMS_SEND_BATCH = env_int("SMS_SEND_BATCH", 500)
+SMS_CLAIM_SECONDS = env_int("SMS_CLAIM_SECONDS", 300)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "KetLogistic API",

@@ -163,19 +163,23 @@ def test_equal_times_keep_their_real_order_on_the_timeline(delivered_order, logi
     entries = order_timeline(delivered_order, logist)
 
     # the clock stands still: Tuesday 10:00 sent, called, agreed; Wednesday 09:00 assigned, handed over, nobody
-    # at home, paid
+    # at home, paid; each customer's SMS right after the status change that wrote it
     assert [(entry.kind, entry.to_status or entry.title) for entry in entries] == [
         ("status", "to_send"),
         ("status", "sent"),
         ("status", "calling"),
+        ("sms", "SMS: Goods in the city, we will call"),
         ("call", "Call (Logist): Delivery agreed"),
         ("status", "delivery_agreed"),
+        ("sms", "SMS: Delivery agreed"),
         ("status", "in_registry"),
         ("courier", "Assigned to courier Арман Курьер"),
         ("status", "with_courier"),
+        ("sms", "SMS: Courier on the way"),
         ("courier", "Goods handed to the courier"),
         ("courier", "Customer not at home (attempt 1)"),
         ("status", "paid"),
+        ("sms", "SMS: Thanks after payment"),
         ("courier", "Delivered and paid: 10\u202f000.00\xa0₸ collected"),
     ]
 
