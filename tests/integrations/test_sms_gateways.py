@@ -497,7 +497,7 @@ def test_the_sms_receiver_command_records_receipts_until_stopped(smsc, settings,
         "sms_receiver",
         recorder="tests.integrations.test_sms_gateways.record_for_the_command",
         heartbeat_file=str(heartbeat),
-        for_seconds=2.5,
+        for_seconds=6,  # room for a busy machine: the receipts come within a second when it is quiet
     )
     gateway.close()
 
@@ -554,13 +554,14 @@ def test_no_phone_and_no_password_in_any_smpp_log_record_even_at_debug(caplog):
 # -- the log gateway and the choice -----------------------------------------------------------------------------------
 
 
-def test_the_log_gateway_accepts_all_logs_the_text_and_never_the_number(caplog):
+def test_the_log_gateway_accepts_all_and_logs_neither_the_text_nor_the_number(caplog):
     caplog.set_level(logging.INFO, logger="integrations.sms_gateways")
 
     results = LogGateway().send([sms(1), sms(2, LONG)])
 
     assert results == [Submitted(id=1, gateway_id="log-1"), Submitted(id=2, gateway_id="log-2")]
-    assert LONG in caplog.text and "3 part(s)" in caplog.text
+    assert "3 part(s)" in caplog.text and f"{len(LONG)} characters" in caplog.text
+    assert LONG[:20] not in caplog.text  # the text holds the customer's name and address
     assert phone(1) not in caplog.text and phone(2) not in caplog.text
     assert LogGateway().poll(["log-1"]) == []
 

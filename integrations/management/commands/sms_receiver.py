@@ -51,9 +51,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, recorder, heartbeat_file, for_seconds, **options):
         stop = threading.Event()
+        previous = {}
         if threading.current_thread() is threading.main_thread():
             for signal_number in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signal_number, lambda *_args: stop.set())
+                previous[signal_number] = signal.signal(signal_number, lambda *_args: stop.set())
+        try:
+            self._listen(stop, recorder, heartbeat_file, for_seconds)
+        finally:  # called in a process that goes on (a test), its own handlers are back
+            for signal_number, handler in previous.items():
+                signal.signal(signal_number, handler)
+
+    def _listen(self, stop, recorder, heartbeat_file, for_seconds):
         if for_seconds:
             timer = threading.Timer(for_seconds, stop.set)
             timer.daemon = True
