@@ -499,6 +499,15 @@ def check(args: argparse.Namespace) -> int:
         'CELERY_BROKER_URL = "memory://"\n',
         encoding="utf-8",
     )
+    # The venv's editable install of this project puts a finder on `sys.meta_path` that maps every package of the
+    # working tree. PYTHONPATH wins for what a tree has, but a module only the newer tree has (an app's new
+    # `templatetags` package) would still be found there by the finder, and an older tree would load the newer
+    # code. Each tree imports only from itself: the finder is taken out at interpreter start.
+    (settings_dir / "sitecustomize.py").write_text(
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]\n",
+        encoding="utf-8",
+    )
     log = scratch / "steps.log"
     created = False
     problems: list[str] = []
