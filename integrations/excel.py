@@ -962,15 +962,21 @@ def excel_check(*, import_id: int) -> ExcelImport | None:
 
     A second delivery of the task does nothing (the upload is held or checked already). An error of ours leaves
     the upload failed, saying what happened and what to do — never checking for ever."""
-    token = _claim(import_id, ExcelImport.State.CHECKING)
+    return _claimed_work(import_id, ExcelImport.State.CHECKING, _check, "check")
+
+
+def _claimed_work(import_id: int, state: str, work, name: str) -> ExcelImport | None:
+    """The worker's check or import under a claim: nothing when another holds the upload or took it over since;
+    an error of ours logged and the upload failed, saying what happened and what to do."""
+    token = _claim(import_id, state)
     if token is None:
         return None
     try:
-        return _check(import_id, token)
+        return work(import_id, token)
     except Superseded:
         return None
-    except Exception:  # noqa: BLE001 - whatever stopped the check is logged, and the upload says so
-        logger.exception("Excel upload %s: the check failed", import_id)
+    except Exception:  # noqa: BLE001 - whatever stopped the work is logged, and the upload says so
+        logger.exception("Excel upload %s: the %s failed", import_id, name)
         return _failed(import_id, token)
 
 
@@ -1207,16 +1213,7 @@ def excel_import_run(*, import_id: int) -> ExcelImport | None:
     Had the work stopped (a worker killed, an error), the next try goes on after the last chunk committed, and an
     order number already there is never created twice (intake is idempotent per order number); a second delivery
     of the task does nothing."""
-    token = _claim(import_id, ExcelImport.State.IMPORTING)
-    if token is None:
-        return None
-    try:
-        return _import(import_id, token)
-    except Superseded:
-        return None
-    except Exception:  # noqa: BLE001 - whatever stopped the import is logged, and the upload says so
-        logger.exception("Excel upload %s: the import failed", import_id)
-        return _failed(import_id, token)
+    return _claimed_work(import_id, ExcelImport.State.IMPORTING, _import, "import")
 
 
 def _import(import_id: int, token: str) -> ExcelImport:
