@@ -30,6 +30,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -88,8 +89,22 @@ MOVE_EVENTS = {
 UNREACHED_OUTCOMES = frozenset({"no_answer", "busy"})
 SANDBOX_GATEWAY = "sandbox"
 WAITING = (State.QUEUED, State.HELD)
-# A passing failure is tried again with back-off for this long after the message was written, then failed.
+# An SMS goes out within this long of the change that wrote it, or not at all: a passing failure is tried again with
+# back-off until then (then failed), and one still waiting then (a long outage) is too late to be news.
 GIVE_UP_AFTER = timedelta(hours=24)
+# While it waits (the quiet hours, a gateway outage) an SMS stays true only while the order is still at its step: a
+# «courier on the way» is false the next morning, «delivery agreed» after the order went back to calling. None: a
+# closing SMS (thanks, returned or cancelled), true whatever follows.
+STILL_TRUE_WHILE = {
+    E.IN_CITY: frozenset({OrderStatus.CALLING}),
+    E.NOT_REACHED: frozenset({OrderStatus.CALLING}),
+    E.DELIVERY_AGREED: frozenset({OrderStatus.DELIVERY_AGREED, OrderStatus.IN_REGISTRY}),
+    E.ON_THE_WAY: frozenset({OrderStatus.WITH_COURIER}),
+    E.POST_SHIPPED: frozenset({OrderStatus.POST_SHIPPED}),
+    E.POST_ARRIVED: frozenset({OrderStatus.POST_SHIPPED}),
+    E.CANCELLED: None,
+    E.THANKS: None,
+}
 # HTTP gateways are asked for statuses of messages sent within this window, each at most this often.
 POLL_WINDOW = timedelta(hours=72)
 POLL_EVERY = timedelta(minutes=5)
@@ -296,7 +311,7 @@ def on_order_moved(moved: OrderMoved) -> None:
     if event == E.CANCELLED and order.work_started_at is None:
         return  # cancelled before any work: the customer was never told anything
     tracking = str(moved.context.data.get("tracking_number") or "") if event == E.POST_SHIPPED else ""
-    sms_enqueue(order=order, event=event, tracking=tracking)
+    sms_enqueue(order=order, event=event, tracking=tracking, now=moved.context.now)
 
 
 def on_call_attempt(attempted: CallAttempted) -> None:
@@ -422,6 +437,11 @@ def _send_batch(gateway: Gateway, *, ids: list[int], token: uuid.UUID, now: date
             _finish(row, token=token, state=State.CANCELLED, error=gettext_message("Not sent: switched off."))
             result.cancelled += 1
             continue
+        stale = _no_longer_true(row, now=now)
+        if stale is not None:
+            _finish(row, token=token, state=State.CANCELLED, error=stale)
+            result.cancelled += 1
+            continue
         if any(index in marked for _c, index, _m in found):
             _finish(
                 row,
@@ -507,6 +527,29 @@ def _send_batch(gateway: Gateway, *, ids: list[int], token: uuid.UUID, now: date
         )
     result.sent = _record_accepted(accepted, gateway=gateway.name, token=token, now=now)
     return result
+
+
+def _no_longer_true(row: SmsMessage, *, now: datetime) -> i18n.Message | None:
+    """Why a waiting SMS would no longer tell the truth when sent now, or None. Checked as the sweep takes it (the
+    order's status is read with the row), so a held message is weighed in the morning, not when it was written."""
+    if now - row.created_at > GIVE_UP_AFTER:
+        return gettext_message("Not sent: it could not go out within a day, and would no longer be news.")
+    order = row.order
+    statuses = STILL_TRUE_WHILE.get(row.event)
+    if statuses is not None and order.status not in statuses:
+        return gettext_message("Not sent: the order moved on before it could go out.")
+    zone = ZoneInfo(order.city.timezone)
+    if row.event == E.ON_THE_WAY and timezone.localtime(row.created_at, zone).date() != timezone.localtime(
+        now, zone
+    ).date():
+        return gettext_message("Not sent: the courier's day it announced is over.")
+    if (
+        row.event == E.DELIVERY_AGREED
+        and order.delivery_date is not None
+        and order.delivery_date < timezone.localtime(now, zone).date()
+    ):
+        return gettext_message("Not sent: the agreed day has passed.")
+    return None
 
 
 def _record_accepted(

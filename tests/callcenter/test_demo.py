@@ -20,3 +20,14 @@ def test_the_demo_seeds_when_it_is_already_tomorrow_in_bishkek_but_not_in_almaty
 
     assert DeliveryRegistry.objects.filter(warehouse__city__name="Бишкек", date=date(2026, 11, 26)).exists()
     assert DeliveryRegistry.objects.filter(warehouse__city__name="Алматы", date=date(2026, 11, 25)).exists()
+
+    # the same seeding, for the customers' SMS (issue 19: «SMS in every state on the demo orders»): the older ones as
+    # a working gateway left them, the last hour's held for the morning (it is night in Almaty)
+    from integrations.models import SmsMessage
+
+    states = set(SmsMessage.objects.filter(is_test=False).values_list("state", flat=True))
+    assert {"delivered", "undeliverable", "expired", "failed", "cancelled", "held"} <= states
+    for message in SmsMessage.objects.filter(is_test=False, sent_at__isnull=False).select_related("order__city"):
+        local = message.sent_at.astimezone(ZoneInfo(message.order.city.timezone))
+        assert message.sent_at >= message.created_at
+        assert 9 <= local.hour < 21, f"SMS {message.pk} sent at {local} in the quiet hours"

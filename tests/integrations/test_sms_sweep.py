@@ -17,9 +17,12 @@ from ketlogistic.core.roles import Role
 from orders.services import customer_mark_set, order_send
 from tests.clock import ALMATY, TUESDAY_10
 from tests.concurrency import run_in_parallel
+from tests.delivery import conftest as delivery_day
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
+
+agreed = delivery_day.agreed
 
 State = SmsMessage.State
 PHONE_DIGITS = "77011234567"  # the factories' +7 701 123 45 67
@@ -384,3 +387,124 @@ def test_two_sweeps_at_once_send_each_message_once(partner_a, product_a, head):
     assert sorted(sms_.id for sms_ in gateway.sent) == sorted(ids)  # each once, none twice
     assert sum(results) == 12
     assert set(SmsMessage.objects.filter(id__in=ids).values_list("state", flat=True)) == {State.SENT}
+
+
+# -- a waiting SMS goes out only while it still tells the truth ----------------------------------------------------------
+
+
+def test_an_sms_whose_step_the_order_passed_while_it_waited_is_not_sent(queued, logist, at_tuesday_10):
+    """«Goods in the city, we will call» held (here: a gateway outage) until after the customer agreed a day is no
+    longer news: the sweep cancels it instead of sending it."""
+    from callcenter import services as calls
+    from callcenter.models import Outcome
+
+    message = queued()
+    sms.sms_send_due(gateway=GatewayDouble(failure=TimeoutError("down")))
+    order = message.order
+    calls.call_dial(actor=logist, order=order)
+    calls.call_outcome(
+        actor=logist,
+        order=order,
+        outcome=Outcome.AGREED,
+        agreed_date=datetime(2026, 11, 25).date(),
+        address_confirmed=True,
+        sum_confirmed=True,
+        goods_confirmed=True,
+    )
+    at_tuesday_10.move_to(TUESDAY_10 + timedelta(hours=1))
+    gateway = GatewayDouble()
+
+    sms.sms_send_due(gateway=gateway)
+
+    message.refresh_from_db()
+    assert [sent.id for sent in gateway.sent] == [
+        SmsMessage.objects.get(order=order, event="delivery_agreed").pk
+    ]
+    assert message.state == State.CANCELLED
+    assert message.error == "Not sent: the order moved on before it could go out."
+
+
+def test_a_courier_on_the_way_held_overnight_is_not_sent_the_next_morning(queued):
+    message = queued()
+    SmsMessage.objects.filter(pk=message.pk).update(
+        event="on_the_way", created_at=datetime(2026, 11, 24, 21, 30, tzinfo=ALMATY)
+    )
+    from orders.models import Order
+
+    Order.objects.filter(pk=message.order_id).update(status="with_courier")
+    gateway = GatewayDouble()
+    with time_machine.travel(datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY), tick=False):
+        sms.sms_send_due(gateway=gateway)
+
+    message.refresh_from_db()
+    assert gateway.sent == []
+    assert (message.state, message.error) == (
+        State.CANCELLED,
+        "Not sent: the courier's day it announced is over.",
+    )
+
+
+def test_an_agreed_day_that_passed_while_the_sms_waited_is_not_announced(agreed, at_tuesday_10):
+    """Delivery agreed for today at 14:00, the gateway down until the next morning: «delivery on Tuesday» is not sent
+    on Wednesday."""
+    at_tuesday_10.move_to(datetime(2026, 11, 24, 14, 0, tzinfo=ALMATY))
+    down = GatewayDouble(failure=TimeoutError("down"))
+    order = agreed(day=datetime(2026, 11, 24).date(), delivery_kind="same_day")
+    sms.sms_send_due(gateway=down)
+    message = SmsMessage.objects.get(order=order, event="delivery_agreed")
+    gateway = GatewayDouble()
+
+    at_tuesday_10.move_to(datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY))
+    sms.sms_send_due(gateway=gateway)
+
+    message.refresh_from_db()
+    assert message.pk not in [sent.id for sent in gateway.sent]
+    assert (message.state, message.error) == (State.CANCELLED, "Not sent: the agreed day has passed.")
+
+
+def test_an_sms_that_could_not_go_out_within_a_day_is_not_sent_late(queued, at_tuesday_10):
+    message = queued()
+    at_tuesday_10.move_to(TUESDAY_10 + timedelta(hours=24, minutes=1))
+    gateway = GatewayDouble()
+
+    sms.sms_send_due(gateway=gateway)
+
+    message.refresh_from_db()
+    assert gateway.sent == []
+    assert message.state == State.CANCELLED
+    assert message.error == "Not sent: it could not go out within a day, and would no longer be news."
+
+
+def test_a_thanks_held_overnight_still_goes_in_the_morning(queued):
+    """A closing SMS stays true whatever follows: held at night, it goes at nine."""
+    message = queued()
+    from orders.models import Order
+
+    Order.objects.filter(pk=message.order_id).update(status="paid")
+    SmsMessage.objects.filter(pk=message.pk).update(
+        event="thanks", created_at=datetime(2026, 11, 24, 21, 30, tzinfo=ALMATY)
+    )
+    gateway = GatewayDouble()
+    with time_machine.travel(datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY), tick=False):
+        sms.sms_send_due(gateway=gateway)
+
+    assert [sent.id for sent in gateway.sent] == [message.pk]
+
+
+def test_the_sms_of_a_move_is_written_at_the_move_s_time(calling_order, at_tuesday_10):
+    """A move made for an earlier moment (the demo's order lives, a late-recorded outcome) writes its SMS then."""
+    from orders import workflow
+
+    order = calling_order()
+    SmsMessage.objects.filter(order=order).delete()
+    moment = TUESDAY_10 - timedelta(hours=2)
+    sms.on_order_moved(
+        workflow.OrderMoved(
+            order=order,
+            transition=workflow.TRANSITIONS["start_calling"],
+            context=workflow.Context(actor=None, source="system", now=moment),
+            from_status="sent",
+        )
+    )
+
+    assert SmsMessage.objects.get(order=order).created_at == moment

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from callcenter import services as calls
+from callcenter.models import Outcome
 from delivery import services as delivery
 from delivery.models import CourierDay, DeliveryStop, StopOutcome
 from integrations import sms
@@ -19,7 +21,6 @@ from tests.smpp_double import SmppDouble
 
 pytestmark = pytest.mark.django_db
 
-agreed = delivery_day.agreed
 almaty = delivery_day.almaty
 courier_admin = delivery_day.courier_admin
 couriers = delivery_day.couriers
@@ -30,10 +31,22 @@ NUMBER = "77011234567"  # the factories' +7 701 123 45 67, as a gateway is given
 State = SmsMessage.State
 
 
-def an_order_s_life(agreed, registry, almaty, couriers, courier_admin):
-    """Goods in the city and agreed (Tuesday), with the courier and paid (Wednesday morning), swept after each day."""
-    order = agreed()
-    assert sms.sms_send_due() == 2
+def an_order_s_life(calling_order, logist, registry, almaty, couriers, courier_admin):
+    """Goods in the city, then agreed (Tuesday), with the courier and paid (Wednesday morning), swept after each
+    step (an SMS whose step the order passed before it went out is not sent at all)."""
+    order = calling_order()
+    assert sms.sms_send_due() == 1
+    calls.call_dial(actor=logist, order=order)
+    calls.call_outcome(
+        actor=logist,
+        order=order,
+        outcome=Outcome.AGREED,
+        agreed_date=delivery_day.WEDNESDAY,
+        address_confirmed=True,
+        sum_confirmed=True,
+        goods_confirmed=True,
+    )
+    assert sms.sms_send_due() == 1
     registry()
     delivery.stops_assign(
         actor=courier_admin, orders=[order], courier=couriers[0], warehouse=almaty, day=delivery_day.WEDNESDAY
@@ -56,7 +69,7 @@ def wait_for(condition, seconds: float = 10.0) -> None:
 
 
 def test_each_sms_of_an_order_s_life_goes_once_through_smpp_and_its_receipts_are_recorded(
-    settings, agreed, registry, almaty, couriers, courier_admin
+    settings, at_tuesday_10, calling_order, logist, registry, almaty, couriers, courier_admin
 ):
     with SmppDouble(password=PASSWORD) as smsc:
         settings.SMS_GATEWAY = "smpp"
@@ -64,7 +77,7 @@ def test_each_sms_of_an_order_s_life_goes_once_through_smpp_and_its_receipts_are
         settings.SMPP_SYSTEM_ID, settings.SMPP_PASSWORD = "ketlogistic", PASSWORD
         settings.SMPP_SOURCE_ADDR, settings.SMPP_TIMEOUT = "KetLogistic", 3
 
-        order = an_order_s_life(agreed, registry, almaty, couriers, courier_admin)
+        order = an_order_s_life(calling_order, logist, registry, almaty, couriers, courier_admin)
 
         messages = list(SmsMessage.objects.filter(order=order).order_by("id"))
         assert [(m.event, m.state, m.gateway) for m in messages] == [
@@ -104,14 +117,14 @@ def test_each_sms_of_an_order_s_life_goes_once_through_smpp_and_its_receipts_are
 
 
 def test_each_sms_of_an_order_s_life_goes_once_through_mobizon_and_its_statuses_are_asked(
-    settings, agreed, registry, almaty, couriers, courier_admin, at_tuesday_10
+    settings, at_tuesday_10, calling_order, logist, registry, almaty, couriers, courier_admin
 ):
     with MobizonDouble() as mobizon:
         settings.SMS_GATEWAY = "mobizon"
         settings.MOBIZON_URL, settings.MOBIZON_API_KEY = mobizon.url, mobizon.api_key
         settings.MOBIZON_SENDER = "KetLogistic"
 
-        order = an_order_s_life(agreed, registry, almaty, couriers, courier_admin)
+        order = an_order_s_life(calling_order, logist, registry, almaty, couriers, courier_admin)
 
         messages = list(SmsMessage.objects.filter(order=order).order_by("id"))
         assert [(m.event, m.state, m.gateway) for m in messages] == [
