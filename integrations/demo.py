@@ -18,10 +18,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from catalogue.models import Product
-from ketlogistic.core.models import Partner
-
 from ketlogistic.core import i18n
 from ketlogistic.core.i18n import gettext_message
+from ketlogistic.core.models import Partner
 from orders.models import OrderHistory
 
 from .api_keys import active_key, api_key_create
@@ -115,7 +114,9 @@ def _ending(message: SmsMessage, sent_at: datetime, now: datetime) -> None:
         message.state, message.sent_at, message.gateway_id = State.FAILED, None, ""
         message.error, message.error_message = str(reason), i18n.stored(reason)
         return
-    reported = sent_at + (timedelta(hours=24) if ending == State.EXPIRED else timedelta(seconds=8 + message.pk % 50))
+    reported = sent_at + (
+        timedelta(hours=24) if ending == State.EXPIRED else timedelta(seconds=8 + message.pk % 50)
+    )
     if reported > now or (now - sent_at < timedelta(days=2) and message.pk % 9 == 4):
         message.state = State.SENT  # no report yet
         return
@@ -168,6 +169,8 @@ def sms_history(*, now: datetime) -> dict[str, int]:
         batch_size=500,
     )
     return dict(
-        SmsMessage.objects.filter(is_test=False).values("state").annotate(n=Count("id")).values_list("state", "n")
+        SmsMessage.objects.filter(is_test=False)
+        .values("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
     )
-

@@ -539,9 +539,10 @@ def _no_longer_true(row: SmsMessage, *, now: datetime) -> i18n.Message | None:
     if statuses is not None and order.status not in statuses:
         return gettext_message("Not sent: the order moved on before it could go out.")
     zone = ZoneInfo(order.city.timezone)
-    if row.event == E.ON_THE_WAY and timezone.localtime(row.created_at, zone).date() != timezone.localtime(
-        now, zone
-    ).date():
+    if (
+        row.event == E.ON_THE_WAY
+        and timezone.localtime(row.created_at, zone).date() != timezone.localtime(now, zone).date()
+    ):
         return gettext_message("Not sent: the courier's day it announced is over.")
     if (
         row.event == E.DELIVERY_AGREED

@@ -27,7 +27,9 @@ def test_the_demo_seeds_when_it_is_already_tomorrow_in_bishkek_but_not_in_almaty
 
     states = set(SmsMessage.objects.filter(is_test=False).values_list("state", flat=True))
     assert {"delivered", "undeliverable", "expired", "failed", "cancelled", "held"} <= states
-    for message in SmsMessage.objects.filter(is_test=False, sent_at__isnull=False).select_related("order__city"):
+    for message in SmsMessage.objects.filter(is_test=False, sent_at__isnull=False).select_related(
+        "order__city"
+    ):
         local = message.sent_at.astimezone(ZoneInfo(message.order.city.timezone))
         assert message.sent_at >= message.created_at
         assert 9 <= local.hour < 21, f"SMS {message.pk} sent at {local} in the quiet hours"
