@@ -356,6 +356,50 @@ class Escalation(models.Model):
         return f"{self.order_id}: {self.reason}"
 
 
+class CustomerRequest(models.Model):
+    """The customer asked through the link in their SMS (`delivery.tracking_links`): call me back, or another
+    delivery day. It puts the order in the logists' queue as a due call-back; the next outcome recorded on the order
+    (`services.call_outcome`) handles it. At most one is open per order: asking again while one is open, or the
+    same request replayed, adds nothing."""
+
+    class Kind(models.TextChoices):
+        CALLBACK = "callback", _("Call me back")
+        ANOTHER_DAY = "another_day", _("Another delivery day")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="customer_requests")
+    kind = models.CharField(_("request"), max_length=16, choices=Kind.choices)
+    wanted_date = models.DateField(_("wanted delivery day"), null=True, blank=True)
+    created_at = models.DateTimeField(_("asked"))
+    handled_at = models.DateTimeField(_("handled"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    handled_outcome = models.CharField(
+        _("handled by the outcome"), max_length=16, choices=Outcome.choices, blank=True
+    )
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    class Meta:
+        verbose_name = _("customer's request")
+        verbose_name_plural = _("customers' requests")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(handled_at__isnull=True), name="one_open_customer_request"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="another_day", wanted_date__isnull=False)
+                | Q(kind="callback", wanted_date__isnull=True),
+                name="customer_request_day_for_another_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.kind}"
+
+
 class QualityReview(models.Model):
     """Quality control listened to a call and scored it against the checklist."""
 

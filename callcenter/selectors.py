@@ -12,7 +12,7 @@ from django.db.models import Aggregate, Avg, Count, Exists, F, Min, OuterRef, Q
 from django.db.models.functions import TruncWeek
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, pgettext
 from django.utils.translation import gettext as _
 
 from ketlogistic.core import access
@@ -22,8 +22,17 @@ from orders.models import Order
 from orders.selectors import TimelineEntry
 from orders.statuses import OrderStatus
 
-from .models import UNANSWERED, CallAttempt, CallState, Escalation, InboundCall, Outcome, QualityReview
-from .services import queue
+from .models import (
+    UNANSWERED,
+    CallAttempt,
+    CallState,
+    CustomerRequest,
+    Escalation,
+    InboundCall,
+    Outcome,
+    QualityReview,
+)
+from .services import customer_request_reason, open_customer_request, queue
 
 
 def timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
@@ -92,6 +101,41 @@ def timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
                     sequence=escalation.id,
                 )
             )
+    entries.extend(_customer_request_entries(order))
+    return entries
+
+
+def customer_request_text(request: CustomerRequest) -> str:
+    """«The customer asked by the SMS link: another day — 12.12.2026» / «…: call me back»."""
+    return str(customer_request_reason(request))
+
+
+def _customer_request_entries(order: Order) -> list[TimelineEntry]:
+    """What the customer asked through the link in their SMS, and which outcome handled it."""
+    entries = []
+    zone = ZoneInfo(order.city.timezone)
+    for request in (
+        CustomerRequest.objects.filter(order=order).select_related("handled_by").order_by("created_at", "id")
+    ):
+        if request.handled_at:
+            details = _("Handled: %(outcome)s, %(who)s, %(when)s") % {
+                "outcome": request.get_handled_outcome_display(),
+                "who": request.handled_by.display_name if request.handled_by else "—",
+                "when": timezone.localtime(request.handled_at, zone).strftime("%d.%m.%Y %H:%M"),
+            }
+        else:
+            details = _("Open: a call-back in the logists' queue")
+        entries.append(
+            TimelineEntry(
+                at=request.created_at,
+                kind="customer_request",
+                title=customer_request_text(request),
+                actor=pgettext("who acted", "customer"),
+                details=details,
+                extra={"request_kind": request.kind, "is_open": request.handled_at is None},
+                sequence=request.id,
+            )
+        )
     return entries
 
 
@@ -99,11 +143,14 @@ def calling_summary(order: Order) -> dict | None:
     state = CallState.objects.filter(order=order).first()
     if state is None:
         return None
+    request = open_customer_request(order)
     return {
         "attempts": state.attempts,
         "last_outcome": Outcome(state.last_outcome).label if state.last_outcome else "",
         "last_attempt_at": state.last_attempt_at,
         "next_call_at": state.next_call_at if order.status == OrderStatus.CALLING else None,
+        "open_request": request,
+        "open_request_text": customer_request_text(request) if request else "",
     }
 
 

@@ -42,6 +42,7 @@ from .models import (
     CallAttempt,
     CallClaim,
     CallState,
+    CustomerRequest,
     DeliveryRegistry,
     Escalation,
     InboundCall,
@@ -364,6 +365,7 @@ def call_outcome(
             reason=reason,
             now=now,
         )
+    _handle_customer_requests(actor=actor, order=order, outcome=outcome, now=now)
     if attempt is None:
         _decision_without_a_call(
             actor=actor,
@@ -744,6 +746,129 @@ def close_unreached(*, now: datetime | None = None) -> int:
             continue
         closed += 1
     return closed
+
+
+# -- the customer's requests through the link in their SMS -----------------------------------------------------------
+
+# While a request makes sense: the order is being called, or its courier delivery is agreed or in the day's registry
+# (a parcel with the courier is on its way already; the post and a closed order take no delivery day of ours).
+REQUEST_STATUSES = frozenset({OrderStatus.CALLING, OrderStatus.DELIVERY_AGREED, OrderStatus.IN_REGISTRY})
+
+
+def customer_request_refusal(order: Order) -> str | None:
+    """Why the customer cannot ask for a call back or another day through the link now (None: they can), in the
+    customer's words. The page offers the buttons only where `customer_request` takes them; it asks again under the
+    order's lock."""
+    if order.is_test or order.personal_data_erased_at is not None:
+        return _("This order takes no requests.")
+    if order.delivery_kind not in workflow.COURIER_KINDS:
+        return _("Your order goes by post: the post office tells you when it arrives.")
+    if order.status not in REQUEST_STATUSES:
+        return _("Your order is past the point where the delivery day can change here.")
+    return None
+
+
+def customer_request_days(order: Order, *, now: datetime | None = None) -> list[date]:
+    """The days the customer may ask delivery for: the working days of their city's calendar after their today, up
+    to the horizon of a logist's postponement (`workflow.delivery_date_refusal`, same day never)."""
+    now = now or timezone.now()
+    calendar = calendar_for(order.country)
+    today = workflow.local_today(order, now)
+    last = workflow.latest_delivery_day(today)
+    days, day = [], calendar.next_working_day(today)
+    while day <= last:
+        days.append(day)
+        day = calendar.next_working_day(day)
+    return days
+
+
+def _wanted_date_refusal(order: Order, wanted_date: date | None, now: datetime) -> str | None:
+    if wanted_date is None:
+        return _("Choose the day you want the delivery.")
+    # the one rule of a delivery day that the customer asks for: not past, not today, within two months
+    if refusal := workflow.delivery_date_refusal(wanted_date, order, now, same_day_allowed=False):
+        return refusal
+    if not calendar_for(order.country).is_working_day(wanted_date):
+        return _("%(day)s is not a working day in your city: choose another day.") % {
+            "day": wanted_date.strftime("%d.%m.%Y")
+        }
+    return None
+
+
+def open_customer_request(order: Order) -> CustomerRequest | None:
+    return CustomerRequest.objects.filter(order=order, handled_at__isnull=True).first()
+
+
+@transaction.atomic
+def customer_request(
+    *, order: Order, kind: str, wanted_date: date | None = None, now: datetime | None = None
+) -> tuple[CustomerRequest, bool]:
+    """The customer asks through the link in their SMS to be called back, or for another delivery day; returns the
+    request and whether it is new.
+
+    The order is locked first, so parallel asks are taken one after the other: while a request is open (not yet
+    handled by a call outcome), asking again, for anything, returns it and changes nothing — a replayed form, a
+    double tap, a second tab (the unique open request is the database's backstop). A new one puts the order in the
+    logists' queue as a due call-back, now or at the start of the customer's working hours: an agreed order, or one
+    in the day's registry, goes back to calling first through the workflow's door (the system moves it; the reason
+    says the customer asked by the SMS link, and the history keeps it). The customer's identity is the link: no
+    actor. Raises ValidationError (`kind`, `wanted_date`) or ApplicationError, changing nothing."""
+    now = now or timezone.now()
+    if kind not in CustomerRequest.Kind.values:
+        raise ValidationError({"kind": _("Choose what you ask for.")})
+    order = Order.objects.select_for_update(of=("self",)).select_related("city", "partner").get(pk=order.pk)
+    existing = open_customer_request(order)
+    if existing is not None:
+        return existing, False
+    if refusal := customer_request_refusal(order):
+        raise ApplicationError(refusal)
+    if kind == CustomerRequest.Kind.ANOTHER_DAY:
+        if refusal := _wanted_date_refusal(order, wanted_date, now):
+            raise ValidationError({"wanted_date": refusal})
+    else:
+        wanted_date = None
+    try:
+        with transaction.atomic():
+            request = CustomerRequest.objects.create(
+                partner_id=order.partner_id, order=order, kind=kind, wanted_date=wanted_date, created_at=now
+            )
+    except IntegrityError:  # an open one written past the lock (never through this door): it stands
+        return open_customer_request(order), False
+    if order.status != OrderStatus.CALLING:
+        workflow.perform(
+            order,
+            action="return_to_calling",
+            actor=None,
+            source=OrderSource.TASK,
+            reason=customer_request_reason(request),
+            data={"requested_date": wanted_date} if wanted_date else {},
+            now=now,
+        )
+    due = calendar_for(order.country).work_starts_for(now)
+    state, created = CallState.objects.select_for_update().get_or_create(
+        order=order, defaults={"partner_id": order.partner_id, "next_call_at": due, "is_callback": True}
+    )
+    if not created:
+        state.next_call_at = due
+        state.is_callback = True
+        state.save(update_fields=["next_call_at", "is_callback"])
+    return request, True
+
+
+def customer_request_reason(request: CustomerRequest):
+    """What the customer asked, as the history and the timeline say it (in the reader's language)."""
+    if request.kind == CustomerRequest.Kind.ANOTHER_DAY and request.wanted_date:
+        return gettext_message("The customer asked by the SMS link: another day — %(day)s") % {
+            "day": request.wanted_date.strftime("%d.%m.%Y")
+        }
+    return gettext_message("The customer asked by the SMS link: call me back")
+
+
+def _handle_customer_requests(*, actor: Actor, order: Order, outcome: str, now: datetime) -> None:
+    """An outcome recorded on the order (`call_outcome`) handles the customer's open request: the logist has it."""
+    CustomerRequest.objects.filter(order=order, handled_at__isnull=True).update(
+        handled_at=now, handled_by=acting_user(actor), handled_outcome=outcome
+    )
 
 
 # -- the PBX --------------------------------------------------------------------------------------------------------

@@ -172,6 +172,7 @@ def call_screen(request, order_id: int):
     values = scripts.values_for(order, operator=request.user)
     order_items = list(order.items.select_related("product"))
     profile = customer_profile(order)
+    customer_request = services.open_customer_request(order)
     return render(
         request,
         "callcenter/call.html",
@@ -196,6 +197,10 @@ def call_screen(request, order_id: int):
             "open_attempt": CallAttempt.objects.filter(
                 order=order, operator=request.user, outcome=""
             ).first(),
+            "customer_request": customer_request,
+            "customer_request_text": selectors.customer_request_text(customer_request)
+            if customer_request
+            else "",
         },
     )
 

@@ -3,6 +3,7 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from callcenter.models import CustomerRequest
 from ketlogistic.core.money import MoneyInputField
 
 from .models import CashDiscrepancy, PostShipment
@@ -86,3 +87,14 @@ class TrackForm(forms.Form):
         min_length=4,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4}"}),
     )
+
+
+class LinkRequestForm(forms.Form):
+    """What the customer asks through the link in their SMS: a call back, or delivery on another day (one of the
+    days offered; the service checks the day again, whatever was sent)."""
+
+    kind = forms.ChoiceField(
+        choices=CustomerRequest.Kind.choices,
+        widget=forms.HiddenInput,
+    )
+    wanted_date = forms.DateField(label=_("Another delivery day"), required=False, input_formats=["%Y-%m-%d"])

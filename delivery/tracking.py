@@ -151,6 +151,19 @@ def _count(keys: list[str], step: int) -> list[int]:
     return pipe.execute()[1::2]
 
 
+def link_request_counted(client: str) -> None:
+    """Count one request sent through an SMS link (a call back, another day) against the client, before anything
+    else is done with it: raises Throttled past `TRACKING_LINK_POSTS_PER_CLIENT` in the tracking window, or
+    Unavailable when the cache does not answer (an uncounted request is an unlimited one)."""
+    try:
+        (sent,) = _count([f"track:link:{client}"], 1)
+    except RedisError as exc:
+        logger.warning("tracking link refused: the cache is unavailable (%s)", exc.__class__.__name__)
+        raise Unavailable from exc
+    if sent > settings.TRACKING_LINK_POSTS_PER_CLIENT:
+        raise Throttled(settings.TRACKING_WINDOW_MINUTES)
+
+
 def _matching(number: str, digits: str) -> list[Order]:
     """The orders the customer's number and digits point to: our number, or the shop's own order number (the
     external id, unique per shop only), with a phone ending in the digits; at most two (two mean ambiguous)."""

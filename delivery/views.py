@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from callcenter import services as call_services
 from ketlogistic.core import access
@@ -28,10 +28,12 @@ from ketlogistic.core.models import User
 from ketlogistic.core.params import parse_id
 from orders.models import Order
 from orders.services import rules_for
+from orders.statuses import FINAL_STATUSES
 
-from . import maps, post, selectors, services, tracking
+from . import maps, post, selectors, services, tracking, tracking_links
 from .forms import (
     HandoverForm,
+    LinkRequestForm,
     NotHomeForm,
     PaidForm,
     PostImportForm,
@@ -729,3 +731,105 @@ def track(request):
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+def _private(response):
+    """A page behind a customer's link: never cached, indexed, or named with its path to anyone (the token is the
+    key). `strict-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with the page's own
+    form, and the CSRF check refuses it; `strict-origin` tells every request our origin only, never the path."""
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "strict-origin"
+    return response
+
+
+def _asked_text(asked) -> str:
+    """The customer's open request, in their words."""
+    if asked.wanted_date:
+        return _("You asked for delivery on %(day)s. An operator will call you to confirm it.") % {
+            "day": asked.wanted_date.strftime("%d.%m.%Y")
+        }
+    return _("You asked us to call you back. An operator will call you.")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def track_link(request, token: str):
+    """The order behind the link in the customer's SMS (`tracking_links`): its steps as /track/ shows them (never a
+    name, an address, a sum or a phone) and, while they make sense, «Call me back» and «Another delivery day».
+
+    Every POST is counted against the client before anything else (`TRACKING_LINK_POSTS_PER_CLIENT`), so a link
+    cannot flood the logists' queue; a link that opens nothing says so and points to the number-and-digits form."""
+    now = timezone.now()
+    post_error, status = "", 200
+    if request.method == "POST":
+        try:
+            tracking.link_request_counted(tracking.client_address(request))
+        except tracking.Throttled as exc:
+            post_error, status = (
+                ngettext(
+                    "Too many attempts. Try again in %(minutes)s minute or call our hotline.",
+                    "Too many attempts. Try again in %(minutes)s minutes or call our hotline.",
+                    exc.minutes,
+                )
+                % {"minutes": exc.minutes},
+                429,
+            )
+        except tracking.Unavailable:
+            post_error, status = (
+                _("Tracking is not available right now. Try again in a few minutes or call our hotline."),
+                503,
+            )
+    opened = tracking_links.open_link(token, now=now)
+    if opened.order is None:
+        response = render(
+            request,
+            "delivery/track_link_refused.html",
+            {"is_expired": opened.is_expired},
+            status=410 if opened.is_expired else 404,
+        )
+        return _private(response)
+    order = opened.order
+    form = LinkRequestForm(request.POST if request.method == "POST" else None)
+    if post_error:
+        form.add_error(None, post_error)
+    elif request.method == "POST" and form.is_valid():
+        try:
+            _asked, created = call_services.customer_request(
+                order=order,
+                kind=form.cleaned_data["kind"],
+                wanted_date=form.cleaned_data["wanted_date"],
+                now=now,
+            )
+        except ValidationError as exc:
+            errors_to_form(form, exc)
+            status = 400
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            status = 409
+        else:
+            if created:
+                messages.success(request, _("Thank you: we have your request."))
+            else:
+                messages.info(request, _("You have asked already: an operator will call you."))
+            return _private(redirect("track_link", token=token))
+    elif request.method == "POST":
+        status = 400
+    refusal = call_services.customer_request_refusal(order)
+    asked = call_services.open_customer_request(order)
+    response = render(
+        request,
+        "delivery/track_link.html",
+        {
+            "form": form,
+            "number": order.pk,
+            "steps": tracking.steps_for(order),
+            "final": order.status in FINAL_STATUSES,
+            "asked_text": _asked_text(asked) if asked else "",
+            "offered": asked is None and refusal is None,
+            "days": call_services.customer_request_days(order, now=now)
+            if asked is None and refusal is None
+            else [],
+        },
+        status=status,
+    )
+    return _private(response)

@@ -15,7 +15,7 @@ from ketlogistic.core.fields import EncryptedFileField, EncryptedTextField
 from ketlogistic.core.tenancy import Tenancy
 
 from .sms_quiet_hours import quiet_hours
-from .sms_texts import SmsEvent, SmsLanguage
+from .sms_texts import SmsEvent, SmsLanguage, hide_link_token
 
 
 class ApiKey(models.Model):
@@ -693,6 +693,11 @@ class SmsMessage(models.Model):
     @property
     def shown_error(self) -> str:
         return i18n.shown(self.error_message, self.error)
+
+    @property
+    def shown_text(self) -> str:
+        """The text as staff and the partner read it: the tracking link's token is the customer's alone."""
+        return hide_link_token(self.text)
 
 
 class SmsEarlyReceipt(models.Model):

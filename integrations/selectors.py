@@ -48,7 +48,7 @@ def sms_timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
         if message.error:
             parts.append(message.shown_error)
         if message.text:
-            parts.append(f"«{message.text}»")
+            parts.append(f"«{message.shown_text}»")
         entries.append(
             TimelineEntry(
                 at=message.created_at,

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from delivery.tracking_links import link_token
 from ketlogistic.core.money import round_money
 from ketlogistic.core.redaction import redact
 
@@ -217,12 +218,27 @@ def hotline_for(country: str) -> str:
     return (getattr(settings, "SMS_HOTLINE", {}) or {}).get(country, "")
 
 
-def order_link(order) -> str:
-    """The short signed link that opens the order's public tracking page (`{link}`).
+def order_link(order, *, now=None) -> str:
+    """The short signed link that opens the order's public tracking page (`{link}`): `PUBLIC_BASE_URL` +
+    `/t/<token>/` (`delivery.tracking_links`), some 45 characters with our address.
 
-    Empty for now: part C of issue 19 (signed tracking links) fills it. Every text that uses `{link}` reads well
-    without it (the placeholder stands last, and an empty one leaves no trace)."""
-    return ""
+    Empty for a test order (its link would open nothing: the sandbox's SMS never reach a customer) and while
+    `PUBLIC_BASE_URL` is not set. Every default text that uses `{link}` reads well without it (the placeholder
+    stands last, and an empty one leaves no trace)."""
+    base = settings.PUBLIC_BASE_URL
+    if not base or order.is_test or order.pk is None:
+        return ""
+    return f"{base}/t/{link_token(order, now=now)}/"
+
+
+# A link as it stands in a sent text: staff and the partner read the text on the order's timeline, the customer
+# alone holds the token (whoever has it may ask for a call back in the customer's name).
+LINK_IN_TEXT = re.compile(r"(/t/)[A-Za-z0-9_-]{20,22}/")
+
+
+def hide_link_token(text: str) -> str:
+    """The text with the token of each tracking link replaced by «…»."""
+    return LINK_IN_TEXT.sub(r"\1…/", text)
 
 
 def order_values(order, *, tracking: str = "", post_office: str = "") -> dict[str, str]:
@@ -242,8 +258,19 @@ def order_values(order, *, tracking: str = "", post_office: str = "") -> dict[st
     }
 
 
+def sample_link() -> str:
+    """A link of the length the SMS carry (the token's 20 characters), for the editor's count."""
+    base = settings.PUBLIC_BASE_URL
+    return f"{base}/t/{'x' * 20}/" if base else ""
+
+
 def sample_values(partner) -> dict[str, str]:
-    return {**SAMPLE_VALUES, "partner": partner.name, "hotline": hotline_for(partner.country)}
+    return {
+        **SAMPLE_VALUES,
+        "partner": partner.name,
+        "hotline": hotline_for(partner.country),
+        "link": sample_link(),
+    }
 
 
 # -- length and parts ---------------------------------------------------------------------------------------------------

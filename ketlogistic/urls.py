@@ -21,6 +21,8 @@ urlpatterns = [
     path("delivery/", include("delivery.urls")),
     path("billing/", include("billing.urls")),
     path("track/", delivery_views.track, name="track"),
+    # the link in a customer's SMS: a signed token for one order (delivery/tracking_links.py)
+    path("t/<str:token>/", delivery_views.track_link, name="track_link"),
     path("api/v1/", include("integrations.api.urls")),
     path("staff/", include("ketlogistic.core.urls_staff")),
     path("exports/", include("ketlogistic.core.urls_exports")),

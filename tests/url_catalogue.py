@@ -53,6 +53,8 @@ ARGUMENT_OBJECTS = {
 # Patterns whose arguments name no tenant object, with the reason they are not filled
 EXEMPT_ARGUMENTS = {
     "accounts/reset/<uidb64>/<token>/": "Django's password-reset link: a signed token for one user, no partner's row",
+    "t/<str:token>/": "the link in a customer's SMS: a signed token for one order, public by design "
+    "(tests/delivery/test_tracking_links.py: it opens only its order, and shows nothing personal)",
 }
 
 # What partner A's pages show and partner B must never see

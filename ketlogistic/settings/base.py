@@ -366,6 +366,14 @@ REGISTRY_CUTOFF = env_str("REGISTRY_CUTOFF", "17:00")
 TRACKING_WINDOW_MINUTES = env_int("TRACKING_WINDOW_MINUTES", 60)
 TRACKING_FAILURES_PER_CLIENT = env_int("TRACKING_FAILURES_PER_CLIENT", 20)
 TRACKING_CLIENT_IP_HEADER = env_str("TRACKING_CLIENT_IP_HEADER", "")
+# requests a customer may send through the tracking links of their SMS (a call back, another day) per client address
+# in the same window: the link must not become a way to flood the logists' queue
+TRACKING_LINK_POSTS_PER_CLIENT = env_int("TRACKING_LINK_POSTS_PER_CLIENT", 10)
+# Our address as customers reach it, without a trailing slash: the links in their SMS start with it (empty: the SMS
+# carry no link). The dev server's by default; production reads it from the environment only.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# how many days the link in an SMS opens the order's tracking page (delivery/tracking_links.py)
+SMS_LINK_DAYS = env_int("SMS_LINK_DAYS", 30)
 TELEPHONY_BACKEND = env_str("TELEPHONY_BACKEND", "dev")
 TELEPHONY_PBX_URL = env_str("TELEPHONY_PBX_URL", "")
 TELEPHONY_API_KEY = env_str("TELEPHONY_API_KEY", "")

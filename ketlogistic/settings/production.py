@@ -15,6 +15,9 @@ if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
 if not BLIND_INDEX_KEY:  # noqa: F405
     raise ImproperlyConfigured("BLIND_INDEX_KEY is required in production")
 
+# the links in the customers' SMS: our public address, never the dev server's (unset: the SMS carry no link)
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
+
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

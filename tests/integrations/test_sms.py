@@ -14,6 +14,7 @@ from callcenter.models import Outcome
 from delivery import post
 from delivery import services as delivery
 from delivery.models import CourierDay, DeliveryStop, StopOutcome
+from delivery.tracking_links import link_token
 from integrations import sms
 from integrations.models import SmsMessage, SmsSettings, SmsTemplate
 from integrations.sandbox import sandbox_advance
@@ -107,9 +108,9 @@ def test_goods_in_the_city_write_one_sms_queued_now(calling_order, at_tuesday_10
     assert message.partner_id == order.partner_id
     assert message.text == (
         f"Айгерим, ваш заказ {order.external_id} (Партнёр А) уже в вашем городе. Мы позвоним, чтобы согласовать "
-        "доставку."
+        f"доставку. http://127.0.0.1:8000/t/{link_token(order)}/"
     )
-    assert (message.encoding, message.segments) == ("ucs2", 2)
+    assert (message.encoding, message.segments) == ("ucs2", 3)  # two parts without the link
     assert message.phone_masked == "+7 *** *** 45 67"
     assert message.next_attempt_at == message.created_at == datetime(2026, 11, 24, 10, 0, tzinfo=ALMATY)
 
@@ -137,7 +138,7 @@ def test_an_agreed_delivery_tells_the_date_the_address_and_the_sum(agreed):
 
     assert message.text == (
         f"Айгерим, доставка заказа {order.external_id} (Партнёр А) назначена на 25.11.2026. "
-        "Адрес: ул. Абая, 10, кв. 5. Приготовьте 10 000 тг."
+        f"Адрес: ул. Абая, 10, кв. 5. Приготовьте 10 000 тг. http://127.0.0.1:8000/t/{link_token(order)}/"
     )
     assert [event for event, _state in messages(order)] == [E.IN_CITY, E.DELIVERY_AGREED]
 
@@ -422,6 +423,8 @@ def test_sums_read_as_an_sms_can_carry_them():
 
 
 def test_every_default_text_exists_in_three_languages_with_known_placeholders_and_fits_three_parts():
+    # a link as long as production's would be: https://office.ketlogistic.kz/t/ + the token's 20 characters + /
+    link = "https://office.ketlogistic.kz/t/" + "x" * 20 + "/"
     for language, texts in DEFAULT_TEXTS.items():
         assert set(texts) == set(SmsEvent.values), language
         for event, text in texts.items():
@@ -438,6 +441,7 @@ def test_every_default_text_exists_in_three_languages_with_known_placeholders_an
                     "tracking": "RR123456785KZ",
                     "post_office": "Алматы",
                     "hotline": "8 800 080 47 47",
+                    "link": link,
                 },
             )
             assert measure(rendered).parts <= 3, (language, event, rendered)

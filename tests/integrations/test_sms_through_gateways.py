@@ -111,8 +111,10 @@ def test_each_sms_of_an_order_s_life_goes_once_through_smpp_and_its_receipts_are
 
     recorded = sms.sms_receipts_record(receipts=received)
 
-    assert parts == 8  # four texts of two UCS-2 parts each
-    assert (recorded.updated, recorded.unknown) == (4, 4)  # the second parts' receipts name no message
+    # UCS-2: the goods in the city and the agreed delivery carry the tracking link (three parts), the courier's day
+    # its link in two, the thanks no link
+    assert parts == 10
+    assert (recorded.updated, recorded.unknown) == (4, 6)  # the later parts' receipts name no message
     assert set(SmsMessage.objects.filter(order=order).values_list("state", flat=True)) == {State.DELIVERED}
 
 
