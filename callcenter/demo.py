@@ -1,5 +1,5 @@
 """Demo calls: the history of the demo orders' calls (with short generated recordings), calls in progress,
-a call-back, a registry for tomorrow, an escalation and quality scores."""
+a call-back, a registry for tomorrow, an escalation, quality scores and two customers' requests by the SMS link."""
 
 from datetime import timedelta
 
@@ -146,4 +146,25 @@ def seed(context: dict | None = None) -> dict:
                 "courtesy": True,
             },
         )
-    return {"reviews": QualityReview.objects.count()}
+    requests = _customer_requests()
+    return {"reviews": QualityReview.objects.count(), "customer_requests": requests}
+
+
+def _customer_requests() -> int:
+    """Two customers used the link in their SMS (issue 19): one asked to be called back while being called, one for
+    another day after the delivery was agreed; both wait in the logists' queue as call-backs."""
+    made = 0
+    courier_orders = Order.objects.filter(is_test=False, delivery_kind__in=("express", "field"))
+    calling = (
+        courier_orders.filter(status=OrderStatus.CALLING, call_claim__isnull=True).order_by("-id").first()
+    )
+    if calling is not None and services.customer_request_refusal(calling) is None:
+        services.customer_request(order=calling, kind="callback")
+        made += 1
+    agreed = courier_orders.filter(status=OrderStatus.DELIVERY_AGREED).order_by("-id").first()
+    if agreed is not None and services.customer_request_refusal(agreed) is None:
+        days = services.customer_request_days(agreed)
+        if len(days) > 1:
+            services.customer_request(order=agreed, kind="another_day", wanted_date=days[1])
+            made += 1
+    return made

@@ -33,3 +33,10 @@ def test_the_demo_seeds_when_it_is_already_tomorrow_in_bishkek_but_not_in_almaty
         local = message.sent_at.astimezone(ZoneInfo(message.order.city.timezone))
         assert message.sent_at >= message.created_at
         assert 9 <= local.hour < 21, f"SMS {message.pk} sent at {local} in the quiet hours"
+
+    # two customers asked through their SMS link: both wait in the logists' queue as call-backs
+    from callcenter.models import CallState, CustomerRequest
+
+    asked = CustomerRequest.objects.filter(handled_at__isnull=True)
+    assert sorted(asked.values_list("kind", flat=True)) == ["another_day", "callback"]
+    assert all(CallState.objects.get(order_id=r.order_id).is_callback for r in asked)
