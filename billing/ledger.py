@@ -22,6 +22,7 @@ from ketlogistic.core import i18n
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.i18n import gettext_message
+from ketlogistic.core.models import Partner
 from ketlogistic.core.money import round_money
 from ketlogistic.core.sql import Table
 from orders.models import Order
@@ -39,6 +40,7 @@ TABLES = {
     "c": Table(Charge, "c"),
     "o": Table(Order, "o"),
     "w": Table(WarehouseCharge, "w"),
+    "pt": Table(Partner, "pt"),
 }
 
 
@@ -251,9 +253,21 @@ def check_ledger() -> list[str]:
             SELECT c.id FROM {c}
             LEFT JOIN {o} ON {o.id} = c.order_id
             LEFT JOIN {w} ON {w.id} = c.warehouse_charge_id
-            WHERE c.partner_id IS DISTINCT FROM coalesce({o.partner}, {w.partner})
+            WHERE (c.order_id IS NOT NULL OR c.warehouse_charge_id IS NOT NULL)
+              AND c.partner_id IS DISTINCT FROM coalesce({o.partner}, {w.partner})
         """.format(**TABLES)
         )
         for (charge_id,) in cursor.fetchall():
             problems.append(f"charge {charge_id}: its partner is not its order's")
+        # a week's SMS charge has no order: its partner must be one, in the charge's currency
+        cursor.execute(
+            """
+            SELECT c.id FROM {c}
+            LEFT JOIN {pt} ON {pt.id} = c.partner_id
+            WHERE c.order_id IS NULL AND c.warehouse_charge_id IS NULL
+              AND ({pt.id} IS NULL OR {pt.currency} <> c.currency)
+        """.format(**TABLES)
+        )
+        for (charge_id,) in cursor.fetchall():
+            problems.append(f"charge {charge_id}: its partner is none, or works in another currency")
     return problems

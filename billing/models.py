@@ -32,6 +32,8 @@ class ChargeKind(models.TextChoices):
     STORAGE = "storage", _("Storage after the contract ended")
     UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return")
     PICKUP = "pickup", _("Pick-up from the partner's warehouse")
+    # the week's SMS to the partner's customers (their parts × the tariff's price of a part), when its tariff says so
+    SMS = "sms", _("SMS to customers")
 
 
 PERCENT_KINDS = (ChargeKind.COD_COURIER, ChargeKind.COD_POST)
@@ -60,6 +62,8 @@ class TariffLine(models.Model):
         STORAGE = "storage", _("Storage after the contract ended")
         UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return")
         DISCOUNT = "discount", _("Discount on the per-order fee")
+        # the price of one SMS part sent to the partner's customers; without a line SMS are included (not charged)
+        SMS_PART = "sms_part", _("SMS to customers, per part")
 
     country = models.CharField(_("country"), max_length=2, choices=Country.choices)
     partner = models.ForeignKey(
@@ -170,7 +174,8 @@ class BillingRun(models.Model):
 
 class Charge(models.Model):
     """One thing a partner pays for, computed by a run. An order is charged once ever for each kind (and a
-    warehouse charge once ever): the database refuses a second row, whatever reruns or workers do."""
+    warehouse charge once ever): the database refuses a second row, whatever reruns or workers do. The SMS of a week
+    are one charge per run and partner (`quantity`: the parts sent in the partner's week; the run is its week)."""
 
     # Indexes: only those the queries use (a run's charges by partner, a partner's by run, the unique ones); a
     # week's run inserts ~150 000 rows, and every index and foreign-key check is paid per row. The run and the
@@ -222,6 +227,12 @@ class Charge(models.Model):
         db_constraint=False,
     )
     due_on = models.DateField(_("due on"))
+    quantity = models.PositiveIntegerField(
+        _("quantity"),
+        null=True,
+        blank=True,
+        help_text=_("What a charge by the piece counts: the SMS parts sent"),
+    )
 
     tenancy = Tenancy(partner="partner", country="partner__country", city="city")
 
@@ -239,9 +250,15 @@ class Charge(models.Model):
                 condition=Q(warehouse_charge__isnull=False),
                 name="charge_once_per_warehouse_charge",
             ),
+            # a week's SMS: once per run (its week) and partner; a draft computed again refreshes that row
+            models.UniqueConstraint(
+                fields=["run", "partner"], condition=Q(kind="sms"), name="charge_sms_once_per_run_and_partner"
+            ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="charge_not_negative"),
             models.CheckConstraint(
-                condition=Q(order__isnull=False) | Q(warehouse_charge__isnull=False),
+                condition=Q(order__isnull=False)
+                | Q(warehouse_charge__isnull=False)
+                | Q(kind="sms", quantity__isnull=False, order__isnull=True, warehouse_charge__isnull=True),
                 name="charge_has_a_cause",
             ),
         ]

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from delivery.models import Collection
-from ketlogistic.core import access, i18n
+from ketlogistic.core import access, i18n, reactions
 from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.countries import Country, facts, zone_of
 from ketlogistic.core.errors import ApplicationError
@@ -110,6 +110,7 @@ VALUES = {
     "distance": ChargeKind.DISTANCE.value,
     "refusal_transport": ChargeKind.REFUSAL_TRANSPORT.value,
     "pickup": WarehouseCharge.Kind.PICKUP.value,
+    "sms": ChargeKind.SMS.value,
     "handed_to_courier": HANDED_TO_COURIER,
     "courier_kinds": sorted(kind.value for kind in COURIER_KINDS),
     "closed": [OrderStatus.PAID.value, OrderStatus.REFUSED.value],
@@ -313,6 +314,51 @@ ON CONFLICT DO NOTHING
     ),
 )
 
+# The SMS to each partner's customers in its country's week, billed when its tariff has an «SMS to customers, per
+# part» line (its own, else the country's; the line in force on the day each went out; none, or a zero price: SMS are
+# included). The parts sent per partner and day come from integrations, which owns the messages, as a SELECT (the
+# wiring's SMS_PARTS_SENT) this statement starts with: `WITH sms (partner_id, day, parts) AS (…)`. One charge per run
+# and partner (`quantity`: the parts charged), due on the week's last day; a draft computed again brings it up to date
+# (an SMS recorded late), and leaves it as it is when nothing changed. A week's SMS are its run's alone (never «since
+# the previous run», as order charges are): a week whose run was never made is billed when that week's run is made.
+SMS_CHARGES = """
+, priced AS (
+    SELECT s.partner_id, s.day, s.parts, t.id AS line_id, t.amount
+    FROM sms s
+    JOIN {p} ON {p.id} = s.partner_id
+    CROSS JOIN LATERAL ({tariff}) t
+    WHERE t.amount > 0
+), week AS (
+    SELECT partner_id, sum(parts) AS parts, sum(parts * amount) AS amount,
+           (array_agg(line_id ORDER BY day DESC))[1] AS line_id
+    FROM priced GROUP BY partner_id
+)
+INSERT INTO {charges} AS c (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
+                            basis, rate, tariff_line_id, due_on, quantity)
+SELECT %(run)s, w.partner_id, %(sms)s, NULL, NULL, NULL, w.amount, {p.currency}, NULL, NULL, w.line_id,
+       %(last_day)s, w.parts
+FROM week w JOIN {p} ON {p.id} = w.partner_id
+ON CONFLICT (run_id, partner_id) WHERE kind = '{sms}' DO UPDATE SET
+    amount = EXCLUDED.amount, quantity = EXCLUDED.quantity, tariff_line_id = EXCLUDED.tariff_line_id,
+    currency = EXCLUDED.currency, due_on = EXCLUDED.due_on
+WHERE (c.amount, c.quantity, c.tariff_line_id)
+      IS DISTINCT FROM (EXCLUDED.amount, EXCLUDED.quantity, EXCLUDED.tariff_line_id)
+""".format(
+    p=PARTNERS,
+    charges=CHARGES,
+    sms=ChargeKind.SMS.value,
+    tariff=tariff(kind="%(sms_part)s", country=PARTNERS.country, partner="s.partner_id", day="s.day"),
+)
+
+
+def sms_charges_statement(week_start: date) -> tuple[str, dict]:
+    """The SMS statement of a week and the parameters of its first part (integrations' SELECT of the parts sent,
+    each partner within its country's week)."""
+    sent, sent_params = reactions.extension("SMS_PARTS_SENT")(
+        weeks={country: week_bounds(week_start, country) for country in Country.values}
+    )
+    return "WITH sms (partner_id, day, parts) AS (" + sent + ")" + SMS_CHARGES, sent_params
+
 
 @transaction.atomic
 def run_compute(*, run: BillingRun, actor: Actor | None = None) -> int:
@@ -359,6 +405,17 @@ def run_compute(*, run: BillingRun, actor: Actor | None = None) -> int:
         for statement in (COD_COMMISSIONS, DISTANCE, REFUSAL_TRANSPORT, WAREHOUSE_CHARGES):
             cursor.execute(statement, params)
             added += cursor.rowcount
+        statement, sent_params = sms_charges_statement(run.week_start)
+        cursor.execute(
+            statement,
+            {
+                **params,
+                **sent_params,
+                "sms_part": TariffLine.Kind.SMS_PART.value,
+                "last_day": run.week_end - timedelta(days=1),
+            },
+        )
+        added += cursor.rowcount
     run.computed_at = timezone.now()
     run.collections_seen = max(run.collections_seen, seen_now)
     run.save(update_fields=["computed_at", "collections_seen"])
@@ -511,7 +568,7 @@ def summary(run: BillingRun, *, partner_ids=None) -> list[dict]:
     rows = {}
     for row in (
         charges.values("partner_id", "partner__name", "currency", "kind")
-        .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"))
+        .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"), quantity=Sum("quantity"))
         .order_by("partner__name", "currency")
     ):
         key = (row["partner_id"], row["currency"])
@@ -526,7 +583,12 @@ def summary(run: BillingRun, *, partner_ids=None) -> list[dict]:
                 "cod": 0,
             },
         )
-        entry["kinds"][row["kind"]] = {"count": row["count"], "total": row["total"], "basis": row["basis"]}
+        entry["kinds"][row["kind"]] = {
+            "count": row["count"],
+            "total": row["total"],
+            "basis": row["basis"],
+            "quantity": row["quantity"],
+        }
         entry["total"] += row["total"]
         if row["basis"]:
             entry["cod"] += row["basis"]

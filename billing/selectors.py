@@ -138,7 +138,7 @@ def run_summaries(partner, limit: int = 12) -> list[dict]:
     for row in (
         Charge.objects.filter(partner=partner, run__status=BillingRun.Status.APPROVED)
         .values("run_id", "run__number", "run__week_start", "kind")
-        .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"))
+        .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"), quantity=Sum("quantity"))
         .order_by("-run__week_start")
     ):
         entry = rows.setdefault(

@@ -3,6 +3,7 @@ escalations, quality samples and dashboards."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,10 +16,10 @@ from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy, pgettext
 from django.utils.translation import gettext as _
 
-from ketlogistic.core import access
+from ketlogistic.core import access, reactions
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import zone_of
-from orders.models import Order
+from orders.models import Order, OrderPhone
 from orders.selectors import TimelineEntry
 from orders.statuses import OrderStatus
 
@@ -383,9 +384,15 @@ def my_scores(actor: Actor):
 
 
 def customer_orders(
-    actor: Actor, *, phone_index: str | None = None, name: str | None = None, city_id: int | None = None
+    actor: Actor,
+    *,
+    phone_index: str | None = None,
+    name: str | None = None,
+    city_id: int | None = None,
+    order_id: int | None = None,
 ):
-    """The hotline's customer card: every order of the customer (by phone, or by name within a city)."""
+    """The customer card: every order of the customer (by phone, by name within a city, or by the numbers of one of
+    their orders the actor may see: a reviewed call's order, without the number ever being shown or sent)."""
     orders = (
         access.scoped(actor, Order.objects.filter(is_test=False))
         .select_related("partner", "city")
@@ -393,11 +400,26 @@ def customer_orders(
     )
     if phone_index:
         return orders.filter(phones__blind_index=phone_index).distinct().order_by("-created_at")[:100]
+    if order_id:
+        known = access.scoped(actor, Order.objects.filter(pk=order_id, is_test=False))
+        indexes = OrderPhone.objects.filter(order__in=known).values("blind_index")
+        return orders.filter(phones__blind_index__in=indexes).distinct().order_by("-created_at")[:100]
     if name and city_id:
         return orders.filter(customer_name__icontains=name.strip(), city_id=city_id).order_by("-created_at")[
             :100
         ]
     return orders.none()
+
+
+# The apps above show their part of a customer on the customer card (the hotline's search, `views.customer_card`):
+# the wiring's CUSTOMER_CARD_PANELS, each `panel(orders, actor)` returning (template name, context) or None, called
+# once for all the orders the card shows, so that a panel reads them in one query, never one per order.
+CustomerCardPanel = Callable[[Sequence[Order], Actor], tuple[str, dict] | None]
+
+
+def customer_card_panels(orders: Sequence[Order], actor: Actor) -> list[tuple[str, dict]]:
+    panels: tuple[CustomerCardPanel, ...] = reactions.extension("CUSTOMER_CARD_PANELS")
+    return [found for panel in panels if (found := panel(orders, actor)) is not None]
 
 
 # -- the day's figures (the staff home page) and the lists they open ------------------------------------------------

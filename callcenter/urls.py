@@ -18,6 +18,7 @@ urlpatterns = [
     path("scripts/", views.script_edit, name="scripts"),
     path("scripts/<int:section_id>/", views.script_edit, name="script_section"),
     path("hotline/", views.hotline, name="hotline"),
+    path("customers/", views.customer_card, name="customer"),
     path("hotline/missed/<int:call_id>/call-back/", views.inbound_call_back, name="call_back"),
     path("escalations/", views.escalations, name="escalations"),
     path("escalations/<int:escalation_id>/resolve/", views.escalation_resolve, name="escalation_resolve"),

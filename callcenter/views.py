@@ -377,10 +377,14 @@ def script_edit(request, section_id: int | None = None):
 # -- hotline --------------------------------------------------------------------------------------------------------
 
 
-@permission_required("hotline.use")
-def hotline(request):
+CUSTOMER_CARD_ORDERS = 20
+
+
+def _customer_search(request) -> tuple[HotlineSearchForm, list[Order], bool]:
+    """The customer looked up by the query: by phone, or by name within a city (the script asks for both). Returns
+    the form (with what it could not read), the customer's orders and whether anything was asked."""
     search = HotlineSearchForm(request.GET or None)
-    orders = []
+    orders: list[Order] = []
     searched = False
     if search.is_valid() and (search.cleaned_data["phone"] or search.cleaned_data["name"]):
         searched = True
@@ -398,6 +402,37 @@ def hotline(request):
             orders = list(selectors.customer_orders(request.user, name=data["name"], city_id=data["city"].pk))
         else:
             search.add_error("city", _("Searching by name needs the city as well (the script says so)."))
+    return search, orders, searched
+
+
+@permission_required("customers.card")
+def customer_card(request):
+    """The customer card for those who look a customer up without taking their call (quality control, a supervisor;
+    the hotline's page shows the same card beside its call log): every order of the customer, found by phone, by
+    name within a city, or by one of their orders (`?order=`, from a reviewed call), with what the apps above show
+    of them (the SMS the customer was sent)."""
+    order_id = parse_id(request.GET.get("order"))
+    if order_id:
+        search, searched = HotlineSearchForm(), True
+        orders = list(selectors.customer_orders(request.user, order_id=order_id))
+    else:
+        search, orders, searched = _customer_search(request)
+    orders = orders[:CUSTOMER_CARD_ORDERS]
+    return render(
+        request,
+        "callcenter/customer.html",
+        {
+            "search": search,
+            "orders": orders,
+            "searched": searched,
+            "panels": selectors.customer_card_panels(orders, request.user) if orders else [],
+        },
+    )
+
+
+@permission_required("hotline.use")
+def hotline(request):
+    search, orders, searched = _customer_search(request)
     inbound = InboundForm(request.POST or None)
     if request.method == "POST" and inbound.is_valid():
         order = None
@@ -418,7 +453,7 @@ def hotline(request):
         else:
             messages.success(request, _("The call is logged."))
             return redirect(request.get_full_path())
-    orders = orders[:20]
+    orders = orders[:CUSTOMER_CARD_ORDERS]
     texts = scripts.status_texts(orders)
     cards = [(order, texts[order.pk]) for order in orders]
     return render(
@@ -428,6 +463,7 @@ def hotline(request):
             "search": search,
             "cards": cards,
             "searched": searched,
+            "panels": selectors.customer_card_panels(orders, request.user) if orders else [],
             "inbound": inbound,
             "missed": selectors.missed_calls(request.user).order_by("callback_due_at")[:50],
         },

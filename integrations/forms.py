@@ -1,5 +1,10 @@
+from datetime import date
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
+
+from ketlogistic.core.countries import Country
+from ketlogistic.core.params import EARLIEST_DAY, LATEST_DAY
 
 from .crm_sync import MAPPABLE_STATUSES
 from .excel import COLUMNS, PER_LINE_FIELDS
@@ -296,3 +301,34 @@ class SmsSettingsForm(forms.Form):
     def posted_texts(self) -> dict[str, str]:
         """The texts as sent (for the figures of a page shown again with errors)."""
         return {event.value: (self.data.get(f"text_{event.value}") or "").strip() for event in SmsEvent}
+
+
+class MonthInput(forms.TextInput):
+    input_type = "month"
+
+
+class SmsCostsFilter(forms.Form):
+    """The SMS costs report's filters (GET): a month (YYYY-MM, the current one when empty or not a month) and a
+    country (both when empty)."""
+
+    month = forms.RegexField(
+        label=_("Month"),
+        regex=r"^[0-9]{4}-[0-9]{2}$",
+        required=False,
+        widget=MonthInput(),
+        error_messages={"invalid": _("Choose a month (YYYY-MM).")},
+    )
+    country = forms.ChoiceField(
+        label=_("Country"),
+        required=False,
+        choices=[("", _("Both countries")), *Country.choices],
+    )
+
+    def clean_month(self) -> date | None:
+        value = self.cleaned_data.get("month")
+        if not value:
+            return None
+        year, month = (int(part) for part in value.split("-"))
+        if not (1 <= month <= 12 and EARLIEST_DAY.year <= year <= LATEST_DAY.year):
+            raise forms.ValidationError(_("Choose a month (YYYY-MM)."))
+        return date(year, month, 1)

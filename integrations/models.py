@@ -685,6 +685,10 @@ class SmsMessage(models.Model):
             ),
             # the partner's list of its messages, newest first
             models.Index(fields=["partner", "is_test", "-created_at", "-id"], name="sms_partner_created"),
+            # what went out in a period, by the moment the gateway took it (the weekly charge run, the costs report)
+            models.Index(
+                fields=["sent_at"], name="sms_sent", condition=Q(is_test=False, sent_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,5 +27,7 @@ urlpatterns = [
     path("connectors/<int:connector_id>/check/", views.connector_check, name="connector_check"),
     path("connectors/<int:connector_id>/resend/", views.connector_push_retry, name="connector_resend"),
     path("sms/", views.sms_page, name="sms"),
+    path("sms/costs/", views.sms_costs, name="sms_costs"),
+    path("sms/costs.xlsx", views.sms_costs_export, name="sms_costs_export"),
     path("sms/<int:partner_id>/", views.sms_page, name="partner_sms"),
 ]

@@ -1,6 +1,7 @@
 """Cabinet pages of the integrations: API keys, webhooks, Excel intake, pull connectors, customers' SMS."""
 
 import json
+from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -9,6 +10,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -24,7 +26,7 @@ from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
 from ketlogistic.core.progress import Progress
 
-from . import api_keys, connectors, crm_sync, excel, selectors, services, sms, webhooks
+from . import api_keys, connectors, crm_sync, excel, selectors, services, sms, sms_reports, webhooks
 from .forms import (
     ApiKeyForm,
     ConnectorForm,
@@ -32,6 +34,7 @@ from .forms import (
     DeliveryLogFilter,
     ExcelUploadForm,
     MappingForm,
+    SmsCostsFilter,
     SmsSettingsForm,
     WebhookEditForm,
     WebhookEndpointForm,
@@ -749,7 +752,60 @@ def sms_page(request, partner_id: int | None = None):
             "page": page,
             "sandbox": sandbox,
             "here": here,
+            "figures": sms_reports.weekly_figures(request.user, partner),
             "placeholders": [f"{{{name}}}" for name in PLACEHOLDERS],
             "samples_json": json.dumps(editor["samples"], ensure_ascii=False),
         },
     )
+
+
+def sms_customer_panel(orders, actor: Actor):
+    """The customer card's SMS (the wiring's CUSTOMER_CARD_PANELS): what was sent to the customer's orders, each
+    with its event, the time it went out (or was written, when it has not yet) in the customer's zone, its state and
+    the masked number; one query for all the orders shown."""
+    if not orders:
+        return None
+    by_id = {order.pk: order for order in orders}
+    rows = [(message, by_id[message.order_id]) for message in sms_reports.customer_messages(actor, orders)]
+    return "integrations/includes/sms_customer_panel.html", {"rows": rows}
+
+
+def _sms_costs_filters(request) -> tuple[SmsCostsFilter, date, str | None]:
+    """The report's month and country from the query (the current month and both countries by default; a value that
+    is not a month or a country is named on the form and the default is shown)."""
+    today = timezone.localdate()
+    data = request.GET.copy()
+    if not data.get("month"):
+        data["month"] = f"{today:%Y-%m}"
+    form = SmsCostsFilter(data)
+    form.is_valid()
+    month = form.cleaned_data.get("month") or today.replace(day=1)
+    return form, month, form.cleaned_data.get("country") or None
+
+
+@permission_required("sms.costs")
+def sms_costs(request):
+    """What the customers' SMS cost the company in a month, per partner: messages sent, their parts, the
+    aggregator's price of a part in the partner's country and the cost, in the partner's currency."""
+    form, month, country = _sms_costs_filters(request)
+    rows = sms_reports.costs(request.user, month=month, country=country)
+    return render(
+        request,
+        "integrations/sms_costs.html",
+        {
+            "form": form,
+            "month": month,
+            "rows": rows,
+            "totals": sms_reports.cost_totals(rows),
+            "prices": sms_reports.prices(),
+            "query": form.data.urlencode(),
+        },
+    )
+
+
+@permission_required("sms.costs")
+def sms_costs_export(request):
+    """The SMS costs report in Excel, as the page filters it."""
+    _form, month, country = _sms_costs_filters(request)
+    rows = sms_reports.costs(request.user, month=month, country=country)
+    return sms_reports.costs_workbook_response(rows, month=month, country=country)

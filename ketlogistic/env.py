@@ -5,6 +5,7 @@ module together list everything an operator can configure.
 """
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +56,22 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"Environment variable {name} must be an integer, not {value!r}") from exc
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """A price or another amount: a plain decimal, zero or more ("12.50"; never "1e3", "NaN" or a negative)."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        value = default
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0 or "e" in value.lower():
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be an amount such as 12.50 (zero or more), not {value!r}"
+        )
+    return amount
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:

@@ -18,7 +18,7 @@ from delivery import home as delivery_home
 from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
 from delivery.events import CollectionsSettled, PostParcelArrived
-from integrations import crm_sync, sms, webhooks
+from integrations import crm_sync, sms, sms_reports, webhooks
 from integrations import selectors as integrations_selectors
 from integrations import views as integrations_views
 from ketlogistic.core.roles import Role
@@ -78,10 +78,19 @@ CARD_PANELS = (
     integrations_views.crm_panel,  # the partner's CRM order it came from, and the status sent back there
 )
 UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's reliability signal
+# What the call center's customer card (the hotline's search, the customer card) shows of the upper apps' work, once
+# for all the customer's orders shown.
+CUSTOMER_CARD_PANELS = (
+    integrations_views.sms_customer_panel,  # the SMS the customer was sent: event, time, state, masked number
+)
 
 # What a warehouse service costs a partner on a day (storage after the contract ended, an unscheduled return): the
 # tariff line in force, so the partner is told and shown what the weekly run bills.
 WAREHOUSE_FEE = tariffs.warehouse_fee
+
+# The SMS parts each partner's customers were sent on each day of a week (a SELECT the weekly charge run embeds in its
+# INSERT … SELECT), billed to a partner whose tariff has an «SMS, per part» line; without one SMS are included.
+SMS_PARTS_SENT = sms_reports.parts_sent
 
 # Each staff role's first screen (`ketlogistic.core.home`, the staff home page): the panels of the day's work, in
 # order, each `panel(user)` counting what the list it links to shows. Partners land on their dashboard and couriers

@@ -65,6 +65,8 @@ MATRIX = {
     "integrations/connectors/": ("get", {PA, PS, HEAD, SUPERVISOR, ADMIN}),
     "integrations/connectors/new/": ("get", {PA}),  # a connector is made in the partner's own cabinet
     "integrations/sms/": ("get", {PA, PS}),  # staff open a partner's SMS settings by its id
+    "integrations/sms/costs/": ("get", {HEAD, FINANCE, ADMIN}),  # what the SMS cost us: our finance
+    "integrations/sms/costs.xlsx": ("get", {HEAD, FINANCE, ADMIN}),
     # warehouses
     "warehouses/stock/": ("get", LOGGED_IN - {COURIER}),
     "warehouses/receipts/": ("get", {PA, PS, HEAD, WAREHOUSE, SUPERVISOR, FINANCE, ADMIN}),
@@ -83,6 +85,7 @@ MATRIX = {
     "callcenter/registries/build/": ("post", {CADMIN, SUPERVISOR, ADMIN}),
     "callcenter/scripts/": ("get", {PA, PS, HEAD, LOGIST, HOTLINE, QC, SUPERVISOR, ADMIN}),
     "callcenter/hotline/": ("get", {HEAD, LOGIST, HOTLINE, SUPERVISOR, ADMIN}),
+    "callcenter/customers/": ("get", {HEAD, LOGIST, HOTLINE, QC, SUPERVISOR, ADMIN}),  # the customer card
     "callcenter/escalations/": ("get", {HEAD, SUPERVISOR, ADMIN}),
     "callcenter/quality/": ("get", {QC, SUPERVISOR, ADMIN}),
     "callcenter/quality/dashboard/": ("get", {HEAD, QC, SUPERVISOR, ADMIN}),

@@ -453,7 +453,7 @@ class BalanceEntrySerializer(serializers.Serializer):
     at = UtcDateTimeField()
     kind = serializers.CharField(
         help_text="cod, refusal_fee, payout, or a charge: order_fee, packaging, "
-        "cod_courier, cod_post, distance, refusal_transport, storage, …"
+        "cod_courier, cod_post, distance, refusal_transport, storage, sms, …"
     )
     amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, help_text="Positive: credited to you; negative: charged or paid out"

@@ -90,6 +90,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # staff and its head of department read them with the messages sent
     "sms.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "sms.manage": frozenset({R.PARTNER_ADMIN}),
+    # what the SMS cost the company per partner and month (the aggregator's price of a part): our finance
+    "sms.costs": frozenset({R.FINANCE_DIRECTOR, R.HEAD_OF_DEPARTMENT}),
     "products.view": PARTNERS | (ALL_STAFF - {R.COURIER}),
     "products.manage": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT}),
     # warehouses
@@ -128,6 +130,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scripts.edit_default": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "scripts.edit_own": PARTNERS,
     "hotline.use": frozenset({R.HOTLINE, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST}),
+    # the customer card (every order of a customer, with the SMS they were sent), without taking a call
+    "customers.card": frozenset({R.HOTLINE, R.QUALITY_CONTROL, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST}),
     "escalations.raise": frozenset(
         {R.LOGIST, R.HOTLINE, R.COURIER_ADMIN, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}
     ),

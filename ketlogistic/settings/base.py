@@ -6,7 +6,16 @@ import dj_database_url
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
-from ketlogistic.env import BASE_DIR, cache_redis_url, celery_broker_url, env_bool, env_int, env_list, env_str
+from ketlogistic.env import (
+    BASE_DIR,
+    cache_redis_url,
+    celery_broker_url,
+    env_bool,
+    env_decimal,
+    env_int,
+    env_list,
+    env_str,
+)
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789abcdef")
 DEBUG = env_bool("DEBUG", False)
@@ -439,6 +448,13 @@ SMS_QUIET_HOURS = {
 SMS_HOTLINE = {
     "KZ": env_str("SMS_HOTLINE_KZ", "8 800 080 47 47"),
     "KG": env_str("SMS_HOTLINE_KG", "+996 312 98 47 47"),
+}
+# What one SMS part costs the company at the aggregator, per country, in its currency (KZT, KGS): the SMS costs
+# report (`/integrations/sms/costs/`) multiplies the parts sent by it. What a partner pays for its SMS is a tariff
+# line («SMS, per part»), none by default: SMS are included.
+SMS_SEGMENT_PRICE = {
+    "KZ": env_decimal("SMS_SEGMENT_PRICE_KZ", "12.00"),
+    "KG": env_decimal("SMS_SEGMENT_PRICE_KG", "2.50"),
 }
 SMS_SEND_BATCH = env_int("SMS_SEND_BATCH", 500)
 SMS_CLAIM_SECONDS = env_int("SMS_CLAIM_SECONDS", 300)
