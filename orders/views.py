@@ -357,7 +357,8 @@ def order_create(request):
             "external_id": data["external_id"] or f"KL-{uuid.uuid4().hex[:10].upper()}",
             "customer_name": data["customer_name"],
             "phones": [p for p in (data["phone"], data["phone_2"]) if p],
-            "city": data["city"].id,
+            "city": form.destination(),
+            "postal_index": data["postal_index"],
             "address": data["address"],
             "distance_km": data["distance_km"],
             "delivery_kind": data["delivery_kind"],
@@ -378,6 +379,8 @@ def order_create(request):
             )
         for field, errors in result.errors.items():
             target = {"phones": "phone"}.get(field, field)
+            if target == "city" and data.get("settlement"):
+                target = "settlement"  # the name typed, not the list, is what was refused
             for error in errors:
                 if target.startswith("items["):
                     form.add_error(
