@@ -250,9 +250,18 @@ def template_workbook(partner: Partner | None = None) -> bytes:
             ]
         )
     sheet[f"{column_letter('requested_delivery_date')}2"].number_format = "DD.MM.YYYY"
-    widths = {"customer_name": 26, "phone": 18, "phone_2": 16, "address": 34, "comment": 28, "postal_index": 12}
+    widths = {
+        "customer_name": 26,
+        "phone": 18,
+        "phone_2": 16,
+        "address": 34,
+        "comment": 28,
+        "postal_index": 12,
+    }
     for name, *_rest in COLUMNS:
-        sheet.column_dimensions[column_letter(name)].width = widths.get(name, 14 if name != "quantity" else 11)
+        sheet.column_dimensions[column_letter(name)].width = widths.get(
+            name, 14 if name != "quantity" else 11
+        )
     sheet.freeze_panes = "A2"
     reference = book.create_sheet("Справочник")
     # Fewer than three of the order columns' names in this header: the sheet is never taken for the orders.
@@ -286,7 +295,9 @@ def template_workbook(partner: Partner | None = None) -> bytes:
     for index in range(max(len(cities), len(kinds_rows), len(products))):
         row = list(cities[index]) if index < len(cities) else ["", "", ""]
         if row[2]:
-            row[2] = {"express": "экспресс", "field": "выездной"}.get(row[2], "только почта, с почтовым индексом")
+            row[2] = {"express": "экспресс", "field": "выездной"}.get(
+                row[2], "только почта, с почтовым индексом"
+            )
         row.append("")
         row.extend(kinds_rows[index] if index < len(kinds_rows) else ["", ""])
         row.append("")

@@ -76,7 +76,9 @@ class OrderForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("city") and data.get("settlement"):
-            self.add_error("settlement", _("Choose a city from the list or name another settlement, not both."))
+            self.add_error(
+                "settlement", _("Choose a city from the list or name another settlement, not both.")
+            )
         elif not data.get("city") and not data.get("settlement") and "city" not in self.errors:
             self.add_error("city", _("Choose a city from the list, or name another settlement for post."))
         return data

@@ -345,7 +345,8 @@ def _unknown_city(city_value, errors: dict[str, list[str]]) -> None:
     _add_error(
         errors,
         "city",
-        _("Unknown city “%(value)s”: use a name from the reference list.") % {"value": _text(city_value, limit=60)},
+        _("Unknown city “%(value)s”: use a name from the reference list.")
+        % {"value": _text(city_value, limit=60)},
     )
 
 
@@ -389,14 +390,20 @@ def _clean_postal_index(raw: dict, context: IntakeContext, errors: dict[str, lis
         _add_error(
             errors,
             "postal_index",
-            _("%(index)s is no postal index of Kazakhstan: they start with a region's 01 to 16.") % {"index": text},
+            _("%(index)s is no postal index of Kazakhstan: they start with a region's 01 to 16.")
+            % {"index": text},
         )
         return ""
     return text
 
 
 def _clean_unlisted_settlement(
-    name: str, *, delivery_kind: str | None, postal_index: str, context: IntakeContext, errors: dict[str, list[str]]
+    name: str,
+    *,
+    delivery_kind: str | None,
+    postal_index: str,
+    context: IntakeContext,
+    errors: dict[str, list[str]],
 ) -> tuple[City | None, str]:
     """A settlement outside the reference list: by post, anywhere in Kazakhstan, with its postal index, served from
     the main warehouse (the order's city is the main warehouse's); couriers serve only the listed ones, so any other

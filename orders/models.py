@@ -42,11 +42,11 @@ class Order(models.Model):
         blank=True,
         default="",
         db_default="",
-        help_text=_("A post order to a settlement outside the reference list: its name as the partner wrote it"),
+        help_text=_(
+            "A post order to a settlement outside the reference list: its name as the partner wrote it"
+        ),
     )
-    postal_index = models.CharField(
-        _("postal index"), max_length=6, blank=True, default="", db_default=""
-    )
+    postal_index = models.CharField(_("postal index"), max_length=6, blank=True, default="", db_default="")
     address = models.CharField(_("address"), max_length=500)
     distance_km = models.DecimalField(
         _("distance from point A, km"), max_digits=6, decimal_places=1, null=True, blank=True

@@ -39,10 +39,10 @@ class RefusalFault(models.TextChoices):
     не по вине клиента … заказ оформить / переоформить мы можем»). An order refused or returned without one of these
     marks counts against the customer («возвратник»); with one it does not."""
 
-    WRONG_GOODS = "wrong_goods", _("Wrong goods sent")
-    DAMAGED = "damaged", _("Goods damaged or defective")
-    OUR_ERROR = "our_error", _("Our error (address, name, date, operator)")
-    CIRCUMSTANCES = "circumstances", _("Circumstances beyond the customer (illness, …)")
+    WRONG_GOODS = "wrong_goods", _("Wrong goods")
+    DAMAGED = "damaged", _("Damaged goods")
+    OUR_ERROR = "our_error", _("Our error")  # a wrong address or name, a missed date, an operator's mistake
+    CIRCUMSTANCES = "circumstances", _("Circumstances beyond the customer")  # in hospital, …
 
 
 class OrderSource(models.TextChoices):

@@ -378,9 +378,13 @@ def _check_data(order: Order, transition: Transition, context: Context) -> None:
                 extra={"field": key},
             )
     fault = context.data.get(FAULT_KEY)
-    if fault not in (None, "") and (transition.action not in FAULT_MARKED or fault not in RefusalFault.values):
+    if fault not in (None, "") and (
+        transition.action not in FAULT_MARKED or fault not in RefusalFault.values
+    ):
         raise TransitionError(
-            _("“%(action)s” cannot be marked “%(fault)s”: a refusal or a return is marked with one of %(kinds)s.")
+            _(
+                "“%(action)s” cannot be marked “%(fault)s”: a refusal or a return is marked with one of %(kinds)s."
+            )
             % {"action": transition.label, "fault": str(fault)[:40], "kinds": ", ".join(RefusalFault.values)},
             code="invalid",
             extra={"field": FAULT_KEY},

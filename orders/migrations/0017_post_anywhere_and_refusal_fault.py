@@ -97,7 +97,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='order',
             name='refusal_fault',
-            field=models.CharField(blank=True, choices=[('wrong_goods', 'Wrong goods sent'), ('damaged', 'Goods damaged or defective'), ('our_error', 'Our error (address, name, date, operator)'), ('circumstances', 'Circumstances beyond the customer (illness, …)')], db_default='', default='', max_length=16, verbose_name="refusal not the customer's fault"),
+            field=models.CharField(blank=True, choices=[('wrong_goods', 'Wrong goods'), ('damaged', 'Damaged goods'), ('our_error', 'Our error'), ('circumstances', 'Circumstances beyond the customer')], db_default='', default='', max_length=16, verbose_name="refusal not the customer's fault"),
         ),
         migrations.AddField(
             model_name='order',

@@ -81,7 +81,10 @@ def test_the_postal_index_is_six_digits_and_the_order_says_its_settlement(schema
     order_in = schema["components"]["schemas"]["OrderInRequest"]["properties"]
     order_out = schema["components"]["schemas"]["OrderOut"]["properties"]
 
-    assert order_in["postal_index"]["type"] == "string" and order_in["postal_index"]["pattern"] == r"^(?:\d{6})?$"
+    assert (
+        order_in["postal_index"]["type"] == "string"
+        and order_in["postal_index"]["pattern"] == r"^(?:\d{6})?$"
+    )
     assert "postal_index" in order_in["city"]["description"]
     assert "any settlement" in order_in["city"]["oneOf"][1]["description"]
     assert order_out["settlement"]["type"] == order_out["postal_index"]["type"] == "string"

@@ -372,7 +372,9 @@ def test_the_template_is_made_of_the_partners_own_goods_and_a_future_date(client
     book = openpyxl.load_workbook(io.BytesIO(content))
     orders, reference = book["Заказы"], book["Справочник"]
 
-    example = [dict(zip(FIELDS, (cell.value for cell in row), strict=False)) for row in orders.iter_rows(min_row=2)]
+    example = [
+        dict(zip(FIELDS, (cell.value for cell in row), strict=False)) for row in orders.iter_rows(min_row=2)
+    ]
     assert [(row["external_id"], row["sku"], row["price"], row["cod_amount"]) for row in example] == [
         ("10001", "KOF-7", 15000, 19900),
         ("10001", "TUR-2", 4900, None),

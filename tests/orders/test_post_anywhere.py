@@ -49,7 +49,9 @@ def test_a_post_order_outside_the_list_without_an_index_is_refused(partner_a, pr
 
 
 @pytest.mark.parametrize("kind", ["express", "field", "same_day", None])
-def test_a_courier_order_to_an_unknown_settlement_still_gets_the_unknown_city_error(partner_a, product_a, kind):
+def test_a_courier_order_to_an_unknown_settlement_still_gets_the_unknown_city_error(
+    partner_a, product_a, kind
+):
     """Seed 000: couriers serve the 40 listed settlements only, whatever postal index comes with the order."""
     result = _create(partner_a, city="Щучинск", delivery_kind=kind, postal_index="021700")
 
@@ -59,7 +61,13 @@ def test_a_courier_order_to_an_unknown_settlement_still_gets_the_unknown_city_er
 
 @pytest.mark.parametrize(
     ("sent", "stored"),
-    [("021700", "021700"), ("021 700", "021700"), (21700, "021700"), (160000.0, "160000"), ("010000", "010000")],
+    [
+        ("021700", "021700"),
+        ("021 700", "021700"),
+        (21700, "021700"),
+        (160000.0, "160000"),
+        ("010000", "010000"),
+    ],
 )
 def test_a_postal_index_is_read_as_partners_write_it(partner_a, product_a, sent, stored):
     """Seed 000: six digits; a number cell that lost its leading zero gets it back."""
@@ -158,7 +166,9 @@ def test_the_cabinet_form_takes_another_settlement_by_post(client_a, partner_a, 
 
     created = client_a.post(reverse("orders:create"), data)
     refused = client_a.post(reverse("orders:create"), {**data, "postal_index": "", "external_id": "X-2"})
-    courier = client_a.post(reverse("orders:create"), {**data, "delivery_kind": "express", "external_id": "X-3"})
+    courier = client_a.post(
+        reverse("orders:create"), {**data, "delivery_kind": "express", "external_id": "X-3"}
+    )
 
     order = Order.objects.get()
     assert created.status_code == 302 and (order.settlement, order.postal_index) == ("Щучинск", "021700")
