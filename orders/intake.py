@@ -273,11 +273,13 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
     external_id = _clean_external_id(raw, errors)
     customer_name = _clean_customer_name(raw, errors)
     city, unlisted = _clean_city(raw, context, errors)
-    postal_index = _clean_postal_index(raw, context, errors)
+    postal_index, index_error = _clean_postal_index(raw, context)
     phones = _clean_phones(raw, context, errors)
     address = _clean_address(raw, errors)
     distance_km = _clean_distance(raw, errors)
     delivery_kind = _clean_delivery_kind(raw, city, errors)
+    if index_error and delivery_kind == DeliveryKind.POST:
+        _add_error(errors, "postal_index", index_error)
     settlement = ""
     if unlisted:
         city, settlement = _clean_unlisted_settlement(
@@ -371,12 +373,14 @@ def _clean_city(raw: dict, context: IntakeContext, errors: dict[str, list[str]])
     return city, ""
 
 
-def _clean_postal_index(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> str:
-    """The postal index, six digits (spaces taken out; a number cell that lost its leading zero gets it back), in
-    Kazakhstan starting with a region's 01–16; "" when not given."""
+def _clean_postal_index(raw: dict, context: IntakeContext) -> tuple[str, str | None]:
+    """The postal index and None — or "" and why it is none: six digits (spaces taken out; a number cell that lost
+    its leading zero gets it back), in Kazakhstan starting with a region's 01–16. A post order is refused for a bad
+    one (`clean_row`); a courier order, which no post carries, keeps a good one and leaves a bad one out (a column
+    of indexes in an export never blocks the orders that went through before)."""
     value = raw.get("postal_index")
     if value in (None, "") or isinstance(value, dict | list | bool):
-        return ""  # a list or an object is refused as no text (`_refuse_non_text`)
+        return "", None  # a list or an object is refused as no text (`_refuse_non_text`)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int) and 0 <= value < 10**POSTAL_INDEX_DIGITS:
@@ -384,17 +388,12 @@ def _clean_postal_index(raw: dict, context: IntakeContext, errors: dict[str, lis
     else:
         text = re.sub(r"\s", "", UNSTORABLE.sub("", str(value)))
     if not (len(text) == POSTAL_INDEX_DIGITS and text.isascii() and text.isdigit()):
-        _add_error(errors, "postal_index", _("A postal index is six digits, e.g. 021700."))
-        return ""
+        return "", _("A postal index is six digits, e.g. 021700.")
     if context.partner.country == "KZ" and int(text[:2]) not in KZ_POSTAL_REGIONS:
-        _add_error(
-            errors,
-            "postal_index",
-            _("%(index)s is no postal index of Kazakhstan: they start with a region's 01 to 16.")
-            % {"index": text},
-        )
-        return ""
-    return text
+        return "", _("%(index)s is no postal index of Kazakhstan: they start with a region's 01 to 16.") % {
+            "index": text
+        }
+    return text, None
 
 
 def _clean_unlisted_settlement(

@@ -99,6 +99,17 @@ def test_a_postal_index_of_kazakhstan_is_six_digits_starting_with_a_region(partn
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize("sent", ["12345", "720000", "индекс"])
+def test_a_courier_order_leaves_out_a_postal_index_it_does_not_need(partner_a, product_a, sent):
+    """Seed 000: couriers need no index; a column of indexes in a partner's export never blocks its courier orders
+    (a good index is kept, one that is none is left out)."""
+    bad = _create(partner_a, postal_index=sent)
+    good = _create(partner_a, external_id="EXT-2", postal_index="050000")
+
+    assert (bad.status, good.status) == ("created", "created"), (bad.errors, good.errors)
+    assert (bad.order.postal_index, good.order.postal_index) == ("", "050000")
+
+
 def test_a_kyrgyz_partner_posts_to_the_listed_settlements_only(partner_kg):
     """Seed 000: post is Kazakhstan's («почтовые отправки» are in the Kazakhstan section only)."""
     ProductFactory(partner=partner_kg, sku="A-1")
