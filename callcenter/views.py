@@ -336,7 +336,13 @@ def script_edit(request, section_id: int | None = None):
     else:
         script = scripts.default_script() or scripts.load_default_script()
     can_edit = access.can(request.user, "scripts.edit_own" if script.partner_id else "scripts.edit_default")
-    sample = scripts.sample_script()
+    # the sample (seed 001) with its sections in one query, whether it is loaded or not
+    sample_sections = list(
+        ScriptSection.objects.filter(script__is_sample=True)
+        .select_related("script")
+        .order_by("position", "id")
+    )
+    sample = sample_sections[0].script if sample_sections else None
     section = None
     if section_id is not None:
         section = ScriptSection.objects.filter(script=script, pk=section_id).first()
@@ -368,7 +374,7 @@ def script_edit(request, section_id: int | None = None):
             "can_edit": can_edit,
             "default": scripts.default_script() if script.partner_id else None,
             "sample": sample,
-            "sample_sections": sample.sections.all() if sample is not None else [],
+            "sample_sections": sample_sections,
             "can_copy_sample": sample is not None
             and access.is_partner_actor(request.user)
             and access.can(request.user, "scripts.edit_own"),
