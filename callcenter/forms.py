@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from geography.models import City
 from ketlogistic.core.money import MoneyInputField
-from orders.statuses import OrderStatus
+from orders.statuses import OrderStatus, RefusalFault
 
 from .models import InboundCall, Outcome, ScriptSection
 from .quality import CHECKLIST
@@ -34,6 +34,14 @@ class OutcomeForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
     reason = forms.CharField(label=_("Reason"), required=False, max_length=300)
+    refusal_fault = forms.ChoiceField(
+        label=_("Not the customer's fault?"),
+        required=False,
+        choices=[("", _("No: the customer's own decision"))] + list(RefusalFault.choices),
+        help_text=_(
+            "Wrong goods, damage or our error: the refusal does not make the customer a «возвратник»."
+        ),
+    )
     needed = forms.CharField(
         label=_("What is needed from the supervisor"),
         required=False,

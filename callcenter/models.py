@@ -187,12 +187,14 @@ class RegistryEntry(models.Model):
 
 
 class Script(models.Model):
-    """A call script: the company's default (no partner) or a partner's own, in sections."""
+    """A call script: the company's default (no partner), a partner's own, or the sample (seed 001, another
+    company's real script, which partners may copy into their own; never read out by default), in sections."""
 
     partner = models.OneToOneField(
         "core.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="script"
     )
     name = models.CharField(_("name"), max_length=200)
+    is_sample = models.BooleanField(_("sample"), default=False, db_default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     tenancy = Tenancy(partner="partner")
@@ -203,10 +205,16 @@ class Script(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["partner"],
-                condition=Q(partner__isnull=True),
+                condition=Q(partner__isnull=True, is_sample=False),
                 name="one_default_script",
                 nulls_distinct=False,
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["is_sample"], condition=Q(is_sample=True), name="one_sample_script"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_sample=False) | Q(partner__isnull=True), name="sample_script_has_no_partner"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -324,15 +332,30 @@ class InboundCall(models.Model):
 
 
 class Escalation(models.Model):
-    """«Передать СВ»: a task for a supervisor with the order, the reason and what is needed."""
+    """«Передать СВ»: a task for a supervisor with the order, the reason and what is needed; or the head of
+    department's decision the system asks for (a customer marked «do not contact» whose order is being called)."""
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
         RESOLVED = "resolved", _("Resolved")
 
+    class Addressee(models.TextChoices):
+        SUPERVISOR = "supervisor", _("Supervisor")
+        HEAD_OF_DEPARTMENT = "head_of_department", _("Head of department")
+
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="escalations")
     partner = models.ForeignKey("core.Partner", on_delete=models.CASCADE, related_name="+")
-    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # none when the system raised it (an order entering calling for a customer marked «do not contact»)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    addressed_to = models.CharField(
+        _("whose decision"),
+        max_length=20,
+        choices=Addressee.choices,
+        default=Addressee.SUPERVISOR,
+        db_default=Addressee.SUPERVISOR,
+    )
     raised_at = models.DateTimeField()
     reason = models.CharField(_("reason"), max_length=300)
     needed = models.TextField(_("what is needed"))

@@ -1,8 +1,10 @@
-"""Call scripts: the company's default and partners' own, in sections by topic and by order status.
+"""Call scripts: the company's default and partners' own, in sections by topic and by order status, and a sample.
 
-`load_sample_script()` parses the real operator script of seed 001 into sections by its headings;
-`section_for(order)` picks what the operator sees for the order in front of them, with the
-customer's name and the order's data filled in.
+`load_default_script()` loads the company's own script (`default_script`: our cities, courier and post delivery,
+cash on delivery, refusals and returns); `load_sample_script()` parses the real operator script of seed 001 (another
+company's: Почта России, a Moscow PO box) into sections by its headings, kept as a sample a partner may copy into
+its own script, never read to our customers by default; `sections_for(order)` picks what the operator sees for the
+order in front of them, with the customer's name and the order's data filled in.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from ketlogistic.core.money import format_money
-from orders.statuses import OrderStatus
 
+from .default_script import STATUS_SECTIONS, topic_sections
 from .models import Script, ScriptSection
 
 T = ScriptSection.Topic
@@ -36,58 +38,6 @@ HEADINGS = [
     (r"СПИСОК НОМЕРОВ", T.REFERENCE, "Список номеров"),
     (r"СТАНДАРТНЫЕ ФРАЗЫ:?", T.STANDARD_PHRASES, "Стандартные фразы"),
     (r"В заказе \(в корзине\) проверяем.*", T.REGISTRATION, "Оформление / переоформление заказа"),
-]
-
-# Our own status sections: what the logist says for an order in each status.
-STATUS_SECTIONS = [
-    (
-        OrderStatus.CALLING,
-        "Согласование доставки",
-        "Здравствуйте, {customer_name}! Меня зовут {operator_name}, служба доставки KetLogistic, звоню по "
-        "вашему заказу №{order_number} от {partner_name}. В заказе: {goods}, сумма к оплате {sum}.\n"
-        "Ваш заказ уже в городе {city}, курьер может привезти его завтра. Адрес доставки: {address} — верно?\n"
-        "Сверяем: дату, адрес, сумму, товары и количество. Все четыре пункта подтверждены — фиксируем согласование.",
-    ),
-    (
-        OrderStatus.DELIVERY_AGREED,
-        "Напоминание о доставке",
-        "{customer_name}, напоминаем: доставка заказа №{order_number} назначена на {delivery_date} по адресу "
-        "{address}. Сумма к оплате {sum}. Курьер позвонит перед выездом.",
-    ),
-    (
-        OrderStatus.IN_REGISTRY,
-        "Заказ в реестре на доставку",
-        "{customer_name}, ваш заказ №{order_number} уже в реестре курьера на {delivery_date}. Ожидайте звонка.",
-    ),
-    (
-        OrderStatus.WITH_COURIER,
-        "Заказ у курьера",
-        "{customer_name}, курьер уже везёт ваш заказ №{order_number}. Сумма к оплате {sum}. Будете на месте?",
-    ),
-    (
-        OrderStatus.AWAITING_STOCK,
-        "Ожидаем товар",
-        "{customer_name}, приносим извинения: товар по заказу №{order_number} ещё в пути в город {city}. "
-        "Как только он поступит, мы позвоним и согласуем доставку.",
-    ),
-    (
-        OrderStatus.AWAITING_RECEIPT,
-        "Посылка в пути",
-        "{customer_name}, ваша посылка №{order_number} в пути в город {city}; как только склад её примет, "
-        "мы позвоним и согласуем удобный день доставки.",
-    ),
-    (
-        OrderStatus.PAID,
-        "После оплаты",
-        "{customer_name}, спасибо за покупку у {partner_name}! Если есть вопросы по товару, партнёр ответит по "
-        "его телефону.",
-    ),
-    (
-        OrderStatus.REFUSED,
-        "После отказа",
-        "{customer_name}, вы отказались от заказа №{order_number}. Подскажите, пожалуйста, причину — мы передадим "
-        "её магазину {partner_name}.",
-    ),
 ]
 
 
@@ -127,11 +77,27 @@ def _placeholders(text: str) -> str:
     return OPERATOR_NAME_GAP.sub(r"\1 {operator_name}. ", text)
 
 
+DEFAULT_NAME = "Скрипт KetLogistic"
+SAMPLE_NAME = "Образец: скрипт оператора интернет-магазина (Почта России)"
+
+
+def default_script() -> Script | None:
+    """The company's default script (not the sample), or None before the reference data is loaded."""
+    return Script.objects.filter(partner__isnull=True, is_sample=False).first()
+
+
+def sample_script() -> Script | None:
+    return Script.objects.filter(is_sample=True).first()
+
+
 @transaction.atomic
 def load_default_script(*, path: Path | None = None) -> Script:
-    """The company's default script: our status sections plus the sample operator script of seed 001.
-    Loading twice changes nothing."""
-    script, created = Script.objects.get_or_create(partner=None, defaults={"name": "Скрипт KetLogistic"})
+    """The company's own default script (`default_script`: a part per order status and one per topic), and the
+    sample of seed 001 beside it (`load_sample_script`). Loading twice changes nothing."""
+    script, created = Script.objects.get_or_create(
+        partner=None, is_sample=False, defaults={"name": DEFAULT_NAME}
+    )
+    load_sample_script(path=path)
     if not created and script.sections.exists():
         return script
     position = 0
@@ -140,10 +106,22 @@ def load_default_script(*, path: Path | None = None) -> Script:
             script=script, topic=T.ORDER_STATUS, status=status, title=title, body=body, position=position
         )
         position += 1
-    source = path or SAMPLE_SCRIPT
-    for topic, title, body in parse_script(source.read_text(encoding="utf-8")):
+    for topic, title, body in topic_sections():
         ScriptSection.objects.create(script=script, topic=topic, title=title, body=body, position=position)
         position += 1
+    return script
+
+
+@transaction.atomic
+def load_sample_script(*, path: Path | None = None) -> Script:
+    """Seed 001, the real operator script of another company, parsed into sections: a sample partners may copy
+    into their own script (`callcenter.services.script_copy_sample`). Loading twice changes nothing."""
+    script, created = Script.objects.get_or_create(is_sample=True, defaults={"name": SAMPLE_NAME})
+    if not created and script.sections.exists():
+        return script
+    source = path or SAMPLE_SCRIPT
+    for position, (topic, title, body) in enumerate(parse_script(source.read_text(encoding="utf-8"))):
+        ScriptSection.objects.create(script=script, topic=topic, title=title, body=body, position=position)
     return script
 
 
@@ -151,7 +129,7 @@ def sections_for(order) -> tuple[ScriptSection | None, list[ScriptSection]]:
     """What the operator sees for this order: the part for its status, then the topics. A partner's own
     script wins wherever it has something to say; the company's default fills the rest."""
     own = Script.objects.filter(partner_id=order.partner_id).first()
-    default = Script.objects.filter(partner__isnull=True).first()
+    default = default_script()
     scripts = [script for script in (own, default) if script is not None]
     by_script = {script.pk: list(script.sections.all()) for script in scripts}
     status_section = next(
@@ -199,7 +177,7 @@ def status_texts(orders) -> dict[int, str]:
     number of queries: the partner's own section where it has one, the company's default otherwise."""
     partner_ids = {order.partner_id for order in orders}
     sections = (
-        ScriptSection.objects.filter(topic=T.ORDER_STATUS)
+        ScriptSection.objects.filter(topic=T.ORDER_STATUS, script__is_sample=False)
         .filter(Q(script__partner__isnull=True) | Q(script__partner_id__in=partner_ids))
         .select_related("script")
         .order_by("-position", "-id")
@@ -229,7 +207,7 @@ def values_for(order, operator=None) -> dict[str, str]:
         "sum": format_money(order.cod_amount, order.currency),
         "goods": goods,
         "delivery_date": order.delivery_date.strftime("%d.%m.%Y") if order.delivery_date else "—",
-        "city": order.city.name,
+        "city": order.settlement or order.city.name,
         "address": order.address,
     }
 

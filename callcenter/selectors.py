@@ -85,8 +85,13 @@ def timeline_entries(order: Order, actor: Actor) -> list[TimelineEntry]:
             TimelineEntry(
                 at=escalation.raised_at,
                 kind="escalation",
-                title=_("Passed to a supervisor: %(reason)s") % {"reason": escalation.reason},
-                actor=escalation.raised_by.display_name,
+                title=(
+                    _("Passed to the head of department: %(reason)s")
+                    if escalation.addressed_to == Escalation.Addressee.HEAD_OF_DEPARTMENT
+                    else _("Passed to a supervisor: %(reason)s")
+                )
+                % {"reason": escalation.reason},
+                actor=escalation.raised_by.display_name if escalation.raised_by else _("Automatic"),
                 details=escalation.needed,
                 sequence=escalation.id,
             )

@@ -11,8 +11,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from geography.models import Warehouse
 from ketlogistic.core import access, crypto, reactions
@@ -27,9 +28,9 @@ from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
 from orders import workflow
 from orders.amendments import OrderAmended, order_amend
-from orders.models import Order, OrderPhone, PartnerRules
-from orders.selectors import customer_profile
-from orders.services import discussion_post
+from orders.models import CustomerMark, Order, OrderPhone, PartnerRules
+from orders.selectors import customer_profile, do_not_contact_mark
+from orders.services import CustomerMarked, discussion_post
 from orders.statuses import CALLED_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus
 from orders.work import order_mark_work_started
 from orders.workflow import OrderMoved
@@ -49,6 +50,8 @@ from .models import (
     Outcome,
     QualityReview,
     RegistryEntry,
+    Script,
+    ScriptSection,
 )
 from .quality import CHECKLIST
 
@@ -80,8 +83,27 @@ def on_order_moved(moved: OrderMoved) -> None:
             state.next_call_at = due
             state.is_callback = False
             state.save(update_fields=["next_call_at", "is_callback"])
+        mark = do_not_contact_mark(order)
+        if mark is not None:
+            escalation_for_head(order=order, actor=context.actor, mark_reason=mark.reason, now=context.now)
     else:
         CallClaim.objects.filter(order=order).delete()
+
+
+def on_customer_marked(marked: CustomerMarked) -> None:
+    """A customer marked «do not contact» (seed 001: «НЕ КОНТАКТИРОВАТЬ – таким клиентам заказы НЕ ОФОРМЛЯЕМ»): each
+    of the customer's orders the call center works on, of any partner, goes to the head of department's decision;
+    the queue hands none of them out meanwhile (`queue`)."""
+    if not marked.do_not_contact:
+        return
+    orders = Order.objects.filter(
+        id__in=OrderPhone.objects.filter(blind_index__in=marked.phone_indexes).values("order_id"),
+        status__in=CALLED_STATUSES,
+        is_test=False,
+    ).order_by("pk")
+    now = timezone.now()
+    for order in orders:
+        escalation_for_head(order=order, actor=marked.actor, mark_reason=marked.reason, now=now)
 
 
 # -- the queue ------------------------------------------------------------------------------------------------------
@@ -111,6 +133,16 @@ def queue(actor: Actor, *, now: datetime | None = None, at_work: list[str] | Non
         .exclude(call_claim__expires_at__gt=now)
         # an order passed to a supervisor waits for the decision, not for the next logist
         .exclude(Exists(Escalation.objects.filter(order=OuterRef("pk"), status=Escalation.Status.OPEN)))
+        # nor is a customer marked «do not contact» handed out, whatever was decided: it is the head of
+        # department's decision (`on_customer_marked`), and the mark must be lifted before anyone calls
+        .exclude(
+            Exists(
+                OrderPhone.objects.filter(
+                    order_id=OuterRef("pk"),
+                    blind_index__in=CustomerMark.objects.filter(do_not_contact=True).values("phone_index"),
+                )
+            )
+        )
         .annotate(priority=F("call_state__priority"))
         .order_by(
             "call_state__priority",
@@ -322,6 +354,7 @@ def call_outcome(
     reason: str = "",
     needed: str = "",
     note: str = "",
+    refusal_fault: str = "",
     now: datetime | None = None,
 ) -> CallAttempt | None:
     """Record how the call went; the order moves on accordingly. Work started when the call was placed
@@ -333,7 +366,9 @@ def call_outcome(
     customer phoned us) nothing counts as a call: no attempt, the calling state's counts, first and last call as
     they were, no `call.attempted`. Then an escalation is only the supervisor's task; the customer's own decision
     (agreed, refused, postponed, call back) moves the order or its next call; and what only a call can come to
-    (no answer, busy, wrong number) is refused. Returns the attempt, or None when there was no call."""
+    (no answer, busy, wrong number) is refused. A refusal may be marked as not the customer's fault
+    (`refusal_fault`, a `RefusalFault`): the workflow sets it on the order with the status, in its history.
+    Returns the attempt, or None when there was no call."""
     if not access.can(actor, "callcenter.call"):
         raise PermissionDenied
     if outcome not in Outcome.values:
@@ -377,6 +412,7 @@ def call_outcome(
             reason=reason,
             needed=needed,
             note=(note or "").strip(),
+            refusal_fault=refusal_fault,
             now=now,
         )
         return None
@@ -395,6 +431,7 @@ def call_outcome(
         agreed_date=agreed_date,
         reason=reason,
         needed=needed,
+        refusal_fault=refusal_fault,
         now=now,
     )
     reactions.react(CallAttempted(attempt=attempt))
@@ -581,6 +618,7 @@ def _move_after_the_call(
     agreed_date: date | None,
     reason: str,
     needed: str,
+    refusal_fault: str,
     now: datetime,
 ) -> None:
     """What the call came to: delivery agreed, refused, the supervisor's task, or the partner asked for a number."""
@@ -588,7 +626,13 @@ def _move_after_the_call(
         _agree_delivery(actor=actor, order=order, agreed_date=agreed_date, reason="", now=now)
     elif outcome == Outcome.REFUSED:
         workflow.perform(
-            order, action="refuse", actor=actor, source=OrderSource.STAFF, reason=reason, now=now
+            order,
+            action="refuse",
+            actor=actor,
+            source=OrderSource.STAFF,
+            reason=reason,
+            data=_fault_data(refusal_fault),
+            now=now,
         )
     elif outcome == Outcome.ESCALATED:
         escalation_raise(actor=actor, order=order, reason=reason, needed=needed, now=now)
@@ -598,6 +642,12 @@ def _move_after_the_call(
             order=order,
             text=_("We cannot reach the customer: the phone number is wrong. Please send a correct number."),
         )
+
+
+def _fault_data(refusal_fault: str) -> dict:
+    """The refusal's data for the workflow: its fault mark when it was not the customer's fault (the workflow checks
+    the kind)."""
+    return {workflow.FAULT_KEY: refusal_fault} if refusal_fault else {}
 
 
 def _agree_delivery(
@@ -631,6 +681,7 @@ def _decision_without_a_call(
     reason: str,
     needed: str,
     note: str,
+    refusal_fault: str,
     now: datetime,
 ) -> None:
     """An outcome recorded with no call placed (`call_outcome`, checked already): what it decides happens, and
@@ -655,6 +706,7 @@ def _decision_without_a_call(
             actor=actor,
             source=OrderSource.STAFF,
             reason=f"{reason} — {note}" if note else reason,
+            data=_fault_data(refusal_fault),
             now=now,
         )
     elif outcome in (Outcome.POSTPONED, Outcome.CALLBACK):
@@ -1097,6 +1149,40 @@ def escalation_raise(
     )
 
 
+# What the head of department is asked when a «do not contact» customer's order is being called: written in the
+# company's language (an escalation's texts are stored as written).
+DO_NOT_CONTACT_REASON = gettext_noop("The customer is marked «do not contact»: %(reason)s")
+DO_NOT_CONTACT_NEEDED = gettext_noop(
+    "Decide what happens to the order: the queue does not hand it out while the customer is marked «do not "
+    "contact». Lift the mark on the order card if the customer may be called, or close the order."
+)
+
+
+def escalation_for_head(
+    *, order: Order, actor: Actor | None, mark_reason: str, now: datetime
+) -> Escalation | None:
+    """The head of department's decision on an order of a customer marked «do not contact»: one open escalation
+    per order (None when it has one already). Raised by the system for whoever marked the customer or moved the
+    order (`raised_by` empty for a task)."""
+    if Escalation.objects.filter(
+        order=order, status=Escalation.Status.OPEN, addressed_to=Escalation.Addressee.HEAD_OF_DEPARTMENT
+    ).exists():
+        return None
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = _(DO_NOT_CONTACT_REASON) % {"reason": mark_reason or "—"}
+        needed = _(DO_NOT_CONTACT_NEEDED)
+    return Escalation.objects.create(
+        order=order,
+        partner_id=order.partner_id,
+        raised_by=acting_user(actor),
+        raised_at=now,
+        reason=reason[:300],
+        needed=needed,
+        due_at=calendar_for(order.country).add_working_hours(now, ESCALATION_WORKING_HOURS),
+        addressed_to=Escalation.Addressee.HEAD_OF_DEPARTMENT,
+    )
+
+
 @transaction.atomic
 def escalation_resolve(*, actor: Actor, escalation: Escalation, resolution: str) -> Escalation:
     if not access.can(actor, "escalations.resolve"):
@@ -1116,6 +1202,61 @@ def escalation_resolve(*, actor: Actor, escalation: Escalation, resolution: str)
         next_call_at=timezone.now()
     )
     return escalation
+
+
+# -- scripts --------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def script_copy_sample(*, actor: Actor) -> int:
+    """The sample script (seed 001: another company's real operator script) copied into the partner's own script,
+    made if it has none, after its sections: each section the partner's script does not have already (the same
+    topic, title and text), so copying twice adds nothing. The partner then edits it to its own terms (the sample
+    speaks of Почта России and a Moscow PO box); its sections replace the company's default topic by topic.
+    Returns how many sections were copied."""
+    if not access.can(actor, "scripts.edit_own") or not access.is_partner_actor(actor):
+        raise PermissionDenied
+    sample = Script.objects.filter(is_sample=True).first()
+    if sample is None:
+        raise ApplicationError(_("There is no sample script to copy."))
+    partner = actor.partner
+    own, _created = Script.objects.select_for_update().get_or_create(
+        partner=partner, defaults={"name": partner.name}
+    )
+    have = set(ScriptSection.objects.filter(script=own).values_list("topic", "status", "title", "body"))
+    last = ScriptSection.objects.filter(script=own).order_by("-position").values_list("position", flat=True)
+    position = (last.first() or 0) + 1
+    copies = []
+    for section in ScriptSection.objects.filter(script=sample).order_by("position", "id"):
+        if (section.topic, section.status, section.title, section.body) in have:
+            continue
+        copies.append(
+            ScriptSection(
+                script=own,
+                partner=partner,
+                topic=section.topic,
+                status=section.status,
+                title=section.title,
+                body=section.body,
+                position=position,
+            )
+        )
+        position += 1
+    ScriptSection.objects.bulk_create(copies)
+    if copies:
+        audit_record(
+            actor=actor,
+            action="script.sample_copied",
+            partner=partner,
+            obj=own,
+            summary=ngettext_message(
+                "%(count)s section of the sample script copied into the partner's script",
+                "%(count)s sections of the sample script copied into the partner's script",
+                len(copies),
+            )
+            % {"count": len(copies)},
+        )
+    return len(copies)
 
 
 # -- quality control ------------------------------------------------------------------------------------------------

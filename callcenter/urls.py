@@ -17,6 +17,7 @@ urlpatterns = [
     path("registries/<int:registry_id>/", views.registry_detail, name="registry"),
     path("scripts/", views.script_edit, name="scripts"),
     path("scripts/<int:section_id>/", views.script_edit, name="script_section"),
+    path("scripts/sample/copy/", views.script_copy_sample, name="script_copy_sample"),
     path("hotline/", views.hotline, name="hotline"),
     path("customers/", views.customer_card, name="customer"),
     path("hotline/missed/<int:call_id>/call-back/", views.inbound_call_back, name="call_back"),

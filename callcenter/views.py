@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -338,8 +339,15 @@ def script_edit(request, section_id: int | None = None):
             partner=request.user.partner, defaults={"name": request.user.partner.name}
         )
     else:
-        script = Script.objects.filter(partner__isnull=True).first() or scripts.load_default_script()
+        script = scripts.default_script() or scripts.load_default_script()
     can_edit = access.can(request.user, "scripts.edit_own" if script.partner_id else "scripts.edit_default")
+    # the sample (seed 001) with its sections in one query, whether it is loaded or not
+    sample_sections = list(
+        ScriptSection.objects.filter(script__is_sample=True)
+        .select_related("script")
+        .order_by("position", "id")
+    )
+    sample = sample_sections[0].script if sample_sections else None
     section = None
     if section_id is not None:
         section = ScriptSection.objects.filter(script=script, pk=section_id).first()
@@ -369,9 +377,34 @@ def script_edit(request, section_id: int | None = None):
             "form": form,
             "editing": section,
             "can_edit": can_edit,
-            "default": Script.objects.filter(partner__isnull=True).first() if script.partner_id else None,
+            "default": scripts.default_script() if script.partner_id else None,
+            "sample": sample,
+            "sample_sections": sample_sections,
+            "can_copy_sample": sample is not None
+            and access.is_partner_actor(request.user)
+            and access.can(request.user, "scripts.edit_own"),
         },
     )
+
+
+@require_POST
+@permission_required("scripts.edit_own")
+def script_copy_sample(request):
+    """A partner copies the sample script (seed 001) into its own, to edit there."""
+    copied = services.script_copy_sample(actor=request.user)
+    if copied:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s section of the sample is copied into your script: edit it to your own terms.",
+                "%(count)s sections of the sample are copied into your script: edit them to your own terms.",
+                copied,
+            )
+            % {"count": copied},
+        )
+    else:
+        messages.info(request, _("Your script has every section of the sample already."))
+    return redirect("callcenter:scripts")
 
 
 # -- hotline --------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from callcenter.models import CustomerRequest
 from ketlogistic.core.money import MoneyInputField
+from orders.statuses import RefusalFault
 
 from .models import CashDiscrepancy, PostShipment
 
@@ -26,8 +27,18 @@ class PaidForm(TokenForm):
     )
 
 
+def fault_field(label) -> forms.ChoiceField:
+    """Whose fault a refusal or a return was (seed 001: only the customer's own make a «возвратник»)."""
+    return forms.ChoiceField(
+        label=label,
+        required=False,
+        choices=[("", _("No: the customer's own decision"))] + list(RefusalFault.choices),
+    )
+
+
 class RefusedForm(TokenForm):
     reason = forms.CharField(label=_("Why the customer refused"), max_length=300)
+    refusal_fault = fault_field(_("Not the customer's fault?"))
     fee_collected = forms.BooleanField(label=_("The customer paid the refusal fee"), required=False)
 
 
@@ -68,6 +79,7 @@ class PostStatusForm(forms.Form):
     )
     amount = MoneyInputField(label=_("Remitted sum"), required=False)
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
+    refusal_fault = fault_field(_("Returned: not the customer's fault?"))
 
 
 class PostImportForm(forms.Form):

@@ -158,9 +158,11 @@ def post_status(
     amount=None,
     note: str = "",
     source: str = "manual",
+    refusal_fault: str = "",
 ) -> PostShipment:
     """What the post reports. Paid needs the remitted sum (the order's COD by default) and makes the order paid;
-    returned brings the goods back to stock. Reporting the same status again changes nothing."""
+    returned brings the goods back to stock, marked as not the customer's fault when it was not (`refusal_fault`, a
+    `RefusalFault`). Reporting the same status again changes nothing."""
     if not access.can(actor, "post.manage"):
         raise PermissionDenied
     shipment = access.get_scoped_or_404(
@@ -221,7 +223,10 @@ def post_status(
             source=OrderSource.STAFF,
             now=at,
             reason=details["note"] or gettext_message("Returned by the post"),
-            data={"tracking_number": shipment.tracking_number},
+            data={
+                "tracking_number": shipment.tracking_number,
+                **({workflow.FAULT_KEY: refusal_fault} if refusal_fault else {}),
+            },
         )
     shipment.status = status
     shipment.status_at = at

@@ -552,10 +552,13 @@ def stop_refused(
     stop: DeliveryStop,
     reason: str,
     fee_collected: bool = False,
+    refusal_fault: str = "",
     token: str = "",
     now: datetime | None = None,
 ) -> DeliveryStop:
-    """Refused at the door: the goods go back to the city's stock; the refusal fee if the partner's rule says so."""
+    """Refused at the door: the goods go back to the city's stock; the refusal fee if the partner's rule says so.
+    `refusal_fault`: the refusal was not the customer's fault (a `RefusalFault`: wrong goods, damage, …), set on the
+    order by the workflow with the status."""
     stop, done = _door(actor, stop, token, StopOutcome.REFUSED)
     if done:
         return stop
@@ -575,7 +578,10 @@ def stop_refused(
         source=OrderSource.STAFF,
         reason=reason,
         now=now,
-        data={"courier": stop.day.courier.display_name},
+        data={
+            "courier": stop.day.courier.display_name,
+            **({workflow.FAULT_KEY: refusal_fault} if refusal_fault else {}),
+        },
         from_route=True,
     )
     if fee_collected:
@@ -590,6 +596,7 @@ def stop_refused(
         token=token,
         details={
             "reason": reason,
+            "fault": refusal_fault,
             "fee": str(fee) if fee_collected else "",
             "fee_due": str(fee) if fee and not fee_collected else "",
             "currency": order.currency,

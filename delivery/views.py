@@ -429,6 +429,7 @@ ACTIONS = {
             actor=actor,
             stop=stop,
             reason=data["reason"],
+            refusal_fault=data["refusal_fault"],
             fee_collected=data["fee_collected"],
             token=data["token"],
         ),
@@ -657,6 +658,7 @@ def post_update(request, shipment_id: int):
                 at=form.cleaned_data["date"],
                 amount=form.cleaned_data["amount"],
                 note=form.cleaned_data["note"],
+                refusal_fault=form.cleaned_data["refusal_fault"],
             )
         except (ApplicationError, ValidationError) as exc:
             errors_to_messages(request, exc)

@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from catalogue.models import Product
@@ -101,6 +102,8 @@ COLUMNS = [
     ("cod_amount", "Сумма наложенного платежа", "COD amount", False),
     ("requested_delivery_date", "Желаемая дата доставки", "Requested delivery date", False),
     ("comment", "Комментарий", "Comment", False),
+    # last, so that files made for the template before it keep their columns' places
+    ("postal_index", "Почтовый индекс", "Postal index", False),
 ]
 # Spelled out (not `gettext_lazy(en)` over COLUMNS) so that makemessages finds them.
 FIELD_LABELS = {
@@ -109,6 +112,7 @@ FIELD_LABELS = {
     "phone": gettext_lazy("Phone"),
     "phone_2": gettext_lazy("Phone 2"),
     "city": gettext_lazy("City"),
+    "postal_index": gettext_lazy("Postal index"),
     "address": gettext_lazy("Address"),
     "distance_km": gettext_lazy("Distance from point A, km"),
     "delivery_kind": gettext_lazy("Delivery kind"),
@@ -125,6 +129,7 @@ SYNONYMS = {
     "phone": ["телефон клиента", "тел", "тел.", "номер телефона", "phone number", "mobile"],
     "phone_2": ["телефон2", "доп. телефон", "дополнительный телефон"],
     "city": ["населенный пункт", "населённый пункт", "город доставки"],
+    "postal_index": ["индекс", "почтовый индекс получателя", "zip", "postcode", "postal code"],
     "address": ["адрес доставки", "улица, дом, квартира"],
     "distance_km": ["расстояние", "км"],
     "delivery_kind": ["доставка", "тип доставки", "способ доставки"],
@@ -175,11 +180,22 @@ TEMPLATE_INSTRUCTIONS = [
     "каждого товара в своей строке, сохраните сопоставление колонок и отметьте сумму «по строкам»: строки сложатся.",
     "Артикулы — из вашего каталога (лист «Справочник»). Города и виды доставки — тоже оттуда; вид доставки можно "
     "писать кодом (express) или названием, как в кабинете («Экспресс-курьер»).",
+    "Курьеры доставляют только в города из справочника. Почтой (вид доставки post) можно отправить в любой "
+    "населённый пункт Казахстана: напишите его название в колонке «Город» и шестизначный почтовый индекс в колонке "
+    "«Почтовый индекс» (например, 021700); без индекса такой заказ не загружается. Такие посылки отправляются с "
+    "основного склада в Астане.",
     "Телефон — в любом привычном виде: +7 701 123 45 67, 8 701 123 45 67, 87011234567.",
     "Дата — ДД.ММ.ГГГГ. Колонки со звёздочкой обязательны.",
     "Сохраните файл как .xlsx (книга Excel); файлы .xls и .ods пересохраните в .xlsx.",
 ]
 PLACEHOLDER_PRODUCTS = [("ART-1", "Товар 1", Decimal(15000)), ("ART-2", "Товар 2", Decimal(4900))]
+# The reference sheet's last row of settlements: not a name to write, the rule for the rest of Kazakhstan.
+ANY_SETTLEMENT_BY_POST = "Любой другой населённый пункт Казахстана"
+
+
+def column_letter(name: str) -> str:
+    """The template's column of a field («A» for the order number)."""
+    return get_column_letter([field_ for field_, *_rest in COLUMNS].index(name) + 1)
 
 
 def template_workbook(partner: Partner | None = None) -> bytes:
@@ -208,30 +224,44 @@ def template_workbook(partner: Partner | None = None) -> bytes:
     for cell in sheet[1]:
         cell.font, cell.fill = bold, fill
     delivery_on = timezone.localdate() + timedelta(days=3)
+    total = round_money(sum((p for _s, _n, p in example), Decimal(0)))
     for position, (sku, _name, price) in enumerate(example):
         first = position == 0
+        example_order = {
+            "external_id": "10001",
+            "customer_name": "Айгерим Сапарова",
+            "phone": "+7 701 123 45 67",
+            "city": "Алматы",
+            "address": "ул. Абая, 10, кв. 5",
+            "delivery_kind": "express",
+            "cod_amount": total,
+            "requested_delivery_date": delivery_on,
+            "comment": "Звонить после 12:00",
+        }
+        example_line = {"sku": sku, "quantity": 1, "price": round_money(price)}
         sheet.append(
             [
-                "10001",
-                "Айгерим Сапарова" if first else "",
-                "+7 701 123 45 67" if first else "",
-                "",
-                "Алматы" if first else "",
-                "ул. Абая, 10, кв. 5" if first else "",
-                "",
-                "express" if first else "",
-                sku,
-                1,
-                round_money(price),
-                round_money(sum((p for _s, _n, p in example), Decimal(0))) if first else "",
-                delivery_on if first else "",
-                "Звонить после 12:00" if first else "",
+                example_line.get(name, "")
+                if name in example_line
+                else example_order.get(name, "")
+                if first or name == "external_id"
+                else ""
+                for name, *_rest in COLUMNS
             ]
         )
-    sheet["M2"].number_format = "DD.MM.YYYY"
-    widths = [14, 26, 18, 16, 16, 34, 12, 14, 14, 11, 11, 14, 14, 28]
-    for index, width in enumerate(widths):
-        sheet.column_dimensions[chr(ord("A") + index)].width = width
+    sheet[f"{column_letter('requested_delivery_date')}2"].number_format = "DD.MM.YYYY"
+    widths = {
+        "customer_name": 26,
+        "phone": 18,
+        "phone_2": 16,
+        "address": 34,
+        "comment": 28,
+        "postal_index": 12,
+    }
+    for name, *_rest in COLUMNS:
+        sheet.column_dimensions[column_letter(name)].width = widths.get(
+            name, 14 if name != "quantity" else 11
+        )
     sheet.freeze_panes = "A2"
     reference = book.create_sheet("Справочник")
     # Fewer than three of the order columns' names in this header: the sheet is never taken for the orders.
@@ -252,17 +282,22 @@ def template_workbook(partner: Partner | None = None) -> bytes:
     for cell in reference[1]:
         cell.font = bold
     cities = list(City.objects.order_by("country", "name").values_list("name", "country", "delivery_mode"))
+    # after the list: what post takes beyond it (couriers serve the listed settlements only)
+    cities.append((ANY_SETTLEMENT_BY_POST, "KZ", "post_only"))
     meanings = {
         DeliveryKind.EXPRESS: "экспресс-курьер, на следующий день",
         DeliveryKind.SAME_DAY: "день в день (ДВД), по просьбе партнёра",
         DeliveryKind.FIELD: "выездной курьер (выездные населённые пункты)",
-        DeliveryKind.POST: "почта Казахстана, наложенный платёж",
+        DeliveryKind.POST: "почта Казахстана, наложенный платёж; в города справочника и в любой другой населённый "
+        "пункт Казахстана с почтовым индексом",
     }
     kinds_rows = [(kind, f"{meanings[kind]}; в кабинете: «{label}»") for kind, label in _kind_labels_ru()]
     for index in range(max(len(cities), len(kinds_rows), len(products))):
         row = list(cities[index]) if index < len(cities) else ["", "", ""]
         if row[2]:
-            row[2] = "экспресс" if row[2] == "express" else "выездной"
+            row[2] = {"express": "экспресс", "field": "выездной"}.get(
+                row[2], "только почта, с почтовым индексом"
+            )
         row.append("")
         row.extend(kinds_rows[index] if index < len(kinds_rows) else ["", ""])
         row.append("")
@@ -275,7 +310,7 @@ def template_workbook(partner: Partner | None = None) -> bytes:
     reference.column_dimensions["I"].width = 34
     validation = DataValidation(type="list", formula1="=Справочник!$E$2:$E$5", allow_blank=True)
     sheet.add_data_validation(validation)
-    validation.add("H2:H20000")
+    validation.add(f"{column_letter('delivery_kind')}2:{column_letter('delivery_kind')}20000")
     instructions = book.create_sheet("Как заполнять")
     for line in TEMPLATE_INSTRUCTIONS:
         instructions.append([line])
@@ -594,6 +629,10 @@ def _same_key(field_: str, value, country: str, cities: _Cities):
             return parse_date_value(value) or _words(value)
         if field_ == "delivery_kind":
             return delivery_kind_of(value) or _words(value)
+        if field_ == "postal_index":
+            if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+                return f"{int(value):06d}"  # a number cell lost the leading zero the other cell kept
+            return re.sub(r"\s", "", _text_value(value))
         if field_ == "city":
             city = cities.find(_text_value(value))
             return ("city", city.pk) if city is not None else CityDirectory._key(_text_value(value))
@@ -817,7 +856,7 @@ def _preview_of(group: OrderGroup, order, *, is_known: bool) -> dict:
         "rows": group.rows,
         "customer_name": order.customer_name,
         "phones": [mask_phone(phone) for phone in order.phones],
-        "city": order.city.name,
+        "city": ", ".join(part for part in (order.postal_index, order.settlement or order.city.name) if part),
         "address": order.address,
         "delivery_kind": order.delivery_kind,
         "cod_amount": str(order.cod_amount),

@@ -335,7 +335,7 @@ def on_post_arrived(arrived: PostParcelArrived) -> None:
         order=order,
         event=E.POST_ARRIVED,
         tracking=shipment.tracking_number,
-        post_office=arrived.note or order.city.name,
+        post_office=arrived.note or order.settlement or order.city.name,
     )
 
 

@@ -199,6 +199,7 @@ def order_summary(order: Order) -> dict:
         "status": order.status,
         "status_changed_at": utc_rfc3339(order.status_changed_at),
         "city": order.city.name if order.city_id else None,
+        "settlement": order.settlement,  # a post order's settlement outside the list ("" otherwise)
         "delivery_kind": order.delivery_kind,
         "cod_amount": str(order.cod_amount),
         "currency": order.currency,

@@ -24,6 +24,7 @@ from integrations import views as integrations_views
 from ketlogistic.core.roles import Role
 from orders import home as orders_home
 from orders.amendments import OrderAmended
+from orders.services import CustomerMarked
 from orders.workflow import OrderMoved, OrdersCreated
 from warehouses import fulfilment
 from warehouses import home as warehouses_home
@@ -46,6 +47,10 @@ REACTIONS = {
     OrderAmended: (
         callcenter_services.on_order_amended,  # agreed again for a day whose registry is built: its addendum
         webhooks.on_order_amended,  # order.amended
+    ),
+    # Staff marked a customer «do not contact» or lifted the mark (orders.services.customer_mark_set).
+    CustomerMarked: (
+        callcenter_services.on_customer_marked,  # the customer's orders being called: the head of department decides
     ),
     # A call attempt was recorded (callcenter.services; the sandbox's simulated calls on test orders too).
     CallAttempted: (

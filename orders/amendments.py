@@ -34,7 +34,7 @@ from ketlogistic.core.roles import Role
 from .guard import order_door
 from .intake import MAX_QUANTITY, parse_sum
 from .models import Discussion, DiscussionMessage, Order, OrderAmendment, OrderItem, PartnerRules
-from .statuses import CALLED_STATUSES, FINAL_STATUSES, AmendmentSource, OrderStatus
+from .statuses import CALLED_STATUSES, FINAL_STATUSES, AmendmentSource, OrderStatus, RefusalFault
 from .workflow import delivery_date_refusal
 
 S = OrderStatus
@@ -43,7 +43,12 @@ A = AmendmentSource
 
 COD, ADDRESS, ITEMS = "cod_amount", "address", "items"
 DELIVERY_DATE, REQUESTED_DATE = "delivery_date", "requested_delivery_date"
+FAULT = "refusal_fault"
 MAX_REASON = 1000
+# Whose fault a refusal or a return was is often learnt after it (the customer phones the hotline, the goods come back
+# damaged): staff mark it on the closed order, and only that, with its reason; "" puts it back on the customer.
+FAULT_ROLES = frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR})
+FAULT_STATUSES = frozenset({S.REFUSED, S.RETURNED})
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ def field_labels() -> dict[str, str]:
         ITEMS: _("Goods"),
         "original_cod": _("Partner's sum"),
         "original_goods_value": _("Partner's goods value"),
+        FAULT: _("Not the customer's fault"),
     }
 
 
@@ -175,6 +181,24 @@ def partner_answer(order: Order) -> DiscussionMessage | None:
 # -- the service ------------------------------------------------------------------------------------------------------
 
 
+def _fault_refusal(order: Order, actor: Actor, source: str, fields: set[str]) -> str | None:
+    """Why the fault mark of this order's refusal may not be changed now (None: it may)."""
+    labels = field_labels()
+    if fields != {FAULT}:
+        return _("“%(field)s” is changed on its own.") % {"field": labels[FAULT]}
+    if source != A.STAFF:
+        return _("“%(field)s” cannot be changed through this channel.") % {"field": labels[FAULT]}
+    role = role_of(actor) or None
+    if role != R.ADMINISTRATOR and role not in FAULT_ROLES:
+        return _("Your role may not change orders through this channel.")
+    if order.status not in FAULT_STATUSES:
+        return _("“%(field)s” cannot be changed in status “%(status)s”.") % {
+            "field": labels[FAULT],
+            "status": order.get_status_display(),
+        }
+    return None
+
+
 def _refusal(order: Order, actor: Actor, source: str, fields: set[str], partner_agreed: bool) -> str | None:
     channel = CHANNELS.get(source)
     if channel is None:
@@ -183,6 +207,8 @@ def _refusal(order: Order, actor: Actor, source: str, fields: set[str], partner_
         return _("An order is changed by a person, with a reason.")
     if order.is_test:
         return _("Test orders are not changed by staff.")
+    if FAULT in fields:
+        return _fault_refusal(order, actor, source, fields)
     if order.status in FINAL_STATUSES:
         return _("Order №%(number)s is closed (%(status)s): it cannot be changed any more.") % {
             "number": order.pk,
@@ -295,6 +321,7 @@ def order_amend(
     delivery_date: date | None = None,
     requested_delivery_date: date | None = None,
     items: dict[int, int] | None = None,
+    refusal_fault: str | None = None,
     partner_agreed: bool = False,
     now: datetime | None = None,
 ) -> OrderAmendment | None:
@@ -303,7 +330,9 @@ def order_amend(
     partner's own sum), which becomes the partner's own figure — no discount ceiling applies, and later discounts
     are measured from it. It needs the partner's answer in the order's discussion (`partner_answer`), which the
     history row keeps. It is ignored when neither the sum nor the goods change (the answer stays unused), and goods
-    changed under a discounted sum need the sum restated: a discounted sum never becomes the partner's."""
+    changed under a discounted sum need the sum restated: a discounted sum never becomes the partner's.
+    `refusal_fault` (staff, on a refused or returned order, alone): a `RefusalFault` — the refusal was not the
+    customer's fault — or "" — it was."""
     now = now or timezone.now()
     order_id = order.pk if isinstance(order, Order) else order
     reason_message = i18n.stored(
@@ -334,6 +363,11 @@ def order_amend(
                 day = _clean_date(name, value, locked, now, errors)
                 if day is not None:
                     new[name] = day
+        if refusal_fault is not None:
+            if refusal_fault not in ("", *RefusalFault.values):
+                errors[FAULT] = _("Choose why it was not the customer's fault, or none.")
+            elif refusal_fault != locked.refusal_fault:
+                new[FAULT] = refusal_fault
         quantities = None
         if items is not None:
             quantities = _clean_items(items, lines, source, errors)
@@ -394,7 +428,7 @@ def order_amend(
 
         changes: dict[str, dict] = {}
         fields: list[str] = []
-        for name in (COD, ADDRESS, DELIVERY_DATE, REQUESTED_DATE):
+        for name in (COD, ADDRESS, DELIVERY_DATE, REQUESTED_DATE, FAULT):
             if name in new:
                 old_value = getattr(locked, name)
                 changes[name] = {"old": _json(old_value), "new": _json(new[name])}
@@ -493,8 +527,21 @@ def describe(changes: dict, currency: str) -> str:
             old, new = (
                 date.fromisoformat(value).strftime("%d.%m.%Y") if value else "—" for value in (old, new)
             )
+        elif name == FAULT:
+            old, new = (fault_label(value) for value in (old, new))
         parts.append(f"{labels.get(name, name)}: {old or '—'} → {new or '—'}")
     return "; ".join(parts)
+
+
+def fault_label(value: str) -> str:
+    """A fault mark in words: its kind, or «the customer's» when there is none."""
+    return str(RefusalFault(value).label) if value in RefusalFault.values else _("the customer's")
+
+
+def fault_changeable(order: Order, actor: Actor) -> bool:
+    """May this actor mark (or unmark) the order's refusal as not the customer's fault now (for the card's form: the
+    service checks again)."""
+    return not order.is_test and _fault_refusal(order, actor, A.STAFF, {FAULT}) is None
 
 
 def changeable_fields(order: Order, source: str = A.STAFF) -> set[str]:

@@ -98,7 +98,7 @@ def _write(book: SafeWorkbook, queryset, *, progress=None) -> None:
                 timezone.localtime(order.created_at),
                 order.get_status_display(),
                 timezone.localtime(order.status_changed_at),
-                order.city.name,
+                order.settlement or order.city.name,
                 order.get_delivery_kind_display(),
                 order.customer_name,
                 ", ".join(p.masked for p in order.phones.all()),

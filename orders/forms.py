@@ -15,8 +15,9 @@ from .intake import (
     EXTERNAL_ID_MAX_LENGTH,
     MAX_ITEMS,
     MAX_QUANTITY,
+    SETTLEMENT_MAX_LENGTH,
 )
-from .statuses import DeliveryKind
+from .statuses import DeliveryKind, RefusalFault
 
 
 class OrderForm(forms.Form):
@@ -34,7 +35,23 @@ class OrderForm(forms.Form):
     phone_2 = forms.CharField(
         label=_("Second phone"), max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"})
     )
-    city = forms.ModelChoiceField(label=_("City"), queryset=City.objects.none())
+    city = forms.ModelChoiceField(label=_("City"), queryset=City.objects.none(), required=False)
+    settlement = forms.CharField(
+        label=_("Or another settlement of Kazakhstan (post only)"),
+        max_length=SETTLEMENT_MAX_LENGTH,
+        required=False,
+        help_text=_(
+            "Couriers serve the cities of the list; by post we deliver anywhere in Kazakhstan, from the main "
+            "warehouse: name the settlement and give its postal index."
+        ),
+    )
+    postal_index = forms.CharField(
+        label=_("Postal index"),
+        max_length=12,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}),
+        help_text=_("Six digits, e.g. 021700. Required for post outside the list."),
+    )
     address = forms.CharField(label=_("Address"), max_length=ADDRESS_MAX_LENGTH)
     distance_km = forms.DecimalField(
         label=_("Distance from point A, km"), required=False, min_value=0, max_digits=6, decimal_places=1
@@ -56,6 +73,21 @@ class OrderForm(forms.Form):
             self.fields["partner"].required = True
             self.fields["city"].queryset = City.objects.order_by("country", "name")
 
+    def clean(self):
+        data = super().clean()
+        if data.get("city") and data.get("settlement"):
+            self.add_error(
+                "settlement", _("Choose a city from the list or name another settlement, not both.")
+            )
+        elif not data.get("city") and not data.get("settlement") and "city" not in self.errors:
+            self.add_error("city", _("Choose a city from the list, or name another settlement for post."))
+        return data
+
+    def destination(self) -> int | str:
+        """What the intake's `city` takes: the listed city's id, or the other settlement's name."""
+        city = self.cleaned_data.get("city")
+        return city.id if city is not None else self.cleaned_data["settlement"]
+
 
 class OrderItemForm(forms.Form):
     product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none(), required=False)
@@ -69,6 +101,17 @@ class OrderItemForm(forms.Form):
 
 
 OrderItemFormSet = formset_factory(OrderItemForm, extra=3, max_num=MAX_ITEMS)
+
+
+class FaultForm(forms.Form):
+    """Staff mark a refused or returned order as not the customer's fault (or take the mark away), with why."""
+
+    refusal_fault = forms.ChoiceField(
+        label=_("Not the customer's fault"),
+        required=False,
+        choices=[("", _("No: it counts against the customer"))] + list(RefusalFault.choices),
+    )
+    reason = forms.CharField(label=_("Why"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ReasonForm(forms.Form):

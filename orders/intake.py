@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from catalogue.models import Product
-from geography.models import City
+from geography.models import City, Warehouse
 from ketlogistic.core import crypto
 from ketlogistic.core.actors import Actor, acting_user, actor_label
 from ketlogistic.core.bulk import copy_rows, insert_returning
@@ -53,11 +53,16 @@ EXTERNAL_ID_MAX_LENGTH = 64
 CUSTOMER_NAME_MAX_LENGTH = 200
 ADDRESS_MAX_LENGTH = 500
 COMMENT_MAX_LENGTH = 2000  # longer comments are cut, never refused
+SETTLEMENT_MAX_LENGTH = 100  # a settlement outside the list, named freely (a post order's)
 SKU_MAX_LENGTH = 64
 DISTANCE_KM_MIN = 0
 DISTANCE_KM_MAX = 1000
 DISTANCE_KM_PLACES = 1  # read to a tenth of a kilometre
 EXTERNAL_ID_RE = re.compile(rf"^[\w\-./#:]{{1,{EXTERNAL_ID_MAX_LENGTH}}}$", re.UNICODE)
+# Kazpost's six-digit postal index: the first two digits are the region, 01 (Astana) to 16 (Turkestan region and
+# Shymkent); a Kyrgyz index is six digits too (72…). The newer seven-character codes (A10A0A0) are not taken.
+POSTAL_INDEX_DIGITS = 6
+KZ_POSTAL_REGIONS = range(1, 17)
 # What a channel may send for an order, and for each of its items: the one list of the intake's fields. The Excel
 # template's columns and the pull connectors' mapping are made of these; the API's order schema has exactly these.
 ORDER_FIELDS = (
@@ -66,6 +71,7 @@ ORDER_FIELDS = (
     "phone",
     "phones",
     "city",
+    "postal_index",
     "address",
     "distance_km",
     "delivery_kind",
@@ -75,7 +81,7 @@ ORDER_FIELDS = (
     "requested_delivery_date",
 )
 ITEM_FIELDS = ("sku", "quantity", "price")
-TEXT_FIELDS = ("external_id", "customer_name", "city", "address", "comment")
+TEXT_FIELDS = ("external_id", "customer_name", "city", "postal_index", "address", "comment")
 # Besides each kind's code and its name as the cabinet shows it in any of the site's languages.
 DELIVERY_KIND_ALIASES = {
     "экспресс": DeliveryKind.EXPRESS,
@@ -144,6 +150,8 @@ class CleanOrder:
     cod_amount: Decimal
     comment: str
     requested_delivery_date: date | None = None
+    settlement: str = ""  # a post order's settlement outside the list (then `city` is the main warehouse's)
+    postal_index: str = ""
 
     @property
     def goods_value(self) -> Decimal:
@@ -192,6 +200,7 @@ class IntakeContext:
         self.partner = partner
         self.is_test = is_test
         self.cities = CityDirectory()
+        self._main_city: City | None = None
         skus = set()
         for row in rows:
             items = row.get("items") if isinstance(row, dict) else None
@@ -201,6 +210,14 @@ class IntakeContext:
         self.products = {
             p.sku: p for p in Product.objects.filter(partner=partner, is_test=is_test, sku__in=skus)
         }
+
+    @property
+    def main_city(self) -> City | None:
+        """The main warehouse's city, which serves every post order (read once, when a batch needs it)."""
+        if self._main_city is None:
+            main = Warehouse.objects.filter(kind=Warehouse.Kind.MAIN).select_related("city").first()
+            self._main_city = main.city if main is not None else None
+        return self._main_city
 
 
 # NUL and unpaired surrogates cannot be stored (`params.UNSTORABLE`): query strings, forms and the API's JSON are
@@ -255,11 +272,19 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
     errors: dict[str, list[str]] = {}
     external_id = _clean_external_id(raw, errors)
     customer_name = _clean_customer_name(raw, errors)
-    city = _clean_city(raw, context, errors)
+    city, unlisted = _clean_city(raw, context, errors)
+    postal_index, index_error = _clean_postal_index(raw, context)
     phones = _clean_phones(raw, context, errors)
     address = _clean_address(raw, errors)
     distance_km = _clean_distance(raw, errors)
     delivery_kind = _clean_delivery_kind(raw, city, errors)
+    if index_error and delivery_kind == DeliveryKind.POST:
+        _add_error(errors, "postal_index", index_error)
+    settlement = ""
+    if unlisted:
+        city, settlement = _clean_unlisted_settlement(
+            unlisted, delivery_kind=delivery_kind, postal_index=postal_index, context=context, errors=errors
+        )
     items = _clean_items(raw, context, errors)
     cod_amount = _clean_cod_amount(raw, items, errors)
     comment = _text(raw.get("comment"), limit=COMMENT_MAX_LENGTH)
@@ -279,6 +304,8 @@ def clean_row(raw: dict, context: IntakeContext) -> tuple[CleanOrder | None, dic
         cod_amount=cod_amount,
         comment=comment,
         requested_delivery_date=requested_delivery_date,
+        settlement=settlement,
+        postal_index=postal_index,
     ), {}
 
 
@@ -316,24 +343,91 @@ def _clean_customer_name(raw: dict, errors: dict[str, list[str]]) -> str:
     return customer_name
 
 
-def _clean_city(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> City | None:
-    """The city, by id or any of its spellings, in the partner's country; None when it is not one."""
+def _unknown_city(city_value, errors: dict[str, list[str]]) -> None:
+    _add_error(
+        errors,
+        "city",
+        _("Unknown city “%(value)s”: use a name from the reference list.")
+        % {"value": _text(city_value, limit=60)},
+    )
+
+
+def _clean_city(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> tuple[City | None, str]:
+    """The city, by id or any of its spellings, in the partner's country, and "" — or (None, the name) for a name
+    outside the list, which only a post order may take (`_clean_unlisted_settlement`, once the delivery kind is
+    known). (None, "") when the value is no city at all."""
     city_value = raw.get("city")
     if city_value in (None, ""):
         _add_error(errors, "city", _("Required: a city from the reference list."))
-        return None
+        return None, ""
     city = context.cities.find(city_value)
     if city is None:
+        name = _text(city_value, limit=SETTLEMENT_MAX_LENGTH + 1)
+        if isinstance(city_value, dict | list | bool | int | float) or name.isdigit() or not name:
+            _unknown_city(city_value, errors)  # an id that is none of ours is no settlement's name
+            return None, ""
+        return None, name
+    if city.country != context.partner.country:
+        _add_error(errors, "city", _("%(city)s is not in your country.") % {"city": city.name})
+        return None, ""
+    return city, ""
+
+
+def _clean_postal_index(raw: dict, context: IntakeContext) -> tuple[str, str | None]:
+    """The postal index and None — or "" and why it is none: six digits (spaces taken out; a number cell that lost
+    its leading zero gets it back), in Kazakhstan starting with a region's 01–16. A post order is refused for a bad
+    one (`clean_row`); a courier order, which no post carries, keeps a good one and leaves a bad one out (a column
+    of indexes in an export never blocks the orders that went through before)."""
+    value = raw.get("postal_index")
+    if value in (None, "") or isinstance(value, dict | list | bool):
+        return "", None  # a list or an object is refused as no text (`_refuse_non_text`)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < 10**POSTAL_INDEX_DIGITS:
+        text = f"{value:0{POSTAL_INDEX_DIGITS}d}"
+    else:
+        text = re.sub(r"\s", "", UNSTORABLE.sub("", str(value)))
+    if not (len(text) == POSTAL_INDEX_DIGITS and text.isascii() and text.isdigit()):
+        return "", _("A postal index is six digits, e.g. 021700.")
+    if context.partner.country == "KZ" and int(text[:2]) not in KZ_POSTAL_REGIONS:
+        return "", _("%(index)s is no postal index of Kazakhstan: they start with a region's 01 to 16.") % {
+            "index": text
+        }
+    return text, None
+
+
+def _clean_unlisted_settlement(
+    name: str,
+    *,
+    delivery_kind: str | None,
+    postal_index: str,
+    context: IntakeContext,
+    errors: dict[str, list[str]],
+) -> tuple[City | None, str]:
+    """A settlement outside the reference list: by post, anywhere in Kazakhstan, with its postal index, served from
+    the main warehouse (the order's city is the main warehouse's); couriers serve only the listed ones, so any other
+    order keeps the unknown city's error."""
+    if delivery_kind != DeliveryKind.POST or context.partner.country != "KZ":
+        _unknown_city(name, errors)
+        return None, ""
+    if len(name) > SETTLEMENT_MAX_LENGTH:
+        _add_error(errors, "city", _at_most_characters(SETTLEMENT_MAX_LENGTH))
+        return None, ""
+    if not postal_index and "postal_index" not in errors:
         _add_error(
             errors,
-            "city",
-            _("Unknown city “%(value)s”: use a name from the reference list.")
-            % {"value": _text(city_value, limit=60)},
+            "postal_index",
+            _(
+                "Required for post to “%(settlement)s”, which is outside our list of cities: its six-digit postal "
+                "index, e.g. 021700."
+            )
+            % {"settlement": name},
         )
-    elif city.country != context.partner.country:
-        _add_error(errors, "city", _("%(city)s is not in your country.") % {"city": city.name})
-        city = None
-    return city
+    main_city = context.main_city
+    if main_city is None:  # no reference data loaded: nothing could serve it
+        _unknown_city(name, errors)
+        return None, ""
+    return main_city, name
 
 
 def _clean_phones(raw: dict, context: IntakeContext, errors: dict[str, list[str]]) -> list[str]:
@@ -630,6 +724,8 @@ ORDER_COLUMNS = [
     ("customer_name", "varchar"),
     ("country", "varchar"),
     ("city_id", "bigint"),
+    ("settlement", "varchar"),
+    ("postal_index", "varchar"),
     ("address", "varchar"),
     ("distance_km", "numeric"),
     ("delivery_kind", "varchar"),
@@ -695,6 +791,8 @@ def _order_row(order: CleanOrder, *, partner, is_test, source, user_id, now, wor
         order.customer_name,
         partner.country,
         order.city.id,
+        order.settlement,
+        order.postal_index,
         order.address,
         order.distance_km,
         order.delivery_kind,
@@ -772,6 +870,8 @@ def _inserted_order(
         customer_name=order.customer_name,
         country=partner.country,
         city=order.city,
+        settlement=order.settlement,
+        postal_index=order.postal_index,
         address=order.address,
         distance_km=order.distance_km,
         delivery_kind=order.delivery_kind,

@@ -12,7 +12,7 @@ from ketlogistic.core.fields import EncryptedTextField
 from ketlogistic.core.money import Currency, MoneyField
 from ketlogistic.core.tenancy import Tenancy
 
-from .statuses import FINAL_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus
+from .statuses import FINAL_STATUSES, AmendmentSource, DeliveryKind, OrderSource, OrderStatus, RefusalFault
 
 
 class Order(models.Model):
@@ -32,6 +32,21 @@ class Order(models.Model):
     city = models.ForeignKey(
         "geography.City", verbose_name=_("city"), on_delete=models.PROTECT, related_name="orders"
     )
+    # A post order may go to any settlement of Kazakhstan (seed 000: «+ почтовые отправки»): one outside the reference
+    # list is named here, with its postal index, and the order's `city` is then the main warehouse's, which ships
+    # every post parcel; so every query by city (stock, scopes, time zone, reports) stays right. Blank for the
+    # listed settlements, where `city` is the settlement itself.
+    settlement = models.CharField(
+        _("settlement outside the list"),
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_(
+            "A post order to a settlement outside the reference list: its name as the partner wrote it"
+        ),
+    )
+    postal_index = models.CharField(_("postal index"), max_length=6, blank=True, default="", db_default="")
     address = models.CharField(_("address"), max_length=500)
     distance_km = models.DecimalField(
         _("distance from point A, km"), max_digits=6, decimal_places=1, null=True, blank=True
@@ -73,6 +88,16 @@ class Order(models.Model):
         help_text=_("The first call to the customer; the fee is due from then"),
     )
     delivery_date = models.DateField(_("delivery date"), null=True, blank=True)
+    # Set with the refusal or the return (the workflow's door) or later by staff (the amendment door), both with
+    # their history: a refusal marked so does not count against the customer («возвратник», seed 001).
+    refusal_fault = models.CharField(
+        _("refusal not the customer's fault"),
+        max_length=16,
+        choices=RefusalFault.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     personal_data_erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
 
@@ -143,6 +168,16 @@ class Order(models.Model):
     @property
     def is_worked(self) -> bool:
         return self.work_started_at is not None
+
+    @property
+    def place_name(self) -> str:
+        """Where the order goes, as people name it: a post order's settlement outside the list, or its city."""
+        return self.settlement or str(self.city)
+
+    @property
+    def postal_address(self) -> str:
+        """The settlement with its postal index («021700, Щучинск»), as a post waybill writes it."""
+        return ", ".join(part for part in (self.postal_index, self.place_name) if part)
 
 
 class OrderItem(models.Model):

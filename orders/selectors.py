@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core import access, reactions
@@ -31,7 +33,7 @@ from .models import (
     OrderPhone,
     PhoneReveal,
 )
-from .statuses import OrderStatus
+from .statuses import OrderStatus, RefusalFault
 
 PAGE_SIZE = 50
 
@@ -177,18 +179,55 @@ class Reliability:
 
 @dataclass
 class CustomerProfile:
-    """What we know of the customer across every partner's orders, without showing those orders."""
+    """What we know of the customer across every partner's orders, without showing those orders.
+
+    `refused_or_returned` counts the refusals and returns closed in the last `window_days` days that were the
+    customer's own fault; `excluded` those of the same days marked as not (fault kind → how many)."""
 
     refused_or_returned: int
     paid: int
     unanswered_calls: int
     do_not_contact: bool
     do_not_contact_reason: str
+    excluded: dict[str, int] = field(default_factory=dict)
+    window_days: int = 90
 
     @property
     def is_returner(self) -> bool:
-        """ "Возвратник": two or more refused or returned orders."""
-        return self.refused_or_returned >= 2
+        """«Возвратник» (seed 001): `RETURNER_REFUSALS` (two) or more recent refusals or returns of the customer's
+        own fault; those not the customer's fault (wrong goods, damage, our error, …) do not count."""
+        return self.refused_or_returned >= settings.RETURNER_REFUSALS
+
+    @property
+    def excluded_count(self) -> int:
+        return sum(self.excluded.values())
+
+    @property
+    def returner_summary(self) -> str:
+        """The card's words for it: «Returner (возвратник): 3 refusals or returns in the last 90 days (2 not counted,
+        not the customer's fault: our error)»; "" when the customer has none."""
+        if not self.refused_or_returned and not self.excluded:
+            return ""
+        head = gettext("Returner (возвратник)") if self.is_returner else gettext("Refusals and returns")
+        counted = ngettext(
+            "%(count)s refusal or return in the last %(days)s days",
+            "%(count)s refusals or returns in the last %(days)s days",
+            self.refused_or_returned,
+        ) % {"count": self.refused_or_returned, "days": self.window_days}
+        if not self.excluded:
+            return f"{head}: {counted}"
+        kinds = [(str(RefusalFault(kind).label), count) for kind, count in sorted(self.excluded.items())]
+        reasons = (
+            kinds[0][0].lower()
+            if len(kinds) == 1
+            else ", ".join(f"{label.lower()} — {count}" for label, count in kinds)
+        )
+        excluded = ngettext(
+            "%(count)s not counted, not the customer's fault: %(reasons)s",
+            "%(count)s not counted, not the customer's fault: %(reasons)s",
+            self.excluded_count,
+        ) % {"count": self.excluded_count, "reasons": reasons}
+        return f"{head}: {counted} ({excluded})"
 
     @property
     def reliability(self) -> str:
@@ -210,16 +249,28 @@ class CustomerProfile:
 UnansweredCounter = Callable[[list[str]], int]
 
 
-def customer_profile(order: Order) -> CustomerProfile:
+def customer_profile(order: Order, *, now: datetime | None = None) -> CustomerProfile:
+    """The customer of this order (by phone, across partners): recent refusals and returns of their own fault and
+    those that were not, paid orders, unanswered calls, the «do not contact» mark. One aggregate over the
+    customer's orders."""
+    window_days = settings.RETURNER_WINDOW_DAYS
     indexes = [phone.blind_index for phone in order.phones.all()]
     if not indexes:
-        return CustomerProfile(0, 0, 0, False, "")
+        return CustomerProfile(0, 0, 0, False, "", window_days=window_days)
     same_customer = Order.objects.filter(
         id__in=OrderPhone.objects.filter(blind_index__in=indexes).values("order_id"), is_test=False
     )
+    since = (now or timezone.now()) - timedelta(days=window_days)
+    recent_refusal = Q(status__in=[OrderStatus.REFUSED, OrderStatus.RETURNED]) & (
+        Q(closed_at__gte=since) | Q(closed_at__isnull=True, status_changed_at__gte=since)
+    )
     counts = same_customer.aggregate(
-        refused=Count("id", filter=Q(status__in=[OrderStatus.REFUSED, OrderStatus.RETURNED])),
+        refused=Count("id", filter=recent_refusal & Q(refusal_fault="")),
         paid=Count("id", filter=Q(status=OrderStatus.PAID)),
+        **{
+            f"fault_{kind}": Count("id", filter=recent_refusal & Q(refusal_fault=kind))
+            for kind in RefusalFault.values
+        },
     )
     mark = CustomerMark.objects.filter(phone_index__in=indexes, do_not_contact=True).first()
     counter: UnansweredCounter = reactions.extension("UNANSWERED_CALLS")
@@ -230,6 +281,20 @@ def customer_profile(order: Order) -> CustomerProfile:
         unanswered_calls=unanswered,
         do_not_contact=mark is not None,
         do_not_contact_reason=mark.reason if mark else "",
+        excluded={kind: counts[f"fault_{kind}"] for kind in RefusalFault.values if counts[f"fault_{kind}"]},
+        window_days=window_days,
+    )
+
+
+def do_not_contact_mark(order: Order) -> CustomerMark | None:
+    """The «do not contact» mark on any of the order's phones (one query), or None."""
+    return (
+        CustomerMark.objects.filter(
+            do_not_contact=True,
+            phone_index__in=OrderPhone.objects.filter(order_id=order.pk).values("blind_index"),
+        )
+        .order_by("-marked_at")
+        .first()
     )
 
 

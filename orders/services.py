@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ketlogistic.core import access, crypto
+from ketlogistic.core import access, crypto, reactions
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
 from ketlogistic.core.errors import ApplicationError
@@ -101,6 +102,19 @@ def phone_reveal(*, actor: Actor, order: Order, reason: str, ip_address: str | N
     return numbers
 
 
+@dataclass(frozen=True)
+class CustomerMarked:
+    """Staff marked a customer (by the phones of `order`, across partners) «do not contact», or lifted the mark:
+    inside its transaction, after the marks are written. The call center hands that customer's orders to the head
+    of department's decision (`ketlogistic/wiring.py`)."""
+
+    order: Order
+    phone_indexes: tuple[str, ...]
+    do_not_contact: bool
+    reason: str
+    actor: Actor
+
+
 @transaction.atomic
 def customer_mark_set(
     *, actor: Actor, order: Order, do_not_contact: bool, reason: str = ""
@@ -135,6 +149,15 @@ def customer_mark_set(
             else gettext_message("The customer of order №%(number)s may be contacted again")
         )
         % {"number": order.pk, "reason": (reason or "").strip()},
+    )
+    reactions.react(
+        CustomerMarked(
+            order=order,
+            phone_indexes=tuple(indexes),
+            do_not_contact=do_not_contact,
+            reason=(reason or "").strip()[:500],
+            actor=actor,
+        )
     )
     return mark
 

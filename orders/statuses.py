@@ -34,6 +34,17 @@ class DeliveryKind(models.TextChoices):
     POST = "post", _("Kazpost / post")
 
 
+class RefusalFault(models.TextChoices):
+    """Why a refusal or a return was not the customer's fault (seed 001, «Клиент "возвратник"»: «если возвраты были
+    не по вине клиента … заказ оформить / переоформить мы можем»). An order refused or returned without one of these
+    marks counts against the customer («возвратник»); with one it does not."""
+
+    WRONG_GOODS = "wrong_goods", _("Wrong goods")
+    DAMAGED = "damaged", _("Damaged goods")
+    OUR_ERROR = "our_error", _("Our error")  # a wrong address or name, a missed date, an operator's mistake
+    CIRCUMSTANCES = "circumstances", _("Circumstances beyond the customer")  # in hospital, …
+
+
 class OrderSource(models.TextChoices):
     CABINET = "cabinet", _("Cabinet")
     API = "api", _("API")

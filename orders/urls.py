@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:order_id>/", views.order_detail, name="detail"),
     path("<int:order_id>/action/", views.order_action, name="action"),
     path("<int:order_id>/amend/", views.order_amend, name="amend"),
+    path("<int:order_id>/fault/", views.order_fault, name="fault"),
     path("<int:order_id>/reveal/", views.phone_reveal, name="reveal"),
     path("<int:order_id>/customer/", views.customer_mark, name="customer_mark"),
     path("<int:order_id>/discussion/", views.discussion_post, name="discussion_post"),

@@ -28,7 +28,7 @@ from ketlogistic.core.params import parse_id
 
 from . import amendments, exports, selectors, services, workflow
 from .filters import SORTS, phone_search_key
-from .forms import AmendForm, OrderForm, OrderItemFormSet, ReasonForm, RulesForm
+from .forms import AmendForm, FaultForm, OrderForm, OrderItemFormSet, ReasonForm, RulesForm
 from .models import Discussion, Order, PartnerRules, SavedFilter
 from .statuses import FINAL_STATUSES, AmendmentSource, OrderSource, OrderStatus
 
@@ -164,6 +164,9 @@ def order_detail(request, order_id: int):
             "panels": selectors.card_panels(order, request.user),
             "amend_form": AmendForm(order=order)
             if access.can(request.user, "orders.amend") and amendments.changeable_fields(order)
+            else None,
+            "fault_form": FaultForm(initial={"refusal_fault": order.refusal_fault})
+            if access.can(request.user, "orders.amend") and amendments.fault_changeable(order, request.user)
             else None,
         },
     )
@@ -357,7 +360,8 @@ def order_create(request):
             "external_id": data["external_id"] or f"KL-{uuid.uuid4().hex[:10].upper()}",
             "customer_name": data["customer_name"],
             "phones": [p for p in (data["phone"], data["phone_2"]) if p],
-            "city": data["city"].id,
+            "city": form.destination(),
+            "postal_index": data["postal_index"],
             "address": data["address"],
             "distance_km": data["distance_km"],
             "delivery_kind": data["delivery_kind"],
@@ -378,6 +382,8 @@ def order_create(request):
             )
         for field, errors in result.errors.items():
             target = {"phones": "phone"}.get(field, field)
+            if target == "city" and data.get("settlement"):
+                target = "settlement"  # the name typed, not the list, is what was refused
             for error in errors:
                 if target.startswith("items["):
                     form.add_error(
@@ -432,6 +438,34 @@ def order_amend(request, order_id: int):
             source=AmendmentSource.STAFF,
             reason=form.cleaned_data["reason"],
             **form.amendment(),
+        )
+    except ValidationError as exc:
+        errors_to_messages(request, exc)
+    else:
+        if changed is None:
+            messages.info(request, _("Nothing was changed."))
+        else:
+            messages.success(request, _("Order №%(number)s is changed.") % {"number": order.pk})
+    return redirect("orders:detail", order_id=order.pk)
+
+
+@require_POST
+@permission_required("orders.amend")
+def order_fault(request, order_id: int):
+    """Staff mark a refused or returned order as not the customer's fault, or take the mark away, with why (the
+    amendment service decides; seed 001: such refusals do not make the customer a «возвратник»)."""
+    order = selectors.order_for_card(request.user, order_id)
+    form = FaultForm(request.POST)
+    if not form.is_valid():
+        errors_to_messages(request, form)
+        return redirect("orders:detail", order_id=order.pk)
+    try:
+        changed = amendments.order_amend(
+            order=order,
+            actor=request.user,
+            source=AmendmentSource.STAFF,
+            reason=form.cleaned_data["reason"],
+            refusal_fault=form.cleaned_data["refusal_fault"],
         )
     except ValidationError as exc:
         errors_to_messages(request, exc)

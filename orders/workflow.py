@@ -31,7 +31,7 @@ from ketlogistic.core.roles import PARTNER_ROLES, Role
 
 from .guard import order_door
 from .models import REASON_MESSAGE, Order, OrderHistory
-from .statuses import FINAL_STATUSES, DeliveryKind, OrderSource, OrderStatus
+from .statuses import FINAL_STATUSES, DeliveryKind, OrderSource, OrderStatus, RefusalFault
 from .work import order_mark_work_started
 
 S = OrderStatus
@@ -101,6 +101,12 @@ class Transition:
     # the goods leave us (to a courier, to the post): work on the order has started, whatever came before
     # (`orders.work.order_mark_work_started`); no status by itself says a customer was called
     starts_work: bool = False
+
+
+# The moves that end an order against the customer unless marked otherwise: a refusal or a return may carry
+# `data["fault"]`, a `RefusalFault` (the refusal was not the customer's fault), set on the order with the status.
+FAULT_KEY = "fault"
+FAULT_MARKED = frozenset({"refuse", "post_returned"})
 
 
 def _t(action, label, sources, target, roles, **kwargs) -> Transition:
@@ -371,6 +377,18 @@ def _check_data(order: Order, transition: Transition, context: Context) -> None:
                 code="missing_data",
                 extra={"field": key},
             )
+    fault = context.data.get(FAULT_KEY)
+    if fault not in (None, "") and (
+        transition.action not in FAULT_MARKED or fault not in RefusalFault.values
+    ):
+        raise TransitionError(
+            _(
+                "“%(action)s” cannot be marked “%(fault)s”: a refusal or a return is marked with one of %(kinds)s."
+            )
+            % {"action": transition.label, "fault": str(fault)[:40], "kinds": ", ".join(RefusalFault.values)},
+            code="invalid",
+            extra={"field": FAULT_KEY},
+        )
     if "delivery_date" in transition.requires:
         day = context.data["delivery_date"]
         if not isinstance(day, date):
@@ -394,13 +412,17 @@ def _apply(order: Order, transition: Transition, context: Context) -> None:
     if transition.action == "return_to_calling":
         order.delivery_date = None
         fields.add("delivery_date")
+    if transition.action in FAULT_MARKED and context.data.get(FAULT_KEY):
+        order.refusal_fault = context.data[FAULT_KEY]
+        fields.add("refusal_fault")
     if transition.target in FINAL_STATUSES:
         order.closed_at = context.now
         fields.add("closed_at")
     context.changed_fields |= fields
-    # The agreed date is the order's data: the database takes it only through the workflow's door, with the status
-    # (orders migration 0010). A move that leaves the date alone meets no guard and needs no door.
-    with order_door("workflow") if "delivery_date" in fields else nullcontext():
+    # The agreed date and the refusal's fault mark are the order's data: the database takes them only through the
+    # workflow's door, with the status (orders migrations 0010, 0017). A move that leaves them alone meets no guard
+    # and needs no door.
+    with order_door("workflow") if fields & {"delivery_date", "refusal_fault"} else nullcontext():
         order.save(update_fields=[*sorted(fields), "updated_at"])
     if transition.starts_work and order.work_started_at is None:
         # imported here: the services move orders through this module

@@ -19,6 +19,7 @@ from ketlogistic.core import reactions
 from ketlogistic.core.model_moves import _move
 from ketlogistic.core.models import AuditEntry
 from orders.amendments import OrderAmended
+from orders.services import CustomerMarked
 from orders.workflow import OrderMoved, OrdersCreated
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,7 @@ def test_every_event_a_floor_raises_has_its_reactions_listed_in_the_wiring():
         OrderMoved,
         OrdersCreated,
         OrderAmended,
+        CustomerMarked,
         CallAttempted,
         CollectionsSettled,
         PostParcelArrived,

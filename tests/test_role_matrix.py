@@ -84,6 +84,8 @@ MATRIX = {
     # building a city's registry: staff serving the whole city (the head below serves one partner only)
     "callcenter/registries/build/": ("post", {CADMIN, SUPERVISOR, ADMIN}),
     "callcenter/scripts/": ("get", {PA, PS, HEAD, LOGIST, HOTLINE, QC, SUPERVISOR, ADMIN}),
+    # the sample script (seed 001) is copied into a partner's own script only (issue 20 item 9)
+    "callcenter/scripts/sample/copy/": ("post", {PA, PS}),
     "callcenter/hotline/": ("get", {HEAD, LOGIST, HOTLINE, SUPERVISOR, ADMIN}),
     "callcenter/customers/": ("get", {HEAD, LOGIST, HOTLINE, QC, SUPERVISOR, ADMIN}),  # the customer card
     "callcenter/escalations/": ("get", {HEAD, SUPERVISOR, ADMIN}),

@@ -84,7 +84,8 @@ class CityInField(serializers.Field):
 
 
 class CityInSchema(OpenApiSerializerFieldExtension):
-    """`city` in the schema: an integer id or a name, as `oneOf` (generated clients type it `int | str`)."""
+    """`city` in the schema: an integer id or a name, as `oneOf` (generated clients type it `int | str`). A post order
+    in Kazakhstan may name any settlement, with its `postal_index`."""
 
     target_class = CityInField
 
@@ -92,7 +93,12 @@ class CityInSchema(OpenApiSerializerFieldExtension):
         return {
             "oneOf": [
                 {"type": "integer", "minimum": 1, "description": "A city id from the reference list"},
-                {"type": "string", "minLength": 1, "maxLength": 100, "description": "A city name"},
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": intake.SETTLEMENT_MAX_LENGTH,
+                    "description": "A city name; for a post order in Kazakhstan, any settlement's name",
+                },
             ]
         }
 
@@ -135,7 +141,21 @@ class OrderInSerializer(serializers.Serializer):
         max_length=intake.MAX_PHONES,
         help_text=PHONE_RULE,
     )
-    city = CityInField(help_text=_("A city id or name from the reference list"))
+    city = CityInField(
+        help_text=_(
+            "A city id or name from the reference list; for a post order in Kazakhstan, any settlement's name with "
+            "its `postal_index`"
+        )
+    )
+    # empty or six digits, said by the pattern (with `allow_blank` the schema would be a `oneOf` of two strings)
+    postal_index = serializers.RegexField(
+        rf"^(?:\d{{{intake.POSTAL_INDEX_DIGITS}}})?$",
+        required=False,
+        help_text=_(
+            "The six-digit postal index (Kazpost: 01… to 16…, the region first). Required for a post order to a "
+            "settlement outside the reference list, which is then served from the main warehouse"
+        ),
+    )
     address = serializers.CharField(max_length=intake.ADDRESS_MAX_LENGTH)
     distance_km = serializers.DecimalField(
         max_digits=len(str(intake.DISTANCE_KM_MAX)) + intake.DISTANCE_KM_PLACES,
@@ -190,7 +210,22 @@ class OrderOutSerializer(serializers.Serializer):
     status_changed_at = UtcDateTimeField()
     customer_name = serializers.CharField()
     phones = serializers.SerializerMethodField(help_text=_("Masked: +7 *** *** 45 67"))
-    city = CityOutSerializer()
+    city = CityOutSerializer(
+        help_text=_(
+            "The settlement from the reference list; for a post order to a settlement outside it, the main "
+            "warehouse's city, which ships it (the settlement is in `settlement`)"
+        )
+    )
+    settlement = serializers.CharField(
+        help_text=_("A post order's settlement outside the reference list, as you named it; empty otherwise")
+    )
+    postal_index = serializers.CharField(help_text=_("The postal index you sent; empty when none"))
+    refusal_fault = serializers.CharField(
+        help_text=_(
+            "A refused or returned order our staff marked as not the customer's fault: wrong_goods, damaged, "
+            "our_error or circumstances; empty otherwise"
+        )
+    )
     address = serializers.CharField()
     distance_km = serializers.DecimalField(max_digits=6, decimal_places=1, allow_null=True)
     delivery_kind = serializers.ChoiceField(choices=DeliveryKind.choices)

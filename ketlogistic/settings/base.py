@@ -366,6 +366,10 @@ RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
 # Call center: how long a logist keeps an order taken from the queue; the daily registry cut-off
 # (local time of each city); telephony ("dev" records calls locally, "http" talks to a cloud PBX).
 CALL_CLAIM_MINUTES = env_int("CALL_CLAIM_MINUTES", 15)
+# «Возвратник» (seed 001, the operator script): a customer with this many refusals and returns that were the
+# customer's own fault, closed within the last RETURNER_WINDOW_DAYS days, across every partner.
+RETURNER_REFUSALS = env_int("RETURNER_REFUSALS", 2)
+RETURNER_WINDOW_DAYS = env_int("RETURNER_WINDOW_DAYS", 90)
 # How long a process keeps the working calendars it read (the queue reads them on every pull, intake for every
 # order); the admin's changes are seen at once by its own process, by the others within this time.
 WORKING_CALENDAR_CACHE_SECONDS = env_int("WORKING_CALENDAR_CACHE_SECONDS", 60)

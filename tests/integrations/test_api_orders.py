@@ -529,3 +529,37 @@ def test_a_cursor_holding_values_of_the_wrong_type_is_refused_not_a_500(client_a
         "invalid_request",
         "validation_error",
     }
+
+
+# -- post to all of Kazakhstan (issue 20 item 5) -----------------------------------------------------------------------
+
+
+def test_a_post_order_to_any_settlement_of_kazakhstan_with_its_postal_index_is_created(api_a):
+    """Seed 000: «+ почтовые отправки» — post goes beyond the 40 settlements; the API field is `postal_index`."""
+    response = api_a.post(
+        "/api/v1/orders/", api_order(city="Щучинск", delivery_kind="post", postal_index="021700")
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["settlement"], body["postal_index"], body["delivery_kind"]) == ("Щучинск", "021700", "post")
+    assert body["city"]["name"] == "Астана"  # the main warehouse's city, which ships it
+
+
+def test_a_post_order_outside_the_list_without_a_postal_index_is_refused_naming_the_field(api_a):
+    """Seed 000: without its index the post cannot find a settlement we do not list."""
+    response = api_a.post("/api/v1/orders/", api_order(city="Щучинск", delivery_kind="post"))
+
+    assert response.status_code == 400
+    assert set(_error(response)["details"]) == {"postal_index"}
+    assert not Order.objects.exists()
+
+
+def test_a_courier_order_outside_the_list_is_still_an_unknown_city(api_a):
+    """Seed 000: couriers serve only the listed settlements."""
+    response = api_a.post("/api/v1/orders/", api_order(city="Щучинск", postal_index="021700"))
+
+    assert response.status_code == 400
+    assert _error(response)["details"] == {
+        "city": ["Unknown city “Щучинск”: use a name from the reference list."]
+    }

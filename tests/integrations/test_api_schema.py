@@ -76,6 +76,21 @@ def test_city_is_an_id_or_a_name(schema, api_a):
     assert by_id.json()["city"]["name"] == "Алматы"
 
 
+def test_the_postal_index_is_six_digits_and_the_order_says_its_settlement(schema):
+    """Issue 20 item 5 (seed 000): `postal_index` in, `settlement` and `postal_index` out; `city` stays `oneOf`."""
+    order_in = schema["components"]["schemas"]["OrderInRequest"]["properties"]
+    order_out = schema["components"]["schemas"]["OrderOut"]["properties"]
+
+    assert (
+        order_in["postal_index"]["type"] == "string"
+        and order_in["postal_index"]["pattern"] == r"^(?:\d{6})?$"
+    )
+    assert "postal_index" in order_in["city"]["description"]
+    assert "any settlement" in order_in["city"]["oneOf"][1]["description"]
+    assert order_out["settlement"]["type"] == order_out["postal_index"]["type"] == "string"
+    assert {"settlement", "postal_index"} <= set(schema["components"]["schemas"]["OrderOut"]["required"])
+
+
 def test_response_headers_are_declared(schema):
     replayed = {}
     for path, method, operation in _operations(schema):

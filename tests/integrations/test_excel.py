@@ -48,6 +48,7 @@ def _row(external_id="X-1", **values):
         "phone": "+7 701 123 45 67",
         "phone_2": None,
         "city": "Алматы",
+        "postal_index": None,
         "address": "ул. Абая, 1",
         "distance_km": None,
         "delivery_kind": "express",
@@ -103,7 +104,8 @@ def test_the_templates_reference_sheet_and_example_name_only_live_products(clien
     book = openpyxl.load_workbook(io.BytesIO(client_a.get(reverse("integrations:excel_template")).content))
 
     reference = [row[7:10] for row in book["Справочник"].iter_rows(min_row=2, values_only=True) if row[7]]
-    example = [row[8] for row in book["Заказы"].iter_rows(min_row=2, values_only=True) if row[8]]
+    sku = HEADERS.index("Артикул")
+    example = [row[sku] for row in book["Заказы"].iter_rows(min_row=2, values_only=True) if row[sku]]
     assert reference == [("LIVE-1", "Чайник", 15000)]
     assert example == ["LIVE-1"]
 
@@ -319,7 +321,8 @@ def test_formula_cells_with_saved_values_use_the_value(partner_a, product_a):
     with io.BytesIO() as source:
         book.save(source)
         content = source.getvalue()
-    # patch the XML: a formula with its cached value 2 in the quantity cell (J2)
+    # patch the XML: a formula with its cached value 2 in the quantity cell
+    cell = f"{excel.column_letter('quantity')}2".encode()
     archive_in = zipfile.ZipFile(io.BytesIO(content))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive_out:
@@ -327,7 +330,7 @@ def test_formula_cells_with_saved_values_use_the_value(partner_a, product_a):
             data = archive_in.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
                 data = data.replace(
-                    b"</row></sheetData>", b'<c r="J2"><f>1+1</f><v>2</v></c></row></sheetData>', 1
+                    b"</row></sheetData>", b'<c r="' + cell + b'"><f>1+1</f><v>2</v></c></row></sheetData>', 1
                 )
             archive_out.writestr(item, data)
 
@@ -464,3 +467,44 @@ def test_stale_uploads_are_forgotten_after_a_week(client_a, catalogue):
     assert "Этот файл больше не читается; загрузите его снова." in response.content.decode()
     record.refresh_from_db()
     assert record.state == "validated" and not Order.objects.filter(partner=catalogue).exists()
+
+
+# -- post to all of Kazakhstan (issue 20 item 5) -----------------------------------------------------------------------
+
+
+def test_a_post_order_to_a_settlement_outside_the_list_imports_with_its_postal_index(client_a, catalogue):
+    """Seed 000: «+ почтовые отправки» — a row to any settlement of Kazakhstan, by post, with its index (here a
+    number cell that lost its leading zero)."""
+    content = _xlsx([_row("P-1", city="Щучинск", delivery_kind="post", postal_index=21700)])
+
+    record = _upload(client_a, content)
+    _import(client_a, record)
+
+    order = Order.objects.get(external_id="P-1")
+    assert (order.settlement, order.postal_index, order.city.name) == ("Щучинск", "021700", "Астана")
+
+
+def test_a_post_row_outside_the_list_without_a_postal_index_names_the_row_and_the_column(client_a, catalogue):
+    """Seed 000: the index is what makes a freely named settlement a place the post finds."""
+    content = _xlsx([_row("P-1", city="Щучинск", delivery_kind="post"), _row("C-1", city="Щучинск")])
+
+    record = _upload(client_a, content)
+
+    assert {(e["row"], e["column"]) for e in record.shown_errors} == {(2, "Почтовый индекс"), (3, "Город")}
+    page = client_a.get(reverse("integrations:excel_import", args=[record.pk])).content.decode()
+    assert "Неизвестный город «Щучинск»" in page  # the courier row: couriers serve the listed cities only
+    assert record.orders_valid == 0
+
+
+def test_the_templates_reference_sheet_says_post_goes_anywhere_in_kazakhstan(client_a):
+    """Seed 000: the reference sheet lists the 40 + 37 settlements and says what post takes beyond them."""
+    book = openpyxl.load_workbook(io.BytesIO(client_a.get(reverse("integrations:excel_template")).content))
+
+    reference = list(book["Справочник"].iter_rows(min_row=2, values_only=True))
+    assert ("Любой другой населённый пункт Казахстана", "KZ", "только почта, с почтовым индексом") in [
+        row[:3] for row in reference
+    ]
+    post = next(row for row in reference if row[4] == "post")
+    assert "любой другой населённый пункт Казахстана с почтовым индексом" in post[5]
+    assert "Почтовый индекс" in [cell.value for cell in book["Заказы"][1]]
+    assert any("любой населённый пункт Казахстана" in (row[0] or "") for row in book["Как заполнять"].values)

@@ -372,13 +372,15 @@ def test_the_template_is_made_of_the_partners_own_goods_and_a_future_date(client
     book = openpyxl.load_workbook(io.BytesIO(content))
     orders, reference = book["Заказы"], book["Справочник"]
 
-    example = [[cell.value for cell in row] for row in orders.iter_rows(min_row=2, values_only=False)]
-    assert [(row[0], row[8], row[10], row[11]) for row in example] == [
+    example = [
+        dict(zip(FIELDS, (cell.value for cell in row), strict=False)) for row in orders.iter_rows(min_row=2)
+    ]
+    assert [(row["external_id"], row["sku"], row["price"], row["cod_amount"]) for row in example] == [
         ("10001", "KOF-7", 15000, 19900),
         ("10001", "TUR-2", 4900, None),
     ]
-    assert example[0][12].date() == timezone.localdate() + timedelta(days=3)
-    assert orders["M2"].number_format == "DD.MM.YYYY"
+    assert example[0]["requested_delivery_date"].date() == timezone.localdate() + timedelta(days=3)
+    assert orders[f"{excel.column_letter('requested_delivery_date')}2"].number_format == "DD.MM.YYYY"
     products = [row[7:10] for row in reference.iter_rows(min_row=2, values_only=True) if row[7]]
     assert products == [("KOF-7", "Кофемолка", 15000), ("TUR-2", "Турка", 4900), ("ZZZ-9", "Фильтры", None)]
     assert "Как заполнять" in book.sheetnames
@@ -401,7 +403,8 @@ def test_the_template_as_downloaded_passes_the_check(client_a, partner_a):
 def test_a_partner_without_products_gets_placeholder_skus(client_a, partner_a):
     book = openpyxl.load_workbook(io.BytesIO(client_a.get(reverse("integrations:excel_template")).content))
 
-    assert [row[8] for row in book["Заказы"].iter_rows(min_row=2, values_only=True)] == ["ART-1", "ART-2"]
+    sku = FIELDS.index("sku")
+    assert [row[sku] for row in book["Заказы"].iter_rows(min_row=2, values_only=True)] == ["ART-1", "ART-2"]
 
 
 # -- the check page -------------------------------------------------------------------------------------------------
