@@ -291,7 +291,7 @@ def test_a_database_loaded_before_gets_our_own_default_and_keeps_what_staff_wrot
     own take their place; a section staff edited stays; old status wording is brought up to date."""
     old = Script.objects.create(name="Скрипт KetLogistic")
     old_calling = import_module(
-        "callcenter.migrations.0008_escalation_for_head_and_sample_script"
+        "callcenter.migrations.0009_escalation_for_head_and_sample_script"
     ).OLD_STATUS_BODIES
     ScriptSection.objects.create(
         script=old, topic=T.ORDER_STATUS, status="calling", title="Согласование", body=old_calling["calling"]
@@ -302,7 +302,7 @@ def test_a_database_loaded_before_gets_our_own_default_and_keeps_what_staff_wrot
     edited = ScriptSection.objects.filter(script=old, topic=T.RETURNS).first()
     edited.body = "Наш собственный текст о возврате"
     edited.save()
-    migration = import_module("callcenter.migrations.0008_escalation_for_head_and_sample_script")
+    migration = import_module("callcenter.migrations.0009_escalation_for_head_and_sample_script")
 
     migration.our_own_script(django_apps, None)
     migration.our_own_script(django_apps, None)  # twice: nothing more

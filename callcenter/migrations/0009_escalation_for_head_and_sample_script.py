@@ -80,7 +80,7 @@ def drop_the_sample(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('callcenter', '0007_script_operator_name'),
+        ('callcenter', '0008_customer_request'),
         ('core', '0007_prepared_exports'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
