@@ -1,5 +1,5 @@
-"""Billing's panel on the staff home page (`ketlogistic.core.home`): the draft weekly charge run and the payouts
-waiting for the finance director."""
+"""Billing's panels on the staff home page (`ketlogistic.core.home`): the draft weekly charge run and the payouts
+waiting for the finance director; the claims waiting on us."""
 
 from urllib.parse import urlencode
 
@@ -11,8 +11,8 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.home import Figure, HomePanel
 
-from . import selectors
-from .models import Payout
+from . import claims, selectors
+from .models import Claim, Payout
 
 
 def runs_and_payouts(user: Actor) -> HomePanel | None:
@@ -53,3 +53,45 @@ def runs_and_payouts(user: Actor) -> HomePanel | None:
             "until it is approved."
         ),
     )
+
+
+def claims_to_answer(user: Actor) -> HomePanel | None:
+    """Claims waiting on us: for those who work them, overdue (past their 10 working days), due today and new ones
+    nobody took yet; for the finance director, the money proposed on claims, to approve or decline."""
+    works, approves = access.can(user, "claims.work"), access.can(user, "claims.approve")
+    if not (works or approves):
+        return None
+    waiting = claims.claims_waiting(user)
+    listed = reverse("billing:claims")
+    figures = []
+    if works:
+        figures += [
+            Figure(
+                waiting["overdue"],
+                ngettext("claim overdue", "claims overdue", waiting["overdue"]),
+                f"{listed}?{urlencode({'due': 'overdue'})}",
+                tone="bad" if waiting["overdue"] else "",
+            ),
+            Figure(
+                waiting["today"],
+                ngettext("claim to answer today", "claims to answer today", waiting["today"]),
+                f"{listed}?{urlencode({'due': 'today'})}",
+                tone="warn" if waiting["today"] else "",
+            ),
+            Figure(
+                waiting["new"],
+                ngettext("new claim", "new claims", waiting["new"]),
+                f"{listed}?{urlencode({'state': Claim.State.NEW})}",
+                tone="warn" if waiting["new"] else "",
+            ),
+        ]
+    if approves:
+        figures.append(
+            Figure(
+                waiting["proposed"],
+                ngettext("claim's money to approve", "claims' money to approve", waiting["proposed"]),
+                f"{listed}?{urlencode({'money': Claim.Money.PROPOSED})}",
+                tone="warn" if waiting["proposed"] else "",
+            )
+        )
+    return HomePanel(key="claims", title=_("Claims"), figures=tuple(figures))

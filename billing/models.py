@@ -1,6 +1,10 @@
 """Billing (биллинг): tariffs, the charges of each order (once ever), the weekly charge run, a double-entry
 ledger of partner balances, and payouts.
 
+Claims (претензии, `Claim`): a partner's (or, through our hotline, a customer's) complaint about an order, worked by
+our staff and answered within 10 working days (seed 004); a compensation to the partner or a charge to a courier
+it ends with is posted to the ledger once the finance director approves it (`billing/claims.py`).
+
 The ledger: a `Posting` is one business event (a run's charges for a partner, cash accrued for an order, a
 payout step, a correction) made of `Entry` rows whose amounts sum to zero per currency (debit positive,
 credit negative). Both are immutable in the database; a posting is sealed with a digest of its entries,
@@ -16,6 +20,7 @@ from django.utils.translation import pgettext_lazy
 
 from ketlogistic.core import i18n
 from ketlogistic.core.countries import Country
+from ketlogistic.core.fields import EncryptedFileField
 from ketlogistic.core.money import Currency, MoneyField
 from ketlogistic.core.tenancy import Tenancy
 
@@ -43,6 +48,7 @@ ENTRY_KIND_LABELS = {
     "cod": _("Buyout (COD collected)"),
     "refusal_fee": _("Refusal fee collected"),
     "payout": _("Payout"),
+    "claim_compensation": _("Claim compensation"),
     **dict(ChargeKind.choices),
 }
 
@@ -282,6 +288,11 @@ class Account(models.Model):
         PAYOUTS = "payouts", _("Payouts in progress")
         PAID_OUT = "paid_out", _("Paid out")
         ADJUSTMENTS = "adjustments", _("Adjustments")
+        CLAIMS = (
+            "claims",
+            _("Claims compensated"),
+        )  # what claims cost us: compensations less couriers' charges
+        COURIER_OWES = "courier_owes", _("Owed by couriers for claims")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     revenue_kind = models.CharField(_("revenue of"), max_length=20, choices=ChargeKind.choices, blank=True)
@@ -318,6 +329,8 @@ class Posting(models.Model):
         PAYOUT_RETURNED = "payout_returned", _("Payout rejected or cancelled")
         REVERSAL = "reversal", _("Correction (reversal)")
         ADJUSTMENT = "adjustment", _("Manual adjustment")
+        CLAIM_COMPENSATION = "claim_compensation", _("Claim compensation")
+        CLAIM_COURIER_CHARGE = "claim_courier", _("Claim charged to a courier")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
@@ -342,6 +355,9 @@ class Posting(models.Model):
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
+    claim = models.ForeignKey(
+        "Claim", on_delete=models.PROTECT, null=True, blank=True, related_name="postings"
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -363,6 +379,12 @@ class Posting(models.Model):
                 fields=["payout", "kind"],
                 condition=Q(payout__isnull=False),
                 name="one_posting_per_payout_step",
+            ),
+            # a claim's compensation, and its charge to a courier, are posted once ever
+            models.UniqueConstraint(
+                fields=["claim", "kind"],
+                condition=Q(claim__isnull=False),
+                name="one_posting_per_claim_and_kind",
             ),
         ]
         indexes = [models.Index(fields=["partner", "posted_at"], name="posting_partner_time")]
@@ -486,3 +508,189 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} ({self.get_status_display()})"
+
+
+# -- claims (претензии) ---------------------------------------------------------------------------------------------
+
+
+class ClaimKind(models.TextChoices):
+    """What went wrong with the order, as the partner (or the customer, through our hotline) says."""
+
+    DAMAGED = "damaged", _("Damaged goods")
+    MISSING = "missing", _("Missing goods")
+    WRONG_SUM = "wrong_sum", _("Wrong sum collected")
+    MONEY_NOT_RECEIVED = "money_not_received", _("Money not received")
+    COURIER_BEHAVIOUR = "courier_behaviour", _("Courier's behaviour")
+    OTHER = "other", pgettext_lazy("claim kind", "Other")
+
+
+class Claim(models.Model):
+    """A claim (претензия) on an order: filed by the partner (cabinet, API) or by our hotline for the customer,
+    worked by its owner, answered within 10 working days of filing (seed 004: `due_on`). Its state moves only
+    through `billing.claims`; money it ends with (a compensation to the partner, a charge to a courier) is proposed
+    by the owner and posted to the ledger when the finance director approves it."""
+
+    class State(models.TextChoices):
+        NEW = "new", pgettext_lazy("claim", "New")
+        IN_WORK = "in_work", pgettext_lazy("claim", "In work")
+        WAITING_PARTNER = "waiting_partner", pgettext_lazy("claim", "Waiting for the partner")
+        RESOLVED = "resolved", pgettext_lazy("claim", "Resolved")
+        REJECTED = "rejected", pgettext_lazy("claim", "Rejected")
+
+    class Channel(models.TextChoices):
+        CABINET = "cabinet", _("Cabinet")
+        API = "api", _("API")
+        HOTLINE = "hotline", _("Hotline, for the customer")
+
+    class Money(models.TextChoices):
+        """The money the owner proposes, and the finance director's decision on it."""
+
+        NONE = "none", pgettext_lazy("claim money", "None proposed")
+        PROPOSED = "proposed", pgettext_lazy("claim money", "Awaiting the finance director")
+        APPROVED = "approved", pgettext_lazy("claim money", "Approved and posted")
+        DECLINED = "declined", pgettext_lazy("claim money", "Declined by the finance director")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="claims")
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="claims")
+    kind = models.CharField(_("what happened"), max_length=20, choices=ClaimKind.choices)
+    text = models.TextField(_("claim"))
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.NEW)
+    channel = models.CharField(_("filed through"), max_length=8, choices=Channel.choices)
+    filed_at = models.DateTimeField(_("filed"))
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filed_by_label = models.CharField(_("filed by"), max_length=200)
+    due_on = models.DateField(_("answer due"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    state_changed_at = models.DateTimeField(_("state changed"))
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    resolution = models.TextField(_("our answer"), blank=True)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    compensation = MoneyField(_("compensation to the partner"), null=True, blank=True)
+    courier_charge = MoneyField(_("charge to the courier"), null=True, blank=True)
+    courier = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("courier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    money = models.CharField(_("money"), max_length=10, choices=Money.choices, default=Money.NONE)
+    proposed_at = models.DateTimeField(_("proposed"), null=True, blank=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    money_decided_at = models.DateTimeField(_("money decided"), null=True, blank=True)
+    money_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    money_note = models.CharField(_("finance director's note"), max_length=300, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="order__country", city="order__city")
+
+    OPEN_STATES = (State.NEW, State.IN_WORK, State.WAITING_PARTNER)
+
+    class Meta:
+        verbose_name = _("claim")
+        verbose_name_plural = _("claims")
+        ordering = ["-filed_at", "-id"]
+        constraints = [
+            # one open claim of a kind per order: a repeated filing (a retry, a double click) finds it
+            models.UniqueConstraint(
+                fields=["order", "kind"],
+                condition=Q(state__in=["new", "in_work", "waiting_partner"]),
+                name="claim_one_open_per_order_and_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(compensation__isnull=True) | Q(compensation__gt=0),
+                name="claim_compensation_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(courier_charge__isnull=True) | Q(courier_charge__gt=0, courier__isnull=False),
+                name="claim_courier_charge_names_the_courier",
+            ),
+            # money is approved (and posted) only as the claim is resolved
+            models.CheckConstraint(
+                condition=~Q(money="approved") | Q(state="resolved"),
+                name="claim_money_approved_when_resolved",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["new", "in_work", "waiting_partner"], closed_at__isnull=True)
+                | Q(state__in=["resolved", "rejected"], closed_at__isnull=False),
+                name="claim_closed_when_answered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "state", "due_on"], name="claim_partner_state"),
+            models.Index(fields=["state", "due_on"], name="claim_state_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"№{self.pk} · {self.order_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class ClaimMessage(models.Model):
+    """A message in a claim's discussion between the partner's staff and ours."""
+
+    class Side(models.TextChoices):
+        PARTNER = "partner", _("Partner")
+        STAFF = "staff", _("KetLogistic")
+
+    claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="messages")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    author_label = models.CharField(max_length=200)
+    side = models.CharField(max_length=8, choices=Side.choices)
+    text = models.TextField(_("message"))
+    at = models.DateTimeField()
+
+    tenancy = Tenancy(partner="partner", country="claim__order__country", city="claim__order__city")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.claim_id} {self.side}"
+
+
+class ClaimFile(models.Model):
+    """A photo or a document attached to a claim (or to one of its messages): stored encrypted, served only to those
+    who see the claim."""
+
+    claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="files")
+    message = models.ForeignKey(
+        ClaimMessage, on_delete=models.CASCADE, null=True, blank=True, related_name="files"
+    )
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    file = EncryptedFileField(upload_to="claims/%Y/%m/")
+    name = models.CharField(_("file"), max_length=120)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField(_("size"))
+    uploaded_at = models.DateTimeField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    uploaded_by_label = models.CharField(max_length=200)
+
+    tenancy = Tenancy(partner="partner", country="claim__order__country", city="claim__order__city")
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import claim_views, views
 
 app_name = "billing"
 
@@ -17,4 +17,8 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("report/", views.report, name="report"),
     path("tariffs/", views.tariff_list, name="tariffs"),
+    path("claims/", claim_views.claim_list, name="claims"),
+    path("claims/new/", claim_views.claim_new, name="claim_new"),
+    path("claims/<int:claim_id>/", claim_views.claim_detail, name="claim"),
+    path("claims/<int:claim_id>/files/<int:file_id>/", claim_views.claim_file_download, name="claim_file"),
 ]

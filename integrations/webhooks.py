@@ -44,6 +44,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing.events import ClaimUpdated
 from callcenter.events import CallAttempted
 from ketlogistic.core import access, crypto, i18n
 from ketlogistic.core.actors import Actor, acting_user
@@ -70,6 +71,9 @@ EVENT_TYPES = {
     "delivery.problem": gettext_lazy("A delivery problem: refusal, postponement, no answer, …"),
     "call.attempted": gettext_lazy("A call to the customer was made"),
     "order.amended": gettext_lazy("An order's sum, address, goods or dates were changed"),
+    "claim.updated": gettext_lazy(
+        "A claim was filed, taken into work, asked about, answered, resolved or rejected"
+    ),
 }
 # *Send a test event* sends `ping` to one endpoint whatever it subscribed to (`endpoint_send_test`): never
 # subscribable, but in the delivery log like any other event.
@@ -350,6 +354,41 @@ def on_call_attempt(attempted: CallAttempted) -> None:
             )
         )
     record_events(items)
+
+
+def claim_summary(claim) -> dict:
+    """What `claim.updated` says about a claim: its ids, state, dates and money; never its text or discussion (they
+    may hold the customer's personal data: `GET /claims/{id}/` has them)."""
+    approved = claim.money == "approved"
+    return {
+        "id": claim.pk,
+        "order_id": claim.order_id,
+        "external_id": claim.order.external_id,
+        "kind": claim.kind,
+        "state": claim.state,
+        "channel": claim.channel,
+        "filed_at": utc_rfc3339(claim.filed_at),
+        "due_on": claim.due_on.isoformat(),
+        "closed_at": utc_rfc3339(claim.closed_at),
+        "compensation": str(claim.compensation) if approved and claim.compensation else None,
+        "currency": claim.currency,
+    }
+
+
+def on_claim_updated(updated: ClaimUpdated) -> None:
+    """`claim.updated`: a step of a claim (`action`) and the claim as it now stands."""
+    claim = updated.claim
+    record_events(
+        [
+            (
+                claim.partner_id,
+                "claim.updated",
+                {"claim": claim_summary(claim), "action": updated.action},
+                claim.order,
+                claim.order.is_test,
+            )
+        ]
+    )
 
 
 # -- endpoints -----------------------------------------------------------------------------------------------------

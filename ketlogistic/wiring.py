@@ -7,8 +7,9 @@ this file tells everything a status change, an order's creation, a change of an 
 cash or a parcel at the post office sets off.
 """
 
-from billing import accruals, tariffs
+from billing import accruals, claim_views, tariffs
 from billing import home as billing_home
+from billing.events import ClaimUpdated
 from callcenter import home as callcenter_home
 from callcenter import selectors as callcenter_selectors
 from callcenter import services as callcenter_services
@@ -65,6 +66,10 @@ REACTIONS = {
     PostParcelArrived: (
         sms.on_post_arrived,  # the customer's SMS: the parcel waits at the post office
     ),
+    # A claim took a step the partner is told of: filed, in work, a question, our answer, resolved (billing.claims).
+    ClaimUpdated: (
+        webhooks.on_claim_updated,  # claim.updated
+    ),
 }
 
 # Right after an order is sent: where it goes (calling at once, waiting for stock, awaiting its city's receipt).
@@ -81,6 +86,7 @@ CARD_PANELS = (
     callcenter_views.calling_panel,  # the calling state
     integrations_views.webhook_panel,  # the webhook events sent for the order, and their delivery state
     integrations_views.crm_panel,  # the partner's CRM order it came from, and the status sent back there
+    claim_views.claims_panel,  # the order's claims, and «File a claim» (the hotline files one for the customer)
 )
 UNANSWERED_CALLS = callcenter_selectors.unanswered_calls  # the customer's reliability signal
 # What the call center's customer card (the hotline's search, the customer card) shows of the upper apps' work, once
@@ -108,6 +114,7 @@ HOME_PANELS = {
         orders_home.to_send,  # orders «на отправку» per partner
         orders_home.questions,  # the partners' questions awaiting our answer
         callcenter_home.escalations,  # open escalations by due time
+        billing_home.claims_to_answer,  # claims overdue, due today, new
     ),
     Role.COURIER_ADMIN: (
         delivery_home.couriers_today,  # per courier: today's route and what is still to deliver; the rest to give
@@ -121,9 +128,11 @@ HOME_PANELS = {
     Role.SUPERVISOR: (
         callcenter_home.escalations,  # open escalations by due time
         delivery_home.discrepancies,  # cash counts to resolve (a write-off is the supervisor's)
+        billing_home.claims_to_answer,  # claims overdue, due today, new
     ),
     Role.FINANCE_DIRECTOR: (
         billing_home.runs_and_payouts,  # the draft charge run, payouts to approve and to pay
+        billing_home.claims_to_answer,  # the money proposed on claims, to approve or decline
         delivery_home.discrepancies,  # cash counts to resolve
         delivery_home.cash_with_couriers,  # cash not yet handed over
     ),
@@ -133,6 +142,7 @@ HOME_PANELS = {
         orders_home.to_send,
         orders_home.questions,
         callcenter_home.escalations,
+        billing_home.claims_to_answer,
         billing_home.runs_and_payouts,
         delivery_home.discrepancies,
         delivery_home.cash_with_couriers,

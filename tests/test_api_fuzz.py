@@ -162,7 +162,9 @@ def test_the_links_hold_statefully(world):
     every single call. At least one create → read scenario must happen, or the links were never followed."""
     created, followed = set(), set()
 
-    class Workflow(schema.as_state_machine()):
+    # the claims' operations carry no links (a claim is filed on an order the partner already has): in a run along
+    # the links they would only take its bounded steps from the order's operations
+    class Workflow(schema.exclude(path_regex=r"^/api/v1/claims/").as_state_machine()):
         # Each scenario from the same data: its writes rolled back and the same fresh keys and numbers, so that
         # hypothesis, replaying a scenario, gets the same answers (else: FlakyStrategyDefinition).
         def setup(self):

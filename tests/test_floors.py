@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import transaction
 
+from billing.events import ClaimUpdated
 from callcenter.events import CallAttempted
 from delivery.events import CollectionsSettled, PostParcelArrived
 from ketlogistic import wiring
@@ -54,6 +55,7 @@ def test_every_event_a_floor_raises_has_its_reactions_listed_in_the_wiring():
         CallAttempted,
         CollectionsSettled,
         PostParcelArrived,
+        ClaimUpdated,
     }
     assert all(wiring.REACTIONS[event] for event in wiring.REACTIONS)
     assert reactions.reactions_to(OrderMoved) == wiring.REACTIONS[OrderMoved]

@@ -110,6 +110,9 @@ MATRIX = {
     "billing/runs/": ("get", {FINANCE, ADMIN}),
     "billing/report/": ("get", {FINANCE, ADMIN}),
     "billing/tariffs/": ("get", {FINANCE, ADMIN}),
+    # claims: the partner's own; the staff who work them, approve their money or file them for a customer
+    "billing/claims/": ("get", {PA, PS, HEAD, SUPERVISOR, FINANCE, HOTLINE, ADMIN}),
+    "billing/claims/new/": ("get", {PA, PS, HEAD, SUPERVISOR, HOTLINE, ADMIN}),
     # our staff's desk
     "staff/": ("get", STAFF),
     "staff/partners/": ("get", STAFF - {COURIER}),
@@ -123,6 +126,7 @@ MATRIX = {
     "api/v1/stock/movements/": ("get", {KEY}),
     "api/v1/balance/": ("get", {KEY}),
     "api/v1/balance/entries/": ("get", {KEY}),
+    "api/v1/claims/": ("get", {KEY}),
     "api/v1/schema/": ("get", EVERYONE),
     "api/v1/docs/": ("get", EVERYONE),
 }

@@ -48,6 +48,8 @@ ARGUMENT_OBJECTS = {
     "payout_id": "payout",
     "run_id": "billing_run",
     "export_id": "export_job",
+    "claim_id": "claim",
+    "file_id": "claim_file",
 }
 
 # Patterns whose arguments name no tenant object, with the reason they are not filled
@@ -137,7 +139,7 @@ def build_world() -> World:
 
     from bench.run import round_the_clock_calendar
     from billing import runs
-    from billing.models import Payout
+    from billing.models import Claim, ClaimFile, Payout
     from billing.tariffs import load_default_tariffs
     from callcenter import services as calls
     from callcenter.models import (
@@ -244,6 +246,8 @@ def build_world() -> World:
         ),
         "billing_run": run,
         "export_job": _prepared_export(owner),
+        "claim": Claim.objects.filter(partner=partner).order_by("pk").first(),  # the demo's, with a photo
+        "claim_file": ClaimFile.objects.filter(partner=partner).order_by("pk").first(),
     }
     ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(

@@ -11,7 +11,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from billing.models import ENTRY_KIND_LABELS, Entry
+from billing.models import ENTRY_KIND_LABELS, Claim, Entry
 from billing.selectors import balance_entries
 from catalogue.models import Product
 from ketlogistic.core.params import InstantFilter, parse_day, parse_id
@@ -232,3 +232,17 @@ class BalanceEntryFilter(filters.FilterSet):
         return balance_entries(
             queryset, since=data["since"], until=data["until"], kind=data["kind"], order_id=data["order"]
         )
+
+
+class ClaimFilter(filters.FilterSet):
+    state = ChoicesFilter(
+        choices=Claim.State.values,
+        many=True,
+        unknown=gettext_lazy("Unknown state: %(values)s."),
+        help_text="One state or several, comma-separated",
+    )
+    order = OrderIdFilter(field_name="order_id", help_text="Only the claims of one order")
+
+    class Meta:
+        model = Claim
+        fields: list[str] = []

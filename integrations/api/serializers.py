@@ -12,6 +12,8 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.claims import MAX_TEXT as MAX_CLAIM_TEXT
+from billing.models import Claim, ClaimKind
 from callcenter.models import Outcome
 from catalogue.models import Product
 from ketlogistic.core.money import MAX_MONEY, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, parse_money
@@ -502,3 +504,77 @@ class BalanceEntrySerializer(serializers.Serializer):
         help_text="What the entry is, in English as every API message (`kind` is its stable code)",
     )
     run_number = serializers.IntegerField(source="posting.run.number", allow_null=True, default=None)
+
+
+# -- claims (претензии) --------------------------------------------------------------------------------------------
+
+
+class ClaimInSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Our order number (`id`)")
+    kind = serializers.ChoiceField(choices=ClaimKind.choices, help_text="What happened")
+    text = serializers.CharField(
+        max_length=MAX_CLAIM_TEXT, help_text="The claim, as you would write it to us"
+    )
+
+
+class ClaimMessageInSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=MAX_CLAIM_TEXT)
+
+
+class ClaimFileInSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A photo (JPEG, PNG, WEBP) or a PDF, at most 10 MB")
+
+
+class ClaimFileOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    uploaded_at = UtcDateTimeField()
+
+
+class ClaimMessageOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = UtcDateTimeField()
+    side = serializers.ChoiceField(choices=["partner", "staff"], help_text="`partner`: yours; `staff`: ours")
+    author = serializers.CharField(source="author_label")
+    text = serializers.CharField()
+    files = ClaimFileOutSerializer(many=True)
+
+
+class ClaimOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    external_id = serializers.CharField(source="order.external_id")
+    kind = serializers.ChoiceField(choices=ClaimKind.choices)
+    state = serializers.ChoiceField(
+        choices=Claim.State.choices,
+        help_text="`new`, `in_work`, `waiting_partner` (we wait for your answer: post a message), `resolved`, "
+        "`rejected`",
+    )
+    channel = serializers.ChoiceField(choices=Claim.Channel.choices)
+    text = serializers.CharField()
+    filed_at = UtcDateTimeField()
+    due_on = serializers.DateField(
+        help_text="We answer by this day: 10 working days after the claim was filed"
+    )
+    closed_at = UtcDateTimeField(allow_null=True)
+    resolution = serializers.CharField(
+        source="shown_resolution",
+        help_text="Our answer, once the claim is resolved or rejected; empty before",
+    )
+    compensation = serializers.DecimalField(
+        source="shown_compensation",
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The compensation credited to your balance, once approved; null otherwise",
+    )
+    currency = serializers.CharField()
+
+
+class ClaimDetailSerializer(ClaimOutSerializer):
+    files = ClaimFileOutSerializer(many=True, source="claim_files", help_text="Filed with the claim")
+    messages = ClaimMessageOutSerializer(
+        many=True, source="discussion", help_text="The discussion, oldest first"
+    )

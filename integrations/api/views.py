@@ -7,6 +7,7 @@ Idempotency-Keys and order numbers never meet a live key's (and the other way ro
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -16,10 +17,12 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.models import Entry
+from billing import claims as claim_services
+from billing.models import Claim, ClaimFile, ClaimMessage, Entry
 from billing.selectors import balance_summary
 from catalogue.models import Product
 from catalogue.services import product_create, product_update
@@ -860,3 +863,193 @@ class BalanceEntriesApi(PartnerApi):
         return Response(
             {"results": s.BalanceEntrySerializer(rows, many=True).data, "next_cursor": page.next_cursor}
         )
+
+
+# -- claims (претензии) --------------------------------------------------------------------------------------------
+
+
+def _claim_out(claim: Claim) -> Claim:
+    """What the partner reads of its claim: our answer once given, the compensation once approved and posted."""
+    claim.shown_resolution = "" if claim.is_open else claim.resolution
+    claim.shown_compensation = claim.compensation if claim.money == Claim.Money.APPROVED else None
+    return claim
+
+
+def _claim_detail(claim_id: int) -> dict:
+    claim = (
+        Claim.objects.select_related("order")
+        .prefetch_related(
+            Prefetch(
+                "files",
+                queryset=ClaimFile.objects.filter(message__isnull=True).order_by("uploaded_at", "id"),
+                to_attr="claim_files",
+            ),
+            Prefetch(
+                "messages",
+                queryset=ClaimMessage.objects.prefetch_related(
+                    Prefetch("files", queryset=ClaimFile.objects.order_by("uploaded_at", "id"))
+                ).order_by("at", "id"),
+                to_attr="discussion",
+            ),
+        )
+        .get(pk=claim_id)
+    )
+    return s.ClaimDetailSerializer(_claim_out(claim)).data
+
+
+class ClaimApi(PartnerApi):
+    def claim_or_404(self, claim_id: int) -> Claim:
+        return access.get_scoped_or_404(
+            self.request.user, claim_services.claims_visible(self.request.user), pk=claim_id
+        )
+
+
+class ClaimListCreateApi(ClaimApi):
+    permissions_by_method = {"GET": "claims.view", "POST": "claims.file"}
+
+    @extend_schema(
+        operation_id="claims_list",
+        summary="Your claims, newest first",
+        description="With a sandbox key: always an empty page (claims are filed on live orders only).",
+        parameters=[
+            *filters.parameters(filters.ClaimFilter),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page"),
+            PAGE_SIZE_PARAMETER,
+        ],
+        responses={
+            200: inline_serializer(
+                "ClaimPage",
+                {
+                    "results": s.ClaimOutSerializer(many=True),
+                    "next_cursor": serializers.CharField(allow_null=True),
+                },
+            ),
+            **errors(400),
+        },
+    )
+    def get(self, request):
+        claims = self.query(filters.ClaimFilter, claim_services.claims_visible(request.user)).qs
+        size = self.page_size()
+        try:
+            page = keyset_paginate(
+                claims,
+                ordering=["-filed_at", "-id"],
+                cursor=request.query_params.get("cursor"),
+                page_size=size,
+            )
+        except ValueError:  # InvalidCursor, or a cursor's value of the wrong type
+            raise ApplicationError(_("The cursor is not valid; start again without it.")) from None
+        rows = [_claim_out(claim) for claim in page.items]
+        return Response(
+            {"results": s.ClaimOutSerializer(rows, many=True).data, "next_cursor": page.next_cursor}
+        )
+
+    @extend_schema(
+        operation_id="claims_create",
+        summary="File a claim on an order",
+        description="We answer within 10 working days (`due_on`); photos and documents follow with "
+        "`POST /claims/{id}/files/`. Live keys only.",
+        request=s.ClaimInSerializer,
+        parameters=[IDEMPOTENCY_KEY, replayed(201, 409)],
+        responses={
+            201: s.ClaimDetailSerializer,
+            409: OpenApiResponse(
+                s.ErrorSerializer,
+                f"`conflict`: a claim of this kind on this order is still open (`details.id` is it); or {IN_FLIGHT}",
+            ),
+            422: REUSED,
+            **errors(*BODY, 403),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        if request.user.is_test:
+            return Response(
+                error_body(
+                    403, _("Claims are filed with a live (kl_live_) key: test orders are never claimed.")
+                ),
+                status=403,
+            )
+        serializer = s.ClaimInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = self.orders().filter(pk=data["order_id"]).first()
+        if order is None:
+            message = _("No order of yours has this number.")
+            raise ApplicationError(message, code="validation_error", extra={"order_id": [message]})
+        claim = claim_services.claim_file(
+            actor=request.user, order=order, kind=data["kind"], text=data["text"]
+        )
+        return Response(_claim_detail(claim.pk), status=status.HTTP_201_CREATED)
+
+
+class ClaimDetailApi(ClaimApi):
+    permissions_by_method = {"GET": "claims.view"}
+
+    @extend_schema(
+        operation_id="claims_retrieve",
+        summary="One claim with its files and discussion",
+        responses={200: s.ClaimDetailSerializer, **errors(404)},
+    )
+    def get(self, request, claim_id: int):
+        return Response(_claim_detail(self.claim_or_404(claim_id).pk))
+
+
+class ClaimMessageCreateApi(ClaimApi):
+    permissions_by_method = {"POST": "claims.file"}
+
+    @extend_schema(
+        operation_id="claims_messages_create",
+        summary="Write in a claim's discussion",
+        description="Your answer to our question brings a claim «waiting for the partner» back into work.",
+        request=s.ClaimMessageInSerializer,
+        parameters=[IDEMPOTENCY_KEY, replayed(201, 409)],
+        responses={
+            201: s.ClaimMessageOutSerializer,
+            409: OpenApiResponse(
+                s.ErrorSerializer, f"`not_allowed`: the claim is resolved or rejected; or {IN_FLIGHT}"
+            ),
+            422: REUSED,
+            **errors(*BODY, 403, 404),
+        },
+    )
+    @idempotent
+    def post(self, request, claim_id: int):
+        claim = self.claim_or_404(claim_id)
+        serializer = s.ClaimMessageInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = claim_services.claim_post(
+            actor=request.user, claim=claim, text=serializer.validated_data["text"]
+        )
+        return Response(s.ClaimMessageOutSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class ClaimFileCreateApi(ClaimApi):
+    permissions_by_method = {"POST": "claims.file"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="claims_files_create",
+        summary="Attach a photo or a document to a claim",
+        description="`multipart/form-data` with one `file`: a JPEG, PNG or WEBP photo or a PDF, at most 10 MB (told by "
+        "its content, not its name).",
+        request={"multipart/form-data": s.ClaimFileInSerializer},
+        responses={
+            201: s.ClaimFileOutSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, "`not_allowed`: the claim is resolved or rejected"),
+            **errors(*BODY, 403, 404),
+        },
+    )
+    def post(self, request, claim_id: int):
+        claim = self.claim_or_404(claim_id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            message = _("Send the photo or the document as the multipart field `file`.")
+            raise ApplicationError(message, code="validation_error", extra={"file": [message]})
+        try:
+            message = claim_services.claim_post(actor=request.user, claim=claim, text="", files=[upload])
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict") and "files" in exc.error_dict:
+                raise ValidationError({"file": exc.error_dict["files"]}) from None
+            raise
+        return Response(s.ClaimFileOutSerializer(message.files.get()).data, status=status.HTTP_201_CREATED)

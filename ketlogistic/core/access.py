@@ -163,6 +163,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "billing.view": PARTNERS | frozenset({R.FINANCE_DIRECTOR, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "billing.payouts.request": PARTNERS,
     "billing.finance": frozenset({R.FINANCE_DIRECTOR}),
+    # claims (претензии, `billing.claims`): the partner files them (cabinet, API), the hotline for a customer; heads of
+    # department and supervisors work them; the finance director approves the money they end with
+    "claims.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.FINANCE_DIRECTOR, R.HOTLINE}),
+    "claims.file": PARTNERS | frozenset({R.HOTLINE, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "claims.work": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "claims.approve": frozenset({R.FINANCE_DIRECTOR}),
     "warehouse_charges.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
 }

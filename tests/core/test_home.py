@@ -56,11 +56,12 @@ ROWS_SHOWN = {
     "warehouses:receipts": lambda context: context["page"].paginator.count,
     "billing:payouts": lambda context: context["page"].paginator.count,
     "billing:run": lambda context: len(context["rows"]),
+    "billing:claims": lambda context: context["page"].paginator.count,
 }
 # Queries of the home page: the session and user, the scopes, the partners, then one per figure's count (two where a
-# grouped count names its rows: the couriers' days); the administrator's seven panels take the most. That they do
+# grouped count names its rows: the couriers' days); the administrator's eight panels take the most. That they do
 # not grow with the data is tests/test_query_counts.py's.
-MAX_QUERIES = 12
+MAX_QUERIES = 13
 
 
 def home(client, django_assert_max_num_queries) -> dict:
@@ -197,7 +198,7 @@ def test_the_head_of_department_sees_orders_to_send_per_partner_questions_and_es
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["to_send", "questions", "escalations"]
+    assert list(panels) == ["to_send", "questions", "escalations", "claims"]
     assert values(panels["to_send"]) == [3] and rows(panels["to_send"]) == {partner_a.name: 3}
     assert values(panels["questions"]) == [1]
     assert values(panels["escalations"]) == [1, 1, 1]  # overdue, due today, later; partner B's counted out
@@ -211,7 +212,7 @@ def test_the_supervisor_sees_every_open_escalation_by_due_time(
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["escalations", "discrepancies"]
+    assert list(panels) == ["escalations", "discrepancies", "claims"]
     assert values(panels["escalations"]) == [2, 1, 1]  # the whole company: partner B's overdue one too
     assert values(panels["discrepancies"]) == [0]
     assert_every_figure_is_its_list(client, panels)
@@ -311,7 +312,7 @@ def test_the_finance_director_sees_the_draft_run_payouts_waiting_discrepancies_a
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["billing", "discrepancies", "cash"]
+    assert list(panels) == ["billing", "claims", "discrepancies", "cash"]
     assert values(panels["billing"]) == [2, 1]  # to approve, to pay
     with translation.override("ru"):
         draft = gettext("Draft run №%(number)s") % {"number": run.number}
@@ -430,6 +431,7 @@ def test_the_administrator_sees_the_company_wide_figures_and_says_what_empty_pan
         "to_send",
         "questions",
         "escalations",
+        "claims",
         "billing",
         "discrepancies",
         "cash",

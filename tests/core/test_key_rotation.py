@@ -52,7 +52,13 @@ def _rotate(*args) -> str:
 
 def _store_one_of_everything(user, partner, product):
     """One value of each kind the application encrypts, made the way the application makes it."""
-    make_order(partner, product=product)
+    order = make_order(partner, product=product)
+    from billing import claims
+    from tests.billing.test_claims import png
+
+    claims.claim_file(
+        actor=user, order=order, kind="damaged", text="Треснул", files=[png()]
+    )  # a claim's photo
     endpoint, _secret = webhooks.endpoint_create(
         actor=user, url="https://shop.example.kz/h", events=["order.created"]
     )
@@ -157,9 +163,9 @@ def test_rotation_finds_every_encrypted_field_without_a_list(settings, user_a, p
             with getattr(row, name).open("rb") as handle:
                 assert crypto.decrypt_bytes(handle.read()), f"{label}.{name}"
     # the customer's and the missed caller's phones; the webhook's secret and its replaced one, the connector's
-    # header and the three files (the upload, its checked orders, the prepared export)
+    # header and the four files (the upload, its checked orders, the prepared export, a claim's photo)
     assert (
-        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 7"
+        output == "Phones re-encrypted: 2; search index recomputed: 0; other values and files re-encrypted: 8"
     )
 
 

@@ -114,6 +114,8 @@ def test_response_headers_are_declared(schema):
         "orders_cancel": ["200", "409"],
         "products_create": ["201", "409"],
         "sandbox_orders_advance": ["200", "409"],
+        "claims_create": ["201", "409"],
+        "claims_messages_create": ["201", "409"],
     }
 
 
