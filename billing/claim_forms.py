@@ -44,6 +44,17 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
+class ClaimPageForm(forms.Form):
+    """A form of the claim's page, where several forms stand side by side: each names its controls' ids with its
+    own prefix (`auto_id`), so no two controls share an id; the fields' names stay as they are."""
+
+    id_prefix = "claim"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
 def _files_field() -> MultipleFileField:
     return MultipleFileField(label=_("Photos or files"), help_text=files_help())
 
@@ -64,14 +75,16 @@ class ClaimForm(forms.Form):
     files = _files_field()
 
 
-class ClaimMessageForm(forms.Form):
+class ClaimMessageForm(ClaimPageForm):
+    id_prefix = "message"
     text = forms.CharField(
         label=_("Message"), max_length=MAX_TEXT, required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
     files = _files_field()
 
 
-class ClaimProposalForm(forms.Form):
+class ClaimProposalForm(ClaimPageForm):
+    id_prefix = "propose"
     compensation = MoneyInputField(label=_("Compensation to the partner"), required=False)
     courier_charge = MoneyInputField(label=_("Charge to the courier"), required=False)
     courier = forms.ModelChoiceField(
@@ -90,13 +103,15 @@ class ClaimProposalForm(forms.Form):
         self.fields["courier"].label_from_instance = lambda user: user.display_name
 
 
-class ClaimAnswerForm(forms.Form):
+class ClaimAnswerForm(ClaimPageForm):
+    id_prefix = "answer"
     resolution = forms.CharField(
         label=_("Our answer to the partner"), max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 
-class ClaimAssignForm(forms.Form):
+class ClaimAssignForm(ClaimPageForm):
+    id_prefix = "assign"
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=None)
 
     def __init__(self, *args, owners=(), **kwargs):
@@ -107,5 +122,6 @@ class ClaimAssignForm(forms.Form):
         self.fields["owner"].label_from_instance = lambda user: user.display_name
 
 
-class ClaimDeclineForm(forms.Form):
+class ClaimDeclineForm(ClaimPageForm):
+    id_prefix = "decline"
     note = forms.CharField(label=_("Why the money is declined"), max_length=300)

@@ -545,7 +545,7 @@ class Claim(models.Model):
     class Money(models.TextChoices):
         """The money the owner proposes, and the finance director's decision on it."""
 
-        NONE = "none", pgettext_lazy("claim money", "None proposed")
+        NONE = "no_money", pgettext_lazy("claim money", "None proposed")
         PROPOSED = "proposed", pgettext_lazy("claim money", "Awaiting the finance director")
         APPROVED = "approved", pgettext_lazy("claim money", "Approved and posted")
         DECLINED = "declined", pgettext_lazy("claim money", "Declined by the finance director")

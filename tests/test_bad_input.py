@@ -27,6 +27,11 @@ Covered elsewhere, not repeated here:
 * tests/orders/test_phones.py — normalize_phone's forms and reasons at the unit level.
 * tests/delivery/test_post.py::test_not_a_status_file_is_refused_plainly — the post's status file upload.
 * tests/test_api_fuzz.py — every API operation with generated valid and invalid data: no 5xx, documented answers.
+* tests/billing/test_claims.py::test_a_file_must_be_a_photo_or_a_pdf_of_at_most_10_mb — an SVG named .jpg, an HTML page
+  named .png, a script named .pdf, 10 MB and more; ::test_at_most_five_files_at_a_time;
+  tests/billing/test_claim_pages.py::test_odd_posts_to_a_claim_are_refused_without_a_500_and_change_nothing,
+  ::test_odd_list_parameters_show_the_list; tests/integrations/test_api_claims.py::test_a_bad_claim_is_a_400_naming_the_field,
+  ::test_a_photo_is_attached_by_multipart_and_a_page_named_jpg_is_refused.
 """
 
 import io

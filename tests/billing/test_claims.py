@@ -198,7 +198,7 @@ def test_a_claim_is_worked_only_by_those_who_may_and_nothing_changes_otherwise(f
             claims.claim_propose(actor=actor, claim=claim, resolution="Да", compensation="100")
 
     claim.refresh_from_db()
-    assert (claim.state, claim.money, claim.resolution) == ("new", "none", "")
+    assert (claim.state, claim.money, claim.resolution) == ("new", "no_money", "")
 
 
 def test_a_rejection_needs_the_reason_the_partner_reads(filed, head):
@@ -322,7 +322,7 @@ def test_a_charge_goes_only_to_a_courier_who_had_the_order(filed, head, make_use
 
     assert set(refused.value.message_dict) == {"courier"}
     claim.refresh_from_db()
-    assert claim.money == "none"
+    assert claim.money == "no_money"
 
 
 def test_only_the_finance_director_approves_and_a_declined_proposal_goes_back_to_the_owner(

@@ -56,10 +56,8 @@ def test_a_partner_files_a_claim_and_sees_it_resolved_with_the_compensation_on_i
     browser_login(page, "nur_head")
     page.goto(f"/billing/claims/{claim.pk}/")
     page.get_by_test_id("take").click()
-    page.fill("[data-testid=propose-form] #id_compensation", "12 000")
-    page.fill(
-        "[data-testid=propose-form] #id_resolution", "Повреждено при доставке: возмещаем стоимость чайника."
-    )
+    page.fill("#propose_compensation", "12 000")
+    page.fill("#propose_resolution", "Повреждено при доставке: возмещаем стоимость чайника.")
     page.get_by_test_id("propose").click()
     assert page.get_by_test_id("claim-money").locator(".flash-info").is_visible()
     screenshot(page, "claims-2-proposed")
