@@ -242,3 +242,39 @@ def test_the_finance_director_sees_the_money_to_approve(
 
     assert values(panels["claims"]) == [1]
     assert_every_figure_is_its_list(client, {"claims": panels["claims"]})
+
+
+def test_the_claims_lists_take_the_same_queries_for_more_claims(
+    user_a, client_a, partner_a, product_a, make_user, login
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.api_keys import api_key_create
+    from tests.integrations.conftest import ApiClient
+
+    supervisor = login(make_user(Role.SUPERVISOR))
+    api = ApiClient(api_key_create(partner=partner_a, name="CRM").key)
+    readers = {
+        "cabinet": lambda: client_a.get(reverse("billing:claims")),
+        "staff": lambda: supervisor.get(reverse("billing:claims")),
+        "api": lambda: api.get("/api/v1/claims/"),
+    }
+
+    def counts() -> dict:
+        found = {}
+        for name, read in readers.items():
+            with CaptureQueriesContext(connection) as queries:
+                assert read().status_code == 200
+            found[name] = len(queries.captured_queries)
+        return found
+
+    claims.claim_file(
+        actor=user_a, order=make_order(partner_a, product=product_a), kind="damaged", text="Раз"
+    )
+    counts()  # the first read also remembers the key's last use and fills the session's caches
+    few = counts()
+    for kind in ("missing", "wrong_sum", "money_not_received", "courier_behaviour", "other"):
+        claims.claim_file(actor=user_a, order=make_order(partner_a, product=product_a), kind=kind, text="Ещё")
+
+    assert counts() == few
