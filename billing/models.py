@@ -288,10 +288,8 @@ class Account(models.Model):
         PAYOUTS = "payouts", _("Payouts in progress")
         PAID_OUT = "paid_out", _("Paid out")
         ADJUSTMENTS = "adjustments", _("Adjustments")
-        CLAIMS = (
-            "claims",
-            _("Claims compensated"),
-        )  # what claims cost us: compensations less couriers' charges
+        # what claims cost us: the compensations, less what couriers were charged for them
+        CLAIMS = "claims", _("Claims compensated")
         COURIER_OWES = "courier_owes", _("Owed by couriers for claims")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
