@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import document_views, views
 
 app_name = "billing"
 
@@ -17,4 +17,15 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("report/", views.report, name="report"),
     path("tariffs/", views.tariff_list, name="tariffs"),
+    path("documents/", document_views.document_list, name="documents"),
+    path("documents/issue/", document_views.documents_issue, name="documents_issue"),
+    path("documents/<int:document_id>/", document_views.document_detail, name="document"),
+    path("documents/<int:document_id>/document.xlsx", document_views.document_export, name="document_export"),
+    path("documents/<int:document_id>/correct/", document_views.document_correct, name="document_correct"),
+    path("documents/reports/<int:report_id>/", document_views.report_detail, name="monthly_report"),
+    path(
+        "documents/reports/<int:report_id>/report.xlsx",
+        document_views.report_export,
+        name="monthly_report_export",
+    ),
 ]

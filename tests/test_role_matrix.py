@@ -105,6 +105,9 @@ MATRIX = {
     "billing/runs/": ("get", {FINANCE, ADMIN}),
     "billing/report/": ("get", {FINANCE, ADMIN}),
     "billing/tariffs/": ("get", {FINANCE, ADMIN}),
+    # the monthly documents and reports: a partner's own, staff's for the partners they serve
+    "billing/documents/": ("get", {PA, PS, HEAD, SUPERVISOR, FINANCE, ADMIN}),
+    "billing/documents/issue/": ("post", {FINANCE, ADMIN}),
     # our staff's desk
     "staff/": ("get", STAFF),
     "staff/partners/": ("get", STAFF - {COURIER}),
