@@ -1,6 +1,9 @@
-"""Demo billing: five past weeks of delivered orders in Almaty, Shymkent, Karaganda (KZ) and Bishkek, Osh (KG),
-their cash handed over and accrued to the partners; the weekly charge runs of four weeks approved (posted on the
-Monday after each week) and last week's waiting as a draft for the finance director; payouts in every state."""
+"""Demo billing: the past weeks of delivered orders in Almaty, Shymkent, Karaganda (KZ) and Bishkek, Osh (KG) since the
+start of the month before last (9 to 14 weeks), their cash handed over and accrued to the partners; the weekly charge
+runs approved (posted on the Monday after each week) and last week's waiting as a draft for the finance director;
+payouts in every state; the two months whose weekly runs are all approved with their monthly documents (an act and an
+invoice per partner, issued within the first days of the next month; one act of «Алем Трейд» corrected) and every
+month's monthly report."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from delivery.models import Collection
 from ketlogistic.core.countries import zone_of
@@ -17,10 +22,12 @@ from orders import workflow
 from orders.intake import orders_create_many
 from orders.statuses import OrderSource
 
-from . import accruals, payouts, runs
-from .models import BillingRun, Payout
+from . import accruals, documents, payouts, runs
+from .models import BillingRun, MonthlyMail, Payout
 
-WEEKS = 5  # closed weeks of history; the newest stays a draft
+# Monthly documents are issued on the 2nd of the next month in the morning, or an hour after the approval of the
+# month's last weekly run when that came later.
+DOCUMENTS_DAY, DOCUMENTS_TIME = 2, time(9, 20)
 PLAN = {
     # partner: (cities, orders a week, of them paid, refused at the door, cancelled before work)
     "Алем Трейд": (["Алматы", "Шымкент", "Караганда"], 10, 7, 2, 1),
@@ -122,7 +129,11 @@ def seed(context: dict | None = None) -> dict:
     logist = User.objects.get(username="logist")
     courier = User.objects.get(username="courier")
     last_week = runs.last_closed_week()
-    weeks = [last_week - timedelta(days=7 * back) for back in range(WEEKS - 1, -1, -1)]
+    months = _documented_months(last_week)
+    first_week = months[0] - timedelta(days=months[0].weekday())
+    weeks = [
+        first_week + timedelta(days=7 * index) for index in range((last_week - first_week).days // 7 + 1)
+    ]
     for partner_name in PLAN:
         partner = Partner.objects.get(name=partner_name)
         owner = User.objects.get(username="partner_kz" if partner.country == "KZ" else "partner_kg")
@@ -137,7 +148,45 @@ def seed(context: dict | None = None) -> dict:
             approved_at = runs.week_bounds(week_start)[1] + timedelta(hours=11)
             runs.run_approve(run=run, actor=finance, now=approved_at)
     _payouts(finance)
+    _monthly(months, finance)
     return {}
+
+
+def _documented_months(last_week) -> list:
+    """The two months whose weekly runs are all approved: those that end before last week's run, still a draft."""
+    latest = documents.previous_month(last_week.replace(day=1))
+    return [documents.previous_month(latest), latest]
+
+
+def _monthly(months, finance) -> None:
+    """The months' reports (made on the 1st), their documents (on the 2nd, or once their last run was approved) and
+    one act of the first month corrected two days later, in the order they happened (numbers follow dates); the last
+    closed month's report, whose documents may still wait for its last run. Their e-mails went out back then."""
+    zone = timezone.get_default_timezone()
+    for month in months:
+        following = documents.next_month(month)
+        documents.month_reports_issue(month=month, now=datetime.combine(following, time(0, 20), tzinfo=zone))
+        last = documents.last_day(month)
+        last_run = BillingRun.objects.get(week_start=last - timedelta(days=last.weekday()))
+        issued_at = max(
+            datetime.combine(following.replace(day=DOCUMENTS_DAY), DOCUMENTS_TIME, tzinfo=zone),
+            last_run.approved_at + timedelta(hours=1),
+        )
+        issued = documents.month_documents_issue(month=month, actor=finance, now=issued_at)
+        act = next((d for d in issued if d.kind == "act" and d.partner.name == "Алем Трейд"), None)
+        if month == months[0] and act is not None:
+            documents.document_correct(
+                document=act,
+                reason="Уточнено наименование покупателя по письму партнёра",
+                actor=finance,
+                now=issued_at + timedelta(days=2),
+            )
+    latest = documents.last_closed_month()
+    if latest not in months:
+        documents.month_reports_issue(month=latest)
+    MonthlyMail.objects.filter(sent_at__isnull=True).update(
+        sent_at=F("created_at") + timedelta(minutes=2), recipients=1, attempts=1
+    )
 
 
 def _payouts(finance) -> None:

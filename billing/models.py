@@ -692,3 +692,167 @@ class ClaimFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# -- monthly documents and the monthly partner report (`billing.documents`) ------------------------------------------
+
+
+class DocumentCounter(models.Model):
+    """The last number given to a kind of monthly document in a year. A row, not a database sequence: a sequence
+    hands out numbers outside the transaction, so a rolled-back issuance would leave a gap, while this row is
+    locked (`select_for_update`) and raised in the same transaction as the document it numbers, so a number is
+    used exactly when its document is committed."""
+
+    kind = models.CharField(max_length=10)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "year"], name="document_counter_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.year}: {self.last_number}"
+
+
+class MonthClosing(models.Model):
+    """A month whose documents are being or have been issued: from then on no weekly run may start in it
+    (`runs.run_for_week`), so every charge of an approved run lands in a month whose act is still to come."""
+
+    month = models.DateField(_("month"), unique=True, help_text="The first day of the month")
+    closed_at = models.DateTimeField(_("closed"))
+    # when the last partner's documents of the month were issued (the month's documents are all out)
+    documents_issued_at = models.DateTimeField(_("documents issued"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("closed month")
+        verbose_name_plural = _("closed months")
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%m.%Y}"
+
+
+class MonthlyDocument(models.Model):
+    """A month's document for a partner in a currency: the act of services rendered (акт выполненных работ) or the
+    invoice (счёт-фактура). Numbered without gaps per kind and year; its lines, totals and both parties'
+    requisites are frozen when it is issued, and the database refuses any change or deletion of the row: a mistake
+    is put right by a correction, a new document with its own number that `corrects` the earlier one."""
+
+    class Kind(models.TextChoices):
+        ACT = "act", _("Act of services rendered")
+        INVOICE = "invoice", _("Invoice")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    kind = models.CharField(_("document"), max_length=10, choices=Kind.choices)
+    year = models.PositiveSmallIntegerField(_("year of the number"))
+    number = models.PositiveIntegerField(_("number"))
+    month = models.DateField(_("month"), help_text="The first day of the month the document is for")
+    issued_on = models.DateField(_("date"))
+    issued_at = models.DateTimeField(_("issued"))
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    total = MoneyField(_("total"))
+    # {"charges": [{"kind", "count", "basis", "total"}], "corrections": [{"kind", "count", "total"}]}: amounts as
+    # strings of Decimals, read back with `Decimal`
+    lines = models.JSONField(default=dict, editable=False)
+    seller = models.JSONField(default=dict, editable=False)  # the company's requisites when it was issued
+    buyer = models.JSONField(default=dict, editable=False)  # the partner's names when it was issued
+    # the ledger entries it was made of: those of its month up to this id (the Excel's detail reads exactly them)
+    entries_upto = models.BigIntegerField(default=0)
+    corrects = models.OneToOneField(
+        "self",
+        verbose_name=_("corrects"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrected_by",
+    )
+    reason = models.CharField(_("reason for the correction"), max_length=300, blank=True)
+
+    tenancy = Tenancy(partner="partner", country="partner__country")
+
+    class Meta:
+        verbose_name = _("monthly document")
+        verbose_name_plural = _("monthly documents")
+        ordering = ["-month", "partner_id", "kind", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "year", "number"], name="monthly_document_number_once"),
+            models.UniqueConstraint(
+                fields=["partner", "currency", "kind", "month"],
+                condition=Q(corrects__isnull=True),
+                name="monthly_document_original_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(corrects__isnull=True, reason="") | (Q(corrects__isnull=False) & ~Q(reason="")),
+                name="monthly_document_correction_has_reason",
+            ),
+            models.CheckConstraint(condition=Q(number__gt=0), name="monthly_document_number_positive"),
+        ]
+        indexes = [models.Index(fields=["partner", "month"], name="monthly_document_partner")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} №{self.number} ({self.month:%m.%Y})"
+
+
+class MonthlyReport(models.Model):
+    """The monthly partner report: buyout by city, product and week, calls per order, time from intake to delivery,
+    refusals by reason. Its figures are computed once, when it is issued, and kept (the page and the Excel are read
+    from them); the database refuses any change of the row."""
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField(_("month"), help_text="The first day of the month")
+    issued_at = models.DateTimeField(_("issued"))
+    figures = models.JSONField(default=dict, editable=False)
+
+    tenancy = Tenancy(partner="partner", country="partner__country")
+
+    class Meta:
+        verbose_name = _("monthly report")
+        verbose_name_plural = _("monthly reports")
+        ordering = ["-month", "partner_id"]
+        constraints = [models.UniqueConstraint(fields=["partner", "month"], name="monthly_report_once")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.month:%m.%Y}"
+
+
+class MonthlyMail(models.Model):
+    """An e-mail to a partner's administrators that its month's documents (or report, or a correction) are ready:
+    an outbox row written in the same transaction as what it announces, sent by a worker (`billing.send_monthly_mail`)
+    with a link to the cabinet, never the document itself."""
+
+    class Kind(models.TextChoices):
+        DOCUMENTS = "documents", _("Documents issued")
+        REPORT = "report", _("Report ready")
+        CORRECTION = "correction", _("Correction issued")
+
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField()
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    document = models.OneToOneField(
+        MonthlyDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "month", "kind"],
+                condition=Q(document__isnull=True),
+                name="monthly_mail_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="monthly_mail_unsent", condition=Q(sent_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.partner_id} {self.month:%m.%Y}"

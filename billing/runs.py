@@ -10,7 +10,8 @@ minutes) for a run left «approving».
 
 Exactly once: a charge row is unique per order and kind (and per warehouse charge); the inserts say
 `ON CONFLICT DO NOTHING`, so two workers, a rerun or a redelivered task add nothing twice; a run posting is
-unique per run, partner and currency. Run numbers come from one locked counter, so they have no gaps.
+unique per run, partner and currency. Run numbers come from one locked counter, so they have no gaps. No run starts
+in a month whose monthly documents are issued (`documents`): its charges go into the next week's run.
 
 The statements read other apps' tables: their names, columns, statuses and kinds come from those apps' models and
 enums (imported below), the values passed as parameters.
@@ -41,7 +42,7 @@ from orders.workflow import COURIER_KINDS, TRANSITIONS
 from warehouses.models import WarehouseCharge
 
 from . import ledger
-from .models import Account, BillingRun, Charge, ChargeKind, Entry, Posting, TariffLine
+from .models import Account, BillingRun, Charge, ChargeKind, Entry, MonthClosing, Posting, TariffLine
 
 
 def week_bounds(week_start: date, country: str | None = None) -> tuple[datetime, datetime]:
@@ -80,6 +81,15 @@ def run_for_week(*, week_start: date, actor: Actor | None = None) -> BillingRun:
     existing = BillingRun.objects.filter(week_start=week_start).first()
     if existing is not None:
         return existing
+    if MonthClosing.objects.filter(month=week_start.replace(day=1)).exists():
+        # its charges would fall in a month whose act is out (`documents`): the next week's run charges them
+        raise ApplicationError(
+            _(
+                "The documents for %(month)s are issued: no weekly run can start in it any more. The charges of the "
+                "week of %(day)s go into the next week's run."
+            )
+            % {"month": week_start.strftime("%m.%Y"), "day": week_start.strftime("%d.%m.%Y")}
+        )
     number = (BillingRun.objects.aggregate(last=Max("number"))["last"] or 0) + 1
     return BillingRun.objects.create(
         number=number,

@@ -5,7 +5,7 @@ from celery import shared_task
 
 from ketlogistic.core import export_jobs
 
-from . import exports, runs
+from . import documents, exports, runs
 
 
 @shared_task(name="billing.weekly_charge_run", ignore_result=True)
@@ -42,3 +42,17 @@ def compute_stale_drafts() -> int:
 def build_statement_export(job_id: int) -> None:
     """A large statement prepared for the user who asked (made once: a second delivery finds the job held or done)."""
     export_jobs.export_job_run(job_id=job_id, build=exports.statement_export_build)
+
+
+@shared_task(name="billing.issue_monthly_documents", ignore_result=True)
+def issue_monthly_documents() -> int:
+    """Every hour: the last closed month's reports, and its documents once every weekly run of the month is approved
+    (`documents.monthly_issue_due`). Each is issued once, whatever retries and workers do. Returns how many."""
+    reports, issued = documents.monthly_issue_due()
+    return reports + issued
+
+
+@shared_task(name="billing.send_monthly_mail", ignore_result=True)
+def send_monthly_mail() -> int:
+    """The e-mails announcing monthly documents, reports and corrections: the outbox's rows not sent yet."""
+    return documents.monthly_mail_send_due()

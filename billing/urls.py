@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import claim_views, views
+from . import claim_views, document_views, views
 
 app_name = "billing"
 
@@ -21,4 +21,15 @@ urlpatterns = [
     path("claims/new/", claim_views.claim_new, name="claim_new"),
     path("claims/<int:claim_id>/", claim_views.claim_detail, name="claim"),
     path("claims/<int:claim_id>/files/<int:file_id>/", claim_views.claim_file_download, name="claim_file"),
+    path("documents/", document_views.document_list, name="documents"),
+    path("documents/issue/", document_views.documents_issue, name="documents_issue"),
+    path("documents/<int:document_id>/", document_views.document_detail, name="document"),
+    path("documents/<int:document_id>/document.xlsx", document_views.document_export, name="document_export"),
+    path("documents/<int:document_id>/correct/", document_views.document_correct, name="document_correct"),
+    path("documents/reports/<int:report_id>/", document_views.report_detail, name="monthly_report"),
+    path(
+        "documents/reports/<int:report_id>/report.xlsx",
+        document_views.report_export,
+        name="monthly_report_export",
+    ),
 ]

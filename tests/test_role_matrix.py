@@ -113,6 +113,9 @@ MATRIX = {
     # claims: the partner's own; the staff who work them, approve their money or file them for a customer
     "billing/claims/": ("get", {PA, PS, HEAD, SUPERVISOR, FINANCE, HOTLINE, ADMIN}),
     "billing/claims/new/": ("get", {PA, PS, HEAD, SUPERVISOR, HOTLINE, ADMIN}),
+    # the monthly documents and reports: a partner's own, staff's for the partners they serve
+    "billing/documents/": ("get", {PA, PS, HEAD, SUPERVISOR, FINANCE, ADMIN}),
+    "billing/documents/issue/": ("post", {FINANCE, ADMIN}),
     # our staff's desk
     "staff/": ("get", STAFF),
     "staff/partners/": ("get", STAFF - {COURIER}),

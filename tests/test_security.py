@@ -254,7 +254,7 @@ def demo(db, settings):
 
 def _candidates(user) -> dict[str, list[int]]:
     """For each URL argument, ids of objects this user may see (decided by `access.scoped`)."""
-    from billing.models import BillingRun, Payout
+    from billing.models import BillingRun, MonthlyDocument, MonthlyReport, Payout
     from callcenter.models import DeliveryRegistry, Escalation, InboundCall, ScriptSection
     from catalogue.models import Product
     from delivery.models import CashDiscrepancy, PostShipment
@@ -270,6 +270,8 @@ def _candidates(user) -> dict[str, list[int]]:
         "day_id": CourierDay,
         "payout_id": Payout,
         "run_id": BillingRun,
+        "document_id": MonthlyDocument,
+        "report_id": MonthlyReport,
         "endpoint_id": WebhookEndpoint,
         "connector_id": PullConnector,
         "import_id": ExcelImport,

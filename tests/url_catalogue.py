@@ -50,6 +50,8 @@ ARGUMENT_OBJECTS = {
     "export_id": "export_job",
     "claim_id": "claim",
     "file_id": "claim_file",
+    "document_id": "monthly_document",
+    "report_id": "monthly_report",
 }
 
 # Patterns whose arguments name no tenant object, with the reason they are not filled
@@ -138,7 +140,7 @@ def build_world() -> World:
     from django.utils import timezone, translation
 
     from bench.run import round_the_clock_calendar
-    from billing import runs
+    from billing import documents, runs
     from billing.models import Claim, ClaimFile, Payout
     from billing.tariffs import load_default_tariffs
     from callcenter import services as calls
@@ -248,6 +250,8 @@ def build_world() -> World:
         "export_job": _prepared_export(owner),
         "claim": Claim.objects.filter(partner=partner).order_by("pk").first(),  # the demo's, with a photo
         "claim_file": ClaimFile.objects.filter(partner=partner).order_by("pk").first(),
+        "monthly_document": _monthly_act(partner),
+        "monthly_report": documents.report_issue(partner=partner, month=documents.last_closed_month()),
     }
     ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(
@@ -288,6 +292,31 @@ def build_world() -> World:
     # desk and «next customer» run the queue's real pull at any hour the tests run, not an empty one at night
     round_the_clock_calendar()
     return world
+
+
+def _monthly_act(partner):
+    """Partner A's act of services rendered for last month. The world's only weekly run is a draft, so no month is
+    ready for the issuing service: the act is written as it writes one (`documents._issue`), with one line."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from billing import documents
+    from billing.models import MonthlyDocument
+
+    lines = documents.MonthLines(
+        charges=[{"kind": "order_fee", "count": 1, "basis": None, "total": Decimal("2500.00")}]
+    )
+    with transaction.atomic():  # its number's counter is locked until the document is written
+        return documents._issue(
+            partner=partner,
+            currency=partner.currency,
+            kind=MonthlyDocument.Kind.ACT,
+            month=documents.last_closed_month(),
+            lines=lines,
+            now=timezone.now(),
+            actor=None,
+        )
 
 
 def _prepared_export(owner):

@@ -226,6 +226,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="5-59/10"),
         "options": {"expires": 9 * 60},
     },
+    # The previous month's monthly partner reports (from the 1st) and its documents — the act of services rendered
+    # and the invoice per partner and currency — as soon as every weekly run of the month is approved (seed 004: within
+    # 10 calendar days after the month). Hourly: a run approved late is picked up within the hour; a month already
+    # issued costs one query. The e-mails go through the outbox below.
+    "issue-monthly-documents": {
+        "task": "billing.issue_monthly_documents",
+        "schedule": crontab(minute=20),
+        "options": {"expires": 50 * 60},
+    },
+    # The e-mails announcing monthly documents, reports and corrections (each commit also kicks one at once).
+    "send-monthly-mail": {
+        "task": "billing.send_monthly_mail",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     # Proves that beat and a worker are alive: a log line every minute.
     "heartbeat": {
         "task": "ketlogistic.core.tasks.heartbeat",
@@ -362,6 +377,21 @@ UNSCHEDULED_RETURN_FEE = {
 }
 # Goods with no order in a city for this many days are proposed for the monthly free return (4th–6th).
 RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
+
+# Where people reach this system: the links in e-mails (a month's documents in the cabinet) start with it.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# The company's requisites on the monthly documents (the act of services rendered, the invoice): the seller. Issued
+# documents keep the requisites they were issued with; an empty value prints as a dash.
+COMPANY_REQUISITES = {
+    "name": env_str("COMPANY_LEGAL_NAME", "ТОО «KetLogistic»"),
+    "bin": env_str("COMPANY_BIN", ""),
+    "address": env_str("COMPANY_ADDRESS", "Казахстан, Астана"),
+    "bank": env_str("COMPANY_BANK", ""),
+    "iban": env_str("COMPANY_IBAN", ""),
+    "bic": env_str("COMPANY_BIC", ""),
+    "vat_note": env_str("COMPANY_VAT_NOTE", "Без НДС"),
+    "signer": env_str("COMPANY_SIGNER", ""),
+}
 
 # Call center: how long a logist keeps an order taken from the queue; the daily registry cut-off
 # (local time of each city); telephony ("dev" records calls locally, "http" talks to a cloud PBX).

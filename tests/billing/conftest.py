@@ -16,6 +16,7 @@ from orders.intake import orders_create_many
 from orders.models import Order
 from orders.statuses import OrderStatus
 from orders.work import order_mark_work_started
+from tests.billing import months
 from tests.factories import order_row
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -122,3 +123,34 @@ def worked_orders(default_tariffs):
 def collect():
     """`collect(order, amount, channel="courier", at=...)`: see `make_collection`."""
     return make_collection
+
+
+# -- the monthly documents (tests/billing/months.py) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def december(default_tariffs):
+    with time_machine.travel(months.TUESDAY_15_DECEMBER, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def four_weeks(partner_a, product_a, worked_orders, collect, finance, december):
+    """Four weekly runs of partner A, approved, with work started and cash collected on known days; two collections
+    arrive late: one charged by the run of the spanning week (still November), one only by December's first run."""
+    worked_orders(partner_a, 3, started=months.at(18))  # week 16.11
+    [late_in_november, very_late] = worked_orders(partner_a, 2, started=months.at(25))  # week 23.11
+    worked_orders(partner_a, 2, started=months.at(30, hour=10))  # week 30.11, its November day
+    december_orders = worked_orders(partner_a, 4, started=months.at(2, 12))  # week 30.11, its December days
+    paid_in_november = worked_orders(partner_a, 1, started=months.at(17))[0]  # week 16.11
+    collect(paid_in_november, "10000.00", at=months.at(19))
+    collect(december_orders[0], "9999.99", at=months.at(3, 12))
+    months.run_week(months.WEEKS[0], finance)
+    months.run_week(months.WEEKS[1], finance)
+    # cash of 27 November reaches us after the week's run: the next run charges it, on its own day
+    collect(late_in_november, "12345.67", at=months.at(27))
+    months.run_week(months.WEEKS[2], finance)
+    # cash of 28 November reaches us after the spanning week's run too: only December's first run charges it
+    collect(very_late, "5000.00", at=months.at(28))
+    months.run_week(months.WEEKS[3], finance)
+    return {"late_in_november": late_in_november, "very_late": very_late}

@@ -14,6 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_demo_seeds_when_it_is_already_tomorrow_in_bishkek_but_not_in_almaty(reference_data):
+    from billing.tariffs import load_default_tariffs
+
+    load_default_tariffs()  # the reference data `make run` loads with the geography: the weekly runs charge by them
     # 23:30 in Almaty (UTC+5) is 00:30 of the next day in Bishkek (UTC+6)
     with time_machine.travel(datetime(2026, 11, 24, 23, 30, tzinfo=ZoneInfo("Asia/Almaty")), tick=False):
         call_command("seed_demo", stdout=StringIO())
@@ -40,3 +43,16 @@ def test_the_demo_seeds_when_it_is_already_tomorrow_in_bishkek_but_not_in_almaty
     asked = CustomerRequest.objects.filter(handled_at__isnull=True)
     assert sorted(asked.values_list("kind", flat=True)) == ["another_day", "callback"]
     assert all(CallState.objects.get(order_id=r.order_id).is_callback for r in asked)
+    # two months of monthly documents (issue 20): an act and an invoice per partner for September and October (the
+    # runs of both approved; November's last week is the draft), one act of «Алем Трейд» corrected, every act the
+    # month's share of its weekly charges
+    from billing import documents
+    from billing.models import MonthlyDocument, MonthlyReport
+
+    originals = MonthlyDocument.objects.filter(corrects__isnull=True)
+    assert sorted(set(originals.values_list("month", flat=True))) == [date(2026, 9, 1), date(2026, 10, 1)]
+    assert originals.count() == 2 * 2 * 2  # two months, two partners, an act and an invoice
+    assert MonthlyDocument.objects.filter(corrects__isnull=False).count() == 1
+    for act in originals.filter(kind="act"):
+        assert act.total == documents.month_lines(act.month)[(act.partner_id, act.currency)].total
+    assert set(MonthlyReport.objects.values_list("month", flat=True)) == {date(2026, 9, 1), date(2026, 10, 1)}
