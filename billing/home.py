@@ -1,5 +1,5 @@
-"""Billing's panel on the staff home page (`ketlogistic.core.home`): the draft weekly charge run and the payouts
-waiting for the finance director."""
+"""Billing's panels on the staff home page (`ketlogistic.core.home`): the draft weekly charge run and the payouts
+waiting for the finance director; the low survey scores waiting for the head of department."""
 
 from urllib.parse import urlencode
 
@@ -11,8 +11,8 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.home import Figure, HomePanel
 
-from . import selectors
-from .models import Payout
+from . import selectors, surveys
+from .models import Payout, SurveyFollowUp
 
 
 def runs_and_payouts(user: Actor) -> HomePanel | None:
@@ -51,5 +51,24 @@ def runs_and_payouts(user: Actor) -> HomePanel | None:
         empty=_(
             "No charge run is in draft: a week's draft, computed on the charge runs page, would be shown here "
             "until it is approved."
+        ),
+    )
+
+
+def survey_follow_ups(user: Actor) -> HomePanel | None:
+    """Scores of 1–2 in the partners' monthly survey, still open: the head of department finds out what went wrong."""
+    if not access.can(user, "surveys.follow_up"):
+        return None
+    count = surveys.open_follow_ups_count(user)
+    return HomePanel(
+        key="survey_follow_ups",
+        title=_("Satisfaction survey"),
+        figures=(
+            Figure(
+                count,
+                ngettext("low score to follow up", "low scores to follow up", count),
+                f"{reverse('billing:survey_follow_ups')}?{urlencode({'status': SurveyFollowUp.Status.OPEN})}",
+                tone="bad" if count else "",
+            ),
         ),
     )

@@ -5,7 +5,7 @@ from celery import shared_task
 
 from ketlogistic.core import export_jobs
 
-from . import exports, runs
+from . import exports, runs, surveys
 
 
 @shared_task(name="billing.weekly_charge_run", ignore_result=True)
@@ -42,3 +42,11 @@ def compute_stale_drafts() -> int:
 def build_statement_export(job_id: int) -> None:
     """A large statement prepared for the user who asked (made once: a second delivery finds the job held or done)."""
     export_jobs.export_job_run(job_id=job_id, build=exports.statement_export_build)
+
+
+@shared_task(name="billing.satisfaction_survey", ignore_result=True)
+def satisfaction_survey() -> dict:
+    """Through each working day: on the first working day of a month (in each partner's country) the survey of the
+    month that ended is opened and e-mailed; later runs e-mail what failed and remind once those who have not
+    answered after `SURVEY_REMIND_AFTER_WORKING_DAYS` working days. Every step is done once, however often this runs."""
+    return {"opened": surveys.surveys_ask(), **surveys.survey_emails_send()}

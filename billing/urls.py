@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import service_views, views
 
 app_name = "billing"
 
@@ -17,4 +17,14 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("report/", views.report, name="report"),
     path("tariffs/", views.tariff_list, name="tariffs"),
+    # our service as promised (seeds 003, 004): the month's service levels, the satisfaction survey
+    path("service-levels/", service_views.service_level_page, name="service_levels"),
+    path("survey/", service_views.survey_page, name="survey"),
+    path("survey/results/", service_views.survey_results, name="survey_results"),
+    path("survey/follow-ups/", service_views.survey_follow_up_list, name="survey_follow_ups"),
+    path(
+        "survey/follow-ups/<int:follow_up_id>/",
+        service_views.survey_follow_up_detail,
+        name="survey_follow_up",
+    ),
 ]

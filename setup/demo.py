@@ -12,6 +12,7 @@ DEMO_STEPS = [
     "callcenter.demo",
     "delivery.demo",
     "billing.demo",
+    "billing.service_demo",
     "integrations.demo",
 ]
 

@@ -48,6 +48,7 @@ ARGUMENT_OBJECTS = {
     "payout_id": "payout",
     "run_id": "billing_run",
     "export_id": "export_job",
+    "follow_up_id": "survey_follow_up",
 }
 
 # Patterns whose arguments name no tenant object, with the reason they are not filled
@@ -244,6 +245,8 @@ def build_world() -> World:
         ),
         "billing_run": run,
         "export_job": _prepared_export(owner),
+        # the demo's low score of partner A's administrator, followed up by its head of department
+        "survey_follow_up": _low_score_follow_up(partner, owner),
     }
     ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(
@@ -284,6 +287,24 @@ def build_world() -> World:
     # desk and «next customer» run the queue's real pull at any hour the tests run, not an empty one at night
     round_the_clock_calendar()
     return world
+
+
+def _low_score_follow_up(partner, owner):
+    """Partner A's administrator rates the demo's survey it has not answered 1: a follow-up for its head."""
+    from datetime import timedelta
+
+    from billing import surveys
+    from billing.models import Survey
+
+    survey = Survey.objects.filter(partner=partner).exclude(answers__user=owner).order_by("-month").first()
+    answer = surveys.survey_answer(
+        actor=owner,
+        survey=survey,
+        score=1,
+        comment="Секретная жалоба А",
+        now=survey.asked_at + timedelta(hours=1),
+    )
+    return answer.follow_up
 
 
 def _prepared_export(owner):
