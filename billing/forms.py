@@ -1,3 +1,5 @@
+from datetime import date
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -97,3 +99,97 @@ class TariffLineForm(forms.Form):
 
         self.fields["partner"].queryset = Partner.objects.order_by("country", "name")
         self.fields["city"].queryset = City.objects.order_by("country", "name")
+
+
+# -- service levels and the satisfaction survey ------------------------------------------------------------------
+
+
+class MonthInput(forms.TextInput):
+    input_type = "month"
+
+
+class MonthField(forms.RegexField):
+    """A month as YYYY-MM (what `<input type="month">` sends), cleaned to its first day; a year the business cannot
+    mean, or a month 13, is refused with the same words."""
+
+    widget = MonthInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid": _("Choose a month (YYYY-MM).")})
+        super().__init__(regex=r"^[0-9]{4}-[0-9]{2}$", **kwargs)
+
+    def clean(self, value):
+        text = super().clean(value)
+        if not text:
+            return None
+        year, month = (int(part) for part in text.split("-"))
+        if not (1 <= month <= 12 and EARLIEST_DAY.year <= year <= LATEST_DAY.year):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return date(year, month, 1)
+
+
+class _MonthAndPartner(forms.Form):
+    """A month and, for our staff, one of the partners they serve (choices read once: ids are never looked up as
+    typed)."""
+
+    month = MonthField(label=_("Month"), required=False)
+    partner = forms.ChoiceField(label=_("Partner"), required=False)
+
+    def __init__(self, *args, partners=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if partners is None:
+            del self.fields["partner"]
+        else:
+            self.fields["partner"].choices = [("", _("All partners"))] + [
+                (str(pk), name) for pk, name in partners.values_list("pk", "name")
+            ]
+
+    def clean_partner(self) -> int | None:
+        value = self.cleaned_data.get("partner")
+        return int(value) if value else None
+
+
+class ServiceLevelFilter(_MonthAndPartner):
+    pass
+
+
+class SurveyResultsFilter(_MonthAndPartner):
+    head = forms.ChoiceField(label=_("Head of department"), required=False)
+
+    def __init__(self, *args, heads=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["head"].choices = [("", _("All heads of department"))] + [
+            (str(head.pk), head.display_name) for head in heads
+        ]
+
+    def clean_head(self) -> int | None:
+        value = self.cleaned_data.get("head")
+        return int(value) if value else None
+
+
+class SurveyAnswerForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=_("Your score"),
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label=_("Comment (if you wish)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("What went well, what should we do better?"),
+    )
+
+    def __init__(self, *args, scores=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["score"].choices = [(value, label) for value, label in scores]
+
+
+class FollowUpCloseForm(forms.Form):
+    resolution = forms.CharField(
+        label=_("What was done"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Whom you spoke to at the partner, what went wrong and what we changed."),
+    )

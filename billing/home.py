@@ -1,5 +1,6 @@
 """Billing's panels on the staff home page (`ketlogistic.core.home`): the draft weekly charge run and the payouts
-waiting for the finance director; the claims waiting on us."""
+waiting for the finance director; the claims waiting on us; the low survey scores waiting for the head of
+department."""
 
 from urllib.parse import urlencode
 
@@ -11,8 +12,8 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.home import Figure, HomePanel
 
-from . import claims, selectors
-from .models import Claim, Payout
+from . import claims, selectors, surveys
+from .models import Claim, Payout, SurveyFollowUp
 
 
 def runs_and_payouts(user: Actor) -> HomePanel | None:
@@ -95,3 +96,22 @@ def claims_to_answer(user: Actor) -> HomePanel | None:
             )
         )
     return HomePanel(key="claims", title=_("Claims"), figures=tuple(figures))
+
+
+def survey_follow_ups(user: Actor) -> HomePanel | None:
+    """Scores of 1–2 in the partners' monthly survey, still open: the head of department finds out what went wrong."""
+    if not access.can(user, "surveys.follow_up"):
+        return None
+    count = surveys.open_follow_ups_count(user)
+    return HomePanel(
+        key="survey_follow_ups",
+        title=_("Satisfaction survey"),
+        figures=(
+            Figure(
+                count,
+                ngettext("low score to follow up", "low scores to follow up", count),
+                f"{reverse('billing:survey_follow_ups')}?{urlencode({'status': SurveyFollowUp.Status.OPEN})}",
+                tone="bad" if count else "",
+            ),
+        ),
+    )

@@ -856,3 +856,121 @@ class MonthlyMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.partner_id} {self.month:%m.%Y}"
+
+
+# -- our service as partners rate it (seeds 003, 004: a monthly survey, 1 to 5) ------------------------------------
+
+
+class Survey(models.Model):
+    """One partner's satisfaction survey of a month: on the first working day of the next month its administrators
+    are asked (in the cabinet and by e-mail) to rate our service in that month from 1 to 5, and reminded once
+    (`billing/surveys.py`). `month` is the month rated (its first day)."""
+
+    partner = models.ForeignKey(
+        "core.Partner", verbose_name=_("partner"), on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(_("month rated"))
+    asked_at = models.DateTimeField(_("asked"))
+    emailed_at = models.DateTimeField(_("e-mailed"), null=True, blank=True)
+    reminded_at = models.DateTimeField(_("reminded"), null=True, blank=True)
+    # answers are taken until the end of the month it was asked in (the partner's country's zone)
+    closes_at = models.DateTimeField(_("open until"))
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("satisfaction survey")
+        verbose_name_plural = _("satisfaction surveys")
+        ordering = ["-month", "partner"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "month"], name="survey_once_per_partner_and_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="survey_month_first_day"),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=models.F("asked_at")), name="survey_closes_after_asked"
+            ),
+        ]
+        indexes = [models.Index(fields=["month"], name="survey_month")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.month:%Y-%m}"
+
+
+class SurveyAnswer(models.Model):
+    """One administrator's rating of our service in a month, 1 (very bad) to 5 (excellent), with a comment. A
+    partner's score for the month is the mean of its administrators' answers."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="answers")
+    partner = models.ForeignKey(
+        "core.Partner", verbose_name=_("partner"), on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("who"), on_delete=models.PROTECT, related_name="+"
+    )
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True)
+    answered_at = models.DateTimeField(_("answered"))
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("survey answer")
+        verbose_name_plural = _("survey answers")
+        ordering = ["-answered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "user"], name="survey_answer_once_per_user"),
+            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="survey_score_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey_id} {self.user_id}: {self.score}"
+
+
+class SurveyFollowUp(models.Model):
+    """A score of 1 or 2 is a task for the partner's head of department: find out what went wrong and write down
+    what was done."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("follow-up", "Open")
+        DONE = "done", pgettext_lazy("follow-up", "Done")
+
+    answer = models.OneToOneField(SurveyAnswer, on_delete=models.CASCADE, related_name="follow_up")
+    partner = models.ForeignKey(
+        "core.Partner", verbose_name=_("partner"), on_delete=models.CASCADE, related_name="+"
+    )
+    # the head of department who serves the partner when the score came (None: nobody did; supervisors see it)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("head of department"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(_("opened"))
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(_("what was done"), blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("low score follow-up")
+        verbose_name_plural = _("low score follow-ups")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(status="open", closed_at__isnull=True) | Q(status="done", closed_at__isnull=False)
+                ),
+                name="survey_follow_up_closed_iff_done",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="survey_follow_up_open", condition=Q(status="open")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.status}"

@@ -5,7 +5,7 @@ from celery import shared_task
 
 from ketlogistic.core import export_jobs
 
-from . import documents, exports, runs
+from . import documents, exports, runs, surveys
 
 
 @shared_task(name="billing.weekly_charge_run", ignore_result=True)
@@ -56,3 +56,11 @@ def issue_monthly_documents() -> int:
 def send_monthly_mail() -> int:
     """The e-mails announcing monthly documents, reports and corrections: the outbox's rows not sent yet."""
     return documents.monthly_mail_send_due()
+
+
+@shared_task(name="billing.satisfaction_survey", ignore_result=True)
+def satisfaction_survey() -> dict:
+    """Through each working day: on the first working day of a month (in each partner's country) the survey of the
+    month that ended is opened and e-mailed; later runs e-mail what failed and remind once those who have not
+    answered after `SURVEY_REMIND_AFTER_WORKING_DAYS` working days. Every step is done once, however often this runs."""
+    return {"opened": surveys.surveys_ask(), **surveys.survey_emails_send()}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import claim_views, document_views, views
+from . import claim_views, document_views, service_views, views
 
 app_name = "billing"
 
@@ -31,5 +31,15 @@ urlpatterns = [
         "documents/reports/<int:report_id>/report.xlsx",
         document_views.report_export,
         name="monthly_report_export",
+    ),
+    # our service as promised (seeds 003, 004): the month's service levels, the satisfaction survey
+    path("service-levels/", service_views.service_level_page, name="service_levels"),
+    path("survey/", service_views.survey_page, name="survey"),
+    path("survey/results/", service_views.survey_results, name="survey_results"),
+    path("survey/follow-ups/", service_views.survey_follow_up_list, name="survey_follow_ups"),
+    path(
+        "survey/follow-ups/<int:follow_up_id>/",
+        service_views.survey_follow_up_detail,
+        name="survey_follow_up",
     ),
 ]

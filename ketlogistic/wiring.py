@@ -7,7 +7,7 @@ this file tells everything a status change, an order's creation, a change of an 
 cash or a parcel at the post office sets off.
 """
 
-from billing import accruals, claim_views, tariffs
+from billing import accruals, claim_views, surveys, tariffs
 from billing import home as billing_home
 from billing.events import ClaimUpdated
 from callcenter import home as callcenter_home
@@ -115,6 +115,7 @@ HOME_PANELS = {
         orders_home.questions,  # the partners' questions awaiting our answer
         callcenter_home.escalations,  # open escalations by due time
         billing_home.claims_to_answer,  # claims overdue, due today, new
+        billing_home.survey_follow_ups,  # the partners' scores of 1–2 in the monthly survey, to follow up
     ),
     Role.COURIER_ADMIN: (
         delivery_home.couriers_today,  # per courier: today's route and what is still to deliver; the rest to give
@@ -149,3 +150,8 @@ HOME_PANELS = {
         callcenter_home.missed_calls,
     ),
 }
+
+# What a partner's user is asked on every cabinet page until it is done (`ketlogistic.core.prompts`), in order.
+CABINET_PROMPTS = (
+    surveys.survey_prompt,  # the month's satisfaction survey, to its administrators who have not answered
+)

@@ -13,6 +13,7 @@ DEMO_STEPS = [
     "delivery.demo",
     "billing.demo",
     "billing.claims_demo",
+    "billing.service_demo",
     "integrations.demo",
 ]
 

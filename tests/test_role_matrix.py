@@ -116,6 +116,12 @@ MATRIX = {
     # the monthly documents and reports: a partner's own, staff's for the partners they serve
     "billing/documents/": ("get", {PA, PS, HEAD, SUPERVISOR, FINANCE, ADMIN}),
     "billing/documents/issue/": ("post", {FINANCE, ADMIN}),
+    # our service (seeds 003, 004): the month's service levels (a partner's own; staff the partners they serve), the
+    # satisfaction survey answered by the partner's administrators, its results and the low scores to follow up
+    "billing/service-levels/": ("get", {PA, PS, HEAD, SUPERVISOR, FINANCE, QC, ADMIN}),
+    "billing/survey/": ("get", {PA, ADMIN}),
+    "billing/survey/results/": ("get", {HEAD, SUPERVISOR, QC, ADMIN}),
+    "billing/survey/follow-ups/": ("get", {HEAD, SUPERVISOR, ADMIN}),
     # our staff's desk
     "staff/": ("get", STAFF),
     "staff/partners/": ("get", STAFF - {COURIER}),

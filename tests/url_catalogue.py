@@ -52,6 +52,7 @@ ARGUMENT_OBJECTS = {
     "file_id": "claim_file",
     "document_id": "monthly_document",
     "report_id": "monthly_report",
+    "follow_up_id": "survey_follow_up",
 }
 
 # Patterns whose arguments name no tenant object, with the reason they are not filled
@@ -252,6 +253,8 @@ def build_world() -> World:
         "claim_file": ClaimFile.objects.filter(partner=partner).order_by("pk").first(),
         "monthly_document": _monthly_act(partner),
         "monthly_report": documents.report_issue(partner=partner, month=documents.last_closed_month()),
+        # the demo's low score of partner A's administrator, followed up by its head of department
+        "survey_follow_up": _low_score_follow_up(partner, owner),
     }
     ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(
@@ -317,6 +320,24 @@ def _monthly_act(partner):
             now=timezone.now(),
             actor=None,
         )
+
+
+def _low_score_follow_up(partner, owner):
+    """Partner A's administrator rates the demo's survey it has not answered 1: a follow-up for its head."""
+    from datetime import timedelta
+
+    from billing import surveys
+    from billing.models import Survey
+
+    survey = Survey.objects.filter(partner=partner).exclude(answers__user=owner).order_by("-month").first()
+    answer = surveys.survey_answer(
+        actor=owner,
+        survey=survey,
+        score=1,
+        comment="Секретная жалоба А",
+        now=survey.asked_at + timedelta(hours=1),
+    )
+    return answer.follow_up
 
 
 def _prepared_export(owner):

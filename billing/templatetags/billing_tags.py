@@ -37,3 +37,15 @@ def balance_chart(points, currency: str):
         category_caption=_("Week from"),
         empty="",
     )
+
+
+@register.filter
+def share(value):
+    """A share in percent for people («92,5 %»), or a dash when nothing came due."""
+    return "—" if value is None else charts.format_percent(value)
+
+
+@register.filter
+def score(value):
+    """A mean score for people («4,25»), or a dash when nobody answered."""
+    return "—" if value is None else charts.format_number(value, 2)

@@ -171,6 +171,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "claims.approve": frozenset({R.FINANCE_DIRECTOR}),
     "warehouse_charges.view": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.FINANCE_DIRECTOR, R.SUPERVISOR, R.WAREHOUSE}),
+    # our service as promised (seeds 003, 004): each promise's share met in a month, from the records; a partner
+    # sees its own, our staff the partners they serve
+    "service_levels.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.FINANCE_DIRECTOR, R.QUALITY_CONTROL}),
+    # the monthly satisfaction survey: the partner's administrators answer; the results are our management's, and a
+    # score of 1–2 is a task for the partner's head of department (supervisors see every one)
+    "surveys.answer": frozenset({R.PARTNER_ADMIN}),
+    "surveys.results": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.QUALITY_CONTROL}),
+    "surveys.follow_up": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
 }
 
 

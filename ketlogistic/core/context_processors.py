@@ -1,13 +1,15 @@
 from . import access
 from .models import Notice
 from .navigation import menu_for
+from .prompts import prompts_for
 
 
 def menu(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"menu": []}
-    notices = []
+    notices, prompts = [], []
     if access.is_partner_actor(user):
         notices = list(Notice.objects.filter(partner_id=user.partner_id, dismissed_at__isnull=True)[:5])
-    return {"menu": menu_for(user, request.path), "notices": notices}
+        prompts = prompts_for(user)
+    return {"menu": menu_for(user, request.path), "notices": notices, "prompts": prompts}

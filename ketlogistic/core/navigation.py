@@ -39,6 +39,8 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Integrations"), "integrations:overview", "integrations.view", _("Cabinet"), PARTNER),
     NavItem(_("Excel upload"), "integrations:excel", "excel.import", _("Cabinet"), PARTNER),
     NavItem(_("SMS to customers"), "integrations:sms", "sms.view", _("Cabinet"), PARTNER),
+    NavItem(_("Service levels"), "billing:service_levels", "service_levels.view", _("Cabinet"), PARTNER),
+    NavItem(_("Our service survey"), "billing:survey", "surveys.answer", _("Cabinet"), PARTNER),
     NavItem(_("Contract"), "cabinet:home", "cabinet.view", _("Cabinet"), PARTNER),
     NavItem(_("Team"), "cabinet:team", "cabinet.team.manage", _("Cabinet"), PARTNER),
     NavItem(_("My desk"), "staff:home", "staff.desk", _("Work"), STAFF),
@@ -48,6 +50,13 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Claims"), "billing:claims", "claims.view", _("Work"), STAFF),
     NavItem(_("New order"), "orders:create", "orders.create", _("Work"), STAFF),
     NavItem(_("Partners"), "staff:partners", "partners.view", _("Work"), STAFF),
+    NavItem(
+        _("Service levels"), "billing:service_levels", "service_levels.view", _("Service quality"), STAFF
+    ),
+    NavItem(
+        _("Satisfaction survey"), "billing:survey_results", "surveys.results", _("Service quality"), STAFF
+    ),
+    NavItem(_("Low scores"), "billing:survey_follow_ups", "surveys.follow_up", _("Service quality"), STAFF),
     NavItem(_("Calling"), "callcenter:desk", "callcenter.queue", _("Call center"), STAFF),
     NavItem(_("Hotline"), "callcenter:hotline", "hotline.use", _("Call center"), STAFF),
     NavItem(_("Customer card"), "callcenter:customer", "customers.card", _("Call center"), STAFF),

@@ -241,6 +241,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    # The monthly satisfaction survey (seeds 003, 004): hourly through the working day; on the first working day of
+    # a month (in each partner's country) it opens the survey of the month that ended and e-mails the partners'
+    # administrators, later runs retry e-mails that failed and send the one reminder; each step happens once.
+    "satisfaction-survey": {
+        "task": "billing.satisfaction_survey",
+        "schedule": crontab(hour="9-17", minute=20),
+        "options": {"expires": 50 * 60},
+    },
     # Proves that beat and a worker are alive: a log line every minute.
     "heartbeat": {
         "task": "ketlogistic.core.tasks.heartbeat",
@@ -415,6 +423,8 @@ TRACKING_LINK_POSTS_PER_CLIENT = env_int("TRACKING_LINK_POSTS_PER_CLIENT", 10)
 # Our address as customers reach it, without a trailing slash: the links in their SMS start with it (empty: the SMS
 # carry no link). The dev server's by default; production reads it from the environment only.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# the monthly satisfaction survey: working days after it was asked before the one reminder goes (billing/surveys.py)
+SURVEY_REMIND_AFTER_WORKING_DAYS = env_int("SURVEY_REMIND_AFTER_WORKING_DAYS", 3)
 # how many days the link in an SMS opens the order's tracking page (delivery/tracking_links.py)
 SMS_LINK_DAYS = env_int("SMS_LINK_DAYS", 30)
 TELEPHONY_BACKEND = env_str("TELEPHONY_BACKEND", "dev")

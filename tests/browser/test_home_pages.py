@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # the demo's staff logins and the panels each one's home shows (the wiring's HOME_PANELS)
 ROLES = {
     "logist": ["calling"],
-    "head": ["to_send", "questions", "escalations"],
+    "head": ["to_send", "questions", "escalations", "survey_follow_ups"],
     "courier_admin": ["couriers_today", "cash", "discrepancies"],
     "warehouse": ["warehouse"],
     "qc": ["to_review"],

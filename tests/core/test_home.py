@@ -57,6 +57,7 @@ ROWS_SHOWN = {
     "billing:payouts": lambda context: context["page"].paginator.count,
     "billing:run": lambda context: len(context["rows"]),
     "billing:claims": lambda context: context["page"].paginator.count,
+    "billing:survey_follow_ups": lambda context: context["page"].paginator.count,
 }
 # Queries of the home page: the session and user, the scopes, the partners, then one per figure's count (two where a
 # grouped count names its rows: the couriers' days); the administrator's eight panels take the most. That they do
@@ -182,6 +183,7 @@ def test_the_head_of_department_sees_orders_to_send_per_partner_questions_and_es
     user_a,
     user_b,
     login,
+    make_user,
     at_tuesday_10,
     django_assert_max_num_queries,
 ):
@@ -194,15 +196,33 @@ def test_the_head_of_department_sees_orders_to_send_per_partner_questions_and_es
     discussion_post(
         actor=user_b, order=make_order(partner_b, product=ProductFactory(partner=partner_b)), text="Б?"
     )
+    for user, score in ((user_a, 2), (user_b, 1), (make_user(Role.PARTNER_ADMIN, partner=partner_a), 4)):
+        _rated(user, score)  # partner A's 2 is the head's to follow up; B's 1 is another head's
     client = login(head)
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["to_send", "questions", "escalations", "claims"]
+    assert list(panels) == ["to_send", "questions", "escalations", "claims", "survey_follow_ups"]
     assert values(panels["to_send"]) == [3] and rows(panels["to_send"]) == {partner_a.name: 3}
     assert values(panels["questions"]) == [1]
     assert values(panels["escalations"]) == [1, 1, 1]  # overdue, due today, later; partner B's counted out
+    assert values(panels["survey_follow_ups"]) == [1]
     assert_every_figure_is_its_list(client, panels)
+
+
+def _rated(user, score: int) -> None:
+    """A partner's administrator answers its October survey (asked now, open for a month)."""
+    from datetime import date
+
+    from billing import surveys
+    from billing.models import Survey
+
+    survey, _created = Survey.objects.get_or_create(
+        partner_id=user.partner_id,
+        month=date(2026, 10, 1),
+        defaults={"asked_at": timezone.now(), "closes_at": timezone.now() + timedelta(days=30)},
+    )
+    surveys.survey_answer(actor=user, survey=survey, score=score)
 
 
 def test_the_supervisor_sees_every_open_escalation_by_due_time(
