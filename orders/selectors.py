@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Prefetch, Q, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +21,8 @@ from .amendments import describe
 from .filters import DEFAULT_SORT, SORTS, OrderFilter
 from .models import (
     REASON_MESSAGE,
+    ChatMember,
+    ChatMessage,
     CustomerMark,
     Discussion,
     DiscussionRead,
@@ -29,6 +31,7 @@ from .models import (
     OrderHistory,
     OrderItem,
     OrderPhone,
+    PartnerChat,
     PhoneReveal,
 )
 from .statuses import OrderStatus
@@ -376,3 +379,81 @@ def dashboard(actor: Actor, *, weeks: int = 12, now: datetime | None = None) -> 
         cities=cities,
         buyout_rate=_rate(total_paid, total_refused),
     )
+
+
+# -- the partners' chats ----------------------------------------------------------------------------------------------
+
+
+def chat_messages(chat: PartnerChat | None, *, last: int = 200) -> list[ChatMessage]:
+    """The chat's last messages, oldest first (the page shows the newest `last`)."""
+    if chat is None:
+        return []
+    newest = list(chat.messages.select_related("author").order_by("-at", "-id")[:last])
+    return newest[::-1]
+
+
+def chat_members(chat: PartnerChat | None) -> list[ChatMember]:
+    if chat is None:
+        return []
+    return list(chat.members.select_related("user").order_by("side", "user__last_name", "user__username"))
+
+
+def _unread_for(user: Actor):
+    """The messages of chats where `user` is a member that others wrote after the member last read, among the rows
+    the user may see (a member whose scope left the partner counts nothing there)."""
+    behind = ChatMember.objects.filter(chat=OuterRef("chat"), user_id=user.pk, read_at__lt=OuterRef("at"))
+    return access.scoped(user, ChatMessage.objects.filter(Exists(behind)).exclude(author_id=user.pk))
+
+
+def chat_unread_count(user: Actor) -> int:
+    """Unread messages in the chats the user is a member of: the menu's marker."""
+    if not access.can(user, "chat.view") or not getattr(user, "pk", None):
+        return 0
+    return _unread_for(user).count()
+
+
+def chats_visible(actor: Actor, *, unread_only: bool = False):
+    """The partners whose chats the actor may open, each with its last message, whether the actor is a member and
+    how many messages they have not read (members only): the staff's list of chats, newest talk first."""
+    mine = ChatMember.objects.filter(chat__partner=OuterRef("pk"), user_id=actor.pk)
+    unread = (
+        ChatMessage.objects.filter(chat__partner=OuterRef("pk"))
+        .exclude(author_id=actor.pk)
+        .filter(at__gt=OuterRef("my_read_at"))  # none for a non-member (no read mark)
+        .order_by()
+        .values("chat")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    partners = (
+        access.visible_partners(actor)
+        .annotate(
+            last_message_at=Subquery(
+                PartnerChat.objects.filter(partner=OuterRef("pk")).values("last_message_at")[:1]
+            ),
+            is_member=Exists(mine),
+            my_read_at=Subquery(mine.values("read_at")[:1]),
+        )
+        .annotate(
+            unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+            members=Coalesce(
+                Subquery(
+                    ChatMember.objects.filter(chat__partner=OuterRef("pk"))
+                    .order_by()
+                    .values("chat")
+                    .annotate(count=Count("pk"))
+                    .values("count"),
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+        )
+    )
+    if unread_only:
+        partners = partners.filter(unread__gt=0)
+    return partners.order_by(F("last_message_at").desc(nulls_last=True), "name")
+
+
+def chats_with_unread_count(actor: Actor) -> int:
+    """How many chats hold messages the actor has not read: the home page's figure, the list it links to, counted."""
+    return chats_visible(actor, unread_only=True).count()

@@ -32,6 +32,7 @@ EXTENSIONS = (
     "HOME_PANELS",
     "CUSTOMER_CARD_PANELS",
     "SMS_PARTS_SENT",
+    "MENU_BADGES",
 )
 
 
