@@ -155,7 +155,14 @@ def _clean_text(text: str) -> str:
     if not text:
         raise ValidationError({"text": _("Write a message.")})
     if len(text) > MESSAGE_MAX_LENGTH:
-        raise ValidationError({"text": _("At most %(count)s characters.") % {"count": MESSAGE_MAX_LENGTH}})
+        raise ValidationError(
+            {
+                "text": ngettext(
+                    "At most %(count)s character.", "At most %(count)s characters.", MESSAGE_MAX_LENGTH
+                )
+                % {"count": MESSAGE_MAX_LENGTH}
+            }
+        )
     return text
 
 

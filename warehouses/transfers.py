@@ -47,6 +47,7 @@ from .models import (
     StockBalance,
     Transfer,
     TransferLine,
+    TransportRequest,
     WarehouseCharge,
 )
 
@@ -595,6 +596,12 @@ def transfer_cancel(*, actor: Actor, transfer: Transfer) -> Transfer:
         raise ApplicationError(_("Packed parcels are on this transfer; ship it or move them first."))
     transfer.status = Transfer.Status.CANCELLED
     transfer.save(update_fields=["status"])
+    if transfer.kind == Transfer.Kind.CITY_TRANSFER:
+        # the partner's request it carried out will not be carried: closed, with the reason, never charged
+        TransportRequest.objects.filter(transfer=transfer, status=TransportRequest.Status.ACCEPTED).update(
+            status=TransportRequest.Status.DECLINED,
+            closed_reason=_("The warehouse cancelled the transfer before it shipped.")[:300],
+        )
     return transfer
 
 

@@ -81,6 +81,8 @@ def transport_request_create(
 ) -> TransportRequest:
     """The partner asks to move goods of its stock in one city to another city; it pays the transport."""
     _require(actor, "transport.request", partner.pk)
+    if partner.status != Partner.Status.ACTIVE:
+        raise ValidationError(_("Your contract is ending: your goods are gathered at the main warehouse."))
     allowed = set(city_warehouses(partner).values_list("pk", flat=True))
     if origin.pk not in allowed or destination.pk not in allowed:
         raise ValidationError(_("Choose two cities of your country with our warehouse."))
@@ -281,4 +283,15 @@ def partner_answers(request: TransportRequest, *, limit: int = 20) -> list[ChatM
         )
         .select_related("author")
         .order_by("-at", "-id")[:limit]
+    )
+
+
+def transport_requests_close_at_contract_end(*, partner: Partner) -> None:
+    """The partner's contract ends: its goods go to the main warehouse, so no request still open is carried (its
+    prepared transfers are cancelled by the contract end, which closes them too)."""
+    TransportRequest.objects.filter(
+        partner=partner, status__in=[TransportRequest.Status.REQUESTED, TransportRequest.Status.PRICED]
+    ).update(
+        status=TransportRequest.Status.DECLINED,
+        closed_reason=_("The contract ends: the goods are gathered at the main warehouse.")[:300],
     )

@@ -260,7 +260,14 @@ def transfer_detail(request, transfer_id: int):
                         )
                 messages.success(request, _("Saved."))
             elif action == "ship" and can_manage:
-                transfers.transfer_ship(actor=request.user, transfer=transfer)
+                with transaction.atomic():
+                    # an unscheduled return's cost typed in and shipped at once, without saving first
+                    entered = _money(request.POST.get("transport_cost"), "transport_cost")
+                    if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN and entered is not None:
+                        transfers.transfer_set_transport_cost(
+                            actor=request.user, transfer=transfer, cost=entered
+                        )
+                    transfers.transfer_ship(actor=request.user, transfer=transfer)
                 messages.success(request, _("Shipped: the goods are in transit."))
             elif action == "cancel" and can_manage:
                 transfers.transfer_cancel(actor=request.user, transfer=transfer)

@@ -175,7 +175,7 @@ def test_a_burst_of_messages_is_one_letter_per_member_once_the_chat_is_quiet(par
             4,
         ) % {"count": 4, "partner": partner_a.name}
     assert owner.display_name in to_head.body
-    assert f"http://127.0.0.1:8000/orders/chat/{partner_a.pk}/" in to_head.body
+    assert f"http://127.0.0.1:8000/orders/chats/{partner_a.pk}/" in to_head.body
     assert "Аягоз" not in to_head.body  # what the sides write stays in the chat
     to_colleague = next(message for message in mail.outbox if message.to == [people["staff"].email])
     with translation.override("ru"):

@@ -303,3 +303,127 @@ def test_the_warehouse_enters_the_cost_only_of_an_unscheduled_return_before_it_s
         transfers.transfer_set_transport_cost(actor=keeper, transfer=supply, cost=Decimal("-1"))
     transfers.transfer_ship(actor=keeper, transfer=supply)
     assert not WarehouseCharge.objects.exists()  # a scheduled supply is free
+
+
+def test_a_transfer_between_cities_the_warehouse_cancels_closes_its_request_uncharged(
+    partner_a, user_a, product_a, almaty, shymkent, head, keeper
+):
+    asked = _request(user_a, partner_a, product_a, almaty, shymkent)
+    transport.transport_request_price(actor=head, request=asked, cost=Decimal("7000"))
+    accepted = transport.transport_request_accept(actor=user_a, request=asked)
+
+    transfers.transfer_cancel(actor=keeper, transfer=accepted.transfer)
+
+    asked.refresh_from_db()
+    assert (asked.status, asked.closed_reason) == (
+        "declined",
+        "The warehouse cancelled the transfer before it shipped.",
+    )
+    assert not WarehouseCharge.objects.exists() and _free(product_a, almaty) == 10
+
+
+def test_the_pages_carry_a_request_from_the_partners_form_to_the_charge(
+    partner_a, user_a, product_a, almaty, shymkent, head, keeper, login
+):
+    from django.urls import reverse
+
+    put_stock(product_a, "Алматы", 10)
+    owner, staff, warehouse = login(user_a), login(head), login(keeper)
+
+    response = owner.post(
+        reverse("warehouses:transport_request_create"),
+        {
+            "origin": almaty.pk,
+            "destination": shymkent.pk,
+            "comment": "К акции",
+            "lines-product_0": product_a.pk,
+            "lines-quantity_0": 3,
+        },
+    )
+    asked = TransportRequest.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/warehouses/transport/{asked.pk}/"
+    page = reverse("warehouses:transport_request", args=[asked.pk])
+    assert staff.post(page, {"action": "price", "cost": "15 000,50", "note": "Газель"}).status_code == 302
+    assert owner.post(page, {"action": "price", "cost": "1"}).status_code == 403  # the partner does not price
+    assert owner.post(page, {"action": "accept"}).status_code == 302
+    asked.refresh_from_db()
+    assert (asked.status, asked.cost) == ("accepted", Decimal("15000.50"))
+    transfer_page = reverse("warehouses:transfer", args=[asked.transfer_id])
+    assert warehouse.post(transfer_page, {"action": "ship"}).status_code == 302
+    assert list(WarehouseCharge.objects.values_list("kind", "amount")) == [("transport", Decimal("15000.50"))]
+    assert "15\u202f000.50" in owner.get(page).content.decode()
+
+
+def test_the_return_pages_take_the_cost_typed_with_the_shipment_and_never_500(
+    partner_a, product_a, almaty, keeper, login
+):
+    from django.urls import reverse
+
+    put_stock(product_a, "Алматы", 3)
+    with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=ALMATY_TZ)):
+        warehouse = login(keeper)
+        returned = transfers.return_create(
+            actor=keeper, partner=partner_a, origin=almaty, lines=[(product_a, 3)]
+        )
+        page = reverse("warehouses:transfer", args=[returned.pk])
+        for bad in ("", "1e3", "-5", "NaN", "12,345.6", "\u00b2", "9" * 40):
+            response = warehouse.post(page, {"action": "ship", "transport_cost": bad})
+            # the page again, saying what is wrong
+            assert response.status_code == 200 and 'class="flash flash-error"' in response.content.decode(), (
+                bad
+            )
+        assert Transfer.objects.get(pk=returned.pk).status == "draft" and not WarehouseCharge.objects.exists()
+        response = warehouse.post(page, {"action": "ship", "transport_cost": "3 200"})
+        assert (response.status_code, response["Location"]) == (302, page)
+
+    assert Transfer.objects.get(pk=returned.pk).status == "shipped"
+    assert list(WarehouseCharge.objects.values_list("kind", "amount")) == [
+        ("unscheduled_return", Decimal("3200"))
+    ]
+
+
+def test_bad_input_to_the_transport_pages_is_never_a_500(partner_a, user_a, head, login):
+    from django.urls import reverse
+
+    owner, staff = login(user_a), login(head)
+    create = reverse("warehouses:transport_request_create")
+    for data in (
+        {},
+        {"origin": "x", "destination": "²"},
+        {"origin": 1, "destination": 1, "lines-quantity_0": "-1"},
+    ):
+        assert owner.post(create, data).status_code == 200
+    assert (
+        owner.get(reverse("warehouses:transport_requests"), {"status": "\u00b2", "page": "x"}).status_code
+        == 200
+    )
+    assert staff.get(reverse("warehouses:transport_request", args=[999999])).status_code == 404
+    assert not TransportRequest.objects.exists()
+
+
+def test_a_contract_end_closes_open_requests_and_cancels_their_unshipped_transfers(
+    partner_a, user_a, product_a, almaty, shymkent, head
+):
+    from warehouses import contract_end
+
+    accepted = _request(user_a, partner_a, product_a, almaty, shymkent, quantity=2)
+    transport.transport_request_price(actor=head, request=accepted, cost=Decimal("5000"))
+    transport.transport_request_accept(actor=user_a, request=accepted)
+    waiting = transport.transport_request_create(
+        actor=user_a, partner=partner_a, origin=almaty, destination=shymkent, lines=[(product_a, 1)]
+    )
+
+    contract_end.contract_end_start(actor=head, partner=partner_a)
+
+    statuses = dict(TransportRequest.objects.values_list("pk", "status"))
+    assert statuses == {accepted.pk: "declined", waiting.pk: "declined"}
+    assert Transfer.objects.get(kind="city_transfer").status == "cancelled"
+    with pytest.raises(ValidationError, match="contract is ending"):
+        transport.transport_request_create(
+            actor=user_a,
+            partner=Partner.objects.get(pk=partner_a.pk),
+            origin=almaty,
+            destination=shymkent,
+            lines=[(product_a, 1)],
+        )
+    assert not WarehouseCharge.objects.exists()
