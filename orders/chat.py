@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ketlogistic.core import access
-from ketlogistic.core.actors import Actor
+from ketlogistic.core.actors import Actor, acting_user
 from ketlogistic.core.broker import kick
 from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner, User
@@ -60,9 +60,10 @@ def is_manager(actor: Actor, partner: Partner) -> bool:
 
 
 def membership(actor: Actor, chat: PartnerChat | None) -> ChatMember | None:
-    if chat is None or not getattr(actor, "pk", None):
+    user = acting_user(actor)
+    if chat is None or user is None:
         return None
-    return ChatMember.objects.filter(chat=chat, user_id=actor.pk).first()
+    return ChatMember.objects.filter(chat=chat, user=user).first()
 
 
 def may_read(actor: Actor, partner: Partner, member: ChatMember | None) -> bool:
@@ -137,7 +138,8 @@ def chat_member_remove(*, actor: Actor, partner: Partner, user: User) -> None:
     member = ChatMember.objects.select_for_update().filter(chat__partner=partner, user=user).first()
     if member is None:
         return
-    leaving = getattr(actor, "pk", None) == user.pk
+    me = acting_user(actor)
+    leaving = me is not None and me.pk == user.pk
     if not leaving and not (is_manager(actor, partner) and member.side == side_of(actor)):
         raise PermissionDenied
     member.delete()
@@ -166,15 +168,15 @@ def _clean_text(text: str) -> str:
     return text
 
 
-def _write(*, actor: Actor, chat: PartnerChat, text: str) -> ChatMessage:
+def _write(*, author: User, chat: PartnerChat, text: str) -> ChatMessage:
     now = timezone.now()
     message = ChatMessage.objects.create(
-        chat=chat, partner_id=chat.partner_id, author=actor, side=side_of(actor), text=text, at=now
+        chat=chat, partner_id=chat.partner_id, author=author, side=side_of(author), text=text, at=now
     )
     chat.last_message_at = now
     chat.save(update_fields=["last_message_at"])
     # the writer has read up to their own message
-    ChatMember.objects.filter(chat=chat, user_id=actor.pk).update(read_at=now)
+    ChatMember.objects.filter(chat=chat, user=author).update(read_at=now)
     delay = settings.CHAT_EMAIL_QUIET_SECONDS
     chat_id = chat.pk
     transaction.on_commit(
@@ -187,24 +189,25 @@ def _write(*, actor: Actor, chat: PartnerChat, text: str) -> ChatMessage:
 def chat_post(*, actor: Actor, partner: Partner, text: str) -> ChatMessage:
     """A message in the partner's chat. Members write; a manager who writes joins the chat (they take part in the
     decision from then on). The other members are told by e-mail once the burst is over."""
-    if not may_open(actor, partner):
+    author = acting_user(actor)  # people write here, not an API key
+    if author is None or not may_open(actor, partner):
         raise PermissionDenied
     text = _clean_text(text)
     chat = PartnerChat.objects.select_for_update().get(pk=chat_for(partner).pk)
-    if membership(actor, chat) is None:
-        if not is_manager(actor, partner):
+    if membership(author, chat) is None:
+        if not is_manager(author, partner):
             raise PermissionDenied
         ChatMember.objects.create(
             chat=chat,
             partner=partner,
-            user=actor,
-            side=side_of(actor),
-            added_by=actor,
+            user=author,
+            side=side_of(author),
+            added_by=author,
             added_at=timezone.now(),
             read_at=timezone.now(),
             notified_up_to=timezone.now(),
         )
-    return _write(actor=actor, chat=chat, text=text)
+    return _write(author=author, chat=chat, text=text)
 
 
 @transaction.atomic
@@ -212,20 +215,22 @@ def chat_note(*, actor: Actor, partner: Partner, text: str) -> ChatMessage | Non
     """A line another service writes into the chat in the actor's name about a step the actor took (a transport
     request, a proposed cost), so the decision is discussed where the people who decide are. The actor must serve the
     partner (or be its user); they need not be a member and do not become one. None when the actor is no person."""
-    if getattr(actor, "pk", None) is None or not isinstance(actor, User):
+    author = acting_user(actor)
+    if author is None:
         return None
-    if not access.may_act_for_partner(actor, partner.pk):
+    if not access.may_act_for_partner(author, partner.pk):
         raise PermissionDenied
     chat = PartnerChat.objects.select_for_update().get(pk=chat_for(partner).pk)
-    return _write(actor=actor, chat=chat, text=_clean_text(text))
+    return _write(author=author, chat=chat, text=_clean_text(text))
 
 
 def chat_mark_read(*, user: Actor, chat: PartnerChat) -> None:
     """The member has seen every message up to now."""
-    if chat.last_message_at is not None:
-        ChatMember.objects.filter(chat=chat, user_id=user.pk).exclude(
-            read_at__gte=chat.last_message_at
-        ).update(read_at=chat.last_message_at)
+    reader = acting_user(user)
+    if chat.last_message_at is not None and reader is not None:
+        ChatMember.objects.filter(chat=chat, user=reader).exclude(read_at__gte=chat.last_message_at).update(
+            read_at=chat.last_message_at
+        )
 
 
 def _chat_url(user: User, partner: Partner) -> str:

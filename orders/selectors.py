@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core import access, reactions
-from ketlogistic.core.actors import Actor, shown_actor
+from ketlogistic.core.actors import Actor, acting_user, shown_actor
 from ketlogistic.core.pagination import KeysetPage, keyset_paginate
 
 from .amendments import describe
@@ -401,13 +401,14 @@ def chat_members(chat: PartnerChat | None) -> list[ChatMember]:
 def _unread_for(user: Actor):
     """The messages of chats where `user` is a member that others wrote after the member last read, among the rows
     the user may see (a member whose scope left the partner counts nothing there)."""
-    behind = ChatMember.objects.filter(chat=OuterRef("chat"), user_id=user.pk, read_at__lt=OuterRef("at"))
-    return access.scoped(user, ChatMessage.objects.filter(Exists(behind)).exclude(author_id=user.pk))
+    reader = acting_user(user)
+    behind = ChatMember.objects.filter(chat=OuterRef("chat"), user=reader, read_at__lt=OuterRef("at"))
+    return access.scoped(user, ChatMessage.objects.filter(Exists(behind)).exclude(author=reader))
 
 
 def chat_unread_count(user: Actor) -> int:
     """Unread messages in the chats the user is a member of: the menu's marker."""
-    if not access.can(user, "chat.view") or not getattr(user, "pk", None):
+    if not access.can(user, "chat.view") or acting_user(user) is None:
         return 0
     return _unread_for(user).count()
 
@@ -415,10 +416,11 @@ def chat_unread_count(user: Actor) -> int:
 def chats_visible(actor: Actor, *, unread_only: bool = False):
     """The partners whose chats the actor may open, each with its last message, whether the actor is a member and
     how many messages they have not read (members only): the staff's list of chats, newest talk first."""
-    mine = ChatMember.objects.filter(chat__partner=OuterRef("pk"), user_id=actor.pk)
+    reader = acting_user(actor)
+    mine = ChatMember.objects.filter(chat__partner=OuterRef("pk"), user=reader)
     unread = (
         ChatMessage.objects.filter(chat__partner=OuterRef("pk"))
-        .exclude(author_id=actor.pk)
+        .exclude(author=reader)
         .filter(at__gt=OuterRef("my_read_at"))  # none for a non-member (no read mark)
         .order_by()
         .values("chat")

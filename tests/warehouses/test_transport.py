@@ -10,8 +10,9 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from billing import ledger as billing_ledger
 from billing import runs
-from billing.models import Charge
+from billing.models import Charge, Entry
 from billing.tariffs import load_default_tariffs
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
@@ -92,9 +93,16 @@ def test_a_partners_transfer_between_cities_runs_at_the_cost_it_accepted_and_is_
         run = runs.run_for_week(week_start=week)
         runs.run_compute(run=run)
         runs.run_compute(run=run)
+        runs.run_approve(run=run, actor=None)
+        runs.run_approve(run=run, actor=None)
     assert list(Charge.objects.values_list("kind", "amount", "warehouse_charge_id")) == [
         ("transport", Decimal("15000.50"), charge.pk)
     ]
+    # on the partner's balance once, as a charge of its own kind, and the ledger balanced
+    assert list(
+        Entry.objects.filter(account__kind="partner", partner=partner_a).values_list("kind", "amount")
+    ) == [("transport", Decimal("15000.50"))]
+    assert billing_ledger.check_ledger() == []
 
 
 def test_no_transfer_and_no_charge_without_an_accepted_cost(
