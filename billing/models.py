@@ -37,6 +37,8 @@ class ChargeKind(models.TextChoices):
     STORAGE = "storage", _("Storage after the contract ended")
     UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return")
     PICKUP = "pickup", _("Pick-up from the partner's warehouse")
+    # a transfer between cities on the partner's request, at the transport cost it accepted (seed 000)
+    TRANSPORT = "transport", _("Transport between cities on the partner's request")
     # the week's SMS to the partner's customers (their parts × the tariff's price of a part), when its tariff says so
     SMS = "sms", _("SMS to customers")
 
@@ -66,7 +68,8 @@ class TariffLine(models.Model):
         DISTANCE = "distance", _("Distance surcharge")
         REFUSAL_TRANSPORT = "refusal_transport", _("Transport of a refused order")
         STORAGE = "storage", _("Storage after the contract ended")
-        UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return")
+        # a suggestion shown to the warehouse, which enters the return's real transport cost: never charged as it is
+        UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return: suggested transport cost")
         DISCOUNT = "discount", _("Discount on the per-order fee")
         # the price of one SMS part sent to the partner's customers; without a line SMS are included (not charged)
         SMS_PART = "sms_part", _("SMS to customers, per part")

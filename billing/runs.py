@@ -119,7 +119,7 @@ VALUES = {
     "cod_courier": ChargeKind.COD_COURIER.value,
     "distance": ChargeKind.DISTANCE.value,
     "refusal_transport": ChargeKind.REFUSAL_TRANSPORT.value,
-    "pickup": WarehouseCharge.Kind.PICKUP.value,
+    "storage": WarehouseCharge.Kind.STORAGE.value,
     "sms": ChargeKind.SMS.value,
     "handed_to_courier": HANDED_TO_COURIER,
     "courier_kinds": sorted(kind.value for kind in COURIER_KINDS),
@@ -298,18 +298,21 @@ ON CONFLICT DO NOTHING
 )
 
 # Warehouse charges are dated (their day in their country), so the week's last day bounds them for both countries.
+# Each is billed at its own amount: the price agreed (a pick-up, a transfer between cities the partner accepted) or
+# entered (an unscheduled return's real transport cost), never a tariff's flat fee in its place. Only storage after
+# the contract ended is a tariff's price per day: the line in force on that day (the amount the charge was made with).
 WAREHOUSE_CHARGES = """
 INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
                        basis, rate, tariff_line_id, due_on)
 SELECT %(run)s, {w.partner}, {w.kind}, NULL, {w.id}, NULL,
-       CASE WHEN {w.kind} = %(pickup)s OR t.id IS NULL THEN {w.amount} ELSE t.amount END, {w.currency}, NULL, NULL,
+       CASE WHEN t.id IS NULL THEN {w.amount} ELSE t.amount END, {w.currency}, NULL, NULL,
        t.id, {w.occurred_on}
 FROM {w}
 JOIN {p} ON {p.id} = {w.partner}
-LEFT JOIN LATERAL ({tariff}) t ON {w.kind} <> %(pickup)s
+LEFT JOIN LATERAL ({tariff}) t ON {w.kind} = %(storage)s
 WHERE {w.occurred_on} < %(end_day)s
   AND NOT EXISTS (SELECT 1 FROM {c} WHERE c.warehouse_charge_id = {w.id})
-  AND (CASE WHEN {w.kind} = %(pickup)s OR t.id IS NULL THEN {w.amount} ELSE t.amount END) > 0
+  AND (CASE WHEN t.id IS NULL THEN {w.amount} ELSE t.amount END) > 0
 ON CONFLICT DO NOTHING
 """.format(
     w=WAREHOUSE_CHARGES_TABLE,

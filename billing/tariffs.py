@@ -52,10 +52,11 @@ def load_default_tariffs() -> int:
     for country, values in COUNTRY_DEFAULTS.items():
         currency = values["currency"]
         lines = [(kind, value) for kind, value in values.items() if kind != "currency"]
-        lines += [
-            (K.STORAGE, Decimal(settings.STORAGE_FEE_PER_DAY[currency])),
-            (K.UNSCHEDULED_RETURN, Decimal(settings.UNSCHEDULED_RETURN_FEE[currency])),
-        ]
+        lines.append((K.STORAGE, Decimal(settings.STORAGE_FEE_PER_DAY[currency])))
+        # only a suggestion to the warehouse, which enters the real transport cost; seed 000 names no amount, so
+        # there is a line only where the settings configure one
+        if settings.UNSCHEDULED_RETURN_FEE.get(currency):
+            lines.append((K.UNSCHEDULED_RETURN, Decimal(settings.UNSCHEDULED_RETURN_FEE[currency])))
         for kind, value in lines:
             percent = kind in (K.COD_COURIER, K.COD_POST)
             _line, made = TariffLine.objects.get_or_create(
@@ -113,9 +114,10 @@ def line_for(
 
 
 def warehouse_fee(*, partner, kind: str, day: date) -> Decimal | None:
-    """What a warehouse service (storage after the contract ended, an unscheduled return) costs a partner on a day:
-    the tariff line in force, as the weekly run charges it, so that what the partner is told and shown is what is
-    billed. Without a line (reference data not loaded) the settings' default, as the default line itself is made."""
+    """A warehouse service's price for a partner on a day: the tariff line in force, else the settings' default, as the
+    default line itself is made (None: none configured). Storage after the contract ended costs exactly this (the
+    weekly run charges the line in force, so what the partner is told is what is billed); for an unscheduled return
+    it is only the suggestion shown beside the transport cost the warehouse enters, which is what is charged."""
     line = line_for(kind=kind, country=partner.country, partner_id=partner.pk, day=day)
     if line is not None:
         return line.amount

@@ -24,6 +24,7 @@ from integrations import selectors as integrations_selectors
 from integrations import views as integrations_views
 from ketlogistic.core.roles import Role
 from orders import home as orders_home
+from orders import selectors as orders_selectors
 from orders.amendments import OrderAmended
 from orders.services import CustomerMarked
 from orders.workflow import OrderMoved, OrdersCreated
@@ -113,6 +114,8 @@ HOME_PANELS = {
     Role.HEAD_OF_DEPARTMENT: (
         orders_home.to_send,  # orders «на отправку» per partner
         orders_home.questions,  # the partners' questions awaiting our answer
+        orders_home.chats,  # the partners' chats with messages I have not read
+        warehouses_home.transport_requests,  # transport between cities: requests awaiting our price
         callcenter_home.escalations,  # open escalations by due time
         billing_home.claims_to_answer,  # claims overdue, due today, new
         billing_home.survey_follow_ups,  # the partners' scores of 1–2 in the monthly survey, to follow up
@@ -123,13 +126,15 @@ HOME_PANELS = {
         delivery_home.discrepancies,  # cash counts to resolve
     ),
     Role.WAREHOUSE: (
-        warehouses_home.transfers_and_receipts,
-    ),  # to ship today, on their way, expected deliveries
+        warehouses_home.transfers_and_receipts,  # to ship today, on their way, expected deliveries
+        warehouses_home.transport_requests,  # transport between cities: requests awaiting our price
+    ),
     Role.QUALITY_CONTROL: (callcenter_home.calls_to_review,),  # recorded calls of the week nobody scored
     Role.SUPERVISOR: (
         callcenter_home.escalations,  # open escalations by due time
         delivery_home.discrepancies,  # cash counts to resolve (a write-off is the supervisor's)
         billing_home.claims_to_answer,  # claims overdue, due today, new
+        orders_home.chats,  # the partners' chats with messages I have not read
     ),
     Role.FINANCE_DIRECTOR: (
         billing_home.runs_and_payouts,  # the draft charge run, payouts to approve and to pay
@@ -155,3 +160,8 @@ HOME_PANELS = {
 CABINET_PROMPTS = (
     surveys.survey_prompt,  # the month's satisfaction survey, to its administrators who have not answered
 )
+
+# The menu's markers (`ketlogistic.core.navigation`): what waits behind an entry, counted for the user.
+MENU_BADGES = {
+    "chat": orders_selectors.chat_unread_count,  # unread messages in the partners' chats I am a member of
+}

@@ -67,3 +67,22 @@ def questions(user: Actor) -> HomePanel | None:
             ),
         ),
     )
+
+
+def chats(user: Actor) -> HomePanel | None:
+    """The partners' chats with messages this person (a member) has not read."""
+    if not access.can(user, "chat.view") or access.is_partner_actor(user):
+        return None
+    count = selectors.chats_with_unread_count(user)
+    return HomePanel(
+        key="chats",
+        title=_("Partner chats"),
+        figures=(
+            Figure(
+                count,
+                ngettext("chat with unread messages", "chats with unread messages", count),
+                f"{reverse('orders:chats')}?{urlencode({'unread': 1})}",
+                tone="warn" if count else "",
+            ),
+        ),
+    )

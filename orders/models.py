@@ -534,3 +534,73 @@ class DiscussionRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.discussion_id} {self.user_id}"
+
+
+class PartnerChat(models.Model):
+    """A partner's own thread with our staff, beside the per-order discussions, for the decisions that are not about
+    one order (seed 000 «создать чат»: redirecting by post, distance surcharges, transport the partner pays). Each
+    side adds the people who decide (`ChatMember`); they get unread markers and e-mail notices."""
+
+    partner = models.OneToOneField("core.Partner", on_delete=models.PROTECT, related_name="chat")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField(_("last message"), null=True, blank=True)
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("partner chat")
+        verbose_name_plural = _("partner chats")
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}"
+
+
+class ChatMember(models.Model):
+    """A person who decides, added to a partner's chat by their own side: how far they have read it and up to which
+    message an e-mail told them of it."""
+
+    chat = models.ForeignKey(PartnerChat, on_delete=models.CASCADE, related_name="members")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("who"), on_delete=models.CASCADE, related_name="+"
+    )
+    side = models.CharField(max_length=8, choices=Discussion.Side.choices)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(_("added"))
+    read_at = models.DateTimeField(help_text="The member has read every message up to this moment")
+    notified_up_to = models.DateTimeField(
+        help_text="An e-mail told the member of every message up to this moment"
+    )
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("chat member")
+        verbose_name_plural = _("chat members")
+        constraints = [models.UniqueConstraint(fields=["chat", "user"], name="chat_member_once")]
+        indexes = [models.Index(fields=["user"], name="chat_member_user")]
+
+    def __str__(self) -> str:
+        return f"{self.chat_id} {self.user_id}"
+
+
+class ChatMessage(models.Model):
+    chat = models.ForeignKey(PartnerChat, on_delete=models.CASCADE, related_name="messages")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=8, choices=Discussion.Side.choices)
+    text = models.TextField(_("message"))
+    at = models.DateTimeField()
+
+    tenancy = Tenancy(partner="partner")
+
+    class Meta:
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["chat", "at"], name="chat_message_chat_at")]
+
+    def __str__(self) -> str:
+        return f"{self.chat_id} {self.side}"

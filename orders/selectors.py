@@ -9,20 +9,22 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core import access, reactions
-from ketlogistic.core.actors import Actor, shown_actor
+from ketlogistic.core.actors import Actor, acting_user, shown_actor
 from ketlogistic.core.pagination import KeysetPage, keyset_paginate
 
 from .amendments import describe
 from .filters import DEFAULT_SORT, SORTS, OrderFilter
 from .models import (
     REASON_MESSAGE,
+    ChatMember,
+    ChatMessage,
     CustomerMark,
     Discussion,
     DiscussionRead,
@@ -31,6 +33,7 @@ from .models import (
     OrderHistory,
     OrderItem,
     OrderPhone,
+    PartnerChat,
     PhoneReveal,
 )
 from .statuses import OrderStatus, RefusalFault
@@ -441,3 +444,83 @@ def dashboard(actor: Actor, *, weeks: int = 12, now: datetime | None = None) -> 
         cities=cities,
         buyout_rate=_rate(total_paid, total_refused),
     )
+
+
+# -- the partners' chats ----------------------------------------------------------------------------------------------
+
+
+def chat_messages(chat: PartnerChat | None, *, last: int = 200) -> list[ChatMessage]:
+    """The chat's last messages, oldest first (the page shows the newest `last`)."""
+    if chat is None:
+        return []
+    newest = list(chat.messages.select_related("author").order_by("-at", "-id")[:last])
+    return newest[::-1]
+
+
+def chat_members(chat: PartnerChat | None) -> list[ChatMember]:
+    if chat is None:
+        return []
+    return list(chat.members.select_related("user").order_by("side", "user__last_name", "user__username"))
+
+
+def _unread_for(user: Actor):
+    """The messages of chats where `user` is a member that others wrote after the member last read, among the rows
+    the user may see (a member whose scope left the partner counts nothing there)."""
+    reader = acting_user(user)
+    behind = ChatMember.objects.filter(chat=OuterRef("chat"), user=reader, read_at__lt=OuterRef("at"))
+    return access.scoped(user, ChatMessage.objects.filter(Exists(behind)).exclude(author=reader))
+
+
+def chat_unread_count(user: Actor) -> int:
+    """Unread messages in the chats the user is a member of: the menu's marker."""
+    if not access.can(user, "chat.view") or acting_user(user) is None:
+        return 0
+    return _unread_for(user).count()
+
+
+def chats_visible(actor: Actor, *, unread_only: bool = False):
+    """The partners whose chats the actor may open, each with its last message, whether the actor is a member and
+    how many messages they have not read (members only): the staff's list of chats, newest talk first."""
+    reader = acting_user(actor)
+    mine = ChatMember.objects.filter(chat__partner=OuterRef("pk"), user=reader)
+    unread = (
+        ChatMessage.objects.filter(chat__partner=OuterRef("pk"))
+        .exclude(author=reader)
+        .filter(at__gt=OuterRef("my_read_at"))  # none for a non-member (no read mark)
+        .order_by()
+        .values("chat")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    partners = (
+        access.visible_partners(actor)
+        .annotate(
+            last_message_at=Subquery(
+                PartnerChat.objects.filter(partner=OuterRef("pk")).values("last_message_at")[:1]
+            ),
+            is_member=Exists(mine),
+            my_read_at=Subquery(mine.values("read_at")[:1]),
+        )
+        .annotate(
+            unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+            members=Coalesce(
+                Subquery(
+                    ChatMember.objects.filter(chat__partner=OuterRef("pk"))
+                    .order_by()
+                    .values("chat")
+                    .annotate(count=Count("pk"))
+                    .values("count"),
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+        )
+    )
+    if unread_only:
+        partners = partners.filter(unread__gt=0)
+    return partners.order_by(F("last_message_at").desc(nulls_last=True), "name")
+
+
+def chats_with_unread_count(actor: Actor) -> int:
+    """How many chats hold messages the actor has not read: the home page's figure, the list it links to, counted."""
+    return chats_visible(actor, unread_only=True).count()

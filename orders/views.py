@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,14 +23,15 @@ from ketlogistic.core.compression import never_compress
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
-from ketlogistic.core.models import Partner
+from ketlogistic.core.models import Partner, User
 from ketlogistic.core.pagination import InvalidCursor, count_up_to
 from ketlogistic.core.params import parse_id
 
 from . import amendments, exports, selectors, services, workflow
+from . import chat as partner_chat
 from .filters import SORTS, phone_search_key
 from .forms import AmendForm, FaultForm, OrderForm, OrderItemFormSet, ReasonForm, RulesForm
-from .models import Discussion, Order, PartnerRules, SavedFilter
+from .models import Discussion, Order, PartnerChat, PartnerRules, SavedFilter
 from .statuses import FINAL_STATUSES, AmendmentSource, OrderSource, OrderStatus
 
 LIST_PARAMS = (
@@ -604,3 +606,91 @@ def rules_view(request, partner_id: int | None = None):
             "exists": PartnerRules.objects.filter(partner=partner).exists(),
         },
     )
+
+
+# -- the partners' chats ----------------------------------------------------------------------------------------------
+
+
+@permission_required("chat.view")
+def chat(request):
+    """The partner's own chat with KetLogistic (its staff open a partner's chat by its id)."""
+    if not access.is_partner_actor(request.user):
+        raise Http404
+    return _chat_page(request, request.user.partner)
+
+
+@permission_required("chat.view")
+def partner_chat_view(request, partner_id: int):
+    """Our staff's chat with one partner they serve."""
+    if access.is_partner_actor(request.user):
+        raise Http404
+    partner = access.get_scoped_or_404(request.user, Partner.objects.all(), id=partner_id)
+    return _chat_page(request, partner)
+
+
+def _chat_url(request, partner) -> str:
+    if access.is_partner_actor(request.user):
+        return reverse("orders:chat")
+    return reverse("orders:partner_chat", args=[partner.pk])
+
+
+def _chat_page(request, partner):
+    if request.method == "POST":
+        action = request.POST.get("action", "post")
+        try:
+            if action == "post":
+                partner_chat.chat_post(actor=request.user, partner=partner, text=request.POST.get("text", ""))
+                return HttpResponseRedirect(_chat_url(request, partner) + "#last")
+            person = User.objects.filter(pk=parse_id(request.POST.get("user"))).first()
+            if person is None:
+                messages.error(request, _("Choose a person."))
+            elif action == "add":
+                partner_chat.chat_member_add(actor=request.user, partner=partner, user=person)
+                messages.success(request, _("%(name)s is in the chat.") % {"name": person.display_name})
+            elif action == "remove":
+                partner_chat.chat_member_remove(actor=request.user, partner=partner, user=person)
+                messages.success(
+                    request, _("%(name)s is no longer in the chat.") % {"name": person.display_name}
+                )
+            else:
+                messages.error(request, _("Unknown action."))
+        except ValidationError as exc:
+            errors_to_messages(request, exc)
+        return HttpResponseRedirect(_chat_url(request, partner))
+    chat_ = PartnerChat.objects.filter(partner=partner).first()
+    member = partner_chat.membership(request.user, chat_)
+    can_read = partner_chat.may_read(request.user, partner, member)
+    is_manager = partner_chat.is_manager(request.user, partner)
+    read_before = member.read_at if member else None
+    if can_read and chat_ is not None:
+        partner_chat.chat_mark_read(user=request.user, chat=chat_)
+    members = selectors.chat_members(chat_)
+    own_side = partner_chat.side_of(request.user)
+    return render(
+        request,
+        "orders/chat.html",
+        {
+            "partner": partner,
+            "is_partner": access.is_partner_actor(request.user),
+            "chat_messages": selectors.chat_messages(chat_) if can_read else [],
+            "read_before": read_before,
+            "members": members,
+            "member": member,
+            "can_read": can_read,
+            "is_manager": is_manager,
+            "own_side": own_side,
+            "candidates": partner_chat.candidates(request.user, partner) if is_manager else [],
+            "chat_url": _chat_url(request, partner),
+        },
+    )
+
+
+@permission_required("chat.view")
+def chats(request):
+    """Our staff's chats with the partners they serve: newest talk first, unread messages marked."""
+    if access.is_partner_actor(request.user):
+        raise Http404
+    unread_only = request.GET.get("unread") == "1"
+    rows = selectors.chats_visible(request.user, unread_only=unread_only)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "orders/chats.html", {"page": page, "unread_only": unread_only})

@@ -56,6 +56,9 @@ MATRIX = {
     "orders/phone-reveals/": ("get", {PA, PS, HEAD, SUPERVISOR, ADMIN}),
     "orders/filters/": ("post", LOGGED_IN - {COURIER}),
     "orders/rules/": ("get", {PA, PS}),  # staff open a partner's rules by its id
+    # the partner's own chat with us (its colleagues not added read a page saying so); staff open a partner's by id
+    "orders/chat/": ("get", {PA, PS}),
+    "orders/chats/": ("get", {HEAD, SUPERVISOR, ADMIN}),
     # integrations
     "integrations/": ("get", {PA, PS, HEAD, SUPERVISOR, ADMIN}),
     "integrations/keys/": ("get", {PA, ADMIN}),
@@ -75,6 +78,9 @@ MATRIX = {
     "warehouses/transfers/plan/": ("post", {HEAD, WAREHOUSE, ADMIN}),
     "warehouses/returns/new/": ("get", {HEAD, WAREHOUSE, ADMIN}),
     "warehouses/charges/": ("get", {PA, PS, HEAD, WAREHOUSE, SUPERVISOR, FINANCE, ADMIN}),
+    # transport between cities the partner pays: it asks, our head of department or warehouse price it
+    "warehouses/transport/": ("get", {PA, PS, HEAD, WAREHOUSE, SUPERVISOR, FINANCE, ADMIN}),
+    "warehouses/transport/new/": ("get", {PA, PS}),
     # call center
     "callcenter/": ("get", {HEAD, LOGIST, SUPERVISOR, ADMIN}),
     "callcenter/next/": ("post", {HEAD, LOGIST, SUPERVISOR, ADMIN}),

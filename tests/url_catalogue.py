@@ -53,6 +53,7 @@ ARGUMENT_OBJECTS = {
     "document_id": "monthly_document",
     "report_id": "monthly_report",
     "follow_up_id": "survey_follow_up",
+    "transport_id": "transport_request",
 }
 
 # Patterns whose arguments name no tenant object, with the reason they are not filled
@@ -161,11 +162,12 @@ def build_world() -> World:
     from ketlogistic.core.models import Partner, StaffScope, User
     from ketlogistic.core.roles import Role
     from ketlogistic.core.services import notice_post
+    from orders.chat import chat_post
     from orders.intake import orders_create_many
     from orders.services import discussion_post, order_send, saved_filter_save
     from setup.demo import DEMO_STEPS
     from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order, order_row
-    from warehouses.models import Receipt, Transfer
+    from warehouses.models import Receipt, Transfer, TransportRequest
 
     # the demo data set without its five weeks of billing history (slow): one run and one payout are made below
     context: dict = {}
@@ -191,6 +193,7 @@ def build_world() -> World:
     calls.call_dial(actor=users["logist"], order=order)
     calls.call_outcome(actor=users["logist"], order=order, outcome=Outcome.NO_ANSWER)
     discussion_post(actor=users["logist"], order=order, text="Секретный вопрос А")
+    chat_post(actor=owner, partner=partner, text=f"Секретный чат А о заказе {A_EXTERNAL_ID}")
     order.refresh_from_db()
 
     endpoint, _secret = webhooks.endpoint_create(
@@ -255,6 +258,8 @@ def build_world() -> World:
         "monthly_report": documents.report_issue(partner=partner, month=documents.last_closed_month()),
         # the demo's low score of partner A's administrator, followed up by its head of department
         "survey_follow_up": _low_score_follow_up(partner, owner),
+        # the demo's transfer between cities A asked for (priced, awaiting A's acceptance)
+        "transport_request": TransportRequest.objects.filter(partner=partner).first(),
     }
     ProductFactory(partner=partner, sku=A_SKU, name=A_PRODUCT, is_test=True)  # the sandbox's own catalogue
     [sandbox] = orders_create_many(

@@ -22,7 +22,7 @@ from ketlogistic.core.services import audit_record, notice_post
 from orders.models import Order
 from orders.statuses import FINAL_STATUSES
 
-from . import fulfilment, ledger, transfers
+from . import fulfilment, ledger, transfers, transport
 from .ledger import Move
 from .models import ContractEnd, MoveKind, Place, StockBalance, Transfer, WarehouseCharge
 
@@ -48,6 +48,12 @@ def contract_end_start(*, actor: Actor, partner: Partner) -> ContractEnd:
     Transfer.objects.filter(
         partner=partner, status=Transfer.Status.DRAFT, kind=Transfer.Kind.SUPPLY, lines__order__isnull=True
     ).update(status=Transfer.Status.CANCELLED)
+    # transfers between cities the partner asked for and not yet shipped: cancelled, their requests closed, uncharged
+    for draft in Transfer.objects.filter(
+        partner=partner, status=Transfer.Status.DRAFT, kind=Transfer.Kind.CITY_TRANSFER
+    ):
+        transfers.transfer_cancel(actor=None, transfer=draft)
+    transport.transport_requests_close_at_contract_end(partner=partner)
     main = fulfilment.main_warehouse()
     by_warehouse: dict[int, list] = {}
     for balance in (

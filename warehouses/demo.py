@@ -1,5 +1,7 @@
 """Demo catalogue and stock: products of the demo partners, goods received at the main warehouse and
-spread over several cities by real transfers (one still in transit, one arrived and awaiting its count)."""
+spread over several cities by real transfers (one still in transit, one arrived and awaiting its count); «Алем
+Трейд»'s chat with us, where the people who decide talk of a distance surcharge and of moving goods between cities,
+and its request for that transport, priced by its head of department and awaiting its acceptance."""
 
 import io
 from datetime import timedelta
@@ -12,8 +14,10 @@ from django.utils import timezone
 from catalogue.models import Product
 from geography.models import Warehouse
 from ketlogistic.core.models import Partner, User
+from orders import chat
+from orders.models import ChatMember, ChatMessage, PartnerChat
 
-from . import transfers
+from . import transfers, transport
 from .models import Receipt, Transfer
 
 CATALOGUE = {
@@ -136,4 +140,61 @@ def seed(context: dict | None = None) -> dict:
     )
     transfers.transfer_ship(actor=warehouse, transfer=arrived)
     Transfer.objects.filter(pk=arrived.pk).update(expected_arrival=today - timedelta(days=1))
+    _chat_and_transport(kz, products)
     return {"products": products}
+
+
+def _chat_and_transport(partner: Partner, products: dict) -> None:
+    """The people who decide on both sides, a talk of the last two days, and a transfer between cities asked for in
+    it: priced, awaiting the partner. Unread for the partner's administrator and for the head; no letters about it."""
+    people = {
+        name: User.objects.get(username=name)
+        for name in ("partner_kz", "partner_kz_staff", "head", "supervisor")
+    }
+    for manager, member in (
+        ("partner_kz", "partner_kz"),
+        ("partner_kz", "partner_kz_staff"),
+        ("head", "head"),
+        ("head", "supervisor"),
+    ):
+        chat.chat_member_add(actor=people[manager], partner=partner, user=people[member])
+    talk = [
+        (
+            "head",
+            "Добрый день! Клиентка из Каскелена, 34 км от точки А: по тарифу доплата 2 000 ₸. Доставляем с "
+            "доплатой или перенаправим почтой?",
+        ),
+        (
+            "partner_kz",
+            "Доставляйте курьером, доплату 2 000 ₸ принимаем. Такие заказы дальше 24 км — всегда так.",
+        ),
+        ("head", "Принято, так и запишем в правила."),
+        ("partner_kz_staff", "В Шымкенте заканчиваются чайники, а в Алматы их много. Перевезёте 10 штук?"),
+    ]
+    for author, text in talk:
+        chat.chat_post(actor=people[author], partner=partner, text=text)
+    asked = transport.transport_request_create(
+        actor=people["partner_kz_staff"],
+        partner=partner,
+        origin=Warehouse.objects.get(city__name="Алматы", city__country="KZ"),
+        destination=Warehouse.objects.get(city__name="Шымкент", city__country="KZ"),
+        lines=[(products["KZ-TEA-01"], 10)],
+        comment="Под акцию на следующей неделе",
+    )
+    transport.transport_request_price(
+        actor=people["head"], request=asked, cost=Decimal("12000"), note="Попутная машина, одно место"
+    )
+    # the talk spread over the last two days, oldest first
+    now = timezone.now()
+    messages = list(ChatMessage.objects.filter(partner=partner).order_by("at", "id"))
+    for index, message in enumerate(messages):
+        message.at = now - timedelta(hours=2 * (len(messages) - index) + 20)
+    ChatMessage.objects.bulk_update(messages, ["at"])
+    PartnerChat.objects.filter(partner=partner).update(last_message_at=messages[-1].at)
+    type(asked).objects.filter(pk=asked.pk).update(requested_at=messages[-2].at, priced_at=messages[-1].at)
+    ChatMember.objects.filter(chat__partner=partner).update(
+        read_at=now - timedelta(days=3), notified_up_to=now
+    )
+    ChatMember.objects.filter(
+        chat__partner=partner, user__username__in=["partner_kz_staff", "supervisor"]
+    ).update(read_at=now)

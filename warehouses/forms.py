@@ -66,6 +66,20 @@ class ReceiptForm(_PartnerChoiceMixin, forms.Form):
 class ReturnForm(_PartnerChoiceMixin, forms.Form):
     partner = forms.ModelChoiceField(label=_("Partner"), queryset=None)
     origin = forms.ModelChoiceField(label=_("From the city warehouse"), queryset=Warehouse.objects.none())
+    transport_cost = MoneyInputField(
+        label=_("Transport cost (outside the 4th–6th)"),
+        required=False,
+        help_text=_(
+            "What this return's transport really costs, in the partner's currency: the partner pays it. Enter it now "
+            "or on the transfer before it ships; the tariff's amount is shown there only as a suggestion."
+        ),
+    )
+
+    def clean_transport_cost(self):
+        cost = self.cleaned_data.get("transport_cost")
+        if cost is not None and cost < 0:
+            raise forms.ValidationError(_("The cost cannot be negative."))
+        return cost
 
     def __init__(self, *args, actor: Actor, partner=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -118,3 +132,45 @@ class LinesForm(forms.Form):
 
     def rows(self):
         return [(self[f"product_{i}"], self[f"quantity_{i}"]) for i in range(self.ROWS)]
+
+
+class TransportRequestForm(forms.Form):
+    """A partner's request to move goods between two cities (the products and quantities in `LinesForm`)."""
+
+    origin = forms.ModelChoiceField(label=_("From the city"), queryset=Warehouse.objects.none())
+    destination = forms.ModelChoiceField(label=_("To the city"), queryset=Warehouse.objects.none())
+    comment = forms.CharField(
+        label=_("Comment"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Why and by when, if it matters"),
+    )
+
+    def __init__(self, *args, warehouses, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("origin", "destination"):
+            self.fields[name].queryset = warehouses
+            self.fields[name].label_from_instance = lambda warehouse: warehouse.city.name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("origin") and data.get("origin") == data.get("destination"):
+            self.add_error("destination", _("Choose another city to move the goods to."))
+        return data
+
+
+class TransportPriceForm(forms.Form):
+    cost = MoneyInputField(label=_("Transport cost"))
+    note = forms.CharField(
+        label=_("How the cost is made up"),
+        required=False,
+        max_length=300,
+        help_text=_("The carrier, the weight or the volume: what the partner should know"),
+    )
+
+    def clean_cost(self):
+        cost = self.cleaned_data["cost"]
+        if cost is None or cost <= 0:
+            raise forms.ValidationError(_("Give a sum greater than zero."))
+        return cost

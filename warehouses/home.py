@@ -1,5 +1,6 @@
-"""The warehouses' panel on the staff home page (`ketlogistic.core.home`): transfers to ship today, transfers on
-their way to be received, partners' deliveries expected at the main warehouse."""
+"""The warehouses' panels on the staff home page (`ketlogistic.core.home`): transfers to ship today, transfers on
+their way to be received, partners' deliveries expected at the main warehouse; partners' requests for transport
+between cities awaiting our price."""
 
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ from ketlogistic.core.actors import Actor
 from ketlogistic.core.home import Figure, HomePanel
 
 from . import selectors
-from .models import Receipt, Transfer
+from .models import Receipt, Transfer, TransportRequest
 
 
 def transfers_and_receipts(user: Actor) -> HomePanel | None:
@@ -55,3 +56,24 @@ def transfers_and_receipts(user: Actor) -> HomePanel | None:
             )
         )
     return HomePanel(key="warehouse", title=_("Warehouse today"), figures=tuple(figures))
+
+
+def transport_requests(user: Actor) -> HomePanel | None:
+    """Partners' requests to move goods between cities that wait for our transport cost."""
+    if not access.can(user, "transport.price"):
+        return None
+    waiting = (
+        selectors.transport_requests_visible(user).filter(status=TransportRequest.Status.REQUESTED).count()
+    )
+    return HomePanel(
+        key="transport",
+        title=_("Transport between cities"),
+        figures=(
+            Figure(
+                waiting,
+                ngettext("request awaiting our price", "requests awaiting our price", waiting),
+                f"{reverse('warehouses:transport_requests')}?{urlencode({'status': TransportRequest.Status.REQUESTED})}",
+                tone="warn" if waiting else "",
+            ),
+        ),
+    )

@@ -215,13 +215,15 @@ class ReceiptLine(models.Model):
 
 
 class Transfer(models.Model):
-    """Goods of one partner moving between the main warehouse and a city (never city to city)."""
+    """Goods of one partner moving between the main warehouse and a city; city to city only on the partner's request,
+    at the transport cost it accepted (seed 000: «при оплате расходов за транспорт»)."""
 
     class Kind(models.TextChoices):
         SUPPLY = "supply", _("Scheduled supply to a city")
         RETURN = "return", _("Monthly return to the main warehouse")
         UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return (paid)")
         CONTRACT_END = "contract_end", _("Gathering at contract end")
+        CITY_TRANSFER = "city_transfer", _("Between cities on the partner's request (paid)")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -255,6 +257,9 @@ class Transfer(models.Model):
     )
     receipt_photo = models.ImageField(_("photo report"), upload_to="transfer-photos/%Y/%m/", blank=True)
     receipt_note = models.TextField(_("receipt note"), blank=True)
+    # What the partner pays for the transport of a paid transfer: the cost it accepted for a transfer between cities,
+    # the real cost the warehouse entered for an unscheduled return. Charged once when the transfer ships.
+    transport_cost = MoneyField(_("transport cost"), null=True, blank=True)
 
     tenancy = Tenancy(partner="partner", city="destination__city", extra_cities=("origin__city",))
 
@@ -265,6 +270,15 @@ class Transfer(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(origin=models.F("destination")), name="transfer_moves_somewhere"
+            ),
+            models.CheckConstraint(
+                condition=Q(transport_cost__gte=0) | Q(transport_cost__isnull=True),
+                name="transfer_transport_cost_not_negative",
+            ),
+            # a transfer between cities exists only with the cost the partner accepted
+            models.CheckConstraint(
+                condition=~Q(kind="city_transfer") | Q(transport_cost__isnull=False, transport_cost__gt=0),
+                name="city_transfer_has_its_agreed_cost",
             ),
             models.UniqueConstraint(
                 fields=["partner", "destination", "planned_ship_date"],
@@ -326,6 +340,7 @@ class WarehouseCharge(models.Model):
         PICKUP = "pickup", _("Pick-up from the partner's warehouse")
         UNSCHEDULED_RETURN = "unscheduled_return", _("Unscheduled return")
         STORAGE = "storage", _("Storage after the contract ended")
+        TRANSPORT = "transport", _("Transport between cities on the partner's request")
 
     partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="warehouse_charges")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -347,7 +362,15 @@ class WarehouseCharge(models.Model):
         verbose_name = _("warehouse charge")
         verbose_name_plural = _("warehouse charges")
         ordering = ["-occurred_on", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="warehouse_charge_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="warehouse_charge_positive"),
+            # a paid transfer's transport is charged once, whatever ships it twice or retries
+            models.UniqueConstraint(
+                fields=["transfer"],
+                condition=Q(transfer__isnull=False),
+                name="warehouse_charge_once_per_transfer",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"
@@ -356,6 +379,125 @@ class WarehouseCharge(models.Model):
     def shown_description(self) -> str:
         """The charge's line in the reader's language."""
         return i18n.shown(self.message, self.description)
+
+
+class TransportRequest(models.Model):
+    """A partner's request to move its goods from one city to another (seed 000: goods go only from the main warehouse
+    «при оплате расходов за транспорт» aside). Our staff propose the transport's cost, the partner accepts it (or its
+    acceptance in the chat is recorded), the transfer is prepared through the transfers' own door and the accepted
+    cost is charged once, when the goods ship."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Awaiting our price")
+        PRICED = "priced", _("Awaiting the partner's acceptance")
+        ACCEPTED = "accepted", _("Accepted: the transfer is prepared")
+        DECLINED = "declined", _("Declined by us")
+        CANCELLED = "cancelled", _("Cancelled by the partner")
+
+    partner = models.ForeignKey(
+        "core.Partner", verbose_name=_("partner"), on_delete=models.PROTECT, related_name="transport_requests"
+    )
+    origin = models.ForeignKey(Warehouse, verbose_name=_("from"), on_delete=models.PROTECT, related_name="+")
+    destination = models.ForeignKey(
+        Warehouse, verbose_name=_("to"), on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    comment = models.TextField(_("comment"), blank=True)
+    requested_by = models.ForeignKey(
+        "core.User", verbose_name=_("requested by"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested"))
+    cost = MoneyField(_("transport cost"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    cost_note = models.CharField(_("how the cost is made up"), max_length=300, blank=True)
+    priced_by = models.ForeignKey(
+        "core.User",
+        verbose_name=_("priced by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    priced_at = models.DateTimeField(_("priced"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        "core.User",
+        verbose_name=_("accepted by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    # Staff recording an acceptance the partner gave in the chat name the partner's message they rely on.
+    accepted_in_chat = models.ForeignKey(
+        "orders.ChatMessage",
+        verbose_name=_("the partner's answer in the chat"),
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    closed_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    transfer = models.OneToOneField(
+        Transfer,
+        verbose_name=_("transfer"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transport_request",
+    )
+
+    tenancy = Tenancy(partner="partner", city="destination__city", extra_cities=("origin__city",))
+
+    class Meta:
+        verbose_name = _("transport request")
+        verbose_name_plural = _("transport requests")
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(origin=models.F("destination")), name="transport_request_moves_somewhere"
+            ),
+            models.CheckConstraint(
+                condition=Q(cost__gt=0) | Q(cost__isnull=True), name="transport_request_cost_positive"
+            ),
+            # no price, no acceptance; nothing accepted without its transfer
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "declined", "cancelled"])
+                | Q(cost__isnull=False, priced_at__isnull=False),
+                name="transport_request_priced_has_cost",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="accepted") | Q(accepted_at__isnull=False, transfer__isnull=False),
+                name="transport_request_accepted_has_transfer",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-requested_at"], name="transport_request_status")]
+
+    def __str__(self) -> str:
+        return f"№{self.pk} {self.origin} → {self.destination}"
+
+
+class TransportRequestLine(models.Model):
+    request = models.ForeignKey(TransportRequest, on_delete=models.CASCADE, related_name="lines")
+    partner = models.ForeignKey("core.Partner", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="+"
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+
+    tenancy = Tenancy(
+        partner="partner", city="request__destination__city", extra_cities=("request__origin__city",)
+    )
+
+    class Meta:
+        ordering = ["product__sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "product"], name="transport_request_line_once"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="transport_request_line_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.product_id} ×{self.quantity}"
 
 
 class ContractEnd(models.Model):

@@ -14,7 +14,8 @@ from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 
-from .models import Place, Receipt, StockBalance, StockMove, Transfer
+from . import ledger
+from .models import Place, Receipt, StockBalance, StockMove, Transfer, TransportRequest
 
 
 @dataclass
@@ -165,3 +166,28 @@ def receipts_visible(actor: Actor, *, status: str | None = None):
     if status:
         receipts = receipts.filter(status=status)
     return receipts.order_by("-created_at", "-pk")
+
+
+def transport_requests_visible(actor: Actor):
+    return access.scoped(
+        actor,
+        TransportRequest.objects.select_related(
+            "partner",
+            "origin__city",
+            "destination__city",
+            "requested_by",
+            "priced_by",
+            "accepted_by",
+            "transfer",
+        ),
+    )
+
+
+def free_at(request: TransportRequest) -> dict[int, int]:
+    """Each requested product's units on the shelf of the request's origin now (product id → units)."""
+    product_ids = list(request.lines.values_list("product_id", flat=True))
+    return dict(
+        StockBalance.objects.filter(
+            product_id__in=product_ids, slot=ledger.stock(request.origin_id).key
+        ).values_list("product_id", "quantity")
+    )

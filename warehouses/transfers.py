@@ -6,7 +6,10 @@
   (units go "in transit"); the city counts what arrived, explains discrepancies and attaches a
   photo report; the units enter the city's stock and waiting orders are released.
 * Returns: each month from the 4th to the 6th goods without demand are proposed for a free return;
-  a return at any other time is allowed and charged.
+  a return at any other time is allowed and the partner pays its transport: the real cost, which the warehouse
+  enters before it ships (the tariff's amount is only a suggestion; seed 000 names no flat fee).
+* Between cities only on the partner's request, at the transport cost it accepted (`warehouses.transport`).
+A paid transfer's transport is charged once, when it ships (a warehouse charge per transfer, unique).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from .models import (
     StockBalance,
     Transfer,
     TransferLine,
+    TransportRequest,
     WarehouseCharge,
 )
 
@@ -291,6 +295,20 @@ def transfer_set_quantities(
     return transfer
 
 
+# The transfers whose transport the partner pays, and the warehouse charge each ships with.
+PAID_TRANSPORT = {
+    Transfer.Kind.UNSCHEDULED_RETURN: WarehouseCharge.Kind.UNSCHEDULED_RETURN,
+    Transfer.Kind.CITY_TRANSFER: WarehouseCharge.Kind.TRANSPORT,
+}
+
+
+def _check_cost(cost: Decimal | None) -> None:
+    if cost is not None and (not isinstance(cost, Decimal) or cost < 0 or not cost.is_finite()):
+        raise ValidationError(
+            {"transport_cost": _("Give the transport cost as a sum of money (zero or more).")}
+        )
+
+
 @transaction.atomic
 def transfer_create(
     *,
@@ -301,14 +319,27 @@ def transfer_create(
     lines: list[tuple[Product, int]],
     ship_date: date | None = None,
     kind: str = Transfer.Kind.SUPPLY,
+    transport_cost: Decimal | None = None,
 ) -> Transfer:
-    """A transfer by hand. Goods move only between the main warehouse and a city, never city to city."""
+    """A transfer by hand. Goods move between the main warehouse and a city; from city to city only as a transfer
+    the partner asked for and pays (`warehouses.transport`, with the cost it accepted)."""
     _require(actor, "transfers.manage")
+    _check_cost(transport_cost)
     if origin.pk == destination.pk:
         raise ValidationError(_("A transfer goes from one warehouse to another."))
-    if Warehouse.Kind.MAIN not in (origin.kind, destination.kind):
+    if kind == Transfer.Kind.CITY_TRANSFER:
+        if Warehouse.Kind.MAIN in (origin.kind, destination.kind):
+            raise ValidationError(_("A transfer between cities goes from one city's warehouse to another's."))
+        if not transport_cost:
+            raise ValidationError(
+                _("A transfer between cities needs the transport cost the partner accepted.")
+            )
+    elif Warehouse.Kind.MAIN not in (origin.kind, destination.kind):
         raise ValidationError(
-            _("Goods move only between the main warehouse and a city, never from city to city.")
+            _(
+                "Goods move only between the main warehouse and a city; from city to city only on the partner's "
+                "request, at the transport cost it accepted."
+            )
         )
     if kind == Transfer.Kind.SUPPLY and origin.kind != Warehouse.Kind.MAIN:
         kind = Transfer.Kind.UNSCHEDULED_RETURN
@@ -324,6 +355,7 @@ def transfer_create(
             days=(destination.city.effective_transit_days or origin.city.effective_transit_days or 1)
         ),
         created_by=acting_user(actor),
+        transport_cost=transport_cost if kind in PAID_TRANSPORT else None,
     )
     transfer_set_quantities(actor=actor, transfer=transfer, quantities={}, additions=lines)
     return transfer
@@ -340,6 +372,13 @@ def transfer_ship(*, actor: Actor, transfer: Transfer) -> Transfer:
     )
     if transfer.status != Transfer.Status.DRAFT:
         raise ApplicationError(_("This transfer was shipped already."))
+    if transfer.kind in PAID_TRANSPORT and transfer.transport_cost is None:
+        raise ApplicationError(
+            _(
+                "Enter the transport cost of this return before shipping it: the partner pays what the transport "
+                "really costs (zero if it is free)."
+            )
+        )
     lines = list(transfer.lines.select_related("product", "order"))
     moves = []
     for line in lines:
@@ -364,36 +403,70 @@ def transfer_ship(*, actor: Actor, transfer: Transfer) -> Transfer:
     transfer.shipped_at = timezone.now()
     transfer.shipped_by = acting_user(actor)
     transfer.save(update_fields=["status", "shipped_at", "shipped_by"])
-    if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN:
-        _charge_unscheduled_return(transfer)
+    if transfer.kind in PAID_TRANSPORT:
+        _charge_transport(transfer)
     return transfer
 
 
-def _charge_unscheduled_return(transfer: Transfer) -> None:
-    today = timezone.localdate()
-    fee = reactions.extension("WAREHOUSE_FEE")(
-        partner=transfer.partner, kind=WarehouseCharge.Kind.UNSCHEDULED_RETURN, day=today
-    )
-    if fee:
+def _charge_transport(transfer: Transfer) -> WarehouseCharge | None:
+    """The transport of a paid transfer, charged once at the cost agreed or entered (zero: nothing to charge). The
+    key and the unique transfer make a retried or repeated shipment the same charge; billing posts it once."""
+    cost = transfer.transport_cost
+    if not cost:
+        return None
+    if transfer.kind == Transfer.Kind.CITY_TRANSFER:
+        key = f"transport:transfer:{transfer.pk}"
         description = gettext_message(
-            "Unscheduled return %(origin)s → main warehouse, transfer №%(number)s"
-        ) % {
-            "origin": transfer.origin.city.name,
-            "number": transfer.pk,
-        }
-        WarehouseCharge.objects.get_or_create(
-            key=f"return:transfer:{transfer.pk}",
-            defaults={
-                "partner_id": transfer.partner_id,
-                "kind": WarehouseCharge.Kind.UNSCHEDULED_RETURN,
-                "amount": fee,
-                "currency": transfer.partner.currency,
-                "occurred_on": today,
-                "transfer": transfer,
-                "description": description,
-                "message": i18n.stored(description),
-            },
+            "Transport %(origin)s → %(destination)s on your request, transfer №%(number)s"
         )
+    else:
+        key = f"return:transfer:{transfer.pk}"
+        description = gettext_message("Unscheduled return %(origin)s → main warehouse, transfer №%(number)s")
+    description = description % {
+        "origin": transfer.origin.city.name,
+        "destination": transfer.destination.city.name,
+        "number": transfer.pk,
+    }
+    charge, _created = WarehouseCharge.objects.get_or_create(
+        key=key,
+        defaults={
+            "partner_id": transfer.partner_id,
+            "kind": PAID_TRANSPORT[transfer.kind],
+            "amount": cost,
+            "currency": transfer.partner.currency,
+            "occurred_on": timezone.localdate(),
+            "transfer": transfer,
+            "description": description,
+            "message": i18n.stored(description),
+        },
+    )
+    return charge
+
+
+def suggested_return_cost(partner: Partner, day: date | None = None) -> Decimal | None:
+    """What finance configured for an unscheduled return (billing's tariff line, the wiring's WAREHOUSE_FEE): shown to
+    the warehouse as a suggestion beside the cost it enters, never charged by itself."""
+    return reactions.extension("WAREHOUSE_FEE")(
+        partner=partner, kind=WarehouseCharge.Kind.UNSCHEDULED_RETURN, day=day or timezone.localdate()
+    )
+
+
+@transaction.atomic
+def transfer_set_transport_cost(*, actor: Actor, transfer: Transfer, cost: Decimal | None) -> Transfer:
+    """The warehouse enters what an unscheduled return's transport really costs (zero: free), before it ships. A
+    transfer between cities keeps the cost the partner accepted."""
+    _require(actor, "transfers.manage")
+    _check_cost(cost)
+    transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
+    if actor is not None and not access.scoped(actor, Transfer.objects.filter(pk=transfer.pk)).exists():
+        raise PermissionDenied
+    if transfer.kind != Transfer.Kind.UNSCHEDULED_RETURN:
+        raise ApplicationError(_("Only an unscheduled return's transport cost is entered by the warehouse."))
+    if transfer.status != Transfer.Status.DRAFT:
+        raise ApplicationError(_("The transport cost is entered before the return ships."))
+    transfer.transport_cost = cost
+    transfer.save(update_fields=["transport_cost"])
+    return transfer
 
 
 def check_photo(upload) -> None:
@@ -523,6 +596,12 @@ def transfer_cancel(*, actor: Actor, transfer: Transfer) -> Transfer:
         raise ApplicationError(_("Packed parcels are on this transfer; ship it or move them first."))
     transfer.status = Transfer.Status.CANCELLED
     transfer.save(update_fields=["status"])
+    if transfer.kind == Transfer.Kind.CITY_TRANSFER:
+        # the partner's request it carried out will not be carried: closed, with the reason, never charged
+        TransportRequest.objects.filter(transfer=transfer, status=TransportRequest.Status.ACCEPTED).update(
+            status=TransportRequest.Status.DECLINED,
+            closed_reason=_("The warehouse cancelled the transfer before it shipped.")[:300],
+        )
     return transfer
 
 
@@ -587,9 +666,15 @@ def is_return_window(day: date) -> bool:
 
 
 def return_create(
-    *, actor: Actor, partner: Partner, origin: Warehouse, lines: list[tuple[Product, int]]
+    *,
+    actor: Actor,
+    partner: Partner,
+    origin: Warehouse,
+    lines: list[tuple[Product, int]],
+    transport_cost: Decimal | None = None,
 ) -> Transfer:
-    """A return to the main warehouse asked for now: free in the monthly window, charged outside it."""
+    """A return to the main warehouse asked for now: free in the monthly window; outside it the partner pays the
+    transport's real cost, entered now or before it ships."""
     kind = (
         Transfer.Kind.RETURN if is_return_window(timezone.localdate()) else Transfer.Kind.UNSCHEDULED_RETURN
     )
@@ -600,4 +685,5 @@ def return_create(
         destination=fulfilment.main_warehouse(),
         lines=lines,
         kind=kind,
+        transport_cost=transport_cost,
     )

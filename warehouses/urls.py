@@ -18,4 +18,7 @@ urlpatterns = [
     path("returns/new/", views.return_create, name="return_create"),
     path("contract-end/<int:partner_id>/", views.contract_end_view, name="contract_end"),
     path("charges/", views.charges, name="charges"),
+    path("transport/", views.transport_requests, name="transport_requests"),
+    path("transport/new/", views.transport_request_create, name="transport_request_create"),
+    path("transport/<int:transport_id>/", views.transport_request_detail, name="transport_request"),
 ]

@@ -6,6 +6,7 @@ from datetime import date
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,12 +20,21 @@ from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
 from ketlogistic.core.models import Partner
+from ketlogistic.core.money import parse_money
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
-from ketlogistic.core.params import parse_day
+from ketlogistic.core.params import parse_day, parse_id
+from orders.models import ChatMessage
 
-from . import contract_end, exports, selectors, transfers
-from .forms import LinesForm, ReceiptForm, ReturnForm, StockFilterForm
-from .models import ContractEnd, Receipt, Transfer, WarehouseCharge
+from . import contract_end, exports, selectors, transfers, transport
+from .forms import (
+    LinesForm,
+    ReceiptForm,
+    ReturnForm,
+    StockFilterForm,
+    TransportPriceForm,
+    TransportRequestForm,
+)
+from .models import ContractEnd, Receipt, Transfer, TransportRequest, WarehouseCharge
 from .transfers import PHOTO_FORMATS
 
 # -- stock ----------------------------------------------------------------------------------------------------------
@@ -238,12 +248,26 @@ def transfer_detail(request, transfer_id: int):
                     for line in lines
                     if not line.order_id
                 }
-                transfers.transfer_set_quantities(
-                    actor=request.user, transfer=transfer, quantities=quantities
-                )
+                with transaction.atomic():
+                    transfers.transfer_set_quantities(
+                        actor=request.user, transfer=transfer, quantities=quantities
+                    )
+                    if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN and "transport_cost" in request.POST:
+                        transfers.transfer_set_transport_cost(
+                            actor=request.user,
+                            transfer=transfer,
+                            cost=_money(request.POST.get("transport_cost"), "transport_cost"),
+                        )
                 messages.success(request, _("Saved."))
             elif action == "ship" and can_manage:
-                transfers.transfer_ship(actor=request.user, transfer=transfer)
+                with transaction.atomic():
+                    # an unscheduled return's cost typed in and shipped at once, without saving first
+                    entered = _money(request.POST.get("transport_cost"), "transport_cost")
+                    if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN and entered is not None:
+                        transfers.transfer_set_transport_cost(
+                            actor=request.user, transfer=transfer, cost=entered
+                        )
+                    transfers.transfer_ship(actor=request.user, transfer=transfer)
                 messages.success(request, _("Shipped: the goods are in transit."))
             elif action == "cancel" and can_manage:
                 transfers.transfer_cancel(actor=request.user, transfer=transfer)
@@ -270,6 +294,7 @@ def transfer_detail(request, transfer_id: int):
             errors_to_messages(request, exc)
         else:
             return redirect("warehouses:transfer", transfer_id=transfer.pk)
+    paid = transfer.kind in transfers.PAID_TRANSPORT
     return render(
         request,
         "warehouses/transfer_detail.html",
@@ -279,8 +304,26 @@ def transfer_detail(request, transfer_id: int):
             "can_manage": can_manage,
             "can_receive": can_receive,
             "is_partner": access.is_partner_actor(request.user),
+            "is_paid": paid,
+            "enters_cost": can_manage
+            and transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN
+            and transfer.status == Transfer.Status.DRAFT,
+            "suggested_cost": transfers.suggested_return_cost(transfer.partner)
+            if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN and can_manage
+            else None,
+            "charge": WarehouseCharge.objects.filter(transfer=transfer).first() if paid else None,
+            "transport_request": TransportRequest.objects.filter(transfer=transfer).first()
+            if transfer.kind == Transfer.Kind.CITY_TRANSFER
+            else None,
         },
     )
+
+
+def _money(value, field: str):
+    """A typed sum or None when left empty (ValidationError naming the field when it is no sum)."""
+    if value is None or not str(value).strip():
+        return None
+    return parse_money(value, field)
 
 
 @permission_required("transfers.view")
@@ -354,12 +397,21 @@ def return_create(request):
                 partner=form.cleaned_data["partner"],
                 origin=form.cleaned_data["origin"],
                 lines=lines.chosen(),
+                transport_cost=form.cleaned_data["transport_cost"],
             )
         except (ValidationError, ApplicationError) as exc:
             errors_to_messages(request, exc)
         else:
             if transfer.kind == Transfer.Kind.UNSCHEDULED_RETURN:
-                messages.warning(request, _("Outside the 4th–6th this return is paid by the partner."))
+                messages.warning(
+                    request,
+                    _(
+                        "Outside the 4th–6th the partner pays this return's transport: enter its real cost before "
+                        "it ships."
+                    )
+                    if transfer.transport_cost is None
+                    else _("Outside the 4th–6th the partner pays this return's transport."),
+                )
             return redirect("warehouses:transfer", transfer_id=transfer.pk)
     return render(
         request,
@@ -406,3 +458,141 @@ def charges(request):
     rows = access.scoped(request.user, WarehouseCharge.objects.select_related("partner"))
     page = Paginator(rows.order_by("-occurred_on", "-id"), 50).get_page(request.GET.get("page"))
     return render(request, "warehouses/charges.html", {"page": page})
+
+
+# -- transport between cities on the partner's request -----------------------------------------------------------------
+
+
+@permission_required("transport.view")
+def transport_requests(request):
+    rows = selectors.transport_requests_visible(request.user)
+    status = request.GET.get("status", "")
+    if status in TransportRequest.Status.values:
+        rows = rows.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(rows.order_by("-requested_at", "-id"), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "warehouses/transport_requests.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": TransportRequest.Status.choices,
+            "can_request": access.can(request.user, "transport.request"),
+            "is_partner": access.is_partner_actor(request.user),
+        },
+    )
+
+
+@permission_required("transport.request")
+def transport_request_create(request):
+    """A partner asks for a transfer between cities (in its own cabinet: staff price what partners ask)."""
+    if not access.is_partner_actor(request.user):
+        raise Http404
+    partner = request.user.partner
+    form = TransportRequestForm(request.POST or None, warehouses=transport.city_warehouses(partner))
+    products = Product.objects.filter(partner=partner, is_active=True, is_test=False).order_by("sku")
+    lines = LinesForm(request.POST or None, products=products, prefix="lines")
+    if request.method == "POST" and form.is_valid() and lines.is_valid():
+        try:
+            made = transport.transport_request_create(
+                actor=request.user,
+                partner=partner,
+                origin=form.cleaned_data["origin"],
+                destination=form.cleaned_data["destination"],
+                lines=lines.chosen(),
+                comment=form.cleaned_data["comment"],
+            )
+        except (ValidationError, ApplicationError) as exc:
+            errors_to_messages(request, exc)
+        else:
+            messages.success(
+                request,
+                _("Request №%(number)s is sent: we will propose the transport cost.") % {"number": made.pk},
+            )
+            return redirect("warehouses:transport_request", transport_id=made.pk)
+    return render(request, "warehouses/transport_request_form.html", {"form": form, "lines": lines})
+
+
+@permission_required("transport.view")
+def transport_request_detail(request, transport_id: int):
+    found = access.get_scoped_or_404(
+        request.user,
+        selectors.transport_requests_visible(request.user),
+        pk=transport_id,
+    )
+    can_price = access.can(request.user, "transport.price")
+    can_accept = access.can(request.user, "transport.accept")
+    open_ = found.status in (TransportRequest.Status.REQUESTED, TransportRequest.Status.PRICED)
+    price_form = TransportPriceForm(
+        request.POST if request.POST.get("action") == "price" else None,
+        initial={"cost": found.cost, "note": found.cost_note},
+    )
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "price" and can_price:
+                if price_form.is_valid():
+                    transport.transport_request_price(
+                        actor=request.user,
+                        request=found,
+                        cost=price_form.cleaned_data["cost"],
+                        note=price_form.cleaned_data["note"],
+                    )
+                    messages.success(request, _("The cost is proposed to the partner."))
+                    return redirect("warehouses:transport_request", transport_id=found.pk)
+            elif action == "decline" and can_price:
+                transport.transport_request_decline(
+                    actor=request.user, request=found, reason=request.POST.get("reason", "")
+                )
+                messages.success(request, _("The request is declined."))
+            elif action == "accept" and can_accept:
+                transport.transport_request_accept(actor=request.user, request=found)
+                messages.success(request, _("Accepted: our warehouse prepares the transfer."))
+            elif action == "accept_chat" and can_price:
+                answer = access.get_scoped_or_404(
+                    request.user,
+                    ChatMessage.objects.all(),
+                    pk=parse_id(request.POST.get("message")),
+                )
+                transport.transport_request_accept_from_chat(
+                    actor=request.user, request=found, message=answer
+                )
+                messages.success(
+                    request, _("The partner's acceptance is recorded: the transfer is prepared.")
+                )
+            elif action == "cancel" and can_accept:
+                transport.transport_request_cancel(
+                    actor=request.user, request=found, reason=request.POST.get("reason", "")
+                )
+                messages.success(request, _("The request is cancelled."))
+            else:
+                raise PermissionDenied
+        except (ValidationError, ApplicationError) as exc:
+            errors_to_messages(request, exc)
+        if action != "price":
+            return redirect("warehouses:transport_request", transport_id=found.pk)
+    lines = list(found.lines.select_related("product"))
+    free = selectors.free_at(found)
+    for line in lines:
+        line.free_now = free.get(line.product_id, 0)
+    return render(
+        request,
+        "warehouses/transport_request.html",
+        {
+            "found": found,
+            "lines": lines,
+            "is_partner": access.is_partner_actor(request.user),
+            "can_price": can_price and open_,
+            "can_accept": can_accept and found.status == TransportRequest.Status.PRICED,
+            "can_cancel": can_accept and open_,
+            "price_form": price_form,
+            "answers": transport.partner_answers(found)
+            if can_price
+            and found.status == TransportRequest.Status.PRICED
+            and access.can(request.user, "chat.view")
+            else [],
+            "can_open_chat": access.can(request.user, "chat.view"),
+        },
+    )

@@ -79,6 +79,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}),
     "discussion.post": PARTNERS
     | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.LOGIST, R.HOTLINE, R.COURIER_ADMIN}),
+    # the partner's own chat with our staff (beside the orders' discussions): each side's managers add the people who
+    # decide (the partner's administrator its users; our head of department or supervisor ours) and read it all
+    "chat.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    "chat.manage": frozenset({R.PARTNER_ADMIN, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     # integrations and the catalogue
     "integrations.view": PARTNERS | frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "api_keys.manage": frozenset({R.PARTNER_ADMIN}),
@@ -118,6 +122,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "transfers.manage": frozenset({R.WAREHOUSE, R.HEAD_OF_DEPARTMENT}),
     "transfers.receive": frozenset({R.WAREHOUSE}),
     "contract_end.manage": frozenset({R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
+    # transport the partner pays (seed 000 «при оплате расходов за транспорт»): a partner asks for a city-to-city
+    # transfer and accepts the cost our staff propose; an unscheduled return's cost is entered with `transfers.manage`
+    "transport.view": PARTNERS
+    | frozenset({R.HEAD_OF_DEPARTMENT, R.WAREHOUSE, R.SUPERVISOR, R.FINANCE_DIRECTOR}),
+    "transport.request": PARTNERS,
+    "transport.accept": PARTNERS,
+    "transport.price": frozenset({R.HEAD_OF_DEPARTMENT, R.WAREHOUSE, R.SUPERVISOR}),
     # call center
     "callcenter.queue": frozenset({R.LOGIST, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR}),
     "callcenter.call": frozenset({R.LOGIST, R.HEAD_OF_DEPARTMENT, R.SUPERVISOR, R.HOTLINE, R.COURIER_ADMIN}),

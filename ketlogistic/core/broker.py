@@ -16,10 +16,10 @@ from celery import Task, current_app
 logger = logging.getLogger(__name__)
 
 
-def kick(task: Task | str, args: tuple = (), *, what: str) -> bool:
+def kick(task: Task | str, args: tuple = (), *, what: str, countdown: int | None = None) -> bool:
     """Send `task` (a task or its registered name) if the broker answers on the first try; else log a warning and
     return False. A service names its task rather than importing it, because the app's tasks module imports the
-    services (no import cycle between the files of an app)."""
+    services (no import cycle between the files of an app). `countdown`: seconds before a worker takes it."""
     if isinstance(task, str):
         if task not in current_app.tasks:
             # a web process imports the apps' tasks modules only when something asks: autodiscovery, once
@@ -33,7 +33,7 @@ def kick(task: Task | str, args: tuple = (), *, what: str) -> bool:
     try:
         # One connection attempt, no retries (the pool's connections retry for seconds when Redis is down).
         with task.app.connection_for_write(transport_options={"max_retries": 0}) as connection:
-            task.apply_async(args, connection=connection, retry=False)
+            task.apply_async(args, connection=connection, retry=False, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - whatever the broker raises, the work is safe in the database
         logger.warning("%s not queued (%s); the periodic run will do it", what, exc.__class__.__name__)
         return False

@@ -1,4 +1,6 @@
-"""The menu: each entry names the permission that shows it, so every role sees only its own work."""
+"""The menu: each entry names the permission that shows it, so every role sees only its own work. An entry may carry
+a marker (unread messages): a count the upper apps give through the wiring's `MENU_BADGES`, since the ground floor
+cannot read their rows."""
 
 from dataclasses import dataclass
 
@@ -6,6 +8,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import access
+from .reactions import extension
 
 PARTNER = "partner"
 STAFF = "staff"
@@ -18,6 +21,7 @@ class NavItem:
     permission: str
     section: str
     audience: str  # PARTNER or STAFF: the same page may sit in both menus
+    badge: str = ""  # the key of the wiring's MENU_BADGES that counts what waits there (shown when not zero)
 
 
 NAVIGATION: list[NavItem] = [
@@ -26,6 +30,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("New order"), "orders:create", "orders.create", _("Cabinet"), PARTNER),
     NavItem(_("Questions"), "orders:questions", "discussion.view", _("Cabinet"), PARTNER),
     NavItem(_("Claims"), "billing:claims", "claims.view", _("Cabinet"), PARTNER),
+    NavItem(_("Chat with KetLogistic"), "orders:chat", "chat.view", _("Cabinet"), PARTNER, badge="chat"),
     NavItem(_("Our rules"), "orders:rules", "partner_rules.view", _("Cabinet"), PARTNER),
     NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal_log.view", _("Cabinet"), PARTNER),
     NavItem(_("Deliveries today"), "delivery:today", "delivery.today.view", _("Cabinet"), PARTNER),
@@ -34,6 +39,13 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Documents"), "billing:documents", "billing.view", _("Cabinet"), PARTNER),
     NavItem(_("Stock"), "warehouses:stock", "stock.view", _("Cabinet"), PARTNER),
     NavItem(_("Transfers"), "warehouses:transfers", "transfers.view", _("Cabinet"), PARTNER),
+    NavItem(
+        _("Transport between cities"),
+        "warehouses:transport_requests",
+        "transport.view",
+        _("Cabinet"),
+        PARTNER,
+    ),
     NavItem(_("Receipts"), "warehouses:receipts", "receipts.view", _("Cabinet"), PARTNER),
     NavItem(_("Our call script"), "callcenter:scripts", "scripts.edit_own", _("Cabinet"), PARTNER),
     NavItem(_("Integrations"), "integrations:overview", "integrations.view", _("Cabinet"), PARTNER),
@@ -48,6 +60,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Overview"), "dashboard", "orders.view", _("Work"), STAFF),
     NavItem(_("Questions"), "orders:questions", "discussion.view", _("Work"), STAFF),
     NavItem(_("Claims"), "billing:claims", "claims.view", _("Work"), STAFF),
+    NavItem(_("Partner chats"), "orders:chats", "chat.view", _("Work"), STAFF, badge="chat"),
     NavItem(_("New order"), "orders:create", "orders.create", _("Work"), STAFF),
     NavItem(_("Partners"), "staff:partners", "partners.view", _("Work"), STAFF),
     NavItem(
@@ -80,6 +93,13 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("SMS costs"), "integrations:sms_costs", "sms.costs", _("Finance"), STAFF),
     NavItem(_("Stock"), "warehouses:stock", "stock.view", _("Warehouses"), STAFF),
     NavItem(_("Transfers"), "warehouses:transfers", "transfers.view", _("Warehouses"), STAFF),
+    NavItem(
+        _("Transport between cities"),
+        "warehouses:transport_requests",
+        "transport.view",
+        _("Warehouses"),
+        STAFF,
+    ),
     NavItem(_("Receipts"), "warehouses:receipts", "receipts.view", _("Warehouses"), STAFF),
     NavItem(_("Charges"), "warehouses:charges", "warehouse_charges.view", _("Warehouses"), STAFF),
     NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal", _("Work"), STAFF),
@@ -103,9 +123,11 @@ def menu_for(user, current_path: str = "") -> list[dict]:
         entries.append((item, url))
     matching = [url for _item, url in entries if current_path.startswith(url)]
     active_url = max(matching, key=len) if matching else None
+    counters = extension("MENU_BADGES")
+    counts = {key: counters[key](user) for key in {item.badge for item, _url in entries if item.badge}}
     sections: dict[str, list[dict]] = {}
     for item, url in entries:
         sections.setdefault(str(item.section), []).append(
-            {"label": item.label, "url": url, "active": url == active_url}
+            {"label": item.label, "url": url, "active": url == active_url, "badge": counts.get(item.badge, 0)}
         )
     return [{"title": title, "items": items} for title, items in sections.items()]

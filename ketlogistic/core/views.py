@@ -112,7 +112,11 @@ def partner_detail(request, partner_id: int):
     return render(
         request,
         "core/partner_detail.html",
-        {"partner": partner, "can_see_sms": access.can(request.user, "sms.view")},
+        {
+            "partner": partner,
+            "can_see_sms": access.can(request.user, "sms.view"),
+            "can_chat": access.can(request.user, "chat.view"),
+        },
     )
 
 

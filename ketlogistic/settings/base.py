@@ -328,6 +328,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=20, minute=0),
         "options": {"expires": 60 * 60},
     },
+    # The partners' chats: members not told by e-mail of messages a while old (a look the broker lost, a mail
+    # server that was down); each message also asks for its own look.
+    "notify-partner-chats": {
+        "task": "orders.notify_due_chats",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     # Personal data of orders closed longer than the country's retention period is erased nightly.
     "erase-expired-personal-data": {
         "task": "orders.erase_expired_personal_data",
@@ -379,10 +386,15 @@ STORAGE_FEE_PER_DAY = {
     "KZT": env_str("STORAGE_FEE_PER_DAY_KZT", "2000"),
     "KGS": env_str("STORAGE_FEE_PER_DAY_KGS", "350"),
 }
+# An unscheduled return is charged at the transport's real cost, which the warehouse enters (seed 000: «с оплатой
+# транспортных расходов»; no amount is named): this is only the suggestion shown beside it, none when unset.
 UNSCHEDULED_RETURN_FEE = {
-    "KZT": env_str("UNSCHEDULED_RETURN_FEE_KZT", "5000"),
-    "KGS": env_str("UNSCHEDULED_RETURN_FEE_KGS", "900"),
+    "KZT": env_str("UNSCHEDULED_RETURN_FEE_KZT", ""),
+    "KGS": env_str("UNSCHEDULED_RETURN_FEE_KGS", ""),
 }
+# The partners' chats: a member is told by e-mail of new messages once the chat has been quiet this long (a burst of
+# messages is one letter).
+CHAT_EMAIL_QUIET_SECONDS = env_int("CHAT_EMAIL_QUIET_SECONDS", 120)
 # Goods with no order in a city for this many days are proposed for the monthly free return (4th–6th).
 RETURN_IDLE_DAYS = env_int("RETURN_IDLE_DAYS", 30)
 

@@ -206,6 +206,53 @@ def test_storage_and_returns_are_priced_by_their_tariff_lines(partner_a, finance
     assert charged == {storage.pk: Decimal("2000"), pickup.pk: Decimal("8000")}
 
 
+def test_transport_the_partner_pays_is_billed_at_its_agreed_or_entered_cost_never_the_tariffs_flat_fee(
+    partner_a, finance, monday
+):
+    """Seed 000 names no fee for an unscheduled return or a transfer between cities: the partner pays the transport.
+    The run used to replace a return's amount with the tariff line's; a line configured now is only a suggestion."""
+    from warehouses.models import WarehouseCharge
+
+    tariffs.tariff_line_add(
+        actor=finance,
+        country="KZ",
+        kind="unscheduled_return",
+        amount=Decimal("6000"),
+        effective_from=date(2026, 11, 16),
+    )
+    returned = WarehouseCharge.objects.create(
+        partner=partner_a,
+        kind="unscheduled_return",
+        key="r-1",
+        amount=Decimal("7350.50"),
+        currency="KZT",
+        occurred_on=date(2026, 11, 20),
+        description="возврат",
+    )
+    carried = WarehouseCharge.objects.create(
+        partner=partner_a,
+        kind="transport",
+        key="t-1",
+        amount=Decimal("15000"),
+        currency="KZT",
+        occurred_on=date(2026, 11, 20),
+        description="Алматы → Шымкент",
+    )
+
+    _compute(finance)
+
+    charged = {row[0]: row[1:] for row in Charge.objects.values_list("warehouse_charge_id", "kind", "amount")}
+    assert charged == {
+        returned.pk: ("unscheduled_return", Decimal("7350.50")),
+        carried.pk: ("transport", Decimal("15000.00")),
+    }
+
+
+def test_no_return_fee_is_invented_when_none_is_configured(default_tariffs, partner_a):
+    assert not TariffLine.objects.filter(kind="unscheduled_return").exists()
+    assert tariffs.warehouse_fee(partner=partner_a, kind="unscheduled_return", day=date(2026, 11, 20)) is None
+
+
 def test_a_partner_s_own_line_wins_over_the_default(partner_a, finance, default_tariffs):
     tariffs.tariff_line_add(
         actor=finance,

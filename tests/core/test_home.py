@@ -23,13 +23,14 @@ from delivery.models import CourierDay, DeliveryStop, StopOutcome
 from geography.models import Warehouse
 from ketlogistic.core.money import format_money
 from ketlogistic.core.roles import Role
+from orders import chat as partner_chat
 from orders.services import discussion_post, order_send
 from tests.billing.conftest import IN_WEEK, WEEK, make_worked_orders
 from tests.clock import ALMATY
 from tests.delivery import conftest as delivery_fixtures
 from tests.delivery.conftest import WEDNESDAY
 from tests.factories import ProductFactory, city, make_order, put_stock
-from warehouses import transfers
+from warehouses import transfers, transport
 
 pytestmark = pytest.mark.django_db
 # the delivery day's fixtures (an Almaty registry, its couriers and administrator)
@@ -54,14 +55,16 @@ ROWS_SHOWN = {
     "delivery:discrepancies": lambda context: context["page"].paginator.count,
     "warehouses:transfers": lambda context: context["page"].paginator.count,
     "warehouses:receipts": lambda context: context["page"].paginator.count,
+    "warehouses:transport_requests": lambda context: context["page"].paginator.count,
+    "orders:chats": lambda context: context["page"].paginator.count,
     "billing:payouts": lambda context: context["page"].paginator.count,
     "billing:run": lambda context: len(context["rows"]),
     "billing:claims": lambda context: context["page"].paginator.count,
     "billing:survey_follow_ups": lambda context: context["page"].paginator.count,
 }
-# Queries of the home page: the session and user, the scopes, the partners, then one per figure's count (two where a
-# grouped count names its rows: the couriers' days); the administrator's eight panels take the most. That they do
-# not grow with the data is tests/test_query_counts.py's.
+# Queries of the home page: the session and user, the scopes, the partners, the menu's unread marker, then one per
+# figure's count (two where a grouped count names its rows: the couriers' days); the administrator's panels take the
+# most. That they do not grow with the data is tests/test_query_counts.py's.
 MAX_QUERIES = 13
 
 
@@ -198,13 +201,38 @@ def test_the_head_of_department_sees_orders_to_send_per_partner_questions_and_es
     )
     for user, score in ((user_a, 2), (user_b, 1), (make_user(Role.PARTNER_ADMIN, partner=partner_a), 4)):
         _rated(user, score)  # partner A's 2 is the head's to follow up; B's 1 is another head's
+    # the partners' chats: A's with a message the head (a member) has not read; B's, which the head does not serve
+    partner_chat.chat_member_add(actor=head, partner=partner_a, user=head)
+    at_tuesday_10.shift(timedelta(minutes=1))
+    partner_chat.chat_post(actor=user_a, partner=partner_a, text="Доплата за 30 км?")
+    partner_chat.chat_post(actor=user_b, partner=partner_b, text="Б?")
+    # transport between cities: A's request awaits our price, so does B's (not the head's partner)
+    for owner, partner in ((user_a, partner_a), (user_b, partner_b)):
+        product = ProductFactory(partner=partner)
+        put_stock(product, "Алматы", 5)
+        transport.transport_request_create(
+            actor=owner,
+            partner=partner,
+            origin=Warehouse.objects.get(city=city("Алматы")),
+            destination=Warehouse.objects.get(city=city("Шымкент")),
+            lines=[(product, 2)],
+        )
     client = login(head)
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["to_send", "questions", "escalations", "claims", "survey_follow_ups"]
+    assert list(panels) == [
+        "to_send",
+        "questions",
+        "chats",
+        "transport",
+        "escalations",
+        "claims",
+        "survey_follow_ups",
+    ]
     assert values(panels["to_send"]) == [3] and rows(panels["to_send"]) == {partner_a.name: 3}
     assert values(panels["questions"]) == [1]
+    assert values(panels["chats"]) == [1] and values(panels["transport"]) == [1]
     assert values(panels["escalations"]) == [1, 1, 1]  # overdue, due today, later; partner B's counted out
     assert values(panels["survey_follow_ups"]) == [1]
     assert_every_figure_is_its_list(client, panels)
@@ -232,9 +260,10 @@ def test_the_supervisor_sees_every_open_escalation_by_due_time(
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["escalations", "discrepancies", "claims"]
+    assert list(panels) == ["escalations", "discrepancies", "claims", "chats"]
     assert values(panels["escalations"]) == [2, 1, 1]  # the whole company: partner B's overdue one too
     assert values(panels["discrepancies"]) == [0]
+    assert values(panels["chats"]) == [0]  # a member of no chat: nothing unread
     assert_every_figure_is_its_list(client, panels)
 
 
@@ -380,8 +409,9 @@ def test_the_warehouse_sees_transfers_to_ship_today_on_their_way_and_deliveries_
 
     panels = home(client, django_assert_max_num_queries)
 
-    assert list(panels) == ["warehouse"]
+    assert list(panels) == ["warehouse", "transport"]
     assert values(panels["warehouse"]) == [2, 1, 2]  # to ship by today, on their way, expected
+    assert values(panels["transport"]) == [0]  # no transport between cities asked for
     assert_every_figure_is_its_list(client, panels)
 
 

@@ -146,11 +146,24 @@ def test_shipping_more_than_the_shelf_holds_is_refused(partner_a, product_a, mai
     assert Transfer.objects.get(pk=transfer.pk).status == "draft" and _free(product_a, main) == 2
 
 
-def test_no_city_to_city_transfers(partner_a, product_a, almaty, shymkent, keeper):
-    with pytest.raises(ValidationError, match="never from city to city"):
+def test_no_city_to_city_transfers_but_the_one_the_partner_asked_for_at_its_accepted_cost(
+    partner_a, product_a, almaty, shymkent, keeper
+):
+    """Seed 000: goods leave only the main warehouse, «при оплате расходов за транспорт» aside."""
+    with pytest.raises(ValidationError, match="from city to city only on the partner's request"):
         transfers.transfer_create(
             actor=keeper, partner=partner_a, origin=almaty, destination=shymkent, lines=[(product_a, 1)]
         )
+    with pytest.raises(ValidationError, match="needs the transport cost the partner accepted"):
+        transfers.transfer_create(
+            actor=keeper,
+            partner=partner_a,
+            origin=almaty,
+            destination=shymkent,
+            lines=[(product_a, 1)],
+            kind="city_transfer",
+        )
+    assert not Transfer.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -243,19 +256,26 @@ def test_goods_in_demand_are_not_proposed_for_return(partner_a, product_a, almat
     assert transfers.propose_monthly_returns(today=date(2026, 12, 4)) == []
 
 
-def test_a_return_outside_the_window_is_charged(partner_a, product_a, almaty, keeper):
+def test_a_return_outside_the_window_is_charged_the_transport_cost_the_warehouse_entered(
+    partner_a, product_a, almaty, keeper
+):
+    """Seed 000: an unscheduled return is «с оплатой транспортных расходов»: their real cost, no flat fee."""
     put_stock(product_a, "Алматы", 3)
     with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=ALMATY_TZ)):
         transfer = transfers.return_create(
             actor=keeper, partner=partner_a, origin=almaty, lines=[(product_a, 3)]
         )
+        with pytest.raises(ApplicationError, match="Enter the transport cost"):
+            transfers.transfer_ship(actor=keeper, transfer=transfer)
+        assert not WarehouseCharge.objects.exists() and _transit(product_a) == 0
+        transfers.transfer_set_transport_cost(actor=keeper, transfer=transfer, cost=Decimal("7350.50"))
         transfers.transfer_ship(actor=keeper, transfer=transfer)
 
     assert transfer.kind == "unscheduled_return"
     charge = WarehouseCharge.objects.get()
     assert (charge.kind, charge.amount, charge.transfer) == (
         "unscheduled_return",
-        Decimal("5000.00"),
+        Decimal("7350.50"),
         transfer,
     )
 
@@ -362,20 +382,41 @@ def _finance_prices(partner, make_user, **amounts):
         )
 
 
-def test_an_unscheduled_return_costs_the_tariff_in_force_so_the_partner_is_shown_what_is_billed(
+def test_an_unscheduled_return_costs_what_was_entered_and_the_tariff_in_force_is_only_its_suggestion(
     partner_a, product_a, almaty, keeper, make_user
 ):
-    """An unscheduled return was priced from the settings while the weekly run bills the tariff line: once finance
-    changed the line, the partner's warehouse charges showed one fee and the bill another."""
+    """An unscheduled return used to be charged the tariff's flat fee whatever its transport cost (the settings
+    invented 5 000 ₸); now the tariff line is shown as a suggestion and the entered cost is what is charged."""
     _finance_prices(partner_a, make_user, unscheduled_return="6000")
     put_stock(product_a, "Алматы", 3)
     with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=ALMATY_TZ)):
         returned = transfers.return_create(
-            actor=keeper, partner=partner_a, origin=almaty, lines=[(product_a, 3)]
+            actor=keeper,
+            partner=partner_a,
+            origin=almaty,
+            lines=[(product_a, 3)],
+            transport_cost=Decimal("4200"),
+        )
+        suggested = transfers.suggested_return_cost(partner_a)
+        transfers.transfer_ship(actor=keeper, transfer=returned)
+
+    assert suggested == Decimal("6000")
+    assert WarehouseCharge.objects.get(transfer=returned).amount == Decimal("4200")
+
+
+def test_a_free_unscheduled_return_entered_at_zero_charges_nothing(partner_a, product_a, almaty, keeper):
+    put_stock(product_a, "Алматы", 3)
+    with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=ALMATY_TZ)):
+        returned = transfers.return_create(
+            actor=keeper,
+            partner=partner_a,
+            origin=almaty,
+            lines=[(product_a, 3)],
+            transport_cost=Decimal("0"),
         )
         transfers.transfer_ship(actor=keeper, transfer=returned)
 
-    assert WarehouseCharge.objects.get(transfer=returned).amount == Decimal("6000")
+    assert Transfer.objects.get(pk=returned.pk).status == "shipped" and not WarehouseCharge.objects.exists()
 
 
 def test_storage_after_the_contract_ended_costs_the_tariff_in_force_so_the_partner_is_told_what_is_billed(
