@@ -12,11 +12,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # the demo's staff logins and the panels each one's home shows (the wiring's HOME_PANELS)
 ROLES = {
     "logist": ["calling"],
-    "head": ["to_send", "questions", "escalations"],
+    "head": ["to_send", "questions", "chats", "transport", "escalations"],
     "courier_admin": ["couriers_today", "cash", "discrepancies"],
-    "warehouse": ["warehouse"],
+    "warehouse": ["warehouse", "transport"],
     "qc": ["to_review"],
-    "supervisor": ["escalations", "discrepancies"],
+    "supervisor": ["escalations", "discrepancies", "chats"],
     "finance": ["billing", "discrepancies", "cash"],
     "hotline": ["missed_calls"],
     "admin": ["to_send", "questions", "escalations", "billing", "discrepancies", "cash", "missed_calls"],
