@@ -4,6 +4,8 @@ those who see its claim; and the order card's claims panel (the wiring's CARD_PA
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -156,11 +158,25 @@ def _act(request, claim: Claim, action: str, data: dict) -> None:
     elif action == "reject":
         claims.claim_reject(actor=actor, claim=claim, reason=data["resolution"])
     elif action == "approve":
-        claims.claim_approve(actor=actor, claim=claim)
+        claims.claim_approve(actor=actor, claim=claim, seen=_seen_amounts(request))
     elif action == "decline":
         claims.claim_decline_money(actor=actor, claim=claim, note=data["note"])
     else:
         raise ApplicationError(_("Unknown action."))
+
+
+def _seen_amounts(request) -> tuple[Decimal | None, Decimal | None]:
+    """The amounts the decision page showed (hidden fields beside the button): approving names what it approves."""
+    amounts = []
+    for name in ("seen_compensation", "seen_courier_charge"):
+        raw = (request.POST.get(name) or "").strip()
+        try:
+            amounts.append(Decimal(raw) if raw else None)
+        except InvalidOperation:
+            raise ApplicationError(_("Reload the page: the amounts it showed did not come back.")) from None
+    if "seen_compensation" not in request.POST:
+        raise ApplicationError(_("Reload the page: the amounts it showed did not come back."))
+    return amounts[0], amounts[1]
 
 
 def _bound(request, action: str, *, couriers, owners):

@@ -552,9 +552,18 @@ def claim_propose(
 
 
 @transaction.atomic
-def claim_approve(*, actor: Actor, claim: Claim | int, now: datetime | None = None) -> Claim:
+def claim_approve(
+    *,
+    actor: Actor,
+    claim: Claim | int,
+    seen: tuple[Decimal | None, Decimal | None] | None = None,
+    now: datetime | None = None,
+) -> Claim:
     """The finance director approves the proposed money: the claim is resolved and the money posted, once ever (the
-    claim's row is locked; a second approval, at once or later, finds it approved and posts nothing)."""
+    claim's row is locked; a second approval, at once or later, finds it approved and posts nothing).
+
+    `seen`: the compensation and the courier's charge the director was shown (the page sends them back). A proposal
+    changed since is refused, not approved unseen: the owner may propose again while the decision page is open."""
     if not access.can(actor, "claims.approve"):
         raise PermissionDenied
     claim = _locked(actor, claim)
@@ -562,6 +571,21 @@ def claim_approve(*, actor: Actor, claim: Claim | int, now: datetime | None = No
         return claim
     if claim.money != M.PROPOSED:
         raise ApplicationError(_("No money waits for approval on this claim."), code="not_allowed")
+    if seen is not None and tuple(amount or Decimal(0) for amount in seen) != (
+        claim.compensation or Decimal(0),
+        claim.courier_charge or Decimal(0),
+    ):
+        raise ApplicationError(
+            _(
+                "The proposal changed after you opened it: now %(compensation)s to the partner and %(charge)s to "
+                "the courier. Check it and approve again."
+            )
+            % {
+                "compensation": format_money(claim.compensation or 0, claim.currency),
+                "charge": format_money(claim.courier_charge or 0, claim.currency),
+            },
+            code="changed",
+        )
     now = now or timezone.now()
     fields = _move(claim, "approve", actor=actor, now=now)
     claim.money, claim.money_decided_at, claim.money_decided_by = M.APPROVED, now, acting_user(actor)

@@ -2,6 +2,7 @@
 escalations and quality control. Every queryset comes through the access module."""
 
 import json
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from geography.models import Warehouse
+from geography.models import City, Warehouse
 from ketlogistic.core import access, crypto
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
@@ -413,12 +414,40 @@ def script_copy_sample(request):
 CUSTOMER_CARD_ORDERS = 20
 
 
+PHONE_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _phone_out_of_the_address(request):
+    """A typed phone number never stays in an address (the browser's history, proxies' logs): a search by phone is
+    sent on as its blind index (`phone_key`), as the order list does; None when there is nothing to send on."""
+    typed = (request.GET.get("phone") or "").strip()
+    if not typed:
+        return None
+    params = request.GET.copy()
+    params.pop("phone")
+    city = parse_id(params.get("city"))
+    country = City.objects.filter(pk=city).values_list("country", flat=True).first() if city else None
+    try:
+        params["phone_key"] = crypto.blind_index(normalize_phone(typed, country or "KZ"))
+    except PhoneError:
+        return None  # not a number: the search form says what is wrong with it
+    return redirect(f"{request.path}?{params.urlencode()}")
+
+
 def _customer_search(request) -> tuple[HotlineSearchForm, list[Order], bool]:
-    """The customer looked up by the query: by phone, or by name within a city (the script asks for both). Returns
-    the form (with what it could not read), the customer's orders and whether anything was asked."""
+    """The customer looked up by the query: by phone (its blind index, `_phone_out_of_the_address`), or by name within
+    a city (the script asks for both). Returns the form (with what it could not read), the customer's orders and
+    whether anything was asked."""
     search = HotlineSearchForm(request.GET or None)
     orders: list[Order] = []
     searched = False
+    key = request.GET.get("phone_key") or ""
+    if key:
+        searched = True
+        if PHONE_KEY.fullmatch(key):
+            orders = list(selectors.customer_orders(request.user, phone_index=key))
+        search.is_valid()
+        return search, orders, searched
     if search.is_valid() and (search.cleaned_data["phone"] or search.cleaned_data["name"]):
         searched = True
         data = search.cleaned_data
@@ -444,6 +473,8 @@ def customer_card(request):
     the hotline's page shows the same card beside its call log): every order of the customer, found by phone, by
     name within a city, or by one of their orders (`?order=`, from a reviewed call), with what the apps above show
     of them (the SMS the customer was sent)."""
+    if moved := _phone_out_of_the_address(request):
+        return moved
     order_id = parse_id(request.GET.get("order"))
     if order_id:
         search, searched = HotlineSearchForm(), True
@@ -465,6 +496,8 @@ def customer_card(request):
 
 @permission_required("hotline.use")
 def hotline(request):
+    if request.method != "POST" and (moved := _phone_out_of_the_address(request)):
+        return moved
     search, orders, searched = _customer_search(request)
     inbound = InboundForm(request.POST or None)
     if request.method == "POST" and inbound.is_valid():

@@ -609,7 +609,7 @@ class SmsMessage(models.Model):
         DELIVERED = "delivered", _("Delivered")
         UNDELIVERABLE = "undeliverable", _("Not delivered")
         EXPIRED = "expired", _("Expired")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("sms", "Not sent")
         CANCELLED = "cancelled", _("Cancelled")
 
     class Encoding(models.TextChoices):

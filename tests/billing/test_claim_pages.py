@@ -131,7 +131,9 @@ def test_a_claim_is_worked_on_its_page_and_approved_by_the_finance_director(
 
     approval = as_finance.get(page)
     assert approval.context["can_approve"]
-    assert as_finance.post(page, {"action": "approve"}).status_code == 302
+    shown = {"action": "approve", "seen_compensation": "6000.00", "seen_courier_charge": "1500.00"}
+    assert 'name="seen_compensation" value="6000.00"' in approval.content.decode()
+    assert as_finance.post(page, shown).status_code == 302
 
     claim.refresh_from_db()
     assert (claim.state, claim.money) == ("resolved", "approved")
@@ -141,6 +143,33 @@ def test_a_claim_is_worked_on_its_page_and_approved_by_the_finance_director(
     assert 'data-testid="claim-compensation"' in seen and "6\u202f000.00" in seen
     statement = client_a.get(reverse("billing:balance"))
     assert [entry.kind for entry in statement.context["page"]] == ["claim_compensation"]
+
+
+def test_an_approval_posts_only_the_money_the_finance_director_was_shown(
+    user_a, order_a, head, finance, login, partner_a
+):
+    """The owner proposed 8 900, the finance director opened the page, the owner proposed 9 900: the approval sent
+    from the page that showed 8 900 is refused and posts nothing (found by a stranger's review)."""
+    claim = claims.claim_file(actor=user_a, order=order_a, kind="damaged", text="Разбито")
+    claims.claim_take(actor=head, claim=claim)
+    claims.claim_propose(actor=head, claim=claim, resolution="Компенсируем", compensation="8900")
+    page = reverse("billing:claim", args=[claim.pk])
+    as_finance = login(finance)
+    opened = as_finance.get(page).content.decode()
+    assert 'name="seen_compensation" value="8900.00"' in opened
+    claims.claim_propose(actor=head, claim=claim, resolution="Компенсируем", compensation="9900")
+
+    answer = as_finance.post(
+        page, {"action": "approve", "seen_compensation": "8900.00", "seen_courier_charge": ""}, follow=True
+    )
+
+    claim.refresh_from_db()
+    assert claim.money == "proposed"
+    assert not Posting.objects.filter(claim=claim).exists()
+    assert "9\u202f900" in answer.content.decode().encode("unicode_escape").decode() or "9 900" in (
+        answer.content.decode()
+    )
+    assert ledger.partner_balance(partner_a, "KZT") == Decimal("0")
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # the demo's staff logins and the panels each one's home shows (the wiring's HOME_PANELS)
 ROLES = {
     "logist": ["calling"],
-    "head": ["to_send", "questions", "escalations", "survey_follow_ups"],
+    "head": ["to_send", "questions", "chats", "transport", "escalations", "claims", "survey_follow_ups"],
     "courier_admin": ["couriers_today", "cash", "discrepancies"],
-    "warehouse": ["warehouse"],
+    "warehouse": ["warehouse", "transport"],
     "qc": ["to_review"],
-    "supervisor": ["escalations", "discrepancies"],
-    "finance": ["billing", "discrepancies", "cash"],
+    "supervisor": ["escalations", "discrepancies", "claims", "chats"],
+    "finance": ["billing", "claims", "discrepancies", "cash"],
     "hotline": ["missed_calls"],
-    "admin": ["to_send", "questions", "escalations", "billing", "discrepancies", "cash", "missed_calls"],
+    "admin": [
+        "to_send",
+        "questions",
+        "escalations",
+        "claims",
+        "billing",
+        "discrepancies",
+        "cash",
+        "missed_calls",
+    ],
 }
 SCREENS = {"1280": {"width": 1280, "height": 800}, "390": {"width": 390, "height": 844}}
 

@@ -46,7 +46,7 @@ def panel_of(response):
 def test_the_hotline_s_customer_card_lists_the_sms_of_every_order_of_the_customer(customer, make_user, login):
     hotline = login(make_user(Role.HOTLINE))
 
-    response = hotline.get(reverse("callcenter:hotline"), {"phone": "8 (701) 555-44-33"})
+    response = hotline.get(reverse("callcenter:hotline"), {"phone": "8 (701) 555-44-33"}, follow=True)
 
     rows = [(message.order_id, message.state) for message, _order in panel_of(response)["rows"]]
     assert sorted(rows) == sorted(
@@ -88,7 +88,7 @@ def test_quality_control_opens_the_customer_card_of_a_reviewed_call_s_order(
 def test_quality_control_finds_a_customer_by_phone_on_the_customer_card(customer, make_user, login):
     quality = login(make_user(Role.QUALITY_CONTROL))
 
-    card = quality.get(reverse("callcenter:customer"), {"phone": PHONE})
+    card = quality.get(reverse("callcenter:customer"), {"phone": PHONE}, follow=True)
 
     assert len(panel_of(card)["rows"]) == 3
     assert quality.get(reverse("callcenter:hotline")).status_code == 403  # the call log stays the hotline's
@@ -106,7 +106,7 @@ def test_the_customer_card_reads_the_sms_of_all_orders_in_one_query(
             sms_row(order, state="delivered", sent_at=SENT)
             sms_row(order, state="expired", sent_at=SENT)
         with CaptureQueriesContext(connection) as queries:
-            response = hotline.get(reverse("callcenter:customer"), {"phone": phone})
+            response = hotline.get(reverse("callcenter:customer"), {"phone": phone}, follow=True)
         assert len(panel_of(response)["rows"]) == 2 * orders
         return len(queries.captured_queries)
 
@@ -147,3 +147,17 @@ def test_junk_on_the_customer_card_is_never_a_server_error(customer, make_user, 
     response = login(make_user(Role.HOTLINE)).get(reverse("callcenter:customer"), query)
 
     assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("page", ["callcenter:customer", "callcenter:hotline"])
+def test_a_searched_phone_never_stays_in_the_address(customer, make_user, login, page):
+    """The hotline typed the customer's number: the page it lands on has only the number's blind index in its address
+    (the browser's history keeps addresses), and finds the customer as before (found by a stranger's review)."""
+    response = login(make_user(Role.HOTLINE)).get(reverse(page), {"phone": PHONE}, follow=True)
+
+    final = response.redirect_chain[-1][0]
+    digits = "".join(ch for ch in PHONE if ch.isdigit())
+    assert "phone_key=" in final and "phone=" not in final.replace("phone_key=", "")
+    assert digits[-7:] not in final
+    assert response.status_code == 200
+    assert response.context["orders"] if page == "callcenter:customer" else response.context["cards"]

@@ -44,7 +44,7 @@ def test_finding_by_phone_shows_every_order_of_the_customer_with_its_script(cust
     from callcenter.scripts import load_default_script
 
     load_default_script()
-    page = login(hotline).get(reverse("callcenter:hotline"), {"phone": "8 (701) 555-44-33"})
+    page = login(hotline).get(reverse("callcenter:hotline"), {"phone": "8 (701) 555-44-33"}, follow=True)
 
     found = [order.pk for order, _script in page.context["cards"]]
     assert sorted(found) == sorted([customer_orders["a"].pk, customer_orders["b"].pk])
@@ -62,7 +62,7 @@ def test_finding_by_name_needs_the_city_as_the_script_says(customer_orders, hotl
 
 
 def test_a_wrong_number_in_the_search_is_a_clear_error(hotline, login, reference_data):
-    page = login(hotline).get(reverse("callcenter:hotline"), {"phone": "12"})
+    page = login(hotline).get(reverse("callcenter:hotline"), {"phone": "12"}, follow=True)
 
     assert page.context["search"].errors["phone"]
 
