@@ -39,8 +39,8 @@ def _workbook(response):
 
 
 def test_a_partner_lists_its_documents_and_reports(issued, client_a, django_assert_num_queries):
-    # the page's seven, and the cabinet's prompt of the monthly survey (CABINET_PROMPTS)
-    with django_assert_num_queries(8):
+    # the page's seven, the cabinet's prompt of the monthly survey (CABINET_PROMPTS), the chat's unread marker
+    with django_assert_num_queries(9):
         # session, user, its partner (the top bar), the notices, the documents' count and page, the reports
         response = client_a.get(reverse("billing:documents"))
     page = response.content.decode()

@@ -6,6 +6,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 from PIL import Image
 
 from billing import ledger
@@ -14,6 +15,11 @@ from ketlogistic.core.roles import Role
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _ru(label) -> str:
+    with translation.override("ru"):
+        return str(label)
 
 
 def _photo() -> bytes:
@@ -46,7 +52,7 @@ def test_a_partner_files_a_claim_and_sees_it_resolved_with_the_compensation_on_i
     page.locator("[data-testid=claim-form] button[type=submit]").click()
     claim = Claim.objects.get()
     assert page.url.endswith(f"/billing/claims/{claim.pk}/")
-    assert page.get_by_test_id("claim-state").inner_text() == str(Claim.State.NEW.label)
+    assert page.get_by_test_id("claim-state").inner_text() == _ru(Claim.State.NEW.label)
     assert page.get_by_test_id("claim-due").inner_text().startswith(claim.due_on.strftime("%d.%m.%Y"))
     assert page.get_by_role("link", name="чайник.jpg").is_visible()
     screenshot(page, "claims-1-filed")
@@ -70,14 +76,14 @@ def test_a_partner_files_a_claim_and_sees_it_resolved_with_the_compensation_on_i
     page.locator(f"[data-testid=claims] a[href='/billing/claims/{claim.pk}/']").click()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("approve-claim").click()
-    assert page.get_by_test_id("claim-state").inner_text() == str(Claim.State.RESOLVED.label)
+    assert page.get_by_test_id("claim-state").inner_text() == _ru(Claim.State.RESOLVED.label)
     page.get_by_test_id("logout").click()
 
     # the partner sees it resolved, and the compensation on its balance
     browser_login(page, "nur_owner")
     page.goto("/billing/claims/")
     page.locator(f"[data-testid=claims] a[href='/billing/claims/{claim.pk}/']").click()
-    assert page.get_by_test_id("claim-state").inner_text() == str(Claim.State.RESOLVED.label)
+    assert page.get_by_test_id("claim-state").inner_text() == _ru(Claim.State.RESOLVED.label)
     assert "12\u202f000.00" in page.get_by_test_id("claim-compensation").inner_text()
     assert "возмещаем стоимость" in page.get_by_test_id("claim-resolution").inner_text()
     screenshot(page, "claims-3-resolved")
