@@ -54,8 +54,14 @@ DEFAULT_FILL = [
 ]
 # tables that migrate itself writes to: they may gain rows (new migrations, models, permissions), never lose any; and
 # tables a data migration adds rows to on purpose: callcenter_script gains the sample script (seed 001 moved out of the
-# company's default, callcenter 0009)
-MAY_GROW = ["django_migrations", "django_content_type", "auth_permission", "callcenter_script"]
+# company's default, callcenter 0009) and its sections, our own filling the default's gaps
+MAY_GROW = [
+    "django_migrations",
+    "django_content_type",
+    "auth_permission",
+    "callcenter_script",
+    "callcenter_scriptsection",
+]
 # columns that hold a model's label ("app_label.ModelName") as text
 DEFAULT_LABEL_COLUMNS = ["core.AuditEntry.object_type"]
 LEDGER_CHECKS = ["check_ledger", "check_stock_ledger"]
