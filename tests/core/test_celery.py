@@ -58,6 +58,9 @@ def test_a_real_worker_runs_the_heartbeat():
     reader = threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True)
     reader.start()
     try:
+        # a test before, in this process, may have closed the app's producer pool (Celery's app.close()): a fresh one
+        heartbeat.app.amqp._producer_pool = None
+        heartbeat.app._pool = None
         heartbeat.apply_async(queue=queue)
         deadline = time.monotonic() + 60
         seen = []
