@@ -58,10 +58,14 @@ def test_a_real_worker_runs_the_heartbeat():
     reader = threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True)
     reader.start()
     try:
-        # a test before, in this process, may have closed the app's producer pool (Celery's app.close()): a fresh one
-        heartbeat.app.amqp._producer_pool = None
-        heartbeat.app._pool = None
-        heartbeat.apply_async(queue=queue)
+        # Sent through a connection of its own, not the app's shared producer pool: CI twice found that pool closed
+        # ("Acquire on closed pool") by something earlier in the same xdist worker, which this test is not about.
+        # The producer declares the queue (and its binding) as the pool's would: sent before the worker has declared
+        # it, a message to an undeclared queue on Redis is dropped.
+        with heartbeat.app.connection_for_write() as connection:
+            heartbeat.apply_async(
+                queue=queue, producer=heartbeat.app.amqp.Producer(connection, auto_declare=True)
+            )
         deadline = time.monotonic() + 60
         seen = []
         while time.monotonic() < deadline:
