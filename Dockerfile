@@ -32,4 +32,5 @@ RUN SECRET_KEY=build-only-$(python -c 'print("x"*60)') \
 
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "ketlogistic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4"]
+CMD ["gunicorn", "ketlogistic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", \
+     "--config", "gunicorn.conf.py"]

@@ -257,6 +257,9 @@ def process_commands(*, bind: str, web_workers: str, schedule: str) -> dict[str,
             str(web_workers),
             "--threads",
             "4",
+            # the hooks of the metrics' multiprocess mode (gunicorn.conf.py)
+            "--config",
+            "gunicorn.conf.py",
             "--access-logfile",
             "-",
             "--access-logformat",
@@ -364,6 +367,8 @@ def run(args: argparse.Namespace) -> int:
             "TZ": LOG_TIME_ZONE,
             "PYTHONUNBUFFERED": "1",
         }
+        # the web workers' metrics add up as in production (gunicorn.conf.py empties the directory at start)
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA / "prometheus"))
         DATA.mkdir(exist_ok=True)
         prepare(env, demo=True)
         bind = f"{args.host}:{args.port}"

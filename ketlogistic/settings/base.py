@@ -6,6 +6,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
+from ketlogistic.core.sentry import init_sentry
 from ketlogistic.env import (
     BASE_DIR,
     cache_redis_url,
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: times every request (the latency histogram) and answers /metrics before any other middleware runs
+    "ketlogistic.metrics.http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "ketlogistic.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # answers static files itself (compressed at collectstatic)
@@ -531,6 +534,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Metrics (docs/OPERATIONS.md → «Metrics and alerts»): `GET /metrics` answers only `Authorization: Bearer
+# <METRICS_TOKEN>`; unset, it answers 404 to everyone. Under gunicorn with several workers PROMETHEUS_MULTIPROC_DIR
+# (read by prometheus-client from the environment itself) names the directory the workers share their figures in.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Errors to Sentry (ketlogistic/core/sentry.py: Django and Celery, phone numbers masked before anything leaves).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    init_sentry(
+        SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT", ""), release=env_str("SENTRY_RELEASE", "")
+    )
 
 # Every process logs in one zone, the project's (TIME_ZONE, Asia/Almaty: Django sets the process's TZ to it), with
 # the offset shown: «2026-12-07 17:03:07+0500». Celery logs through this config (`ketlogistic/celery.py`); gunicorn

@@ -1,0 +1,319 @@
+"""The gauges read at each scrape: a few aggregate queries, each served by a partial index of what it counts (the
+rows waiting, never the table), one round trip to the broker, one read of the cache.
+
+A component that does not answer (the database, the broker, the cache) does not fail the scrape: its gauges are
+left out and `ketlogistic_up{component=...}` says 0, so an alert names what is down while the rest is still
+reported. Every query reads the primary (`default`): a backlog read from a lagging replica would be stale.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+
+import redis
+from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections, transaction
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
+
+from billing.models import BillingRun
+from integrations.models import CrmStatusPush, SmsMessage, WebhookDelivery, WebhookEndpoint
+from ketlogistic.core.tasks import HEARTBEAT_CACHE_KEY
+
+logger = logging.getLogger(__name__)
+
+
+def _optional(module: str, name: str):
+    """`module.name` when the module exists, else None (an error inside an existing module is not hidden)."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    return getattr(importlib.import_module(module), name, None)
+
+
+# the queues' own reader (issue 21, queues per kind of work) when there is one; else the broker's lists are read here
+_queue_lengths = _optional("ketlogistic.core.queues", "queue_lengths")
+# the read replica's lag (issue 21, the replica) when there is one: float seconds, None when unknown
+_replica_lag_seconds = _optional("ketlogistic.core.db_routing", "replica_lag_seconds")
+
+DATABASE = "default"
+# a scrape's statement never runs longer than this (Prometheus gives up on a scrape after 10 s by default)
+STATEMENT_TIMEOUT_MS = 2000
+# kombu's Redis transport keeps a queue's messages sent with a priority in lists of their own beside the queue's
+# (`<queue>\x06\x16<step>`, kombu.transport.redis: PRIORITY_STEPS, Channel.sep)
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def _gauge(name: str, documentation: str, value: float | None = None, labels: list[str] | None = None):
+    return GaugeMetricFamily(name, documentation, value=value, labels=labels)
+
+
+def _age(now, moment) -> float:
+    return max((now - moment).total_seconds(), 0.0) if moment is not None else 0.0
+
+
+# -- the database -----------------------------------------------------------------------------------------------------
+
+
+def database_families(now) -> list[GaugeMetricFamily]:
+    families = []
+    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(STATEMENT_TIMEOUT_MS)])
+
+        # the webhook outbox: index webhook_delivery_due (pending rows only)
+        hooks = WebhookDelivery.objects.using(DATABASE).filter(state=WebhookDelivery.State.PENDING)
+        hooks = hooks.aggregate(
+            pending=Count("id"),
+            retrying=Count("id", filter=Q(attempts__gt=0)),
+            oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_webhook_deliveries_pending",
+                "Webhook deliveries waiting to be sent (the outbox), due or in back-off.",
+                hooks["pending"],
+            )
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_webhook_deliveries_retrying",
+                "Webhook deliveries waiting after a failed attempt (the receiver answered an error or nothing).",
+                hooks["retrying"],
+            )
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_webhook_oldest_due_seconds",
+                "How long the oldest webhook delivery that is due has been waiting for a worker (0: none due).",
+                _age(now, hooks["oldest_due"]),
+            )
+        )
+        # given up (their endpoint switched off after a day of failures): index webhook_delivery_failed
+        failed = WebhookDelivery.objects.using(DATABASE).filter(state=WebhookDelivery.State.FAILED).count()
+        families.append(
+            _gauge(
+                "ketlogistic_webhook_deliveries_failed",
+                "Webhook deliveries given up (their endpoint was switched off after a day of failures); falls "
+                "when the partner sends them again.",
+                failed,
+            )
+        )
+        endpoints = WebhookEndpoint.objects.using(DATABASE).aggregate(
+            failing=Count("id", filter=Q(is_active=True, failing_since__isnull=False))
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_webhook_endpoints_failing",
+                "Active webhook endpoints whose last delivery failed (switched off after a day of it).",
+                endpoints["failing"],
+            )
+        )
+
+        # the customers' SMS outbox: index sms_due (live rows queued, held or being sent)
+        sms = SmsMessage.objects.using(DATABASE).filter(
+            is_test=False,
+            state__in=[SmsMessage.State.QUEUED, SmsMessage.State.HELD, SmsMessage.State.SENDING],
+        )
+        sms = sms.aggregate(
+            queued=Count("id", filter=Q(state=SmsMessage.State.QUEUED)),
+            held=Count("id", filter=Q(state=SmsMessage.State.HELD)),
+            sending=Count("id", filter=Q(state=SmsMessage.State.SENDING)),
+            oldest_due=Min(
+                "next_attempt_at", filter=Q(state=SmsMessage.State.QUEUED, next_attempt_at__lte=now)
+            ),
+        )
+        backlog = _gauge(
+            "ketlogistic_sms_backlog",
+            "Customers' SMS not handed to the gateway yet, by state (held: waiting for the end of the quiet hours).",
+            labels=["state"],
+        )
+        for state in ("queued", "held", "sending"):
+            backlog.add_metric([state], sms[state])
+        families.append(backlog)
+        families.append(
+            _gauge(
+                "ketlogistic_sms_oldest_due_seconds",
+                "How long the oldest queued SMS that is due has been waiting for the sweep (0: none due).",
+                _age(now, sms["oldest_due"]),
+            )
+        )
+
+        # our statuses to the partners' CRMs: index crm_push_due (pending rows only)
+        crm = CrmStatusPush.objects.using(DATABASE).filter(state=CrmStatusPush.State.PENDING)
+        crm = crm.aggregate(
+            pending=Count("id"),
+            retrying=Count("id", filter=Q(attempts__gt=0)),
+            oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_crm_pushes_pending",
+                "Statuses waiting to be set on the partners' CRMs (RetailCRM, Bitrix24).",
+                crm["pending"],
+            )
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_crm_pushes_retrying",
+                "Statuses for the partners' CRMs waiting after a failed attempt.",
+                crm["retrying"],
+            )
+        )
+        families.append(
+            _gauge(
+                "ketlogistic_crm_push_oldest_due_seconds",
+                "How long the oldest due status for a partner's CRM has been waiting (0: none due).",
+                _age(now, crm["oldest_due"]),
+            )
+        )
+
+        # the weekly charge runs: one row a week
+        runs = BillingRun.objects.using(DATABASE).aggregate(
+            last_approved=Max("approved_at", filter=Q(status=BillingRun.Status.APPROVED)),
+            draft=Count("id", filter=Q(status=BillingRun.Status.DRAFT)),
+            approving=Count("id", filter=Q(status=BillingRun.Status.APPROVING)),
+        )
+        if runs["last_approved"] is not None:
+            families.append(
+                _gauge(
+                    "ketlogistic_billing_last_approved_run_age_seconds",
+                    "Seconds since the last weekly charge run was approved (absent before the first approval).",
+                    _age(now, runs["last_approved"]),
+                )
+            )
+        unapproved = _gauge(
+            "ketlogistic_billing_runs_unapproved",
+            "Weekly charge runs not approved yet, by status (approving: being posted).",
+            labels=["status"],
+        )
+        unapproved.add_metric(["draft"], runs["draft"])
+        unapproved.add_metric(["approving"], runs["approving"])
+        families.append(unapproved)
+    return families
+
+
+# -- the broker ---------------------------------------------------------------------------------------------------
+
+
+_redis_clients: dict = {}
+
+
+def _broker_client():
+    """A client of the broker's Redis (one pool per process), giving up as the cache and the broker do."""
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("redis+socket://"):
+        url = "unix://" + url[len("redis+socket://") :]
+    client = _redis_clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+        )
+        _redis_clients[url] = client
+    return client
+
+
+def configured_queues() -> list[str]:
+    """The queues Celery sends to: its default queue, the declared ones and those the routes name."""
+    conf = current_app.conf
+    names = {conf.task_default_queue or "celery"}
+    for queue in conf.task_queues or ():
+        names.add(getattr(queue, "name", queue))
+    routes = conf.task_routes or ()
+    for route in [routes] if isinstance(routes, dict) else routes:
+        if isinstance(route, dict):
+            for target in route.values():
+                queue = target.get("queue") if isinstance(target, dict) else target
+                names.add(getattr(queue, "name", queue))
+    return sorted(name for name in names if isinstance(name, str) and name)
+
+
+def redis_queue_lengths() -> dict[str, int]:
+    """Each configured queue's messages waiting in the broker (the priority lists included): one round trip."""
+    queues = configured_queues()
+    pipe = _broker_client().pipeline(transaction=False)
+    for queue in queues:
+        for suffix in _PRIORITY_SUFFIXES:
+            pipe.llen(queue + suffix)
+    lengths = pipe.execute()
+    steps = len(_PRIORITY_SUFFIXES)
+    return {queue: sum(lengths[i * steps : (i + 1) * steps]) for i, queue in enumerate(queues)}
+
+
+def broker_families() -> list[GaugeMetricFamily]:
+    lengths = _queue_lengths() if _queue_lengths is not None else redis_queue_lengths()
+    family = _gauge(
+        "ketlogistic_celery_queue_length", "Tasks waiting in a Celery queue of the broker.", labels=["queue"]
+    )
+    for queue, length in sorted(lengths.items()):
+        family.add_metric([queue], length)
+    return [family]
+
+
+# -- the cache ----------------------------------------------------------------------------------------------------
+
+
+def cache_families(now) -> list[GaugeMetricFamily]:
+    last = cache.get(HEARTBEAT_CACHE_KEY)
+    if last is None:
+        return []  # no heartbeat since the cache was emptied: the alert's absent() tells
+    return [
+        _gauge(
+            "ketlogistic_heartbeat_age_seconds",
+            "Seconds since the last heartbeat task ran (beat → broker → worker, every minute).",
+            max(now.timestamp() - float(last), 0.0),
+        )
+    ]
+
+
+def replica_families() -> list[GaugeMetricFamily]:
+    if _replica_lag_seconds is None:
+        return []
+    lag = _replica_lag_seconds()
+    if lag is None:
+        return []
+    return [
+        _gauge(
+            "ketlogistic_db_replica_lag_seconds",
+            "How far the read replica is behind the primary (absent: no replica configured, or it does not answer).",
+            float(lag),
+        )
+    ]
+
+
+class StateCollector:
+    """A custom collector: everything here is read when Prometheus scrapes, nothing is kept between scrapes."""
+
+    COMPONENTS = (
+        ("database", database_families, True),
+        ("broker", broker_families, False),
+        ("cache", cache_families, True),
+    )
+
+    def collect(self):
+        now = timezone.now()
+        up = _gauge(
+            "ketlogistic_up",
+            "Whether a component answered this scrape (1) or not (0): database, broker, cache.",
+            labels=["component"],
+        )
+        families: list[GaugeMetricFamily] = []
+        for component, read, needs_now in self.COMPONENTS:
+            try:
+                families.extend(read(now) if needs_now else read())
+            except Exception as exc:  # noqa: BLE001 - whatever is down is reported as down, never a 500
+                logger.warning("metrics: the %s did not answer (%s)", component, exc.__class__.__name__)
+                up.add_metric([component], 0)
+            else:
+                up.add_metric([component], 1)
+        try:
+            families.extend(replica_families())
+        except Exception as exc:  # noqa: BLE001 - no replica figure rather than no metrics
+            logger.warning("metrics: the replica's lag is unknown (%s)", exc.__class__.__name__)
+        yield from families
+        yield up
