@@ -359,8 +359,11 @@ def _excel_file(rows: int, skus: list[str]) -> bytes:
 
 
 def start_worker(env: dict) -> subprocess.Popen:
-    """A Celery worker as `make run` starts one, in a single process (`--pool solo`): the Excel check and import run
-    in it, and its memory is the process's own."""
+    """`make run`'s slow worker (the queues of billing and of reports, exports and Excel uploads:
+    `ketlogistic.core.queues.SLOW`) in a single process (`--pool solo`): the Excel check and import run in it, and its
+    memory is the process's own. The fast queues' tasks the intake kicks (webhooks, SMS) are not its work."""
+    from ketlogistic.core import queues
+
     log = open(ROOT / ".data" / "bench-worker.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [
@@ -374,6 +377,8 @@ def start_worker(env: dict) -> subprocess.Popen:
             "solo",
             "--loglevel",
             "INFO",
+            "-Q",
+            ",".join(queues.SLOW),
         ]
         + [
             "--without-gossip",

@@ -15,7 +15,7 @@ Servers are chosen in this order:
 
 `run` says what it is doing at each step (the install's progress is `pip-progress`, fed by the Makefile), prefixes
 each process's output with its name (`web    |`), and ends its start with the address and the demo logins, printed
-once the web server answers and the worker and beat are up. Every process logs in one zone, the project's
+once the web server answers and the workers and beat are up. Every process logs in one zone, the project's
 (Asia/Almaty, `LOG_TIME_ZONE`), with the offset shown.
 
 `run` also starts the demo CRMs (`tests/crm_demo.py`: a RetailCRM on 127.0.0.1:8791 and a Bitrix24 on :8792, the
@@ -23,8 +23,8 @@ connector tests' doubles with the demo partner's orders), a developer's extra th
 `--retailcrm-port` / `--bitrix24-port` (or DEMO_RETAILCRM_PORT / DEMO_BITRIX24_PORT) move them, `off` leaves one
 out, and a port already taken only leaves that CRM out.
 
-Ctrl-C stops the web server, the Celery worker and beat, the SMS receipts' receiver (`manage.py sms_receiver`), the
-demo CRMs and the embedded servers.
+Ctrl-C stops the web server, the Celery workers (one per group of queues) and beat, the SMS receipts' receiver
+(`manage.py sms_receiver`), the demo CRMs and the embedded servers.
 """
 
 from __future__ import annotations
@@ -245,6 +245,21 @@ def prepare(env: dict[str, str], *, demo: bool) -> None:
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
+# The Celery workers' groups of queues, as `ketlogistic.core.queues.GROUPS` names them (this file imports nothing of
+# the project: the Makefile runs it before the install; a test holds the two, and docker-compose.yml, equal).
+WORKER_QUEUES = {"fast": "webhooks,messages,calling,default", "slow": "billing,reports"}
+
+
+def worker_commands(*, fast_concurrency: str, slow_concurrency: str) -> dict[str, list[str]]:
+    """The Celery workers, one per group of queues; docker-compose.yml runs the same with more processes."""
+    concurrency = {"fast": fast_concurrency, "slow": slow_concurrency}
+    return {
+        f"worker-{group}": ["celery", "-A", "ketlogistic", "worker", "--loglevel", "INFO", "-Q", names]
+        + ["--concurrency", concurrency[group], "-n", f"{group}@%h"]
+        for group, names in WORKER_QUEUES.items()
+    }
+
+
 def process_commands(*, bind: str, web_workers: str, schedule: str) -> dict[str, list[str]]:
     """The processes of the system; docker-compose.yml runs the same entry points (a test checks it)."""
     return {
@@ -265,7 +280,9 @@ def process_commands(*, bind: str, web_workers: str, schedule: str) -> dict[str,
             "--access-logformat",
             ACCESS_LOG_FORMAT,
         ],
-        "worker": ["celery", "-A", "ketlogistic", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        # one worker per group of queues (ketlogistic/core/queues.py): a long charge run or import in the slow one
+        # never holds up a webhook, an SMS or the call center's work in the fast one
+        **worker_commands(fast_concurrency="2", slow_concurrency="1"),
         "beat": ["celery", "-A", "ketlogistic", "beat", "--loglevel", "INFO", "--schedule", schedule],
         # the SMSC's delivery receipts (SMS_GATEWAY=smpp); with another gateway it only waits
         "sms-receiver": ["django", "sms_receiver"],
@@ -302,11 +319,11 @@ def _wait_for_file(path: Path, proc: subprocess.Popen, *, timeout: float) -> str
 
 class Output:
     """The processes' output, each line prefixed with its process's name, and what their lines have told: the
-    worker and beat are up once they say so."""
+    workers and beat are up once they say so."""
 
-    # what each says once it is up: the worker logs it; beat prints it in its banner (its own log lines are quiet
+    # what each says once it is up: a worker logs it; beat prints it in its banner (its own log lines are quiet
     # under `make run`, settings/local.py)
-    READY = {"worker": " ready.", "beat": "maxinterval ->"}
+    READY = {"worker-fast": " ready.", "worker-slow": " ready.", "beat": "maxinterval ->"}
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -339,7 +356,7 @@ def _answers(url: str) -> bool:
 
 
 def wait_until_up(url: str, output: Output, processes: dict, *, seconds: float = READY_SECONDS) -> bool:
-    """Until the web server answers and the worker and beat say they are up (or a process ends, or time runs out);
+    """Until the web server answers and the workers and beat say they are up (or a process ends, or time runs out);
     then until their start-up lines fall quiet, so that what `run` prints next is the last of the start."""
     deadline = time.monotonic() + seconds
     web_up = False
@@ -400,7 +417,7 @@ def run(args: argparse.Namespace) -> int:
                 ).items()
             }
         )
-        say("starting the web server, the Celery worker and beat, the SMS receiver, and the demo CRMs…")
+        say("starting the web server, the Celery workers and beat, the SMS receiver, and the demo CRMs…")
         output = Output()
         processes: dict[str, subprocess.Popen] = {}
         for name, command in {**commands, **extras}.items():

@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def kick(task: Task | str, args: tuple = (), *, what: str, countdown: int | None = None) -> bool:
-    """Send `task` (a task or its registered name) if the broker answers on the first try; else log a warning and
-    return False. A service names its task rather than importing it, because the app's tasks module imports the
+    """Send `task` (a task or its registered name) to its queue (the settings' `QUEUE_OF_TASK`, through Celery's
+    routes) if the broker answers on the first try; else log a warning and return False. A service names its task rather than importing it, because the app's tasks module imports the
     services (no import cycle between the files of an app). `countdown`: seconds before a worker takes it."""
     if isinstance(task, str):
         if task not in current_app.tasks:

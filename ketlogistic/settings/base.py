@@ -5,7 +5,9 @@ from datetime import timedelta
 import dj_database_url
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
+from ketlogistic.core import queues
 from ketlogistic.core.sentry import init_sentry
 from ketlogistic.env import (
     BASE_DIR,
@@ -204,6 +206,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
 }
+# Every key the broker writes (the queues, the tasks held by workers) starts with this: several installations, or test
+# runs, may then share one Redis database without taking each other's tasks. Empty: none.
+if env_str("CELERY_BROKER_KEY_PREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEY_PREFIX")
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
@@ -366,6 +372,54 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 60 * 60},
     },
 }
+
+# Which queue each task goes to, by kind of work (`ketlogistic/core/queues.py` names the queues and the workers'
+# groups; docs/OPERATIONS.md, «Queues and workers»). Every task is listed: a test fails on a task missing here, so a
+# new one lands in a queue by decision, never by default. Beat's entries and `broker.kick` go through the same routes
+# (none of them names a queue).
+QUEUE_OF_TASK = {
+    # the partners' webhooks: each commit kicks a delivery, beat every 15 s
+    "integrations.deliver_webhooks": queues.WEBHOOKS,
+    # messages to people and to the partners' systems
+    "integrations.send_sms": queues.MESSAGES,
+    "integrations.poll_sms_statuses": queues.MESSAGES,
+    "integrations.push_crm_statuses": queues.MESSAGES,
+    "integrations.run_due_connectors": queues.MESSAGES,
+    "integrations.run_connector": queues.MESSAGES,
+    "orders.notify_chat": queues.MESSAGES,
+    "orders.notify_due_chats": queues.MESSAGES,
+    "billing.send_monthly_mail": queues.MESSAGES,
+    "billing.satisfaction_survey": queues.MESSAGES,
+    # the call center, and orders going on to the logists' queue (goods back on a shelf release the orders waiting)
+    "callcenter.build_registries": queues.CALLING,
+    "callcenter.close_unreached": queues.CALLING,
+    "warehouses.release_waiting": queues.CALLING,
+    # billing: minutes at volume
+    "billing.weekly_charge_run": queues.BILLING,
+    "billing.resume_approvals": queues.BILLING,
+    "billing.compute_stale_drafts": queues.BILLING,
+    "billing.issue_monthly_documents": queues.BILLING,
+    # reports, exports and Excel uploads: a user's progress bar, seconds to minutes
+    "orders.build_export": queues.REPORTS,
+    "billing.build_statement_export": queues.REPORTS,
+    "integrations.check_excel_upload": queues.REPORTS,
+    "integrations.import_excel_upload": queues.REPORTS,
+    # the rest
+    "ketlogistic.core.tasks.heartbeat": queues.DEFAULT,
+    "core.forget_expired_exports": queues.DEFAULT,
+    "orders.erase_expired_personal_data": queues.DEFAULT,
+    "integrations.forget_old_runs": queues.DEFAULT,
+    "integrations.purge_idempotency_keys": queues.DEFAULT,
+    "integrations.forget_stale_uploads": queues.DEFAULT,
+    "integrations.forget_sms_data": queues.DEFAULT,
+    "warehouses.plan_supply": queues.DEFAULT,
+    "warehouses.propose_monthly_returns": queues.DEFAULT,
+    "warehouses.contract_end_daily": queues.DEFAULT,
+}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for task, queue in QUEUE_OF_TASK.items()}
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
+# Declared, so that a worker started without `-Q` consumes every queue (not only the default one).
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in queues.QUEUES]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.broker_namespace import BrokerNamespace
 from tests.factories import PASSWORD
 from tests.faults_support import database_url
 
@@ -163,22 +163,32 @@ def story_clock(tmp_path) -> StoryClock:
 
 
 @pytest.fixture
-def celery_worker(live_server, story_clock):
-    """A real `celery worker` process on the real Redis and the live test database, on a queue of its own:
-    every task the product sends during the test (webhook deliveries, …) goes to that queue."""
-    from ketlogistic.celery import app
+def broker_namespace():
+    namespace = BrokerNamespace()
+    yield namespace
+    namespace.forget()  # what was sent after the worker stopped, its bindings
 
-    queue = f"test-{uuid.uuid4().hex[:8]}"
+
+@pytest.fixture
+def celery_worker(live_server, story_clock, broker_namespace):
+    """A real `celery worker` process on the real Redis and the live test database, taking every queue in a broker
+    namespace of its own (`tests/broker_namespace.py`): every task the product kicks during the test (webhook
+    deliveries, Excel uploads, …) goes to its queue there; the test sends its own with `broker_namespace.send`."""
+    from ketlogistic.core import queues
+
+    namespace = broker_namespace
+    name = namespace.prefix.rstrip(":")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ketlogistic.settings.test",
         "DATABASE_URL": database_url(),
         "KL_STORY_CLOCK": str(story_clock.path),
+        **namespace.env,
     }
     worker = subprocess.Popen(
         [sys.executable, "-c", WORKER_BOOT, "-A", "ketlogistic", "worker", "--pool", "solo"]
-        + ["--loglevel", "INFO", "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        + ["-n", f"{queue}@localhost"],
+        + ["--loglevel", "INFO", "-Q", ",".join(queues.QUEUES)]
+        + ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@localhost"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -197,22 +207,16 @@ def celery_worker(live_server, story_clock):
             seen.append(lines.get(timeout=0.5))
         except queue_module.Empty:
             pass
-    default_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
     try:
-        yield worker
+        with namespace.for_the_product():
+            yield worker
     finally:
-        app.conf.task_default_queue = default_queue
         worker.terminate()
         try:
             worker.wait(20)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(5)
-        with app.connection_for_write() as connection:  # what was sent after the worker stopped, its bindings
-            channel = connection.default_channel
-            channel.queue_delete(queue)
-            channel.client.delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
         while not lines.empty():
             seen.append(lines.get())
         errors = [line for line in seen if "Traceback" in line or "ERROR/" in line]

@@ -99,6 +99,7 @@ def test_one_order_from_the_api_to_the_partners_paid_payout(
     reference_data,
     live_server,
     celery_worker,
+    broker_namespace,
     story_clock,
     crm,
     tmp_path,
@@ -268,9 +269,7 @@ def test_one_order_from_the_api_to_the_partners_paid_payout(
 
     with story_clock.travel(NEXT_MONDAY):
         # 10. Monday: beat asks the worker for last week's run; the finance director reviews and approves it
-        from billing.tasks import weekly_charge_run
-
-        weekly_charge_run.apply_async()
+        broker_namespace.send("billing.weekly_charge_run")  # to the worker's queue, as beat sends it
         run = wait_until(
             lambda: BillingRun.objects.filter(computed_at__isnull=False).first(), "the worker's weekly run"
         )

@@ -55,8 +55,8 @@ def test_production_refuses_to_start_without_secrets():
 def test_compose_has_every_service_with_a_healthcheck():
     services = _compose()["services"]
 
-    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
-    for name in ("postgres", "redis", "web", "worker", "beat"):
+    assert {"postgres", "redis", "web", "worker-fast", "worker-slow", "beat"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker-fast", "worker-slow", "beat"):
         assert "healthcheck" in services[name], name
     assert set(_compose()["volumes"]) >= {"pgdata", "redisdata", "media"}
     assert services["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == "ketlogistic.settings.production"
@@ -66,11 +66,32 @@ def test_compose_commands_are_the_ones_make_run_starts():
     services = _compose()["services"]
     local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")
 
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker-fast", "worker-slow", "beat"):
         compose_command = services[name]["command"]
         program, target = local[name][0], local[name][1:4] if name != "web" else local[name][1:2]
         assert compose_command[0] == program, name
         assert compose_command[1 : 1 + len(target)] == target, name
+
+
+def test_compose_runs_a_worker_per_group_of_queues_as_make_run_does_and_together_they_take_every_queue():
+    from ketlogistic.core import queues
+
+    services = _compose()["services"]
+    local = devstack.process_commands(bind="127.0.0.1:8000", web_workers="2", schedule="/tmp/schedule")
+
+    def option(command, flag):
+        return command[command.index(flag) + 1]
+
+    taken = []
+    for group, names in queues.GROUPS.items():
+        compose_command, local_command = services[f"worker-{group}"]["command"], local[f"worker-{group}"]
+        assert option(compose_command, "-Q") == option(local_command, "-Q") == ",".join(names), group
+        # a node name of its own per group, which the healthcheck pings
+        assert option(compose_command, "-n") == option(local_command, "-n") == f"{group}@%h", group
+        assert f"-d {group}@$$HOSTNAME" in " ".join(services[f"worker-{group}"]["healthcheck"]["test"]), group
+        taken += names
+    assert sorted(taken) == sorted(queues.QUEUES) and len(taken) == len(set(taken))
+    assert "worker" not in services
 
 
 def test_the_sms_receiver_runs_in_compose_as_make_run_starts_it():
