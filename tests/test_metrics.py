@@ -239,31 +239,8 @@ def test_the_heartbeat_s_age(token, settings):
 
 
 @pytest.mark.django_db
-def test_queue_lengths_read_from_the_broker(token, monkeypatch):
-    from celery import current_app
-
-    monkeypatch.setattr(state, "_queue_lengths", None)
-    routes = current_app.conf.task_routes
-    current_app.conf.task_routes = {"x.y": {"queue": "metrics-test"}, "x.z": "metrics-test-2"}
-    broker = state._broker_client()
-    keys = ["metrics-test", "metrics-test\x06\x166"]
-    broker.delete(*keys)
-    try:
-        broker.lpush(keys[0], "a", "b")
-        broker.lpush(keys[1], "c")
-        samples = scrape()
-    finally:
-        broker.delete(*keys)
-        current_app.conf.task_routes = routes
-
-    assert value(samples, "ketlogistic_celery_queue_length", queue="metrics-test") == 3
-    assert value(samples, "ketlogistic_celery_queue_length", queue="metrics-test-2") == 0
-    assert value(samples, "ketlogistic_celery_queue_length", queue="celery") is not None
-
-
-@pytest.mark.django_db
-def test_the_queues_own_reader_is_used_when_it_exists(token, monkeypatch):
-    monkeypatch.setattr(state, "_queue_lengths", lambda: {"webhooks": 4, "billing": 0})
+def test_the_queue_lengths_are_the_queues_own_reader(token, monkeypatch):
+    monkeypatch.setattr(state, "queue_lengths", lambda: {"webhooks": 4, "billing": 0})
 
     samples = scrape()
     assert value(samples, "ketlogistic_celery_queue_length", queue="webhooks") == 4
@@ -293,8 +270,9 @@ def test_replica_lag_is_shown_only_when_known(token, monkeypatch):
 @pytest.mark.django_db
 def test_redis_down_is_a_zero_not_a_500(token, settings, monkeypatch):
     dead = f"redis://127.0.0.1:{_free_port()}"
-    monkeypatch.setattr(state, "_queue_lengths", None)
-    settings.CELERY_BROKER_URL = dead + "/0"
+    from celery import current_app
+
+    monkeypatch.setitem(current_app.conf, "broker_url", dead + "/0")
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

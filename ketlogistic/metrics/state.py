@@ -12,9 +12,6 @@ import importlib
 import importlib.util
 import logging
 
-import redis
-from celery import current_app
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, transaction
 from django.db.models import Count, Max, Min, Q
@@ -23,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from billing.models import BillingRun
 from integrations.models import CrmStatusPush, SmsMessage, WebhookDelivery, WebhookEndpoint
+from ketlogistic.core.queues import queue_lengths
 from ketlogistic.core.tasks import HEARTBEAT_CACHE_KEY
 
 logger = logging.getLogger(__name__)
@@ -35,17 +33,12 @@ def _optional(module: str, name: str):
     return getattr(importlib.import_module(module), name, None)
 
 
-# the queues' own reader (issue 21, queues per kind of work) when there is one; else the broker's lists are read here
-_queue_lengths = _optional("ketlogistic.core.queues", "queue_lengths")
 # the read replica's lag (issue 21, the replica) when there is one: float seconds, None when unknown
 _replica_lag_seconds = _optional("ketlogistic.core.db_routing", "replica_lag_seconds")
 
 DATABASE = "default"
 # a scrape's statement never runs longer than this (Prometheus gives up on a scrape after 10 s by default)
 STATEMENT_TIMEOUT_MS = 2000
-# kombu's Redis transport keeps a queue's messages sent with a priority in lists of their own beside the queue's
-# (`<queue>\x06\x16<step>`, kombu.transport.redis: PRIORITY_STEPS, Channel.sep)
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def _gauge(name: str, documentation: str, value: float | None = None, labels: list[str] | None = None):
@@ -199,54 +192,8 @@ def database_families(now) -> list[GaugeMetricFamily]:
 # -- the broker ---------------------------------------------------------------------------------------------------
 
 
-_redis_clients: dict = {}
-
-
-def _broker_client():
-    """A client of the broker's Redis (one pool per process), giving up as the cache and the broker do."""
-    url = settings.CELERY_BROKER_URL
-    if url.startswith("redis+socket://"):
-        url = "unix://" + url[len("redis+socket://") :]
-    client = _redis_clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-            socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
-        )
-        _redis_clients[url] = client
-    return client
-
-
-def configured_queues() -> list[str]:
-    """The queues Celery sends to: its default queue, the declared ones and those the routes name."""
-    conf = current_app.conf
-    names = {conf.task_default_queue or "celery"}
-    for queue in conf.task_queues or ():
-        names.add(getattr(queue, "name", queue))
-    routes = conf.task_routes or ()
-    for route in [routes] if isinstance(routes, dict) else routes:
-        if isinstance(route, dict):
-            for target in route.values():
-                queue = target.get("queue") if isinstance(target, dict) else target
-                names.add(getattr(queue, "name", queue))
-    return sorted(name for name in names if isinstance(name, str) and name)
-
-
-def redis_queue_lengths() -> dict[str, int]:
-    """Each configured queue's messages waiting in the broker (the priority lists included): one round trip."""
-    queues = configured_queues()
-    pipe = _broker_client().pipeline(transaction=False)
-    for queue in queues:
-        for suffix in _PRIORITY_SUFFIXES:
-            pipe.llen(queue + suffix)
-    lengths = pipe.execute()
-    steps = len(_PRIORITY_SUFFIXES)
-    return {queue: sum(lengths[i * steps : (i + 1) * steps]) for i, queue in enumerate(queues)}
-
-
 def broker_families() -> list[GaugeMetricFamily]:
-    lengths = _queue_lengths() if _queue_lengths is not None else redis_queue_lengths()
+    lengths = queue_lengths()  # the queues' one reader (ketlogistic.core.queues)
     family = _gauge(
         "ketlogistic_celery_queue_length", "Tasks waiting in a Celery queue of the broker.", labels=["queue"]
     )
