@@ -970,6 +970,10 @@ def main() -> int:
         gunicorn.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             gunicorn.wait(15)
+    from bench.replica import bench_replica
+
+    # the read-only pages without and with a read replica: its own gunicorn each time
+    bench_replica(report, ctx, env, per_client=max(10, int(30 * scale)))
     bench_broker(report, env)
     bench_sms(report)
     info = {"machine": machine(), "volume": {"orders": orders, "stock_moves": ctx["stock_moves"]}}

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ketlogistic.core import access
+from ketlogistic.core.db_routing import reads_from_replica
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_form, errors_to_messages
@@ -38,6 +39,7 @@ def _partner_of(request, partner_id: int | None) -> Partner:
 
 
 @permission_required("billing.view")
+@reads_from_replica
 def balance(request, partner_id: int | None = None):
     """The partner's balance: summary, chart, statement with filters, buyout by city, weekly runs."""
     if partner_id is None and not access.is_partner_actor(request.user):
@@ -83,6 +85,7 @@ def balance(request, partner_id: int | None = None):
 
 
 @permission_required("billing.view")
+@reads_from_replica
 def statement_export(request, partner_id: int | None = None):
     partner = _partner_of(request, partner_id)
     entries, opening, closing = exports.statement_of(partner, request.GET)
@@ -296,6 +299,7 @@ def _run_totals(rows) -> list[dict]:
 
 
 @permission_required("billing.finance")
+@reads_from_replica
 def report(request):
     today = timezone.localdate()
     since = parse_day(request.GET.get("since")) or today.replace(day=1)

@@ -22,6 +22,7 @@ from geography.models import City, Warehouse
 from ketlogistic.core import access, crypto
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.calendar import calendar_for
+from ketlogistic.core.db_routing import reads_from_replica
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_form, errors_to_messages
@@ -654,6 +655,7 @@ def quality_review(request, attempt_id: int):
 
 
 @permission_required("qc.dashboard")
+@reads_from_replica
 def quality_dashboard(request):
     days = parse_count(request.GET.get("days"), default=30, maximum=QUALITY_DAYS_MAX)
     since = timezone.now() - timedelta(days=days)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from catalogue.models import Product
 from ketlogistic.core import access
 from ketlogistic.core.compression import never_compress
+from ketlogistic.core.db_routing import reads_from_replica
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
@@ -59,6 +60,7 @@ def _filter_query(request) -> str:
 
 
 @permission_required("orders.view")
+@reads_from_replica
 def dashboard(request):
     """The partner's overview: orders by status today and this week, buyout rate over weeks and by city."""
     data = selectors.dashboard(request.user)
@@ -121,6 +123,7 @@ def _may_bulk(user, transition) -> bool:
 
 
 @permission_required("orders.export")
+@reads_from_replica
 def order_export(request):
     if request.GET.get("phone"):
         return _phone_to_key(request)

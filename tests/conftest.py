@@ -29,6 +29,20 @@ def ensure_reference_data() -> None:
         load_calendars()
 
 
+def pytest_collection_finish(session):
+    """The read-replica tests' streaming replica starts now, while the test database is being made (see
+    tests/replica_support.py: a standby opens for reads at once only before the tests hold transactions)."""
+    from tests.replica_support import start_with_the_session
+
+    start_with_the_session(session.items)
+
+
+def pytest_sessionfinish(session):
+    from tests.replica_support import stop_with_the_session
+
+    stop_with_the_session()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():

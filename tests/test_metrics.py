@@ -3,6 +3,7 @@ recorded per view (never per path), the gauges are the database's state, a compo
 down instead of failing the scrape, a scrape costs a fixed handful of queries, and the middleware costs microseconds.
 """
 
+import math
 import os
 import signal
 import socket
@@ -249,19 +250,24 @@ def test_the_queue_lengths_are_the_queues_own_reader(token, monkeypatch):
 
 @pytest.mark.django_db
 def test_replica_lag_is_shown_only_when_known(token, monkeypatch):
-    monkeypatch.setattr(state, "_replica_lag_seconds", lambda: 1.5)
+    monkeypatch.setattr(state, "replica_lag_seconds", lambda: 1.5)
     assert value(scrape(), "ketlogistic_db_replica_lag_seconds") == 1.5
 
-    monkeypatch.setattr(state, "_replica_lag_seconds", lambda: None)
+    monkeypatch.setattr(state, "replica_lag_seconds", lambda: None)
     assert value(scrape(), "ketlogistic_db_replica_lag_seconds") is None
 
     def dead():
         raise ConnectionError("replica")
 
-    monkeypatch.setattr(state, "_replica_lag_seconds", dead)
+    monkeypatch.setattr(state, "replica_lag_seconds", dead)
     samples = scrape()
     assert value(samples, "ketlogistic_db_replica_lag_seconds") is None
     assert value(samples, "ketlogistic_up", component="database") == 1
+
+    monkeypatch.setattr(
+        state, "replica_lag_seconds", lambda: math.inf
+    )  # configured, not answering: the alert fires
+    assert value(scrape(), "ketlogistic_db_replica_lag_seconds") == math.inf
 
 
 # -- what is down is reported, never a 500 ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from catalogue.models import Product
 from ketlogistic.core import access
+from ketlogistic.core.db_routing import reads_from_replica
 from ketlogistic.core.decorators import permission_required
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_messages
@@ -61,6 +62,7 @@ def _stock_tables(rows, cities) -> list[dict]:
 
 
 @permission_required("stock.view")
+@reads_from_replica
 def stock(request):
     form = StockFilterForm(request.GET or None, actor=request.user)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -88,6 +90,7 @@ def stock(request):
 
 
 @permission_required("stock.view")
+@reads_from_replica
 def product_moves(request, product_id: int):
     # a sandbox product is never stocked and never shown on a live page
     product = access.get_scoped_or_404(

@@ -27,6 +27,7 @@ from billing.selectors import balance_summary
 from catalogue.models import Product
 from catalogue.services import product_create, product_update
 from ketlogistic.core import access
+from ketlogistic.core.db_routing import reads_from_replica
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.models import Partner
 from ketlogistic.core.pagination import InvalidCursor, keyset_paginate
@@ -289,6 +290,7 @@ class OrderListCreateApi(PartnerApi):
             **errors(400),
         },
     )
+    @reads_from_replica
     def get(self, request):
         params = request.query_params
         found = self.query(filters.OrderFilter, self.orders())
@@ -564,6 +566,7 @@ class ProductListCreateApi(PartnerApi):
         parameters=filters.parameters(filters.ProductFilter),
         responses={200: s.ProductSerializer(many=True), **errors()},
     )
+    @reads_from_replica
     def get(self, request):
         products = self.query(filters.ProductFilter, self.products().order_by("sku")).qs
         return Response(s.ProductSerializer(products[:5000], many=True).data)
@@ -715,6 +718,7 @@ class StockApi(PartnerApi):
             **errors(400),
         },
     )
+    @reads_from_replica
     def get(self, request):
         wanted = self.query(filters.StockFilter).form.cleaned_data
         if request.user.is_test:
@@ -765,6 +769,7 @@ class StockMovementsApi(PartnerApi):
             **errors(400),
         },
     )
+    @reads_from_replica
     def get(self, request):
         moves = access.scoped(
             request.user,
@@ -795,6 +800,7 @@ class BalanceApi(PartnerApi):
         "billed; live figures are never shown).",
         responses={200: s.BalanceSerializer(many=True), **errors()},
     )
+    @reads_from_replica
     def get(self, request):
         partner = access.get_scoped_or_404(request.user, Partner.objects.all(), pk=request.user.partner_id)
         if request.user.is_test:
@@ -843,6 +849,7 @@ class BalanceEntriesApi(PartnerApi):
             **errors(400),
         },
     )
+    @reads_from_replica
     def get(self, request):
         entries = self.query(
             filters.BalanceEntryFilter, access.scoped(request.user, Entry.objects.all())
@@ -927,6 +934,7 @@ class ClaimListCreateApi(ClaimApi):
             **errors(400),
         },
     )
+    @reads_from_replica
     def get(self, request):
         claims = self.query(filters.ClaimFilter, claim_services.claims_visible(request.user)).qs
         size = self.page_size()

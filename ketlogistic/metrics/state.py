@@ -8,8 +8,6 @@ reported. Every query reads the primary (`default`): a backlog read from a laggi
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 
 from django.core.cache import cache
@@ -20,21 +18,12 @@ from prometheus_client.core import GaugeMetricFamily
 
 from billing.models import BillingRun
 from integrations.models import CrmStatusPush, SmsMessage, WebhookDelivery, WebhookEndpoint
+from ketlogistic.core.db_routing import replica_lag_seconds
 from ketlogistic.core.queues import queue_lengths
 from ketlogistic.core.tasks import HEARTBEAT_CACHE_KEY
 
 logger = logging.getLogger(__name__)
 
-
-def _optional(module: str, name: str):
-    """`module.name` when the module exists, else None (an error inside an existing module is not hidden)."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name, None)
-
-
-# the read replica's lag (issue 21, the replica) when there is one: float seconds, None when unknown
-_replica_lag_seconds = _optional("ketlogistic.core.db_routing", "replica_lag_seconds")
 
 DATABASE = "default"
 # a scrape's statement never runs longer than this (Prometheus gives up on a scrape after 10 s by default)
@@ -219,15 +208,15 @@ def cache_families(now) -> list[GaugeMetricFamily]:
 
 
 def replica_families() -> list[GaugeMetricFamily]:
-    if _replica_lag_seconds is None:
-        return []
-    lag = _replica_lag_seconds()
+    lag = (
+        replica_lag_seconds()
+    )  # None: no replica configured; inf: configured and not answering or not streaming
     if lag is None:
         return []
     return [
         _gauge(
             "ketlogistic_db_replica_lag_seconds",
-            "How far the read replica is behind the primary (absent: no replica configured, or it does not answer).",
+            "How far the read replica is behind the primary (+Inf: it does not answer; absent: no replica configured).",
             float(lag),
         )
     ]

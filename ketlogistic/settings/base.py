@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "ketlogistic.core.middleware.ApiErrorPagesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # read-your-writes on the read replica; not loaded without one (ketlogistic.core.db_routing)
+    "ketlogistic.core.db_routing.ReplicaStickinessMiddleware",
     "ketlogistic.core.middleware.UserTimezoneMiddleware",
     "ketlogistic.core.middleware.UnstorableInputMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -105,6 +107,30 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A streaming read replica of that database (optional; docs/SCALING.md, docs/OPERATIONS.md → «The read replica»): the
+# read-only pages (the period report, statements, stock and order exports, dashboards, the API's lists) read from it
+# through `ketlogistic.core.db_routing`; unset, everything stays on the primary. A replica that lags more than
+# REPLICA_MAX_LAG_SECONDS or does not answer within REPLICA_CONNECT_TIMEOUT is left for the primary (checked at most
+# every REPLICA_CHECK_SECONDS per process, a dead one again after REPLICA_RETRY_SECONDS); a user or an API key that
+# has just written reads from the primary until the replica has replayed that write, for at most
+# REPLICA_STICKY_SECONDS.
+REPLICA_CONNECT_TIMEOUT = env_int("REPLICA_CONNECT_TIMEOUT", 2)
+if env_str("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
+    DATABASES["replica"]["ATOMIC_REQUESTS"] = False
+    # the same database by another way: the test runner creates nothing on it
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["ketlogistic.core.db_routing.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 5)
+REPLICA_STICKY_SECONDS = env_int("REPLICA_STICKY_SECONDS", 30)
+REPLICA_CHECK_SECONDS = 1.0
+REPLICA_RETRY_SECONDS = env_int("REPLICA_RETRY_SECONDS", 5)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Redis answers here in well under a millisecond. One that accepts connections and never answers (frozen, in a

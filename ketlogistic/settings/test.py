@@ -5,6 +5,9 @@ import os
 from .base import *  # noqa: F403
 
 DEBUG = False
+# No read replica for the suite, whatever the machine's environment says: the replica tests start a real one and
+# configure it for themselves (tests/replica_support.py).
+DATABASES.pop("replica", None)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

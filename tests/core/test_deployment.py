@@ -137,3 +137,27 @@ def test_compose_entry_points_exist():
     assert "manage.py migrate" in migrate and "manage.py load_reference_data" in migrate
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "collectstatic" in dockerfile and "compile_translations" in dockerfile
+
+
+def test_compose_has_an_optional_streaming_replica_the_rest_starts_without():
+    compose = _compose()
+    replica = compose["services"]["postgres-replica"]
+
+    assert replica["profiles"] == ["replica"]
+    assert [name for name, service in compose["services"].items() if "profiles" in service] == [
+        "postgres-replica"
+    ]
+    assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "pg_is_in_recovery()" in replica["healthcheck"]["test"][-1]
+    assert "pgreplica" in compose["volumes"]
+    assert (
+        replica["image"] == compose["services"]["postgres"]["image"]
+    )  # a standby runs the primary's version
+    script = (ROOT / "docker" / "postgres" / "replica.sh").read_text()
+    assert "pg_basebackup" in script and " -R " in script and "hot_standby=on" in script
+    primary = compose["services"]["postgres"]
+    assert any(
+        volume.endswith(":/docker-entrypoint-initdb.d/10-replication.sh:ro") for volume in primary["volumes"]
+    )
+    init = (ROOT / "docker" / "postgres" / "init-replication.sh").read_text()
+    assert "REPLICATION LOGIN" in init and "host replication replicator" in init
