@@ -483,6 +483,9 @@ def test_a_receipt_text_is_read_with_its_done_date_in_the_smscs_zone():
     )
 
 
+# The command keeps its database connection fresh (close_old_connections) as a long-lived process must: after
+# another test left the connection open, that needs database access, in autocommit as in production.
+@pytest.mark.django_db(transaction=True)
 def test_the_sms_receiver_command_records_receipts_until_stopped(smsc, settings, tmp_path):
     settings.SMS_GATEWAY = "smpp"
     settings.SMPP_HOST, settings.SMPP_PORT = smsc.host, smsc.port
