@@ -34,6 +34,20 @@ def _gauge(name: str, documentation: str, value: float | None = None, labels: li
     return GaugeMetricFamily(name, documentation, value=value, labels=labels)
 
 
+def _outbox(model, now) -> dict:
+    """An outbox's waiting rows in one aggregate (webhook deliveries and CRM pushes share the shape: a pending state,
+    attempts and the next attempt's time)."""
+    return (
+        model.objects.using(DATABASE)
+        .filter(state=model.State.PENDING)
+        .aggregate(
+            pending=Count("id"),
+            retrying=Count("id", filter=Q(attempts__gt=0)),
+            oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
+        )
+    )
+
+
 def _age(now, moment) -> float:
     return max((now - moment).total_seconds(), 0.0) if moment is not None else 0.0
 
@@ -47,12 +61,7 @@ def database_families(now) -> list[GaugeMetricFamily]:
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(STATEMENT_TIMEOUT_MS)])
 
         # the webhook outbox: index webhook_delivery_due (pending rows only)
-        hooks = WebhookDelivery.objects.using(DATABASE).filter(state=WebhookDelivery.State.PENDING)
-        hooks = hooks.aggregate(
-            pending=Count("id"),
-            retrying=Count("id", filter=Q(attempts__gt=0)),
-            oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
-        )
+        hooks = _outbox(WebhookDelivery, now)
         families.append(
             _gauge(
                 "ketlogistic_webhook_deliveries_pending",
@@ -125,12 +134,7 @@ def database_families(now) -> list[GaugeMetricFamily]:
         )
 
         # our statuses to the partners' CRMs: index crm_push_due (pending rows only)
-        crm = CrmStatusPush.objects.using(DATABASE).filter(state=CrmStatusPush.State.PENDING)
-        crm = crm.aggregate(
-            pending=Count("id"),
-            retrying=Count("id", filter=Q(attempts__gt=0)),
-            oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
-        )
+        crm = _outbox(CrmStatusPush, now)
         families.append(
             _gauge(
                 "ketlogistic_crm_pushes_pending",
