@@ -84,6 +84,12 @@ SKIPPED_FILES = {
 # What an excluded database's directory keeps: enough for the WAL that names it (its relation map) to replay.
 SKELETON_FILES = {"PG_VERSION", "pg_filenode.map"}
 CHUNK = 8 * 1024 * 1024
+# The physical replication slot each replica streams through: it keeps the primary's WAL from the base backup's start
+# until the standby has received it. Without it a busy primary (CI: the other worker's tests) recycles the segments
+# while the standby is still opening, and it can never stream ("requested WAL segment … has already been removed").
+# The name carries the pytest process's pid, so that a killed run's slot (which would hold WAL back for ever) is
+# recognised and dropped by the next session on this machine.
+SLOT_PREFIX = "ketlogistic_test_replica_"
 
 TREE_SQL = """
 WITH RECURSIVE tree(path, isdir, size) AS (
@@ -180,6 +186,16 @@ def _os_user(primary: dict) -> pwd.struct_passwd | None:
     raise ReplicaUnavailable("running as root and no `postgres` OS user to run the replica's server as")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -246,11 +262,17 @@ class Replica:
         )
         replica._clear()
         replica.datadir.mkdir(parents=True)
-        replica._base_backup()
-        replica.timings["base_backup"] = time.monotonic() - started
-        replica.port = free_port()
-        replica._configure(name)
-        replica.start_server()
+        replica._drop_abandoned_slots()
+        replica._create_slot()
+        try:
+            replica._base_backup()
+            replica.timings["base_backup"] = time.monotonic() - started
+            replica.port = free_port()
+            replica._configure(name)
+            replica.start_server()
+        except BaseException:
+            replica.destroy()  # its slot too: a replica that never streamed must not hold the primary's WAL
+            raise
         replica.timings["ready"] = time.monotonic() - started
         return replica
 
@@ -267,6 +289,51 @@ class Replica:
                     os.kill(pid, 0)
                     time.sleep(0.1)
         shutil.rmtree(self.datadir, ignore_errors=True)
+
+    @property
+    def slot(self) -> str:
+        return f"{SLOT_PREFIX}{re.sub(r'[^a-z0-9_]', '_', self.datadir.name.lower())}_{os.getpid()}"
+
+    def _create_slot(self) -> None:
+        """Reserved now, before the backup starts: the WAL from here on stays until the standby has it."""
+        with _connect(self.primary) as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s AND NOT active",
+                [self.slot],
+            )
+            conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", [self.slot])
+
+    def _drop_abandoned_slots(self) -> None:
+        """Slots of this harness whose pytest process is gone (a killed run): they would keep WAL for ever."""
+        with _connect(self.primary) as conn:
+            names = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s AND NOT active",
+                    [_like(SLOT_PREFIX) + "%"],
+                )
+            ]
+            for name in names:
+                pid = name.rpartition("_")[2]
+                if pid.isdigit() and not _alive(int(pid)):
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("SELECT pg_drop_replication_slot(%s)", [name])
+
+    def _drop_slot(self) -> None:
+        """After the standby stopped: its walsender ends a moment later, and an active slot cannot be dropped."""
+        deadline = time.monotonic() + 10
+        with contextlib.suppress(psycopg.Error), _connect(self.primary) as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = %s", [self.slot]
+                ).fetchone()
+                if row is None:
+                    return
+                if not row[0] or time.monotonic() > deadline:
+                    conn.execute("SELECT pg_drop_replication_slot(%s)", [self.slot])
+                    return
+                time.sleep(0.05)
 
     def _base_backup(self) -> None:
         if self.version >= 150000:
@@ -378,6 +445,7 @@ class Replica:
             "hot_standby": "on",
             "hot_standby_feedback": "off",
             "primary_conninfo": _quote(conninfo),
+            "primary_slot_name": _quote(self.slot),
             "wal_receiver_status_interval": _quote("1s"),
             "wal_retrieve_retry_interval": _quote("200ms"),
             # the databases left out of the base backup: their WAL replays into files nobody reads
@@ -483,6 +551,7 @@ class Replica:
 
     def destroy(self) -> None:
         self.stop_server()
+        self._drop_slot()
         shutil.rmtree(self.datadir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.log_path.unlink()

@@ -176,6 +176,20 @@ def _name_in_scope(partner: Partner) -> str:
 # -- reads go to the replica, and it is the replica's data they return ---------------------------------------------
 
 
+def test_the_replica_streams_through_a_slot_that_keeps_the_primarys_wal(replica):
+    """CI once failed with «requested WAL segment … has already been removed»: the other worker's tests made the
+    primary recycle the WAL between the base backup and the standby's first stream. A slot reserved before the backup
+    keeps it until the standby has it."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT active, restart_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = %s",
+            [replica.slot],
+        )
+        assert cursor.fetchone() == (True, True)
+    with replica.connect() as conn:
+        assert conn.execute("SELECT slot_name FROM pg_stat_wal_receiver").fetchone() == (replica.slot,)
+
+
 def test_a_read_in_the_scope_returns_what_the_replica_has_replayed(replica, shop):
     partner = shop.partner
     with Both() as queries:
