@@ -3,13 +3,13 @@ escalations and quality reviews."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -26,6 +26,7 @@ from ketlogistic.core.money import parse_money
 from ketlogistic.core.phones import PhoneError, mask_phone, normalize_phone
 from ketlogistic.core.roles import Role
 from ketlogistic.core.services import audit_record
+from ketlogistic.core.sql import Rows, Table
 from orders import workflow
 from orders.amendments import OrderAmended, order_amend
 from orders.models import CustomerMark, Order, OrderPhone, PartnerRules
@@ -154,28 +155,117 @@ def queue(actor: Actor, *, now: datetime | None = None, at_work: list[str] | Non
 
 
 QUEUE_LOOKAHEAD = 20
+# A pull runs the same two statements of the queue every time for a logist: the best-ranked due ids, and «is this
+# one still due». Building them through the ORM cost a pull most of its time (the queue's joins, subqueries and
+# scope compiled again for every look), so each process compiles them once per logist's scope and countries at work
+# (`_queue_statements`) with stand-ins for the moment and the order, and binds the real ones on every pull.
+_THEN = datetime(1970, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)  # stands for the moment of the pull
+_THE_ORDER = -707070707070  # stands for the order looked at again
+_compiled_queues: dict[tuple, tuple[tuple[str, list], tuple[str, list]] | None] = {}
+_COMPILED_QUEUES_KEPT = 500
 
 
-def _lock_first_due(actor: Actor, now: datetime, at_work: list[str]) -> Order | None:
+def _queue_statements(actor: Actor, at_work: list[str]):
+    """(the ranked ids, the order still due) of `queue` for this actor, compiled once per process for its scope and
+    the countries at work; None when the actor sees no order at all."""
+    key = (access.scope_key(actor), tuple(at_work))
+    if key in _compiled_queues:
+        return _compiled_queues[key]
+    then = queue(actor, now=_THEN, at_work=at_work)
+    try:
+        statements = (
+            then.values_list("pk", flat=True)[:QUEUE_LOOKAHEAD].query.sql_with_params(),
+            then.filter(pk=_THE_ORDER).order_by().values_list("pk")[:1].query.sql_with_params(),
+        )
+    except EmptyResultSet:  # a scope that sees nothing
+        statements = None
+    if len(_compiled_queues) >= _COMPILED_QUEUES_KEPT:
+        _compiled_queues.clear()
+    _compiled_queues[key] = statements
+    return statements
+
+
+def _bound(statement: tuple[str, list], *, now: datetime, order_id: int | None = None) -> tuple[str, list]:
+    sql, params = statement
+    return sql, [
+        now
+        if isinstance(param, datetime) and param == _THEN
+        else order_id
+        if type(param) is int and param == _THE_ORDER
+        else param
+        for param in params
+    ]
+
+
+_ORDER = Rows(Order, "o")
+_HELD = (
+    f"SELECT {_ORDER} FROM {Table(CallClaim, 'c')} JOIN {Table(Order, 'o')} ON o.id = c.order_id "
+    "WHERE c.operator_id = %s AND c.expires_at > %s ORDER BY c.id LIMIT 1"
+)
+# the first of the ranked ids that no other logist has locked, in their rank
+_LOCK_FIRST_FREE = (
+    f"SELECT {_ORDER} FROM {Table(Order, 'o')} WHERE o.id = ANY(%s::bigint[]) "
+    "ORDER BY array_position(%s::bigint[], o.id) LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+
+
+def _first_order(sql: str, params: list) -> Order | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return _ORDER.instance(row) if row is not None else None
+
+
+def _claimed_by(actor: Actor, now: datetime) -> Order | None:
+    """The order this logist holds now, while it is still being called."""
+    order = _first_order(_HELD, [actor.pk, now])
+    return order if order is not None and order.status == OrderStatus.CALLING else None
+
+
+def _lock_first_due(
+    actor: Actor, now: datetime, at_work: list[str], ranked: tuple[str, list]
+) -> Order | None:
     """The best-ranked due order that no other logist holds, locked (None when none is free).
 
     The ranking reads ids only and locks nothing (a locking query must lock as it goes, and waits or skips on
-    every row another logist holds); then the first of the best few is locked with SKIP LOCKED, one primary-key
-    lookup each: ten logists pulling at once each take a different one.
+    every row another logist holds); then the first of the best few that nobody else has locked is locked (SKIP
+    LOCKED, in their rank): ten logists pulling at once each take a different one.
     """
-    ranked = list(queue(actor, now=now, at_work=at_work).values_list("pk", flat=True)[:QUEUE_LOOKAHEAD])
-    for candidate_id in ranked:
-        locked = (
-            Order.objects.filter(pk=candidate_id).select_for_update(skip_locked=True, of=("self",)).first()
-        )
-        if locked is not None:
-            return locked
+    with connection.cursor() as cursor:
+        cursor.execute(*_bound(ranked, now=now))
+        ranked_ids = [row[0] for row in cursor.fetchall()]
+    if not ranked_ids:
+        return None
+    order = _first_order(_LOCK_FIRST_FREE, [ranked_ids, ranked_ids])
     # every one of the best few is being taken at this moment: rank again once their claims are visible
-    return None if not ranked else _lock_any_due(actor, now, at_work)
+    return order if order is not None else _lock_any_due(actor, now, at_work)
 
 
 def _lock_any_due(actor: Actor, now: datetime, at_work: list[str]) -> Order | None:
     return queue(actor, now=now, at_work=at_work).select_for_update(skip_locked=True, of=("self",)).first()
+
+
+def _claim(actor: Actor, order: Order, now: datetime, still_due: tuple[str, list]) -> bool:
+    """The locked order made this logist's, if it is still due: another logist may have claimed it, or called it
+    and let it go, between the ranking's snapshot and the lock; the check is a statement of its own, with a
+    snapshot taken now that the row is ours. The order's expired claim and this logist's previous one go."""
+    claims = Table(CallClaim)
+    due_sql, due_params = _bound(still_due, now=now, order_id=order.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH due AS ({due_sql}), gone AS (DELETE FROM {claims} "
+            f"WHERE ({claims.order} = %s OR {claims.operator} = %s) AND EXISTS (SELECT 1 FROM due)) "
+            "SELECT EXISTS (SELECT 1 FROM due)",
+            [*due_params, order.pk, actor.pk],
+        )
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(
+            f"INSERT INTO {claims} ({claims.order}, {claims.operator}, {claims.claimed_at}, {claims.expires_at}) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            [order.pk, actor.pk, now, now + timedelta(minutes=_claim_minutes())],
+        )
+        return cursor.fetchone() is not None
 
 
 def queue_next(*, actor: Actor, now: datetime | None = None) -> Order | None:
@@ -183,34 +273,23 @@ def queue_next(*, actor: Actor, now: datetime | None = None) -> Order | None:
     if not access.can(actor, "callcenter.queue"):
         raise PermissionDenied
     now = now or timezone.now()
-    existing = CallClaim.objects.filter(operator=actor, expires_at__gt=now).select_related("order").first()
-    if existing and existing.order.status == OrderStatus.CALLING:
-        return existing.order
+    held = _claimed_by(actor, now)
+    if held is not None:
+        return held
     at_work = countries_at_work(now)  # once per pull: the same moment for every look at the queue
     if not at_work:
         return None
+    statements = _queue_statements(actor, at_work)
+    if statements is None:
+        return None
+    ranked, still_due = statements
     for _attempt in range(5):
         with transaction.atomic():
-            candidate = _lock_first_due(actor, now, at_work)
+            candidate = _lock_first_due(actor, now, at_work, ranked)
             if candidate is None:
                 return None
-            # Between our snapshot and our lock another logist may have claimed it, or called it and let it go
-            # (no longer due): look again with a fresh snapshot, now that the row is ours.
-            if not queue(actor, now=now, at_work=at_work).filter(pk=candidate.pk).exists():
-                continue
-            # an expired claim on this order, and this logist's previous one
-            CallClaim.objects.filter(Q(order=candidate) | Q(operator=actor)).delete()
-            try:
-                with transaction.atomic():
-                    CallClaim.objects.create(
-                        order=candidate,
-                        operator=actor,
-                        claimed_at=now,
-                        expires_at=now + timedelta(minutes=_claim_minutes()),
-                    )
-            except IntegrityError:
-                continue
-            return candidate
+            if _claim(actor, candidate, now, still_due):
+                return candidate
     return None
 
 

@@ -1,11 +1,13 @@
 """The admin of the geography (administrators only, as the whole admin): a city's shipping group, transit days and
-emergency flag, and the shipping groups' weekdays, which the transfer plan reads. Every change is in the audit log."""
+emergency flag, and the shipping groups' weekdays, which the transfer plan reads. Every change is in the audit log, and
+makes the processes read the reference data they keep again (`ketlogistic.core.kept`)."""
 
 from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from ketlogistic.core.i18n import gettext_message
+from ketlogistic.core.kept import reference_changed
 from ketlogistic.core.services import audit_record
 
 from .models import City, ShippingGroup
@@ -14,6 +16,7 @@ from .models import City, ShippingGroup
 class AuditedAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        reference_changed()  # the reference data each process keeps is read again (`core.kept`)
         changed = {name: str(form.cleaned_data.get(name)) for name in form.changed_data}
         audit_record(
             actor=request.user,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.db import transaction
 
+from ketlogistic.core.kept import reference_changed
+
 from .models import City, DistanceBand, ShippingGroup, Warehouse
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "geography.json"
@@ -76,6 +78,7 @@ def load_geography(*, path: Path = DATA_FILE) -> dict[str, int]:
             )
     for number, weekdays in SHIPPING_GROUPS:
         ShippingGroup.objects.get_or_create(number=number, defaults={"weekdays": weekdays})
+    reference_changed()  # the reference data each process keeps is read again (`core.kept`)
     return {
         "cities": len(cities),
         "express": sum(1 for c in cities.values() if c.is_express),

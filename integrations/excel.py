@@ -611,7 +611,7 @@ class _Cities:
 
     def find(self, value):
         if self._directory is None:
-            self._directory = CityDirectory()
+            self._directory = CityDirectory.current()
         return self._directory.find(value)
 
 

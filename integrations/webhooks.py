@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -53,6 +53,7 @@ from ketlogistic.core.bulk import copy_rows
 from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
 from ketlogistic.core.services import notice_post
+from ketlogistic.core.sql import Rows, Table
 from ketlogistic.core.times import utc_rfc3339
 from orders.amendments import OrderAmended
 from orders.models import Order
@@ -211,6 +212,18 @@ def order_summary(order: Order) -> dict:
     }
 
 
+_ENDPOINT = Rows(WebhookEndpoint, "e")
+_ACTIVE_ENDPOINTS = f"SELECT {_ENDPOINT} FROM {Table(WebhookEndpoint, 'e')} WHERE e.partner_id = ANY(%s::bigint[]) AND e.is_active"
+
+
+def _active_endpoints(partner_ids: set[int]) -> list[WebhookEndpoint]:
+    """The partners' active endpoints: a statement written once (every order intake asks it; the ORM built it anew
+    each time at twice the cost of running it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_ENDPOINTS, [sorted(partner_ids)])
+        return [_ENDPOINT.instance(row) for row in cursor.fetchall()]
+
+
 def record_events(items: list[tuple]) -> list[uuid.UUID]:
     """Write events and one delivery per subscribed endpoint, inside the caller's transaction (by COPY)."""
     if not items:
@@ -218,17 +231,16 @@ def record_events(items: list[tuple]) -> list[uuid.UUID]:
     now = timezone.now()
     stamp = utc_rfc3339(now)
     partners = {partner_id for partner_id, *_rest in items}
-    endpoints = list(WebhookEndpoint.objects.filter(partner_id__in=partners, is_active=True))
+    endpoints = _active_endpoints(partners)
     events, deliveries = [], []
     for partner_id, type_, data, order, is_test in items:
         event_id = uuid.uuid4()
-        payload = {
-            "id": str(event_id),
-            "type": type_,
-            "created_at": stamp,
-            "livemode": not is_test,
-            "data": json.loads(json.dumps(data, cls=PayloadEncoder)),
-        }
+        # the payload's JSON text, made once and stored as it is (the jsonb column reads it): it was made a dict of
+        # plain values first and serialised again by the driver, three serialisations an event
+        payload = json.dumps(
+            {"id": str(event_id), "type": type_, "created_at": stamp, "livemode": not is_test, "data": data},
+            cls=PayloadEncoder,
+        )
         events.append(
             (event_id, partner_id, type_, order.pk if order is not None else None, payload, is_test, now)
         )

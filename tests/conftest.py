@@ -116,13 +116,17 @@ def product_a(partner_a):
 
 @pytest.fixture(autouse=True)
 def fresh_calendars():
-    """Each test reads the working calendars of its own database: a process keeps the calendars it read
-    (`ketlogistic.core.calendar`), and the previous test's rows were rolled back."""
+    """Each test reads the working calendars and the reference data of its own database: a process keeps the
+    calendars it read (`ketlogistic.core.calendar`) and the city directory (`ketlogistic.core.kept`), and the previous
+    test's rows were rolled back."""
     from ketlogistic.core.calendar import calendars_changed
+    from ketlogistic.core.kept import forget_everything
 
     calendars_changed()
+    forget_everything()
     yield
     calendars_changed()
+    forget_everything()
 
 
 @pytest.fixture(autouse=True)

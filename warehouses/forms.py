@@ -7,24 +7,32 @@ from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
 from ketlogistic.core.countries import Country
 from ketlogistic.core.money import MoneyInputField
+from ketlogistic.core.widgets import FastSelect
+from orders.filters import KeptCityField
+
+from .selectors import warehouse_places
 
 
 class StockFilterForm(forms.Form):
     country = forms.ChoiceField(
         label=_("Country"), choices=[("", _("All"))] + list(Country.choices), required=False
     )
-    city = forms.ModelChoiceField(
-        label=_("City"), queryset=City.objects.none(), required=False, empty_label=_("All")
+    # the cities with a warehouse, from the reference data each process keeps (no query for the options)
+    city = KeptCityField(
+        label=_("City"),
+        queryset=City.objects.none(),
+        required=False,
+        empty_label=_("All"),
+        among=lambda: {city_id for _country, _name, city_id in warehouse_places().values()},
+        widget=FastSelect,
     )
     sku = forms.CharField(label=_("SKU"), required=False, max_length=64)
 
     def __init__(self, *args, actor: Actor, **kwargs):
         super().__init__(*args, **kwargs)
-        cities = City.objects.filter(warehouse__isnull=False).order_by("country", "name")
         if access.is_partner_actor(actor):
-            cities = cities.filter(country=actor.partner.country)
+            self.fields["city"].country = actor.partner.country
             self.fields["country"].widget = forms.HiddenInput()
-        self.fields["city"].queryset = cities
 
 
 class _PartnerChoiceMixin:

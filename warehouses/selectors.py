@@ -7,12 +7,15 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from catalogue.models import Product
 from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
+from ketlogistic.core.kept import Kept
 
 from . import ledger
 from .models import Place, Receipt, StockBalance, StockMove, Transfer, TransportRequest
@@ -81,28 +84,27 @@ def stock_rows(
         balances = balances.filter(warehouse__city_id=city_id)
     if country:
         balances = balances.filter(warehouse__city__country=country)
-    # Sum by ids only (the index answers it); names come from two small lookups, not from a join per balance.
-    grouped = list(
+    # Sum by ids only (the index answers it); names come from two small lookups, not from a join per balance. The
+    # thousands of sums are read as the plain tuples the driver gives (the ORM's row iterator and per-value
+    # converters cost more than the query), the warehouses' cities from the process's own copy.
+    grouped = _fetched(
         balances.values("product_id", "warehouse_id", "place")
         .annotate(quantity=Sum("quantity"))
         .values_list("product_id", "warehouse_id", "place", "quantity")
     )
     products = {
-        product.pk: product
-        for product in Product.objects.filter(pk__in={item[0] for item in grouped})
-        .select_related("partner")
-        .only("id", "sku", "name", "partner__name")
+        product_id: (sku, name, partner)
+        for product_id, sku, name, partner in Product.objects.filter(
+            pk__in={item[0] for item in grouped}
+        ).values_list("id", "sku", "name", "partner__name")
     }
-    places = {
-        w.pk: (w.city.country, w.city.name, w.city_id) for w in Warehouse.objects.select_related("city")
-    }
+    places = warehouse_places()
     rows: dict[int, StockRow] = {}
     cities: dict[tuple[str, str], int] = {}
     for product_id, warehouse_id, place, quantity in grouped:
         row = rows.get(product_id)
         if row is None:
-            product = products[product_id]
-            row = rows[product_id] = StockRow(product_id, product.sku, product.name, product.partner.name)
+            row = rows[product_id] = StockRow(product_id, *products[product_id])
         country_, city_name, city_pk = places[warehouse_id]
         key = (country_, city_name)
         cities[key] = city_pk
@@ -117,6 +119,30 @@ def stock_rows(
         row.cities = dict(sorted(row.cities.items()))
     ordered_cities = [(country_, name, cities[(country_, name)]) for country_, name in sorted(cities)]
     return sorted(rows.values(), key=lambda row: (row.partner, row.sku, row.product_id)), ordered_cities
+
+
+def _fetched(queryset) -> list[tuple]:
+    """The rows of a values_list query as the driver gives them (none for a query that can match nothing)."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _read_places() -> dict[int, tuple[str, str, int]]:
+    return {w.pk: (w.city.country, w.city.name, w.city_id) for w in Warehouse.objects.select_related("city")}
+
+
+_kept_places = Kept(_read_places)
+
+
+def warehouse_places() -> dict[int, tuple[str, str, int]]:
+    """Every warehouse → (its city's country, the city's name, the city's id): reference data each process keeps
+    (`ketlogistic.core.kept`), read again when the geography is written (`kept.reference_changed`)."""
+    return _kept_places.get()
 
 
 def stock_by_country(rows: list[StockRow]) -> list[dict]:

@@ -50,7 +50,7 @@ class CityField(forms.Field):
     def to_python(self, value):
         if value in self.empty_values:
             return None
-        city = CityDirectory().find(value)
+        city = CityDirectory.current().find(value)
         if city is None:
             raise ValidationError(_("Unknown city “%(value)s”.") % {"value": value[:60]}, code="invalid")
         return city

@@ -243,6 +243,19 @@ def staff_scopes(actor: Actor) -> list:
     return cached
 
 
+def scope_key(actor: Actor) -> tuple:
+    """Everything `scope_condition` reads of the actor, as a key: two actors with equal keys see the same rows of
+    every model (a query built for one, compiled once, serves the other; `callcenter.services.queue_next`)."""
+    role = _role(actor)
+    scopes = ()
+    if role in SCOPED_ROLES:
+        scopes = tuple(
+            sorted((s.partner_id or 0, s.country or "", s.city_id or 0) for s in staff_scopes(actor))
+        )
+    owner = acting_user(actor)
+    return (role, getattr(actor, "partner_id", None), owner.pk if owner is not None else None, scopes)
+
+
 def _tenancy(model: type[Model]):
     tenancy = getattr(model, "tenancy", None)
     if tenancy is None:

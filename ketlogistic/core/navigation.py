@@ -4,7 +4,8 @@ cannot read their rows."""
 
 from dataclasses import dataclass
 
-from django.urls import NoReverseMatch, reverse
+from django.conf import settings
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import access
@@ -109,6 +110,21 @@ NAVIGATION: list[NavItem] = [
 ]
 
 
+# url name → its address, per script prefix and URLconf: every page draws the menu, and reversing its seventy names
+# on every request cost more than the page's own queries
+_addresses: dict[tuple[str, str, str], str | None] = {}
+
+
+def _address(url_name: str) -> str | None:
+    key = (url_name, get_script_prefix(), str(get_urlconf() or settings.ROOT_URLCONF))
+    if key not in _addresses:
+        try:
+            _addresses[key] = reverse(url_name)
+        except NoReverseMatch:
+            _addresses[key] = None
+    return _addresses[key]
+
+
 def menu_for(user, current_path: str = "") -> list[dict]:
     """Sections with their items, in order, for the given user; the longest matching link is active."""
     audience = PARTNER if access.is_partner_actor(user) else STAFF
@@ -116,9 +132,8 @@ def menu_for(user, current_path: str = "") -> list[dict]:
     for item in NAVIGATION:
         if item.audience != audience or not access.can(user, item.permission):
             continue
-        try:
-            url = reverse(item.url_name)
-        except NoReverseMatch:
+        url = _address(item.url_name)
+        if url is None:
             continue
         entries.append((item, url))
     matching = [url for _item, url in entries if current_path.startswith(url)]

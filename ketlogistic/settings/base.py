@@ -206,6 +206,11 @@ BLIND_INDEX_KEY = env_str("BLIND_INDEX_KEY", "")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 60 * 60 * 12
+# Sessions are kept in the database and read from the cache (ketlogistic/core/sessions.py): a cached copy lives at
+# most SESSION_CACHE_SECONDS; after a cache failure a process uses the database alone for SESSION_CACHE_RETRY_SECONDS.
+SESSION_ENGINE = "ketlogistic.core.sessions"
+SESSION_CACHE_SECONDS = env_int("SESSION_CACHE_SECONDS", 300)
+SESSION_CACHE_RETRY_SECONDS = env_int("SESSION_CACHE_RETRY_SECONDS", 30)
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -506,6 +511,9 @@ RETURNER_WINDOW_DAYS = env_int("RETURNER_WINDOW_DAYS", 90)
 # How long a process keeps the working calendars it read (the queue reads them on every pull, intake for every
 # order); the admin's changes are seen at once by its own process, by the others within this time.
 WORKING_CALENDAR_CACHE_SECONDS = env_int("WORKING_CALENDAR_CACHE_SECONDS", 60)
+# How long a process keeps the reference data it read (the city directory every order is checked against:
+# ketlogistic/core/kept.py); a change is seen at once by the process that made it, by the others within this time.
+REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 60)
 REGISTRY_CUTOFF = env_str("REGISTRY_CUTOFF", "17:00")
 # the public tracking page: wrong guesses allowed per client address in the window (none per order number: a
 # stranger's guesses would lock the real customer out)

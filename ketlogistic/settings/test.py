@@ -32,6 +32,9 @@ INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True
 # Calendars are kept until changed (tests/conftest.py forgets them before each test): a measurement must not
 # depend on whether a minute passed between two of its requests.
 WORKING_CALENDAR_CACHE_SECONDS = None
+REFERENCE_CACHE_SECONDS = (
+    None  # the same for the city directory (tests/conftest.py forgets it before each test)
+)
 # The links in the customers' SMS (tests assert their texts whole), whatever the machine's environment says.
 PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 SMS_LINK_DAYS = 30
