@@ -19,6 +19,9 @@ def test_a_ratio_meets_its_target_by_times_or_by_share():
     assert run.Ratio(35, 100, share=0.35).met and not run.Ratio(34.9, 100, share=0.35).met
     assert not run.Ratio(10, None, times=3).met  # no ceiling measured: not met
     assert (run.Ratio(60, 20, times=3).text, run.Ratio(35, 100, share=0.35).text) == ("3.00×", "35.0 %")
+    # for information only: no target, always met, shown as a multiple (a latency) or a share (a rate)
+    assert run.Ratio(90, 18).met and run.Ratio(90, 18).text == "5.00×" and run.Ratio(90, 18).target == ""
+    assert run.Ratio(1233, 33557, shows="share").text == "3.7 %"
 
 
 def test_the_table_shows_each_target_as_a_ratio_and_met_from_the_ratios(tmp_path, monkeypatch):
