@@ -260,7 +260,7 @@ def worker_memory(proc: subprocess.Popen) -> dict:
 
 
 def bench_charge_run(report: Report, env: dict, bench_url: str, orders: int) -> None:
-    """In a copy of the bench database: a week of `orders` orders, its charge run computed."""
+    """In a copy of the bench database: a week of `orders` orders, its charge run computed and approved."""
     copy = database_name(bench_url) + "_run"
     admin(
         bench_url,
@@ -294,6 +294,58 @@ def bench_charge_run(report: Report, env: dict, bench_url: str, orders: int) -> 
         ratio_to_bare=round(seconds / bare, 1) if bare else None,
         **figures,
     )
+    approval = figures["approve_s"]
+    report.add(
+        "charge_run_approval",
+        f"approval of that week's run (its postings and balance checkpoints, {figures['charges_added']:,} charges)",
+        approval,
+        "s",
+        "≤ 2× the draft's computation",
+        approval <= 2 * seconds,
+        seconds,
+        "the draft's computation of the same week (the row above), s",
+        pct(seconds, approval),
+        ratio_to_draft=round(approval / seconds, 1) if seconds else None,
+    )
+
+
+def bench_ledger(report: Report, env: dict) -> None:
+    """A week's statement and the balance of a partner with five years of entries, beside the same of a partner with
+    one week of them (`bench.ledger`: both partners made once in the bench database and kept)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.ledger"], cwd=ROOT, env=env, check=True, text=True, capture_output=True
+    ).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    entries = f"{figures['entries_years']:,} entries"
+    for key, what, value, ceiling, ceiling_what in (
+        (
+            "ledger_statement",
+            f"a week's statement (opening, closing, first page) of a partner with 5 years of balance ({entries})",
+            figures["statement_years_ms"],
+            figures["statement_week_ms"],
+            "the same statement of a partner with one week of entries, ms",
+        ),
+        (
+            "ledger_balance",
+            f"a partner's balance over 5 years of entries ({entries}, a checkpoint a week)",
+            figures["balance_years_ms"],
+            figures["balance_week_ms"],
+            "the balance of a partner with one week of entries, ms",
+        ),
+    ):
+        report.add(
+            key,
+            what,
+            value,
+            "ms",
+            "≤ 2× the same over one week of entries",
+            value <= 2 * ceiling,
+            ceiling,
+            ceiling_what,
+            pct(ceiling, value),
+            ratio_to_one_week=round(value / ceiling, 2) if ceiling else None,
+            **figures,
+        )
 
 
 def _order_rows(count: int, prefix: str, product_skus: list[str], city: str) -> list[dict]:
@@ -1072,6 +1124,8 @@ def main() -> int:
     report = Report()
     say("the weekly charge run (in a copy of the data)…")
     bench_charge_run(report, env, bench_url, args.week_orders)
+    say("a statement and a balance over five years of a partner's entries…")
+    bench_ledger(report, env)
 
     import django
 

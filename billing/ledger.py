@@ -5,6 +5,13 @@ Entries: debit positive, credit negative; every posting sums to zero per currenc
 UPDATE and DELETE of postings and entries, refuses entries added to a sealed posting, and at commit
 refuses a new posting that is unsealed, unbalanced, or whose entries are in another currency than
 their accounts (see the migration `0002_ledger_rules`). A correction is a reversing posting.
+
+Balances: a partner's balance is the sum of its account's entries, read as the latest balance checkpoint plus the
+entries after it (`account_balance`, the one place a balance is computed), so it costs a week's entries however
+many years lie before. Each approved weekly run writes a checkpoint per partner account (`checkpoint`), while the
+account is locked; the database refuses to change one and to write one that does not extend the chain with the
+true sum of its entries (migration `0011_balance_checkpoints`); `check_ledger` proves each against all the entries
+up to it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +34,7 @@ from ketlogistic.core.sql import Table
 from orders.models import Order
 from warehouses.models import WarehouseCharge
 
-from .models import Account, Charge, Entry, Posting
+from .models import Account, BalanceCheckpoint, Charge, Entry, Posting
 
 ZERO = Decimal("0.00")
 
@@ -41,6 +47,7 @@ TABLES = {
     "o": Table(Order, "o"),
     "w": Table(WarehouseCharge, "w"),
     "pt": Table(Partner, "pt"),
+    "k": Table(BalanceCheckpoint, "k"),
 }
 
 
@@ -167,31 +174,164 @@ def reverse(*, posting: Posting, reason: str, actor: Actor | None = None) -> Pos
     )
 
 
+def span(account: str, after: str, upto: str = "9223372036854775807") -> str:
+    """An account's entries after one id up to another, as the (account, id) index answers them. The upper bound is
+    a row comparison, which only that index takes as a bound: the ids of the last week's entries are past the
+    statistics, so with a plain `e.id <= …` the planner would think the primary key's id range (every account's
+    entries between the bounds) the cheaper read."""
+    return f"e.account_id = {account} AND e.id > {after} AND (e.account_id, e.id) <= ({account}, {upto})"
+
+
+# A balance is read from the account's checkpoints: the latest checkpoint wholly before the moment (`last_at`: the
+# latest of the entries it covers) gives the sum of every entry up to its `upto_entry`; after it, only the spans of
+# entries that can hold one before the moment (a later checkpoint's entries, from its `first_at` on) and the entries
+# after the latest checkpoint are read. Entries are dated when written, so the spans are the week around the moment;
+# an entry dated in the past (a late remittance) is still counted, its checkpoint's span read. An account without a
+# checkpoint (never in an approved run): its entries from the first. `until` NULL: all of them (the base is the latest
+# checkpoint, the only span what came after it).
+CHECKPOINTS_BEFORE = """
+WITH account AS (
+    SELECT a.id FROM {a}
+    WHERE a.id = %(account)s
+       OR (a.kind = %(kind)s AND a.partner_id = %(partner)s AND a.currency = %(currency)s AND a.revenue_kind = '')
+), base AS (
+    SELECT k.upto_entry, k.balance FROM {k}
+    WHERE k.account_id = (SELECT id FROM account) AND k.last_at < coalesce(%(until)s::timestamptz, 'infinity')
+    ORDER BY k.upto_entry DESC LIMIT 1
+)
+SELECT (SELECT id FROM account), (SELECT balance FROM base),
+       (SELECT coalesce(max(k.upto_entry), 0) FROM {k} WHERE k.account_id = (SELECT id FROM account)),
+       ARRAY(SELECT ARRAY[k.after_entry, k.upto_entry] FROM {k}
+             WHERE k.account_id = (SELECT id FROM account) AND k.upto_entry > coalesce((SELECT upto_entry FROM base), 0)
+               AND k.first_at < coalesce(%(until)s::timestamptz, 'infinity')
+             ORDER BY k.upto_entry)
+""".format(**TABLES)
+# The spans' entries, each an id range of the (account, id) index (`span`), their bounds given as constants. The
+# moment filters the sum, not the scan (an index on the moment would read all the account's entries before it).
+SPANS = """
+SELECT sum(e.amount) FILTER (WHERE e.at < coalesce(%s::timestamptz, 'infinity')) FROM {e}
+WHERE {spans}
+"""
+
+
+def account_balance(
+    account=None, *, partner=None, currency: str | None = None, until: datetime | None = None
+) -> Decimal:
+    """The sum of an account's entries (debit positive) dated before `until` (all of them without it): the latest
+    checkpoint before the moment plus the entries after it. The account itself, or a partner's in a currency. Two
+    queries: the checkpoints' spans to read, then their entries."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CHECKPOINTS_BEFORE,
+            {
+                "account": getattr(account, "pk", account),
+                "kind": Account.Kind.PARTNER.value,
+                "partner": getattr(partner, "pk", partner),
+                "currency": currency,
+                "until": until,
+            },
+        )
+        account_id, base, latest, spans = cursor.fetchone()
+        if account_id is None:
+            return ZERO
+        ranges = [*spans, (latest, 9223372036854775807)]
+        cursor.execute(
+            SPANS.format(e=TABLES["e"], spans=" OR ".join(f"({span('%s', '%s', '%s')})" for _ in ranges)),
+            [until, *(value for first, last in ranges for value in (account_id, first, account_id, last))],
+        )
+        return (base or ZERO) + (cursor.fetchone()[0] or ZERO)
+
+
 def partner_balance(partner, currency: str, *, until: datetime | None = None) -> Decimal:
-    """What the company owes the partner: the credit balance of its account, the sum of its entries."""
-    entries = Entry.objects.filter(
-        account__kind=Account.Kind.PARTNER, account__partner=partner, account__currency=currency
-    )
-    if until is not None:
-        entries = entries.filter(at__lt=until)
-    return -(entries.aggregate(total=Sum("amount"))["total"] or ZERO)
+    """What the company owes the partner: the credit balance of its account, the sum of its entries (before
+    `until`, when given), from the account's latest checkpoint (`account_balance`)."""
+    return -account_balance(partner=partner, currency=currency, until=until)
+
+
+BALANCES = """
+SELECT a.partner_id, a.currency, coalesce(k.balance, 0) + coalesce(t.total, 0)
+FROM {a}
+LEFT JOIN LATERAL (
+    SELECT k.upto_entry, k.balance FROM {k} WHERE k.account_id = a.id ORDER BY k.upto_entry DESC LIMIT 1
+) k ON true
+LEFT JOIN LATERAL (
+    SELECT sum(e.amount) AS total FROM {e} WHERE {after}
+) t ON true
+WHERE a.kind = %(kind)s AND (%(all)s OR a.partner_id = ANY(%(partners)s))
+  AND (k.upto_entry IS NOT NULL OR t.total IS NOT NULL)
+""".format(after=span("a.id", "coalesce(k.upto_entry, 0)"), **TABLES)
 
 
 def balances(partner_ids=None) -> dict[tuple[int, str], Decimal]:
-    """Every partner's balance per currency, in one query."""
-    entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER)
-    if partner_ids is not None:
-        entries = entries.filter(account__partner_id__in=partner_ids)
-    return {
-        (row["account__partner_id"], row["account__currency"]): -row["total"]
-        for row in entries.values("account__partner_id", "account__currency").annotate(total=Sum("amount"))
-    }
+    """Every partner's balance per currency (of the accounts with entries), in one query: each account's latest
+    checkpoint plus the entries after it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            BALANCES,
+            {
+                "kind": Account.Kind.PARTNER.value,
+                "all": partner_ids is None,
+                "partners": list(partner_ids or []),
+            },
+        )
+        return {(partner_id, currency): -total for partner_id, currency, total in cursor.fetchall()}
+
+
+# The next checkpoint of an account, up to its last entry: the database sums it from the latest one (its trigger, so
+# a checkpoint's sums are always the database's own); none when nothing was written since. Only while the account is
+# locked (see `checkpoint`). Once per run and account.
+CHECKPOINT = """
+INSERT INTO {checkpoints} (account_id, run_id, upto_entry, after_entry, balance, currency, first_at, last_at,
+                           created_at)
+SELECT a.id, %(run)s, last.id, 0, 0, a.currency, now(), now(), now()
+FROM {a} CROSS JOIN LATERAL (SELECT e.id FROM {e} WHERE e.account_id = a.id ORDER BY e.id DESC LIMIT 1) last
+WHERE a.id = %(account)s
+  AND last.id > coalesce((SELECT max(k.upto_entry) FROM {k} WHERE k.account_id = a.id), 0)
+ON CONFLICT (account_id, run_id) WHERE run_id IS NOT NULL DO NOTHING
+""".format(checkpoints=Table(BalanceCheckpoint), **TABLES)
+
+
+def checkpoint(account, *, run=None, locked: bool = False) -> bool:
+    """Write the account's next balance checkpoint (for `run`, once): True if one was written, False when nothing
+    was added to the account since its latest one (or the run's is written already). Locks the account until the
+    transaction ends (`locked`: the caller holds the lock already), as every posting to a partner's balance does
+    (`post`), so the entries it covers are all the entries there will ever be up to its last one."""
+    account_id = getattr(account, "pk", account)
+    with transaction.atomic(savepoint=not locked), connection.cursor() as cursor:
+        if not locked:
+            cursor.execute(f"SELECT a.id FROM {TABLES['a']} WHERE a.id = %s FOR UPDATE", [account_id])
+        cursor.execute(CHECKPOINT, {"account": account_id, "run": getattr(run, "pk", run)})
+        return cursor.rowcount == 1
+
+
+# The partner accounts with entries after their latest checkpoint and none for the run yet: the run's approval writes
+# their checkpoints too (a partner with collections but no charge that week).
+BEHIND = """
+SELECT a.id FROM {a}
+WHERE a.kind = %(kind)s
+  AND NOT EXISTS (SELECT 1 FROM {k} WHERE k.account_id = a.id AND k.run_id = %(run)s)
+  AND EXISTS (SELECT 1 FROM {e} WHERE {after})
+ORDER BY a.id
+""".format(
+    after=span(
+        "a.id", f"coalesce((SELECT max(k.upto_entry) FROM {TABLES['k']} WHERE k.account_id = a.id), 0)"
+    ),
+    **TABLES,
+)
+
+
+def accounts_behind(run) -> list[int]:
+    """The partner accounts whose entries run past their latest checkpoint, without one for `run`."""
+    with connection.cursor() as cursor:
+        cursor.execute(BEHIND, {"kind": Account.Kind.PARTNER.value, "run": getattr(run, "pk", run)})
+        return [account_id for (account_id,) in cursor.fetchall()]
 
 
 def check_ledger() -> list[str]:
     """Prove the ledger: every posting sealed with the right digest, balanced per currency, its entries in
-    their accounts' currency and partner, and every copied reference (an entry's order and partner, a
-    charge's partner) true to its cause. Returns the problems (empty when all is well)."""
+    their accounts' currency and partner, every copied reference (an entry's order and partner, a
+    charge's partner) true to its cause, and every balance checkpoint the sum of all its account's entries up to it.
+    Returns the problems (empty when all is well)."""
     problems = []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -270,4 +410,46 @@ def check_ledger() -> list[str]:
         )
         for (charge_id,) in cursor.fetchall():
             problems.append(f"charge {charge_id}: its partner is none, or works in another currency")
+        # every balance checkpoint is the sum of all its account's entries up to it (one pass over each account's
+        # entries, a running sum at each checkpoint), and the chain of an account's checkpoints has no gap
+        cursor.execute(
+            """
+            WITH marks AS (
+                SELECT k.id, k.account_id, k.after_entry, k.upto_entry, k.balance, k.currency, k.first_at,
+                       k.last_at, lag(k.upto_entry, 1, 0::bigint) OVER w AS previous_upto
+                FROM {k} WINDOW w AS (PARTITION BY k.account_id ORDER BY k.upto_entry)
+            ), spans AS (
+                SELECT m.id, sum(e.amount) AS total, min(e.at) AS first_at, max(e.at) AS last_at
+                FROM marks m LEFT JOIN {e} ON {span}
+                GROUP BY m.id
+            ), running AS (
+                SELECT m.*, coalesce(sum(s.total) OVER w, 0) AS total,
+                       s.first_at AS span_first, max(s.last_at) OVER w AS covered_last
+                FROM marks m JOIN spans s USING (id)
+                WINDOW w AS (PARTITION BY m.account_id ORDER BY m.upto_entry)
+            )
+            SELECT r.id, r.account_id, r.upto_entry, r.balance, r.total, r.after_entry <> r.previous_upto,
+                   r.currency <> a.currency
+                   OR (r.first_at, r.last_at) IS DISTINCT FROM (r.span_first, r.covered_last)
+            FROM running r JOIN {a} ON a.id = r.account_id
+            WHERE r.balance <> r.total OR r.after_entry <> r.previous_upto OR r.currency <> a.currency
+               OR (r.first_at, r.last_at) IS DISTINCT FROM (r.span_first, r.covered_last)
+            ORDER BY r.account_id, r.upto_entry
+        """.format(span=span("m.account_id", "m.previous_upto", "m.upto_entry"), **TABLES)
+        )
+        for checkpoint_id, account_id, upto, stored, total, gap, other in cursor.fetchall():
+            if stored != total:
+                problems.append(
+                    f"balance checkpoint {checkpoint_id} of account {account_id}: {stored} up to entry {upto}, "
+                    f"but its entries sum to {total}"
+                )
+            if gap:
+                problems.append(
+                    f"balance checkpoint {checkpoint_id} of account {account_id}: does not follow the one before"
+                )
+            if other:
+                problems.append(
+                    f"balance checkpoint {checkpoint_id} of account {account_id}: its currency or moments do not "
+                    "match its entries"
+                )
     return problems

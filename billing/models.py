@@ -186,7 +186,7 @@ class Charge(models.Model):
     warehouse charge once ever): the database refuses a second row, whatever reruns or workers do. The SMS of a week
     are one charge per run and partner (`quantity`: the parts sent in the partner's week; the run is its week)."""
 
-    # Indexes: only those the queries use (a run's charges by partner, a partner's by run, the unique ones); a
+    # Indexes: only those the queries use (a run's charges by partner, the unique ones); a
     # week's run inserts ~150 000 rows, and every index and foreign-key check is paid per row. The run and the
     # cause (order, warehouse charge) keep their database constraints; the partner, city and tariff line are
     # copies (of the order's, of the line used) without one, and `check_ledger` proves they match their cause.
@@ -271,10 +271,9 @@ class Charge(models.Model):
                 name="charge_has_a_cause",
             ),
         ]
-        indexes = [
-            models.Index(fields=["run", "partner"], name="charge_run_partner"),
-            models.Index(fields=["partner", "run"], name="charge_partner_run"),
-        ]
+        # a partner's charges are read run by run (a draft's held-back sums, the last runs' summaries: through the
+        # runs, few), so the run's index serves them too; each index is paid per charge a run writes
+        indexes = [models.Index(fields=["run", "partner"], name="charge_run_partner")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} {self.currency}"
@@ -451,10 +450,67 @@ class Entry(models.Model):
         indexes = [
             models.Index(fields=["account", "at"], name="entry_account_time"),
             models.Index(fields=["partner", "at"], name="entry_partner_time"),
+            # an account's entries in the order they were written: the entries after a balance checkpoint, a
+            # payout's span of entries, the last entry of an account
+            models.Index(fields=["account", "id"], name="entry_account_order"),
         ]
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+class BalanceCheckpoint(models.Model):
+    """An account's balance up to one of its entries, written when a weekly run is approved, so that a balance is the
+    latest checkpoint plus the entries after it, however many years of entries lie before (`ledger.account_balance`).
+
+    `balance` is the sum of the account's entries up to `upto_entry` (ids; debit positive, as an entry's amount: a
+    partner's balance is minus it). The checkpoints of an account are a chain: each covers the entries after the
+    previous one's `upto_entry` (`after_entry`, 0 for the first) up to its own; `first_at` is the earliest moment among
+    the entries it adds, `last_at` the latest among all the entries it covers, so a balance at a moment in the past
+    starts from the latest checkpoint wholly before it. Written only while the account is locked, as every posting to
+    a partner's balance locks it (`ledger.post`), so no entry with a lower id can commit after it: partners' accounts
+    only (the company's own accounts are posted to without that lock, so their ids need not follow the commit order,
+    and no page reads their balance; `ledger.account_balance` sums them from the first entry). The database keeps
+    the rules (migration `0011_balance_checkpoints`): a checkpoint is never updated or deleted; its sums are the
+    database's own (a trigger sums a new one from the latest, whatever values are asked for, as a posting's seal is);
+    it must end on an entry of the account after the latest one. `check_ledger` proves each against the sum of all
+    the entries up to it."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="checkpoints", db_index=False)
+    run = models.ForeignKey(
+        BillingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    after_entry = models.BigIntegerField(help_text="The previous checkpoint's last entry (0 for the first)")
+    upto_entry = models.BigIntegerField(help_text="The last entry it covers")
+    balance = MoneyField(_("balance"), help_text="The sum of the account's entries up to upto_entry")
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    first_at = models.DateTimeField(
+        help_text="The earliest moment among the entries it adds to the previous one"
+    )
+    last_at = models.DateTimeField(help_text="The latest moment among all the entries it covers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenancy = Tenancy(partner="account__partner")
+
+    class Meta:
+        verbose_name = _("balance checkpoint")
+        verbose_name_plural = _("balance checkpoints")
+        constraints = [
+            # two approvals of one run write one checkpoint per account, and a chain never forks
+            models.UniqueConstraint(
+                fields=["account", "run"], condition=Q(run__isnull=False), name="checkpoint_once_per_run"
+            ),
+            models.UniqueConstraint(fields=["account", "upto_entry"], name="checkpoint_account_upto"),
+            models.UniqueConstraint(fields=["account", "after_entry"], name="checkpoint_chain_no_fork"),
+            models.CheckConstraint(
+                condition=Q(upto_entry__gt=models.F("after_entry"), after_entry__gte=0),
+                name="checkpoint_covers_entries",
+            ),
+            models.CheckConstraint(condition=Q(first_at__lte=models.F("last_at")), name="checkpoint_moments"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} ≤ {self.upto_entry}: {self.balance} {self.currency}"
 
 
 class Payout(models.Model):

@@ -6,11 +6,13 @@ week is over in both — and `run_compute` fills its draft with set-based SQL: e
 its country's week and was never charged before, whatever week it belongs to, due on its day in that zone.
 `run_approve` posts the draft to the ledger, one posting per partner and currency, each in its own transaction, so an
 interrupted approval resumes where it stopped: approving again, or beat's `billing.resume_approvals` (every 10
-minutes) for a run left «approving».
+minutes) for a run left «approving». With each posting goes the balance checkpoint of the partner's account, and the
+accounts the run did not charge get theirs at the end (`ledger.checkpoint`).
 
-Exactly once: a charge row is unique per order and kind (and per warehouse charge); the inserts say
-`ON CONFLICT DO NOTHING`, so two workers, a rerun or a redelivered task add nothing twice; a run posting is
-unique per run, partner and currency. Run numbers come from one locked counter, so they have no gaps. No run starts
+Exactly once: a charge row is unique per order and kind (and per warehouse charge); a computation adds only what
+was never charged, one computation at a time (the run's row and an advisory lock), so two workers, a rerun or a
+redelivered task add nothing twice, and the unique constraints refuse a second charge whatever writes it; a run posting
+is unique per run, partner and currency. Run numbers come from one locked counter, so they have no gaps. No run starts
 in a month whose monthly documents are issued (`documents`): its charges go into the next week's run.
 
 The statements read other apps' tables: their names, columns, statuses and kinds come from those apps' models and
@@ -158,50 +160,70 @@ def tariff(*, kind: str, country: str, partner: str, day: str) -> str:
 
 
 def not_charged(order: str, kind: str) -> str:
-    """Not charged yet for this kind (the planner hashes the charges once: cheaper than a probe per candidate)."""
+    """Not charged yet for this kind: a probe of the unique (order, kind) index per candidate (or one hash of the
+    charges, as the planner finds cheaper)."""
     return f"NOT EXISTS (SELECT 1 FROM {Table(Charge, 'x')} WHERE x.order_id = {order} AND x.kind = {kind})"
 
 
-# The tariff of each (partner, day) is looked up once per pair, not once per order: a week of 100 000 orders has
-# a few hundred pairs.
+# What a computation finds due goes first into a staging table of the transaction (`STAGE`: temporary, the charges'
+# columns and types without their indexes, constraints or write-ahead log), filled by one set-based statement
+# (`STAGED_CHARGES`), then into the charges by one INSERT … SELECT in the order of (partner, order, kind)
+# (`CHARGES_FROM_STAGE`): each index of the charges takes its rows in key order, and each partner's charges lie
+# together for the approval, which posts them partner by partner. The statement's parts read other apps' tables; each part
+# skips what was charged before (`not_charged`: the unique (order, kind) index), so the charges take a plain insert
+# (no ON CONFLICT, which probes every unique index before each row): computations are one at a time (`COMPUTING`),
+# and the unique constraints still refuse any second charge of an order and kind, whatever writes it.
+STAGED_COLUMNS = ", ".join(
+    Charge._meta.get_field(name).column
+    for name in "partner kind order warehouse_charge city amount currency basis rate tariff_line due_on".split()
+)
+STAGE = f"""
+CREATE TEMPORARY TABLE staged_charges ON COMMIT DROP AS SELECT {STAGED_COLUMNS} FROM {CHARGES} WITH NO DATA
+"""
+CHARGES_FROM_STAGE = f"""
+INSERT INTO {CHARGES} (run_id, {STAGED_COLUMNS})
+SELECT %(run)s, {STAGED_COLUMNS} FROM staged_charges ORDER BY partner_id, order_id, kind
+"""
+# one computation at a time, whatever its run (a run's own row lock orders two computations of the same run)
+COMPUTING = "SELECT pg_advisory_xact_lock(hashtext('billing_charges_computing'))"
+
+# The per-order fees: the fee, and packaging where the country's tariff has it, of every order whose work started. The
+# tariff of each (partner, day, kind) is looked up once, not once per order: a week of 100 000 orders has a few hundred;
+# what was charged before is skipped after the price (a kind without a tariff line, packaging in KZ, costs no lookup).
 ORDER_FEES = """
-WITH {weeks}, due AS (
+worked AS (
     SELECT {o.id} AS id, {o.partner} AS partner_id, {o.country} AS country, {o.city} AS city_id,
            {o.currency} AS currency, ({o.work_started_at} AT TIME ZONE w.zone)::date AS day
     FROM {o} JOIN weeks w ON w.country = {o.country}
     WHERE {o.work_started_at} < w.week_end
       AND {o.work_started_at} < %(end)s AND {o.work_started_at} >= %(since)s AND {o.is_test} = false
-      AND {charged}
-), price AS MATERIALIZED (
-    SELECT k.partner_id, k.country, k.day, t.id AS line_id,
-           CASE WHEN %(kind)s = %(order_fee)s AND d.percent IS NOT NULL
+), fee_price AS MATERIALIZED (
+    SELECT k.partner_id, k.country, k.day, kinds.kind, t.id AS line_id,
+           CASE WHEN kinds.kind = %(order_fee)s AND d.percent IS NOT NULL
                 THEN round(t.amount * (100 - d.percent) / 100, 2) ELSE t.amount END AS amount,
-           CASE WHEN %(kind)s = %(order_fee)s THEN d.percent END AS rate
-    FROM (SELECT DISTINCT partner_id, country, day FROM due) k
+           CASE WHEN kinds.kind = %(order_fee)s THEN d.percent END AS rate
+    FROM (SELECT DISTINCT partner_id, country, day FROM worked) k
+    CROSS JOIN unnest(%(fee_kinds)s::text[]) AS kinds (kind)
     CROSS JOIN LATERAL ({tariff}) t
     LEFT JOIN LATERAL (
         SELECT tl.percent FROM {lines}
         WHERE tl.kind = %(discount)s AND tl.partner_id = k.partner_id AND tl.effective_from <= k.day
         ORDER BY tl.effective_from DESC LIMIT 1) d ON true
-)
-INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                       basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, due.partner_id, %(kind)s, due.id, NULL, due.city_id, price.amount, due.currency, NULL, price.rate,
-       price.line_id, due.day
-FROM due JOIN price USING (partner_id, country, day)
-WHERE price.amount > 0
-ON CONFLICT DO NOTHING
-""".format(
-    weeks=WEEKS,
+), fees AS (
+    SELECT worked.partner_id, fee_price.kind, worked.id AS order_id, NULL::bigint AS warehouse_charge_id,
+           worked.city_id, fee_price.amount, worked.currency, NULL::numeric AS basis, fee_price.rate,
+           fee_price.line_id AS tariff_line_id, worked.day AS due_on
+    FROM worked JOIN fee_price USING (partner_id, country, day)
+    WHERE fee_price.amount > 0 AND {charged}
+)""".format(
     o=ORDERS,
     lines=LINES,
-    charges=CHARGES,
-    tariff=tariff(kind="%(kind)s", country="k.country", partner="k.partner_id", day="k.day"),
-    charged=not_charged(ORDERS.id, "%(kind)s"),
+    tariff=tariff(kind="kinds.kind", country="k.country", partner="k.partner_id", day="k.day"),
+    charged=not_charged("worked.id", "fee_price.kind"),
 )
 
 COD_COMMISSIONS = """
-WITH {weeks}, due AS (
+collected AS (
     -- the country from the currency (one per country), so no join to the orders; test orders never reach a
     -- courier or the post, so they have no collections
     SELECT {c.order} AS order_id, {c.partner} AS partner_id, w.country, {c.city} AS city_id,
@@ -212,88 +234,70 @@ WITH {weeks}, due AS (
     WHERE {c.kind} = %(cod)s AND {c.collected_at} < w.week_end AND {c.collected_at} < %(end)s
       AND ({c.id} > %(collections_seen)s OR {c.collected_at} >= %(since)s)
 ), fresh AS (
-    SELECT * FROM due WHERE {charged}
-), price AS MATERIALIZED (
+    SELECT * FROM collected WHERE {charged}
+), cod_price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.kind, k.day, t.id AS line_id, t.percent
     FROM (SELECT DISTINCT partner_id, country, kind, day FROM fresh) k
     CROSS JOIN LATERAL ({tariff}) t
-)
-INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                       basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, f.partner_id, f.kind, f.order_id, NULL, f.city_id, round(f.amount * p.percent / 100, 2), f.currency,
-       f.amount, p.percent, p.line_id, f.day
-FROM fresh f JOIN price p USING (partner_id, country, kind, day)
-WHERE round(f.amount * p.percent / 100, 2) > 0
-ON CONFLICT DO NOTHING
-""".format(
-    weeks=WEEKS,
+), commissions AS (
+    SELECT f.partner_id, f.kind, f.order_id, NULL::bigint AS warehouse_charge_id, f.city_id,
+           round(f.amount * p.percent / 100, 2) AS amount, f.currency, f.amount AS basis, p.percent AS rate,
+           p.line_id AS tariff_line_id, f.day AS due_on
+    FROM fresh f JOIN cod_price p USING (partner_id, country, kind, day)
+    WHERE round(f.amount * p.percent / 100, 2) > 0
+)""".format(
     c=COLLECTIONS,
-    charges=CHARGES,
     tariff=tariff(kind="k.kind", country="k.country", partner="k.partner_id", day="k.day"),
-    charged=not_charged("due.order_id", "due.kind"),
+    charged=not_charged("collected.order_id", "collected.kind"),
 )
 
-# Surcharges of orders a courier took out (they were handed to a courier), charged when the order closed.
+# Surcharges of orders a courier took out (they were handed to a courier), charged when the order closed in its
+# country's week: the distance band of any closed order, the refusal's transport of a refused one. The closed orders
+# are read once for both.
 TAKEN_OUT = (
     f"EXISTS (SELECT 1 FROM {HISTORY} WHERE {HISTORY.order} = {ORDERS.id}"
     f" AND {HISTORY.action} = %(handed_to_courier)s)"
 )
 
-
-def closed_taken_out(*, statuses: str, kind: str) -> str:
-    """The orders a courier took out that closed in one of `statuses` in their country's week, not yet charged
-    `kind`: the `due` of the surcharges (with `WEEKS` before it)."""
-    o = ORDERS
-    return f"""
-    SELECT {o.id} AS id, {o.partner} AS partner_id, {o.country} AS country, {o.city} AS city_id,
-           {o.currency} AS currency, {o.distance_km} AS distance_km, ({o.closed_at} AT TIME ZONE w.zone)::date AS day
-    FROM {o} JOIN weeks w ON w.country = {o.country}
-    WHERE {o.status} = ANY({statuses}) AND {o.closed_at} < w.week_end
-      AND {o.closed_at} < %(end)s AND {o.closed_at} >= %(since)s AND {o.is_test} = false
-      AND {o.delivery_kind} = ANY(%(courier_kinds)s) AND {TAKEN_OUT}
-      AND {not_charged(o.id, kind)}
-"""
-
-
 # The band of each order's distance, by a join on the city's lines (a few per city), not a lookup per order.
-DISTANCE = """
-WITH {weeks}, due AS MATERIALIZED ({due}), best AS (
+SURCHARGES = """
+closed AS MATERIALIZED (
+    SELECT {o.id} AS id, {o.partner} AS partner_id, {o.country} AS country, {o.city} AS city_id,
+           {o.currency} AS currency, {o.distance_km} AS distance_km, {o.status} AS status,
+           ({o.closed_at} AT TIME ZONE w.zone)::date AS day
+    FROM {o} JOIN weeks w ON w.country = {o.country}
+    WHERE {o.status} = ANY(%(closed)s) AND {o.closed_at} < w.week_end
+      AND {o.closed_at} < %(end)s AND {o.closed_at} >= %(since)s AND {o.is_test} = false
+      AND {o.delivery_kind} = ANY(%(courier_kinds)s) AND {taken_out}
+), far AS (
     SELECT DISTINCT ON (d.id) d.*, tl.id AS line_id, tl.amount
-    FROM due d
+    FROM closed d
     JOIN {lines} ON tl.kind = %(distance)s AND tl.city_id = d.city_id AND tl.country = d.country
          AND (tl.partner_id = d.partner_id OR tl.partner_id IS NULL) AND tl.effective_from <= d.day
          AND tl.from_km < d.distance_km AND (tl.to_km IS NULL OR tl.to_km >= d.distance_km)
+    WHERE d.distance_km > 0 AND {distance_not_charged}
     ORDER BY d.id, tl.partner_id IS NULL, tl.effective_from DESC
-)
-INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                       basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, partner_id, %(distance)s, id, NULL, city_id, amount, currency, NULL, NULL, line_id, day
-FROM best WHERE amount > 0
-ON CONFLICT DO NOTHING
-""".format(
-    weeks=WEEKS,
-    lines=LINES,
-    charges=CHARGES,
-    due=closed_taken_out(statuses="%(closed)s", kind="%(distance)s") + f" AND {ORDERS.distance_km} > 0",
-)
-
-REFUSAL_TRANSPORT = """
-WITH {weeks}, due AS MATERIALIZED ({due}), price AS MATERIALIZED (
+), refused AS (
+    SELECT * FROM closed d WHERE d.status = ANY(%(refused)s) AND {refusal_not_charged}
+), refusal_price AS MATERIALIZED (
     SELECT k.partner_id, k.country, k.day, t.id AS line_id, t.amount
-    FROM (SELECT DISTINCT partner_id, country, day FROM due) k
+    FROM (SELECT DISTINCT partner_id, country, day FROM refused) k
     CROSS JOIN LATERAL ({tariff}) t
-)
-INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                       basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, due.partner_id, %(refusal_transport)s, due.id, NULL, due.city_id, price.amount, due.currency,
-       NULL, NULL, price.line_id, due.day
-FROM due JOIN price USING (partner_id, country, day)
-WHERE price.amount > 0
-ON CONFLICT DO NOTHING
-""".format(
-    weeks=WEEKS,
-    charges=CHARGES,
-    due=closed_taken_out(statuses="%(refused)s", kind="%(refusal_transport)s"),
+), surcharges AS (
+    SELECT partner_id, %(distance)s AS kind, id AS order_id, NULL::bigint AS warehouse_charge_id, city_id, amount,
+           currency, NULL::numeric AS basis, NULL::numeric AS rate, line_id AS tariff_line_id, day AS due_on
+    FROM far WHERE amount > 0
+    UNION ALL
+    SELECT refused.partner_id, %(refusal_transport)s, refused.id, NULL, refused.city_id, refusal_price.amount,
+           refused.currency, NULL, NULL, refusal_price.line_id, refused.day
+    FROM refused JOIN refusal_price USING (partner_id, country, day)
+    WHERE refusal_price.amount > 0
+)""".format(
+    o=ORDERS,
+    lines=LINES,
+    taken_out=TAKEN_OUT,
+    distance_not_charged=not_charged("d.id", "%(distance)s"),
+    refusal_not_charged=not_charged("d.id", "%(refusal_transport)s"),
     tariff=tariff(kind="%(refusal_transport)s", country="k.country", partner="k.partner_id", day="k.day"),
 )
 
@@ -302,23 +306,21 @@ ON CONFLICT DO NOTHING
 # entered (an unscheduled return's real transport cost), never a tariff's flat fee in its place. Only storage after
 # the contract ended is a tariff's price per day: the line in force on that day (the amount the charge was made with).
 WAREHOUSE_CHARGES = """
-INSERT INTO {charges} (run_id, partner_id, kind, order_id, warehouse_charge_id, city_id, amount, currency,
-                       basis, rate, tariff_line_id, due_on)
-SELECT %(run)s, {w.partner}, {w.kind}, NULL, {w.id}, NULL,
-       CASE WHEN t.id IS NULL THEN {w.amount} ELSE t.amount END, {w.currency}, NULL, NULL,
-       t.id, {w.occurred_on}
-FROM {w}
-JOIN {p} ON {p.id} = {w.partner}
-LEFT JOIN LATERAL ({tariff}) t ON {w.kind} = %(storage)s
-WHERE {w.occurred_on} < %(end_day)s
-  AND NOT EXISTS (SELECT 1 FROM {c} WHERE c.warehouse_charge_id = {w.id})
-  AND (CASE WHEN t.id IS NULL THEN {w.amount} ELSE t.amount END) > 0
-ON CONFLICT DO NOTHING
-""".format(
+stored AS (
+    SELECT {w.partner} AS partner_id, {w.kind} AS kind, NULL::bigint AS order_id, {w.id} AS warehouse_charge_id,
+           NULL::bigint AS city_id, CASE WHEN t.id IS NULL THEN {w.amount} ELSE t.amount END AS amount,
+           {w.currency} AS currency, NULL::numeric AS basis, NULL::numeric AS rate, t.id AS tariff_line_id,
+           {w.occurred_on} AS due_on
+    FROM {w}
+    JOIN {p} ON {p.id} = {w.partner}
+    LEFT JOIN LATERAL ({tariff}) t ON {w.kind} = %(storage)s
+    WHERE {w.occurred_on} < %(end_day)s
+      AND NOT EXISTS (SELECT 1 FROM {c} WHERE c.warehouse_charge_id = {w.id})
+      AND (CASE WHEN t.id IS NULL THEN {w.amount} ELSE t.amount END) > 0
+)""".format(
     w=WAREHOUSE_CHARGES_TABLE,
     p=PARTNERS,
     c=Table(Charge, "c"),
-    charges=CHARGES,
     tariff=tariff(
         kind=WAREHOUSE_CHARGES_TABLE.kind,
         country=PARTNERS.country,
@@ -326,6 +328,20 @@ ON CONFLICT DO NOTHING
         day=WAREHOUSE_CHARGES_TABLE.occurred_on,
     ),
 )
+
+# Every charge due, in one statement: the parts above over the shared `weeks`.
+STAGED_CHARGES = f"""
+WITH {WEEKS},
+{ORDER_FEES},
+{COD_COMMISSIONS},
+{SURCHARGES},
+{WAREHOUSE_CHARGES}
+INSERT INTO staged_charges ({STAGED_COLUMNS})
+SELECT * FROM fees
+UNION ALL SELECT * FROM commissions
+UNION ALL SELECT * FROM surcharges
+UNION ALL SELECT * FROM stored
+"""
 
 # The SMS to each partner's customers in its country's week, billed when its tariff has an «SMS to customers, per
 # part» line (its own, else the country's; the line in force on the day each went out; none, or a zero price: SMS are
@@ -403,6 +419,7 @@ def run_compute(*, run: BillingRun, actor: Actor | None = None) -> int:
     params = {
         **VALUES,
         **weeks_params(run.week_start),
+        "fee_kinds": [ChargeKind.ORDER_FEE.value, ChargeKind.PACKAGING.value],
         "run": run.pk,
         "end": end,
         "end_day": run.week_end,
@@ -410,14 +427,17 @@ def run_compute(*, run: BillingRun, actor: Actor | None = None) -> int:
         "collections_seen": collections_seen,
     }
     seen_now = Collection.objects.aggregate(seen=Max("id"))["seen"] or 0
-    added = 0
     with connection.cursor() as cursor:
-        for kind in (ChargeKind.ORDER_FEE, ChargeKind.PACKAGING):
-            cursor.execute(ORDER_FEES, {**params, "kind": kind.value})
-            added += cursor.rowcount
-        for statement in (COD_COMMISSIONS, DISTANCE, REFUSAL_TRANSPORT, WAREHOUSE_CHARGES):
-            cursor.execute(statement, params)
-            added += cursor.rowcount
+        cursor.execute(COMPUTING)
+        cursor.execute(STAGE)
+        # JIT compiling the one statement (its estimate is all its parts') would cost more than running it
+        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+        jit = cursor.fetchone()[0]
+        cursor.execute(STAGED_CHARGES, params)
+        cursor.execute("SELECT set_config('jit', %s, true)", [jit])
+        cursor.execute(CHARGES_FROM_STAGE, params)
+        added = cursor.rowcount
+        cursor.execute("DROP TABLE staged_charges")
         statement, sent_params = sms_charges_statement(run.week_start)
         cursor.execute(
             statement,
@@ -461,21 +481,29 @@ def stale_draft_compute(*, run: BillingRun) -> bool:
 
 
 def _revenue_accounts(currency: str) -> None:
-    for kind in ChargeKind.values:
+    """Every kind's revenue account in the currency (one query when they exist, as they do after the first run)."""
+    have = set(
+        Account.objects.filter(
+            kind=Account.Kind.REVENUE, currency=currency, partner=None, revenue_kind__in=ChargeKind.values
+        ).values_list("revenue_kind", flat=True)
+    )
+    for kind in set(ChargeKind.values) - have:
         ledger.account(Account.Kind.REVENUE, currency, revenue_kind=kind)
 
 
 POST_RUN = """
+WITH charged AS MATERIALIZED (  -- the partner's charges of the run, read once for both sides
+    SELECT c.id, c.amount, c.currency, c.partner_id, c.kind, c.order_id, c.city_id FROM {c}
+    WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
+)
 INSERT INTO {entries} (posting_id, account_id, amount, currency, partner_id, kind, order_id, charge_id, city_id, at)
 SELECT %(posting)s, %(partner_account)s, c.amount, c.currency, c.partner_id, c.kind, c.order_id, c.id, c.city_id, %(at)s
-FROM {c}
-WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
+FROM charged c
 UNION ALL
 SELECT %(posting)s, a.id, -SUM(c.amount), c.currency, c.partner_id, c.kind, NULL, NULL, NULL, %(at)s
-FROM {c}
+FROM charged c
 JOIN {a} ON a.kind = %(revenue)s AND a.revenue_kind = c.kind AND a.currency = c.currency
                       AND a.partner_id IS NULL
-WHERE c.run_id = %(run)s AND c.partner_id = %(partner)s AND c.currency = %(currency)s AND c.amount > 0
 GROUP BY a.id, c.currency, c.partner_id, c.kind
 """.format(entries=Table(Entry), c=Table(Charge, "c"), a=Table(Account, "a"))
 
@@ -527,6 +555,7 @@ def _post_partner(run: BillingRun, partner_id: int, currency: str, actor: Actor,
                 },
             )
         ledger.seal(posting.pk)
+        ledger.checkpoint(account, run=run, locked=True)  # its balance up to this posting, for good
     return True
 
 
@@ -564,6 +593,9 @@ def run_approve(*, run: BillingRun, actor: Actor, now: datetime | None = None) -
         _revenue_accounts(currency)
     for partner_id, currency in groups:
         _post_partner(run, partner_id, currency, actor, at)
+    # the partners with collections but no charge this week: a checkpoint all the same
+    for account_id in ledger.accounts_behind(run):
+        ledger.checkpoint(account_id, run=run)
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().get(pk=run.pk)
         if run.status != BillingRun.Status.APPROVED:

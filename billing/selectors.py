@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -101,8 +101,12 @@ def statement(
     """Every entry on the partner's balance, with its order and city, newest first; plus the opening and
     closing balance of the period (days in the partner's country's zone)."""
     zone = zone_of(partner.country)
+    # the partner's accounts by id (one, in its currency): the (account, at) index then gives the newest entries first
+    accounts = list(
+        Account.objects.filter(kind=Account.Kind.PARTNER, partner=partner).values_list("pk", flat=True)
+    )
     entries = balance_entries(
-        Entry.objects.filter(account__partner=partner),
+        Entry.objects.filter(account__in=accounts),
         since=since,
         until=until,
         kind=kind,
@@ -133,10 +137,18 @@ def buyout_by_city(partner, *, since: date | None = None, until: date | None = N
 
 
 def run_summaries(partner, limit: int = 12) -> list[dict]:
-    """The partner's weekly runs: charges by kind, COD they were computed on, the run's total."""
+    """The partner's last `limit` approved weekly runs: charges by kind, COD they were computed on, the run's total.
+    The runs first (newest first, those that charged the partner), then their charges: a partner's years of charges
+    are never read for its last weeks."""
+    recent = (
+        BillingRun.objects.filter(status=BillingRun.Status.APPROVED)
+        .filter(Exists(Charge.objects.filter(run=OuterRef("pk"), partner=partner)))
+        .order_by("-week_start")
+        .values_list("pk", flat=True)[:limit]
+    )
     rows = {}
     for row in (
-        Charge.objects.filter(partner=partner, run__status=BillingRun.Status.APPROVED)
+        Charge.objects.filter(partner=partner, run__in=recent)
         .values("run_id", "run__number", "run__week_start", "kind")
         .annotate(count=Count("id"), total=Sum("amount"), basis=Sum("basis"), quantity=Sum("quantity"))
         .order_by("-run__week_start")
@@ -158,7 +170,7 @@ def weekly_chart(partner, weeks: int = 12) -> list[dict]:
     first = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
     start = datetime.combine(first, time(0), tzinfo=zone)
     entries = Entry.objects.filter(account__kind=Account.Kind.PARTNER, account__partner=partner)
-    opening = -(entries.filter(at__lt=start).aggregate(total=Sum("amount"))["total"] or ZERO)
+    opening = ledger.partner_balance(partner, partner.currency, until=start)
     by_week = {
         row["week"].date() if hasattr(row["week"], "date") else row["week"]: row
         for row in entries.filter(at__gte=start)
