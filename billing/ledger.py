@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from ketlogistic.core import i18n
 from ketlogistic.core.actors import Actor, acting_user
+from ketlogistic.core.db_routing import connection_for_read
 from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.i18n import gettext_message
 from ketlogistic.core.models import Partner
@@ -220,7 +221,7 @@ def account_balance(
     """The sum of an account's entries (debit positive) dated before `until` (all of them without it): the latest
     checkpoint before the moment plus the entries after it. The account itself, or a partner's in a currency. Two
     queries: the checkpoints' spans to read, then their entries."""
-    with connection.cursor() as cursor:
+    with connection_for_read(Entry).cursor() as cursor:
         cursor.execute(
             CHECKPOINTS_BEFORE,
             {
@@ -265,7 +266,7 @@ WHERE a.kind = %(kind)s AND (%(all)s OR a.partner_id = ANY(%(partners)s))
 def balances(partner_ids=None) -> dict[tuple[int, str], Decimal]:
     """Every partner's balance per currency (of the accounts with entries), in one query: each account's latest
     checkpoint plus the entries after it."""
-    with connection.cursor() as cursor:
+    with connection_for_read(Entry).cursor() as cursor:
         cursor.execute(
             BALANCES,
             {

@@ -163,6 +163,9 @@ def test_the_links_hold_statefully(world):
     read and it is cancelled by the `id` its answer carries, and a cancelled order read again, with the checks of
     every single call. At least one create → read scenario must happen, or the links were never followed."""
     created, followed = set(), set()
+    answers: dict[
+        tuple[str, str], list[int]
+    ] = {}  # every operation's statuses: what the walk met, when it fails
 
     # the claims' operations carry no links (a claim is filed on an order the partner already has): in a run along
     # the links they would only take its bounded steps from the order's operations
@@ -193,6 +196,7 @@ def test_the_links_hold_statefully(world):
             return {"headers": {"Authorization": f"Api-Key {world['live_key']}", **PLAIN}}
 
         def after_call(self, response, case):
+            answers.setdefault((case.method, case.operation.path), []).append(response.status_code)
             if (case.method, case.operation.path, response.status_code) == ("POST", "/api/v1/orders/", 201):
                 created.add(response.json()["id"])
             elif (case.path_parameters or {}).get("order_id") in created and response.status_code == 200:
@@ -215,4 +219,4 @@ def test_the_links_hold_statefully(world):
         ("GET", "/api/v1/orders/{order_id}/"),
         ("GET", "/api/v1/orders/{order_id}/history/"),
         ("POST", "/api/v1/orders/{order_id}/cancel/"),
-    }
+    }, f"followed {sorted(followed)}; created {len(created)}; answers {answers}"

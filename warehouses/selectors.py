@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from catalogue.models import Product
 from geography.models import Warehouse
 from ketlogistic.core import access
 from ketlogistic.core.actors import Actor
+from ketlogistic.core.db_routing import connection_for_read
 from ketlogistic.core.kept import Kept
 
 from . import ledger
@@ -127,7 +127,7 @@ def _fetched(queryset) -> list[tuple]:
         sql, params = queryset.query.sql_with_params()
     except EmptyResultSet:
         return []
-    with connection.cursor() as cursor:
+    with connection_for_read(queryset.model).cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections, router
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +317,14 @@ def reads_from_replica(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def connection_for_read(model):
+    """The connection a hand-written read of `model`'s table goes to: the one the router gives the ORM's reads (the
+    replica inside `reading_from_replica()` when it is usable, else the primary). Raw SQL never passes the router on
+    its own: `django.db.connection` is always the primary, and a read-only page that read through it left the replica
+    idle without anyone noticing."""
+    return connections[router.db_for_read(model) or DEFAULT_DB_ALIAS]
 
 
 def _replica_broke() -> bool:

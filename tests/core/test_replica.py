@@ -340,6 +340,24 @@ def test_a_lagging_replica_is_left_for_the_primary_and_its_lag_is_measured(
     assert replica_lag_seconds() < 1 and _name_in_scope(shop.partner) == "Новое имя"
 
 
+def _credit(partner, amount: str) -> None:
+    from decimal import Decimal
+
+    from billing import ledger
+    from billing.models import Account, Posting
+
+    ledger.post(
+        kind=Posting.Kind.ADJUSTMENT,
+        partner=partner,
+        currency=partner.currency,
+        description="adjustment",
+        lines=[
+            ledger.Line(ledger.account(Account.Kind.ADJUSTMENTS, partner.currency), Decimal(amount)),
+            ledger.Line(ledger.partner_account(partner, partner.currency), -Decimal(amount)),
+        ],
+    )
+
+
 # -- the pages that read from it -----------------------------------------------------------------------------------
 
 
@@ -348,6 +366,7 @@ def test_each_kind_of_read_only_page_reads_from_the_replica(replica, shop, login
 
     load_default_tariffs()
     make_order(shop.partner, product=shop.product)
+    _credit(shop.partner, "1500.00")  # a balance to read: a partner without an account has no entries to read
     finance, partner = _finance(login), login(shop.owner)
     qc = login(UserFactory(role=Role.QUALITY_CONTROL))
     api = _api(shop.partner, "CRM")

@@ -1,6 +1,8 @@
 """Every user-facing string is translatable and translated into Russian (the default language)."""
 
+import re
 import shutil
+import tokenize
 from pathlib import Path
 
 import polib
@@ -50,6 +52,31 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path, monkeypat
     scanned = polib.pofile(str(catalogue / "django.po"))
     assert any("billing/" in path for entry in scanned for path, _line in entry.occurrences)
     assert _untranslated(scanned) == []
+
+
+HIDDEN_CALL = re.compile(
+    r"(?<![\w.])(_|gettext|pgettext|ngettext|npgettext|gettext_lazy|pgettext_lazy|ngettext_lazy|npgettext_lazy)\("
+)
+
+
+def test_no_translated_string_hides_inside_an_f_string():
+    """xgettext reads an f-string as one literal: a gettext call inside it is never extracted, and the word loses its
+    Russian at the next makemessages (the order list's «test» badge did)."""
+    hidden = []
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in SKIPPED_DIRS or relative.parts[0].startswith("."):
+            continue
+        with tokenize.open(path) as source:
+            for token in tokenize.generate_tokens(source.readline):
+                prefix = token.string[: len(token.string) - len(token.string.lstrip("rRbBuUfF"))]
+                if (
+                    token.type == tokenize.STRING
+                    and "f" in prefix.lower()
+                    and HIDDEN_CALL.search(token.string)
+                ):
+                    hidden.append(f"{relative}:{token.start[0]}")
+    assert hidden == []
 
 
 def test_translations_keep_every_placeholder():
