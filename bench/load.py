@@ -47,7 +47,8 @@ def session() -> requests.Session:
     return s
 
 
-def login(base: str, username: str, password: str) -> requests.Session:
+def login(base: str, username: str, password: str, *, totp_key: bytes | None = None) -> requests.Session:
+    """A logged-in session; a login with a second factor (`totp_key`, its authenticator's key) gives its code too."""
     s = session()
     page = s.get(f"{base}/accounts/login/", timeout=30)
     token = CSRF.search(page.text).group(1)
@@ -60,6 +61,23 @@ def login(base: str, username: str, password: str) -> requests.Session:
     )
     if answer.status_code != 302:
         raise RuntimeError(f"could not log in as {username}: {answer.status_code}")
+    if "/accounts/second-factor/verify/" in answer.headers.get("Location", "") and totp_key is not None:
+        from django_otp.oath import totp
+
+        verify = f"{base}/accounts/second-factor/verify/"
+        token = CSRF.search(s.get(verify, timeout=30).text).group(1)
+        for step in (0, 1):  # this step's code, or the next one's when this one signed the login in already
+            answer = s.post(
+                verify,
+                data={"csrfmiddlewaretoken": token, "code": f"{totp(totp_key, drift=step):06d}"},
+                headers={"Referer": verify},
+                allow_redirects=False,
+                timeout=30,
+            )
+            if answer.status_code == 302:
+                break
+        else:
+            raise RuntimeError(f"could not give the second factor of {username}")
     return s
 
 

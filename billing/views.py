@@ -22,6 +22,7 @@ from ketlogistic.core.errors import ApplicationError
 from ketlogistic.core.forms import errors_to_form, errors_to_messages
 from ketlogistic.core.models import Partner
 from ketlogistic.core.params import parse_day, parse_id
+from ketlogistic.core.second_factor import step_up_required
 
 from . import exports, payouts, runs, selectors, tariffs
 from .forms import PayoutDecisionForm, PayoutRequestForm, RunForm, StatementFilter, TariffLineForm
@@ -140,7 +141,12 @@ def payout_list(request):
     )
 
 
+def _marks_paid(request, *args, **kwargs) -> bool:
+    return request.method == "POST" and request.POST.get("action") == "paid"
+
+
 @permission_required("billing.view")
+@step_up_required("billing.payout_paid", when=_marks_paid)
 def payout_detail(request, payout_id: int):
     payout = access.get_scoped_or_404(
         request.user, Payout.objects.select_related("partner", "requested_by", "decided_by"), pk=payout_id
@@ -249,7 +255,12 @@ def _charges_added(count: int) -> str:
     ) % {"count": count}
 
 
+def _approves(request, *args, **kwargs) -> bool:
+    return request.method == "POST" and request.POST.get("action") == "approve"
+
+
 @permission_required("billing.finance")
+@step_up_required("billing.run_approve", when=_approves)
 def run_detail(request, run_id: int):
     run = BillingRun.objects.filter(pk=run_id).first()
     if run is None:
@@ -314,6 +325,7 @@ def report(request):
 
 
 @permission_required("billing.finance")
+@step_up_required("billing.tariff_change")
 def tariff_list(request):
     partner_id = parse_id(request.GET.get("partner"))
     partner = Partner.objects.filter(pk=partner_id).first() if partner_id else None

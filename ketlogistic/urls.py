@@ -3,12 +3,24 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from delivery import views as delivery_views
+from ketlogistic.core import second_factor_views
 from ketlogistic.core import views as core_views
 from orders import views as order_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("accounts/login/", core_views.KetLoginView.as_view(), name="login"),
+    # the second factor (ketlogistic/core/second_factor.py): the code after the password, the enrolment, the step-up
+    path("accounts/second-factor/", second_factor_views.profile, name="second_factor"),
+    path("accounts/second-factor/verify/", second_factor_views.verify, name="second_factor_verify"),
+    path("accounts/second-factor/setup/", second_factor_views.setup, name="second_factor_setup"),
+    path("accounts/second-factor/confirm/", second_factor_views.step_up, name="second_factor_step_up"),
+    path(
+        "accounts/second-factor/recovery-codes/",
+        second_factor_views.recovery_codes,
+        name="second_factor_recovery_codes",
+    ),
+    path("accounts/second-factor/turn-off/", second_factor_views.turn_off, name="second_factor_turn_off"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -27,6 +27,7 @@ from ketlogistic.core.forms import errors_to_messages
 from ketlogistic.core.models import Partner, User
 from ketlogistic.core.pagination import InvalidCursor, count_up_to
 from ketlogistic.core.params import parse_id
+from ketlogistic.core.second_factor import step_up_required
 
 from . import amendments, exports, selectors, services, workflow
 from . import chat as partner_chat
@@ -407,6 +408,7 @@ def order_create(request):
 @never_cache
 @require_POST
 @permission_required("phones.reveal")
+@step_up_required("phones.reveal", back=lambda request, order_id: reverse("orders:detail", args=[order_id]))
 def phone_reveal(request, order_id: int):
     order = access.get_scoped_or_404(request.user, Order.objects.all(), pk=order_id)
     form = ReasonForm(request.POST)

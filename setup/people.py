@@ -1,15 +1,26 @@
 """Demo people: two partners and one login for every role (printed by `make run`)."""
 
+from base64 import b32decode
 from dataclasses import dataclass
 
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from geography.models import City
 from integrations.demo import demo_sandbox_key
 from ketlogistic.core.models import Partner, StaffScope, User
 from ketlogistic.core.roles import Role
+from ketlogistic.core.second_factor import REQUIRED_ROLES
 
 DEMO_PASSWORD = "ketdemo-2026"
+# The demo logins whose role requires a second factor (head, supervisor, finance, admin) come enrolled with this
+# authenticator key, so that a newcomer signs in at once: add it to any authenticator app (time-based, 6 digits, 30 s)
+# or ask `python manage.py demo_totp_code`. Only the demo data set has it (`seed_demo`); a real login enrols its own.
+DEMO_TOTP_SECRET = "KETDEMOTOTPSECRETFORALLDEMOLOGIN"
+
+
+def demo_totp_key() -> bytes:
+    return b32decode(DEMO_TOTP_SECRET)
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,10 @@ def seed(context: dict | None = None) -> dict:
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        if login.role in REQUIRED_ROLES and not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            TOTPDevice.objects.create(
+                user=user, name="demo authenticator", key=demo_totp_key().hex(), confirmed=True
+            )
         users[login.username] = user
     kz, kg = partners["Алем Трейд"], partners["Ала-Тоо Маркет"]
     almaty = City.objects.get(country="KZ", name="Алматы")
@@ -134,7 +149,14 @@ def logins_table() -> str:
     lines = [f"Demo logins (password for all: {DEMO_PASSWORD})"]
     for login in LOGINS:
         who = f"{Role(login.role).label}" + (f" — {login.partner}" if login.partner else "")
+        if login.role in REQUIRED_ROLES:
+            who += " · code"
         lines.append(f"  {login.username.ljust(width)}  {who}")
+    second = ", ".join(login.username for login in LOGINS if login.role in REQUIRED_ROLES)
+    lines.append(
+        f"Second factor of {second} (· code): after the password type the 6-digit code of any authenticator app "
+        f"with the demo key {DEMO_TOTP_SECRET} (time-based), or of `python manage.py demo_totp_code`"
+    )
 
     key = demo_sandbox_key()
     if key is None:

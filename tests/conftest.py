@@ -10,6 +10,7 @@ from ketlogistic.core.roles import Role
 from orders.services import order_send
 from tests.clock import TUESDAY_10
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_order
+from tests.second_factor import sign_in
 
 # Playwright's sync API keeps an event loop in the test thread; the ORM calls made by the test
 # itself are still synchronous and safe.
@@ -89,12 +90,10 @@ def make_user(reference_data):
 
 @pytest.fixture
 def login():
-    """A test client logged in as the given user."""
+    """A test client logged in as the given user, past its second factor (`tests/second_factor.py`)."""
 
     def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
+        return sign_in(user)
 
     return make
 

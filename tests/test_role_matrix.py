@@ -16,6 +16,7 @@ from geography.models import Warehouse
 from integrations.api_keys import api_key_create
 from ketlogistic.core.roles import Role
 from tests.factories import city
+from tests.second_factor import sign_in
 from tests.url_catalogue import routes
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +36,13 @@ EVERYONE = LOGGED_IN | {ANON, KEY}
 MATRIX = {
     "": ("get", LOGGED_IN),
     "accounts/login/": ("get", EVERYONE),
+    # the second factor: one's own (every login may enrol; the code page and the step-up send a verified session on)
+    "accounts/second-factor/": ("get", LOGGED_IN),
+    "accounts/second-factor/verify/": ("get", LOGGED_IN),
+    "accounts/second-factor/setup/": ("get", LOGGED_IN),
+    "accounts/second-factor/confirm/": ("get", LOGGED_IN),
+    "accounts/second-factor/recovery-codes/": ("post", LOGGED_IN),
+    "accounts/second-factor/turn-off/": ("post", LOGGED_IN),
     "accounts/password_change/": ("get", LOGGED_IN),
     "accounts/password_change/done/": ("get", LOGGED_IN),
     "accounts/password_reset/": ("get", EVERYONE),
@@ -47,6 +55,8 @@ MATRIX = {
     "cabinet/": ("get", LOGGED_IN - {COURIER}),
     "cabinet/contract/": ("get", {PA, PS, ADMIN}),
     "cabinet/team/": ("get", {PA, ADMIN}),
+    # requiring the second factor of the partner's logins: its own administrator (ours has no partner to set it for)
+    "cabinet/team/second-factor/": ("post", {PA}),
     # orders
     "orders/": ("get", LOGGED_IN - {COURIER}),
     "orders/new/": ("get", {PA, PS, HEAD, ADMIN}),
@@ -132,6 +142,7 @@ MATRIX = {
     "staff/": ("get", STAFF),
     "staff/partners/": ("get", STAFF - {COURIER}),
     "staff/audit/": ("get", {ADMIN}),
+    "staff/second-factor/": ("get", {ADMIN}),  # resetting another login's second factor (a lost phone)
     # the API: a partner's key only (the status graph and the documentation are public)
     "api/v1/orders/": ("get", {KEY}),
     "api/v1/orders/bulk/": ("post", {KEY}),
@@ -203,8 +214,7 @@ def test_every_role_reaches_exactly_what_the_matrix_says(make_user, partner_a, p
     }
     for role in Role:
         user = make_user(role, partner=partner_a if role in PARTNERS else None, scopes=scopes.get(role))
-        clients[role.value] = Client()
-        clients[role.value].force_login(user)
+        clients[role.value] = sign_in(user)
     bodies = _bodies(almaty)
 
     all_routes = [r.route for r in routes() if not r.arguments]

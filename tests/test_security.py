@@ -47,6 +47,7 @@ from tests.factories import PASSWORD, put_stock
 from tests.faults_support import database_url
 from tests.http_servers import Recorder
 from tests.integrations.conftest import ApiClient, api_order
+from tests.second_factor import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 # the billing and delivery fixtures (their conftests serve only their own folders), used here by name
@@ -213,7 +214,7 @@ def test_a_post_without_the_csrf_token_is_refused_on_every_url(make_user):
     administrator = make_user(Role.ADMINISTRATOR)
     client = Client(enforce_csrf_checks=True)
     client.get(reverse("login"))  # the CSRF cookie is set: only the token in the form is missing
-    client.force_login(administrator)
+    sign_in(administrator, client)
     assert client.cookies.get("csrftoken")
     checked, not_refused = [], []
     for route, name, _view in _routes():
@@ -315,8 +316,7 @@ def test_every_rendered_post_form_carries_the_csrf_token(demo):
         and not name.endswith(("export", "template", "statement", "registry", "photo", "recording"))
     ]
     for user in users:
-        client = Client()
-        client.force_login(user)
+        client = sign_in(user)
         candidates = _candidates(user)
         for route, _name in routes:
             arguments = re.findall(r"<(?:\w+:)?(\w+)>", route)

@@ -8,10 +8,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
 
 # Where a login is what the page is about: the partner's team page has a «Login» column (the name has its own), the
-# audit log names who acted and, in a small line under the name, the login they acted with, and the password reset
-# e-mail names the login whose password it resets.
+# audit log names who acted and, in a small line under the name, the login they acted with, the password reset
+# e-mail names the login whose password it resets, and the administrators' second-factor pages list the logins whose
+# second factor they reset (the name has its own line).
 LOGIN_IS_THE_POINT = {
     "templates/core/cabinet_team.html": 1,
+    "templates/core/second_factor_staff.html": 1,
+    "templates/core/second_factor_reset.html": 1,
     "templates/core/audit_log.html": 1,
     "templates/registration/password_reset_email.html": 1,
 }

@@ -127,9 +127,9 @@ class World:
     markers: tuple[str, ...] = ()
 
     def client(self, who: str) -> Client:
-        client = Client()
-        client.force_login(self.users[who])
-        return client
+        from tests.second_factor import sign_in
+
+        return sign_in(self.users[who])
 
     def api(self, key: str) -> Client:
         return Client(HTTP_AUTHORIZATION=f"Api-Key {key}")

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "partners.manage": frozenset({R.ADMINISTRATOR}),
     "admin.site": frozenset({R.ADMINISTRATOR}),
     "audit.view": frozenset({R.ADMINISTRATOR}),
+    # reset another login's second factor (a lost phone), with the reason (`core.second_factor_services`)
+    "second_factor.reset": frozenset({R.ADMINISTRATOR}),
     "calendar.manage": frozenset({R.ADMINISTRATOR, R.SUPERVISOR}),
     # orders
     "orders.view": PARTNERS

@@ -1,9 +1,11 @@
 """Django admin, for administrators only (the role, not Django's `is_staff` flag alone)."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import access
 from .calendar import calendars_changed
@@ -11,17 +13,27 @@ from .forms import LockoutAdminAuthenticationForm
 from .i18n import gettext_message
 from .models import AuditEntry, CalendarException, Partner, StaffScope, User, WorkingCalendar
 from .roles import Role
+from .second_factor import session_verified, step_up_check
 from .services import audit_record
 
 
 def _administrators_only(request) -> bool:
-    return request.user.is_active and access.can(request.user, "admin.site")
+    """Administrators whose session gave its second factor (the middleware sends the others to the code page first;
+    this is the admin's own word on it, as django-otp's OTPAdminSite would say)."""
+    return request.user.is_active and access.can(request.user, "admin.site") and session_verified(request)
 
 
 admin.site.has_permission = _administrators_only
 admin.site.login_form = LockoutAdminAuthenticationForm
 admin.site.site_header = "KetLogistic"
 admin.site.site_title = "KetLogistic"
+
+
+# django-otp's own admin of TOTP devices shows each device's secret key and QR code to whoever opens it: an
+# administrator could then produce another login's codes. Devices are managed by their owners (`second_factor`) and
+# reset by administrators with a reason (`staff:second_factor`), never read here.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
 
 
 @admin.register(Partner)
@@ -49,6 +61,30 @@ class KetUserAdmin(UserAdmin):
         ("KetLogistic", {"fields": ["role", "partner", "home_country"]}),
     )
     inlines = [StaffScopeInline]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Giving a login a role, or changing it, asks for a fresh second-factor code (`second_factor.step_up_check`;
+        the administrator comes back to this page and saves again)."""
+        if request.method == "POST":
+            refused = step_up_check(
+                request, "users.role_change", needed=self._changes_role(request, object_id)
+            )
+            if refused is not None:
+                return refused
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _changes_role(request, object_id) -> bool:
+        posted = request.POST.get("role")
+        if posted is None:
+            return False
+        if object_id is None:
+            return True  # a new login gets its role
+        try:
+            current = User.objects.filter(pk=unquote(object_id)).values_list("role", flat=True).first()
+        except (ValueError, TypeError):
+            return False  # no such login: the admin answers it
+        return current is not None and current != posted
 
     def save_model(self, request, obj, form, change):
         previous_role = None

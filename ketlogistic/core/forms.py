@@ -128,3 +128,37 @@ class PartnerUserForm(forms.Form):
         required=False,
         help_text=_("Administrators create and deactivate their colleagues' logins."),
     )
+
+
+class SecondFactorCodeForm(forms.Form):
+    """A code of the authenticator app (six digits) or a recovery code (XXXX-XXXX-XXXX)."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=20,
+        help_text=_("The six digits your authenticator app shows now, or one of your recovery codes."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
+class EnrolmentCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from the app"),
+        max_length=10,
+        help_text=_("The six digits the app shows for KetLogistic now."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class SecondFactorResetForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        min_length=10,
+        max_length=1000,
+        help_text=_(
+            "Why the login needs a new second factor (a lost or replaced phone, …). Kept in the audit log."
+        ),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from . import i18n
 from .countries import Country
@@ -46,6 +47,8 @@ class Partner(models.Model):
     )
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # the partner's administrator requires a second factor of every login of the partner (`core.second_factor`)
+    second_factor_required = models.BooleanField(_("second factor required"), default=False, db_default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     tenancy = Tenancy(partner="id", country="country")
@@ -330,3 +333,70 @@ class ExportJob(models.Model):
     @property
     def is_working(self) -> bool:
         return self.state in (self.State.QUEUED, self.State.RUNNING)
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A user's recovery codes (django-otp device): ten single-use codes for a lost phone, shown once, stored hashed.
+
+    django-otp's own `otp_static` keeps its tokens in plain text (`StaticToken.token`): whoever reads the table, a
+    backup or a replica could sign in as anyone. Here each code is `selector-verifier`: the selector (4 characters,
+    unique per device) finds the row, the verifier is kept only as a password hash (`make_password`, the project's
+    hashers), so a stolen table gives nothing to type. Verifying reads one row, so one slow hash per try.
+    """
+
+    def get_throttle_factor(self):
+        return getattr(settings, "OTP_RECOVERY_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token):
+        """Used once: a code that matches is deleted. The caller locks the device (`select_for_update`)."""
+        from django.contrib.auth.hashers import check_password
+
+        allowed, _data = self.verify_is_allowed()
+        if not allowed:
+            return False
+        selector, verifier = RecoveryCode.split(token)
+        match = self.codes.filter(selector=selector).first() if selector else None
+        if match is not None and check_password(verifier, match.verifier_hash):
+            match.delete()
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment(commit=True)
+        return False
+
+    class Meta(Device.Meta):
+        verbose_name = _("recovery codes")
+        verbose_name_plural = _("recovery codes")
+
+
+class RecoveryCode(models.Model):
+    """One unused recovery code: its selector in clear, its verifier hashed (see `RecoveryCodeDevice`)."""
+
+    ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: read off paper and typed without doubt
+    SELECTOR_LENGTH = 4
+    VERIFIER_LENGTH = 8
+
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    selector = models.CharField(max_length=8)
+    verifier_hash = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "selector"], name="recovery_code_selector_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.selector}-…"
+
+    @classmethod
+    def normalize(cls, token: str) -> str:
+        """What the user typed, as stored: capitals, without spaces and dashes."""
+        return "".join(str(token or "").upper().split()).replace("-", "")
+
+    @classmethod
+    def split(cls, token: str) -> tuple[str, str]:
+        cleaned = cls.normalize(token)
+        if len(cleaned) != cls.SELECTOR_LENGTH + cls.VERIFIER_LENGTH:
+            return "", ""
+        return cleaned[: cls.SELECTOR_LENGTH], cleaned[cls.SELECTOR_LENGTH :]

@@ -106,6 +106,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Phone reveals"), "orders:reveal_log", "phones.reveal", _("Work"), STAFF),
     NavItem(_("Connectors"), "integrations:connectors", "connectors.view", _("Work"), STAFF),
     NavItem(_("Audit log"), "staff:audit", "audit.view", _("Administration"), STAFF),
+    NavItem(_("Second factor"), "staff:second_factor", "second_factor.reset", _("Administration"), STAFF),
     NavItem(_("Administration"), "admin:index", "admin.site", _("Administration"), STAFF),
 ]
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import second_factor_views, views
 
 app_name = "staff"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("partners/", views.partner_list, name="partners"),
     path("partners/<int:partner_id>/", views.partner_detail, name="partner_detail"),
     path("audit/", views.audit_log, name="audit"),
+    path("second-factor/", second_factor_views.staff_list, name="second_factor"),
+    path("second-factor/<int:user_id>/reset/", second_factor_views.staff_reset, name="second_factor_reset"),
 ]

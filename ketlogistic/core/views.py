@@ -6,6 +6,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,8 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import access, export_jobs, services
+from . import access, export_jobs, second_factor, services
 from .actors import role_of
 from .decorators import permission_required
 from .excel import XLSX_CONTENT_TYPE
@@ -23,11 +25,17 @@ from .home import panels_for
 from .models import AuditEntry, ExportJob, Partner, User
 from .progress import Progress
 from .roles import Role
+from .second_factor_services import partner_second_factor_set
 
 
 class KetLoginView(LoginView):
     form_class = LockoutAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_success_url(self):
+        """After the password: the code page (a login with a second factor), the enrolment (one that must enrol), or
+        where the login was going; the session reaches nothing else before (`second_factor`)."""
+        return second_factor.after_password_url(self.request.user, super().get_success_url())
 
 
 @login_required
@@ -62,8 +70,42 @@ def cabinet_team(request):
         else:
             messages.success(request, _("Login %(username)s created.") % {"username": user.username})
             return redirect("cabinet:team")
-    team = access.scoped(request.user, User.objects.all()).order_by("username")
-    return render(request, "core/cabinet_team.html", {"team": team, "form": form})
+    team = (
+        access.scoped(request.user, User.objects.all())
+        .annotate(has_second_factor=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
+        .order_by("username")
+    )
+    return render(
+        request,
+        "core/cabinet_team.html",
+        {"team": team, "form": form, "partner": request.user.partner},
+    )
+
+
+def _turns_second_factor_off(request) -> bool:
+    return (
+        request.method == "POST"
+        and request.POST.get("required") != "1"
+        and bool(request.user.partner_id and request.user.partner.second_factor_required)
+    )
+
+
+@require_POST
+@permission_required("cabinet.team.manage")
+@second_factor.step_up_required(
+    "partner.second_factor_off", when=_turns_second_factor_off, back=lambda request: reverse("cabinet:team")
+)
+def cabinet_team_second_factor(request):
+    """The partner's administrator requires the second factor of every login of the partner, or stops (audited)."""
+    required = request.POST.get("required") == "1"
+    if partner_second_factor_set(actor=request.user, required=required):
+        messages.success(
+            request,
+            _("Every login of your company now signs in with a second factor.")
+            if required
+            else _("The second factor is no longer required of your company's logins."),
+        )
+    return redirect("cabinet:team")
 
 
 @require_POST

@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # the second factor: django-otp and its TOTP devices (recovery codes are core's own, stored hashed)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "ketlogistic.core",
     "geography",
     "catalogue",
@@ -65,11 +68,15 @@ MIDDLEWARE = [
     "ketlogistic.core.middleware.ApiErrorPagesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the second factor the session was verified with (django-otp)
+    "django_otp.middleware.OTPMiddleware",
     # read-your-writes on the read replica; not loaded without one (ketlogistic.core.db_routing)
     "ketlogistic.core.db_routing.ReplicaStickinessMiddleware",
     "ketlogistic.core.middleware.UserTimezoneMiddleware",
     "ketlogistic.core.middleware.UnstorableInputMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # a login that must give its second factor (or enrol one) reaches nothing else until it has
+    "ketlogistic.core.second_factor.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -167,6 +174,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_LOCKOUT_THRESHOLD = env_int("LOGIN_LOCKOUT_THRESHOLD", 5)
 LOGIN_LOCKOUT_WINDOW = timedelta(minutes=env_int("LOGIN_LOCKOUT_WINDOW_MINUTES", 15))
 LOGIN_LOCKOUT_COOLOFF = timedelta(minutes=env_int("LOGIN_LOCKOUT_COOLOFF_MINUTES", 15))
+# The second factor (ketlogistic/core/second_factor.py): TOTP codes of any authenticator app. Finance directors,
+# administrators, supervisors and heads of department must enrol; a partner's administrator may require it of the
+# partner's logins. The most dangerous actions (approving a charge run, marking a payout paid, changing a tariff or a
+# role, revealing a phone) ask for a fresh code when the session's last one is older than OTP_STEP_UP_SECONDS.
+OTP_STEP_UP_SECONDS = env_int("OTP_STEP_UP_SECONDS", 900)
+OTP_TOTP_ISSUER = "KetLogistic"
+# A code is taken within one 30-second step either side of the server's clock (each device's `tolerance`, 1), never
+# twice (the device keeps the last step used), and the server's window does not wander after a phone's drift.
+OTP_TOTP_SYNC = False
+# Wrong codes count toward the login lockout above (one door) and, per device, wait 1, 2, 4, 8 … seconds between tries
+# (django-otp's throttling, never reset by the lockout's cool-off: a long guessing campaign slows to a halt).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_RECOVERY_THROTTLE_FACTOR = 1
 
 LANGUAGE_CODE = "ru"
 LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]

@@ -39,8 +39,9 @@ def _workbook(response):
 
 
 def test_a_partner_lists_its_documents_and_reports(issued, client_a, django_assert_num_queries):
-    # the page's seven, the cabinet's prompt of the monthly survey (CABINET_PROMPTS), the chat's unread marker
-    with django_assert_num_queries(8):
+    # the page's seven, the second factor (has the login an authenticator?), the cabinet's prompt of the monthly survey
+    # (CABINET_PROMPTS), the chat's unread marker
+    with django_assert_num_queries(9):
         # user, its partner (the top bar), the notices, the documents' count and page, the reports (the session comes
         # from the cache)
         response = client_a.get(reverse("billing:documents"))
@@ -87,9 +88,8 @@ def test_the_act_in_excel_has_its_lines_and_a_detail_that_adds_up_to_its_total(
     issued, client_a, django_assert_num_queries
 ):
     act = issued["act"]
-    with django_assert_num_queries(
-        4
-    ):  # user, its partner, the document, the detail (one cursor); session: cached
+    # user, its partner, the second factor, the document, the detail (one cursor); session: cached
+    with django_assert_num_queries(5):
         response = client_a.get(reverse("billing:document_export", args=[act.pk]))
         book = _workbook(response)
 
@@ -117,9 +117,8 @@ def test_the_monthly_report_page_and_excel(issued, client_a, django_assert_num_q
     report = MonthlyReport.objects.get()
 
     page = client_a.get(reverse("billing:monthly_report", args=[report.pk])).content.decode()
-    with django_assert_num_queries(
-        3
-    ):  # user, its partner, the report (its figures kept in it); session: cached
+    # user, its partner, the second factor, the report (its figures are kept in it); session: cached
+    with django_assert_num_queries(4):
         book = _workbook(client_a.get(reverse("billing:monthly_report_export", args=[report.pk])))
 
     assert 'data-testid="report-cities"' in page and 'data-testid="report-refusals"' in page
@@ -130,8 +129,9 @@ def test_the_monthly_report_page_and_excel(issued, client_a, django_assert_num_q
 
 def test_the_finance_director_s_list_counts_its_queries(issued, finance, login, django_assert_num_queries):
     client = login(finance)
-    with django_assert_num_queries(8):
-        # user, the documents' count and page, the reports, the partners to filter by, the last month's runs
+    with django_assert_num_queries(9):
+        # user, the second factor the session gave, the documents' count and page, the reports, the partners to filter
+        # by, the last month's runs
         # (one waiting? the last week's?) and its closing
         response = client.get(reverse("billing:documents"))
     assert response.status_code == 200 and 'data-testid="month-state"' in response.content.decode()

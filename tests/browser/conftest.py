@@ -80,12 +80,24 @@ def phone_page(browser, live_server):
 
 @pytest.fixture
 def browser_login():
+    """Sign in as a person does: the password, then (a login that has or must have a second factor) the code its
+    authenticator app shows (`tests/second_factor.py`: a login that must enrol and has not gets an app first)."""
+
     def login(page, username: str, password: str = PASSWORD):
+        from ketlogistic.core.models import User
+        from tests.second_factor import code_for, enrol, needs_code
+
+        user = User.objects.filter(username=username).first()
+        device = enrol(user) if user is not None and needs_code(user) else None
         page.goto("/accounts/login/")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
         page.click("#login-form button[type=submit]")
         page.wait_for_load_state("networkidle")
+        if device is not None and "/accounts/second-factor/verify/" in page.url:
+            page.fill("input[name=code]", code_for(device))
+            page.click("#second-factor-form button[type=submit]")
+            page.wait_for_load_state("networkidle")
 
     return login
 

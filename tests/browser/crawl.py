@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
-from django.test import Client
 
+from tests.second_factor import sign_in
 from tests.url_catalogue import fill, routes
 
 # The demo's logins, one per role (setup/people.py), partners first
@@ -249,8 +249,7 @@ class Findings:
 
 def html_pages(world, login: str) -> list[str]:
     """Every page the role opens as HTML (200, text/html), asked through Django's test client."""
-    client = Client()
-    client.force_login(world.users[login])
+    client = sign_in(world.users[login])
     pages = []
     for route in routes():
         if route.is_api or route.route in SKIPPED:
@@ -267,8 +266,7 @@ def html_pages(world, login: str) -> list[str]:
 
 
 def session_cookie(world, login: str, base_url: str) -> dict:
-    client = Client()
-    client.force_login(world.users[login])
+    client = sign_in(world.users[login])
     return {
         "name": settings.SESSION_COOKIE_NAME,
         "value": client.cookies[settings.SESSION_COOKIE_NAME].value,

@@ -106,9 +106,9 @@ def test_a_partner_answers_the_monthly_survey_and_the_head_follows_up_the_low_sc
 
 def _look_at_the_pages(browser, live_server, partner) -> Findings:
     from django.conf import settings
-    from django.test import Client
 
     from ketlogistic.core.models import User
+    from tests.second_factor import sign_in
 
     follow_up = SurveyFollowUp.objects.get()
     pages = {
@@ -122,8 +122,7 @@ def _look_at_the_pages(browser, live_server, partner) -> Findings:
     }
     findings, axe = Findings(), Axe()
     for login, urls in pages.items():
-        client = Client()
-        client.force_login(User.objects.get(username=login))
+        client = sign_in(User.objects.get(username=login))
         cookie = {
             "name": settings.SESSION_COOKIE_NAME,
             "value": client.cookies[settings.SESSION_COOKIE_NAME].value,

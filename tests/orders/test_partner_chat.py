@@ -98,11 +98,9 @@ def test_only_members_and_each_sides_managers_read_and_write(partner_a, user_a, 
 
 
 def chat_page(user, url) -> str:
-    from django.test import Client
+    from tests.second_factor import sign_in
 
-    client = Client()
-    client.force_login(user)
-    response = client.get(url)
+    response = sign_in(user).get(url)
     assert response.status_code == 200, url
     return response.content.decode()
 
