@@ -178,8 +178,17 @@ def logged_in_at(request) -> float:
 def safe_next(request, default: str = "") -> str:
     """The `next` a form or link carries, when it is a path of this site; else `default` (the home page)."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    try:
+        candidate.encode("utf-8")  # a lone surrogate cannot be put in a Location header
+    except UnicodeEncodeError:
+        candidate = ""
+    # a path of this site only: `redirect()` would take any other word for a view's name (NoReverseMatch: a 500)
+    if (
+        candidate.startswith("/")
+        and not candidate.startswith(("//", "/\\"))
+        and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return candidate
     return default or reverse("home")

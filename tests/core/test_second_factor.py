@@ -215,6 +215,24 @@ def test_an_enrolled_login_gives_its_code_after_the_password_before_any_page(mak
     assert client.get("/billing/desk/").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "next_url", ["home", "\ufffd\ufffd\ufffd", "//evil.example/", "https://evil.example/", "/\\evil"]
+)
+def test_a_next_that_is_not_a_path_of_this_site_leads_home(make_user, next_url):
+    """The parameter sweep found `?next=<a lone surrogate>` (Django reads it as «���») a 500: `redirect()` took the
+    word for a view's name."""
+    finance = make_user(Role.FINANCE_DIRECTOR)
+    device = enrol(finance)
+    client = Client()
+    _password(client, finance)
+
+    page = client.get(VERIFY, {"next": next_url})
+    signed = client.post(VERIFY, {"code": _code_now(device), "next": next_url})
+
+    assert page.status_code == 200
+    assert signed.status_code == 302 and signed["Location"] == reverse("home")
+
+
 def test_a_partner_user_who_enrolled_on_its_own_gives_its_code_too(user_a):
     device = enrol(user_a)
     client = Client()

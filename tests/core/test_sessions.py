@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ketlogistic.core import sessions
 from ketlogistic.core.roles import Role
+from tests.second_factor import verify_session
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,7 @@ def _logged_in(user) -> Client:
     client = Client()
     client.post(reverse("login"), {"username": user.username, "password": "x-secret-password-1"})
     assert "_auth_user_id" in client.session
+    verify_session(client, user)  # a supervisor gives a second factor after the password
     return client
 
 
