@@ -396,7 +396,14 @@ def run(args: argparse.Namespace) -> int:
             ).items()
         }
         logins = subprocess.run(
-            [PYTHON, "manage.py", "seed_demo", "--logins-only"],
+            [
+                PYTHON,
+                "manage.py",
+                "seed_demo",
+                "--logins-only",
+                "--base-url",
+                f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{args.port}",
+            ],
             cwd=ROOT,
             env=env,
             check=True,

@@ -144,7 +144,7 @@ def seed(context: dict | None = None) -> dict:
     return {"partners": partners, "users": users}
 
 
-def logins_table() -> str:
+def logins_table(*, base_url: str = "http://127.0.0.1:8000") -> str:
     width = max(len(login.username) for login in LOGINS)
     lines = [f"Demo logins (password for all: {DEMO_PASSWORD})"]
     for login in LOGINS:
@@ -166,7 +166,7 @@ def logins_table() -> str:
     else:
         lines.append(f"Sandbox API key of Алем Трейд (made for this installation): {key}")
         lines.append(
-            "  try: curl -H 'Authorization: Api-Key <key>' http://127.0.0.1:8000/api/v1/orders/"
+            f"  try: curl -H 'Authorization: Api-Key <key>' {base_url.rstrip('/')}/api/v1/orders/"
             "  (docs: /api/v1/docs/)"
         )
     return "\n".join(str(line) for line in lines)

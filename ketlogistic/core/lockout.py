@@ -43,3 +43,13 @@ def login_failed(username: str) -> datetime | None:
 
 def login_succeeded(username: str) -> None:
     LoginThrottle.objects.filter(username=_key(username)).delete()
+
+
+def failures_left(username: str) -> int:
+    """How many more failures the account name may have before it is locked (the threshold when none counts)."""
+    row = LoginThrottle.objects.filter(username=_key(username)).only("failures", "first_failure_at").first()
+    if row is None or row.first_failure_at is None:
+        return settings.LOGIN_LOCKOUT_THRESHOLD
+    if timezone.now() - row.first_failure_at > settings.LOGIN_LOCKOUT_WINDOW:
+        return settings.LOGIN_LOCKOUT_THRESHOLD
+    return max(settings.LOGIN_LOCKOUT_THRESHOLD - row.failures, 0)

@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
@@ -92,6 +93,9 @@ class User(AbstractUser):
         help_text=_("Times are shown in this country's zone"),
     )
     phone_extension = models.CharField(_("telephony extension"), max_length=16, blank=True)
+    # raised to end every session of the login at once (a reset second factor: a lost or stolen phone); it is part of
+    # the session's auth hash, which Django checks on every request (`_get_session_auth_hash`)
+    session_epoch = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     tenancy = Tenancy(partner="partner")
 
@@ -111,6 +115,20 @@ class User(AbstractUser):
     @property
     def is_partner_user(self) -> bool:
         return self.role in PARTNER_ROLES
+
+    def _get_session_auth_hash(self, secret=None):
+        """Django's hash of the password, which every session carries and every request checks (a changed password
+        ends the other sessions), with the login's `session_epoch`: raising it ends them too. At 0 the hash is
+        Django's own, so the sessions open before this field existed stay valid. Django calls this for the current
+        secret and for each of `SECRET_KEY_FALLBACKS`."""
+        if not self.session_epoch:
+            return super()._get_session_auth_hash(secret=secret)
+        return salted_hmac(
+            "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash",
+            f"{self.password}:{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     @property
     def display_name(self) -> str:

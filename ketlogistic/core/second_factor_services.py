@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,9 +18,11 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import access, lockout
@@ -199,12 +202,47 @@ def code_check(*, user: User, code: str, ip_address: str | None = None) -> Check
                         ip_address=ip_address,
                     )
                 return Checked(device=device, recovery=not digits)
+    replayed = bool(digits) and device is not None and _already_used(device, digits)
     until = _count_failure(user, ip_address=ip_address)
     if until:
         raise CodeRefused(_locked_text(until), locked_until=until)
+    left = lockout.failures_left(user.username)
+    minutes = int(settings.LOGIN_LOCKOUT_COOLOFF.total_seconds() // 60)
+    warning = ngettext(
+        "%(count)s more wrong try locks the login for %(minutes)s minutes.",
+        "%(count)s more wrong tries lock the login for %(minutes)s minutes.",
+        left,
+    ) % {"count": left, "minutes": minutes}
+    if replayed:
+        raise CodeRefused(
+            _(
+                "This code was used already: wait for the next one your app shows (a new one every 30 seconds)."
+            )
+            + " "
+            + warning
+        )
     raise CodeRefused(
         _("Wrong code. Type the six digits your authenticator app shows now, or one of your recovery codes.")
+        + " "
+        + warning
     )
+
+
+def _already_used(device, digits: str) -> bool:
+    """Whether `digits` is the authenticator's right code of a time step this login has used already (django-otp
+    refuses a code twice: `last_t`), so that the page says so instead of «wrong code»."""
+    if not isinstance(device, TOTPDevice) or device.last_t is None or device.last_t < 0:
+        return False
+    now_step = int((time.time() - device.t0) // device.step)
+    for offset in range(-device.tolerance, device.tolerance + 1):
+        step = now_step + device.drift + offset
+        if (
+            step <= device.last_t
+            and f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift + offset):0{device.digits}d}"
+            == digits
+        ):
+            return True
+    return False
 
 
 def _digits(code: str) -> str:
@@ -298,6 +336,8 @@ def second_factor_reset(*, actor: Actor, user: User, reason: str, ip_address: st
     User.objects.select_for_update().filter(pk=user.pk).first()
     if not _remove_devices(user):
         raise ApplicationError(_("This login has no second factor to reset."))
+    # every session of the login ends now: the phone may be in someone else's hands, with a session it opened
+    User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
     audit_record(
         actor=actor,
         action="second_factor.reset",
@@ -344,7 +384,11 @@ def _tell_reset(user_id: int, reason: str) -> None:
                 "",
                 _("An administrator reset the second factor of your login %(login)s. Reason: %(reason)s")
                 % {"login": user.username, "reason": reason},
-                _("At your next sign-in you will set up your authenticator app again."),
+                _("At your next sign-in you will set up your authenticator app again.")
+                if required_for(user)
+                else _(
+                    "You may set up an authenticator app again from your profile (top bar → Second factor)."
+                ),
                 _("If you did not ask for this, tell your administrator at once."),
                 "",
                 _("KetLogistic"),

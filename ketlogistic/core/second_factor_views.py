@@ -32,6 +32,7 @@ from .forms import EnrolmentCodeForm, SecondFactorCodeForm, SecondFactorResetFor
 from .models import User
 from .second_factor import (
     ENROL,
+    REQUIRED_ROLES,
     STEP_UP_ACTIONS,
     VERIFY,
     is_enrolled,
@@ -131,6 +132,8 @@ def _enrolment_page(request, device: TOTPDevice, form, next_url: str):
             "qr": mark_safe(qr_svg(device.config_url)),  # SVG the qrcode library drew from our own URL
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             "required": required_for(request.user),
+            # why: the role, or the partner's rule (`second_factor.required_for`)
+            "required_by_role": request.user.role in REQUIRED_ROLES,
             "replacing": is_enrolled(request.user),
         },
     )
@@ -340,12 +343,27 @@ def staff_reset(request, user_id: int):
         else:
             messages.success(
                 request,
-                _("The second factor of %(login)s is reset; the login sets up a new one at its next sign-in.")
+                (
+                    _(
+                        "The second factor of %(login)s is reset and its sessions ended; the login sets up a new one "
+                        "at its next sign-in."
+                    )
+                    if required_for(member)
+                    else _(
+                        "The second factor of %(login)s is reset and its sessions ended; the login signs in with its "
+                        "password alone until it sets up a new one from its profile."
+                    )
+                )
                 % {"login": member.username},
             )
             return redirect("staff:second_factor")
     return render(
         request,
         "core/second_factor_reset.html",
-        {"member": member, "form": form, "own": member.pk == request.user.pk},
+        {
+            "member": member,
+            "form": form,
+            "own": member.pk == request.user.pk,
+            "must_enrol": required_for(member),
+        },
     )

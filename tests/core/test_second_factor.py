@@ -255,6 +255,9 @@ def test_a_replayed_code_is_refused(make_user):
     replay = second.post(VERIFY, {"code": code})
 
     assert replay.status_code == 200 and replay.context["form"].errors["code"]
+    assert (
+        "уже использован" in replay.context["form"].errors["code"][0]
+    )  # not «wrong code»: wait for the next one
     assert _path(second.get("/staff/")) == VERIFY
 
 
@@ -309,6 +312,21 @@ def test_wrong_codes_count_toward_the_password_lockout(make_user, settings):
     assert _password(retry, supervisor).status_code == 200  # the password alone is refused too: one door
     assert "_auth_user_id" not in retry.session
     assert AuditEntry.objects.filter(action="second_factor.locked", actor=supervisor).exists()
+
+
+def test_a_wrong_code_says_how_many_tries_are_left_before_the_lockout(make_user, settings):
+    """A stranger was thrown out, locked for 15 minutes, at the fifth wrong code with no word of it before."""
+    head = make_user(Role.HEAD_OF_DEPARTMENT)
+    device = enrol(head)
+    client = Client()
+    _password(client, head)
+    wrong = f"{(totp(device.bin_key) + 500_000) % 1_000_000:06d}"
+
+    first = client.post(VERIFY, {"code": wrong}).context["form"].errors["code"][0]
+    second = client.post(VERIFY, {"code": wrong}).context["form"].errors["code"][0]
+
+    assert f"Ещё {settings.LOGIN_LOCKOUT_THRESHOLD - 1} неверн" in first and "заблокир" in first
+    assert f"Ещё {settings.LOGIN_LOCKOUT_THRESHOLD - 2} неверн" in second
 
 
 def test_a_wrong_code_makes_the_next_try_wait(make_user, settings):
@@ -532,6 +550,44 @@ def test_an_administrator_resets_another_login_s_second_factor_with_a_reason(
     assert "Потерял телефон" in mail.outbox[0].body
     fresh = Client()
     assert _path(_password(fresh, finance)) == SETUP  # enrols again at the next sign-in
+
+
+def test_a_reset_ends_every_session_of_the_login(make_user):
+    """The stranger's finding: a session opened with the lost phone went on after the reset."""
+    administrator = make_user(Role.ADMINISTRATOR)
+    logist = make_user(Role.LOGIST)
+    enrol(logist)
+    theirs = sign_in(logist)
+    assert theirs.get("/staff/").status_code == 200
+    mine = sign_in(administrator)
+
+    done = mine.post(
+        reverse("staff:second_factor_reset", args=[logist.pk]), {"reason": "Телефон украден, сессии закрыть"}
+    )
+
+    assert done.status_code == 302
+    assert _path(theirs.get("/staff/")) == reverse("login")  # that session is over
+    assert mine.get("/staff/").status_code == 200  # the administrator's own goes on
+    fresh = Client()
+    fresh.post(reverse("login"), {"username": logist.username, "password": PASSWORD})
+    assert fresh.get("/staff/").status_code == 200  # an optional role signs in with its password again
+
+
+def test_the_sessions_opened_before_the_epoch_existed_stay_valid(make_user):
+    user = make_user(Role.LOGIST)
+    client = sign_in(user)
+    assert user.session_epoch == 0 and client.get("/staff/").status_code == 200
+
+
+def test_a_partner_login_is_told_its_company_requires_the_second_factor(user_a):
+    user_a.partner.second_factor_required = True
+    user_a.partner.save(update_fields=["second_factor_required"])
+    client = Client()
+
+    page = client.get(_password(client, user_a)["Location"])
+
+    text = page.content.decode()
+    assert "Ваша компания требует" in text and "Ваша роль" not in text
 
 
 def test_nobody_resets_their_own_second_factor_without_a_recovery_code(make_user):

@@ -16,10 +16,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-logins", action="store_true", help="Do not print the logins (make run prints them last)."
         )
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where the site answers (for the API example).",
+        )
 
-    def handle(self, *args, logins_only=False, no_logins=False, **options):
+    def handle(self, *args, logins_only=False, no_logins=False, base_url="http://127.0.0.1:8000", **options):
         with translation.override("ru"):
             if not logins_only:
                 seed_demo(report=self.stdout.write)
             if not no_logins:
-                self.stdout.write(logins_table())
+                self.stdout.write(logins_table(base_url=base_url))
