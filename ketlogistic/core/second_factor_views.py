@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -63,6 +63,25 @@ def _locked_out(request, error: services.CodeRefused):
     return redirect("login")
 
 
+def _code_given(request) -> tuple[SecondFactorCodeForm, services.Checked | None, HttpResponse | None]:
+    """The code page's and the step-up's form: the form (with the refusal on it), the checked code when it was right
+    (the session is marked verified), or the answer when a wrong one locked the login out."""
+    form = SecondFactorCodeForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        return form, None, None
+    try:
+        checked = services.code_check(
+            user=request.user, code=form.cleaned_data["code"], ip_address=_ip(request)
+        )
+    except services.CodeRefused as exc:
+        if exc.locked_until:
+            return form, None, _locked_out(request, exc)
+        form.add_error("code", exc.message)
+        return form, None, None
+    mark_verified(request, checked.device)
+    return form, checked, None
+
+
 # -- after the password ------------------------------------------------------------------------------------------------
 
 
@@ -77,22 +96,14 @@ def verify(request):
         return redirect(next_url)
     if step == ENROL:
         return redirect(with_next(ENROL, next_url))
-    form = SecondFactorCodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            checked = services.code_check(
-                user=request.user, code=form.cleaned_data["code"], ip_address=_ip(request)
-            )
-        except services.CodeRefused as exc:
-            if exc.locked_until:
-                return _locked_out(request, exc)
-            form.add_error("code", exc.message)
-        else:
-            mark_verified(request, checked.device)
-            if checked.recovery:
-                _recovery_used(request)
-                return redirect("second_factor")
-            return redirect(next_url)
+    form, checked, locked = _code_given(request)
+    if locked is not None:
+        return locked
+    if checked is not None:
+        if checked.recovery:
+            _recovery_used(request)
+            return redirect("second_factor")
+        return redirect(next_url)
     return render(request, "core/second_factor_verify.html", {"form": form, "next": next_url})
 
 
@@ -207,26 +218,18 @@ def step_up(request):
     next_url = safe_next(request)
     if not is_enrolled(request.user):
         return redirect(with_next(ENROL, next_url))
-    form = SecondFactorCodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            checked = services.code_check(
-                user=request.user, code=form.cleaned_data["code"], ip_address=_ip(request)
+    form, checked, locked = _code_given(request)
+    if locked is not None:
+        return locked
+    if checked is not None:
+        if label is not None:
+            services.step_up_confirmed(
+                actor=request.user, action=action, recovery=checked.recovery, ip_address=_ip(request)
             )
-        except services.CodeRefused as exc:
-            if exc.locked_until:
-                return _locked_out(request, exc)
-            form.add_error("code", exc.message)
-        else:
-            mark_verified(request, checked.device)
-            if label is not None:
-                services.step_up_confirmed(
-                    actor=request.user, action=action, recovery=checked.recovery, ip_address=_ip(request)
-                )
-                messages.success(request, _("Confirmed. Now repeat: %(action)s.") % {"action": label})
-            if checked.recovery:
-                _recovery_used(request)
-            return redirect(next_url)
+            messages.success(request, _("Confirmed. Now repeat: %(action)s.") % {"action": label})
+        if checked.recovery:
+            _recovery_used(request)
+        return redirect(next_url)
     return render(
         request,
         "core/second_factor_step_up.html",
