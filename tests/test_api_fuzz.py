@@ -156,6 +156,12 @@ STATEFUL_STEPS = 8
 # 30 walks twice missed the history link in loaded full runs (the walk's choices follow the answers it gets, so
 # `derandomize` alone does not fix them); 50 reach every link of a created order with room to spare.
 STATEFUL_EXAMPLES = 50
+# the links of a created order's answer, each followed with the checks of every call
+LINKED = {
+    ("GET", "/api/v1/orders/{order_id}/"),
+    ("GET", "/api/v1/orders/{order_id}/history/"),
+    ("POST", "/api/v1/orders/{order_id}/cancel/"),
+}
 
 
 def test_the_links_hold_statefully(world):
@@ -215,8 +221,29 @@ def test_the_links_hold_statefully(world):
             suppress_health_check=list(HealthCheck),
         )
     )
-    assert followed >= {
-        ("GET", "/api/v1/orders/{order_id}/"),
-        ("GET", "/api/v1/orders/{order_id}/history/"),
-        ("POST", "/api/v1/orders/{order_id}/cancel/"),
-    }, f"followed {sorted(followed)}; created {len(created)}; answers {answers}"
+    # the walk must follow the links at all: a created order read by the `id` its answer carries
+    assert ("GET", "/api/v1/orders/{order_id}/") in followed, (
+        f"followed {sorted(followed)}; created {len(created)}; answers {answers}"
+    )
+    # Which other links a walk takes follows hypothesis' choices, and those follow the answers: in a loaded full run
+    # the walk sometimes never chose the history link (a run alone always did). A link the walk did not take is
+    # followed here, from an order created through the API, with the same checks.
+    headers = {"Authorization": f"Api-Key {world['live_key']}", **PLAIN}
+    for method, path in sorted(LINKED - followed):
+        made = schema["/api/v1/orders/"]["POST"].Case(
+            body={
+                "external_id": f"LINK-AFTER-{method}-{path.count('/')}",
+                "customer_name": "Айдана",
+                "phone": "+7 701 123 45 67",
+                "city": "Алматы",
+                "address": "пр. Абая, 1",
+                "items": [{"sku": "A-1", "quantity": 1}],
+            },
+            media_type="application/json",
+        )
+        answer = made.call(headers=headers)
+        assert answer.status_code == 201, answer.text
+        case = schema[path][method].Case(path_parameters={"order_id": answer.json()["id"]})
+        response = case.call(headers=headers)
+        case.validate_response(response, checks=CHECKS)
+        assert response.status_code == 200, (method, path, response.status_code, response.text[:300])
