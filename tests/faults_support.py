@@ -162,16 +162,28 @@ def raw_connection() -> psycopg.Connection:
     )
 
 
-def backend_waiting_on_lock(raw: psycopg.Connection, query_fragment: str) -> dict | None:
-    """The backend (pid, has it written?) stuck on a lock while running a statement containing `query_fragment`."""
+def backend_waiting_on_lock(
+    raw: psycopg.Connection, query_fragment: str | None = None, *, relation: str | None = None
+) -> dict | None:
+    """The backend (pid, has it written?) stuck on a lock while running a statement containing `query_fragment`, or
+    waiting for a lock on the table `relation` (whatever its statement: pg_stat_activity keeps only the first
+    `track_activity_query_size` bytes of a query, 1 kB by default, and the charge run's one statement is longer)."""
     with raw.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is read once
-        cursor.execute(
-            "SELECT pid, backend_xid IS NOT NULL FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND wait_event_type = 'Lock' AND query LIKE %s",
-            [f"%{query_fragment}%"],
-        )
+        if relation is not None:
+            cursor.execute(
+                "SELECT a.pid, a.backend_xid IS NOT NULL FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()"
+                " AND NOT l.granted AND l.relation = %s::regclass",
+                [relation],
+            )
+        else:
+            cursor.execute(
+                "SELECT pid, backend_xid IS NOT NULL FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND wait_event_type = 'Lock' AND query LIKE %s",
+                [f"%{query_fragment}%"],
+            )
         row = cursor.fetchone()
     return {"pid": row[0], "has_written": row[1]} if row else None
 

@@ -196,8 +196,8 @@ def test_a_worker_killed_while_computing_the_week_is_redelivered_and_charges_eac
     from billing.tasks import weekly_charge_run
 
     expected = _a_week_of_work([partner_a, partner_b, PartnerFactory(country="KZ")])
-    # The last statement of the draft (warehouse charges) waits on this lock: the worker is pinned in the middle
-    # of its computation, order fees and commissions inserted, nothing committed.
+    # The draft's one statement (it reads the warehouse charges with everything else) waits on this lock: the worker
+    # is pinned in the middle of its computation, its staging table made, nothing committed.
     raw.execute("LOCK TABLE warehouses_warehousecharge IN ACCESS EXCLUSIVE MODE")
     first = faults.worker(redis_url=private_redis.url(0), name="charges-1")
     processes.append(first)
@@ -205,7 +205,7 @@ def test_a_worker_killed_while_computing_the_week_is_redelivered_and_charges_eac
         assert broker.kick(weekly_charge_run, what="the weekly run")
 
         stuck = faults.wait_until(
-            lambda: faults.backend_waiting_on_lock(raw, "warehouses_warehousecharge"),
+            lambda: faults.backend_waiting_on_lock(raw, relation="warehouses_warehousecharge"),
             what="the run in progress",
         )
         assert stuck["has_written"], stuck
