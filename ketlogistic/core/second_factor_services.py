@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django_otp.oath import totp
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import access, lockout
@@ -230,19 +230,13 @@ def code_check(*, user: User, code: str, ip_address: str | None = None) -> Check
 
 def _already_used(device, digits: str) -> bool:
     """Whether `digits` is the authenticator's right code of a time step this login has used already (django-otp
-    refuses a code twice: `last_t`), so that the page says so instead of «wrong code»."""
+    refuses a code twice: `last_t`), so that the page says so instead of «wrong code». django-otp's own check, without
+    its lower bound: right within the device's tolerance, and of a step not after the last one used."""
     if not isinstance(device, TOTPDevice) or device.last_t is None or device.last_t < 0:
         return False
-    now_step = int((time.time() - device.t0) // device.step)
-    for offset in range(-device.tolerance, device.tolerance + 1):
-        step = now_step + device.drift + offset
-        if (
-            step <= device.last_t
-            and f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift + offset):0{device.digits}d}"
-            == digits
-        ):
-            return True
-    return False
+    check = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    check.time = time.time()
+    return check.verify(int(digits), device.tolerance) and check.t() <= device.last_t
 
 
 def _digits(code: str) -> str:
